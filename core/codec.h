@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * codec.h: Task, Result and Event to and from bytes.
+ *
+ * Wire format (DESIGN.md): Avro binary in the Confluent framing: byte 0x00,
+ * a 4-byte big-endian schema id, then the Avro body. Schema ids come from
+ * the local catalog (schemas/, embedded at build time). A task value whose
+ * first non-blank byte is '{' is a JSON task with the same field names
+ * ("payload" a UTF-8 string, or "payload_base64").
+ *
+ * DESIGN
+ *   A codec handle (sq_codec_t) owns parsed schemas, avro value interfaces
+ *   and reusable values and writers. It is NOT thread-safe: each thread
+ *   that encodes or decodes owns its own handle (they are cheap). Readers
+ *   resolve older writer schemas of the catalog to the current reader
+ *   schema, so upstream producers may lag a schema version.
+ */
+#ifndef SQ_CODEC_H
+#define SQ_CODEC_H
+
+#include "common.h"
+#include "task.h"
+
+/** The Confluent framing: magic byte + 4-byte schema id. */
+#define SQ_CODEC_MAGIC      0x00
+#define SQ_CODEC_HEADER_LEN 5
+
+/** Stable catalog ids of the current schemas (never reused). */
+#define SQ_SCHEMA_ID_TASK   1
+#define SQ_SCHEMA_ID_RESULT 2
+#define SQ_SCHEMA_ID_EVENT  3
+
+typedef struct sq_codec_s sq_codec_t;
+
+/**
+ * @brief Creates a codec: parses the embedded schema catalog.
+ * @returns a handle (free with sq_codec_destroy()) or NULL with @p errstr
+ *          set.
+ */
+sq_codec_t *sq_codec_new(char *errstr, size_t errstr_size);
+/** @brief Frees a codec; NULL is a no-op. */
+void sq_codec_destroy(sq_codec_t *codec);
+
+/**
+ * @brief Decodes a task from a Kafka record value: Confluent-framed Avro
+ *        (any task schema id of the catalog) or JSON.
+ * @param buf borrowed, @p len bytes.
+ * @param taskp on success, a new task (caller owns, sq_task_destroy()).
+ * @returns SQ_OK, or SQ_ERR_DECODE with @p errstr a sentence naming what is
+ *          wrong (the field, the byte offset, the schema id).
+ */
+sq_err_t sq_codec_decode_task(sq_codec_t *codec, const void *buf, size_t len,
+                              sq_task_t **taskp, char *errstr,
+                              size_t errstr_size);
+
+/**
+ * @brief Encodes a value into the codec's output buffer, Confluent-framed.
+ * @param bufp set to a buffer owned by the codec, valid until the next
+ *             encode call on the same codec (copy it, or produce with
+ *             RD_KAFKA_MSG_F_COPY).
+ * @returns SQ_OK or SQ_ERR_ENCODE with @p errstr set.
+ */
+sq_err_t sq_codec_encode_task(sq_codec_t *codec, const sq_task_t *task,
+                              const void **bufp, size_t *lenp, char *errstr,
+                              size_t errstr_size);
+sq_err_t sq_codec_encode_result(sq_codec_t *codec, const sq_result_t *result,
+                                const void **bufp, size_t *lenp, char *errstr,
+                                size_t errstr_size);
+sq_err_t sq_codec_encode_event(sq_codec_t *codec, const sq_event_t *event,
+                               const void **bufp, size_t *lenp, char *errstr,
+                               size_t errstr_size);
+
+/**
+ * @brief Decodes a Confluent-framed Result / Event (caller owns the new
+ *        value). Used by the producer CLI (wait, replay) and the tests.
+ */
+sq_err_t sq_codec_decode_result(sq_codec_t *codec, const void *buf,
+                                size_t len, sq_result_t **resultp,
+                                char *errstr, size_t errstr_size);
+sq_err_t sq_codec_decode_event(sq_codec_t *codec, const void *buf, size_t len,
+                               sq_event_t **eventp, char *errstr,
+                               size_t errstr_size);
+
+/**
+ * @brief Parses one JSON task object (the text form) without the framing
+ *        checks. Same rules as the JSON branch of sq_codec_decode_task().
+ */
+sq_err_t sq_codec_task_from_json(const char *json, size_t len,
+                                 sq_task_t **taskp, char *errstr,
+                                 size_t errstr_size);
+
+/**
+ * @brief Renders a result / event / task as one line of JSON (no newline),
+ *        for `swarmq-producer replay` and the status page. Bytes fields
+ *        are rendered as UTF-8 strings when valid UTF-8, else base64 under
+ *        "<field>_base64".
+ * @returns a new string (caller owns, sq_free()).
+ */
+char *sq_codec_result_to_json(const sq_result_t *result);
+char *sq_codec_event_to_json(const sq_event_t *event);
+char *sq_codec_task_to_json(const sq_task_t *task);
+
+#endif /* SQ_CODEC_H */

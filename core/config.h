@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config.h: swarmq's configuration: one librdkafka-style properties file
+ * (key=value, '#' comments), overridden by SWARMQ_* environment variables,
+ * overridden by command-line flags (-X key=value, -b BROKERS, ...).
+ *
+ * DESIGN
+ *   sq_config_set() is the single entry point every source goes through, so
+ *   validation is identical for file, environment and flags, and a bad key
+ *   or value is reported with its name and its origin ("file.properties:12",
+ *   "env SWARMQ_HTTP_PORT", "flag -X"). Unknown keys are errors, never
+ *   silently ignored. Keys starting with "kafka." are passed to librdkafka
+ *   without the prefix (validated by librdkafka when the client is built).
+ *   Agents are declared in the same file under "agent.<name>.<field>".
+ *   After all sources are applied, sq_config_finalize() checks cross-key
+ *   rules (low < high mark, every agent has a kind and capabilities...).
+ *   A config is immutable after finalize and may be read from any thread.
+ */
+#ifndef SQ_CONFIG_H
+#define SQ_CONFIG_H
+
+#include "common.h"
+#include "task.h"
+
+#define SQ_CONFIG_MAX_AGENTS 64 /* the bitmask index holds 64 agents */
+
+typedef enum {
+        SQ_AGENT_BUILTIN = 0, /* in-process handler */
+        SQ_AGENT_EXEC    = 1, /* one process per task (later issue) */
+        SQ_AGENT_POOL    = 2, /* long-lived worker processes (later issue) */
+} sq_agent_kind_t;
+
+typedef struct sq_agent_conf_s {
+        char *name;
+        sq_agent_kind_t kind;
+        char *handler;       /**< builtin handler name: noop, echo, ... */
+        char **capabilities; /**< at least one */
+        size_t capabilities_cnt;
+        int concurrency; /**< max tasks at once, >= 1 (default 4) */
+} sq_agent_conf_t;
+
+typedef enum {
+        SQ_ORDERING_UNORDERED = 0,
+        SQ_ORDERING_KEY       = 1,
+        SQ_ORDERING_PARTITION = 2,
+} sq_ordering_t;
+
+typedef struct sq_config_s {
+        /* Identity */
+        char *instance_id; /**< instance.id; default "<hostname>-<pid>" */
+        char *group_id;    /**< group.id; default "swarmq" */
+
+        /* Topics: topic.tasks, topic.critical, topic.retry, topic.dlt,
+         * topic.results, topic.events */
+        char *topic_tasks;
+        char *topic_critical;
+        char *topic_retry;
+        char *topic_dlt;
+        char *topic_results;
+        char *topic_events;
+
+        /* Executor and scheduler */
+        int executor_threads;         /**< executor.threads, default 4 */
+        int executor_critical_slots;  /**< executor.critical.reserved, 1 */
+        int admission_high;           /**< admission.high.mark, 10000 */
+        int admission_low;            /**< admission.low.mark, 5000 */
+        int critical_high;            /**< admission.critical.high.mark 1000*/
+        int64_t aging_ms;             /**< scheduler.aging.ms, 500 */
+        sq_ordering_t ordering;       /**< ordering: unordered|key|partition*/
+        int64_t default_timeout_ms;   /**< task.default.timeout.ms, 60000 */
+
+        /* Offsets and shutdown */
+        int64_t commit_interval_ms;   /**< commit.interval.ms, 1000 */
+        int64_t drain_timeout_ms;     /**< shutdown.drain.timeout.ms 30000 */
+
+        /* HTTP */
+        int http_port;   /**< http.port, default 8080; 0 = off */
+        char *http_bind; /**< http.bind, default "127.0.0.1" */
+
+        /* Embedded broker (librdkafka mock cluster) */
+        bool embedded_broker;      /**< embedded.broker, default false */
+        int embedded_partitions;   /**< embedded.partitions, default 12 */
+        int embedded_brokers;      /**< embedded.brokers, default 1 */
+
+        /* Logging */
+        int log_level; /**< log.level (sq_log_level_t), default info */
+
+        /* kafka.* passthrough, in the order set (later wins in librdkafka) */
+        sq_kv_t *kafka;
+        size_t kafka_cnt;
+
+        /* Agents, in declaration order */
+        sq_agent_conf_t *agents;
+        size_t agents_cnt;
+} sq_config_t;
+
+/** @returns a config holding every default (caller owns, destroy). */
+sq_config_t *sq_config_new(void);
+/** @brief Frees a config; NULL is a no-op. */
+void sq_config_destroy(sq_config_t *conf);
+
+/**
+ * @brief Sets one key. @p origin names where it came from for errors
+ *        (e.g. "swarmq.properties:12", "env SWARMQ_HTTP_PORT", "-X").
+ * @returns SQ_OK or SQ_ERR_CONFIG with @p errstr naming the key, the bad
+ *          value and the origin.
+ */
+sq_err_t sq_config_set(sq_config_t *conf, const char *key, const char *value,
+                       const char *origin, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Reads a properties file: key=value lines, '#' or '!' comments,
+ *        blank lines, surrounding whitespace trimmed.
+ * @returns SQ_OK, or SQ_ERR_CONFIG / SQ_ERR_IO with @p errstr naming the
+ *          file and line.
+ */
+sq_err_t sq_config_load_file(sq_config_t *conf, const char *path,
+                             char *errstr, size_t errstr_size);
+
+/**
+ * @brief Applies SWARMQ_* variables from @p envp (NULL-terminated, like
+ *        environ): SWARMQ_HTTP_PORT=9000 sets http.port; the name after
+ *        SWARMQ_ is lower-cased and '_' becomes '.'; a double underscore
+ *        "__" becomes a literal '_' (SWARMQ_KAFKA_SASL_USERNAME sets
+ *        kafka.sasl.username). SWARMQ_CONFIG is the config-file path and is
+ *        skipped here.
+ */
+sq_err_t sq_config_load_env(sq_config_t *conf, char *const *envp,
+                            char *errstr, size_t errstr_size);
+
+/**
+ * @brief Validates cross-key rules and fills derived defaults (the
+ *        default builtin agents when none are declared).
+ * @returns SQ_OK or SQ_ERR_CONFIG with @p errstr naming the keys.
+ */
+sq_err_t sq_config_finalize(sq_config_t *conf, char *errstr,
+                            size_t errstr_size);
+
+/** @returns the kafka.* value for @p name (without prefix) or NULL. */
+const char *sq_config_kafka_get(const sq_config_t *conf, const char *name);
+
+/**
+ * @brief Writes every key=value (secrets such as *password*, *secret*,
+ *        sasl.* and ssl.key* masked as "***") to @p fp-like callback, one
+ *        per call, in a stable order. Used by --dump-config and /status.
+ */
+void sq_config_dump(const sq_config_t *conf,
+                    void (*emit)(void *opaque, const char *key,
+                                 const char *value),
+                    void *opaque);
+
+#endif /* SQ_CONFIG_H */
