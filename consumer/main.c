@@ -1,7 +1,294 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* swarmq-consumer: placeholder entry point while the daemon lands. */
+/*
+ * swarmq-consumer: the daemon's entry point. Parses arguments into the
+ * configuration, wires the instance (core/daemon.c) to signals, maps
+ * errors to exit codes. Nothing else lives here.
+ *
+ * DESIGN
+ *   Threads: main blocks every signal before any thread starts (threads
+ *   inherit the mask), starts the instance, and waits for it to stop. A
+ *   signal thread sigwait()s for SIGTERM/SIGINT and asks the instance to
+ *   stop (stop intake, drain, commit, close); a second SIGINT/SIGTERM
+ *   during the drain exits at once. SIGHUP is logged (config reload comes
+ *   with a later version).
+ *
+ *   Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or config.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) {
-        fprintf(stderr, "swarmq-consumer: not built yet\n");
-        return 1;
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+extern char **environ;
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE   2
+
+static void usage(FILE *fp) {
+        fprintf(fp,
+"Usage: swarmq-consumer [OPTIONS]\n"
+"\n"
+"Reads tasks from Kafka, runs them on agents, and writes results and\n"
+"lifecycle events back to Kafka. Run several instances with the same\n"
+"group.id to share the work.\n"
+"\n"
+"Options:\n"
+"  -c, --config FILE       properties file (key=value); also SWARMQ_CONFIG\n"
+"  -b, --brokers LIST      Kafka bootstrap servers (kafka.bootstrap.servers)\n"
+"  -X key=value            set any configuration key; kafka.* keys go to\n"
+"                          librdkafka (repeatable; later wins)\n"
+"  -g, --group ID          consumer group (group.id, default swarmq)\n"
+"  -i, --instance-id ID    this instance's name (instance.id)\n"
+"  -p, --http-port PORT    HTTP port for /healthz /readyz /metrics;\n"
+"                          0 = off, auto = a free port (default 8080)\n"
+"      --embedded-broker   start librdkafka's mock cluster in-process and\n"
+"                          use it (prints bootstrap.servers=... on stdout)\n"
+"  -l, --log-level LEVEL   debug, info, notice, warning, err (default info)\n"
+"      --dump-config       print the effective configuration and exit\n"
+"  -V, --version           print the version and exit\n"
+"  -h, --help              this help\n"
+"\n"
+"Precedence: defaults < config file < SWARMQ_* environment < flags.\n"
+"Every key is documented in docs/configuration.md.\n"
+"\n"
+"Standard output carries machine-readable lines only:\n"
+"  bootstrap.servers=HOST:PORT   the brokers in use\n"
+"  http.url=http://ADDR:PORT     where /metrics, /healthz, /readyz are\n"
+"\n"
+"Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 on a runtime\n"
+"failure, 2 on bad usage or configuration.\n");
+}
+
+static void print_kv(void *opaque, const char *key, const char *value) {
+        (void)opaque;
+        printf("%s=%s\n", key, value);
+}
+
+/* Records a flag to apply after the file and the environment. */
+typedef struct flag_s {
+        const char *key;
+        char *value;
+} flag_t;
+
+static int add_flag(flag_t **flags, int *cnt, const char *key,
+                    const char *value) {
+        *flags = realloc(*flags, (size_t)(*cnt + 1) * sizeof(**flags));
+        if (!*flags) {
+                fprintf(stderr, "swarmq-consumer: out of memory\n");
+                exit(EXIT_RUNTIME);
+        }
+        (*flags)[*cnt].key   = key;
+        (*flags)[*cnt].value = strdup(value);
+        (*cnt)++;
+        return 0;
+}
+
+typedef struct signal_ctx_s {
+        sq_daemon_t *daemon;
+        sigset_t set;
+} signal_ctx_t;
+
+static void *signal_main(void *arg) {
+        signal_ctx_t *ctx = arg;
+        int stops         = 0;
+
+        for (;;) {
+                int sig;
+                if (sigwait(&ctx->set, &sig) != 0)
+                        continue;
+                if (sig == SIGUSR2)
+                        return NULL; /* main: the instance has stopped */
+                if (sig == SIGHUP) {
+                        SQ_LOG(SQ_LOG_NOTICE, "SIGNAL",
+                               "SIGHUP ignored: configuration reload is not "
+                               "supported yet");
+                        continue;
+                }
+                if (++stops == 1) {
+                        SQ_LOG(SQ_LOG_NOTICE, "SIGNAL",
+                               "%s: stopping (again to exit at once)",
+                               strsignal(sig));
+                        sq_daemon_stop(ctx->daemon);
+                } else {
+                        SQ_LOG(SQ_LOG_WARNING, "SIGNAL",
+                               "%s again: exiting without draining",
+                               strsignal(sig));
+                        _exit(EXIT_RUNTIME);
+                }
+        }
+}
+
+int main(int argc, char **argv) {
+        static const struct option long_options[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"brokers", required_argument, NULL, 'b'},
+            {"group", required_argument, NULL, 'g'},
+            {"instance-id", required_argument, NULL, 'i'},
+            {"http-port", required_argument, NULL, 'p'},
+            {"log-level", required_argument, NULL, 'l'},
+            {"embedded-broker", no_argument, NULL, 'E'},
+            {"dump-config", no_argument, NULL, 'D'},
+            {"version", no_argument, NULL, 'V'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0}};
+        const char *config_path = getenv("SWARMQ_CONFIG");
+        sq_config_t *conf       = sq_config_new();
+        sq_daemon_t *daemon     = NULL;
+        flag_t *flags           = NULL;
+        int flags_cnt = 0, opt, i, exit_code = EXIT_USAGE;
+        bool dump_config = false;
+        signal_ctx_t sigctx;
+        pthread_t signal_thread;
+        char errstr[1024];
+        char http_bind[256];
+
+        while ((opt = getopt_long(argc, argv, "c:b:X:g:i:p:l:Vh", long_options,
+                                  NULL)) != -1) {
+                switch (opt) {
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case 'b':
+                        add_flag(&flags, &flags_cnt, "kafka.bootstrap.servers",
+                                 optarg);
+                        break;
+                case 'X': {
+                        char *eq = strchr(optarg, '=');
+                        if (!eq || eq == optarg) {
+                                fprintf(stderr,
+                                        "swarmq-consumer: -X %s: expected "
+                                        "key=value\n",
+                                        optarg);
+                                goto done;
+                        }
+                        *eq = '\0';
+                        add_flag(&flags, &flags_cnt, optarg, eq + 1);
+                        break;
+                }
+                case 'g':
+                        add_flag(&flags, &flags_cnt, "group.id", optarg);
+                        break;
+                case 'i':
+                        add_flag(&flags, &flags_cnt, "instance.id", optarg);
+                        break;
+                case 'p':
+                        add_flag(&flags, &flags_cnt, "http.port", optarg);
+                        break;
+                case 'l':
+                        add_flag(&flags, &flags_cnt, "log.level", optarg);
+                        break;
+                case 'E':
+                        add_flag(&flags, &flags_cnt, "embedded.broker",
+                                 "true");
+                        break;
+                case 'D':
+                        dump_config = true;
+                        break;
+                case 'V':
+                        printf("swarmq-consumer %s\n", SWARMQ_VERSION);
+                        exit_code = 0;
+                        goto done;
+                case 'h':
+                        usage(stdout);
+                        exit_code = 0;
+                        goto done;
+                default:
+                        usage(stderr);
+                        goto done;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "swarmq-consumer: unexpected argument \"%s\" "
+                                "(see --help)\n",
+                        argv[optind]);
+                goto done;
+        }
+
+        /* Defaults < file < environment < flags. */
+        if (config_path && sq_config_load_file(conf, config_path, errstr,
+                                               sizeof(errstr)) != SQ_OK) {
+                fprintf(stderr, "swarmq-consumer: %s\n", errstr);
+                goto done;
+        }
+        if (sq_config_load_env(conf, environ, errstr, sizeof(errstr)) !=
+            SQ_OK) {
+                fprintf(stderr, "swarmq-consumer: %s\n", errstr);
+                goto done;
+        }
+        for (i = 0; i < flags_cnt; i++) {
+                char origin[64];
+                snprintf(origin, sizeof(origin), "command line");
+                if (sq_config_set(conf, flags[i].key, flags[i].value, origin,
+                                  errstr, sizeof(errstr)) != SQ_OK) {
+                        fprintf(stderr, "swarmq-consumer: %s\n", errstr);
+                        goto done;
+                }
+        }
+        if (sq_config_finalize(conf, errstr, sizeof(errstr)) != SQ_OK) {
+                fprintf(stderr, "swarmq-consumer: %s\n", errstr);
+                goto done;
+        }
+        sq_log_set_level((sq_log_level_t)conf->log_level);
+        if (dump_config) {
+                sq_config_dump(conf, print_kv, NULL);
+                exit_code = 0;
+                goto done;
+        }
+
+        /* Block signals before any thread starts: all threads inherit it,
+         * and only the signal thread takes them, with sigwait(). */
+        sigemptyset(&sigctx.set);
+        sigaddset(&sigctx.set, SIGTERM);
+        sigaddset(&sigctx.set, SIGINT);
+        sigaddset(&sigctx.set, SIGHUP);
+        sigaddset(&sigctx.set, SIGUSR2);
+        pthread_sigmask(SIG_BLOCK, &sigctx.set, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        sq_strlcpy(http_bind, conf->http_bind, sizeof(http_bind));
+        daemon = sq_daemon_new(conf, errstr, sizeof(errstr));
+        conf   = NULL; /* the daemon took it */
+        if (!daemon) {
+                fprintf(stderr, "swarmq-consumer: %s\n", errstr);
+                goto done;
+        }
+        if (sq_daemon_start(daemon, errstr, sizeof(errstr)) != SQ_OK) {
+                fprintf(stderr, "swarmq-consumer: %s\n", errstr);
+                exit_code = EXIT_RUNTIME;
+                goto done;
+        }
+        printf("bootstrap.servers=%s\n", sq_daemon_bootstrap_servers(daemon));
+        if (sq_daemon_http_port(daemon))
+                printf("http.url=http://%s:%d\n", http_bind,
+                       sq_daemon_http_port(daemon));
+        fflush(stdout);
+
+        sigctx.daemon = daemon;
+        if ((errno = pthread_create(&signal_thread, NULL, signal_main,
+                                    &sigctx))) {
+                fprintf(stderr, "swarmq-consumer: cannot start the signal "
+                                "thread: %s\n",
+                        strerror(errno));
+                exit_code = EXIT_RUNTIME;
+                goto done;
+        }
+        exit_code = sq_daemon_wait(daemon) == SQ_OK ? 0 : EXIT_RUNTIME;
+        pthread_kill(signal_thread, SIGUSR2);
+        pthread_join(signal_thread, NULL);
+
+done:
+        sq_daemon_destroy(daemon);
+        sq_config_destroy(conf);
+        for (i = 0; i < flags_cnt; i++)
+                free(flags[i].value);
+        free(flags);
+        return exit_code;
 }

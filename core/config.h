@@ -141,7 +141,8 @@ const char *sq_config_kafka_get(const sq_config_t *conf, const char *name);
 
 /**
  * @brief Writes every key=value (secrets such as *password*, *secret*,
- *        sasl.* and ssl.key* masked as "***") to @p fp-like callback, one
+ *        sasl.jaas*, ssl.key*, token, credential masked as "***") to the
+ *        @p emit callback, one
  *        per call, in a stable order. Used by --dump-config and /status.
  */
 void sq_config_dump(const sq_config_t *conf,

@@ -1,0 +1,1141 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon.c: one swarmq consumer instance: its lifecycle and its poll
+ * thread.
+ *
+ * DESIGN
+ *   Threads and their roles (fixed):
+ *   - poll thread (this file): the only caller of consumer poll and commit.
+ *     It sleeps in poll(2) on four file descriptors: the consumer group
+ *     queue, the critical-lane queue, the producer's delivery-report queue
+ *     (all three wired with rd_kafka_queue_io_event_enable) and an eventfd
+ *     for stop requests and dropped jobs. On wake-up it serves delivery
+ *     reports first (they free window room), then critical records, then
+ *     ordinary ones, then commits the completed prefix of every partition
+ *     when the commit interval is due. No sleeps, no busy loops.
+ *   - executor threads (executor.c): run tasks on agents, produce results.
+ *   - librdkafka's own threads, and libmicrohttpd's thread (HTTP handlers
+ *     read atomics, the metrics registry and the lag snapshot only).
+ *   - main (consumer/main.c): signals; calls sq_daemon_stop().
+ *
+ *   Admission window: every admitted record is a job counted in
+ *   window[lane] until it is freed (acknowledged or dropped). Over the high
+ *   mark the lane's partitions are paused; the consumer keeps polling (so
+ *   the group never evicts the instance on long tasks), and resumes at the
+ *   low mark. The critical lane has its own queue and its own mark: it is
+ *   never paused because the ordinary lane is full.
+ *
+ *   Offsets: per partition, the completed-offset tracker (offsets.c)
+ *   commits only the contiguous prefix of records whose result and
+ *   terminal event (or dead letter) the broker acknowledged.
+ *
+ *   Revocation: the partitions' queued jobs are dropped, running ones get
+ *   until shutdown.drain.timeout.ms to be acknowledged, the completed
+ *   prefix is committed synchronously, then the partitions are given up.
+ *   Shutdown: stop intake (pause everything), drain the window within the
+ *   deadline, commit synchronously, close the consumer, flush the producer.
+ */
+#include "daemon_int.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *partitions,
+                            void *opaque);
+void sq_daemon_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t *offsets,
+                                void *opaque);
+
+/* How many records one wake-up takes from a queue before looking at the
+ * other queues again (keeps the critical lane responsive). */
+#define POLL_BATCH 512
+
+/*
+ * Partition state
+ */
+
+static sq_partition_t *partition_get(sq_daemon_t *daemon, sq_lane_t lane,
+                                     int32_t partition) {
+        sq_partition_t *part;
+        if (partition >= daemon->parts_cnt[lane]) {
+                int cnt = SQ_MAX(partition + 1, daemon->parts_cnt[lane] * 2);
+                daemon->parts[lane] = sq_realloc(
+                    daemon->parts[lane], (size_t)cnt * sizeof(sq_partition_t *));
+                memset(daemon->parts[lane] + daemon->parts_cnt[lane], 0,
+                       (size_t)(cnt - daemon->parts_cnt[lane]) *
+                           sizeof(sq_partition_t *));
+                daemon->parts_cnt[lane] = cnt;
+        }
+        if (!(part = daemon->parts[lane][partition])) {
+                part            = sq_calloc(1, sizeof(*part));
+                part->lane      = lane;
+                part->topic     = lane == SQ_LANE_TASKS
+                                      ? daemon->conf->topic_tasks
+                                      : daemon->conf->topic_critical;
+                part->partition = partition;
+                part->offsets   = sq_offsets_new();
+                part->committed = -1;
+                part->lag       = -1;
+                daemon->parts[lane][partition] = part;
+        }
+        return part;
+}
+
+static bool lane_of_topic(const sq_daemon_t *daemon, const char *topic,
+                          sq_lane_t *lanep) {
+        if (!strcmp(topic, daemon->conf->topic_tasks))
+                *lanep = SQ_LANE_TASKS;
+        else if (!strcmp(topic, daemon->conf->topic_critical))
+                *lanep = SQ_LANE_CRITICAL;
+        else
+                return false;
+        return true;
+}
+
+#define FOREACH_PARTITION(daemon, lane, i, part)                               \
+        for (lane = 0; lane < SQ_LANE_CNT; lane++)                             \
+                for (i = 0; i < (daemon)->parts_cnt[lane]; i++)                \
+                        if ((part = (daemon)->parts[lane][i]))
+
+/*
+ * Jobs
+ */
+
+static void job_free(sq_daemon_t *daemon, sq_job_t *job) {
+        atomic_fetch_sub(&job->part->outstanding, 1);
+        atomic_fetch_sub(&daemon->window[job->part->lane], 1);
+        sq_task_destroy(job->task);
+        sq_free(job->no_agent_reason);
+        sq_free(job);
+}
+
+void sq_daemon_wake(sq_daemon_t *daemon) {
+        uint64_t one = 1;
+        if (write(daemon->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+                SQ_LOG(SQ_LOG_ERR, "POLL", "cannot wake the poll thread: %s",
+                       strerror(errno));
+}
+
+/* Poll thread (delivery reports): the job's records are acknowledged. */
+void sq_job_acked(sq_daemon_t *daemon, sq_job_t *job) {
+        sq_partition_t *part = job->part;
+        if (atomic_load(&part->gen) == job->part_gen && part->assigned &&
+            sq_offsets_mark_done(part->offsets, job->offset) != SQ_OK)
+                SQ_LOG(SQ_LOG_WARNING, "OFFSETS",
+                       "acknowledged offset not in flight topic=%s "
+                       "partition=%d offset=%lld",
+                       part->topic, (int)part->partition,
+                       (long long)job->offset);
+        job_free(daemon, job);
+}
+
+/* Any thread: the job will not run here; its offset stays uncommitted. */
+void sq_job_drop(sq_daemon_t *daemon, sq_job_t *job, const char *why) {
+        SQ_LOG(SQ_LOG_DEBUG, "EXEC",
+               "dropping task_id=%s topic=%s partition=%d offset=%lld: %s",
+               job->task ? job->task->id : "-", job->part->topic,
+               (int)job->part->partition, (long long)job->offset, why);
+        sq_metric_add(daemon->m.dropped, 1);
+        job_free(daemon, job);
+        sq_daemon_wake(daemon);
+}
+
+/*
+ * Admission (poll thread)
+ */
+
+static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
+        const char *topic = rd_kafka_topic_name(rkm->rkt);
+        sq_partition_t *part;
+        sq_job_t *job;
+        sq_lane_t lane;
+        char errstr[512];
+        sq_err_t err;
+
+        if (rkm->err) {
+                if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        return;
+                SQ_LOG(SQ_LOG_WARNING, "POLL", "consumer error: %s%s%s",
+                       rd_kafka_message_errstr(rkm), rkm->rkt ? " topic=" : "",
+                       rkm->rkt ? topic : "");
+                return;
+        }
+        if (!lane_of_topic(daemon, topic, &lane)) {
+                SQ_LOG(SQ_LOG_WARNING, "POLL",
+                       "record from unexpected topic=%s ignored", topic);
+                return;
+        }
+        part = partition_get(daemon, lane, rkm->partition);
+        if (!part->assigned || atomic_load(&part->revoking) ||
+            atomic_load(&daemon->stop_requested))
+                return; /* not ours any more: not admitted, not committed */
+        if (sq_offsets_admit(part->offsets, rkm->offset) != SQ_OK)
+                return; /* re-delivery after a seek/resume: already held */
+
+        job            = sq_calloc(1, sizeof(*job));
+        job->part      = part;
+        job->part_gen  = atomic_load(&part->gen);
+        job->offset    = rkm->offset;
+        job->received_us = sq_clock_us();
+        atomic_fetch_add(&part->outstanding, 1);
+        atomic_fetch_add(&daemon->window[lane], 1);
+        sq_metric_add(daemon->m.received[lane], 1);
+
+        err = sq_codec_decode_task(daemon->poll_codec, rkm->payload, rkm->len,
+                                   &job->task, errstr, sizeof(errstr));
+        if (err != SQ_OK) {
+                SQ_LOG(SQ_LOG_WARNING, "DECODE",
+                       "undecodable record sent to the dead-letter topic "
+                       "topic=%s partition=%d offset=%lld: %s",
+                       topic, (int)rkm->partition, (long long)rkm->offset,
+                       errstr);
+                sq_metric_add(daemon->m.dead_lettered_decode, 1);
+                atomic_store(&job->pending_acks, 1);
+                sq_emit_event(daemon, daemon->poll_codec, "dead_lettered",
+                              NULL, NULL, errstr, NULL);
+                sq_emit_dead_letter(daemon, rkm, "DECODE_ERROR", errstr, job);
+                return;
+        }
+        /* The critical topic is the fast lane whatever the task says; the
+         * ordinary topic never gets into the reserved slots. */
+        if (lane == SQ_LANE_CRITICAL)
+                job->task->priority = SQ_PRIO_CRITICAL;
+        else if (job->task->priority == SQ_PRIO_CRITICAL)
+                job->task->priority = SQ_PRIO_HIGH;
+        job->item.priority = job->task->priority;
+
+        if (sq_agents_candidates(daemon->agents, job->task, &job->candidates,
+                                 errstr, sizeof(errstr)) != SQ_OK)
+                job->no_agent_reason = sq_strdup(errstr);
+
+        sq_emit_event(daemon, daemon->poll_codec, "received", job->task, NULL,
+                      NULL, NULL);
+        sq_sched_push(daemon->sched, &job->item);
+}
+
+/*
+ * Pause and resume (poll thread)
+ */
+
+static void set_lane_paused(sq_daemon_t *daemon, sq_lane_t lane, bool pause) {
+        rd_kafka_topic_partition_list_t *list =
+            rd_kafka_topic_partition_list_new(16);
+        sq_partition_t *part;
+        int i;
+
+        for (i = 0; i < daemon->parts_cnt[lane]; i++) {
+                if (!(part = daemon->parts[lane][i]) || !part->assigned ||
+                    part->paused == pause)
+                        continue;
+                rd_kafka_topic_partition_list_add(list, part->topic,
+                                                  part->partition);
+                part->paused = pause;
+        }
+        if (list->cnt > 0) {
+                rd_kafka_resp_err_t err =
+                    pause ? rd_kafka_pause_partitions(daemon->consumer, list)
+                          : rd_kafka_resume_partitions(daemon->consumer, list);
+                if (err)
+                        SQ_LOG(SQ_LOG_ERR, "POLL", "cannot %s %s: %s",
+                               pause ? "pause" : "resume",
+                               lane == SQ_LANE_TASKS ? "task partitions"
+                                                     : "critical partitions",
+                               rd_kafka_err2str(err));
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+        daemon->lane_paused[lane] = pause;
+        atomic_store(&daemon->paused_any, daemon->lane_paused[0] ||
+                                              daemon->lane_paused[1]);
+}
+
+static void apply_backpressure(sq_daemon_t *daemon) {
+        static const char *lane_names[] = {"tasks", "critical"};
+        int lane;
+
+        for (lane = 0; lane < SQ_LANE_CNT; lane++) {
+                long window = atomic_load(&daemon->window[lane]);
+                long high = lane == SQ_LANE_TASKS ? daemon->conf->admission_high
+                                                  : daemon->conf->critical_high;
+                long low = lane == SQ_LANE_TASKS ? daemon->conf->admission_low
+                                                 : daemon->conf->critical_high / 2;
+                if (atomic_load(&daemon->stop_requested))
+                        continue; /* stop() paused everything for good */
+                if (!daemon->lane_paused[lane] && window >= high) {
+                        SQ_LOG(SQ_LOG_DEBUG, "WINDOW",
+                               "pausing lane=%s window=%ld high=%ld",
+                               lane_names[lane], window, high);
+                        set_lane_paused(daemon, (sq_lane_t)lane, true);
+                } else if (daemon->lane_paused[lane] && window <= low) {
+                        SQ_LOG(SQ_LOG_DEBUG, "WINDOW",
+                               "resuming lane=%s window=%ld low=%ld",
+                               lane_names[lane], window, low);
+                        set_lane_paused(daemon, (sq_lane_t)lane, false);
+                }
+        }
+}
+
+/*
+ * Commits (poll thread)
+ */
+
+static void update_lag_snapshot(sq_daemon_t *daemon) {
+        sq_partition_t *part;
+        int lane, i;
+
+        pthread_mutex_lock(&daemon->snap_lock);
+        FOREACH_PARTITION(daemon, lane, i, part) {
+                int64_t lo = -1, hi = -1, pos;
+                if (!part->assigned) {
+                        part->lag = -1;
+                        continue;
+                }
+                if (rd_kafka_get_watermark_offsets(daemon->consumer,
+                                                   part->topic,
+                                                   part->partition, &lo,
+                                                   &hi) != 0 ||
+                    hi < 0) {
+                        part->lag = -1;
+                        continue;
+                }
+                pos = sq_offsets_committable(part->offsets);
+                if (pos < 0)
+                        pos = part->committed >= 0 ? part->committed : lo;
+                part->lag = hi > pos ? hi - pos : 0;
+        }
+        pthread_mutex_unlock(&daemon->snap_lock);
+}
+
+/* Commits the completed prefix of the partitions in @p only (or all
+ * assigned ones when NULL). */
+static void commit_offsets(sq_daemon_t *daemon,
+                           const rd_kafka_topic_partition_list_t *only,
+                           bool sync) {
+        rd_kafka_topic_partition_list_t *list =
+            rd_kafka_topic_partition_list_new(16);
+        sq_partition_t *part;
+        rd_kafka_resp_err_t err;
+        int lane, i;
+
+        FOREACH_PARTITION(daemon, lane, i, part) {
+                int64_t next = sq_offsets_committable(part->offsets);
+                if (!part->assigned || next < 0 || next <= part->committed)
+                        continue;
+                if (only && !rd_kafka_topic_partition_list_find(
+                                only, part->topic, part->partition))
+                        continue;
+                rd_kafka_topic_partition_list_add(list, part->topic,
+                                                  part->partition)
+                    ->offset      = next;
+                part->committed = next;
+        }
+        if (list->cnt > 0) {
+                err = rd_kafka_commit(daemon->consumer, list, sync ? 0 : 1);
+                if (sync && err) {
+                        SQ_LOG(SQ_LOG_ERR, "COMMIT",
+                               "synchronous commit of %d partitions failed: "
+                               "%s",
+                               list->cnt, rd_kafka_err2str(err));
+                        sq_metric_add(daemon->m.commits_failed, 1);
+                } else if (sync) {
+                        sq_metric_add(daemon->m.commits_ok, 1);
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+}
+
+void sq_daemon_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t *offsets,
+                                void *opaque) {
+        sq_daemon_t *daemon = opaque;
+        int i;
+
+        (void)rk;
+        if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+                return;
+        if (err) {
+                SQ_LOG(SQ_LOG_WARNING, "COMMIT",
+                       "commit failed: %s; will retry on the next interval",
+                       rd_kafka_err2str(err));
+                sq_metric_add(daemon->m.commits_failed, 1);
+                /* Forget what we believed committed so it is sent again. */
+                for (i = 0; offsets && i < offsets->cnt; i++) {
+                        sq_lane_t lane;
+                        if (lane_of_topic(daemon, offsets->elems[i].topic,
+                                          &lane))
+                                partition_get(daemon, lane,
+                                              offsets->elems[i].partition)
+                                    ->committed = -1;
+                }
+                return;
+        }
+        sq_metric_add(daemon->m.commits_ok, 1);
+}
+
+/*
+ * Rebalance (poll thread, from consumer poll)
+ */
+
+static void serve_delivery_reports(sq_daemon_t *daemon, int timeout_ms) {
+        rd_kafka_poll(daemon->producer, timeout_ms);
+}
+
+/* Waits until every job of the revoked partitions is freed (or the drain
+ * deadline passes), serving delivery reports meanwhile. */
+static void drain_partitions(sq_daemon_t *daemon,
+                             const rd_kafka_topic_partition_list_t *list) {
+        int64_t deadline =
+            sq_clock_us() + daemon->conf->drain_timeout_ms * 1000;
+        int i;
+
+        for (;;) {
+                long outstanding = 0;
+                for (i = 0; i < list->cnt; i++) {
+                        sq_lane_t lane;
+                        if (!lane_of_topic(daemon, list->elems[i].topic, &lane))
+                                continue;
+                        outstanding += atomic_load(
+                            &partition_get(daemon, lane,
+                                           list->elems[i].partition)
+                                 ->outstanding);
+                }
+                if (!outstanding)
+                        return;
+                if (sq_clock_us() >= deadline) {
+                        SQ_LOG(SQ_LOG_WARNING, "REBALANCE",
+                               "drain deadline passed with %ld jobs of the "
+                               "revoked partitions unfinished; their "
+                               "records will run again on the new owner",
+                               outstanding);
+                        return;
+                }
+                /* Blocks until a delivery report arrives (or 100 ms). */
+                serve_delivery_reports(daemon, 100);
+        }
+}
+
+static void revoke_partitions(sq_daemon_t *daemon,
+                              rd_kafka_topic_partition_list_t *list) {
+        int i;
+
+        SQ_LOG(SQ_LOG_NOTICE, "REBALANCE", "revoking %d partitions",
+               list->cnt);
+        for (i = 0; i < list->cnt; i++) {
+                sq_lane_t lane;
+                if (lane_of_topic(daemon, list->elems[i].topic, &lane))
+                        atomic_store(&partition_get(daemon, lane,
+                                                    list->elems[i].partition)
+                                          ->revoking,
+                                     true);
+        }
+        drain_partitions(daemon, list);
+        commit_offsets(daemon, list, true);
+        for (i = 0; i < list->cnt; i++) {
+                sq_partition_t *part;
+                sq_lane_t lane;
+                if (!lane_of_topic(daemon, list->elems[i].topic, &lane))
+                        continue;
+                part = partition_get(daemon, lane, list->elems[i].partition);
+                if (lane == SQ_LANE_CRITICAL) {
+                        rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
+                            daemon->consumer, part->topic, part->partition);
+                        if (pq) {
+                                rd_kafka_queue_forward(pq, NULL);
+                                rd_kafka_queue_destroy(pq);
+                        }
+                }
+                atomic_fetch_add(&part->gen, 1);
+                part->assigned  = false;
+                part->paused    = false;
+                part->committed = -1;
+                sq_offsets_reset(part->offsets);
+                atomic_store(&part->revoking, false);
+        }
+        sq_metric_add(daemon->m.revoked_partitions, (double)list->cnt);
+}
+
+static void assign_partitions(sq_daemon_t *daemon,
+                              rd_kafka_topic_partition_list_t *list) {
+        rd_kafka_topic_partition_list_t *pause_list =
+            rd_kafka_topic_partition_list_new(list->cnt);
+        int i;
+
+        SQ_LOG(SQ_LOG_NOTICE, "REBALANCE", "assigned %d partitions",
+               list->cnt);
+        for (i = 0; i < list->cnt; i++) {
+                sq_partition_t *part;
+                sq_lane_t lane;
+                if (!lane_of_topic(daemon, list->elems[i].topic, &lane))
+                        continue;
+                part = partition_get(daemon, lane, list->elems[i].partition);
+                atomic_fetch_add(&part->gen, 1);
+                part->assigned  = true;
+                part->paused    = false;
+                part->committed = -1;
+                sq_offsets_reset(part->offsets);
+                if (lane == SQ_LANE_CRITICAL) {
+                        /* The fast lane's own queue: never behind a paused
+                         * or deep ordinary queue. */
+                        rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
+                            daemon->consumer, part->topic, part->partition);
+                        if (pq) {
+                                rd_kafka_queue_forward(pq, daemon->critical_q);
+                                rd_kafka_queue_destroy(pq);
+                        }
+                }
+                if (daemon->lane_paused[lane] ||
+                    atomic_load(&daemon->stop_requested)) {
+                        rd_kafka_topic_partition_list_add(
+                            pause_list, part->topic, part->partition);
+                        part->paused = true;
+                }
+        }
+        if (pause_list->cnt > 0)
+                rd_kafka_pause_partitions(daemon->consumer, pause_list);
+        rd_kafka_topic_partition_list_destroy(pause_list);
+        sq_metric_add(daemon->m.assigned_partitions, (double)list->cnt);
+}
+
+void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *partitions,
+                            void *opaque) {
+        sq_daemon_t *daemon = opaque;
+        bool cooperative =
+            !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+        rd_kafka_error_t *error     = NULL;
+        rd_kafka_resp_err_t ret_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+        switch (err) {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                if (cooperative)
+                        error = rd_kafka_incremental_assign(rk, partitions);
+                else
+                        ret_err = rd_kafka_assign(rk, partitions);
+                /* Partition queues exist once assigned: wire them now. */
+                assign_partitions(daemon, partitions);
+                atomic_store(&daemon->assigned_once, true);
+                break;
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+                revoke_partitions(daemon, partitions);
+                if (cooperative)
+                        error = rd_kafka_incremental_unassign(rk, partitions);
+                else
+                        ret_err = rd_kafka_assign(rk, NULL);
+                break;
+        default:
+                SQ_LOG(SQ_LOG_ERR, "REBALANCE", "rebalance failed: %s",
+                       rd_kafka_err2str(err));
+                revoke_partitions(daemon, partitions);
+                ret_err = rd_kafka_assign(rk, NULL);
+                break;
+        }
+        if (error) {
+                SQ_LOG(SQ_LOG_ERR, "REBALANCE", "incremental %s failed: %s",
+                       err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assign"
+                                                                   : "unassign",
+                       rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        } else if (ret_err) {
+                SQ_LOG(SQ_LOG_ERR, "REBALANCE", "assign failed: %s",
+                       rd_kafka_err2str(ret_err));
+        }
+}
+
+/*
+ * The poll loop
+ */
+
+static void drain_pipe(int fd) {
+        char buf[64];
+        while (read(fd, buf, sizeof(buf)) > 0)
+                ;
+}
+
+static int serve_queue(sq_daemon_t *daemon, rd_kafka_queue_t *queue,
+                       bool consumer_queue) {
+        int n = 0;
+        while (n < POLL_BATCH) {
+                rd_kafka_message_t *rkm =
+                    consumer_queue ? rd_kafka_consumer_poll(daemon->consumer, 0)
+                                   : rd_kafka_consume_queue(queue, 0);
+                if (!rkm)
+                        break;
+                admit_message(daemon, rkm);
+                rd_kafka_message_destroy(rkm);
+                n++;
+        }
+        return n;
+}
+
+static void stop_intake(sq_daemon_t *daemon) {
+        SQ_LOG(SQ_LOG_NOTICE, "STOP",
+               "stopping intake; draining %ld in-flight tasks (deadline "
+               "%lld ms)",
+               atomic_load(&daemon->window[0]) +
+                   atomic_load(&daemon->window[1]),
+               (long long)daemon->conf->drain_timeout_ms);
+        atomic_store(&daemon->ready, false);
+        set_lane_paused(daemon, SQ_LANE_TASKS, true);
+        set_lane_paused(daemon, SQ_LANE_CRITICAL, true);
+}
+
+static void *poll_main(void *arg) {
+        sq_daemon_t *daemon = arg;
+        struct pollfd fds[4];
+        int64_t drain_deadline = 0;
+        bool stopping          = false;
+
+        fds[0].fd = daemon->consumer_pipe[0];
+        fds[1].fd = daemon->critical_pipe[0];
+        fds[2].fd = daemon->producer_pipe[0];
+        fds[3].fd = daemon->wake_fd;
+        for (int i = 0; i < 4; i++)
+                fds[i].events = POLLIN;
+        daemon->next_commit_us =
+            sq_clock_us() + daemon->conf->commit_interval_ms * 1000;
+
+        for (;;) {
+                int64_t now = sq_clock_us(), timeout_us;
+                int busy    = 0;
+
+                atomic_store(&daemon->poll_heartbeat_us, now);
+                if (!stopping && atomic_load(&daemon->stop_requested)) {
+                        stopping = true;
+                        drain_deadline =
+                            now + daemon->conf->drain_timeout_ms * 1000;
+                        stop_intake(daemon);
+                }
+                if (stopping) {
+                        if (atomic_load(&daemon->window[0]) +
+                                atomic_load(&daemon->window[1]) ==
+                            0)
+                                break;
+                        if (now >= drain_deadline) {
+                                SQ_LOG(SQ_LOG_WARNING, "STOP",
+                                       "drain deadline passed; abandoning "
+                                       "%ld unfinished tasks (they will run "
+                                       "again after a restart or on another "
+                                       "instance)",
+                                       atomic_load(&daemon->window[0]) +
+                                           atomic_load(&daemon->window[1]));
+                                break;
+                        }
+                }
+
+                timeout_us = daemon->next_commit_us - now;
+                if (stopping)
+                        timeout_us = SQ_MIN(timeout_us, drain_deadline - now);
+                if (timeout_us < 0)
+                        timeout_us = 0;
+                if (poll(fds, 4, (int)((timeout_us + 999) / 1000)) < 0 &&
+                    errno != EINTR) {
+                        SQ_LOG(SQ_LOG_CRIT, "POLL", "poll() failed: %s",
+                               strerror(errno));
+                        daemon->fatal = SQ_ERR_IO;
+                        break;
+                }
+                /* Clear the wake-ups first: an event enqueued after this
+                 * writes the pipe again, so nothing is missed. */
+                drain_pipe(daemon->consumer_pipe[0]);
+                drain_pipe(daemon->critical_pipe[0]);
+                drain_pipe(daemon->producer_pipe[0]);
+                drain_pipe(daemon->wake_fd);
+
+                serve_delivery_reports(daemon, 0);
+                busy += serve_queue(daemon, daemon->critical_q, false);
+                busy += serve_queue(daemon, daemon->consumer_q, true);
+                apply_backpressure(daemon);
+
+                now = sq_clock_us();
+                if (now >= daemon->next_commit_us) {
+                        commit_offsets(daemon, NULL, false);
+                        update_lag_snapshot(daemon);
+                        daemon->next_commit_us =
+                            now + daemon->conf->commit_interval_ms * 1000;
+                }
+                if (busy)
+                        /* A full batch may have left records queued without
+                         * a new io event: wake ourselves to continue. */
+                        sq_daemon_wake(daemon);
+        }
+
+        /* Stopped: abandon what is left, commit the completed prefix. */
+        atomic_store(&daemon->cancel, true);
+        sq_sched_shutdown(daemon->sched);
+        sq_executors_join(daemon);
+        serve_delivery_reports(daemon, 0);
+        commit_offsets(daemon, NULL, true);
+        SQ_LOG(SQ_LOG_NOTICE, "STOP", "closing the consumer");
+        rd_kafka_consumer_close(daemon->consumer);
+        /* Results of tasks that finished are still worth delivering. */
+        if (rd_kafka_flush(daemon->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                SQ_LOG(SQ_LOG_WARNING, "STOP",
+                       "%d records not delivered before the flush timeout",
+                       rd_kafka_outq_len(daemon->producer));
+        rd_kafka_purge(daemon->producer,
+                       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        serve_delivery_reports(daemon, 0);
+        return NULL;
+}
+
+/*
+ * HTTP (libmicrohttpd's thread: atomics and snapshots only)
+ */
+
+/* /healthz fails when a thread that must make progress has not. */
+static void http_healthz(void *opaque, const char *method, const char *path,
+                         sq_http_response_t *resp) {
+        sq_daemon_t *daemon = opaque;
+        int64_t now         = sq_clock_us();
+        int64_t poll_age = now - atomic_load(&daemon->poll_heartbeat_us);
+        int64_t exec_age = now - atomic_load(&daemon->exec_progress_us);
+        int64_t exec_limit_us =
+            (2 * daemon->conf->default_timeout_ms + 10000) * 1000;
+        size_t queued = 0;
+        int prio;
+
+        (void)method;
+        (void)path;
+        for (prio = 0; prio < SQ_PRIO_CNT; prio++)
+                queued += sq_sched_depth(daemon->sched, (sq_priority_t)prio);
+        if (poll_age > 15 * 1000000 + daemon->conf->commit_interval_ms * 1000)
+                sq_http_respond(resp, 503, NULL,
+                                "unhealthy: poll loop stalled for %lld ms\n",
+                                (long long)(poll_age / 1000));
+        else if (queued > 0 && exec_age > exec_limit_us)
+                sq_http_respond(resp, 503, NULL,
+                                "unhealthy: %zu tasks queued and no executor "
+                                "progress for %lld ms\n",
+                                queued, (long long)(exec_age / 1000));
+        else
+                sq_http_respond(resp, 200, NULL, "ok\n");
+}
+
+static void http_readyz(void *opaque, const char *method, const char *path,
+                        sq_http_response_t *resp) {
+        sq_daemon_t *daemon = opaque;
+        (void)method;
+        (void)path;
+        if (atomic_load(&daemon->stop_requested))
+                sq_http_respond(resp, 503, NULL, "not ready: stopping\n");
+        else if (!atomic_load(&daemon->assigned_once))
+                sq_http_respond(resp, 503, NULL,
+                                "not ready: no partition assignment from "
+                                "group %s yet\n",
+                                daemon->conf->group_id);
+        else
+                sq_http_respond(resp, 200, NULL, "ready\n");
+}
+
+static void http_metrics(void *opaque, const char *method, const char *path,
+                         sq_http_response_t *resp) {
+        sq_daemon_t *daemon = opaque;
+        (void)method;
+        (void)path;
+        resp->status       = 200;
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        resp->body = sq_metrics_render(daemon->metrics, &resp->body_len);
+}
+
+/*
+ * Metrics
+ */
+
+static void collect_lanes(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        char labels[64];
+        int prio;
+        (void)metrics;
+        for (prio = SQ_PRIO_CNT - 1; prio >= 0; prio--) {
+                snprintf(labels, sizeof(labels), "lane=\"%s\"",
+                         sq_priority_name((sq_priority_t)prio));
+                sq_metrics_emit(
+                    out, "swarmq_lane_depth", labels,
+                    (double)sq_sched_depth(daemon->sched, (sq_priority_t)prio));
+        }
+}
+
+static void collect_window(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        (void)metrics;
+        sq_metrics_emit(out, "swarmq_tasks_in_flight", "lane=\"tasks\"",
+                        (double)atomic_load(&daemon->window[SQ_LANE_TASKS]));
+        sq_metrics_emit(out, "swarmq_tasks_in_flight", "lane=\"critical\"",
+                        (double)atomic_load(&daemon->window[SQ_LANE_CRITICAL]));
+}
+
+static void collect_paused(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        (void)metrics;
+        sq_metrics_emit(out, "swarmq_admission_paused", NULL,
+                        atomic_load(&daemon->paused_any) ? 1 : 0);
+}
+
+static void collect_agents(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        char name[256], labels[300];
+        int i;
+        (void)metrics;
+        for (i = 0; i < sq_agents_count(daemon->agents); i++) {
+                sq_agent_t *agent = sq_agents_get(daemon->agents, i);
+                sq_metrics_escape_label(name, sizeof(name),
+                                        sq_agent_name(agent));
+                snprintf(labels, sizeof(labels), "agent=\"%s\"", name);
+                sq_metrics_emit(out, "swarmq_agent_in_flight", labels,
+                                sq_agent_in_flight(agent));
+        }
+}
+
+static void collect_lag(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        sq_partition_t *part;
+        char topic[256], labels[320];
+        int lane, i;
+        (void)metrics;
+        pthread_mutex_lock(&daemon->snap_lock);
+        FOREACH_PARTITION(daemon, lane, i, part) {
+                if (part->lag < 0)
+                        continue;
+                sq_metrics_escape_label(topic, sizeof(topic), part->topic);
+                snprintf(labels, sizeof(labels),
+                         "topic=\"%s\",partition=\"%d\"", topic,
+                         (int)part->partition);
+                sq_metrics_emit(out, "swarmq_consumer_lag", labels,
+                                (double)part->lag);
+        }
+        pthread_mutex_unlock(&daemon->snap_lock);
+}
+
+static void register_metrics(sq_daemon_t *daemon) {
+        static const char *const tasks_labels[] = {"status", "agent",
+                                                   "priority", NULL};
+        static const char *const lane_label[]  = {"lane", NULL};
+        static const char *const agent_label[] = {"agent", NULL};
+        static const char *const reason_label[] = {"reason", NULL};
+        static const char *const result_label[] = {"result", NULL};
+        static const char *const info_labels[]  = {"version", "instance",
+                                                   "group", NULL};
+        sq_metrics_t *metrics = daemon->metrics;
+        sq_daemon_metrics_t *m = &daemon->m;
+        int agents_cnt         = sq_agents_count(daemon->agents);
+        sq_mfamily_t *fam;
+        int a, s, p;
+
+        fam = sq_metrics_family(metrics, "swarmq_build_info",
+                                "Build and instance information (always 1)",
+                                SQ_METRIC_GAUGE, info_labels, NULL, 0);
+        {
+                const char *values[] = {SWARMQ_VERSION,
+                                        daemon->conf->instance_id,
+                                        daemon->conf->group_id};
+                sq_metric_set(sq_metrics_child(fam, values), 1);
+        }
+        fam = sq_metrics_family(metrics, "swarmq_tasks_total",
+                                "Tasks finished, by status, agent and "
+                                "priority",
+                                SQ_METRIC_COUNTER, tasks_labels, NULL, 0);
+        m->tasks = sq_calloc((size_t)(agents_cnt + 1) * SQ_STATUS_CNT *
+                                 SQ_PRIO_CNT,
+                             sizeof(*m->tasks));
+        for (a = 0; a <= agents_cnt; a++)
+                for (s = 0; s < SQ_STATUS_CNT; s++)
+                        for (p = 0; p < SQ_PRIO_CNT; p++) {
+                                const char *values[3];
+                                values[0] = sq_status_name((sq_status_t)s);
+                                values[1] =
+                                    a ? sq_agent_name(sq_agents_get(
+                                            daemon->agents, a - 1))
+                                      : "none";
+                                values[2] = sq_priority_name((sq_priority_t)p);
+                                m->tasks[(a * SQ_STATUS_CNT + s) *
+                                             SQ_PRIO_CNT +
+                                         p] = sq_metrics_child(fam, values);
+                        }
+        fam = sq_metrics_family(metrics, "swarmq_records_received_total",
+                                "Task records admitted from Kafka, by lane",
+                                SQ_METRIC_COUNTER, lane_label, NULL, 0);
+        {
+                const char *tasks[] = {"tasks"}, *crit[] = {"critical"};
+                m->received[SQ_LANE_TASKS]    = sq_metrics_child(fam, tasks);
+                m->received[SQ_LANE_CRITICAL] = sq_metrics_child(fam, crit);
+        }
+        fam = sq_metrics_family(metrics, "swarmq_dead_letters_total",
+                                "Records sent to the dead-letter topic, by "
+                                "reason",
+                                SQ_METRIC_COUNTER, reason_label, NULL, 0);
+        {
+                const char *decode[] = {"DECODE_ERROR"};
+                m->dead_lettered_decode = sq_metrics_child(fam, decode);
+        }
+        fam = sq_metrics_family(metrics, "swarmq_selection_seconds",
+                                "Time to select an agent for a task",
+                                SQ_METRIC_HISTOGRAM, NULL,
+                                sq_metrics_buckets_selection,
+                                sq_metrics_buckets_selection_cnt);
+        m->selection = sq_metrics_child(fam, NULL);
+        fam = sq_metrics_family(metrics, "swarmq_task_duration_seconds",
+                                "Task run time on its agent",
+                                SQ_METRIC_HISTOGRAM, agent_label,
+                                sq_metrics_buckets_duration,
+                                sq_metrics_buckets_duration_cnt);
+        m->duration = sq_calloc((size_t)SQ_MAX(agents_cnt, 1),
+                                sizeof(*m->duration));
+        for (a = 0; a < agents_cnt; a++) {
+                const char *values[] = {
+                    sq_agent_name(sq_agents_get(daemon->agents, a))};
+                m->duration[a] = sq_metrics_child(fam, values);
+        }
+        fam = sq_metrics_family(metrics, "swarmq_delivery_errors_total",
+                                "Records the broker did not acknowledge "
+                                "(produced again when they gate a commit)",
+                                SQ_METRIC_COUNTER, NULL, NULL, 0);
+        m->delivery_errors = sq_metrics_child(fam, NULL);
+        fam = sq_metrics_family(metrics, "swarmq_commits_total",
+                                "Offset commits, by result", SQ_METRIC_COUNTER,
+                                result_label, NULL, 0);
+        {
+                const char *ok[] = {"ok"}, *failed[] = {"error"};
+                m->commits_ok     = sq_metrics_child(fam, ok);
+                m->commits_failed = sq_metrics_child(fam, failed);
+        }
+        fam = sq_metrics_family(metrics, "swarmq_tasks_dropped_total",
+                                "Admitted tasks abandoned before finishing "
+                                "(partition revoked, instance stopping); "
+                                "their records run again elsewhere",
+                                SQ_METRIC_COUNTER, NULL, NULL, 0);
+        m->dropped = sq_metrics_child(fam, NULL);
+        fam = sq_metrics_family(metrics, "swarmq_partitions_assigned_total",
+                                "Partitions assigned to this instance",
+                                SQ_METRIC_COUNTER, NULL, NULL, 0);
+        m->assigned_partitions = sq_metrics_child(fam, NULL);
+        fam = sq_metrics_family(metrics, "swarmq_partitions_revoked_total",
+                                "Partitions revoked from this instance",
+                                SQ_METRIC_COUNTER, NULL, NULL, 0);
+        m->revoked_partitions = sq_metrics_child(fam, NULL);
+
+        sq_metrics_collector(metrics, "swarmq_tasks_in_flight",
+                             "Tasks admitted and not yet finished and "
+                             "acknowledged (the admission window), by lane",
+                             SQ_METRIC_GAUGE, collect_window, daemon);
+        sq_metrics_collector(metrics, "swarmq_lane_depth",
+                             "Tasks queued for an executor, by priority lane",
+                             SQ_METRIC_GAUGE, collect_lanes, daemon);
+        sq_metrics_collector(metrics, "swarmq_admission_paused",
+                             "1 while intake is paused by backpressure",
+                             SQ_METRIC_GAUGE, collect_paused, daemon);
+        sq_metrics_collector(metrics, "swarmq_agent_in_flight",
+                             "Tasks running on each agent", SQ_METRIC_GAUGE,
+                             collect_agents, daemon);
+        sq_metrics_collector(metrics, "swarmq_consumer_lag",
+                             "Records in the partition after the committable "
+                             "offset, by topic and partition",
+                             SQ_METRIC_GAUGE, collect_lag, daemon);
+}
+
+/*
+ * Lifecycle
+ */
+
+static sq_err_t make_pipe(int fds[2], char *errstr, size_t errstr_size) {
+        if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+                sq_errstr_set(errstr, errstr_size, "pipe2() failed: %s",
+                              strerror(errno));
+                return SQ_ERR_IO;
+        }
+        return SQ_OK;
+}
+
+sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
+                           size_t errstr_size) {
+        sq_daemon_t *daemon = sq_calloc(1, sizeof(*daemon));
+        unsigned char nonce[8];
+        int i;
+
+        daemon->conf             = conf;
+        daemon->consumer_pipe[0] = daemon->consumer_pipe[1] = -1;
+        daemon->critical_pipe[0] = daemon->critical_pipe[1] = -1;
+        daemon->producer_pipe[0] = daemon->producer_pipe[1] = -1;
+        daemon->started_us       = sq_clock_us();
+        pthread_mutex_init(&daemon->snap_lock, NULL);
+        atomic_store(&daemon->poll_heartbeat_us, daemon->started_us);
+        atomic_store(&daemon->exec_progress_us, daemon->started_us);
+        if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
+                int64_t t = sq_clock_us() ^ (int64_t)getpid();
+                memcpy(nonce, &t, sizeof(nonce));
+        }
+        for (i = 0; i < 8; i++)
+                snprintf(daemon->event_nonce + 2 * i, 3, "%02x", nonce[i]);
+
+        if ((daemon->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+                sq_errstr_set(errstr, errstr_size, "eventfd() failed: %s",
+                              strerror(errno));
+                goto fail;
+        }
+        if (make_pipe(daemon->consumer_pipe, errstr, errstr_size) ||
+            make_pipe(daemon->critical_pipe, errstr, errstr_size) ||
+            make_pipe(daemon->producer_pipe, errstr, errstr_size))
+                goto fail;
+
+        if (conf->ordering != SQ_ORDERING_UNORDERED) {
+                sq_errstr_set(errstr, errstr_size,
+                              "ordering=%s is not supported yet in this "
+                              "version; use ordering=unordered",
+                              conf->ordering == SQ_ORDERING_KEY ? "key"
+                                                                : "partition");
+                goto fail;
+        }
+        if (!(daemon->agents = sq_agents_new(conf, errstr, errstr_size)))
+                goto fail;
+        daemon->sched =
+            sq_sched_new(conf->executor_threads, conf->executor_critical_slots,
+                         conf->aging_ms * 1000);
+        if (!(daemon->poll_codec = sq_codec_new(errstr, errstr_size)))
+                goto fail;
+        daemon->metrics = sq_metrics_new();
+        register_metrics(daemon);
+
+        if (conf->embedded_broker) {
+                if (sq_kafka_start_embedded(daemon, errstr, errstr_size))
+                        goto fail;
+        } else {
+                const char *bootstrap =
+                    sq_config_kafka_get(conf, "bootstrap.servers");
+                if (!bootstrap || !*bootstrap) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "no Kafka broker configured: pass -b "
+                                      "HOST:PORT, set "
+                                      "kafka.bootstrap.servers, or run with "
+                                      "--embedded-broker");
+                        goto fail;
+                }
+                daemon->bootstrap = sq_strdup(bootstrap);
+        }
+        if (sq_kafka_new_clients(daemon, errstr, errstr_size))
+                goto fail;
+        rd_kafka_queue_io_event_enable(daemon->consumer_q,
+                                       daemon->consumer_pipe[1], "1", 1);
+        rd_kafka_queue_io_event_enable(daemon->critical_q,
+                                       daemon->critical_pipe[1], "1", 1);
+        rd_kafka_queue_io_event_enable(daemon->producer_q,
+                                       daemon->producer_pipe[1], "1", 1);
+
+        if (conf->http_port != 0) {
+                daemon->http = sq_http_new(conf->http_bind, conf->http_port,
+                                           errstr, errstr_size);
+                if (!daemon->http)
+                        goto fail;
+                sq_http_route(daemon->http, "/healthz", "GET", http_healthz,
+                              daemon);
+                sq_http_route(daemon->http, "/readyz", "GET", http_readyz,
+                              daemon);
+                sq_http_route(daemon->http, "/metrics", "GET", http_metrics,
+                              daemon);
+        }
+        return daemon;
+
+fail:
+        sq_daemon_destroy(daemon);
+        return NULL;
+}
+
+sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
+                         size_t errstr_size) {
+        sq_err_t err;
+        int perr;
+
+        if (daemon->http &&
+            (err = sq_http_start(daemon->http, errstr, errstr_size)))
+                return err;
+        if ((err = sq_executors_start(daemon, errstr, errstr_size)))
+                return err;
+        perr = pthread_create(&daemon->poll_thread, NULL, poll_main, daemon);
+        if (perr) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot start the poll thread: %s",
+                              strerror(perr));
+                return SQ_ERR_IO;
+        }
+        daemon->started = true;
+        SQ_LOG(SQ_LOG_NOTICE, "START",
+               "instance=%s group=%s bootstrap.servers=%s executors=%d "
+               "agents=%d http=%d",
+               daemon->conf->instance_id, daemon->conf->group_id,
+               daemon->bootstrap, daemon->conf->executor_threads,
+               sq_agents_count(daemon->agents), sq_daemon_http_port(daemon));
+        return SQ_OK;
+}
+
+const char *sq_daemon_bootstrap_servers(const sq_daemon_t *daemon) {
+        return daemon->bootstrap;
+}
+
+int sq_daemon_http_port(const sq_daemon_t *daemon) {
+        return daemon->http ? sq_http_port(daemon->http) : 0;
+}
+
+void sq_daemon_stop(sq_daemon_t *daemon) {
+        if (!atomic_exchange(&daemon->stop_requested, true))
+                sq_daemon_wake(daemon);
+}
+
+sq_err_t sq_daemon_wait(sq_daemon_t *daemon) {
+        if (daemon->started) {
+                pthread_join(daemon->poll_thread, NULL);
+                daemon->started = false;
+                SQ_LOG(SQ_LOG_NOTICE, "STOP", "instance stopped");
+        }
+        return daemon->fatal;
+}
+
+void sq_daemon_destroy(sq_daemon_t *daemon) {
+        sq_partition_t *part;
+        int lane, i;
+
+        if (!daemon)
+                return;
+        if (daemon->started) {
+                sq_daemon_stop(daemon);
+                sq_daemon_wait(daemon);
+        }
+        sq_http_destroy(daemon->http);
+        if (daemon->executors) {
+                /* Started executors but never the poll thread. */
+                atomic_store(&daemon->cancel, true);
+                sq_sched_shutdown(daemon->sched);
+                sq_executors_join(daemon);
+        }
+        sq_kafka_destroy_clients(daemon);
+        FOREACH_PARTITION(daemon, lane, i, part) {
+                sq_offsets_destroy(part->offsets);
+                sq_free(part);
+        }
+        for (lane = 0; lane < SQ_LANE_CNT; lane++)
+                sq_free(daemon->parts[lane]);
+        sq_codec_destroy(daemon->poll_codec);
+        sq_sched_destroy(daemon->sched);
+        sq_agents_destroy(daemon->agents);
+        sq_metrics_destroy(daemon->metrics);
+        sq_free(daemon->m.tasks);
+        sq_free(daemon->m.duration);
+        for (i = 0; i < 2; i++) {
+                if (daemon->consumer_pipe[i] >= 0)
+                        close(daemon->consumer_pipe[i]);
+                if (daemon->critical_pipe[i] >= 0)
+                        close(daemon->critical_pipe[i]);
+                if (daemon->producer_pipe[i] >= 0)
+                        close(daemon->producer_pipe[i]);
+        }
+        if (daemon->wake_fd >= 0)
+                close(daemon->wake_fd);
+        pthread_mutex_destroy(&daemon->snap_lock);
+        sq_free(daemon->bootstrap);
+        sq_config_destroy(daemon->conf);
+        sq_free(daemon);
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon.h: one swarmq consumer instance: reads tasks from Kafka, runs them
+ * on agents, publishes results and events, commits what is done, serves
+ * HTTP. consumer/main.c wires it to argv and signals.
+ *
+ * DESIGN (threads, see daemon.c for the full picture)
+ *   poll thread   the only caller of consumer poll and commit; decodes and
+ *                 admits tasks, serves delivery reports, commits, pauses.
+ *   executors     N threads running tasks on agents and producing results.
+ *   HTTP thread   libmicrohttpd's; reads atomics and snapshots only.
+ *   main          signals and lifecycle (sq_daemon_stop from sigwait).
+ */
+#ifndef SQ_DAEMON_H
+#define SQ_DAEMON_H
+
+#include "common.h"
+#include "config.h"
+
+typedef struct sq_daemon_s sq_daemon_t;
+
+/**
+ * @brief Builds an instance: Kafka clients (and the embedded mock cluster
+ *        when configured), agents, scheduler, metrics, HTTP server.
+ * @param conf takes ownership (also on failure); must be finalized.
+ * @returns the instance or NULL with @p errstr set.
+ */
+sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
+                           size_t errstr_size);
+
+/** @brief Starts the threads. @returns SQ_OK or an error with errstr. */
+sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
+                         size_t errstr_size);
+
+/** @returns the bootstrap servers in use (borrowed). */
+const char *sq_daemon_bootstrap_servers(const sq_daemon_t *daemon);
+
+/** @returns the HTTP port (after start), or 0 when HTTP is off. */
+int sq_daemon_http_port(const sq_daemon_t *daemon);
+
+/**
+ * @brief Asks the instance to stop: stop intake, drain, commit, close.
+ *        Returns at once; thread-safe and idempotent.
+ */
+void sq_daemon_stop(sq_daemon_t *daemon);
+
+/**
+ * @brief Waits until the instance stopped.
+ * @returns SQ_OK after a clean stop, or the fatal error that stopped it.
+ */
+sq_err_t sq_daemon_wait(sq_daemon_t *daemon);
+
+/** @brief Frees the instance (stopping it first if running). */
+void sq_daemon_destroy(sq_daemon_t *daemon);
+
+#endif /* SQ_DAEMON_H */

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon_int.h: the instance's private state, shared by daemon.c (poll
+ * thread and lifecycle), executor.c (executor threads), emit.c (producing
+ * results, events and dead letters) and kafka.c (client construction).
+ *
+ * DESIGN: ownership of a job
+ *   The poll thread creates a job per admitted record and pushes it to the
+ *   scheduler; an executor pops it, runs it, produces its result and its
+ *   terminal event with the job as delivery opaque, and lets go of it.
+ *   The producer's delivery reports are served on the poll thread: the
+ *   last acknowledgement marks the job's offset done and frees the job.
+ *   A job dropped before it ran (its partition revoked, or the instance
+ *   stopping) is freed by whoever drops it; its offset stays not done, so
+ *   the record is delivered again to the partition's next owner.
+ */
+#ifndef SQ_DAEMON_INT_H
+#define SQ_DAEMON_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "agents.h"
+#include "codec.h"
+#include "config.h"
+#include "daemon.h"
+#include "http.h"
+#include "metrics.h"
+#include "offsets.h"
+#include "scheduler.h"
+#include "task.h"
+
+/** Which input topic a partition belongs to. */
+typedef enum {
+        SQ_LANE_TASKS    = 0, /* topic.tasks: paused over the high mark */
+        SQ_LANE_CRITICAL = 1, /* topic.critical: its own queue, own mark */
+} sq_lane_t;
+#define SQ_LANE_CNT 2
+
+/**
+ * Per-partition state. Created on first assignment and kept until the
+ * instance is destroyed (never freed while jobs may point at it); `gen`
+ * changes on every assign and revoke so a job from an earlier ownership
+ * can tell that its offset no longer matters.
+ */
+typedef struct sq_partition_s {
+        sq_lane_t lane;
+        const char *topic; /* borrowed from the config */
+        int32_t partition;
+        atomic_uint_fast64_t gen;
+        atomic_bool revoking;       /* executors drop its queued jobs */
+        atomic_long outstanding;    /* jobs admitted, not yet freed */
+        bool assigned;              /* poll thread only */
+        bool paused;                /* poll thread only */
+        sq_offsets_t *offsets;      /* poll thread only */
+        int64_t committed;          /* last offset committed, -1 none */
+        int64_t lag;                /* snapshot for /metrics, -1 unknown */
+} sq_partition_t;
+
+typedef struct sq_job_s {
+        sq_sched_item_t item; /* first: a popped item is the job */
+        sq_task_t *task;
+        sq_partition_t *part;
+        uint64_t part_gen;
+        int64_t offset;
+        int64_t received_us;
+        uint64_t candidates; /* capable agents; 0 = none */
+        char *no_agent_reason;
+        atomic_int pending_acks; /* tracked records not yet acknowledged */
+        atomic_bool purged;      /* a tracked record was purged */
+} sq_job_t;
+
+typedef struct sq_executor_s {
+        struct sq_daemon_s *daemon;
+        pthread_t thread;
+        int idx;
+        sq_codec_t *codec;
+} sq_executor_t;
+
+/** Metric handles kept for the hot path (children of the registry). */
+typedef struct sq_daemon_metrics_s {
+        /* [agent index + 1 (0 = no agent)][status][priority] */
+        sq_metric_t **tasks;
+        sq_metric_t *received[SQ_LANE_CNT];
+        sq_metric_t *dead_lettered_decode;
+        sq_metric_t *selection;
+        sq_metric_t **duration; /* [agent index] */
+        sq_metric_t *delivery_errors;
+        sq_metric_t *commits_ok;
+        sq_metric_t *commits_failed;
+        sq_metric_t *dropped;
+        sq_metric_t *revoked_partitions;
+        sq_metric_t *assigned_partitions;
+} sq_daemon_metrics_t;
+
+struct sq_daemon_s {
+        sq_config_t *conf;
+        char *bootstrap;
+
+        /* Embedded broker (librdkafka mock cluster), when configured. */
+        rd_kafka_t *mock_rk;
+        rd_kafka_mock_cluster_t *mcluster;
+
+        rd_kafka_t *consumer;
+        rd_kafka_t *producer;
+        rd_kafka_topic_t *rkt_results;
+        rd_kafka_topic_t *rkt_events;
+        rd_kafka_topic_t *rkt_dlt;
+        rd_kafka_queue_t *consumer_q; /* the consumer group queue */
+        rd_kafka_queue_t *critical_q; /* critical partitions forwarded */
+        rd_kafka_queue_t *producer_q; /* delivery reports */
+        int consumer_pipe[2];
+        int critical_pipe[2];
+        int producer_pipe[2];
+        int wake_fd; /* eventfd: stop requests, dropped jobs */
+
+        sq_codec_t *poll_codec; /* the poll thread's own codec */
+        sq_agents_t *agents;
+        sq_sched_t *sched;
+        sq_executor_t *executors;
+        int executors_cnt;
+        pthread_t poll_thread;
+        bool started;
+
+        /* Partition states, [lane][partition], grown on demand. */
+        sq_partition_t **parts[SQ_LANE_CNT];
+        int parts_cnt[SQ_LANE_CNT];
+
+        /* Admission window: jobs admitted and not yet freed. */
+        atomic_long window[SQ_LANE_CNT];
+        bool lane_paused[SQ_LANE_CNT]; /* poll thread only */
+        atomic_bool paused_any;         /* for /metrics */
+
+        atomic_bool stop_requested;
+        atomic_bool cancel; /* drain deadline passed: abandon work */
+        atomic_bool ready;
+        atomic_bool assigned_once;
+        atomic_int_least64_t poll_heartbeat_us;
+        atomic_int_least64_t exec_progress_us;
+        atomic_uint_least64_t event_seq;
+        char event_nonce[17];
+        int64_t next_commit_us;
+        int64_t started_us;
+        sq_err_t fatal;
+
+        sq_metrics_t *metrics;
+        sq_daemon_metrics_t m;
+        pthread_mutex_t snap_lock; /* guards partition lag snapshots */
+        sq_http_t *http;
+};
+
+/* kafka.c */
+sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
+                                 size_t errstr_size);
+sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
+                              size_t errstr_size);
+void sq_kafka_destroy_clients(sq_daemon_t *daemon);
+
+/* emit.c */
+void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
+                   const sq_task_t *task, const char *agent,
+                   const char *detail, sq_job_t *tracked_job);
+void sq_emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                    const sq_result_t *result);
+void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
+                         const char *reason_code, const char *reason,
+                         sq_job_t *tracked_job);
+void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                       void *opaque);
+
+/* executor.c */
+sq_err_t sq_executors_start(sq_daemon_t *daemon, char *errstr,
+                            size_t errstr_size);
+void sq_executors_join(sq_daemon_t *daemon);
+
+/* daemon.c: job lifecycle shared by the threads */
+void sq_job_acked(sq_daemon_t *daemon, sq_job_t *job);
+void sq_job_drop(sq_daemon_t *daemon, sq_job_t *job, const char *why);
+void sq_daemon_wake(sq_daemon_t *daemon);
+
+#endif /* SQ_DAEMON_INT_H */

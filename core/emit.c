@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * emit.c: everything the instance writes to Kafka: results, lifecycle
+ * events and dead letters, and the delivery reports that turn their
+ * acknowledgements into committable offsets.
+ *
+ * DESIGN
+ *   Records are encoded with the calling thread's codec and produced with
+ *   RD_KAFKA_MSG_F_COPY, so nothing is shared after the call returns. A
+ *   record that gates a commit (a task's result and terminal event, a dead
+ *   letter) carries its job as the delivery opaque and counts in the job's
+ *   pending_acks; the delivery report for the last one hands the job to
+ *   sq_job_acked() on the poll thread. A record the broker finally refuses
+ *   is produced again (the job keeps its offset uncommitted until it is
+ *   acknowledged): losing a result is never an option, retrying is.
+ *   Untracked records (received/started events) are logged and counted
+ *   when they fail; they gate nothing.
+ */
+#include "daemon_int.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Produces one record, waiting out a full local queue (bounded by the
+ * admission window, so this only happens on a broker outage). */
+static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt,
+                    const char *key, size_t key_len, const void *value,
+                    size_t value_len, rd_kafka_headers_t *headers,
+                    void *opaque) {
+        bool warned = false;
+
+        for (;;) {
+                rd_kafka_resp_err_t err;
+                if (headers)
+                        err = rd_kafka_producev(
+                            daemon->producer, RD_KAFKA_V_RKT(rkt),
+                            RD_KAFKA_V_KEY(key, key_len),
+                            RD_KAFKA_V_VALUE((void *)value, value_len),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_HEADERS(headers),
+                            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+                else
+                        err = rd_kafka_producev(
+                            daemon->producer, RD_KAFKA_V_RKT(rkt),
+                            RD_KAFKA_V_KEY(key, key_len),
+                            RD_KAFKA_V_VALUE((void *)value, value_len),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+                if (!err)
+                        return;
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                        /* Only programming errors end here (unknown
+                         * partition is impossible with the partitioner). */
+                        SQ_LOG(SQ_LOG_CRIT, "EMIT",
+                               "cannot produce to %s: %s",
+                               rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
+                        sq_assert(!"produce failed");
+                }
+                if (!warned) {
+                        SQ_LOG(SQ_LOG_WARNING, "EMIT",
+                               "local producer queue full producing to %s; "
+                               "waiting for the broker",
+                               rd_kafka_topic_name(rkt));
+                        warned = true;
+                }
+                {
+                        struct timespec ts = {0, 1000000};
+                        nanosleep(&ts, NULL);
+                }
+        }
+}
+
+void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
+                   const sq_task_t *task, const char *agent,
+                   const char *detail, sq_job_t *tracked_job) {
+        char event_id[64];
+        char errstr[256];
+        sq_event_t event;
+        const void *buf;
+        size_t len;
+        const char *key;
+
+        snprintf(event_id, sizeof(event_id), "%s-%llx", daemon->event_nonce,
+                 (unsigned long long)atomic_fetch_add_explicit(
+                     &daemon->event_seq, 1, memory_order_relaxed));
+        memset(&event, 0, sizeof(event));
+        /* Borrowed pointers: the struct is only encoded, never freed. */
+        event.event_id = event_id;
+        event.task_id  = task ? task->id : NULL;
+        event.type     = (char *)type;
+        event.at       = sq_wallclock_ms();
+        event.instance = daemon->conf->instance_id;
+        event.agent    = (char *)agent;
+        event.detail   = (char *)detail;
+        if (sq_codec_encode_event(codec, &event, &buf, &len, errstr,
+                                  sizeof(errstr)) != SQ_OK) {
+                SQ_LOG(SQ_LOG_ERR, "EMIT", "cannot encode %s event: %s", type,
+                       errstr);
+                sq_assert(!tracked_job); /* terminal events always encode */
+                return;
+        }
+        key = task ? task->id : daemon->conf->instance_id;
+        produce(daemon, daemon->rkt_events, key, strlen(key), buf, len, NULL,
+                tracked_job);
+}
+
+void sq_emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                    const sq_result_t *result) {
+        char errstr[256];
+        const void *buf;
+        size_t len;
+
+        if (sq_codec_encode_result(codec, result, &buf, &len, errstr,
+                                   sizeof(errstr)) != SQ_OK) {
+                SQ_LOG(SQ_LOG_CRIT, "EMIT",
+                       "cannot encode the result of task_id=%s: %s",
+                       result->task_id, errstr);
+                sq_assert(!"result encoding failed");
+        }
+        produce(daemon, daemon->rkt_results, result->task_id,
+                strlen(result->task_id), buf, len, NULL, job);
+}
+
+static void add_header(rd_kafka_headers_t *hdrs, const char *name,
+                       const char *value) {
+        rd_kafka_header_add(hdrs, name, -1, value, -1);
+}
+
+void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
+                         const char *reason_code, const char *reason,
+                         sq_job_t *tracked_job) {
+        rd_kafka_headers_t *orig = NULL, *hdrs;
+        char num[32];
+
+        /* Keep the original headers (Spring Kafka does too), then ours. */
+        if (rd_kafka_message_headers(rkm, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            orig)
+                hdrs = rd_kafka_headers_copy(orig);
+        else
+                hdrs = rd_kafka_headers_new(8);
+        add_header(hdrs, "kafka_dlt-original-topic",
+                   rd_kafka_topic_name(rkm->rkt));
+        snprintf(num, sizeof(num), "%d", (int)rkm->partition);
+        add_header(hdrs, "kafka_dlt-original-partition", num);
+        snprintf(num, sizeof(num), "%lld", (long long)rkm->offset);
+        add_header(hdrs, "kafka_dlt-original-offset", num);
+        add_header(hdrs, "kafka_dlt-original-consumer-group",
+                   daemon->conf->group_id);
+        add_header(hdrs, "kafka_dlt-exception-message", reason);
+        add_header(hdrs, "swarmq-reason", reason_code);
+        add_header(hdrs, "swarmq-instance", daemon->conf->instance_id);
+        /* produce() hands the headers to librdkafka on success. */
+        produce(daemon, daemon->rkt_dlt, rkm->key, rkm->key_len, rkm->payload,
+                rkm->len, hdrs, tracked_job);
+}
+
+void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                       void *opaque) {
+        sq_daemon_t *daemon = opaque;
+        sq_job_t *job       = rkm->_private;
+
+        (void)rk;
+        if (rkm->err) {
+                sq_metric_add(daemon->m.delivery_errors, 1);
+                if (!job) {
+                        SQ_LOG(SQ_LOG_WARNING, "EMIT",
+                               "event not delivered to %s: %s",
+                               rd_kafka_topic_name(rkm->rkt),
+                               rd_kafka_err2str(rkm->err));
+                        return;
+                }
+                if (rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                    rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+                        /* Shutting down past the deadline: the offset stays
+                         * uncommitted, the task will run again elsewhere. */
+                        atomic_store(&job->purged, true);
+                        if (atomic_fetch_sub(&job->pending_acks, 1) == 1)
+                                sq_job_drop(daemon, job, "purged at shutdown");
+                        return;
+                }
+                SQ_LOG(SQ_LOG_ERR, "EMIT",
+                       "record for task_id=%s not delivered to %s: %s; "
+                       "producing it again",
+                       job->task ? job->task->id : "(undecodable)",
+                       rd_kafka_topic_name(rkm->rkt),
+                       rd_kafka_err2str(rkm->err));
+                {
+                        rd_kafka_headers_t *orig = NULL;
+                        rd_kafka_headers_t *hdrs = NULL;
+                        if (rd_kafka_message_headers(rkm, &orig) ==
+                                RD_KAFKA_RESP_ERR_NO_ERROR &&
+                            orig)
+                                hdrs = rd_kafka_headers_copy(orig);
+                        produce(daemon, rkm->rkt, rkm->key, rkm->key_len,
+                                rkm->payload, rkm->len, hdrs, job);
+                }
+                return;
+        }
+        if (job && atomic_fetch_sub(&job->pending_acks, 1) == 1) {
+                if (atomic_load(&job->purged))
+                        sq_job_drop(daemon, job, "purged at shutdown");
+                else
+                        sq_job_acked(daemon, job);
+        }
+}

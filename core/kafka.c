@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kafka.c: building the instance's librdkafka clients from the config, and
+ * the embedded broker (librdkafka's mock cluster) for --embedded-broker.
+ *
+ * DESIGN
+ *   Defaults that swarmq's guarantees depend on are set first, then every
+ *   kafka.* key of the config is applied on top, so an operator can tune
+ *   anything; the few that would break at-least-once (enable.auto.commit,
+ *   enable.auto.offset.store) are rejected with the key named. A key
+ *   librdkafka does not know is reported with librdkafka's own sentence.
+ *   The consumer serves its rebalance and commit callbacks on the poll
+ *   thread (rd_kafka_poll_set_consumer); the producer's delivery reports
+ *   are served on the poll thread too, through producer_q.
+ */
+#include "daemon_int.h"
+#include "log.h"
+
+#include <string.h>
+
+/* Defined in daemon.c: called on the poll thread from consumer poll. */
+void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *partitions,
+                            void *opaque);
+void sq_daemon_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t *offsets,
+                                void *opaque);
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf) {
+        sq_log_rdkafka_cb(rk, level, fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque) {
+        (void)rk;
+        (void)opaque;
+        SQ_LOG(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? SQ_LOG_ERR
+                                                          : SQ_LOG_WARNING,
+               "KAFKA", "client error: %s: %s",
+               rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
+                                 size_t errstr_size) {
+        const sq_config_t *conf = daemon->conf;
+        const char *topics[6];
+        char rkerr[256];
+        rd_kafka_conf_t *rkconf = rd_kafka_conf_new();
+        size_t i;
+
+        rd_kafka_conf_set_log_cb(rkconf, log_cb);
+        daemon->mock_rk =
+            rd_kafka_new(RD_KAFKA_PRODUCER, rkconf, rkerr, sizeof(rkerr));
+        if (!daemon->mock_rk) {
+                sq_errstr_set(errstr, errstr_size,
+                              "embedded broker: cannot create its client: %s",
+                              rkerr);
+                return SQ_ERR_KAFKA;
+        }
+        daemon->mcluster = rd_kafka_mock_cluster_new(
+            daemon->mock_rk, conf->embedded_brokers);
+        if (!daemon->mcluster) {
+                sq_errstr_set(errstr, errstr_size,
+                              "embedded broker: cannot start the mock cluster");
+                return SQ_ERR_KAFKA;
+        }
+        /* Create every topic up front with the configured partitions; the
+         * mock cluster does not answer CreateTopics. */
+        topics[0] = conf->topic_tasks;
+        topics[1] = conf->topic_critical;
+        topics[2] = conf->topic_retry;
+        topics[3] = conf->topic_dlt;
+        topics[4] = conf->topic_results;
+        topics[5] = conf->topic_events;
+        for (i = 0; i < SQ_ARRAY_SIZE(topics); i++) {
+                rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
+                    daemon->mcluster, topics[i], conf->embedded_partitions,
+                    1);
+                if (err) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "embedded broker: cannot create topic "
+                                      "%s: %s",
+                                      topics[i], rd_kafka_err2str(err));
+                        return SQ_ERR_KAFKA;
+                }
+        }
+        daemon->bootstrap =
+            sq_strdup(rd_kafka_mock_cluster_bootstraps(daemon->mcluster));
+        SQ_LOG(SQ_LOG_NOTICE, "BROKER",
+               "embedded broker started bootstrap.servers=%s brokers=%d "
+               "partitions=%d",
+               daemon->bootstrap, conf->embedded_brokers,
+               conf->embedded_partitions);
+        return SQ_OK;
+}
+
+/* Keys whose change would silently break at-least-once delivery. */
+static const char *const reserved_keys[] = {
+    "enable.auto.commit", "enable.auto.offset.store", "enable.idempotence",
+    "acks", "group.id", NULL};
+
+static sq_err_t set(rd_kafka_conf_t *rkconf, const char *name,
+                    const char *value, char *errstr, size_t errstr_size) {
+        char rkerr[256];
+        if (rd_kafka_conf_set(rkconf, name, value, rkerr, sizeof(rkerr)) !=
+            RD_KAFKA_CONF_OK) {
+                sq_errstr_set(errstr, errstr_size, "kafka.%s=%s: %s", name,
+                              value, rkerr);
+                return SQ_ERR_CONFIG;
+        }
+        return SQ_OK;
+}
+
+static sq_err_t apply_common(const sq_daemon_t *daemon, rd_kafka_conf_t *rkconf,
+                             bool is_consumer, char *errstr,
+                             size_t errstr_size) {
+        const sq_config_t *conf = daemon->conf;
+        size_t i, r;
+        sq_err_t err;
+
+        if ((err = set(rkconf, "bootstrap.servers", daemon->bootstrap, errstr,
+                       errstr_size)) ||
+            (err = set(rkconf, "client.id", conf->instance_id, errstr,
+                       errstr_size)))
+                return err;
+        for (i = 0; i < conf->kafka_cnt; i++) {
+                const sq_kv_t *kv = &conf->kafka[i];
+                for (r = 0; reserved_keys[r]; r++) {
+                        if (!strcmp(kv->name, reserved_keys[r])) {
+                                sq_errstr_set(
+                                    errstr, errstr_size,
+                                    "kafka.%s cannot be set: swarmq manages "
+                                    "it to keep its delivery guarantee%s",
+                                    kv->name,
+                                    !strcmp(kv->name, "group.id")
+                                        ? " (use the group.id key instead)"
+                                        : "");
+                                return SQ_ERR_CONFIG;
+                        }
+                }
+                /* The bootstrap comes from -b or the embedded broker. */
+                if (!strcmp(kv->name, "bootstrap.servers"))
+                        continue;
+                if ((err = set(rkconf, kv->name, kv->value, errstr,
+                               errstr_size)))
+                        return err;
+        }
+        (void)is_consumer;
+        rd_kafka_conf_set_log_cb(rkconf, log_cb);
+        rd_kafka_conf_set_error_cb(rkconf, error_cb);
+        return SQ_OK;
+}
+
+sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
+                              size_t errstr_size) {
+        const sq_config_t *conf = daemon->conf;
+        rd_kafka_conf_t *cconf = rd_kafka_conf_new();
+        rd_kafka_conf_t *pconf = rd_kafka_conf_new();
+        const char *topics[2];
+        rd_kafka_topic_partition_list_t *subscription = NULL;
+        rd_kafka_resp_err_t rkerr;
+        char rkerrstr[256];
+        sq_err_t err;
+        int i;
+
+        /* Consumer: manual commits of the completed prefix only. */
+        if ((err = set(cconf, "group.id", conf->group_id, errstr,
+                       errstr_size)) ||
+            (err = set(cconf, "enable.auto.commit", "false", errstr,
+                       errstr_size)) ||
+            (err = set(cconf, "enable.auto.offset.store", "false", errstr,
+                       errstr_size)) ||
+            (err = set(cconf, "auto.offset.reset", "earliest", errstr,
+                       errstr_size)) ||
+            (err = set(cconf, "partition.assignment.strategy",
+                       "cooperative-sticky", errstr, errstr_size)) ||
+            (err = set(cconf, "allow.auto.create.topics", "true", errstr,
+                       errstr_size)) ||
+            (err = set(cconf, "queued.max.messages.kbytes", "16384", errstr,
+                       errstr_size)) ||
+            (err = apply_common(daemon, cconf, true, errstr, errstr_size)))
+                goto fail;
+        rd_kafka_conf_set_opaque(cconf, daemon);
+        rd_kafka_conf_set_rebalance_cb(cconf, sq_daemon_rebalance_cb);
+        rd_kafka_conf_set_offset_commit_cb(cconf, sq_daemon_offset_commit_cb);
+
+        /* Producer: idempotent, acks=all; delivery reports drive commits. */
+        if ((err = set(pconf, "enable.idempotence", "true", errstr,
+                       errstr_size)) ||
+            (err = set(pconf, "acks", "all", errstr, errstr_size)) ||
+            (err = set(pconf, "linger.ms", "5", errstr, errstr_size)) ||
+            (err = set(pconf, "queue.buffering.max.messages", "1000000",
+                       errstr, errstr_size)) ||
+            (err = apply_common(daemon, pconf, false, errstr, errstr_size)))
+                goto fail;
+        rd_kafka_conf_set_opaque(pconf, daemon);
+        rd_kafka_conf_set_dr_msg_cb(pconf, sq_emit_dr_msg_cb);
+
+        daemon->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, rkerrstr,
+                                        sizeof(rkerrstr));
+        if (!daemon->producer) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot create the Kafka producer: %s",
+                              rkerrstr);
+                err = SQ_ERR_KAFKA;
+                goto fail;
+        }
+        pconf = NULL; /* rd_kafka_new() took it */
+        daemon->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, rkerrstr,
+                                        sizeof(rkerrstr));
+        if (!daemon->consumer) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot create the Kafka consumer: %s",
+                              rkerrstr);
+                err = SQ_ERR_KAFKA;
+                goto fail;
+        }
+        cconf = NULL;
+        rd_kafka_poll_set_consumer(daemon->consumer);
+        daemon->consumer_q = rd_kafka_queue_get_consumer(daemon->consumer);
+        daemon->critical_q = rd_kafka_queue_new(daemon->consumer);
+        daemon->producer_q = rd_kafka_queue_get_main(daemon->producer);
+        daemon->rkt_results =
+            rd_kafka_topic_new(daemon->producer, conf->topic_results, NULL);
+        daemon->rkt_events =
+            rd_kafka_topic_new(daemon->producer, conf->topic_events, NULL);
+        daemon->rkt_dlt =
+            rd_kafka_topic_new(daemon->producer, conf->topic_dlt, NULL);
+
+        topics[0]    = conf->topic_tasks;
+        topics[1]    = conf->topic_critical;
+        subscription = rd_kafka_topic_partition_list_new(2);
+        for (i = 0; i < 2; i++)
+                rd_kafka_topic_partition_list_add(subscription, topics[i],
+                                                  RD_KAFKA_PARTITION_UA);
+        rkerr = rd_kafka_subscribe(daemon->consumer, subscription);
+        rd_kafka_topic_partition_list_destroy(subscription);
+        if (rkerr) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot subscribe to %s and %s: %s", topics[0],
+                              topics[1], rd_kafka_err2str(rkerr));
+                err = SQ_ERR_KAFKA;
+                goto fail;
+        }
+        return SQ_OK;
+
+fail:
+        if (cconf)
+                rd_kafka_conf_destroy(cconf);
+        if (pconf)
+                rd_kafka_conf_destroy(pconf);
+        return err;
+}
+
+void sq_kafka_destroy_clients(sq_daemon_t *daemon) {
+        if (daemon->rkt_results)
+                rd_kafka_topic_destroy(daemon->rkt_results);
+        if (daemon->rkt_events)
+                rd_kafka_topic_destroy(daemon->rkt_events);
+        if (daemon->rkt_dlt)
+                rd_kafka_topic_destroy(daemon->rkt_dlt);
+        if (daemon->consumer_q)
+                rd_kafka_queue_destroy(daemon->consumer_q);
+        if (daemon->critical_q)
+                rd_kafka_queue_destroy(daemon->critical_q);
+        if (daemon->producer_q)
+                rd_kafka_queue_destroy(daemon->producer_q);
+        daemon->rkt_results = daemon->rkt_events = daemon->rkt_dlt = NULL;
+        daemon->consumer_q = daemon->critical_q = daemon->producer_q = NULL;
+        if (daemon->consumer)
+                rd_kafka_destroy(daemon->consumer);
+        if (daemon->producer)
+                rd_kafka_destroy(daemon->producer);
+        daemon->consumer = daemon->producer = NULL;
+        if (daemon->mcluster)
+                rd_kafka_mock_cluster_destroy(daemon->mcluster);
+        if (daemon->mock_rk)
+                rd_kafka_destroy(daemon->mock_rk);
+        daemon->mcluster = NULL;
+        daemon->mock_rk  = NULL;
+}

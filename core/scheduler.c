@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * scheduler.c: priority lanes with aging and reserved critical slots (see
+ * sched.h for the design).
+ */
+#include "scheduler.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct lane_s {
+        sq_sched_item_t *head;
+        sq_sched_item_t *tail;
+        _Atomic size_t depth; /* read without the lock by metrics */
+} lane_t;
+
+struct sq_sched_s {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        lane_t lanes[SQ_PRIO_CNT];
+        int threads;
+        int critical_reserved;
+        int64_t aging_us;
+        int running_critical;
+        int running_other;
+        bool shutdown;
+};
+
+sq_sched_t *sq_sched_new(int threads, int critical_reserved,
+                         int64_t aging_us) {
+        sq_sched_t *sched = sq_calloc(1, sizeof(*sched));
+        sq_assert(threads >= 1);
+        sq_assert(critical_reserved >= 0 && critical_reserved < threads);
+        pthread_mutex_init(&sched->lock, NULL);
+        pthread_cond_init(&sched->cond, NULL);
+        sched->threads           = threads;
+        sched->critical_reserved = critical_reserved;
+        sched->aging_us          = aging_us > 0 ? aging_us : 1;
+        return sched;
+}
+
+void sq_sched_destroy(sq_sched_t *sched) {
+        if (!sched)
+                return;
+        pthread_cond_destroy(&sched->cond);
+        pthread_mutex_destroy(&sched->lock);
+        sq_free(sched);
+}
+
+static void lane_push(lane_t *lane, sq_sched_item_t *item) {
+        item->next = NULL;
+        if (lane->tail)
+                lane->tail->next = item;
+        else
+                lane->head = item;
+        lane->tail = item;
+        atomic_fetch_add_explicit(&lane->depth, 1, memory_order_relaxed);
+}
+
+static sq_sched_item_t *lane_pop(lane_t *lane) {
+        sq_sched_item_t *item = lane->head;
+        lane->head            = item->next;
+        if (!lane->head)
+                lane->tail = NULL;
+        item->next = NULL;
+        atomic_fetch_sub_explicit(&lane->depth, 1, memory_order_relaxed);
+        return item;
+}
+
+void sq_sched_push(sq_sched_t *sched, sq_sched_item_t *item) {
+        sq_assert((unsigned)item->priority < SQ_PRIO_CNT);
+        item->enqueued_us = sq_clock_us();
+        pthread_mutex_lock(&sched->lock);
+        lane_push(&sched->lanes[item->priority], item);
+        pthread_mutex_unlock(&sched->lock);
+        /* Broadcast, not signal: a woken executor may not be allowed to
+         * take this item (slot rules), and another one may. */
+        pthread_cond_broadcast(&sched->cond);
+}
+
+/* Called with the lock held. */
+static sq_sched_item_t *pick_locked(sq_sched_t *sched, int64_t now_us) {
+        lane_t *best = NULL;
+        int64_t best_score = 0;
+        int prio;
+
+        if (sched->lanes[SQ_PRIO_CRITICAL].head) {
+                sched->running_critical++;
+                return lane_pop(&sched->lanes[SQ_PRIO_CRITICAL]);
+        }
+        if (sched->running_other >= sched->threads - sched->critical_reserved)
+                return NULL;
+        for (prio = SQ_PRIO_HIGH; prio >= SQ_PRIO_LOW; prio--) {
+                lane_t *lane = &sched->lanes[prio];
+                int64_t score;
+                if (!lane->head)
+                        continue;
+                score = (int64_t)prio * sched->aging_us +
+                        (now_us - lane->head->enqueued_us);
+                /* Strictly greater: ties go to the higher priority. */
+                if (!best || score > best_score) {
+                        best       = lane;
+                        best_score = score;
+                }
+        }
+        if (!best)
+                return NULL;
+        sched->running_other++;
+        return lane_pop(best);
+}
+
+sq_sched_item_t *sq_sched_try_pop(sq_sched_t *sched, int64_t now_us) {
+        sq_sched_item_t *item;
+        pthread_mutex_lock(&sched->lock);
+        item = pick_locked(sched, now_us);
+        pthread_mutex_unlock(&sched->lock);
+        return item;
+}
+
+sq_sched_item_t *sq_sched_pop(sq_sched_t *sched) {
+        sq_sched_item_t *item;
+        pthread_mutex_lock(&sched->lock);
+        while (!(item = pick_locked(sched, sq_clock_us()))) {
+                if (sched->shutdown &&
+                    !atomic_load(&sched->lanes[SQ_PRIO_CRITICAL].depth) &&
+                    !atomic_load(&sched->lanes[SQ_PRIO_HIGH].depth) &&
+                    !atomic_load(&sched->lanes[SQ_PRIO_NORMAL].depth) &&
+                    !atomic_load(&sched->lanes[SQ_PRIO_LOW].depth))
+                        break;
+                pthread_cond_wait(&sched->cond, &sched->lock);
+        }
+        pthread_mutex_unlock(&sched->lock);
+        return item;
+}
+
+void sq_sched_done(sq_sched_t *sched, sq_priority_t priority) {
+        pthread_mutex_lock(&sched->lock);
+        if (priority == SQ_PRIO_CRITICAL)
+                sched->running_critical--;
+        else
+                sched->running_other--;
+        sq_assert(sched->running_critical >= 0 && sched->running_other >= 0);
+        pthread_mutex_unlock(&sched->lock);
+        pthread_cond_broadcast(&sched->cond);
+}
+
+void sq_sched_claim(sq_sched_t *sched, sq_priority_t priority) {
+        pthread_mutex_lock(&sched->lock);
+        if (priority == SQ_PRIO_CRITICAL)
+                sched->running_critical++;
+        else
+                sched->running_other++;
+        pthread_mutex_unlock(&sched->lock);
+}
+
+void sq_sched_shutdown(sq_sched_t *sched) {
+        pthread_mutex_lock(&sched->lock);
+        sched->shutdown = true;
+        pthread_mutex_unlock(&sched->lock);
+        pthread_cond_broadcast(&sched->cond);
+}
+
+size_t sq_sched_depth(sq_sched_t *sched, sq_priority_t priority) {
+        return atomic_load_explicit(&sched->lanes[priority].depth,
+                                    memory_order_relaxed);
+}
+
+int sq_sched_running(sq_sched_t *sched) {
+        int running;
+        pthread_mutex_lock(&sched->lock);
+        running = sched->running_critical + sched->running_other;
+        pthread_mutex_unlock(&sched->lock);
+        return running;
+}
