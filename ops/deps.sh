@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Installs what swarmq needs to build and test on Debian bookworm (run as
+# root). Idempotent and quick when everything is present: apt-get runs only
+# when a package is missing.
+#
+#   ops/deps.sh          build dependencies (the demo needs only these)
+#   ops/deps.sh --test   plus what the test suite uses (kcat, valgrind,
+#                        promtool from the prometheus package, python3)
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev
+            libmicrohttpd-dev libjansson-dev libssl-dev libcmocka-dev)
+test_pkgs=(kcat valgrind prometheus python3 curl)
+
+pkgs=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then
+        pkgs+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+                grep -q "install ok installed"; then
+                missing+=("$p")
+        fi
+done
+
+if ((${#missing[@]} == 0)); then
+        echo "deps: all ${#pkgs[@]} packages present"
+        exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+        SUDO=sudo
+else
+        SUDO=
+fi
+echo "deps: installing ${missing[*]}"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+        --no-install-recommends "${missing[@]}"

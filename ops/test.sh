@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The whole test suite, as CI runs it (.ci/run calls exactly this): installs
+# the build and test dependencies, builds with warnings as errors, runs every
+# ctest suite (unit, integration on the mock cluster), then builds again
+# with AddressSanitizer + UBSan and runs the suite once more under them.
+#
+#   ops/test.sh            everything
+#   ops/test.sh --quick    one build, no sanitizer pass
+#
+# Exits non-zero on any failure. Test logs: build-ci/Testing/Temporary/.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+quick=0
+[[ "${1:-}" == "--quick" ]] && quick=1
+
+"$root/ops/deps.sh" --test
+
+echo "test: building (warnings are errors)"
+SWARMQ_WERROR=ON "$root/ops/build.sh" "$root/build-ci"
+echo "test: running the suite"
+ctest --test-dir "$root/build-ci" --output-on-failure --timeout 600 -j2
+
+if ((quick == 0)); then
+        echo "test: building with ASan + UBSan"
+        SWARMQ_WERROR=ON "$root/ops/build.sh" "$root/build-asan" \
+                -DSWARMQ_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+        echo "test: running the suite under ASan + UBSan"
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+                ctest --test-dir "$root/build-asan" --output-on-failure \
+                --timeout 900 -j2
+fi
+echo "test: all suites passed"

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * raw_pipe: the ceiling swarmq is measured against. Plain librdkafka, no
+ * swarmq code: fill an input topic with N records, then a consumer in a
+ * fresh group reads each record and produces K records for it (acks=all,
+ * idempotent, linger.ms=5, the settings swarmq uses), committing every
+ * second. Reports records in per second from the first record consumed to
+ * the last output acknowledged (the 3 s group join is excluded, as it is
+ * for swarmq's figure).
+ *
+ *   raw_pipe -b BROKERS [-n COUNT] [-k OUT_PER_IN] [-s VALUE_SIZE]
+ *            [-t INPUT_TOPIC]
+ *
+ * Prints one line: raw_pipe count=N out_per_in=K seconds=S in_per_sec=R
+ *
+ * DESIGN
+ *   Single thread; the consumer and producer share it, as a minimal
+ *   consume-transform-produce service would. Delivery reports are served
+ *   by rd_kafka_poll(producer, 0) after each consumed batch.
+ */
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static int64_t delivered;
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                  void *opaque) {
+        (void)rk;
+        (void)opaque;
+        if (rkm->err) {
+                fprintf(stderr, "raw_pipe: delivery failed: %s\n",
+                        rd_kafka_err2str(rkm->err));
+                exit(1);
+        }
+        delivered++;
+}
+
+static rd_kafka_t *new_client(rd_kafka_type_t type, const char *brokers,
+                              const char *group) {
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        char errstr[256];
+        rd_kafka_t *rk;
+
+        rd_kafka_conf_set(conf, "bootstrap.servers", brokers, NULL, 0);
+        if (type == RD_KAFKA_PRODUCER) {
+                rd_kafka_conf_set(conf, "enable.idempotence", "true", NULL, 0);
+                rd_kafka_conf_set(conf, "acks", "all", NULL, 0);
+                rd_kafka_conf_set(conf, "linger.ms", "5", NULL, 0);
+                rd_kafka_conf_set(conf, "queue.buffering.max.messages",
+                                  "1000000", NULL, 0);
+                rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+        } else {
+                rd_kafka_conf_set(conf, "group.id", group, NULL, 0);
+                rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL,
+                                  0);
+                rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL,
+                                  0);
+                rd_kafka_conf_set(conf, "queued.max.messages.kbytes",
+                                  "16384", NULL, 0);
+        }
+        rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+        if (!rk) {
+                fprintf(stderr, "raw_pipe: %s\n", errstr);
+                exit(1);
+        }
+        return rk;
+}
+
+static void produce(rd_kafka_t *rk, const char *topic, const void *buf,
+                    size_t len) {
+        while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                 RD_KAFKA_V_VALUE((void *)buf, len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                 RD_KAFKA_V_END) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(rk, 10);
+}
+
+int main(int argc, char **argv) {
+        const char *brokers = NULL, *in_topic = "raw-pipe-in";
+        int64_t count = 200000, out_per_in = 1, value_size = 100;
+        int64_t consumed = 0, t_first = 0, t_last_commit, t_end, i;
+        char out_topic[128], group[64], *value;
+        rd_kafka_topic_partition_list_t *topics;
+        rd_kafka_t *producer, *consumer;
+        int opt;
+
+        while ((opt = getopt(argc, argv, "b:n:k:s:t:h")) != -1) {
+                switch (opt) {
+                case 'b':
+                        brokers = optarg;
+                        break;
+                case 'n':
+                        sq_parse_int64(optarg, 1, INT32_MAX, &count);
+                        break;
+                case 'k':
+                        sq_parse_int64(optarg, 1, 16, &out_per_in);
+                        break;
+                case 's':
+                        sq_parse_int64(optarg, 1, 1 << 20, &value_size);
+                        break;
+                case 't':
+                        in_topic = optarg;
+                        break;
+                default:
+                        fprintf(stderr, "Usage: raw_pipe -b BROKERS [-n COUNT] "
+                                        "[-k OUT_PER_IN] [-s VALUE_SIZE] "
+                                        "[-t INPUT_TOPIC]\n");
+                        return 2;
+                }
+        }
+        if (!brokers) {
+                fprintf(stderr, "raw_pipe: -b BROKERS is required\n");
+                return 2;
+        }
+        snprintf(out_topic, sizeof(out_topic), "%s-out", in_topic);
+        snprintf(group, sizeof(group), "raw-pipe-%lld",
+                 (long long)sq_clock_us());
+        value = sq_malloc((size_t)value_size);
+        memset(value, 'x', (size_t)value_size);
+
+        /* Fill the input topic first, as the swarmq run does. */
+        producer = new_client(RD_KAFKA_PRODUCER, brokers, NULL);
+        for (i = 0; i < count; i++) {
+                produce(producer, in_topic, value, (size_t)value_size);
+                if ((i & 1023) == 0)
+                        rd_kafka_poll(producer, 0);
+        }
+        rd_kafka_flush(producer, 60000);
+        delivered = 0;
+
+        consumer = new_client(RD_KAFKA_CONSUMER, brokers, group);
+        rd_kafka_poll_set_consumer(consumer);
+        topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, in_topic,
+                                          RD_KAFKA_PARTITION_UA);
+        rd_kafka_subscribe(consumer, topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+
+        t_last_commit = sq_clock_us();
+        while (consumed < count) {
+                rd_kafka_message_t *rkm = rd_kafka_consumer_poll(consumer, 100);
+                if (rkm) {
+                        if (!rkm->err) {
+                                if (!t_first)
+                                        t_first = sq_clock_us();
+                                for (i = 0; i < out_per_in; i++)
+                                        produce(producer, out_topic,
+                                                rkm->payload, rkm->len);
+                                consumed++;
+                        }
+                        rd_kafka_message_destroy(rkm);
+                }
+                rd_kafka_poll(producer, 0);
+                if (sq_clock_us() - t_last_commit > 1000000) {
+                        rd_kafka_commit(consumer, NULL, 1);
+                        t_last_commit = sq_clock_us();
+                }
+        }
+        rd_kafka_flush(producer, 60000);
+        t_end = sq_clock_us();
+        rd_kafka_commit(consumer, NULL, 0);
+        printf("raw_pipe count=%lld out_per_in=%lld seconds=%.3f "
+               "in_per_sec=%.0f delivered=%lld\n",
+               (long long)count, (long long)out_per_in,
+               (double)(t_end - t_first) / 1e6,
+               (double)count / ((double)(t_end - t_first) / 1e6),
+               (long long)delivered);
+        rd_kafka_consumer_close(consumer);
+        rd_kafka_destroy(consumer);
+        rd_kafka_destroy(producer);
+        sq_free(value);
+        return delivered == count * out_per_in ? 0 : 1;
+}

@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# 0002-producer-cli: swarmq-producer submit and wait, end to end, against
+# `swarmq-consumer --embedded-broker` (librdkafka's mock cluster plus the
+# whole consumer pipeline in one process). Checks what a user sees: exit
+# codes, the summary lines, the records in the topics (read with kcat) and
+# the results that come back.
+#
+# Usage: 0002-producer-cli.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+
+BUILD=${1:?usage: $0 BUILD_DIR SOURCE_DIR}
+SRC=${2:?usage: $0 BUILD_DIR SOURCE_DIR}
+PRODUCER=$BUILD/producer/swarmq-producer
+CONSUMER=$BUILD/consumer/swarmq-consumer
+WORK=$(mktemp -d)
+CONSUMER_PID=
+
+cleanup() {
+        if [[ -n $CONSUMER_PID ]]; then
+                kill "$CONSUMER_PID" 2>/dev/null || true
+                wait "$CONSUMER_PID" 2>/dev/null || true
+        fi
+        rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+fail() {
+        echo "FAIL: $*" >&2
+        failed=$((failed + 1))
+}
+ok() {
+        echo "ok: $*"
+        passed=$((passed + 1))
+}
+# expect_rc WANT DESCRIPTION -- COMMAND...: runs COMMAND, output to
+# $WORK/out and $WORK/err, and checks its exit code.
+expect_rc() {
+        local want=$1 what=$2 rc=0
+        shift 3
+        "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+        if [[ $rc -ne $want ]]; then
+                fail "$what: exit code $rc, want $want"
+                sed 's/^/  stdout: /' "$WORK/out" >&2
+                sed 's/^/  stderr: /' "$WORK/err" >&2
+                return 1
+        fi
+        ok "$what (exit $rc)"
+}
+# expect_in FILE PATTERN DESCRIPTION: FILE contains the extended regex.
+expect_in() {
+        if grep -Eq -- "$2" "$1"; then
+                ok "$3"
+        else
+                fail "$3: no /$2/ in $(basename "$1"):"
+                sed 's/^/  | /' "$1" >&2
+        fi
+}
+
+for bin in "$PRODUCER" "$CONSUMER"; do
+        [[ -x $bin ]] || { echo "FAIL: $bin not built" >&2; exit 1; }
+done
+command -v kcat >/dev/null || { echo "FAIL: kcat not installed" >&2; exit 1; }
+unset SWARMQ_BOOTSTRAP_SERVERS
+
+# --- Help and usage errors (no broker needed) -------------------------
+expect_rc 0 "top-level --help" -- "$PRODUCER" --help &&
+        expect_in "$WORK/out" "^Exit codes:" "top-level --help lists exit codes"
+expect_rc 0 "submit --help" -- "$PRODUCER" submit --help &&
+        expect_in "$WORK/out" "--priority-mix" "submit --help lists options"
+expect_rc 0 "wait --help" -- "$PRODUCER" wait --help &&
+        expect_in "$WORK/out" "--ids-file" "wait --help lists options"
+expect_rc 2 "no command" -- "$PRODUCER" -b 127.0.0.1:1
+expect_rc 2 "unknown command" -- "$PRODUCER" -b 127.0.0.1:1 frobnicate &&
+        expect_in "$WORK/err" 'unknown command "frobnicate"' \
+                "unknown command is named"
+expect_rc 2 "unknown submit option" -- "$PRODUCER" -b 127.0.0.1:1 submit --bogus
+expect_rc 2 "no brokers" -- "$PRODUCER" submit --count 1 &&
+        expect_in "$WORK/err" "SWARMQ_BOOTSTRAP_SERVERS" "no brokers explained"
+expect_rc 2 "bad --priority-mix" -- "$PRODUCER" -b 127.0.0.1:1 submit \
+        --priority-mix LOW:1,URGENT:2 &&
+        expect_in "$WORK/err" '"URGENT"' "bad priority is named"
+expect_rc 2 "--file with --count" -- "$PRODUCER" -b 127.0.0.1:1 submit \
+        --file /dev/null --count 3
+expect_rc 2 "wait with nothing to wait for" -- "$PRODUCER" -b 127.0.0.1:1 wait
+expect_rc 2 "bad -X property" -- "$PRODUCER" -b 127.0.0.1:1 \
+        -X no.such.property=1 submit &&
+        expect_in "$WORK/err" "no.such.property" "bad property is named"
+expect_rc 3 "unreachable broker (submit)" -- "$PRODUCER" -b 127.0.0.1:1 \
+        --connect-timeout-ms 1500 submit
+expect_rc 3 "unreachable broker (wait)" -- "$PRODUCER" -b 127.0.0.1:1 \
+        --connect-timeout-ms 1500 wait --count 1
+
+# --- The embedded broker and consumer ---------------------------------
+"$CONSUMER" --embedded-broker >"$WORK/consumer.out" 2>"$WORK/consumer.err" &
+CONSUMER_PID=$!
+BROKERS=
+for _ in $(seq 1 100); do
+        BROKERS=$(sed -n 's/^bootstrap\.servers=//p' "$WORK/consumer.out" |
+                head -n1)
+        [[ -n $BROKERS ]] && break
+        kill -0 "$CONSUMER_PID" 2>/dev/null || break
+        sleep 0.2
+done
+if [[ -z $BROKERS ]]; then
+        echo "FAIL: swarmq-consumer --embedded-broker printed no" \
+                "bootstrap.servers= line" >&2
+        sed 's/^/  consumer: /' "$WORK/consumer.out" "$WORK/consumer.err" >&2
+        exit 1
+fi
+echo "embedded broker at $BROKERS"
+P=("$PRODUCER" -b "$BROKERS")
+
+# kcat_keys TOPIC: the keys of every record in TOPIC, one per line.
+kcat_keys() {
+        kcat -b "$BROKERS" -C -t "$1" -o beginning -e -q -f '%k\n' 2>/dev/null
+}
+
+# --- submit: 500 tasks with a priority mix ----------------------------
+expect_rc 0 "submit 500 mixed tasks" -- "${P[@]}" submit --count 500 \
+        --id-prefix mix --priority-mix LOW:1,NORMAL:6,HIGH:2,CRITICAL:1 \
+        --payload-size 64 --ids-out "$WORK/ids.txt" &&
+        expect_in "$WORK/err" "^submitted 500 tasks in .* 0 failed$" \
+                "submit summary line"
+if [[ $(wc -l <"$WORK/ids.txt") -eq 500 &&
+        $(sort -u "$WORK/ids.txt" | wc -l) -eq 500 &&
+        $(head -n1 "$WORK/ids.txt") == mix-000001 &&
+        $(tail -n1 "$WORK/ids.txt") == mix-000500 ]]; then
+        ok "--ids-out has 500 distinct ids mix-000001..mix-000500"
+else
+        fail "--ids-out content: $(wc -l <"$WORK/ids.txt") lines"
+fi
+
+# The mix is deterministic by index: every 10th task (mix-000010, ...) is
+# CRITICAL and goes to the fast lane, the 450 others to swarmq-tasks; the
+# record key is the task id.
+kcat_keys swarmq-tasks-critical | { grep '^mix-' || true; } |
+        sort >"$WORK/crit.keys"
+kcat_keys swarmq-tasks | { grep '^mix-' || true; } | sort >"$WORK/tasks.keys"
+if [[ $(wc -l <"$WORK/crit.keys") -eq 50 &&
+        $(grep -cv '0$' "$WORK/crit.keys" || true) -eq 0 ]]; then
+        ok "50 CRITICAL tasks on swarmq-tasks-critical, keyed by id"
+else
+        fail "swarmq-tasks-critical has $(wc -l <"$WORK/crit.keys") mix-" \
+                "records (want 50, ids ending in 0)"
+fi
+if [[ $(wc -l <"$WORK/tasks.keys") -eq 450 ]] &&
+        sort -m "$WORK/crit.keys" "$WORK/tasks.keys" |
+        cmp -s - <(sort "$WORK/ids.txt"); then
+        ok "the other 450 tasks on swarmq-tasks; keys = submitted ids"
+else
+        fail "swarmq-tasks has $(wc -l <"$WORK/tasks.keys") mix- records" \
+                "(want 450) or keys differ from --ids-out"
+fi
+
+# --- wait for their results -------------------------------------------
+expect_rc 0 "wait --ids-file for the 500" -- "${P[@]}" wait \
+        --ids-file "$WORK/ids.txt" --timeout-ms 60000 &&
+        {
+                expect_in "$WORK/out" "expected: 500, arrived: 500, missing: 0" \
+                        "wait summary: all 500 arrived"
+                expect_in "$WORK/out" "SUCCEEDED=[0-9]+" \
+                        "wait summary: per status counts"
+                expect_in "$WORK/out" "^agents: " \
+                        "wait summary: per agent counts"
+                expect_in "$WORK/out" "complete$" "wait summary: complete"
+        }
+
+expect_rc 0 "wait --json --print" -- "${P[@]}" wait --ids-file "$WORK/ids.txt" \
+        --json --print --timeout-ms 60000 &&
+        if python3 - "$WORK/out" "$WORK/ids.txt" <<'EOF'; then
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+ids = set(open(sys.argv[2]).read().split())
+summary = json.loads(lines[-1])
+results = [json.loads(l) for l in lines[:-1]]
+assert summary["expected"] == 500, summary
+assert summary["arrived"] == 500, summary
+assert summary["missing_count"] == 0 and summary["missing"] == [], summary
+assert summary["complete"] is True, summary
+assert summary["distinct"] >= 500, summary
+assert summary["duplicates"] == summary["total"] - summary["distinct"]
+assert sum(summary["status"].values()) == summary["total"], summary
+assert sum(summary["agents"].values()) == summary["total"], summary
+assert len(results) == summary["total"], (len(results), summary["total"])
+assert ids <= {r["task_id"] for r in results}
+EOF
+                ok "--json summary and --print lines agree with the ids"
+        else
+                fail "--json summary or --print lines are wrong"
+        fi
+
+expect_rc 1 "wait for an id that never comes" -- "${P[@]}" wait \
+        --id mix-000001 --id never-submitted --timeout-ms 3000 &&
+        {
+                expect_in "$WORK/out" "missing: 1" "timeout summary counts 1"
+                expect_in "$WORK/out" "missing ids .*: never-submitted$" \
+                        "timeout summary lists the missing id"
+                expect_in "$WORK/err" "timed out with 1 of 2" \
+                        "timeout is reported on stderr"
+        }
+
+expect_rc 1 "wait --from-end sees no old results" -- "${P[@]}" wait \
+        --from-end --id mix-000001 --timeout-ms 3000
+
+# --- submit --file: JSON lines, a bad line, --skip-bad ----------------
+cat >"$WORK/tasks.jsonl" <<'EOF'
+{"id":"json-1","type":"noop","priority":"HIGH","payload":"one"}
+{"id":"json-2","type":"noop","key":"k2"}
+
+{"id":"json-3","type":"noop",
+{"id":"json-4","type":"noop","priority":"CRITICAL"}
+EOF
+expect_rc 2 "submit --file stops at a bad line" -- "${P[@]}" submit \
+        --file "$WORK/tasks.jsonl" --ids-out "$WORK/json-ids.txt" &&
+        expect_in "$WORK/err" "tasks.jsonl:4: bad task" \
+                "bad line named by file and line number"
+expect_rc 0 "submit --stdin --skip-bad" -- "${P[@]}" submit --stdin \
+        --skip-bad --ids-out "$WORK/json-ids.txt" <"$WORK/tasks.jsonl" &&
+        {
+                expect_in "$WORK/err" "stdin:4: skipped bad task" \
+                        "skipped line named"
+                expect_in "$WORK/err" "submitted 3 tasks.*1 bad lines skipped" \
+                        "summary counts the skipped line"
+        }
+if [[ $(tr '\n' ' ' <"$WORK/json-ids.txt") == "json-1 json-2 json-4 " ]]; then
+        ok "--ids-out lists the 3 good JSON tasks"
+else
+        fail "--ids-out after --skip-bad: $(tr '\n' ' ' <"$WORK/json-ids.txt")"
+fi
+if kcat_keys swarmq-tasks | grep -qx k2 &&
+        kcat_keys swarmq-tasks-critical | grep -qx json-4; then
+        ok "JSON task key used as record key; CRITICAL JSON task on fast lane"
+else
+        fail "JSON tasks: key k2 or fast-lane json-4 not found"
+fi
+expect_rc 0 "wait for the JSON tasks" -- "${P[@]}" wait \
+        --ids-file "$WORK/json-ids.txt" --timeout-ms 60000
+
+# --- submit --raw-value and --key -------------------------------------
+expect_rc 0 "submit --raw-value" -- "${P[@]}" submit --raw-value \
+        'this is not a task' --key raw-key-1
+if kcat -b "$BROKERS" -C -t swarmq-tasks -o beginning -e -q \
+        -f '%k %s\n' 2>/dev/null | grep -qx 'raw-key-1 this is not a task'; then
+        ok "raw record on swarmq-tasks, as-is"
+else
+        fail "raw record not found on swarmq-tasks"
+fi
+expect_rc 0 "submit --key" -- "${P[@]}" submit --count 3 --id-prefix keyed \
+        --key same-key --ids-out "$WORK/keyed-ids.txt"
+if [[ $(kcat_keys swarmq-tasks | grep -cx same-key) -eq 3 ]]; then
+        ok "--key sets the record key of every task"
+else
+        fail "--key: $(kcat_keys swarmq-tasks | grep -cx same-key) records" \
+                "keyed same-key, want 3"
+fi
+expect_rc 0 "submit --rate" -- "${P[@]}" submit --count 20 --rate 100 \
+        --id-prefix rated &&
+        if python3 -c 'import re,sys; s=float(re.search(r"in ([0-9.]+) s",
+open(sys.argv[1]).read()).group(1)); sys.exit(0 if s >= 0.15 else 1)' \
+                "$WORK/err"; then
+                ok "--rate 100 paces 20 tasks over >= 0.15 s"
+        else
+                fail "--rate did not pace: $(cat "$WORK/err")"
+        fi
+
+# --- SIGINT during wait: partial summary, exit 1 ----------------------
+rc=0
+"${P[@]}" wait --id never-submitted --timeout-ms 60000 >"$WORK/out" \
+        2>"$WORK/err" &
+wait_pid=$!
+sleep 2
+kill -INT "$wait_pid"
+wait "$wait_pid" || rc=$?
+if [[ $rc -eq 1 ]] && grep -q "interrupted" "$WORK/out"; then
+        ok "SIGINT stops wait with a partial summary and exit 1"
+else
+        fail "SIGINT during wait: exit $rc, stdout: $(cat "$WORK/out")"
+fi
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

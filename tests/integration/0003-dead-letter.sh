@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Records that cannot be decoded go to the dead-letter topic with their
+# original bytes and the reason in Spring-Kafka-style headers; the tasks
+# around them are processed; the instance stays healthy.
+source "$(dirname "$0")/lib.sh"
+
+start_consumer c1 --embedded-broker
+wait_ready "$c1_http"
+
+producer -q submit --count 100 --type noop --id-prefix before --ids-out "$work/before.ids" ||
+        fail "submit failed"
+producer -q submit --raw-value 'plain text, not a task' || fail "raw submit failed"
+producer -q submit --raw-value '{"id":"t-no-type"}' || fail "raw submit failed"
+producer -q submit --raw-value '{"id":"t1","type":"noop","colour":"red"}' || fail "raw submit failed"
+producer -q submit --count 100 --type noop --id-prefix after --ids-out "$work/after.ids" ||
+        fail "submit failed"
+cat "$work/before.ids" "$work/after.ids" >"$work/all.ids"
+
+producer wait --ids-file "$work/all.ids" --timeout-ms 60000 --json >"$work/summary.json" ||
+        fail "tasks around the bad records did not all finish"
+assert_eq "results for good tasks" "$(json_get "$work/summary.json" 'j["distinct"]')" 200
+
+# Wait for the three dead letters to be visible (they are produced and
+# acknowledged before their offsets commit).
+for ((i = 0; i < 100; i++)); do
+        n=$(kcat -b "$bootstrap" -C -t swarmq-tasks-dlt -e -q -f 'x\n' 2>/dev/null | wc -l)
+        ((n >= 3)) && break
+        sleep 0.1
+done
+kcat -b "$bootstrap" -C -t swarmq-tasks-dlt -e -q \
+        -f '%h\t%s\n' >"$work/dlt.txt" 2>"$work/kcat.log" || fail "kcat failed"
+assert_eq "records in the DLT" "$(wc -l <"$work/dlt.txt")" 3
+
+python3 - "$work/dlt.txt" <<'PY' || fail "dead letters are wrong"
+import sys
+want = {
+    "plain text, not a task": "magic byte",
+    '{"id":"t-no-type"}': "type",
+    '{"id":"t1","type":"noop","colour":"red"}': "colour",
+}
+ok = True
+for line in open(sys.argv[1]):
+    headers, value = line.rstrip("\n").split("\t", 1)
+    h = dict(kv.split("=", 1) for kv in headers.split(","))
+    if value not in want:
+        print("unexpected DLT value", repr(value)); ok = False; continue
+    reason = h.get("kafka_dlt-exception-message", "")
+    print(f"{value!r}: {reason}")
+    if want[value] not in reason:
+        print(f"  reason does not name {want[value]!r}"); ok = False
+    for k, v in (("kafka_dlt-original-topic", "swarmq-tasks"),
+                 ("swarmq-reason", "DECODE_ERROR"),
+                 ("kafka_dlt-original-consumer-group", "swarmq"),
+                 ("swarmq-instance", "c1")):
+        if h.get(k) != v:
+            print(f"  header {k}={h.get(k)!r}, expected {v!r}"); ok = False
+    for k in ("kafka_dlt-original-partition", "kafka_dlt-original-offset"):
+        if not h.get(k, "").isdigit():
+            print(f"  header {k}={h.get(k)!r} is not a number"); ok = False
+sys.exit(0 if ok else 1)
+PY
+
+assert_eq "metric: dead letters" \
+        "$(metric_sum "$c1_http" '^swarmq_dead_letters_total\{reason="DECODE_ERROR"')" 3
+assert_eq "healthz after bad input" "$(sq_http_status "$c1_http/healthz")" 200
+kill -TERM "$c1_pid"
+sq_wait_exit "$c1_pid" 60 || fail "consumer did not exit 0 after SIGTERM"
+log "passed"

@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# Shared by the integration tests: paths, process bookkeeping (everything
+# started is killed on exit, pass or fail), consumer and broker launchers,
+# and assertions that print what a user would see when they fail.
+#
+# A test script is called as: bash NNNN-name.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+
+build=$(cd "$1" && pwd)
+src=$(cd "$2" && pwd)
+# shellcheck source=../../ops/lib.sh
+source "$src/ops/lib.sh"
+
+consumer_bin=$build/consumer/swarmq-consumer
+producer_bin=$build/producer/swarmq-producer
+mock_broker_bin=$build/tests/swarmq-mock-broker
+test_name=$(basename "$0" .sh)
+work=$build/tests/out/$test_name
+rm -rf "$work"
+mkdir -p "$work"
+
+sq_pids=()
+sq_cleanup() {
+        local pid
+        for pid in "${sq_pids[@]}"; do
+                kill -KILL "$pid" 2>/dev/null || true
+        done
+        wait 2>/dev/null || true
+}
+trap sq_cleanup EXIT
+
+fail() {
+        echo "FAIL [$test_name]: $*" >&2
+        local f
+        for f in "$work"/*.log; do
+                [[ -f "$f" ]] || continue
+                echo "---- last lines of $f" >&2
+                tail -n 30 "$f" >&2
+        done
+        exit 1
+}
+
+log() {
+        echo "[$test_name] $*"
+}
+
+# start_broker: starts swarmq-mock-broker; sets $bootstrap and $broker_pid.
+start_broker() {
+        "$mock_broker_bin" "$@" >"$work/broker.out" 2>"$work/broker.log" &
+        broker_pid=$!
+        sq_pids+=("$broker_pid")
+        bootstrap=$(sq_wait_line "$work/broker.out" bootstrap.servers 30) ||
+                fail "mock broker did not start"
+}
+
+# start_consumer NAME [args...]: starts swarmq-consumer with an ephemeral
+# HTTP port; sets ${NAME}_pid, ${NAME}_http and (embedded) $bootstrap.
+start_consumer() {
+        local name=$1
+        shift
+        "$consumer_bin" --http-port auto -i "$name" "$@" \
+                >"$work/$name.out" 2>"$work/$name.log" &
+        local pid=$!
+        sq_pids+=("$pid")
+        printf -v "${name}_pid" '%s' "$pid"
+        local b h
+        b=$(sq_wait_line "$work/$name.out" bootstrap.servers 30) ||
+                fail "consumer $name did not start"
+        h=$(sq_wait_line "$work/$name.out" http.url 10) ||
+                fail "consumer $name printed no http.url"
+        printf -v "${name}_http" '%s' "$h"
+        bootstrap=$b
+}
+
+# wait_ready URL: waits until /readyz answers 200 (the group assigned us).
+wait_ready() {
+        local url=$1 i
+        for ((i = 0; i < 300; i++)); do
+                if [[ "$(sq_http_status "$url/readyz" 2>/dev/null)" == 200 ]]; then
+                        return 0
+                fi
+                sleep 0.1
+        done
+        fail "$url/readyz never became ready"
+}
+
+producer() {
+        "$producer_bin" -b "$bootstrap" "$@"
+}
+
+# json_get FILE EXPR: evaluates a Python expression on the JSON in FILE
+# (bound to j) and prints the result.
+json_get() {
+        python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+assert_eq() {
+        local what=$1 got=$2 want=$3
+        [[ "$got" == "$want" ]] || fail "$what: got '$got', expected '$want'"
+        log "ok: $what = $want"
+}
+
+# metric URL NAME_AND_LABELS: sums the samples of /metrics matching a
+# regex on the series (name{labels}).
+metric_sum() {
+        local url=$1 pattern=$2
+        sq_http_get "$url/metrics" | awk -v p="$pattern" \
+                '$0 !~ /^#/ && $1 ~ p { s += $2 } END { printf "%d\n", s }'
+}
