@@ -84,7 +84,7 @@ static void produce(rd_kafka_t *rk, const char *topic, const void *buf,
 int main(int argc, char **argv) {
         const char *brokers = NULL, *in_topic = "raw-pipe-in";
         int64_t count = 200000, out_per_in = 1, value_size = 100;
-        int64_t consumed = 0, t_first = 0, t_last_commit, t_end, i;
+        int64_t consumed = 0, t_first = 0, t_last_commit, t_progress, t_end, i;
         char out_topic[128], group[64], *value;
         rd_kafka_topic_partition_list_t *topics;
         rd_kafka_t *producer, *consumer;
@@ -143,9 +143,18 @@ int main(int argc, char **argv) {
         rd_kafka_topic_partition_list_destroy(topics);
 
         t_last_commit = sq_clock_us();
+        t_progress    = t_last_commit;
         while (consumed < count) {
                 rd_kafka_message_t *rkm = rd_kafka_consumer_poll(consumer, 100);
+                if (sq_clock_us() - t_progress > 60 * 1000000) {
+                        fprintf(stderr,
+                                "raw_pipe: no record for 60 s after %lld of "
+                                "%lld (records lost by the broker?)\n",
+                                (long long)consumed, (long long)count);
+                        return 1;
+                }
                 if (rkm) {
+                        t_progress = sq_clock_us();
                         if (!rkm->err) {
                                 if (!t_first)
                                         t_first = sq_clock_us();

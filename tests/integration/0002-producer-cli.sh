@@ -95,7 +95,8 @@ expect_rc 3 "unreachable broker (wait)" -- "$PRODUCER" -b 127.0.0.1:1 \
         --connect-timeout-ms 1500 wait --count 1
 
 # --- The embedded broker and consumer ---------------------------------
-"$CONSUMER" --embedded-broker >"$WORK/consumer.out" 2>"$WORK/consumer.err" &
+"$CONSUMER" --embedded-broker --http-port 0 >"$WORK/consumer.out" \
+        2>"$WORK/consumer.err" &
 CONSUMER_PID=$!
 BROKERS=
 for _ in $(seq 1 100); do
@@ -193,8 +194,9 @@ EOF
                 fail "--json summary or --print lines are wrong"
         fi
 
+# The timeout leaves room for the consumer group join (about 3 s).
 expect_rc 1 "wait for an id that never comes" -- "${P[@]}" wait \
-        --id mix-000001 --id never-submitted --timeout-ms 3000 &&
+        --id mix-000001 --id never-submitted --timeout-ms 10000 &&
         {
                 expect_in "$WORK/out" "missing: 1" "timeout summary counts 1"
                 expect_in "$WORK/out" "missing ids .*: never-submitted$" \
@@ -203,8 +205,25 @@ expect_rc 1 "wait for an id that never comes" -- "${P[@]}" wait \
                         "timeout is reported on stderr"
         }
 
-expect_rc 1 "wait --from-end sees no old results" -- "${P[@]}" wait \
-        --from-end --id mix-000001 --timeout-ms 3000
+# --from-end: only results written after the wait joined count. Tasks are
+# submitted one a second until the wait sees a result; none of the 500
+# older results may show up in its --print output.
+"${P[@]}" wait --from-end --count 1 --print --timeout-ms 60000 \
+        >"$WORK/late.out" 2>"$WORK/late.err" &
+late_pid=$!
+for i in $(seq 1 50); do
+        kill -0 "$late_pid" 2>/dev/null || break
+        "${P[@]}" -q submit --id-prefix "late$i" >/dev/null 2>&1 || true
+        sleep 1
+done
+rc=0
+wait "$late_pid" || rc=$?
+if [[ $rc -eq 0 ]] && grep -q '"task_id":"late' "$WORK/late.out" &&
+        ! grep -q '"task_id":"mix-' "$WORK/late.out"; then
+        ok "wait --from-end sees a new result and none of the old ones"
+else
+        fail "wait --from-end: exit $rc, stdout: $(cat "$WORK/late.out")"
+fi
 
 # --- submit --file: JSON lines, a bad line, --skip-bad ----------------
 cat >"$WORK/tasks.jsonl" <<'EOF'
@@ -231,8 +250,11 @@ if [[ $(tr '\n' ' ' <"$WORK/json-ids.txt") == "json-1 json-2 json-4 " ]]; then
 else
         fail "--ids-out after --skip-bad: $(tr '\n' ' ' <"$WORK/json-ids.txt")"
 fi
-if kcat_keys swarmq-tasks | grep -qx k2 &&
-        kcat_keys swarmq-tasks-critical | grep -qx json-4; then
+# (Read the topics into files first: grep -q closing a pipe early would
+# fail the pipeline under pipefail.)
+kcat_keys swarmq-tasks >"$WORK/keys.tasks"
+kcat_keys swarmq-tasks-critical >"$WORK/keys.crit"
+if grep -qx k2 "$WORK/keys.tasks" && grep -qx json-4 "$WORK/keys.crit"; then
         ok "JSON task key used as record key; CRITICAL JSON task on fast lane"
 else
         fail "JSON tasks: key k2 or fast-lane json-4 not found"
@@ -243,19 +265,21 @@ expect_rc 0 "wait for the JSON tasks" -- "${P[@]}" wait \
 # --- submit --raw-value and --key -------------------------------------
 expect_rc 0 "submit --raw-value" -- "${P[@]}" submit --raw-value \
         'this is not a task' --key raw-key-1
-if kcat -b "$BROKERS" -C -t swarmq-tasks -o beginning -e -q \
-        -f '%k %s\n' 2>/dev/null | grep -qx 'raw-key-1 this is not a task'; then
+kcat -b "$BROKERS" -C -t swarmq-tasks -o beginning -e -q -f '%k %s\n' \
+        >"$WORK/records.tasks" 2>/dev/null
+if grep -qx 'raw-key-1 this is not a task' "$WORK/records.tasks"; then
         ok "raw record on swarmq-tasks, as-is"
 else
         fail "raw record not found on swarmq-tasks"
 fi
 expect_rc 0 "submit --key" -- "${P[@]}" submit --count 3 --id-prefix keyed \
         --key same-key --ids-out "$WORK/keyed-ids.txt"
-if [[ $(kcat_keys swarmq-tasks | grep -cx same-key) -eq 3 ]]; then
+kcat_keys swarmq-tasks >"$WORK/keys.tasks"
+keyed=$(grep -cx same-key "$WORK/keys.tasks" || true)
+if [[ $keyed -eq 3 ]]; then
         ok "--key sets the record key of every task"
 else
-        fail "--key: $(kcat_keys swarmq-tasks | grep -cx same-key) records" \
-                "keyed same-key, want 3"
+        fail "--key: $keyed records keyed same-key, want 3"
 fi
 expect_rc 0 "submit --rate" -- "${P[@]}" submit --count 20 --rate 100 \
         --id-prefix rated &&
@@ -279,6 +303,23 @@ if [[ $rc -eq 1 ]] && grep -q "interrupted" "$WORK/out"; then
         ok "SIGINT stops wait with a partial summary and exit 1"
 else
         fail "SIGINT during wait: exit $rc, stdout: $(cat "$WORK/out")"
+fi
+
+# --- SIGINT during submit: stop, flush, partial summary, exit 1 --------
+rc=0
+"${P[@]}" submit --count 1000000 --rate 500 --id-prefix intr \
+        --ids-out "$WORK/intr-ids.txt" >"$WORK/out" 2>"$WORK/err" &
+submit_pid=$!
+sleep 2
+kill -INT "$submit_pid"
+wait "$submit_pid" || rc=$?
+n=$(wc -l <"$WORK/intr-ids.txt")
+if [[ $rc -eq 1 ]] &&
+        grep -Eq "^submitted $n tasks .* 0 failed \(interrupted\)$" \
+                "$WORK/err" && [[ $n -gt 0 && $n -lt 1000000 ]]; then
+        ok "SIGINT stops submit after $n tasks, all delivered, exit 1"
+else
+        fail "SIGINT during submit: exit $rc, $n ids, stderr: $(cat "$WORK/err")"
 fi
 
 echo "$passed passed, $failed failed"

@@ -29,12 +29,12 @@ for ((i = 0; i < 100; i++)); do
         ((n >= 3)) && break
         sleep 0.1
 done
-kcat -b "$bootstrap" -C -t swarmq-tasks-dlt -e -q \
-        -f '%h\t%s\n' >"$work/dlt.txt" 2>"$work/kcat.log" || fail "kcat failed"
+kcat -b "$bootstrap" -C -t swarmq-tasks-dlt -e -q -J \
+        >"$work/dlt.txt" 2>"$work/kcat.log" || fail "kcat failed"
 assert_eq "records in the DLT" "$(wc -l <"$work/dlt.txt")" 3
 
 python3 - "$work/dlt.txt" <<'PY' || fail "dead letters are wrong"
-import sys
+import json, sys
 want = {
     "plain text, not a task": "magic byte",
     '{"id":"t-no-type"}': "type",
@@ -42,8 +42,10 @@ want = {
 }
 ok = True
 for line in open(sys.argv[1]):
-    headers, value = line.rstrip("\n").split("\t", 1)
-    h = dict(kv.split("=", 1) for kv in headers.split(","))
+    rec = json.loads(line)
+    value = rec["payload"]
+    hl = rec.get("headers") or []
+    h = dict(zip(hl[0::2], hl[1::2]))
     if value not in want:
         print("unexpected DLT value", repr(value)); ok = False; continue
     reason = h.get("kafka_dlt-exception-message", "")

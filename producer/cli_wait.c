@@ -1,0 +1,639 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli_wait.c: `swarmq-producer wait`: reads the results topic until the
+ * expected tasks have results, then prints a summary.
+ *
+ * DESIGN
+ *   A plain librdkafka consumer in a throwaway group (unique id, no
+ *   commits) subscribed to the results topic, from the beginning unless
+ *   --from-end. The main thread is the only thread that polls; every
+ *   record is decoded with the core codec and counted: total records,
+ *   distinct task ids (sq_strmap_t id -> count), per status, per agent.
+ *   Expected ids (--id, --ids-file) are kept in file order in an array,
+ *   with a map id -> arrived for O(1) lookup, so the missing ones are
+ *   reported in the order the user gave them. Undecodable records are
+ *   warned about with their coordinates and skipped. The loop ends when
+ *   the expectation is met, at --timeout-ms, or on SIGINT.
+ */
+#include "cli.h"
+
+#include "codec.h"
+#include "log.h"
+#include "task.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_ID_LEN      4096 /* longest line accepted in --ids-file */
+#define MISSING_SHOWN   20   /* missing ids listed in the summary */
+#define MAX_WARNINGS    20   /* undecodable-record warnings printed */
+#define POLL_TIMEOUT_MS 100
+
+typedef struct wait_opts_s {
+        uint64_t count; /* distinct task ids to wait for; 0 = not given */
+        char **ids;     /* expected ids, in order (owned, sq_free each) */
+        size_t ids_cnt;
+        const char *ids_file;
+        int64_t timeout_ms;
+        bool from_end;
+        bool json;
+        bool print;
+} wait_opts_t;
+
+typedef struct wait_state_s {
+        sq_strmap_t seen;     /* task id -> results seen */
+        sq_strmap_t expected; /* expected id -> results seen */
+        sq_strmap_t agents;   /* agent name -> results */
+        uint64_t total;
+        uint64_t distinct;
+        uint64_t arrived; /* expected ids with at least one result */
+        uint64_t status_cnt[SQ_STATUS_CNT];
+        uint64_t undecodable;
+        sq_progress_t prog;
+        int64_t start_us;
+        bool interrupted;
+        bool timed_out;
+} wait_state_t;
+
+/* clang-format off: the help text is laid out as it prints. */
+static void wait_usage(FILE *fp) {
+        fprintf(
+            fp,
+            "Usage: " SQ_CLI_PROG " [global options] wait [options]\n"
+            "\n"
+            "Read the results topic (from the beginning, in a throwaway "
+            "consumer group\n"
+            "that commits nothing) until the expected tasks have results, then "
+            "print\n"
+            "a summary on stdout: total results, distinct task ids, "
+            "duplicates, counts\n"
+            "per status and per agent, and the missing ids (first 20).\n"
+            "\n"
+            "What to wait for (at least one; all given conditions must hold):\n"
+            "  -n, --count N          N distinct task ids have results\n"
+            "      --id ID            this task id has a result (repeatable)\n"
+            "      --ids-file FILE    every id in FILE (one per line, as "
+            "written by\n"
+            "                         'submit --ids-out') has a result\n"
+            "\n"
+            "Options:\n"
+            "      --timeout-ms MS    give up after MS (default 60000)\n"
+            "      --from-end         only see results written from now on\n"
+            "      --json             print the summary as one JSON object\n"
+            "      --print            print each result as a JSON line on "
+            "stdout\n"
+            "  -h, --help             print this help and exit\n"
+            "\n"
+            "A result for a task id already seen counts as a duplicate (total "
+            "vs\n"
+            "distinct). Exit code 0 when everything expected arrived, 1 on "
+            "timeout or\n"
+            "SIGINT (the missing ids are listed), 2 on a usage error, 3 when "
+            "no broker\n"
+            "answered.\n");
+}
+/* clang-format on */
+
+/* Appends one expected id (copied), dropping repeats. */
+static void add_id(wait_opts_t *opts, sq_strmap_t *expected, const char *id) {
+        bool created;
+
+        sq_strmap_put(expected, id, &created);
+        if (!created)
+                return;
+        opts->ids =
+            sq_realloc(opts->ids, (opts->ids_cnt + 1) * sizeof(*opts->ids));
+        opts->ids[opts->ids_cnt++] = sq_strdup(id);
+}
+
+/* Reads --ids-file. @returns SQ_CLI_EXIT_OK or an exit code. */
+static int load_ids_file(wait_opts_t *opts, sq_strmap_t *expected) {
+        FILE *fp     = fopen(opts->ids_file, "r");
+        char *line   = NULL;
+        size_t cap   = 0, len, start;
+        uint64_t lno = 0;
+        int r, ret = SQ_CLI_EXIT_OK;
+
+        if (!fp) {
+                fprintf(stderr, "%s wait: cannot open %s: %s\n", SQ_CLI_PROG,
+                        opts->ids_file, strerror(errno));
+                return SQ_CLI_EXIT_USAGE;
+        }
+        while ((r = sq_cli_read_line(fp, &line, &cap, &len, MAX_ID_LEN)) != 0) {
+                lno++;
+                if (r < 0) {
+                        fprintf(stderr, "%s wait: %s:%" PRIu64 ": %s\n",
+                                SQ_CLI_PROG, opts->ids_file, lno,
+                                r == -1 ? "line too long for a task id"
+                                        : strerror(errno));
+                        ret = SQ_CLI_EXIT_USAGE;
+                        goto done;
+                }
+                while (len > 0 &&
+                       (line[len - 1] == ' ' || line[len - 1] == '\t'))
+                        line[--len] = '\0';
+                for (start = 0;
+                     start < len && (line[start] == ' ' || line[start] == '\t');
+                     start++)
+                        ;
+                if (start < len)
+                        add_id(opts, expected, line + start);
+        }
+
+done:
+        sq_free(line);
+        fclose(fp);
+        return ret;
+}
+
+/* @returns -1 to go on, or an exit code. */
+static int parse_opts(wait_opts_t *opts, sq_strmap_t *expected, int argc,
+                      char **argv) {
+        enum {
+                OPT_ID = 256,
+                OPT_IDS_FILE,
+                OPT_TIMEOUT,
+                OPT_FROM_END,
+                OPT_JSON,
+                OPT_PRINT,
+        };
+        static const struct option longopts[] = {
+            {"count", required_argument, NULL, 'n'},
+            {"id", required_argument, NULL, OPT_ID},
+            {"ids-file", required_argument, NULL, OPT_IDS_FILE},
+            {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+            {"from-end", no_argument, NULL, OPT_FROM_END},
+            {"json", no_argument, NULL, OPT_JSON},
+            {"print", no_argument, NULL, OPT_PRINT},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        int64_t v;
+        int opt;
+
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":n:h", longopts, NULL)) != -1) {
+                switch (opt) {
+                case 'n':
+                        if (sq_parse_int64(optarg, 1, INT64_MAX, &v) != SQ_OK)
+                                return sq_cli_usage_error(
+                                    "wait",
+                                    "--count expects a positive number, got "
+                                    "\"%s\"",
+                                    optarg);
+                        opts->count = (uint64_t)v;
+                        break;
+                case OPT_ID:
+                        if (!*optarg)
+                                return sq_cli_usage_error(
+                                    "wait", "--id must not be empty");
+                        add_id(opts, expected, optarg);
+                        break;
+                case OPT_IDS_FILE:
+                        opts->ids_file = optarg;
+                        break;
+                case OPT_TIMEOUT:
+                        if (sq_parse_int64(optarg, 1, INT64_MAX / 1000,
+                                           &opts->timeout_ms) != SQ_OK)
+                                return sq_cli_usage_error(
+                                    "wait",
+                                    "--timeout-ms expects a positive number "
+                                    "of milliseconds, got \"%s\"",
+                                    optarg);
+                        break;
+                case OPT_FROM_END:
+                        opts->from_end = true;
+                        break;
+                case OPT_JSON:
+                        opts->json = true;
+                        break;
+                case OPT_PRINT:
+                        opts->print = true;
+                        break;
+                case 'h':
+                        wait_usage(stdout);
+                        return SQ_CLI_EXIT_OK;
+                case ':':
+                        return sq_cli_usage_error("wait",
+                                                  "option %s needs a value",
+                                                  argv[optind - 1]);
+                default:
+                        return sq_cli_usage_error("wait", "unknown option %s",
+                                                  argv[optind - 1]);
+                }
+        }
+        if (optind < argc)
+                return sq_cli_usage_error("wait", "unexpected argument \"%s\"",
+                                          argv[optind]);
+        if (opts->ids_file) {
+                int ret = load_ids_file(opts, expected);
+                if (ret != SQ_CLI_EXIT_OK)
+                        return ret;
+        }
+        if (!opts->count && !opts->ids_cnt && !opts->ids_file)
+                return sq_cli_usage_error("wait",
+                                          "nothing to wait for: give "
+                                          "--count N, --id ID or --ids-file "
+                                          "FILE");
+        return -1;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf) {
+        sq_log_rdkafka_cb(rk, level, fac, buf);
+}
+
+/* Sets one property; prints a usage error naming it on failure. */
+static bool conf_set(rd_kafka_conf_t *conf, const char *name,
+                     const char *value) {
+        char errstr[256];
+
+        if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) ==
+            RD_KAFKA_CONF_OK)
+                return true;
+        sq_cli_usage_error("wait", "Kafka property \"%s\" = \"%s\": %s", name,
+                           value, errstr);
+        return false;
+}
+
+/* Creates the consumer, checks that a broker answers, subscribes.
+ * @returns SQ_CLI_EXIT_OK or an exit code, with a message printed. */
+static int consumer_open(const sq_cli_t *cli, const wait_opts_t *opts,
+                         rd_kafka_t **rkp) {
+        const struct rd_kafka_metadata *md      = NULL;
+        rd_kafka_topic_partition_list_t *topics = NULL;
+        rd_kafka_conf_t *conf                   = rd_kafka_conf_new();
+        rd_kafka_t *rk                          = NULL;
+        rd_kafka_resp_err_t err;
+        char errstr[512], group[64], hex[17];
+        size_t i;
+        int ret = SQ_CLI_EXIT_USAGE;
+
+        snprintf(group, sizeof(group), "swarmq-producer-wait-%s",
+                 sq_cli_random_hex(hex, 8));
+        if (!conf_set(conf, "group.id", group) ||
+            !conf_set(conf, "client.id", "swarmq-producer-wait") ||
+            !conf_set(conf, "enable.auto.commit", "false") ||
+            !conf_set(conf, "enable.auto.offset.store", "false") ||
+            !conf_set(conf, "auto.offset.reset",
+                      opts->from_end ? "latest" : "earliest") ||
+            !conf_set(conf, "allow.auto.create.topics", "true") ||
+            (cli->brokers &&
+             !conf_set(conf, "bootstrap.servers", cli->brokers)))
+                goto done;
+        for (i = 0; i < cli->props_cnt; i++) {
+                if (!conf_set(conf, cli->props[i].name, cli->props[i].value))
+                        goto done;
+        }
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+
+        /* librdkafka's threads are created now and inherit the mask. */
+        sq_cli_signals_block(true);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+        sq_cli_signals_block(false);
+        if (!rk) {
+                fprintf(stderr,
+                        "%s wait: cannot create the Kafka consumer: "
+                        "%s\n",
+                        SQ_CLI_PROG, errstr);
+                goto done;
+        }
+        conf = NULL; /* rd_kafka_new() took it */
+        rd_kafka_poll_set_consumer(rk);
+
+        err = rd_kafka_metadata(rk, 0, NULL, &md, cli->connect_timeout_ms);
+        if (err) {
+                fprintf(stderr,
+                        "%s wait: no broker answered within %d ms: %s\n",
+                        SQ_CLI_PROG, cli->connect_timeout_ms,
+                        rd_kafka_err2str(err));
+                ret = SQ_CLI_EXIT_BROKER;
+                goto done;
+        }
+        rd_kafka_metadata_destroy(md);
+
+        topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, cli->topic_results,
+                                          RD_KAFKA_PARTITION_UA);
+        err = rd_kafka_subscribe(rk, topics);
+        if (err) {
+                fprintf(stderr, "%s wait: cannot subscribe to %s: %s\n",
+                        SQ_CLI_PROG, cli->topic_results, rd_kafka_err2str(err));
+                ret = SQ_CLI_EXIT_BROKER;
+                goto done;
+        }
+        *rkp = rk;
+        rk   = NULL;
+        ret  = SQ_CLI_EXIT_OK;
+
+done:
+        if (topics)
+                rd_kafka_topic_partition_list_destroy(topics);
+        if (rk)
+                rd_kafka_destroy(rk);
+        if (conf)
+                rd_kafka_conf_destroy(conf);
+        return ret;
+}
+
+static bool expectation_met(const wait_opts_t *opts, const wait_state_t *st) {
+        return (!opts->count || st->distinct >= opts->count) &&
+               st->arrived == opts->ids_cnt;
+}
+
+/* Counts one decoded result; prints it with --print. */
+static void count_result(const wait_opts_t *opts, wait_state_t *st,
+                         const sq_result_t *result) {
+        uint64_t *seen, *exp;
+        bool created;
+
+        st->total++;
+        seen = sq_strmap_put(&st->seen, result->task_id, &created);
+        (*seen)++;
+        if (created)
+                st->distinct++;
+        exp = sq_strmap_get(&st->expected, result->task_id);
+        if (exp && (*exp)++ == 0)
+                st->arrived++;
+        if ((unsigned)result->status < SQ_STATUS_CNT)
+                st->status_cnt[result->status]++;
+        (*sq_strmap_put(&st->agents, result->agent ? result->agent : "(none)",
+                        NULL))++;
+        if (opts->print) {
+                char *json = sq_codec_result_to_json(result);
+                sq_progress_clear(&st->prog);
+                printf("%s\n", json);
+                sq_free(json);
+        }
+}
+
+/* Handles one consumer message or error event. */
+static void handle_message(const wait_opts_t *opts, wait_state_t *st,
+                           sq_codec_t *codec, const rd_kafka_message_t *rkm) {
+        sq_result_t *result = NULL;
+        char errstr[512];
+
+        if (rkm->err) {
+                if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        return;
+                /* A topic that does not exist yet is normal before the
+                 * first result; librdkafka keeps trying. */
+                if (rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                    rkm->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+                        SQ_LOG(SQ_LOG_DEBUG, "WAIT",
+                               "results topic not "
+                               "there yet");
+                        return;
+                }
+                sq_progress_clear(&st->prog);
+                SQ_LOG(SQ_LOG_WARNING, "WAIT", "consumer error: %s",
+                       rd_kafka_message_errstr(rkm));
+                return;
+        }
+        if (sq_codec_decode_result(codec, rkm->payload, rkm->len, &result,
+                                   errstr, sizeof(errstr)) != SQ_OK) {
+                st->undecodable++;
+                if (st->undecodable <= MAX_WARNINGS) {
+                        sq_progress_clear(&st->prog);
+                        fprintf(stderr,
+                                "%s wait: warning: undecodable record "
+                                "topic=%s partition=%" PRId32 " offset=%" PRId64
+                                ": %s%s\n",
+                                SQ_CLI_PROG, rd_kafka_topic_name(rkm->rkt),
+                                rkm->partition, rkm->offset, errstr,
+                                st->undecodable == MAX_WARNINGS
+                                    ? " (further ones only counted)"
+                                    : "");
+                }
+                return;
+        }
+        count_result(opts, st, result);
+        sq_result_destroy(result);
+}
+
+static int cmp_entry(const void *a, const void *b) {
+        const sq_strmap_entry_t *ea = a, *eb = b;
+        return strcmp(ea->key, eb->key);
+}
+
+/* The map's entries sorted by key (caller frees the array, not the keys). */
+static sq_strmap_entry_t *sorted_entries(const sq_strmap_t *map) {
+        sq_strmap_entry_t *arr = sq_calloc(map->cnt + 1, sizeof(*arr));
+        size_t i, n = 0;
+
+        for (i = 0; i < map->cap; i++) {
+                if (map->slots[i].key)
+                        arr[n++] = map->slots[i];
+        }
+        qsort(arr, n, sizeof(*arr), cmp_entry);
+        return arr;
+}
+
+static void print_summary_text(const wait_opts_t *opts, const wait_state_t *st,
+                               double secs) {
+        sq_strmap_entry_t *agents = sorted_entries(&st->agents);
+        uint64_t missing = opts->ids_cnt - st->arrived, shown = 0;
+        size_t i;
+        int s;
+
+        printf("results: %" PRIu64 " total, %" PRIu64
+               " distinct task ids, %" PRIu64 " duplicates, %" PRIu64
+               " undecodable\n",
+               st->total, st->distinct, st->total - st->distinct,
+               st->undecodable);
+        printf("status:");
+        for (s = 0; s < SQ_STATUS_CNT; s++)
+                printf(" %s=%" PRIu64, sq_status_name((sq_status_t)s),
+                       st->status_cnt[s]);
+        printf("\nagents:");
+        for (i = 0; i < st->agents.cnt; i++)
+                printf(" %s=%" PRIu64, agents[i].key, agents[i].value);
+        printf("%s\n", st->agents.cnt ? "" : " (none)");
+        if (opts->count)
+                printf("count: %" PRIu64 " of %" PRIu64 " distinct task ids\n",
+                       SQ_MIN(st->distinct, opts->count), opts->count);
+        if (opts->ids_cnt) {
+                printf("expected: %zu, arrived: %" PRIu64 ", missing: %" PRIu64
+                       "\n",
+                       opts->ids_cnt, st->arrived, missing);
+                if (missing) {
+                        printf(
+                            "missing ids (first %" PRIu64 " of %" PRIu64 "):",
+                            SQ_MIN(missing, (uint64_t)MISSING_SHOWN), missing);
+                        for (i = 0; i < opts->ids_cnt && shown < MISSING_SHOWN;
+                             i++) {
+                                if (*sq_strmap_get(&st->expected, opts->ids[i]))
+                                        continue;
+                                printf(" %s", opts->ids[i]);
+                                shown++;
+                        }
+                        printf("\n");
+                }
+        }
+        printf("elapsed: %.2f s, %s\n", secs,
+               expectation_met(opts, st)
+                   ? "complete"
+                   : (st->interrupted ? "interrupted" : "timed out"));
+        sq_free(agents);
+}
+
+static void print_summary_json(const wait_opts_t *opts, const wait_state_t *st,
+                               double secs) {
+        json_t *root = json_object(), *status = json_object(),
+               *agents = json_object(), *missing = json_array();
+        uint64_t shown = 0;
+        char *text;
+        size_t i;
+        int s;
+
+        for (s = 0; s < SQ_STATUS_CNT; s++)
+                json_object_set_new(
+                    status, sq_status_name((sq_status_t)s),
+                    json_integer((json_int_t)st->status_cnt[s]));
+        for (i = 0; i < st->agents.cap; i++) {
+                if (st->agents.slots[i].key)
+                        json_object_set_new(
+                            agents, st->agents.slots[i].key,
+                            json_integer(
+                                (json_int_t)st->agents.slots[i].value));
+        }
+        for (i = 0; i < opts->ids_cnt && shown < MISSING_SHOWN; i++) {
+                if (*sq_strmap_get(&st->expected, opts->ids[i]))
+                        continue;
+                json_array_append_new(missing, json_string(opts->ids[i]));
+                shown++;
+        }
+        json_object_set_new(root, "total", json_integer((json_int_t)st->total));
+        json_object_set_new(root, "distinct",
+                            json_integer((json_int_t)st->distinct));
+        json_object_set_new(
+            root, "duplicates",
+            json_integer((json_int_t)(st->total - st->distinct)));
+        json_object_set_new(root, "undecodable",
+                            json_integer((json_int_t)st->undecodable));
+        json_object_set_new(root, "status", status);
+        json_object_set_new(root, "agents", agents);
+        json_object_set_new(root, "count",
+                            json_integer((json_int_t)opts->count));
+        json_object_set_new(root, "expected",
+                            json_integer((json_int_t)opts->ids_cnt));
+        json_object_set_new(root, "arrived",
+                            json_integer((json_int_t)st->arrived));
+        json_object_set_new(
+            root, "missing_count",
+            json_integer((json_int_t)(opts->ids_cnt - st->arrived)));
+        json_object_set_new(root, "missing", missing);
+        json_object_set_new(root, "complete",
+                            json_boolean(expectation_met(opts, st)));
+        json_object_set_new(root, "interrupted", json_boolean(st->interrupted));
+        json_object_set_new(root, "elapsed_ms",
+                            json_integer((json_int_t)(secs * 1000)));
+        text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+        printf("%s\n", text);
+        free(text); /* jansson allocates with malloc by default */
+        json_decref(root);
+}
+
+/** @brief Runs `wait`; see wait_usage(). */
+int sq_cli_wait(const sq_cli_t *cli, int argc, char **argv) {
+        wait_opts_t opts;
+        wait_state_t st;
+        sq_codec_t *codec = NULL;
+        rd_kafka_t *rk    = NULL;
+        rd_kafka_message_t *rkm;
+        char errstr[512];
+        int64_t deadline;
+        size_t i;
+        int ret;
+
+        memset(&opts, 0, sizeof(opts));
+        memset(&st, 0, sizeof(st));
+        opts.timeout_ms = 60000;
+        sq_strmap_init(&st.seen);
+        sq_strmap_init(&st.expected);
+        sq_strmap_init(&st.agents);
+        st.start_us = sq_clock_us();
+        deadline    = st.start_us; /* set after parsing */
+
+        ret = parse_opts(&opts, &st.expected, argc, argv);
+        if (ret != -1)
+                goto done;
+        if (!cli->have_brokers) {
+                ret = sq_cli_usage_error(NULL,
+                                         "no brokers: give -b BROKERS or set "
+                                         "SWARMQ_BOOTSTRAP_SERVERS");
+                goto done;
+        }
+        codec = sq_codec_new(errstr, sizeof(errstr));
+        if (!codec) {
+                fprintf(stderr, "%s wait: %s\n", SQ_CLI_PROG, errstr);
+                ret = SQ_CLI_EXIT_INCOMPLETE;
+                goto done;
+        }
+        deadline = sq_clock_us() + opts.timeout_ms * 1000;
+        ret      = consumer_open(cli, &opts, &rk);
+        if (ret != SQ_CLI_EXIT_OK)
+                goto done;
+
+        sq_progress_init(&st.prog, !cli->quiet,
+                         opts.ids_cnt ? opts.ids_cnt : opts.count, "results");
+        while (!expectation_met(&opts, &st)) {
+                if (sq_cli_interrupted()) {
+                        st.interrupted = true;
+                        break;
+                }
+                if (sq_clock_us() >= deadline) {
+                        st.timed_out = true;
+                        break;
+                }
+                rkm = rd_kafka_consumer_poll(rk, POLL_TIMEOUT_MS);
+                if (rkm) {
+                        handle_message(&opts, &st, codec, rkm);
+                        rd_kafka_message_destroy(rkm);
+                }
+                sq_progress_update(
+                    &st.prog, opts.ids_cnt ? st.arrived : st.distinct, false);
+        }
+        sq_progress_update(&st.prog, opts.ids_cnt ? st.arrived : st.distinct,
+                           true);
+        sq_progress_clear(&st.prog);
+        fflush(stdout);
+
+        if (opts.json)
+                print_summary_json(&opts, &st,
+                                   (double)(sq_clock_us() - st.start_us) / 1e6);
+        else if (!cli->quiet)
+                print_summary_text(&opts, &st,
+                                   (double)(sq_clock_us() - st.start_us) / 1e6);
+        ret = expectation_met(&opts, &st) ? SQ_CLI_EXIT_OK
+                                          : SQ_CLI_EXIT_INCOMPLETE;
+        if (ret != SQ_CLI_EXIT_OK)
+                fprintf(
+                    stderr,
+                    "%s wait: %s with %" PRIu64 " of %" PRIu64
+                    " expected results missing\n",
+                    SQ_CLI_PROG, st.interrupted ? "interrupted" : "timed out",
+                    opts.ids_cnt ? opts.ids_cnt - st.arrived
+                                 : opts.count - SQ_MIN(opts.count, st.distinct),
+                    opts.ids_cnt ? (uint64_t)opts.ids_cnt : opts.count);
+
+done:
+        if (rk) {
+                rd_kafka_consumer_close(rk);
+                rd_kafka_destroy(rk);
+        }
+        sq_codec_destroy(codec);
+        for (i = 0; i < opts.ids_cnt; i++)
+                sq_free(opts.ids[i]);
+        sq_free(opts.ids);
+        sq_strmap_term(&st.seen);
+        sq_strmap_term(&st.expected);
+        sq_strmap_term(&st.agents);
+        return ret;
+}

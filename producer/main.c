@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * main.c: swarmq-producer, the command line for submitting tasks and
+ * waiting for their results:
+ *
+ *   swarmq-producer [global options] <command> [options]
+ *
+ * DESIGN
+ *   main() parses the global options (kcat-like -b and -X), installs the
+ *   signal handlers and runs one command; each command lives in its own
+ *   file (cli_submit.c, cli_wait.c) and returns the process exit code.
+ *   The only mutable global is the signal counter, written by the handler
+ *   and read by the command loops.
+ */
+#include "cli.h"
+
+#include "swarmq/producer.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig) {
+        (void)sig;
+        if (interrupted < 100)
+                interrupted++;
+}
+
+void sq_cli_signals_install(void) {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = 0; /* no SA_RESTART: a blocking read returns EINTR */
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+}
+
+void sq_cli_signals_block(bool block) {
+        sigset_t set;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+int sq_cli_interrupted(void) {
+        return (int)interrupted;
+}
+
+int sq_cli_usage_error(const char *cmd, const char *fmt, ...) {
+        va_list ap;
+
+        fprintf(stderr, "%s%s%s: ", SQ_CLI_PROG, cmd ? " " : "",
+                cmd ? cmd : "");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry '%s%s%s --help' for more information.\n",
+                SQ_CLI_PROG, cmd ? " " : "", cmd ? cmd : "");
+        return SQ_CLI_EXIT_USAGE;
+}
+
+/* clang-format off: the help text is laid out as it prints. */
+static void usage(FILE *fp) {
+        fprintf(
+            fp,
+            "Usage: " SQ_CLI_PROG " [global options] <command> [options]\n"
+            "\n"
+            "Submit tasks to swarmq through Kafka and wait for their results.\n"
+            "\n"
+            "Commands:\n"
+            "  submit    write tasks (generated from flags, or JSON lines from "
+            "a file\n"
+            "            or stdin) to the tasks topics\n"
+            "  wait      read the results topic until the expected tasks have "
+            "results\n"
+            "Run '" SQ_CLI_PROG
+            " <command> --help' for the options of a command.\n"
+            "\n"
+            "Global options:\n"
+            "  -b, --brokers BROKERS      bootstrap servers, "
+            "host:port[,host:port...]\n"
+            "                             (default: "
+            "$SWARMQ_BOOTSTRAP_SERVERS)\n"
+            "  -X, --property KEY=VALUE   librdkafka property, passed through; "
+            "the\n"
+            "                             'kafka.' prefix is optional "
+            "(repeatable)\n"
+            "      --topic-tasks T        tasks topic (default swarmq-tasks)\n"
+            "      --topic-critical T     fast-lane topic for CRITICAL tasks\n"
+            "                             (default swarmq-tasks-critical)\n"
+            "      --topic-results T      results topic (default "
+            "swarmq-results)\n"
+            "      --connect-timeout-ms MS  how long to wait for a broker to "
+            "answer\n"
+            "                             before giving up with exit code 3\n"
+            "                             (default 10000)\n"
+            "  -q, --quiet                no progress line and no summary\n"
+            "  -V, --version              print the version and exit\n"
+            "  -h, --help                 print this help and exit\n"
+            "\n"
+            "Exit codes:\n"
+            "  0  success: every task delivered (submit), every expected "
+            "result\n"
+            "     arrived (wait)\n"
+            "  1  not all tasks delivered, not all results arrived before the\n"
+            "     timeout, or interrupted (SIGINT/SIGTERM)\n"
+            "  2  usage error: bad option or argument, unreadable file, bad "
+            "input line\n"
+            "  3  broker error: no broker answered within "
+            "--connect-timeout-ms\n"
+            "\n"
+            "Examples:\n"
+            "  " SQ_CLI_PROG " -b localhost:9092 submit --count 10000 \\\n"
+            "      --priority-mix LOW:1,NORMAL:6,HIGH:2,CRITICAL:1 --ids-out "
+            "ids.txt\n"
+            "  " SQ_CLI_PROG " -b localhost:9092 wait --ids-file ids.txt\n"
+            "  echo '{\"id\":\"t1\",\"type\":\"echo\",\"payload\":\"hi\"}' | "
+            "\\\n"
+            "      " SQ_CLI_PROG " -b localhost:9092 submit --stdin\n");
+}
+/* clang-format on */
+
+/* Adds one -X KEY=VALUE; @p arg is borrowed from argv and split in place. */
+static int add_prop(sq_cli_t *cli, char *arg) {
+        char *eq = strchr(arg, '=');
+
+        if (!eq || eq == arg)
+                return sq_cli_usage_error(
+                    NULL, "-X expects KEY=VALUE, got \"%s\"", arg);
+        *eq = '\0';
+        if (!strncmp(arg, "kafka.", 6))
+                arg += 6;
+        if (!*arg)
+                return sq_cli_usage_error(NULL, "-X names no property");
+        cli->props =
+            sq_realloc(cli->props, (cli->props_cnt + 1) * sizeof(*cli->props));
+        cli->props[cli->props_cnt].name  = arg;
+        cli->props[cli->props_cnt].value = eq + 1;
+        cli->props_cnt++;
+        return SQ_CLI_EXIT_OK;
+}
+
+/* Whether bootstrap servers were given in any of the three ways. */
+static bool have_brokers(const sq_cli_t *cli) {
+        size_t i;
+
+        if (cli->brokers && *cli->brokers)
+                return true;
+        for (i = 0; i < cli->props_cnt; i++) {
+                if (!strcmp(cli->props[i].name, "bootstrap.servers") ||
+                    !strcmp(cli->props[i].name, "metadata.broker.list"))
+                        return true;
+        }
+        return false;
+}
+
+/** @brief Parses the global options and runs one command. */
+int main(int argc, char **argv) {
+        enum {
+                OPT_TOPIC_TASKS = 256,
+                OPT_TOPIC_CRITICAL,
+                OPT_TOPIC_RESULTS,
+                OPT_CONNECT_TIMEOUT,
+        };
+        static const struct option longopts[] = {
+            {"brokers", required_argument, NULL, 'b'},
+            {"property", required_argument, NULL, 'X'},
+            {"topic-tasks", required_argument, NULL, OPT_TOPIC_TASKS},
+            {"topic-critical", required_argument, NULL, OPT_TOPIC_CRITICAL},
+            {"topic-results", required_argument, NULL, OPT_TOPIC_RESULTS},
+            {"connect-timeout-ms", required_argument, NULL,
+             OPT_CONNECT_TIMEOUT},
+            {"quiet", no_argument, NULL, 'q'},
+            {"version", no_argument, NULL, 'V'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        sq_cli_t cli;
+        const char *cmd;
+        int64_t v;
+        int opt, cmd_idx, ret = SQ_CLI_EXIT_OK;
+
+        memset(&cli, 0, sizeof(cli));
+        cli.brokers            = getenv("SWARMQ_BOOTSTRAP_SERVERS");
+        cli.topic_tasks        = "swarmq-tasks";
+        cli.topic_critical     = "swarmq-tasks-critical";
+        cli.topic_results      = "swarmq-results";
+        cli.connect_timeout_ms = 10000;
+
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, "+:b:X:qVh", longopts, NULL)) !=
+               -1) {
+                switch (opt) {
+                case 'b':
+                        cli.brokers = optarg;
+                        break;
+                case 'X':
+                        ret = add_prop(&cli, optarg);
+                        if (ret != SQ_CLI_EXIT_OK)
+                                goto done;
+                        break;
+                case OPT_TOPIC_TASKS:
+                        cli.topic_tasks = optarg;
+                        break;
+                case OPT_TOPIC_CRITICAL:
+                        cli.topic_critical = optarg;
+                        break;
+                case OPT_TOPIC_RESULTS:
+                        cli.topic_results = optarg;
+                        break;
+                case OPT_CONNECT_TIMEOUT:
+                        if (sq_parse_int64(optarg, 1, INT32_MAX, &v) != SQ_OK) {
+                                ret = sq_cli_usage_error(
+                                    NULL,
+                                    "--connect-timeout-ms expects a positive "
+                                    "number of milliseconds, got \"%s\"",
+                                    optarg);
+                                goto done;
+                        }
+                        cli.connect_timeout_ms = (int)v;
+                        break;
+                case 'q':
+                        cli.quiet = true;
+                        break;
+                case 'V':
+                        printf("%s %s\n", SQ_CLI_PROG, swarmq_version());
+                        goto done;
+                case 'h':
+                        usage(stdout);
+                        goto done;
+                case ':':
+                        ret = sq_cli_usage_error(
+                            NULL, "option %s needs a value", argv[optind - 1]);
+                        goto done;
+                default:
+                        ret = sq_cli_usage_error(NULL, "unknown option %s",
+                                                 argv[optind - 1]);
+                        goto done;
+                }
+        }
+        if (optind >= argc) {
+                ret = sq_cli_usage_error(NULL, "no command given (submit or "
+                                               "wait)");
+                goto done;
+        }
+        if (!*cli.topic_tasks || !*cli.topic_critical || !*cli.topic_results) {
+                ret = sq_cli_usage_error(NULL, "topic names must not be "
+                                               "empty");
+                goto done;
+        }
+
+        cmd = argv[optind];
+        if (strcmp(cmd, "submit") && strcmp(cmd, "wait")) {
+                ret = sq_cli_usage_error(NULL,
+                                         "unknown command \"%s\" (expected "
+                                         "submit or wait)",
+                                         cmd);
+                goto done;
+        }
+        /* A command's --help needs no broker; the command checks
+         * have_brokers itself after its own options are parsed. */
+        cli.have_brokers = have_brokers(&cli);
+        if (cli.brokers && !*cli.brokers)
+                cli.brokers = NULL;
+
+        sq_cli_signals_install();
+        cmd_idx = optind;
+        optind  = 0; /* glibc: 0 re-initializes getopt for the command */
+        if (!strcmp(cmd, "submit"))
+                ret = sq_cli_submit(&cli, argc - cmd_idx, argv + cmd_idx);
+        else
+                ret = sq_cli_wait(&cli, argc - cmd_idx, argv + cmd_idx);
+
+done:
+        sq_free(cli.props);
+        return ret;
+}

@@ -1,0 +1,597 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * producer.c: libswarmq, the public producer API (include/swarmq/producer.h)
+ * over librdkafka and the core codec.
+ *
+ * DESIGN
+ *   A producer is a configuration (rd_kafka_conf_t, topic names, settings
+ *   of our own) until it starts: swarmq_producer_connect() or the first
+ *   submit creates the rd_kafka_t, which takes the configuration over;
+ *   settings are frozen from then on. Each settings call is applied to the
+ *   rd_kafka_conf_t at once so a bad key or value is reported by the call
+ *   that gave it.
+ *
+ *   Threads: none of our own. librdkafka's delivery-report, error and log
+ *   callbacks run on the thread that calls rd_kafka_poll()/flush(), which
+ *   is the caller of submit/poll/flush; the public API is single-threaded
+ *   per handle, so the counters are plain integers. The log callback runs
+ *   on librdkafka's threads and only formats into the log sink.
+ *
+ *   Ownership: a task is encoded into the codec's buffer and produced with
+ *   RD_KAFKA_MSG_F_COPY, so nothing of the caller's task is kept after
+ *   submit() returns. Records carry no per-message opaque (no allocation
+ *   per task): a failed delivery is reported by topic, partition and key.
+ *
+ *   Symbols: built with -fvisibility=hidden; only SWARMQ_API functions are
+ *   exported (and core's static archive is linked with --exclude-libs).
+ */
+#include "swarmq/producer.h"
+
+#include "codec.h"
+#include "common.h"
+#include "log.h"
+#include "task.h"
+
+#include <librdkafka/rdkafka.h>
+#include <openssl/rand.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DEFAULT_TOPIC_TASKS     "swarmq-tasks"
+#define DEFAULT_TOPIC_CRITICAL  "swarmq-tasks-critical"
+#define DEFAULT_SUBMIT_BLOCK_MS 30000
+/* Serve delivery reports every this many submits, so a caller that never
+ * polls still frees queue space and sees its counters move. */
+#define SUBMIT_POLL_EVERY 1024
+/* Log at most this many individual delivery failures per producer; the
+ * rest are only counted. */
+#define MAX_LOGGED_FAILURES 10
+
+struct swarmq_task_s {
+        sq_task_t *task; /* owned */
+};
+
+struct swarmq_producer_s {
+        rd_kafka_conf_t *conf; /* owned until the client starts, then NULL */
+        rd_kafka_t *rk;        /* NULL until started */
+        rd_kafka_topic_t *rkt_tasks;
+        rd_kafka_topic_t *rkt_critical;
+        sq_codec_t *codec;
+        char *topic_tasks;
+        char *topic_critical;
+        int64_t submit_block_ms;
+        uint64_t submit_cnt; /* for the periodic poll in submit() */
+        swarmq_producer_counts_t counts;
+        char last_error[512]; /* "" when none */
+};
+
+const char *swarmq_version(void) {
+        return SWARMQ_VERSION;
+}
+
+const char *swarmq_err2str(swarmq_err_t err) {
+        switch (err) {
+        case SWARMQ_OK:
+                return "success";
+        case SWARMQ_ERR_INVALID_ARG:
+                return "invalid argument";
+        case SWARMQ_ERR_STATE:
+                return "not allowed in the current state";
+        case SWARMQ_ERR_ENCODE:
+                return "task could not be encoded";
+        case SWARMQ_ERR_QUEUE_FULL:
+                return "local queue full";
+        case SWARMQ_ERR_KAFKA:
+                return "Kafka client error";
+        case SWARMQ_ERR_TRANSPORT:
+                return "no broker reachable";
+        }
+        return "unknown error";
+}
+
+/* ------------------------------------------------------------------ */
+/* Tasks                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Writes a random (version 4) UUID into @p buf (37 bytes). */
+static void uuid4(char *buf, size_t size) {
+        unsigned char b[16];
+        if (RAND_bytes(b, (int)sizeof(b)) != 1) {
+                /* No entropy from OpenSSL: fall back to the clocks, which
+                 * is still unique enough for task ids of one process. */
+                int64_t a = sq_clock_us(), w = sq_wallclock_ms();
+                memcpy(b, &a, 8);
+                memcpy(b + 8, &w, 8);
+        }
+        b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+        b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+        snprintf(buf, size,
+                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                 "%02x%02x%02x%02x%02x%02x",
+                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+                 b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+swarmq_task_t *swarmq_task_new(const char *id, const char *type) {
+        swarmq_task_t *stask;
+        char uuid[40];
+
+        if ((id && !*id) || !type || !*type)
+                return NULL;
+        if (!id) {
+                uuid4(uuid, sizeof(uuid));
+                id = uuid;
+        }
+        stask                   = sq_calloc(1, sizeof(*stask));
+        stask->task             = sq_task_new();
+        stask->task->id         = sq_strdup(id);
+        stask->task->type       = sq_strdup(type);
+        stask->task->created_at = sq_wallclock_ms();
+        return stask;
+}
+
+swarmq_task_t *swarmq_task_new_from_json(const char *json, size_t len,
+                                         char *errstr, size_t errstr_size) {
+        swarmq_task_t *stask = NULL;
+        sq_task_t *task      = NULL;
+
+        if (!json) {
+                sq_errstr_set(errstr, errstr_size, "JSON text is NULL");
+                return NULL;
+        }
+        if (sq_codec_task_from_json(json, len, &task, errstr, errstr_size) !=
+            SQ_OK)
+                return NULL;
+        if (task->created_at == 0)
+                task->created_at = sq_wallclock_ms();
+        stask       = sq_calloc(1, sizeof(*stask));
+        stask->task = task;
+        return stask;
+}
+
+void swarmq_task_destroy(swarmq_task_t *stask) {
+        if (!stask)
+                return;
+        sq_task_destroy(stask->task);
+        sq_free(stask);
+}
+
+const char *swarmq_task_id(const swarmq_task_t *stask) {
+        sq_assert(stask);
+        return stask->task->id;
+}
+
+swarmq_priority_t swarmq_task_priority(const swarmq_task_t *stask) {
+        sq_assert(stask);
+        return (swarmq_priority_t)stask->task->priority;
+}
+
+swarmq_err_t swarmq_task_set_priority(swarmq_task_t *stask,
+                                      swarmq_priority_t prio) {
+        sq_assert(stask);
+        if ((unsigned)prio >= SQ_PRIO_CNT)
+                return SWARMQ_ERR_INVALID_ARG;
+        stask->task->priority = (sq_priority_t)prio;
+        return SWARMQ_OK;
+}
+
+swarmq_err_t swarmq_priority_parse(const char *str, swarmq_priority_t *priop) {
+        sq_priority_t prio;
+        if (!str || sq_priority_parse(str, &prio) != SQ_OK)
+                return SWARMQ_ERR_INVALID_ARG;
+        *priop = (swarmq_priority_t)prio;
+        return SWARMQ_OK;
+}
+
+swarmq_err_t swarmq_task_add_capability(swarmq_task_t *stask, const char *cap) {
+        sq_assert(stask);
+        if (!cap || !*cap)
+                return SWARMQ_ERR_INVALID_ARG;
+        sq_task_add_capability(stask->task, cap);
+        return SWARMQ_OK;
+}
+
+void swarmq_task_set_payload(swarmq_task_t *stask, const void *buf,
+                             size_t len) {
+        sq_assert(stask);
+        sq_assert(buf || len == 0);
+        sq_free(stask->task->payload);
+        stask->task->payload     = len ? sq_memdup(buf, len) : NULL;
+        stask->task->payload_len = len;
+}
+
+void swarmq_task_set_key(swarmq_task_t *stask, const char *key) {
+        sq_assert(stask);
+        sq_free(stask->task->key);
+        stask->task->key = key ? sq_strdup(key) : NULL;
+}
+
+swarmq_err_t swarmq_task_set_timeout_ms(swarmq_task_t *stask,
+                                        int64_t timeout_ms) {
+        sq_assert(stask);
+        if (timeout_ms < 0)
+                return SWARMQ_ERR_INVALID_ARG;
+        stask->task->timeout_ms = timeout_ms;
+        return SWARMQ_OK;
+}
+
+swarmq_err_t swarmq_task_set_max_attempts(swarmq_task_t *stask,
+                                          int32_t max_attempts) {
+        sq_assert(stask);
+        if (max_attempts < 1)
+                return SWARMQ_ERR_INVALID_ARG;
+        stask->task->max_attempts = max_attempts;
+        return SWARMQ_OK;
+}
+
+swarmq_err_t swarmq_task_add_header(swarmq_task_t *stask, const char *name,
+                                    const char *value) {
+        sq_assert(stask);
+        if (!name || !*name || !value)
+                return SWARMQ_ERR_INVALID_ARG;
+        sq_task_add_header(stask->task, name, value);
+        return SWARMQ_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Producer                                                           */
+/* ------------------------------------------------------------------ */
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf) {
+        sq_log_rdkafka_cb(rk, level, fac, buf);
+}
+
+/* Runs on the polling thread: the caller of submit/poll/flush. */
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                      void *opaque) {
+        swarmq_producer_t *p = opaque;
+        (void)rk;
+
+        if (!rkm->err) {
+                p->counts.delivered++;
+                return;
+        }
+        p->counts.failed++;
+        snprintf(p->last_error, sizeof(p->last_error),
+                 "delivery to topic %s failed for key \"%.*s\": %s",
+                 rd_kafka_topic_name(rkm->rkt), (int)SQ_MIN(rkm->key_len, 128),
+                 rkm->key ? (const char *)rkm->key : "",
+                 rd_kafka_err2str(rkm->err));
+        if (p->counts.failed <= MAX_LOGGED_FAILURES)
+                SQ_LOG(SQ_LOG_WARNING, "PRODUCE",
+                       "delivery failed topic=%s partition=%" PRId32
+                       " key=%.*s err=\"%s\"%s",
+                       rd_kafka_topic_name(rkm->rkt), rkm->partition,
+                       (int)SQ_MIN(rkm->key_len, 128),
+                       rkm->key ? (const char *)rkm->key : "",
+                       rd_kafka_err2str(rkm->err),
+                       p->counts.failed == MAX_LOGGED_FAILURES
+                           ? " (further failures only counted)"
+                           : "");
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque) {
+        swarmq_producer_t *p = opaque;
+        char fatal[256];
+
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+                snprintf(p->last_error, sizeof(p->last_error),
+                         "fatal producer error: %s", fatal);
+                SQ_LOG(SQ_LOG_ERR, "PRODUCE", "fatal error: %s", fatal);
+                return;
+        }
+        snprintf(p->last_error, sizeof(p->last_error), "%s: %s",
+                 rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+        SQ_LOG(SQ_LOG_WARNING, "KAFKA", "client error err=%s reason=\"%s\"",
+               rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* Sets one librdkafka property; writes a sentence naming it on error. */
+static swarmq_err_t conf_set(rd_kafka_conf_t *conf, const char *name,
+                             const char *value, char *errstr,
+                             size_t errstr_size) {
+        char rderr[256];
+        if (rd_kafka_conf_set(conf, name, value, rderr, sizeof(rderr)) !=
+            RD_KAFKA_CONF_OK) {
+                sq_errstr_set(errstr, errstr_size,
+                              "Kafka property \"%s\" = \"%s\" rejected: %s",
+                              name, value, rderr);
+                return SWARMQ_ERR_INVALID_ARG;
+        }
+        return SWARMQ_OK;
+}
+
+swarmq_producer_t *swarmq_producer_new(const char *bootstrap_servers,
+                                       char *errstr, size_t errstr_size) {
+        static const char *defaults[][2] = {
+            {"enable.idempotence", "true"},
+            {"acks", "all"},
+            {"linger.ms", "5"},
+            {"client.id", "swarmq-producer"},
+        };
+        swarmq_producer_t *p = NULL;
+        size_t i;
+
+        p                  = sq_calloc(1, sizeof(*p));
+        p->conf            = rd_kafka_conf_new();
+        p->topic_tasks     = sq_strdup(DEFAULT_TOPIC_TASKS);
+        p->topic_critical  = sq_strdup(DEFAULT_TOPIC_CRITICAL);
+        p->submit_block_ms = DEFAULT_SUBMIT_BLOCK_MS;
+
+        for (i = 0; i < SQ_ARRAY_SIZE(defaults); i++) {
+                if (conf_set(p->conf, defaults[i][0], defaults[i][1], errstr,
+                             errstr_size) != SWARMQ_OK)
+                        goto fail;
+        }
+        if (bootstrap_servers &&
+            conf_set(p->conf, "bootstrap.servers", bootstrap_servers, errstr,
+                     errstr_size) != SWARMQ_OK)
+                goto fail;
+
+        rd_kafka_conf_set_opaque(p->conf, p);
+        rd_kafka_conf_set_dr_msg_cb(p->conf, dr_msg_cb);
+        rd_kafka_conf_set_error_cb(p->conf, error_cb);
+        rd_kafka_conf_set_log_cb(p->conf, log_cb);
+
+        p->codec = sq_codec_new(errstr, errstr_size);
+        if (!p->codec)
+                goto fail;
+        return p;
+
+fail:
+        swarmq_producer_destroy(p);
+        return NULL;
+}
+
+swarmq_err_t swarmq_producer_set(swarmq_producer_t *p, const char *key,
+                                 const char *value, char *errstr,
+                                 size_t errstr_size) {
+        int64_t ms;
+
+        sq_assert(p);
+        if (!key || !value) {
+                sq_errstr_set(errstr, errstr_size,
+                              "setting key and value must not be NULL");
+                return SWARMQ_ERR_INVALID_ARG;
+        }
+        if (p->rk) {
+                sq_errstr_set(errstr, errstr_size,
+                              "setting \"%s\" given after the producer "
+                              "started; settings must come before connect "
+                              "or the first submit",
+                              key);
+                return SWARMQ_ERR_STATE;
+        }
+        if (!strncmp(key, "kafka.", 6)) {
+                if (!key[6]) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "setting \"kafka.\" names no Kafka "
+                                      "property");
+                        return SWARMQ_ERR_INVALID_ARG;
+                }
+                return conf_set(p->conf, key + 6, value, errstr, errstr_size);
+        }
+        if (!strcmp(key, "topic.tasks") || !strcmp(key, "topic.critical")) {
+                char **topicp = !strcmp(key, "topic.tasks")
+                                    ? &p->topic_tasks
+                                    : &p->topic_critical;
+                if (!*value) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "setting \"%s\" must not be empty", key);
+                        return SWARMQ_ERR_INVALID_ARG;
+                }
+                sq_free(*topicp);
+                *topicp = sq_strdup(value);
+                return SWARMQ_OK;
+        }
+        if (!strcmp(key, "submit.block.ms")) {
+                if (sq_parse_int64(value, 0, INT32_MAX, &ms) != SQ_OK) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "setting \"submit.block.ms\" = \"%s\" "
+                                      "is not a number of milliseconds "
+                                      "(0..%d)",
+                                      value, INT32_MAX);
+                        return SWARMQ_ERR_INVALID_ARG;
+                }
+                p->submit_block_ms = ms;
+                return SWARMQ_OK;
+        }
+        sq_errstr_set(errstr, errstr_size,
+                      "unknown setting \"%s\" (expected kafka.<property>, "
+                      "topic.tasks, topic.critical or submit.block.ms)",
+                      key);
+        return SWARMQ_ERR_INVALID_ARG;
+}
+
+/* Creates the client from the configuration; idempotent. */
+static swarmq_err_t producer_start(swarmq_producer_t *p, char *errstr,
+                                   size_t errstr_size) {
+        char rderr[512];
+
+        if (p->rk) {
+                if (p->rkt_tasks && p->rkt_critical)
+                        return SWARMQ_OK;
+                sq_errstr_set(errstr, errstr_size,
+                              "the producer failed to start earlier: %s",
+                              p->last_error);
+                return SWARMQ_ERR_KAFKA;
+        }
+        /* rd_kafka_new() takes the conf only on success. */
+        p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, p->conf, rderr, sizeof(rderr));
+        if (!p->rk) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot create the Kafka producer: %s", rderr);
+                return SWARMQ_ERR_KAFKA;
+        }
+        p->conf         = NULL;
+        p->rkt_tasks    = rd_kafka_topic_new(p->rk, p->topic_tasks, NULL);
+        p->rkt_critical = rd_kafka_topic_new(p->rk, p->topic_critical, NULL);
+        if (!p->rkt_tasks || !p->rkt_critical) {
+                snprintf(p->last_error, sizeof(p->last_error),
+                         "cannot create topic handles for \"%s\" and "
+                         "\"%s\": %s",
+                         p->topic_tasks, p->topic_critical,
+                         rd_kafka_err2str(rd_kafka_last_error()));
+                sq_errstr_set(errstr, errstr_size, "%s", p->last_error);
+                return SWARMQ_ERR_KAFKA;
+        }
+        return SWARMQ_OK;
+}
+
+swarmq_err_t swarmq_producer_connect(swarmq_producer_t *p, int timeout_ms,
+                                     char *errstr, size_t errstr_size) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err;
+        swarmq_err_t ret;
+
+        sq_assert(p);
+        ret = producer_start(p, errstr, errstr_size);
+        if (ret != SWARMQ_OK || timeout_ms <= 0)
+                return ret;
+        /* Metadata for the tasks topic: proves a broker answers and lets a
+         * broker with auto-creation create the topic ahead of the first
+         * record. */
+        err = rd_kafka_metadata(p->rk, 0, p->rkt_tasks, &md, timeout_ms);
+        if (err) {
+                sq_errstr_set(errstr, errstr_size,
+                              "no broker answered within %d ms: %s", timeout_ms,
+                              rd_kafka_err2str(err));
+                return SWARMQ_ERR_TRANSPORT;
+        }
+        rd_kafka_metadata_destroy(md);
+        return SWARMQ_OK;
+}
+
+/* Produces one copied record, waiting for room in a full queue for up to
+ * submit.block.ms while serving delivery reports. */
+static swarmq_err_t produce(swarmq_producer_t *p, rd_kafka_topic_t *rkt,
+                            const void *key, size_t key_len, const void *value,
+                            size_t value_len, char *errstr,
+                            size_t errstr_size) {
+        int64_t deadline = sq_clock_us() + p->submit_block_ms * 1000;
+        rd_kafka_resp_err_t err;
+
+        for (;;) {
+                if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA,
+                                     RD_KAFKA_MSG_F_COPY, (void *)value,
+                                     value_len, key, key_len, NULL) == 0)
+                        break;
+                err = rd_kafka_last_error();
+                if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                        int64_t left = deadline - sq_clock_us();
+                        if (left <= 0) {
+                                sq_errstr_set(errstr, errstr_size,
+                                              "local queue for topic %s "
+                                              "stayed full for %" PRId64 " ms",
+                                              rd_kafka_topic_name(rkt),
+                                              p->submit_block_ms);
+                                return SWARMQ_ERR_QUEUE_FULL;
+                        }
+                        rd_kafka_poll(p->rk, (int)SQ_MIN(left / 1000 + 1, 100));
+                        continue;
+                }
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot produce to topic %s: %s",
+                              rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
+                return SWARMQ_ERR_KAFKA;
+        }
+        p->counts.submitted++;
+        if (++p->submit_cnt % SUBMIT_POLL_EVERY == 0)
+                rd_kafka_poll(p->rk, 0);
+        return SWARMQ_OK;
+}
+
+swarmq_err_t swarmq_producer_submit(swarmq_producer_t *p,
+                                    const swarmq_task_t *stask, char *errstr,
+                                    size_t errstr_size) {
+        const sq_task_t *task;
+        const void *buf;
+        const char *key;
+        size_t len;
+        char cerr[256];
+        swarmq_err_t ret;
+
+        sq_assert(p && stask);
+        task = stask->task;
+        ret  = producer_start(p, errstr, errstr_size);
+        if (ret != SWARMQ_OK)
+                return ret;
+        if (sq_codec_encode_task(p->codec, task, &buf, &len, cerr,
+                                 sizeof(cerr)) != SQ_OK) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot encode task \"%s\": %s", task->id, cerr);
+                return SWARMQ_ERR_ENCODE;
+        }
+        key = task->key ? task->key : task->id;
+        return produce(p,
+                       task->priority == SQ_PRIO_CRITICAL ? p->rkt_critical
+                                                          : p->rkt_tasks,
+                       key, strlen(key), buf, len, errstr, errstr_size);
+}
+
+swarmq_err_t swarmq_producer_send_raw(swarmq_producer_t *p, const void *key,
+                                      size_t key_len, const void *value,
+                                      size_t value_len, char *errstr,
+                                      size_t errstr_size) {
+        swarmq_err_t ret;
+
+        sq_assert(p);
+        sq_assert(value || value_len == 0);
+        ret = producer_start(p, errstr, errstr_size);
+        if (ret != SWARMQ_OK)
+                return ret;
+        return produce(p, p->rkt_tasks, key, key ? key_len : 0, value,
+                       value_len, errstr, errstr_size);
+}
+
+int swarmq_producer_poll(swarmq_producer_t *p, int timeout_ms) {
+        sq_assert(p);
+        if (!p->rk)
+                return 0;
+        return rd_kafka_poll(p->rk, timeout_ms);
+}
+
+uint64_t swarmq_producer_flush(swarmq_producer_t *p, int timeout_ms) {
+        swarmq_producer_counts_t counts;
+
+        sq_assert(p);
+        if (p->rk)
+                rd_kafka_flush(p->rk, timeout_ms);
+        swarmq_producer_counts(p, &counts);
+        return counts.failed + counts.in_flight;
+}
+
+void swarmq_producer_counts(const swarmq_producer_t *p,
+                            swarmq_producer_counts_t *countsp) {
+        sq_assert(p && countsp);
+        *countsp = p->counts;
+        countsp->in_flight =
+            p->counts.submitted - p->counts.delivered - p->counts.failed;
+}
+
+const char *swarmq_producer_last_error(const swarmq_producer_t *p) {
+        sq_assert(p);
+        return p->last_error[0] ? p->last_error : NULL;
+}
+
+void swarmq_producer_destroy(swarmq_producer_t *p) {
+        if (!p)
+                return;
+        if (p->rkt_tasks)
+                rd_kafka_topic_destroy(p->rkt_tasks);
+        if (p->rkt_critical)
+                rd_kafka_topic_destroy(p->rkt_critical);
+        if (p->rk)
+                rd_kafka_destroy(p->rk);
+        if (p->conf)
+                rd_kafka_conf_destroy(p->conf);
+        sq_codec_destroy(p->codec);
+        sq_free(p->topic_tasks);
+        sq_free(p->topic_critical);
+        sq_free(p);
+}
