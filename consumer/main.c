@@ -32,40 +32,58 @@ extern char **environ;
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE   2
 
+/* clang-format off: the help text reads best as it prints */
 static void usage(FILE *fp) {
-        fprintf(fp,
-"Usage: swarmq-consumer [OPTIONS]\n"
-"\n"
-"Reads tasks from Kafka, runs them on agents, and writes results and\n"
-"lifecycle events back to Kafka. Run several instances with the same\n"
-"group.id to share the work.\n"
-"\n"
-"Options:\n"
-"  -c, --config FILE       properties file (key=value); also SWARMQ_CONFIG\n"
-"  -b, --brokers LIST      Kafka bootstrap servers (kafka.bootstrap.servers)\n"
-"  -X key=value            set any configuration key; kafka.* keys go to\n"
-"                          librdkafka (repeatable; later wins)\n"
-"  -g, --group ID          consumer group (group.id, default swarmq)\n"
-"  -i, --instance-id ID    this instance's name (instance.id)\n"
-"  -p, --http-port PORT    HTTP port for /healthz /readyz /metrics;\n"
-"                          0 = off, auto = a free port (default 8080)\n"
-"      --embedded-broker   start librdkafka's mock cluster in-process and\n"
-"                          use it (prints bootstrap.servers=... on stdout)\n"
-"  -l, --log-level LEVEL   debug, info, notice, warning, err (default info)\n"
-"      --dump-config       print the effective configuration and exit\n"
-"  -V, --version           print the version and exit\n"
-"  -h, --help              this help\n"
-"\n"
-"Precedence: defaults < config file < SWARMQ_* environment < flags.\n"
-"Every key is documented in docs/configuration.md.\n"
-"\n"
-"Standard output carries machine-readable lines only:\n"
-"  bootstrap.servers=HOST:PORT   the brokers in use\n"
-"  http.url=http://ADDR:PORT     where /metrics, /healthz, /readyz are\n"
-"\n"
-"Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 on a runtime\n"
-"failure, 2 on bad usage or configuration.\n");
+        fprintf(
+            fp,
+            "Usage: swarmq-consumer [OPTIONS]\n"
+            "\n"
+            "Reads tasks from Kafka, runs them on agents, and writes results "
+            "and\n"
+            "lifecycle events back to Kafka. Run several instances with the "
+            "same\n"
+            "group.id to share the work.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE       properties file (key=value); also "
+            "SWARMQ_CONFIG\n"
+            "  -b, --brokers LIST      Kafka bootstrap servers "
+            "(kafka.bootstrap.servers)\n"
+            "  -X key=value            set any configuration key; kafka.* keys "
+            "go to\n"
+            "                          librdkafka (repeatable; later wins)\n"
+            "  -g, --group ID          consumer group (group.id, default "
+            "swarmq)\n"
+            "  -i, --instance-id ID    this instance's name (instance.id)\n"
+            "  -p, --http-port PORT    HTTP port for /healthz /readyz "
+            "/metrics;\n"
+            "                          0 = off, auto = a free port (default "
+            "8080)\n"
+            "      --embedded-broker   start librdkafka's mock cluster "
+            "in-process and\n"
+            "                          use it (prints bootstrap.servers=... on "
+            "stdout)\n"
+            "  -l, --log-level LEVEL   debug, info, notice, warning, err "
+            "(default info)\n"
+            "      --dump-config       print the effective configuration and "
+            "exit\n"
+            "  -V, --version           print the version and exit\n"
+            "  -h, --help              this help\n"
+            "\n"
+            "Precedence: defaults < config file < SWARMQ_* environment < "
+            "flags.\n"
+            "Every key is documented in docs/configuration.md.\n"
+            "\n"
+            "Standard output carries machine-readable lines only:\n"
+            "  bootstrap.servers=HOST:PORT   the brokers in use\n"
+            "  http.url=http://ADDR:PORT     where /metrics, /healthz, /readyz "
+            "are\n"
+            "\n"
+            "Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 on a "
+            "runtime\n"
+            "failure, 2 on bad usage or configuration.\n");
 }
+/* clang-format on */
 
 static void print_kv(void *opaque, const char *key, const char *value) {
         (void)opaque;
@@ -186,8 +204,7 @@ int main(int argc, char **argv) {
                         add_flag(&flags, &flags_cnt, "log.level", optarg);
                         break;
                 case 'E':
-                        add_flag(&flags, &flags_cnt, "embedded.broker",
-                                 "true");
+                        add_flag(&flags, &flags_cnt, "embedded.broker", "true");
                         break;
                 case 'D':
                         dump_config = true;
@@ -206,8 +223,9 @@ int main(int argc, char **argv) {
                 }
         }
         if (optind < argc) {
-                fprintf(stderr, "swarmq-consumer: unexpected argument \"%s\" "
-                                "(see --help)\n",
+                fprintf(stderr,
+                        "swarmq-consumer: unexpected argument \"%s\" "
+                        "(see --help)\n",
                         argv[optind]);
                 goto done;
         }
@@ -272,10 +290,11 @@ int main(int argc, char **argv) {
         fflush(stdout);
 
         sigctx.daemon = daemon;
-        if ((errno = pthread_create(&signal_thread, NULL, signal_main,
-                                    &sigctx))) {
-                fprintf(stderr, "swarmq-consumer: cannot start the signal "
-                                "thread: %s\n",
+        if ((errno =
+                 pthread_create(&signal_thread, NULL, signal_main, &sigctx))) {
+                fprintf(stderr,
+                        "swarmq-consumer: cannot start the signal "
+                        "thread: %s\n",
                         strerror(errno));
                 exit_code = EXIT_RUNTIME;
                 goto done;

@@ -141,9 +141,9 @@ static uint64_t all_agents_mask(int cnt) {
         return cnt >= 64 ? UINT64_MAX : (UINT64_C(1) << cnt) - 1;
 }
 
-sq_err_t sq_agents_candidates(const sq_agents_t *agents,
-                              const sq_task_t *task, uint64_t *candidatesp,
-                              char *errstr, size_t errstr_size) {
+sq_err_t sq_agents_candidates(const sq_agents_t *agents, const sq_task_t *task,
+                              uint64_t *candidatesp, char *errstr,
+                              size_t errstr_size) {
         uint64_t candidates = all_agents_mask(agents->agents_cnt);
         size_t i;
 

@@ -57,9 +57,9 @@ sq_agent_t *sq_agents_get(sq_agents_t *agents, int idx);
  * @returns SQ_OK, or SQ_ERR_NO_AGENT with @p errstr naming the first
  *          capability no agent has (or the combination none has).
  */
-sq_err_t sq_agents_candidates(const sq_agents_t *agents,
-                              const sq_task_t *task, uint64_t *candidatesp,
-                              char *errstr, size_t errstr_size);
+sq_err_t sq_agents_candidates(const sq_agents_t *agents, const sq_task_t *task,
+                              uint64_t *candidatesp, char *errstr,
+                              size_t errstr_size);
 
 /**
  * @brief Takes a slot on the least-loaded candidate, or parks @p job.

@@ -84,8 +84,8 @@ static sq_status_t handle_sleep(sq_run_t *run) {
                 }
                 slice_us = SQ_MIN(until_us - now, 20000);
                 if (run->deadline_us)
-                        slice_us = SQ_MIN(slice_us,
-                                          SQ_MAX(run->deadline_us - now, 1));
+                        slice_us =
+                            SQ_MIN(slice_us, SQ_MAX(run->deadline_us - now, 1));
                 ts.tv_sec  = (time_t)(slice_us / 1000000);
                 ts.tv_nsec = (long)(slice_us % 1000000) * 1000;
                 nanosleep(&ts, NULL);
@@ -127,10 +127,10 @@ static sq_status_t handle_sha256(sq_run_t *run) {
 
 static sq_status_t handle_fail(sq_run_t *run) {
         if (run->task->payload_len)
-                snprintf(run->error, sizeof(run->error), "%.*s",
-                         (int)SQ_MIN(run->task->payload_len,
-                                     sizeof(run->error) - 1),
-                         (const char *)run->task->payload);
+                snprintf(
+                    run->error, sizeof(run->error), "%.*s",
+                    (int)SQ_MIN(run->task->payload_len, sizeof(run->error) - 1),
+                    (const char *)run->task->payload);
         else
                 snprintf(run->error, sizeof(run->error),
                          "task failed on purpose (builtin fail handler)");
@@ -139,7 +139,7 @@ static sq_status_t handle_fail(sq_run_t *run) {
 
 static sq_status_t handle_cpu(sq_run_t *run) {
         const char *rounds_str = sq_task_header(run->task, "rounds");
-        unsigned char md[32] = {0};
+        unsigned char md[32]   = {0};
         char hex[65];
         int64_t rounds = 1000, i;
 

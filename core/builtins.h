@@ -22,12 +22,12 @@
 #define SQ_BUILTIN_MAX_OUTPUT (1024 * 1024)
 
 typedef struct sq_run_s {
-        const sq_task_t *task;       /**< borrowed */
-        int64_t deadline_us;         /**< sq_clock_us() deadline; 0 = none */
-        const atomic_bool *cancel;   /**< set when the instance stops */
-        unsigned char *output;       /**< sq_malloc()ed, owner frees */
+        const sq_task_t *task;     /**< borrowed */
+        int64_t deadline_us;       /**< sq_clock_us() deadline; 0 = none */
+        const atomic_bool *cancel; /**< set when the instance stops */
+        unsigned char *output;     /**< sq_malloc()ed, owner frees */
         size_t output_len;
-        char error[256];             /**< set on FAILED / TIMED_OUT */
+        char error[256]; /**< set on FAILED / TIMED_OUT */
 } sq_run_t;
 
 typedef sq_status_t(sq_builtin_fn_t)(sq_run_t *run);

@@ -74,9 +74,9 @@ sq_err_t sq_codec_encode_event(sq_codec_t *codec, const sq_event_t *event,
  * @brief Decodes a Confluent-framed Result / Event (caller owns the new
  *        value). Used by the producer CLI (wait, replay) and the tests.
  */
-sq_err_t sq_codec_decode_result(sq_codec_t *codec, const void *buf,
-                                size_t len, sq_result_t **resultp,
-                                char *errstr, size_t errstr_size);
+sq_err_t sq_codec_decode_result(sq_codec_t *codec, const void *buf, size_t len,
+                                sq_result_t **resultp, char *errstr,
+                                size_t errstr_size);
 sq_err_t sq_codec_decode_event(sq_codec_t *codec, const void *buf, size_t len,
                                sq_event_t **eventp, char *errstr,
                                size_t errstr_size);

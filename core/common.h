@@ -54,8 +54,7 @@ SQ_ATTR_NORETURN void sq_assert_fail(const char *expr, const char *file,
 
 /** Always-on assertion for programmer errors (never for bad input). */
 #define sq_assert(expr)                                                        \
-        ((expr) ? (void)0                                                      \
-                : sq_assert_fail(#expr, __FILE__, __LINE__, __func__))
+        ((expr) ? (void)0 : sq_assert_fail(#expr, __FILE__, __LINE__, __func__))
 
 /* Allocation wrappers: never return NULL, abort with a log line instead. */
 void *sq_malloc(size_t size);

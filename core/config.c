@@ -94,14 +94,17 @@ static const char *const builtin_handlers[] = {
 #define BUILTIN_HANDLERS_LIST "noop, echo, sleep, sha256, fail, cpu"
 
 static const char *const agent_fields[] = {
-    "kind", "handler", "capabilities", "concurrency",
+    "kind",
+    "handler",
+    "capabilities",
+    "concurrency",
 };
 
 /* First words of librdkafka properties people forget to prefix. */
 static const char *const kafka_first_words[] = {
-    "bootstrap", "security", "sasl", "ssl", "client", "socket",
-    "enable", "auto", "session", "fetch", "compression", "statistics",
-    "metadata", "broker", "request", "message", "queued", "partition",
+    "bootstrap", "security", "sasl",    "ssl",     "client",      "socket",
+    "enable",    "auto",     "session", "fetch",   "compression", "statistics",
+    "metadata",  "broker",   "request", "message", "queued",      "partition",
 };
 
 /* Stored through memcpy(): the enum must have int's size. */
@@ -115,16 +118,16 @@ static const key_def_t key_defs[] = {
      "This instance's name in results, events, metrics and logs."},
     {"group.id", KEY_STRING, 1, 255, OFF(group_id), "swarmq", NULL,
      "Kafka consumer group shared by all instances."},
-    {"topic.tasks", KEY_TOPIC, 1, 249, OFF(topic_tasks), "swarmq-tasks",
-     NULL, "Topic upstream producers write tasks to."},
+    {"topic.tasks", KEY_TOPIC, 1, 249, OFF(topic_tasks), "swarmq-tasks", NULL,
+     "Topic upstream producers write tasks to."},
     {"topic.critical", KEY_TOPIC, 1, 249, OFF(topic_critical),
      "swarmq-tasks-critical", NULL, "Topic of CRITICAL tasks (fast lane)."},
-    {"topic.retry", KEY_TOPIC, 1, 249, OFF(topic_retry),
-     "swarmq-tasks-retry", NULL, "Topic failed attempts are retried from."},
-    {"topic.dlt", KEY_TOPIC, 1, 249, OFF(topic_dlt), "swarmq-tasks-dlt",
-     NULL, "Dead-letter topic for tasks out of attempts or undecodable."},
-    {"topic.results", KEY_TOPIC, 1, 249, OFF(topic_results),
-     "swarmq-results", NULL, "Topic one result per task is written to."},
+    {"topic.retry", KEY_TOPIC, 1, 249, OFF(topic_retry), "swarmq-tasks-retry",
+     NULL, "Topic failed attempts are retried from."},
+    {"topic.dlt", KEY_TOPIC, 1, 249, OFF(topic_dlt), "swarmq-tasks-dlt", NULL,
+     "Dead-letter topic for tasks out of attempts or undecodable."},
+    {"topic.results", KEY_TOPIC, 1, 249, OFF(topic_results), "swarmq-results",
+     NULL, "Topic one result per task is written to."},
     {"topic.events", KEY_TOPIC, 1, 249, OFF(topic_events), "swarmq-events",
      NULL, "Topic task lifecycle events are written to."},
     {"executor.threads", KEY_INT, 1, 1024, OFF(executor_threads), "4", NULL,
@@ -133,16 +136,16 @@ static const key_def_t key_defs[] = {
      OFF(executor_critical_slots), "1", NULL,
      "Executor threads kept for CRITICAL tasks; less than "
      "executor.threads."},
-    {"admission.high.mark", KEY_INT, 1, 10000000, OFF(admission_high),
-     "10000", NULL, "Tasks in memory at which intake pauses."},
+    {"admission.high.mark", KEY_INT, 1, 10000000, OFF(admission_high), "10000",
+     NULL, "Tasks in memory at which intake pauses."},
     {"admission.low.mark", KEY_INT, 1, 10000000, OFF(admission_low), "5000",
-     NULL, "Tasks in memory at which intake resumes; less than "
-           "admission.high.mark."},
-    {"admission.critical.high.mark", KEY_INT, 1, 10000000,
-     OFF(critical_high), "1000", NULL,
-     "CRITICAL tasks in memory at which the fast lane pauses."},
-    {"scheduler.aging.ms", KEY_INT64, 1, 3600000, OFF(aging_ms), "500",
-     NULL, "Wait after which a queued task is promoted one priority."},
+     NULL,
+     "Tasks in memory at which intake resumes; less than "
+     "admission.high.mark."},
+    {"admission.critical.high.mark", KEY_INT, 1, 10000000, OFF(critical_high),
+     "1000", NULL, "CRITICAL tasks in memory at which the fast lane pauses."},
+    {"scheduler.aging.ms", KEY_INT64, 1, 3600000, OFF(aging_ms), "500", NULL,
+     "Wait after which a queued task is promoted one priority."},
     {"ordering", KEY_ENUM, 0, 0, OFF(ordering), "unordered", ordering_syms,
      "unordered, key (one task per key at a time) or partition."},
     {"task.default.timeout.ms", KEY_INT64, 0, 604800000,
@@ -150,9 +153,8 @@ static const key_def_t key_defs[] = {
      "Deadline for tasks that set none; 0 = none."},
     {"commit.interval.ms", KEY_INT64, 1, 3600000, OFF(commit_interval_ms),
      "1000", NULL, "How often completed offsets are committed."},
-    {"shutdown.drain.timeout.ms", KEY_INT64, 0, 3600000,
-     OFF(drain_timeout_ms), "30000", NULL,
-     "How long shutdown waits for running tasks."},
+    {"shutdown.drain.timeout.ms", KEY_INT64, 0, 3600000, OFF(drain_timeout_ms),
+     "30000", NULL, "How long shutdown waits for running tasks."},
     {"http.port", KEY_INT, -1, 65535, OFF(http_port), "8080", port_syms,
      "HTTP port for /health, /metrics, /status; auto (-1) = ephemeral, "
      "off (0) = no server."},
@@ -160,8 +162,8 @@ static const key_def_t key_defs[] = {
      "Address the HTTP server listens on."},
     {"embedded.broker", KEY_BOOL, 0, 1, OFF(embedded_broker), "false", NULL,
      "Run librdkafka's mock cluster in-process instead of a real one."},
-    {"embedded.partitions", KEY_INT, 1, 1000, OFF(embedded_partitions),
-     "12", NULL, "Partitions per topic in the embedded broker."},
+    {"embedded.partitions", KEY_INT, 1, 1000, OFF(embedded_partitions), "12",
+     NULL, "Partitions per topic in the embedded broker."},
     {"embedded.brokers", KEY_INT, 1, 16, OFF(embedded_brokers), "1", NULL,
      "Brokers in the embedded cluster."},
     {"log.level", KEY_LOGLEVEL, 0, 7, OFF(log_level), "info", NULL,
@@ -172,8 +174,7 @@ static const key_def_t key_defs[] = {
 /**
  * Writes "origin: message" to errstr (just "message" without an origin).
  */
-static SQ_ATTR_PRINTF(4, 5) void config_error(char *errstr,
-                                              size_t errstr_size,
+static SQ_ATTR_PRINTF(4, 5) void config_error(char *errstr, size_t errstr_size,
                                               const char *origin,
                                               const char *fmt, ...) {
         char msg[1024];
@@ -270,8 +271,8 @@ static void key_expect(const key_def_t *def, char *buf, size_t size) {
                 snprintf(buf, size, "expected an integer from %lld to %lld",
                          (long long)def->min, (long long)def->max);
                 if (def->syms) {
-                        sq_strlcpy(buf + strlen(buf), ", or one of: ",
-                                   size - strlen(buf));
+                        sq_strlcpy(buf + strlen(buf),
+                                   ", or one of: ", size - strlen(buf));
                         sym_list(def->syms, buf + strlen(buf),
                                  size - strlen(buf));
                 }
@@ -450,8 +451,8 @@ static const char *suggest(const char *name, const char *const *names,
         return best;
 }
 
-static sq_err_t unknown_key(const char *key, const char *origin,
-                            char *errstr, size_t errstr_size) {
+static sq_err_t unknown_key(const char *key, const char *origin, char *errstr,
+                            size_t errstr_size) {
         const char *best;
         size_t i, len;
 
@@ -482,9 +483,9 @@ static sq_err_t unknown_key(const char *key, const char *origin,
         return SQ_ERR_CONFIG;
 }
 
-static sq_err_t kafka_set(sq_config_t *conf, const char *key,
-                          const char *value, const char *origin,
-                          char *errstr, size_t errstr_size) {
+static sq_err_t kafka_set(sq_config_t *conf, const char *key, const char *value,
+                          const char *origin, char *errstr,
+                          size_t errstr_size) {
         const char *name = key + strlen("kafka.");
         sq_kv_t *kv;
         size_t i;
@@ -547,8 +548,8 @@ static void caps_free(char **caps, size_t cnt) {
  */
 static bool caps_parse(const char *value, char ***capsp, size_t *cntp,
                        char *why, size_t why_size) {
-        char **caps = NULL;
-        size_t cnt  = 0;
+        char **caps       = NULL;
+        size_t cnt        = 0;
         const char *start = value, *end, *comma, *p;
         size_t i, len;
         bool ok = false;
@@ -595,8 +596,7 @@ static bool caps_parse(const char *value, char ***capsp, size_t *cntp,
                         }
                 }
                 if (cnt == CAPABILITIES_MAX) {
-                        snprintf(why, why_size,
-                                 "more than %d capabilities",
+                        snprintf(why, why_size, "more than %d capabilities",
                                  CAPABILITIES_MAX);
                         goto done;
                 }
@@ -644,9 +644,9 @@ static sq_agent_conf_t *agent_add(sq_config_t *conf, const char *name,
         return agent;
 }
 
-static sq_err_t agent_set(sq_config_t *conf, const char *key,
-                          const char *value, const char *origin,
-                          char *errstr, size_t errstr_size) {
+static sq_err_t agent_set(sq_config_t *conf, const char *key, const char *value,
+                          const char *origin, char *errstr,
+                          size_t errstr_size) {
         const char *name = key + strlen("agent.");
         const char *dot  = strchr(name, '.');
         const char *field, *best;
@@ -682,8 +682,7 @@ static sq_err_t agent_set(sq_config_t *conf, const char *key,
                         break;
         }
         if (f == SQ_ARRAY_SIZE(agent_fields)) {
-                best = suggest(field, agent_fields,
-                               SQ_ARRAY_SIZE(agent_fields),
+                best = suggest(field, agent_fields, SQ_ARRAY_SIZE(agent_fields),
                                sizeof(agent_fields[0]));
                 config_error(errstr, errstr_size, origin,
                              "%s: unknown agent field \"%s\" (expected kind, "
@@ -779,8 +778,7 @@ sq_config_t *sq_config_new(void) {
                 if (!key_defs[i].def)
                         continue;
                 if (sq_config_set(conf, key_defs[i].name, key_defs[i].def,
-                                  "default", errstr,
-                                  sizeof(errstr)) != SQ_OK) {
+                                  "default", errstr, sizeof(errstr)) != SQ_OK) {
                         SQ_LOG(SQ_LOG_CRIT, "CONFIG", "%s", errstr);
                         sq_assert(!"a built-in default is invalid");
                 }
@@ -829,11 +827,9 @@ sq_err_t sq_config_set(sq_config_t *conf, const char *key, const char *value,
 
         sq_assert(conf && key && value);
         if (!strncmp(key, "kafka.", strlen("kafka.")))
-                return kafka_set(conf, key, value, origin, errstr,
-                                 errstr_size);
+                return kafka_set(conf, key, value, origin, errstr, errstr_size);
         if (!strncmp(key, "agent.", strlen("agent.")))
-                return agent_set(conf, key, value, origin, errstr,
-                                 errstr_size);
+                return agent_set(conf, key, value, origin, errstr, errstr_size);
         def = key_find(key);
         if (!def)
                 return unknown_key(key, origin, errstr, errstr_size);
@@ -859,8 +855,8 @@ static char *trim(char *str) {
         return str;
 }
 
-sq_err_t sq_config_load_file(sq_config_t *conf, const char *path,
-                             char *errstr, size_t errstr_size) {
+sq_err_t sq_config_load_file(sq_config_t *conf, const char *path, char *errstr,
+                             size_t errstr_size) {
         char *line   = NULL;
         char *origin = NULL;
         FILE *fp     = NULL;
@@ -873,8 +869,7 @@ sq_err_t sq_config_load_file(sq_config_t *conf, const char *path,
         fp = fopen(path, "r");
         if (!fp) {
                 sq_errstr_set(errstr, errstr_size,
-                              "cannot open configuration file \"%s\": %s",
-                              path,
+                              "cannot open configuration file \"%s\": %s", path,
                               strerror_r(errno, errbuf, sizeof(errbuf)));
                 err = SQ_ERR_IO;
                 goto done;
@@ -889,8 +884,7 @@ sq_err_t sq_config_load_file(sq_config_t *conf, const char *path,
                 len = strlen(line);
                 if (len > LINE_MAX_LEN && line[len - 1] != '\n') {
                         config_error(errstr, errstr_size, origin,
-                                     "line longer than %d bytes",
-                                     LINE_MAX_LEN);
+                                     "line longer than %d bytes", LINE_MAX_LEN);
                         goto done;
                 }
                 key = trim(line);
@@ -899,8 +893,7 @@ sq_err_t sq_config_load_file(sq_config_t *conf, const char *path,
                 eq = strchr(key, '=');
                 if (!eq) {
                         config_error(errstr, errstr_size, origin,
-                                     "expected key=value, got \"%.100s\"",
-                                     key);
+                                     "expected key=value, got \"%.100s\"", key);
                         goto done;
                 }
                 *eq   = '\0';
@@ -920,8 +913,7 @@ sq_err_t sq_config_load_file(sq_config_t *conf, const char *path,
         }
         if (ferror(fp)) {
                 sq_errstr_set(errstr, errstr_size,
-                              "cannot read configuration file \"%s\": %s",
-                              path,
+                              "cannot read configuration file \"%s\": %s", path,
                               strerror_r(errno, errbuf, sizeof(errbuf)));
                 err = SQ_ERR_IO;
                 goto done;
@@ -935,12 +927,12 @@ done:
         return err;
 }
 
-sq_err_t sq_config_load_env(sq_config_t *conf, char *const *envp,
-                            char *errstr, size_t errstr_size) {
+sq_err_t sq_config_load_env(sq_config_t *conf, char *const *envp, char *errstr,
+                            size_t errstr_size) {
         static const char prefix[] = "SWARMQ_";
         const size_t plen          = sizeof(prefix) - 1;
-        char *key    = NULL;
-        char *origin = NULL;
+        char *key                  = NULL;
+        char *origin               = NULL;
         const char *var, *eq, *p;
         size_t namelen, k;
         sq_err_t err = SQ_OK;
@@ -998,12 +990,12 @@ static sq_err_t agent_finalize(sq_agent_conf_t *agent, char *errstr,
         }
         if (!agent->handler) {
                 if (!builtin_handler_valid(agent->name)) {
-                        sq_errstr_set(errstr, errstr_size,
-                                      "agent.%s.handler is not set and \"%s\" "
-                                      "is not a builtin handler name: set "
-                                      "agent.%s.handler to one of "
-                                      BUILTIN_HANDLERS_LIST,
-                                      agent->name, agent->name, agent->name);
+                        sq_errstr_set(
+                            errstr, errstr_size,
+                            "agent.%s.handler is not set and \"%s\" "
+                            "is not a builtin handler name: set "
+                            "agent.%s.handler to one of " BUILTIN_HANDLERS_LIST,
+                            agent->name, agent->name, agent->name);
                         return SQ_ERR_CONFIG;
                 }
                 agent->handler = sq_strdup(agent->name);
@@ -1109,7 +1101,7 @@ const char *sq_config_kafka_get(const sq_config_t *conf, const char *name) {
 /* Keys whose values must never be shown. */
 static bool key_is_secret(const char *key) {
         static const char *const words[] = {
-            "password", "secret", "sasl.jaas", "sasl.oauthbearer.config",
+            "password", "secret", "sasl.jaas",  "sasl.oauthbearer.config",
             "ssl.key",  "token",  "credential",
         };
         size_t i;
@@ -1165,16 +1157,14 @@ void sq_config_dump(const sq_config_t *conf,
                         for (j = 0; j < agent->capabilities_cnt; j++) {
                                 size_t used = strlen(caps);
                                 snprintf(caps + used, len - used, "%s%s",
-                                         j ? "," : "",
-                                         agent->capabilities[j]);
+                                         j ? "," : "", agent->capabilities[j]);
                         }
                         snprintf(key, sizeof(key), "agent.%s.capabilities",
                                  agent->name);
                         dump_emit(emit, opaque, key, caps);
                         sq_free(caps);
                 }
-                snprintf(key, sizeof(key), "agent.%s.concurrency",
-                         agent->name);
+                snprintf(key, sizeof(key), "agent.%s.concurrency", agent->name);
                 snprintf(buf, sizeof(buf), "%d", agent->concurrency);
                 dump_emit(emit, opaque, key, buf);
         }

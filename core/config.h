@@ -60,27 +60,27 @@ typedef struct sq_config_s {
         char *topic_events;
 
         /* Executor and scheduler */
-        int executor_threads;         /**< executor.threads, default 4 */
-        int executor_critical_slots;  /**< executor.critical.reserved, 1 */
-        int admission_high;           /**< admission.high.mark, 10000 */
-        int admission_low;            /**< admission.low.mark, 5000 */
-        int critical_high;            /**< admission.critical.high.mark 1000*/
-        int64_t aging_ms;             /**< scheduler.aging.ms, 500 */
-        sq_ordering_t ordering;       /**< ordering: unordered|key|partition*/
-        int64_t default_timeout_ms;   /**< task.default.timeout.ms, 60000 */
+        int executor_threads;        /**< executor.threads, default 4 */
+        int executor_critical_slots; /**< executor.critical.reserved, 1 */
+        int admission_high;          /**< admission.high.mark, 10000 */
+        int admission_low;           /**< admission.low.mark, 5000 */
+        int critical_high;           /**< admission.critical.high.mark 1000*/
+        int64_t aging_ms;            /**< scheduler.aging.ms, 500 */
+        sq_ordering_t ordering;      /**< ordering: unordered|key|partition*/
+        int64_t default_timeout_ms;  /**< task.default.timeout.ms, 60000 */
 
         /* Offsets and shutdown */
-        int64_t commit_interval_ms;   /**< commit.interval.ms, 1000 */
-        int64_t drain_timeout_ms;     /**< shutdown.drain.timeout.ms 30000 */
+        int64_t commit_interval_ms; /**< commit.interval.ms, 1000 */
+        int64_t drain_timeout_ms;   /**< shutdown.drain.timeout.ms 30000 */
 
         /* HTTP */
         int http_port;   /**< http.port, default 8080; 0 = off */
         char *http_bind; /**< http.bind, default "127.0.0.1" */
 
         /* Embedded broker (librdkafka mock cluster) */
-        bool embedded_broker;      /**< embedded.broker, default false */
-        int embedded_partitions;   /**< embedded.partitions, default 12 */
-        int embedded_brokers;      /**< embedded.brokers, default 1 */
+        bool embedded_broker;    /**< embedded.broker, default false */
+        int embedded_partitions; /**< embedded.partitions, default 12 */
+        int embedded_brokers;    /**< embedded.brokers, default 1 */
 
         /* Logging */
         int log_level; /**< log.level (sq_log_level_t), default info */
@@ -114,8 +114,8 @@ sq_err_t sq_config_set(sq_config_t *conf, const char *key, const char *value,
  * @returns SQ_OK, or SQ_ERR_CONFIG / SQ_ERR_IO with @p errstr naming the
  *          file and line.
  */
-sq_err_t sq_config_load_file(sq_config_t *conf, const char *path,
-                             char *errstr, size_t errstr_size);
+sq_err_t sq_config_load_file(sq_config_t *conf, const char *path, char *errstr,
+                             size_t errstr_size);
 
 /**
  * @brief Applies SWARMQ_* variables from @p envp (NULL-terminated, like
@@ -125,8 +125,8 @@ sq_err_t sq_config_load_file(sq_config_t *conf, const char *path,
  *        kafka.sasl.username). SWARMQ_CONFIG is the config-file path and is
  *        skipped here.
  */
-sq_err_t sq_config_load_env(sq_config_t *conf, char *const *envp,
-                            char *errstr, size_t errstr_size);
+sq_err_t sq_config_load_env(sq_config_t *conf, char *const *envp, char *errstr,
+                            size_t errstr_size);
 
 /**
  * @brief Validates cross-key rules and fills derived defaults (the

@@ -67,23 +67,24 @@ static sq_partition_t *partition_get(sq_daemon_t *daemon, sq_lane_t lane,
         sq_partition_t *part;
         if (partition >= daemon->parts_cnt[lane]) {
                 int cnt = SQ_MAX(partition + 1, daemon->parts_cnt[lane] * 2);
-                daemon->parts[lane] = sq_realloc(
-                    daemon->parts[lane], (size_t)cnt * sizeof(sq_partition_t *));
+                daemon->parts[lane] =
+                    sq_realloc(daemon->parts[lane],
+                               (size_t)cnt * sizeof(sq_partition_t *));
                 memset(daemon->parts[lane] + daemon->parts_cnt[lane], 0,
                        (size_t)(cnt - daemon->parts_cnt[lane]) *
                            sizeof(sq_partition_t *));
                 daemon->parts_cnt[lane] = cnt;
         }
         if (!(part = daemon->parts[lane][partition])) {
-                part            = sq_calloc(1, sizeof(*part));
-                part->lane      = lane;
-                part->topic     = lane == SQ_LANE_TASKS
-                                      ? daemon->conf->topic_tasks
-                                      : daemon->conf->topic_critical;
-                part->partition = partition;
-                part->offsets   = sq_offsets_new();
-                part->committed = -1;
-                part->lag       = -1;
+                part                           = sq_calloc(1, sizeof(*part));
+                part->lane                     = lane;
+                part->topic                    = lane == SQ_LANE_TASKS
+                                                     ? daemon->conf->topic_tasks
+                                                     : daemon->conf->topic_critical;
+                part->partition                = partition;
+                part->offsets                  = sq_offsets_new();
+                part->committed                = -1;
+                part->lag                      = -1;
                 daemon->parts[lane][partition] = part;
         }
         return part;
@@ -180,10 +181,10 @@ static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         if (sq_offsets_admit(part->offsets, rkm->offset) != SQ_OK)
                 return; /* re-delivery after a seek/resume: already held */
 
-        job            = sq_calloc(1, sizeof(*job));
-        job->part      = part;
-        job->part_gen  = atomic_load(&part->gen);
-        job->offset    = rkm->offset;
+        job              = sq_calloc(1, sizeof(*job));
+        job->part        = part;
+        job->part_gen    = atomic_load(&part->gen);
+        job->offset      = rkm->offset;
         job->received_us = sq_clock_us();
         atomic_fetch_add(&part->outstanding, 1);
         atomic_fetch_add(&daemon->window[lane], 1);
@@ -199,8 +200,8 @@ static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                        errstr);
                 sq_metric_add(daemon->m.dead_lettered_decode, 1);
                 atomic_store(&job->pending_acks, 1);
-                sq_emit_event(daemon, daemon->poll_codec, "dead_lettered",
-                              NULL, NULL, errstr, NULL);
+                sq_emit_event(daemon, daemon->poll_codec, "dead_lettered", NULL,
+                              NULL, errstr, NULL);
                 sq_emit_dead_letter(daemon, rkm, "DECODE_ERROR", errstr, job);
                 return;
         }
@@ -252,8 +253,8 @@ static void set_lane_paused(sq_daemon_t *daemon, sq_lane_t lane, bool pause) {
         }
         rd_kafka_topic_partition_list_destroy(list);
         daemon->lane_paused[lane] = pause;
-        atomic_store(&daemon->paused_any, daemon->lane_paused[0] ||
-                                              daemon->lane_paused[1]);
+        atomic_store(&daemon->paused_any,
+                     daemon->lane_paused[0] || daemon->lane_paused[1]);
 }
 
 static void apply_backpressure(sq_daemon_t *daemon) {
@@ -264,8 +265,9 @@ static void apply_backpressure(sq_daemon_t *daemon) {
                 long window = atomic_load(&daemon->window[lane]);
                 long high = lane == SQ_LANE_TASKS ? daemon->conf->admission_high
                                                   : daemon->conf->critical_high;
-                long low = lane == SQ_LANE_TASKS ? daemon->conf->admission_low
-                                                 : daemon->conf->critical_high / 2;
+                long low  = lane == SQ_LANE_TASKS
+                                ? daemon->conf->admission_low
+                                : daemon->conf->critical_high / 2;
                 if (atomic_load(&daemon->stop_requested))
                         continue; /* stop() paused everything for good */
                 if (!daemon->lane_paused[lane] && window >= high) {
@@ -298,9 +300,8 @@ static void update_lag_snapshot(sq_daemon_t *daemon) {
                         continue;
                 }
                 if (rd_kafka_get_watermark_offsets(daemon->consumer,
-                                                   part->topic,
-                                                   part->partition, &lo,
-                                                   &hi) != 0 ||
+                                                   part->topic, part->partition,
+                                                   &lo, &hi) != 0 ||
                     hi < 0) {
                         part->lag = -1;
                         continue;
@@ -333,7 +334,7 @@ static void commit_offsets(sq_daemon_t *daemon,
                         continue;
                 rd_kafka_topic_partition_list_add(list, part->topic,
                                                   part->partition)
-                    ->offset      = next;
+                    ->offset    = next;
                 part->committed = next;
         }
         if (list->cnt > 0) {
@@ -401,10 +402,10 @@ static void drain_partitions(sq_daemon_t *daemon,
                         sq_lane_t lane;
                         if (!lane_of_topic(daemon, list->elems[i].topic, &lane))
                                 continue;
-                        outstanding += atomic_load(
-                            &partition_get(daemon, lane,
-                                           list->elems[i].partition)
-                                 ->outstanding);
+                        outstanding +=
+                            atomic_load(&partition_get(daemon, lane,
+                                                       list->elems[i].partition)
+                                             ->outstanding);
                 }
                 if (!outstanding)
                         return;
@@ -425,8 +426,7 @@ static void revoke_partitions(sq_daemon_t *daemon,
                               rd_kafka_topic_partition_list_t *list) {
         int i;
 
-        SQ_LOG(SQ_LOG_NOTICE, "REBALANCE", "revoking %d partitions",
-               list->cnt);
+        SQ_LOG(SQ_LOG_NOTICE, "REBALANCE", "revoking %d partitions", list->cnt);
         for (i = 0; i < list->cnt; i++) {
                 sq_lane_t lane;
                 if (lane_of_topic(daemon, list->elems[i].topic, &lane))
@@ -467,8 +467,7 @@ static void assign_partitions(sq_daemon_t *daemon,
             rd_kafka_topic_partition_list_new(list->cnt);
         int i;
 
-        SQ_LOG(SQ_LOG_NOTICE, "REBALANCE", "assigned %d partitions",
-               list->cnt);
+        SQ_LOG(SQ_LOG_NOTICE, "REBALANCE", "assigned %d partitions", list->cnt);
         for (i = 0; i < list->cnt; i++) {
                 sq_partition_t *part;
                 sq_lane_t lane;
@@ -675,7 +674,8 @@ static void *poll_main(void *arg) {
         SQ_LOG(SQ_LOG_NOTICE, "STOP", "closing the consumer");
         rd_kafka_consumer_close(daemon->consumer);
         /* Results of tasks that finished are still worth delivering. */
-        if (rd_kafka_flush(daemon->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        if (rd_kafka_flush(daemon->producer, 10000) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR)
                 SQ_LOG(SQ_LOG_WARNING, "STOP",
                        "%d records not delivered before the flush timeout",
                        rd_kafka_outq_len(daemon->producer));
@@ -694,8 +694,8 @@ static void http_healthz(void *opaque, const char *method, const char *path,
                          sq_http_response_t *resp) {
         sq_daemon_t *daemon = opaque;
         int64_t now         = sq_clock_us();
-        int64_t poll_age = now - atomic_load(&daemon->poll_heartbeat_us);
-        int64_t exec_age = now - atomic_load(&daemon->exec_progress_us);
+        int64_t poll_age    = now - atomic_load(&daemon->poll_heartbeat_us);
+        int64_t exec_age    = now - atomic_load(&daemon->exec_progress_us);
         int64_t exec_limit_us =
             (2 * daemon->conf->default_timeout_ms + 10000) * 1000;
         size_t queued = 0;
@@ -816,15 +816,15 @@ static void collect_lag(void *opaque, sq_metrics_t *metrics, void *out) {
 static void register_metrics(sq_daemon_t *daemon) {
         static const char *const tasks_labels[] = {"status", "agent",
                                                    "priority", NULL};
-        static const char *const lane_label[]  = {"lane", NULL};
-        static const char *const agent_label[] = {"agent", NULL};
+        static const char *const lane_label[]   = {"lane", NULL};
+        static const char *const agent_label[]  = {"agent", NULL};
         static const char *const reason_label[] = {"reason", NULL};
         static const char *const result_label[] = {"result", NULL};
         static const char *const info_labels[]  = {"version", "instance",
                                                    "group", NULL};
-        sq_metrics_t *metrics = daemon->metrics;
-        sq_daemon_metrics_t *m = &daemon->m;
-        int agents_cnt         = sq_agents_count(daemon->agents);
+        sq_metrics_t *metrics                   = daemon->metrics;
+        sq_daemon_metrics_t *m                  = &daemon->m;
+        int agents_cnt = sq_agents_count(daemon->agents);
         sq_mfamily_t *fam;
         int a, s, p;
 
@@ -841,21 +841,19 @@ static void register_metrics(sq_daemon_t *daemon) {
                                 "Tasks finished, by status, agent and "
                                 "priority",
                                 SQ_METRIC_COUNTER, tasks_labels, NULL, 0);
-        m->tasks = sq_calloc((size_t)(agents_cnt + 1) * SQ_STATUS_CNT *
-                                 SQ_PRIO_CNT,
-                             sizeof(*m->tasks));
+        m->tasks =
+            sq_calloc((size_t)(agents_cnt + 1) * SQ_STATUS_CNT * SQ_PRIO_CNT,
+                      sizeof(*m->tasks));
         for (a = 0; a <= agents_cnt; a++)
                 for (s = 0; s < SQ_STATUS_CNT; s++)
                         for (p = 0; p < SQ_PRIO_CNT; p++) {
                                 const char *values[3];
                                 values[0] = sq_status_name((sq_status_t)s);
-                                values[1] =
-                                    a ? sq_agent_name(sq_agents_get(
-                                            daemon->agents, a - 1))
-                                      : "none";
+                                values[1] = a ? sq_agent_name(sq_agents_get(
+                                                    daemon->agents, a - 1))
+                                              : "none";
                                 values[2] = sq_priority_name((sq_priority_t)p);
-                                m->tasks[(a * SQ_STATUS_CNT + s) *
-                                             SQ_PRIO_CNT +
+                                m->tasks[(a * SQ_STATUS_CNT + s) * SQ_PRIO_CNT +
                                          p] = sq_metrics_child(fam, values);
                         }
         fam = sq_metrics_family(metrics, "swarmq_records_received_total",
@@ -871,22 +869,20 @@ static void register_metrics(sq_daemon_t *daemon) {
                                 "reason",
                                 SQ_METRIC_COUNTER, reason_label, NULL, 0);
         {
-                const char *decode[] = {"DECODE_ERROR"};
+                const char *decode[]    = {"DECODE_ERROR"};
                 m->dead_lettered_decode = sq_metrics_child(fam, decode);
         }
-        fam = sq_metrics_family(metrics, "swarmq_selection_seconds",
-                                "Time to select an agent for a task",
-                                SQ_METRIC_HISTOGRAM, NULL,
-                                sq_metrics_buckets_selection,
-                                sq_metrics_buckets_selection_cnt);
+        fam = sq_metrics_family(
+            metrics, "swarmq_selection_seconds",
+            "Time to select an agent for a task", SQ_METRIC_HISTOGRAM, NULL,
+            sq_metrics_buckets_selection, sq_metrics_buckets_selection_cnt);
         m->selection = sq_metrics_child(fam, NULL);
-        fam = sq_metrics_family(metrics, "swarmq_task_duration_seconds",
-                                "Task run time on its agent",
-                                SQ_METRIC_HISTOGRAM, agent_label,
-                                sq_metrics_buckets_duration,
-                                sq_metrics_buckets_duration_cnt);
-        m->duration = sq_calloc((size_t)SQ_MAX(agents_cnt, 1),
-                                sizeof(*m->duration));
+        fam          = sq_metrics_family(
+                     metrics, "swarmq_task_duration_seconds",
+                     "Task run time on its agent", SQ_METRIC_HISTOGRAM, agent_label,
+                     sq_metrics_buckets_duration, sq_metrics_buckets_duration_cnt);
+        m->duration =
+            sq_calloc((size_t)SQ_MAX(agents_cnt, 1), sizeof(*m->duration));
         for (a = 0; a < agents_cnt; a++) {
                 const char *values[] = {
                     sq_agent_name(sq_agents_get(daemon->agents, a))};
@@ -897,19 +893,19 @@ static void register_metrics(sq_daemon_t *daemon) {
                                 "(produced again when they gate a commit)",
                                 SQ_METRIC_COUNTER, NULL, NULL, 0);
         m->delivery_errors = sq_metrics_child(fam, NULL);
-        fam = sq_metrics_family(metrics, "swarmq_commits_total",
-                                "Offset commits, by result", SQ_METRIC_COUNTER,
-                                result_label, NULL, 0);
+        fam                = sq_metrics_family(metrics, "swarmq_commits_total",
+                                               "Offset commits, by result", SQ_METRIC_COUNTER,
+                                               result_label, NULL, 0);
         {
                 const char *ok[] = {"ok"}, *failed[] = {"error"};
                 m->commits_ok     = sq_metrics_child(fam, ok);
                 m->commits_failed = sq_metrics_child(fam, failed);
         }
-        fam = sq_metrics_family(metrics, "swarmq_tasks_dropped_total",
-                                "Admitted tasks abandoned before finishing "
-                                "(partition revoked, instance stopping); "
-                                "their records run again elsewhere",
-                                SQ_METRIC_COUNTER, NULL, NULL, 0);
+        fam        = sq_metrics_family(metrics, "swarmq_tasks_dropped_total",
+                                       "Admitted tasks abandoned before finishing "
+                                              "(partition revoked, instance stopping); "
+                                              "their records run again elsewhere",
+                                       SQ_METRIC_COUNTER, NULL, NULL, 0);
         m->dropped = sq_metrics_child(fam, NULL);
         fam = sq_metrics_family(metrics, "swarmq_partitions_assigned_total",
                                 "Partitions assigned to this instance",
@@ -962,7 +958,7 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         daemon->consumer_pipe[0] = daemon->consumer_pipe[1] = -1;
         daemon->critical_pipe[0] = daemon->critical_pipe[1] = -1;
         daemon->producer_pipe[0] = daemon->producer_pipe[1] = -1;
-        daemon->started_us       = sq_clock_us();
+        daemon->started_us                                  = sq_clock_us();
         pthread_mutex_init(&daemon->snap_lock, NULL);
         atomic_store(&daemon->poll_heartbeat_us, daemon->started_us);
         atomic_store(&daemon->exec_progress_us, daemon->started_us);

@@ -25,12 +25,10 @@ typedef struct sq_daemon_s sq_daemon_t;
  * @param conf takes ownership (also on failure); must be finalized.
  * @returns the instance or NULL with @p errstr set.
  */
-sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
-                           size_t errstr_size);
+sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr, size_t errstr_size);
 
 /** @brief Starts the threads. @returns SQ_OK or an error with errstr. */
-sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
-                         size_t errstr_size);
+sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr, size_t errstr_size);
 
 /** @returns the bootstrap servers in use (borrowed). */
 const char *sq_daemon_bootstrap_servers(const sq_daemon_t *daemon);

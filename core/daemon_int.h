@@ -50,13 +50,13 @@ typedef struct sq_partition_s {
         const char *topic; /* borrowed from the config */
         int32_t partition;
         atomic_uint_fast64_t gen;
-        atomic_bool revoking;       /* executors drop its queued jobs */
-        atomic_long outstanding;    /* jobs admitted, not yet freed */
-        bool assigned;              /* poll thread only */
-        bool paused;                /* poll thread only */
-        sq_offsets_t *offsets;      /* poll thread only */
-        int64_t committed;          /* last offset committed, -1 none */
-        int64_t lag;                /* snapshot for /metrics, -1 unknown */
+        atomic_bool revoking;    /* executors drop its queued jobs */
+        atomic_long outstanding; /* jobs admitted, not yet freed */
+        bool assigned;           /* poll thread only */
+        bool paused;             /* poll thread only */
+        sq_offsets_t *offsets;   /* poll thread only */
+        int64_t committed;       /* last offset committed, -1 none */
+        int64_t lag;             /* snapshot for /metrics, -1 unknown */
 } sq_partition_t;
 
 typedef struct sq_job_s {
@@ -131,7 +131,7 @@ struct sq_daemon_s {
         /* Admission window: jobs admitted and not yet freed. */
         atomic_long window[SQ_LANE_CNT];
         bool lane_paused[SQ_LANE_CNT]; /* poll thread only */
-        atomic_bool paused_any;         /* for /metrics */
+        atomic_bool paused_any;        /* for /metrics */
 
         atomic_bool stop_requested;
         atomic_bool cancel; /* drain deadline passed: abandon work */
@@ -160,8 +160,8 @@ void sq_kafka_destroy_clients(sq_daemon_t *daemon);
 
 /* emit.c */
 void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
-                   const sq_task_t *task, const char *agent,
-                   const char *detail, sq_job_t *tracked_job);
+                   const sq_task_t *task, const char *agent, const char *detail,
+                   sq_job_t *tracked_job);
 void sq_emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                     const sq_result_t *result);
 void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,

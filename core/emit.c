@@ -25,10 +25,9 @@
 
 /* Produces one record, waiting out a full local queue (bounded by the
  * admission window, so this only happens on a broker outage). */
-static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt,
-                    const char *key, size_t key_len, const void *value,
-                    size_t value_len, rd_kafka_headers_t *headers,
-                    void *opaque) {
+static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt, const char *key,
+                    size_t key_len, const void *value, size_t value_len,
+                    rd_kafka_headers_t *headers, void *opaque) {
         bool warned = false;
 
         for (;;) {
@@ -53,8 +52,7 @@ static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt,
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* Only programming errors end here (unknown
                          * partition is impossible with the partitioner). */
-                        SQ_LOG(SQ_LOG_CRIT, "EMIT",
-                               "cannot produce to %s: %s",
+                        SQ_LOG(SQ_LOG_CRIT, "EMIT", "cannot produce to %s: %s",
                                rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
                         sq_assert(!"produce failed");
                 }
@@ -73,8 +71,8 @@ static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt,
 }
 
 void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
-                   const sq_task_t *task, const char *agent,
-                   const char *detail, sq_job_t *tracked_job) {
+                   const sq_task_t *task, const char *agent, const char *detail,
+                   sq_job_t *tracked_job) {
         char event_id[64];
         char errstr[256];
         sq_event_t event;
@@ -135,7 +133,8 @@ void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
         char num[32];
 
         /* Keep the original headers (Spring Kafka does too), then ours. */
-        if (rd_kafka_message_headers(rkm, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        if (rd_kafka_message_headers(rkm, &orig) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
             orig)
                 hdrs = rd_kafka_headers_copy(orig);
         else

@@ -49,7 +49,7 @@ static void finish_job(sq_executor_t *exec, sq_job_t *job, sq_agent_t *agent,
                        sq_status_t status, const char *error,
                        unsigned char *output, size_t output_len,
                        int64_t started_ms) {
-        sq_daemon_t *daemon = exec->daemon;
+        sq_daemon_t *daemon   = exec->daemon;
         const sq_task_t *task = job->task;
         int agent_slot        = agent ? sq_agent_index(agent) + 1 : 0;
         sq_result_t result;
@@ -84,7 +84,7 @@ static void finish_job(sq_executor_t *exec, sq_job_t *job, sq_agent_t *agent,
 
 /* Runs one job on an agent whose slot it holds. */
 static void execute(sq_executor_t *exec, sq_job_t *job, sq_agent_t *agent) {
-        sq_daemon_t *daemon = exec->daemon;
+        sq_daemon_t *daemon   = exec->daemon;
         const sq_task_t *task = job->task;
         const char *why       = drop_reason(daemon, job);
         int64_t timeout_ms, started_ms, t0;
@@ -100,11 +100,11 @@ static void execute(sq_executor_t *exec, sq_job_t *job, sq_agent_t *agent) {
                       sq_agent_name(agent), NULL, NULL);
 
         memset(&run, 0, sizeof(run));
-        run.task    = task;
-        run.cancel  = &daemon->cancel;
-        timeout_ms  = task->timeout_ms > 0 ? task->timeout_ms
-                                           : daemon->conf->default_timeout_ms;
-        t0          = sq_clock_us();
+        run.task        = task;
+        run.cancel      = &daemon->cancel;
+        timeout_ms      = task->timeout_ms > 0 ? task->timeout_ms
+                                               : daemon->conf->default_timeout_ms;
+        t0              = sq_clock_us();
         run.deadline_us = timeout_ms > 0 ? t0 + timeout_ms * 1000 : 0;
         status          = sq_agent_run(agent, &run);
         sq_metric_observe(daemon->m.duration[sq_agent_index(agent)],
@@ -118,13 +118,13 @@ static void execute(sq_executor_t *exec, sq_job_t *job, sq_agent_t *agent) {
                 return;
         }
         finish_job(exec, job, agent, status,
-                   status == SQ_STATUS_SUCCEEDED ? NULL : run.error,
-                   run.output, run.output_len, started_ms);
+                   status == SQ_STATUS_SUCCEEDED ? NULL : run.error, run.output,
+                   run.output_len, started_ms);
         sq_free(run.output);
 }
 
 static void run_job(sq_executor_t *exec, sq_job_t *job) {
-        sq_daemon_t *daemon = exec->daemon;
+        sq_daemon_t *daemon        = exec->daemon;
         sq_priority_t claimed_prio = SQ_PRIO_NORMAL;
         bool claimed               = false;
         sq_agent_t *agent;
@@ -195,12 +195,12 @@ sq_err_t sq_executors_start(sq_daemon_t *daemon, char *errstr,
         }
         for (i = 0; i < daemon->executors_cnt; i++) {
                 sq_executor_t *exec = &daemon->executors[i];
-                int err = pthread_create(&exec->thread, NULL, executor_main,
-                                         exec);
+                int err =
+                    pthread_create(&exec->thread, NULL, executor_main, exec);
                 if (err) {
                         sq_errstr_set(errstr, errstr_size,
-                                      "cannot start executor thread %d: %s",
-                                      i, strerror(err));
+                                      "cannot start executor thread %d: %s", i,
+                                      strerror(err));
                         daemon->executors_cnt = i;
                         return SQ_ERR_IO;
                 }

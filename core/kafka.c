@@ -61,8 +61,8 @@ sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
                               rkerr);
                 return SQ_ERR_KAFKA;
         }
-        daemon->mcluster = rd_kafka_mock_cluster_new(
-            daemon->mock_rk, conf->embedded_brokers);
+        daemon->mcluster =
+            rd_kafka_mock_cluster_new(daemon->mock_rk, conf->embedded_brokers);
         if (!daemon->mcluster) {
                 sq_errstr_set(errstr, errstr_size,
                               "embedded broker: cannot start the mock cluster");
@@ -78,8 +78,7 @@ sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
         topics[5] = conf->topic_events;
         for (i = 0; i < SQ_ARRAY_SIZE(topics); i++) {
                 rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
-                    daemon->mcluster, topics[i], conf->embedded_partitions,
-                    1);
+                    daemon->mcluster, topics[i], conf->embedded_partitions, 1);
                 if (err) {
                         sq_errstr_set(errstr, errstr_size,
                                       "embedded broker: cannot create topic "
@@ -100,8 +99,9 @@ sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
 
 /* Keys whose change would silently break at-least-once delivery. */
 static const char *const reserved_keys[] = {
-    "enable.auto.commit", "enable.auto.offset.store", "enable.idempotence",
-    "acks", "group.id", NULL};
+    "enable.auto.commit", "enable.auto.offset.store",
+    "enable.idempotence", "acks",
+    "group.id",           NULL};
 
 static sq_err_t set(rd_kafka_conf_t *rkconf, const char *name,
                     const char *value, char *errstr, size_t errstr_size) {
@@ -145,8 +145,8 @@ static sq_err_t apply_common(const sq_daemon_t *daemon, rd_kafka_conf_t *rkconf,
                 /* The bootstrap comes from -b or the embedded broker. */
                 if (!strcmp(kv->name, "bootstrap.servers"))
                         continue;
-                if ((err = set(rkconf, kv->name, kv->value, errstr,
-                               errstr_size)))
+                if ((err =
+                         set(rkconf, kv->name, kv->value, errstr, errstr_size)))
                         return err;
         }
         (void)is_consumer;
@@ -158,8 +158,8 @@ static sq_err_t apply_common(const sq_daemon_t *daemon, rd_kafka_conf_t *rkconf,
 sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                               size_t errstr_size) {
         const sq_config_t *conf = daemon->conf;
-        rd_kafka_conf_t *cconf = rd_kafka_conf_new();
-        rd_kafka_conf_t *pconf = rd_kafka_conf_new();
+        rd_kafka_conf_t *cconf  = rd_kafka_conf_new();
+        rd_kafka_conf_t *pconf  = rd_kafka_conf_new();
         const char *topics[2];
         rd_kafka_topic_partition_list_t *subscription = NULL;
         rd_kafka_resp_err_t rkerr;
@@ -168,8 +168,8 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
         int i;
 
         /* Consumer: manual commits of the completed prefix only. */
-        if ((err = set(cconf, "group.id", conf->group_id, errstr,
-                       errstr_size)) ||
+        if ((err =
+                 set(cconf, "group.id", conf->group_id, errstr, errstr_size)) ||
             (err = set(cconf, "enable.auto.commit", "false", errstr,
                        errstr_size)) ||
             (err = set(cconf, "enable.auto.offset.store", "false", errstr,
@@ -193,29 +193,27 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                        errstr_size)) ||
             (err = set(pconf, "acks", "all", errstr, errstr_size)) ||
             (err = set(pconf, "linger.ms", "5", errstr, errstr_size)) ||
-            (err = set(pconf, "queue.buffering.max.messages", "1000000",
-                       errstr, errstr_size)) ||
+            (err = set(pconf, "queue.buffering.max.messages", "1000000", errstr,
+                       errstr_size)) ||
             (err = apply_common(daemon, pconf, false, errstr, errstr_size)))
                 goto fail;
         rd_kafka_conf_set_opaque(pconf, daemon);
         rd_kafka_conf_set_dr_msg_cb(pconf, sq_emit_dr_msg_cb);
 
-        daemon->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, rkerrstr,
-                                        sizeof(rkerrstr));
+        daemon->producer =
+            rd_kafka_new(RD_KAFKA_PRODUCER, pconf, rkerrstr, sizeof(rkerrstr));
         if (!daemon->producer) {
                 sq_errstr_set(errstr, errstr_size,
-                              "cannot create the Kafka producer: %s",
-                              rkerrstr);
+                              "cannot create the Kafka producer: %s", rkerrstr);
                 err = SQ_ERR_KAFKA;
                 goto fail;
         }
         pconf = NULL; /* rd_kafka_new() took it */
-        daemon->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, rkerrstr,
-                                        sizeof(rkerrstr));
+        daemon->consumer =
+            rd_kafka_new(RD_KAFKA_CONSUMER, cconf, rkerrstr, sizeof(rkerrstr));
         if (!daemon->consumer) {
                 sq_errstr_set(errstr, errstr_size,
-                              "cannot create the Kafka consumer: %s",
-                              rkerrstr);
+                              "cannot create the Kafka consumer: %s", rkerrstr);
                 err = SQ_ERR_KAFKA;
                 goto fail;
         }

@@ -14,7 +14,7 @@
 
 static _Atomic int log_level = SQ_LOG_INFO;
 
-static const char *level_names[] = {"EMERG", "ALERT", "CRIT", "ERR",
+static const char *level_names[] = {"EMERG", "ALERT",  "CRIT", "ERR",
                                     "WARN",  "NOTICE", "INFO", "DEBUG"};
 
 void sq_log_set_level(sq_log_level_t level) {
@@ -31,11 +31,11 @@ sq_err_t sq_log_level_parse(const char *str, sq_log_level_t *levelp) {
                 const char *name;
                 sq_log_level_t level;
         } names[] = {
-            {"emerg", SQ_LOG_EMERG},     {"alert", SQ_LOG_ALERT},
-            {"crit", SQ_LOG_CRIT},       {"err", SQ_LOG_ERR},
-            {"error", SQ_LOG_ERR},       {"warning", SQ_LOG_WARNING},
-            {"warn", SQ_LOG_WARNING},    {"notice", SQ_LOG_NOTICE},
-            {"info", SQ_LOG_INFO},       {"debug", SQ_LOG_DEBUG},
+            {"emerg", SQ_LOG_EMERG},  {"alert", SQ_LOG_ALERT},
+            {"crit", SQ_LOG_CRIT},    {"err", SQ_LOG_ERR},
+            {"error", SQ_LOG_ERR},    {"warning", SQ_LOG_WARNING},
+            {"warn", SQ_LOG_WARNING}, {"notice", SQ_LOG_NOTICE},
+            {"info", SQ_LOG_INFO},    {"debug", SQ_LOG_DEBUG},
         };
         int64_t num;
         size_t i;
@@ -53,8 +53,7 @@ sq_err_t sq_log_level_parse(const char *str, sq_log_level_t *levelp) {
         return SQ_ERR_INVALID_ARG;
 }
 
-void sq_log_write(sq_log_level_t level, const char *fac, const char *fmt,
-                  ...) {
+void sq_log_write(sq_log_level_t level, const char *fac, const char *fmt, ...) {
         char line[4096];
         struct timespec ts;
         struct tm tm;

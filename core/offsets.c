@@ -41,8 +41,8 @@ static offset_entry_t *entry_at(const sq_offsets_t *offsets, size_t i) {
 }
 
 static void grow(sq_offsets_t *offsets) {
-        size_t new_capacity   = offsets->capacity * 2;
-        offset_entry_t *ring  = sq_calloc(new_capacity, sizeof(*ring));
+        size_t new_capacity  = offsets->capacity * 2;
+        offset_entry_t *ring = sq_calloc(new_capacity, sizeof(*ring));
         size_t i;
 
         for (i = 0; i < offsets->cnt; i++)

@@ -26,8 +26,7 @@ struct sq_sched_s {
         bool shutdown;
 };
 
-sq_sched_t *sq_sched_new(int threads, int critical_reserved,
-                         int64_t aging_us) {
+sq_sched_t *sq_sched_new(int threads, int critical_reserved, int64_t aging_us) {
         sq_sched_t *sched = sq_calloc(1, sizeof(*sched));
         sq_assert(threads >= 1);
         sq_assert(critical_reserved >= 0 && critical_reserved < threads);
@@ -80,7 +79,7 @@ void sq_sched_push(sq_sched_t *sched, sq_sched_item_t *item) {
 
 /* Called with the lock held. */
 static sq_sched_item_t *pick_locked(sq_sched_t *sched, int64_t now_us) {
-        lane_t *best = NULL;
+        lane_t *best       = NULL;
         int64_t best_score = 0;
         int prio;
 

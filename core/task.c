@@ -75,15 +75,15 @@ void sq_task_destroy(sq_task_t *task) {
 }
 
 void sq_task_add_capability(sq_task_t *task, const char *cap) {
-        task->capabilities = sq_realloc(
-            task->capabilities,
-            (task->capabilities_cnt + 1) * sizeof(*task->capabilities));
+        task->capabilities =
+            sq_realloc(task->capabilities, (task->capabilities_cnt + 1) *
+                                               sizeof(*task->capabilities));
         task->capabilities[task->capabilities_cnt++] = sq_strdup(cap);
 }
 
 void sq_task_add_header(sq_task_t *task, const char *name, const char *value) {
-        task->headers = sq_realloc(
-            task->headers, (task->headers_cnt + 1) * sizeof(*task->headers));
+        task->headers = sq_realloc(task->headers, (task->headers_cnt + 1) *
+                                                      sizeof(*task->headers));
         task->headers[task->headers_cnt].name  = sq_strdup(name);
         task->headers[task->headers_cnt].value = sq_strdup(value);
         task->headers_cnt++;

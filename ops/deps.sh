@@ -12,7 +12,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev
             libmicrohttpd-dev libjansson-dev libssl-dev libcmocka-dev)
-test_pkgs=(kcat valgrind prometheus python3 curl)
+test_pkgs=(kcat valgrind prometheus python3 curl clang-format)
 
 pkgs=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then

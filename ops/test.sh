@@ -16,6 +16,7 @@ quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
 
 "$root/ops/deps.sh" --test
+"$root/ops/check-format.sh"
 
 echo "test: building (warnings are errors)"
 SWARMQ_WERROR=ON "$root/ops/build.sh" "$root/build-ci"

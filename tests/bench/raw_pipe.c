@@ -28,8 +28,7 @@
 
 static int64_t delivered;
 
-static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
-                  void *opaque) {
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
         (void)rk;
         (void)opaque;
         if (rkm->err) {
@@ -58,10 +57,9 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, const char *brokers,
                 rd_kafka_conf_set(conf, "group.id", group, NULL, 0);
                 rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL,
                                   0);
-                rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL,
-                                  0);
-                rd_kafka_conf_set(conf, "queued.max.messages.kbytes",
-                                  "16384", NULL, 0);
+                rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+                rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384",
+                                  NULL, 0);
         }
         rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
         if (!rk) {
@@ -71,9 +69,12 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, const char *brokers,
         return rk;
 }
 
-static void produce(rd_kafka_t *rk, const char *topic, const void *buf,
-                    size_t len) {
+/* Keyed like swarmq's records (a task id per record), which also spreads
+ * records evenly over the partitions. */
+static void produce(rd_kafka_t *rk, const char *topic, const void *key,
+                    size_t key_len, const void *buf, size_t len) {
         while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                 RD_KAFKA_V_KEY((void *)key, key_len),
                                  RD_KAFKA_V_VALUE((void *)buf, len),
                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                  RD_KAFKA_V_END) ==
@@ -127,7 +128,11 @@ int main(int argc, char **argv) {
         /* Fill the input topic first, as the swarmq run does. */
         producer = new_client(RD_KAFKA_PRODUCER, brokers, NULL);
         for (i = 0; i < count; i++) {
-                produce(producer, in_topic, value, (size_t)value_size);
+                char key[32];
+                int key_len =
+                    snprintf(key, sizeof(key), "task-%08lld", (long long)i);
+                produce(producer, in_topic, key, (size_t)key_len, value,
+                        (size_t)value_size);
                 if ((i & 1023) == 0)
                         rd_kafka_poll(producer, 0);
         }
@@ -159,8 +164,9 @@ int main(int argc, char **argv) {
                                 if (!t_first)
                                         t_first = sq_clock_us();
                                 for (i = 0; i < out_per_in; i++)
-                                        produce(producer, out_topic,
-                                                rkm->payload, rkm->len);
+                                        produce(producer, out_topic, rkm->key,
+                                                rkm->key_len, rkm->payload,
+                                                rkm->len);
                                 consumed++;
                         }
                         rd_kafka_message_destroy(rkm);

@@ -14,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/ops/lib.sh"
 
-count=200000
+count=100000
 threads=4
 write=0
 while (($#)); do
@@ -33,7 +33,15 @@ done
 b=$root/build-bench
 work=$(mktemp -d /tmp/swarmq-bench.XXXXXX)
 pids=()
-trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
+# Stop in reverse order: consumers before the broker they need to close.
+cleanup() {
+        local i
+        for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+                kill -TERM "${pids[i]}" 2>/dev/null || true
+                wait "${pids[i]}" 2>/dev/null || true
+        done
+}
+trap cleanup EXIT
 
 "$b/tests/swarmq-mock-broker" --partitions 12 \
         --topic swarmq-tasks --topic swarmq-tasks-critical --topic swarmq-tasks-retry \
@@ -60,10 +68,15 @@ pids+=($!)
 http=$(sq_wait_line "$work/consumer.out" http.url 30)
 
 # Sample the finished-task counter: time from the first finished task to
-# the last, the same span raw_pipe measures (group join excluded).
+# the last acknowledged one, the span raw_pipe measures (from the first
+# record consumed to the last output acknowledged; group join excluded).
+# A task counts once its result and terminal event are acknowledged by the
+# broker: finished, and no longer in the in-flight window.
 finished() {
-        sq_http_get "$http/metrics" |
-                awk '$1 ~ /^swarmq_tasks_total/ { s += $2 } END { printf "%d\n", s }'
+        sq_http_get "$http/metrics" | awk '
+                $1 ~ /^swarmq_tasks_total/ { s += $2 }
+                $1 ~ /^swarmq_tasks_in_flight/ { f += $2 }
+                END { printf "%d\n", (f > 0 ? s - f : s) }'
 }
 t_first=
 deadline=$(($(date +%s) + 600))

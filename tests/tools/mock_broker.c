@@ -25,8 +25,8 @@
 #include "common.h"
 
 static const char *default_topics[] = {
-    "swarmq-tasks",   "swarmq-tasks-critical", "swarmq-tasks-retry",
-    "swarmq-tasks-dlt", "swarmq-results",      "swarmq-events"};
+    "swarmq-tasks",     "swarmq-tasks-critical", "swarmq-tasks-retry",
+    "swarmq-tasks-dlt", "swarmq-results",        "swarmq-events"};
 
 static int usage(FILE *fp, int code) {
         fprintf(fp, "Usage: swarmq-mock-broker [--brokers N] "
@@ -56,15 +56,17 @@ int main(int argc, char **argv) {
                         return usage(stderr, 2);
                 if (!strcmp(arg, "--brokers")) {
                         if (sq_parse_int64(val, 1, 16, &brokers)) {
-                                fprintf(stderr, "--brokers %s: expected 1 to "
-                                                "16\n",
+                                fprintf(stderr,
+                                        "--brokers %s: expected 1 to "
+                                        "16\n",
                                         val);
                                 return 2;
                         }
                 } else if (!strcmp(arg, "--partitions")) {
                         if (sq_parse_int64(val, 1, 1000, &partitions)) {
-                                fprintf(stderr, "--partitions %s: expected 1 "
-                                                "to 1000\n",
+                                fprintf(stderr,
+                                        "--partitions %s: expected 1 "
+                                        "to 1000\n",
                                         val);
                                 return 2;
                         }
@@ -100,8 +102,8 @@ int main(int argc, char **argv) {
                 return 1;
         }
         for (t = 0; t < topics_cnt; t++)
-                rd_kafka_mock_topic_create(mcluster, topics[t],
-                                           (int)partitions, 1);
+                rd_kafka_mock_topic_create(mcluster, topics[t], (int)partitions,
+                                           1);
         printf("bootstrap.servers=%s\n",
                rd_kafka_mock_cluster_bootstraps(mcluster));
         fflush(stdout);

@@ -28,14 +28,31 @@ static sq_config_t *config_with(const char *const *kv) {
         return conf;
 }
 
-static const char *const three_agents[] = {
-    "agent.a.kind", "builtin", "agent.a.handler", "noop",
-    "agent.a.capabilities", "x,y", "agent.a.concurrency", "2",
-    "agent.b.kind", "builtin", "agent.b.handler", "echo",
-    "agent.b.capabilities", "y,z", "agent.b.concurrency", "1",
-    "agent.c.kind", "builtin", "agent.c.handler", "sha256",
-    "agent.c.capabilities", "x,y,z", "agent.c.concurrency", "1",
-    NULL};
+static const char *const three_agents[] = {"agent.a.kind",
+                                           "builtin",
+                                           "agent.a.handler",
+                                           "noop",
+                                           "agent.a.capabilities",
+                                           "x,y",
+                                           "agent.a.concurrency",
+                                           "2",
+                                           "agent.b.kind",
+                                           "builtin",
+                                           "agent.b.handler",
+                                           "echo",
+                                           "agent.b.capabilities",
+                                           "y,z",
+                                           "agent.b.concurrency",
+                                           "1",
+                                           "agent.c.kind",
+                                           "builtin",
+                                           "agent.c.handler",
+                                           "sha256",
+                                           "agent.c.capabilities",
+                                           "x,y,z",
+                                           "agent.c.concurrency",
+                                           "1",
+                                           NULL};
 
 static uint64_t candidates_of(sq_agents_t *agents, const char *type,
                               const char *caps, sq_err_t want_err,
@@ -72,12 +89,12 @@ static void test_capability_index(void **state) {
                 uint64_t want;
                 const char *errstr;
         } cases[] = {
-            {"any", "x", SQ_OK, 0x5, NULL},        /* a, c */
-            {"any", "y", SQ_OK, 0x7, NULL},        /* a, b, c */
-            {"any", "z", SQ_OK, 0x6, NULL},        /* b, c */
-            {"any", "x,z", SQ_OK, 0x4, NULL},      /* c only */
-            {"any", "x,y,z", SQ_OK, 0x4, NULL},    /* c only */
-            {"z", NULL, SQ_OK, 0x6, NULL},         /* type as capability */
+            {"any", "x", SQ_OK, 0x5, NULL},     /* a, c */
+            {"any", "y", SQ_OK, 0x7, NULL},     /* a, b, c */
+            {"any", "z", SQ_OK, 0x6, NULL},     /* b, c */
+            {"any", "x,z", SQ_OK, 0x4, NULL},   /* c only */
+            {"any", "x,y,z", SQ_OK, 0x4, NULL}, /* c only */
+            {"z", NULL, SQ_OK, 0x6, NULL},      /* type as capability */
             {"any", "gpu", SQ_ERR_NO_AGENT, 0, "\"gpu\""},
             {"any", "x,gpu", SQ_ERR_NO_AGENT, 0, "\"gpu\""},
             {"render", NULL, SQ_ERR_NO_AGENT, 0, "\"render\""},
@@ -87,9 +104,9 @@ static void test_capability_index(void **state) {
         assert_non_null(agents);
         assert_int_equal(sq_agents_count(agents), 3);
         for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-                uint64_t got = candidates_of(agents, cases[i].type,
-                                             cases[i].caps, cases[i].err,
-                                             cases[i].errstr);
+                uint64_t got =
+                    candidates_of(agents, cases[i].type, cases[i].caps,
+                                  cases[i].err, cases[i].errstr);
                 if (cases[i].err == SQ_OK && got != cases[i].want)
                         fail_msg("case %zu (%s): candidates 0x%llx, want "
                                  "0x%llx",
@@ -102,11 +119,17 @@ static void test_capability_index(void **state) {
 }
 
 static void test_no_single_agent_has_all(void **state) {
-        static const char *const kv[] = {
-            "agent.p.capabilities", "p", "agent.p.handler", "noop",
-            "agent.q.capabilities", "q", "agent.q.handler", "noop", NULL};
-        sq_config_t *conf = config_with(kv);
-        sq_agents_t *agents = sq_agents_new(conf, NULL, 0);
+        static const char *const kv[] = {"agent.p.capabilities",
+                                         "p",
+                                         "agent.p.handler",
+                                         "noop",
+                                         "agent.q.capabilities",
+                                         "q",
+                                         "agent.q.handler",
+                                         "noop",
+                                         NULL};
+        sq_config_t *conf             = config_with(kv);
+        sq_agents_t *agents           = sq_agents_new(conf, NULL, 0);
         (void)state;
         candidates_of(agents, "t", "p,q", SQ_ERR_NO_AGENT,
                       "no single agent has all 2");
@@ -192,8 +215,7 @@ static void test_builtin_handlers(void **state) {
                     run_builtin(cases[i].handler, cases[i].payload,
                                 cases[i].timeout_ms, &run, &task);
                 if (status != cases[i].status)
-                        fail_msg("%s(%s): status %s, want %s",
-                                 cases[i].handler,
+                        fail_msg("%s(%s): status %s, want %s", cases[i].handler,
                                  cases[i].payload ? cases[i].payload : "",
                                  sq_status_name(status),
                                  sq_status_name(cases[i].status));

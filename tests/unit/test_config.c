@@ -39,8 +39,7 @@ static void dump_cb(void *opaque, const char *key, const char *value) {
         dump_t *dump = opaque;
 
         dump->keys   = realloc(dump->keys, (dump->cnt + 1) * sizeof(char *));
-        dump->values = realloc(dump->values,
-                               (dump->cnt + 1) * sizeof(char *));
+        dump->values = realloc(dump->values, (dump->cnt + 1) * sizeof(char *));
         assert_non_null(dump->keys);
         assert_non_null(dump->values);
         dump->keys[dump->cnt]   = strdup(key);
@@ -65,8 +64,8 @@ static void dump_free(dump_t *dump) {
 }
 
 /* The dumped value of @p key copied to @p buf, or NULL if not dumped. */
-static const char *dump_get(const sq_config_t *conf, const char *key,
-                            char *buf, size_t size) {
+static const char *dump_get(const sq_config_t *conf, const char *key, char *buf,
+                            size_t size) {
         const char *found = NULL;
         dump_t dump;
         size_t i;
@@ -113,7 +112,7 @@ static void set_all(sq_config_t *conf, const char *const *settings) {
 
 static void test_defaults(void **state) {
         sq_config_t *conf = sq_config_new();
-        char host[256] = "";
+        char host[256]    = "";
         char want[300];
         char errstr[ERRSTR_SIZE];
         (void)state;
@@ -209,8 +208,8 @@ static void test_good_values(void **state) {
                                   sizeof(errstr)) != SQ_OK)
                         fail_msg("%s=%s rejected: %s", good_values[i].key,
                                  good_values[i].value, errstr);
-                assert_non_null(dump_get(conf, good_values[i].key, shown,
-                                         sizeof(shown)));
+                assert_non_null(
+                    dump_get(conf, good_values[i].key, shown, sizeof(shown)));
                 assert_string_equal(shown, good_values[i].shown);
                 sq_config_destroy(conf);
         }
@@ -227,8 +226,7 @@ static const struct {
     {"executor.threads", "1025", "expected an integer from 1 to 1024"},
     {"executor.threads", "4x", "expected an integer from 1 to 1024"},
     {"executor.threads", "", "expected an integer from 1 to 1024"},
-    {"executor.critical.reserved", "-1",
-     "expected an integer from 0 to 1023"},
+    {"executor.critical.reserved", "-1", "expected an integer from 0 to 1023"},
     {"admission.high.mark", "0", "expected an integer from 1 to 10000000"},
     {"admission.low.mark", "0", "expected an integer from 1 to 10000000"},
     {"admission.critical.high.mark", "0",
@@ -250,8 +248,9 @@ static const struct {
     {"embedded.partitions", "0", "expected an integer from 1 to 1000"},
     {"embedded.brokers", "17", "expected an integer from 1 to 16"},
     {"ordering", "random", "expected one of: unordered, key, partition"},
-    {"log.level", "loud", "expected a log level: emerg, alert, crit, err, "
-                          "warning, notice, info, debug, or 0 to 7"},
+    {"log.level", "loud",
+     "expected a log level: emerg, alert, crit, err, "
+     "warning, notice, info, debug, or 0 to 7"},
     {"log.level", "8", "expected a log level"},
     {"topic.tasks", "my tasks",
      "expected a topic name of 1 to 249 characters from [A-Za-z0-9._-]"},
@@ -259,8 +258,9 @@ static const struct {
     {"topic.results", "", "expected a topic name"},
     {"topic.retry", "a/b", "expected a topic name"},
     {"group.id", "", "expected 1 to 255 characters"},
-    {"http.bind", "a\tb", "expected 1 to 255 characters, none of them "
-                          "control characters"},
+    {"http.bind", "a\tb",
+     "expected 1 to 255 characters, none of them "
+     "control characters"},
     {"instance.id", "x\n", "expected 1 to 255 characters"},
 };
 
@@ -302,13 +302,13 @@ static void test_long_topic_rejected(void **state) {
 
         memset(topic, 'a', 249);
         topic[249] = '\0';
-        assert_int_equal(sq_config_set(conf, "topic.tasks", topic, "-X",
-                                       errstr, sizeof(errstr)),
+        assert_int_equal(sq_config_set(conf, "topic.tasks", topic, "-X", errstr,
+                                       sizeof(errstr)),
                          SQ_OK);
         topic[249] = 'a';
         topic[250] = '\0';
-        assert_int_equal(sq_config_set(conf, "topic.tasks", topic, "-X",
-                                       errstr, sizeof(errstr)),
+        assert_int_equal(sq_config_set(conf, "topic.tasks", topic, "-X", errstr,
+                                       sizeof(errstr)),
                          SQ_ERR_CONFIG);
         assert_non_null(strstr(errstr, "-X: topic.tasks=aaaa"));
         assert_int_equal(strlen(conf->topic_tasks), 249);
@@ -355,33 +355,32 @@ static void test_unknown_key(void **state) {
         /* Without an origin the sentence has no prefix; NULL errstr is ok. */
         {
                 sq_config_t *conf = sq_config_new();
-                assert_int_equal(sq_config_set(conf, "nope", "1", NULL,
-                                               errstr, sizeof(errstr)),
+                assert_int_equal(sq_config_set(conf, "nope", "1", NULL, errstr,
+                                               sizeof(errstr)),
                                  SQ_ERR_CONFIG);
                 assert_string_equal(errstr,
                                     "unknown configuration key \"nope\"");
-                assert_int_equal(sq_config_set(conf, "nope", "1", NULL, NULL,
-                                               0),
-                                 SQ_ERR_CONFIG);
+                assert_int_equal(
+                    sq_config_set(conf, "nope", "1", NULL, NULL, 0),
+                    SQ_ERR_CONFIG);
                 sq_config_destroy(conf);
         }
 }
 
 static void test_file_parsing(void **state) {
-        static const char content[] =
-            "# swarmq test file\r\n"
-            "! a bang comment\r\n"
-            "\r\n"
-            "   \t \n"
-            "   # indented comment\n"
-            "executor.threads = 8\r\n"
-            "http.port=auto\n"
-            "topic.tasks=\t in \t\n"
-            "kafka.client.id = a=b\r\n"
-            "agent.hasher.handler=sha256\n"
-            "log.level=debug";
-        sq_config_t *conf = sq_config_new();
-        char errstr[ERRSTR_SIZE] = "";
+        static const char content[] = "# swarmq test file\r\n"
+                                      "! a bang comment\r\n"
+                                      "\r\n"
+                                      "   \t \n"
+                                      "   # indented comment\n"
+                                      "executor.threads = 8\r\n"
+                                      "http.port=auto\n"
+                                      "topic.tasks=\t in \t\n"
+                                      "kafka.client.id = a=b\r\n"
+                                      "agent.hasher.handler=sha256\n"
+                                      "log.level=debug";
+        sq_config_t *conf           = sq_config_new();
+        char errstr[ERRSTR_SIZE]    = "";
         char path[64];
         (void)state;
 
@@ -410,8 +409,7 @@ static const struct {
      ":2: expected key=value, got \"just a line\""},
     {"# c\r\n\r\nexecutor.threads=abc\r\n", SQ_ERR_CONFIG,
      ":3: executor.threads=abc: expected an integer from 1 to 1024"},
-    {"  = 5\n", SQ_ERR_CONFIG,
-     ":1: expected key=value, got no key before '='"},
+    {"  = 5\n", SQ_ERR_CONFIG, ":1: expected key=value, got no key before '='"},
     {"\n\n\n\n\n\nexector.threads=4\n", SQ_ERR_CONFIG,
      ":7: unknown configuration key \"exector.threads\"; did you mean "
      "executor.threads?"},
@@ -434,8 +432,7 @@ static void test_file_errors(void **state) {
                     sq_config_load_file(conf, path, errstr, sizeof(errstr)),
                     bad_files[i].err);
                 unlink(path);
-                snprintf(want, sizeof(want), "%s%s", path,
-                         bad_files[i].errstr);
+                snprintf(want, sizeof(want), "%s%s", path, bad_files[i].errstr);
                 assert_string_equal(errstr, want);
                 sq_config_destroy(conf);
         }
@@ -445,7 +442,7 @@ static void test_file_long_line(void **state) {
         sq_config_t *conf = sq_config_new();
         char errstr[ERRSTR_SIZE];
         char path[64], want[128];
-        size_t len = 70000;
+        size_t len    = 70000;
         char *content = malloc(len + 32);
         (void)state;
 
@@ -455,9 +452,9 @@ static void test_file_long_line(void **state) {
         content[len] = '\0';
         temp_write(content, path, sizeof(path));
         free(content);
-        assert_int_equal(sq_config_load_file(conf, path, errstr,
-                                             sizeof(errstr)),
-                         SQ_ERR_CONFIG);
+        assert_int_equal(
+            sq_config_load_file(conf, path, errstr, sizeof(errstr)),
+            SQ_ERR_CONFIG);
         unlink(path);
         snprintf(want, sizeof(want), "%s:2: line longer than 65536 bytes",
                  path);
@@ -494,7 +491,7 @@ static void test_env(void **state) {
             "HOME=/root",
             NULL,
         };
-        sq_config_t *conf = sq_config_new();
+        sq_config_t *conf        = sq_config_new();
         char errstr[ERRSTR_SIZE] = "";
         (void)state;
 
@@ -509,8 +506,7 @@ static void test_env(void **state) {
         assert_string_equal(conf->agents[0].handler, "echo");
         assert_int_equal(conf->executor_critical_slots, 2);
         assert_int_equal(conf->ordering, SQ_ORDERING_KEY);
-        assert_int_equal(sq_config_load_env(conf, NULL, errstr,
-                                            sizeof(errstr)),
+        assert_int_equal(sq_config_load_env(conf, NULL, errstr, sizeof(errstr)),
                          SQ_OK);
         sq_config_destroy(conf);
 }
@@ -538,9 +534,9 @@ static void test_env_errors(void **state) {
         for (i = 0; i < SQ_ARRAY_SIZE(bad_env); i++) {
                 sq_config_t *conf = sq_config_new();
                 char *envp[]      = {(char *)bad_env[i].var, NULL};
-                assert_int_equal(sq_config_load_env(conf, envp, errstr,
-                                                    sizeof(errstr)),
-                                 SQ_ERR_CONFIG);
+                assert_int_equal(
+                    sq_config_load_env(conf, envp, errstr, sizeof(errstr)),
+                    SQ_ERR_CONFIG);
                 assert_string_equal(errstr, bad_env[i].errstr);
                 sq_config_destroy(conf);
         }
@@ -558,29 +554,26 @@ static void test_precedence(void **state) {
             {false, true, 9200},
             {true, true, 9200},
         };
-        char *envp[] = {"SWARMQ_HTTP_PORT=9100", NULL};
+        char *envp[]             = {"SWARMQ_HTTP_PORT=9100", NULL};
         char errstr[ERRSTR_SIZE] = "";
         char path[64];
         size_t i;
         (void)state;
 
-        temp_write("http.port=9000\nexecutor.threads=3\n", path,
-                   sizeof(path));
+        temp_write("http.port=9000\nexecutor.threads=3\n", path, sizeof(path));
         for (i = 0; i < SQ_ARRAY_SIZE(cases); i++) {
                 sq_config_t *conf = sq_config_new();
-                assert_int_equal(sq_config_load_file(conf, path, errstr,
-                                                     sizeof(errstr)),
-                                 SQ_OK);
+                assert_int_equal(
+                    sq_config_load_file(conf, path, errstr, sizeof(errstr)),
+                    SQ_OK);
                 if (cases[i].env)
-                        assert_int_equal(sq_config_load_env(conf, envp,
-                                                            errstr,
+                        assert_int_equal(sq_config_load_env(conf, envp, errstr,
                                                             sizeof(errstr)),
                                          SQ_OK);
                 if (cases[i].flag)
                         assert_int_equal(sq_config_set(conf, "http.port",
                                                        "9200", "flag -X",
-                                                       errstr,
-                                                       sizeof(errstr)),
+                                                       errstr, sizeof(errstr)),
                                          SQ_OK);
                 assert_int_equal(conf->http_port, cases[i].port);
                 /* Keys set by one source only keep that value. */
@@ -615,15 +608,15 @@ static void test_kafka_passthrough(void **state) {
                             "b:9092");
         assert_null(sq_config_kafka_get(conf, "group.id"));
 
-        assert_int_equal(sq_config_set(conf, "kafka.", "x", "-X", errstr,
-                                       sizeof(errstr)),
-                         SQ_ERR_CONFIG);
+        assert_int_equal(
+            sq_config_set(conf, "kafka.", "x", "-X", errstr, sizeof(errstr)),
+            SQ_ERR_CONFIG);
         assert_string_equal(errstr, "-X: \"kafka.\" names no librdkafka "
                                     "property: expected kafka.<property>, "
                                     "e.g. kafka.bootstrap.servers");
-        assert_int_equal(sq_config_set(conf, "kafka.a b", "x", "-X", errstr,
-                                       sizeof(errstr)),
-                         SQ_ERR_CONFIG);
+        assert_int_equal(
+            sq_config_set(conf, "kafka.a b", "x", "-X", errstr, sizeof(errstr)),
+            SQ_ERR_CONFIG);
         assert_non_null(strstr(errstr, "\"kafka.a b\" is not a librdkafka "
                                        "property name"));
         assert_int_equal(conf->kafka_cnt, 3);
@@ -631,8 +624,7 @@ static void test_kafka_passthrough(void **state) {
         /* Dumped after the known keys, in the order set. */
         dump_take(conf, &dump);
         assert_true(dump.cnt >= 3);
-        assert_string_equal(dump.keys[dump.cnt - 3],
-                            "kafka.bootstrap.servers");
+        assert_string_equal(dump.keys[dump.cnt - 3], "kafka.bootstrap.servers");
         assert_string_equal(dump.keys[dump.cnt - 2], "kafka.client.id");
         assert_string_equal(dump.keys[dump.cnt - 1], "kafka.debug");
         assert_string_equal(dump.keys[dump.cnt - 4], "log.level");
@@ -650,7 +642,7 @@ static void test_agents_declared(void **state) {
             "agent.hasher.capabilities= hash , sha256 ,x-y",
             NULL,
         };
-        sq_config_t *conf = sq_config_new();
+        sq_config_t *conf        = sq_config_new();
         char errstr[ERRSTR_SIZE] = "";
         const sq_agent_conf_t *agent;
         (void)state;
@@ -689,8 +681,8 @@ static void test_agents_declared(void **state) {
 static void test_agents_default(void **state) {
         static const char *const names[] = {"noop",   "echo", "sleep",
                                             "sha256", "fail", "cpu"};
-        sq_config_t *conf = sq_config_new();
-        char errstr[ERRSTR_SIZE] = "";
+        sq_config_t *conf                = sq_config_new();
+        char errstr[ERRSTR_SIZE]         = "";
         size_t i;
         (void)state;
 
@@ -768,9 +760,8 @@ static void test_agents_bad_set(void **state) {
                                  SQ_ERR_CONFIG);
                 if (!strstr(errstr, bad_agent_sets[i].errstr))
                         fail_msg("%s=%s: got \"%s\", want \"%s\"",
-                                 bad_agent_sets[i].key,
-                                 bad_agent_sets[i].value, errstr,
-                                 bad_agent_sets[i].errstr);
+                                 bad_agent_sets[i].key, bad_agent_sets[i].value,
+                                 errstr, bad_agent_sets[i].errstr);
                 /* A rejected line declares no agent. */
                 assert_int_equal(conf->agents_cnt, 0);
                 sq_config_destroy(conf);
@@ -786,16 +777,16 @@ static void test_agents_too_many(void **state) {
 
         for (i = 0; i < SQ_CONFIG_MAX_AGENTS; i++) {
                 snprintf(key, sizeof(key), "agent.a%d.handler", i);
-                assert_int_equal(sq_config_set(conf, key, "noop", "-X",
-                                               errstr, sizeof(errstr)),
+                assert_int_equal(sq_config_set(conf, key, "noop", "-X", errstr,
+                                               sizeof(errstr)),
                                  SQ_OK);
         }
         /* Another field of a declared agent is still fine. */
-        assert_int_equal(sq_config_set(conf, "agent.a0.concurrency", "2",
-                                       "-X", errstr, sizeof(errstr)),
+        assert_int_equal(sq_config_set(conf, "agent.a0.concurrency", "2", "-X",
+                                       errstr, sizeof(errstr)),
                          SQ_OK);
-        assert_int_equal(sq_config_set(conf, "agent.one-more.handler",
-                                       "noop", "-X", errstr, sizeof(errstr)),
+        assert_int_equal(sq_config_set(conf, "agent.one-more.handler", "noop",
+                                       "-X", errstr, sizeof(errstr)),
                          SQ_ERR_CONFIG);
         assert_string_equal(errstr, "-X: agent.one-more.handler: too many "
                                     "agents: at most 64 may be declared");
@@ -821,8 +812,8 @@ static const struct {
      "agent.x.kind=exec is not supported yet in this version"},
     {{"agent.x.kind=pool", NULL},
      "agent.x.kind=pool is not supported yet in this version"},
-    {{"agent.x.kind=exec", "agent.x.kind=builtin",
-      "agent.x.handler=/bin/true", NULL},
+    {{"agent.x.kind=exec", "agent.x.kind=builtin", "agent.x.handler=/bin/true",
+      NULL},
      "agent.x.handler=/bin/true: unknown builtin handler; expected one of "
      "noop, echo, sleep, sha256, fail, cpu"},
     {{"executor.threads=4", "executor.critical.reserved=4", NULL},
@@ -855,9 +846,9 @@ static void test_finalize_errors(void **state) {
                 sq_config_t *conf = sq_config_new();
                 set_all(conf, bad_finalize[i].settings);
                 errstr[0] = '\0';
-                assert_int_equal(sq_config_finalize(conf, errstr,
-                                                    sizeof(errstr)),
-                                 SQ_ERR_CONFIG);
+                assert_int_equal(
+                    sq_config_finalize(conf, errstr, sizeof(errstr)),
+                    SQ_ERR_CONFIG);
                 assert_string_equal(errstr, bad_finalize[i].errstr);
                 sq_config_destroy(conf);
         }
@@ -981,8 +972,7 @@ static char *source_read(const char *relpath) {
 }
 
 /* Copies the text between the first pair of backticks in [s, end). */
-static bool backticked(const char *s, const char *end, char *out,
-                       size_t size) {
+static bool backticked(const char *s, const char *end, char *out, size_t size) {
         const char *open = memchr(s, '`', (size_t)(end - s));
         const char *close;
 
@@ -1001,7 +991,7 @@ static bool backticked(const char *s, const char *end, char *out,
  * has, and every documented default must be accepted by sq_config_set().
  */
 static void test_docs_match_code(void **state) {
-        char *doc = source_read("docs/configuration.md");
+        char *doc         = source_read("docs/configuration.md");
         sq_config_t *conf = sq_config_new();
         char keys[64][64], defs[64][128];
         char errstr[ERRSTR_SIZE];
@@ -1030,12 +1020,12 @@ static void test_docs_match_code(void **state) {
                         assert_non_null(col[c + 1]);
                 }
                 assert_true(n < 64);
-                assert_true(backticked(col[0], col[1], keys[n],
-                                       sizeof(keys[n])));
+                assert_true(
+                    backticked(col[0], col[1], keys[n], sizeof(keys[n])));
                 if (strchr(keys[n], '<'))
                         continue; /* agent.<name>.* and kafka.<property> */
-                assert_true(backticked(col[2], col[3], defs[n],
-                                       sizeof(defs[n])));
+                assert_true(
+                    backticked(col[2], col[3], defs[n], sizeof(defs[n])));
                 n++;
         }
         assert_true(n >= 20);
@@ -1070,8 +1060,8 @@ static void test_docs_match_code(void **state) {
 }
 
 static void test_example_file_loads(void **state) {
-        const char *dir   = getenv("SQ_TEST_SOURCE_DIR");
-        sq_config_t *conf = sq_config_new();
+        const char *dir          = getenv("SQ_TEST_SOURCE_DIR");
+        sq_config_t *conf        = sq_config_new();
         char errstr[ERRSTR_SIZE] = "";
         char path[1024];
         (void)state;

@@ -52,13 +52,13 @@ static void test_out_of_order_completion_commits_prefix(void **state) {
                                          SQ_OK);
                         if (sq_offsets_committable(offsets) !=
                             completion_cases[c].expect_after[i])
-                                fail_msg("case \"%s\" step %d: committable "
-                                         "%lld, expected %lld",
-                                         completion_cases[c].name, i,
-                                         (long long)sq_offsets_committable(
-                                             offsets),
-                                         (long long)completion_cases[c]
-                                             .expect_after[i]);
+                                fail_msg(
+                                    "case \"%s\" step %d: committable "
+                                    "%lld, expected %lld",
+                                    completion_cases[c].name, i,
+                                    (long long)sq_offsets_committable(offsets),
+                                    (long long)completion_cases[c]
+                                        .expect_after[i]);
                 }
                 assert_int_equal(sq_offsets_in_flight(offsets), 0);
                 assert_int_equal(sq_offsets_held(offsets), 0);

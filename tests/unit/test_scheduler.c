@@ -69,7 +69,7 @@ static void test_aging_lets_low_overtake_high(void **state) {
         (void)state;
         sq_sched_push(sched, item_at(items, 0, SQ_PRIO_LOW));
         sq_sched_push(sched, item_at(items, 1, SQ_PRIO_HIGH));
-        t0 = items[0].enqueued_us;
+        t0                   = items[0].enqueued_us;
         items[1].enqueued_us = t0 + 2 * AGING_US + 10;
         /* At t0 + 2 aging + 10 us: LOW score 2.00001 s, HIGH 2 s. */
         assert_ptr_equal(sq_sched_try_pop(sched, t0 + 2 * AGING_US + 10),
@@ -77,10 +77,8 @@ static void test_aging_lets_low_overtake_high(void **state) {
         sq_sched_push(sched, item_at(items, 2, SQ_PRIO_LOW));
         items[2].enqueued_us = t0 + 2 * AGING_US;
         /* This LOW waited 1 aging period less than needed: HIGH first. */
-        assert_ptr_equal(sq_sched_try_pop(sched, t0 + 3 * AGING_US),
-                         &items[1]);
-        assert_ptr_equal(sq_sched_try_pop(sched, t0 + 3 * AGING_US),
-                         &items[2]);
+        assert_ptr_equal(sq_sched_try_pop(sched, t0 + 3 * AGING_US), &items[1]);
+        assert_ptr_equal(sq_sched_try_pop(sched, t0 + 3 * AGING_US), &items[2]);
         sq_sched_destroy(sched);
 }
 
@@ -99,7 +97,7 @@ static void test_low_never_starves_under_steady_high_load(void **state) {
                 now = t0 + (int64_t)i * 100000;
                 sq_sched_push(sched, item_at(high, i, SQ_PRIO_HIGH));
                 high[i].enqueued_us = now;
-                got = sq_sched_try_pop(sched, now);
+                got                 = sq_sched_try_pop(sched, now);
                 assert_non_null(got);
                 if (got == &low)
                         low_picked_at = i;
@@ -164,8 +162,7 @@ static void test_blocking_pop_drains_then_returns_null(void **state) {
                 pthread_create(&threads[i], NULL, popper_main, &poppers[i]);
         }
         for (i = 0; i < 1000; i++)
-                sq_sched_push(sched,
-                              item_at(items, i, (sq_priority_t)(i % 4)));
+                sq_sched_push(sched, item_at(items, i, (sq_priority_t)(i % 4)));
         sq_sched_shutdown(sched);
         for (i = 0; i < 3; i++) {
                 pthread_join(threads[i], NULL);
