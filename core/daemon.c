@@ -47,13 +47,6 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t *partitions,
-                            void *opaque);
-void sq_daemon_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                                rd_kafka_topic_partition_list_t *offsets,
-                                void *opaque);
-
 /* How many records one wake-up takes from a queue before looking at the
  * other queues again (keeps the critical lane responsive). */
 #define POLL_BATCH 512

@@ -175,6 +175,15 @@ sq_err_t sq_executors_start(sq_daemon_t *daemon, char *errstr,
                             size_t errstr_size);
 void sq_executors_join(sq_daemon_t *daemon);
 
+/* daemon.c: librdkafka callbacks, served on the poll thread by consumer
+ * poll (set up by kafka.c) */
+void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *partitions,
+                            void *opaque);
+void sq_daemon_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t *offsets,
+                                void *opaque);
+
 /* daemon.c: job lifecycle shared by the threads */
 void sq_job_acked(sq_daemon_t *daemon, sq_job_t *job);
 void sq_job_drop(sq_daemon_t *daemon, sq_job_t *job, const char *why);

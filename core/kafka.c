@@ -18,14 +18,6 @@
 
 #include <string.h>
 
-/* Defined in daemon.c: called on the poll thread from consumer poll. */
-void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t *partitions,
-                            void *opaque);
-void sq_daemon_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                                rd_kafka_topic_partition_list_t *offsets,
-                                void *opaque);
-
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf) {
         sq_log_rdkafka_cb(rk, level, fac, buf);

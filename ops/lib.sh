@@ -21,30 +21,28 @@ sq_wait_line() {
         return 1
 }
 
-# sq_http_get URL: prints the body of a GET (no curl needed: bash /dev/tcp).
-sq_http_get() {
-        local url=$1 hostport path host port
+# sq_http_request URL: opens fd 9 to URL's host and sends a GET for its
+# path (no curl needed: bash /dev/tcp). The caller reads fd 9, closes it.
+sq_http_request() {
+        local url=$1 hostport path
         hostport=${url#http://}
         path=/${hostport#*/}
+        [[ "$hostport" == */* ]] || path=/
         hostport=${hostport%%/*}
-        host=${hostport%:*}
-        port=${hostport##*:}
-        exec 9<>"/dev/tcp/$host/$port" || return 1
+        exec 9<>"/dev/tcp/${hostport%:*}/${hostport##*:}" || return 1
         printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&9
+}
+
+# sq_http_get URL: prints the body of a GET.
+sq_http_get() {
+        sq_http_request "$1" || return 1
         sed '1,/^\r$/d' <&9
         exec 9<&-
 }
 
 # sq_http_status URL: prints the HTTP status code of a GET.
 sq_http_status() {
-        local url=$1 hostport path host port
-        hostport=${url#http://}
-        path=/${hostport#*/}
-        hostport=${hostport%%/*}
-        host=${hostport%:*}
-        port=${hostport##*:}
-        exec 9<>"/dev/tcp/$host/$port" || return 1
-        printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&9
+        sq_http_request "$1" || return 1
         head -1 <&9 | awk '{print $2}'
         exec 9<&-
 }
