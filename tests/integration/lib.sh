@@ -108,3 +108,32 @@ metric_sum() {
         sq_http_get "$url/metrics" | awk -v p="$pattern" \
                 '$0 !~ /^#/ && $1 ~ p { s += $2 } END { printf "%d\n", s }'
 }
+
+# use_real_kafka: for tests under tests/broker/ (ctest label "broker"):
+# sets $bootstrap to the real Apache Kafka broker that the ctest fixture
+# started (ops/kafka.sh, state in $build/tests/kafka), and makes every
+# topic and the group unique to this test, so tests sharing the broker
+# never see each other's records. Consumers take "${consumer_topic_args[@]}",
+# the producer CLI takes "${producer_topic_args[@]}"; topic names are in
+# $t_tasks $t_critical $t_results $t_events $t_dlt $t_retry.
+use_real_kafka() {
+        local state=$build/tests/kafka prefix
+        bootstrap=$(bash "$src/ops/kafka.sh" env --state-dir "$state" |
+                sed -n 's/^bootstrap.servers=//p')
+        [[ -n "$bootstrap" ]] || fail "no real Kafka broker running (ops/kafka.sh status --state-dir $state)"
+        prefix="${test_name//[^A-Za-z0-9]/-}-$$"
+        t_tasks=$prefix-tasks
+        t_critical=$prefix-critical
+        t_results=$prefix-results
+        t_events=$prefix-events
+        t_dlt=$prefix-dlt
+        t_retry=$prefix-retry
+        group=$prefix-group
+        consumer_topic_args=(-g "$group" -X "topic.tasks=$t_tasks"
+                -X "topic.critical=$t_critical" -X "topic.results=$t_results"
+                -X "topic.events=$t_events" -X "topic.dlt=$t_dlt"
+                -X "topic.retry=$t_retry")
+        producer_topic_args=(--topic-tasks "$t_tasks" --topic-critical "$t_critical"
+                --topic-results "$t_results")
+        log "real Kafka at $bootstrap, topics $prefix-*"
+}
