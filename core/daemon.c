@@ -445,6 +445,8 @@ static void revoke_partitions(sq_daemon_t *daemon,
                         }
                 }
                 atomic_fetch_add(&part->gen, 1);
+                if (part->assigned)
+                        atomic_fetch_sub(&daemon->assigned_cnt[lane], 1);
                 part->assigned  = false;
                 part->paused    = false;
                 part->committed = -1;
@@ -468,6 +470,8 @@ static void assign_partitions(sq_daemon_t *daemon,
                         continue;
                 part = partition_get(daemon, lane, list->elems[i].partition);
                 atomic_fetch_add(&part->gen, 1);
+                if (!part->assigned)
+                        atomic_fetch_add(&daemon->assigned_cnt[lane], 1);
                 part->assigned  = true;
                 part->paused    = false;
                 part->committed = -1;
@@ -786,6 +790,17 @@ static void collect_agents(void *opaque, sq_metrics_t *metrics, void *out) {
         }
 }
 
+static void collect_assigned(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        (void)metrics;
+        sq_metrics_emit(
+            out, "swarmq_partitions_assigned", "lane=\"tasks\"",
+            (double)atomic_load(&daemon->assigned_cnt[SQ_LANE_TASKS]));
+        sq_metrics_emit(
+            out, "swarmq_partitions_assigned", "lane=\"critical\"",
+            (double)atomic_load(&daemon->assigned_cnt[SQ_LANE_CRITICAL]));
+}
+
 static void collect_lag(void *opaque, sq_metrics_t *metrics, void *out) {
         sq_daemon_t *daemon = opaque;
         sq_partition_t *part;
@@ -922,6 +937,9 @@ static void register_metrics(sq_daemon_t *daemon) {
         sq_metrics_collector(metrics, "swarmq_agent_in_flight",
                              "Tasks running on each agent", SQ_METRIC_GAUGE,
                              collect_agents, daemon);
+        sq_metrics_collector(metrics, "swarmq_partitions_assigned",
+                             "Partitions this instance owns now, by lane",
+                             SQ_METRIC_GAUGE, collect_assigned, daemon);
         sq_metrics_collector(metrics, "swarmq_consumer_lag",
                              "Records in the partition after the committable "
                              "offset, by topic and partition",

@@ -130,8 +130,9 @@ struct sq_daemon_s {
 
         /* Admission window: jobs admitted and not yet freed. */
         atomic_long window[SQ_LANE_CNT];
-        bool lane_paused[SQ_LANE_CNT]; /* poll thread only */
-        atomic_bool paused_any;        /* for /metrics */
+        bool lane_paused[SQ_LANE_CNT];        /* poll thread only */
+        atomic_bool paused_any;               /* for /metrics */
+        atomic_int assigned_cnt[SQ_LANE_CNT]; /* partitions owned now */
 
         atomic_bool stop_requested;
         atomic_bool cancel; /* drain deadline passed: abandon work */
