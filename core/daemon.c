@@ -245,6 +245,8 @@ static void set_lane_paused(sq_daemon_t *daemon, sq_lane_t lane, bool pause) {
                                rd_kafka_err2str(err));
         }
         rd_kafka_topic_partition_list_destroy(list);
+        if (pause && !daemon->lane_paused[lane])
+                sq_metric_add(daemon->m.pauses, 1);
         daemon->lane_paused[lane] = pause;
         atomic_store(&daemon->paused_any,
                      daemon->lane_paused[0] || daemon->lane_paused[1]);
@@ -923,6 +925,11 @@ static void register_metrics(sq_daemon_t *daemon) {
                                 "Partitions revoked from this instance",
                                 SQ_METRIC_COUNTER, NULL, NULL, 0);
         m->revoked_partitions = sq_metrics_child(fam, NULL);
+        fam       = sq_metrics_family(metrics, "swarmq_admission_pauses_total",
+                                      "Times intake paused because the admission "
+                                            "window reached its high mark",
+                                      SQ_METRIC_COUNTER, NULL, NULL, 0);
+        m->pauses = sq_metrics_child(fam, NULL);
 
         sq_metrics_collector(metrics, "swarmq_tasks_in_flight",
                              "Tasks admitted and not yet finished and "

@@ -93,6 +93,7 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *dropped;
         sq_metric_t *revoked_partitions;
         sq_metric_t *assigned_partitions;
+        sq_metric_t *pauses;
 } sq_daemon_metrics_t;
 
 struct sq_daemon_s {

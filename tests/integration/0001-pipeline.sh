@@ -99,6 +99,10 @@ assert_eq "metric: FAILED tasks with no agent" \
 assert_eq "metric: all finished tasks" \
         "$(metric_sum "$c1_http" '^swarmq_tasks_total')" 10000
 
+pauses=$(metric_sum "$c1_http" '^swarmq_admission_pauses_total')
+log "intake paused $pauses times at the 400-task high mark"
+((pauses > 0)) || fail "10,000 tasks never filled a 400-task admission window"
+
 # A clean stop exits 0.
 kill -TERM "$c1_pid"
 sq_wait_exit "$c1_pid" 60 || fail "consumer did not exit 0 after SIGTERM (status $?)"
