@@ -8,14 +8,28 @@
 # agent can run, one undecodable record), waits for every result and
 # prints a summary. Exits 0 only if every submitted task got its result.
 #
-#   ops/demo.sh [--keep]     --keep leaves the consumer running at the end
+#   ops/demo.sh [--keep] [--real-kafka]
+#
+#   --keep        leave the consumer running at the end
+#   --real-kafka  run on a real Apache Kafka 3.9 broker started by
+#                 ops/kafka.sh (Java 17 and Maven needed; jars are fetched
+#                 from Maven Central once and cached) instead of the
+#                 embedded mock cluster
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=ops/lib.sh
 source "$root/ops/lib.sh"
 
 keep=0
-[[ "${1:-}" == "--keep" ]] && keep=1
+real_kafka=0
+for arg in "$@"; do
+        case $arg in
+        --keep) keep=1 ;;
+        --real-kafka) real_kafka=1 ;;
+        -h | --help) sed -n '3,18p' "$0"; exit 0 ;;
+        *) echo "demo: unknown option $arg (see --help)" >&2; exit 2 ;;
+        esac
+done
 
 "$root/ops/deps.sh"
 echo "demo: building (this takes a minute the first time)"
@@ -26,17 +40,32 @@ producer=$root/build/producer/swarmq-producer
 work=$(mktemp -d /tmp/swarmq-demo.XXXXXX)
 consumer_pid=
 
+kafka_state=/tmp/swarmq-demo-kafka
+
 cleanup() {
         if [[ -n "$consumer_pid" ]] && kill -0 "$consumer_pid" 2>/dev/null &&
                 ((keep == 0)); then
                 kill -TERM "$consumer_pid" 2>/dev/null || true
                 wait "$consumer_pid" 2>/dev/null || true
         fi
+        if ((real_kafka && keep == 0)); then
+                bash "$root/ops/kafka.sh" stop --state-dir "$kafka_state" >/dev/null || true
+        fi
 }
 trap cleanup EXIT
 
-echo "demo: starting swarmq-consumer --embedded-broker (log: $work/consumer.log)"
-"$consumer" --embedded-broker --http-port auto -X executor.threads=4 \
+if ((real_kafka)); then
+        "$root/ops/deps.sh" --test
+        echo "demo: starting Apache Kafka 3.9 (ops/kafka.sh, state in $kafka_state)"
+        kafka=$(bash "$root/ops/kafka.sh" start --state-dir "$kafka_state" |
+                sed -n 's/^bootstrap.servers=//p')
+        echo "demo: starting swarmq-consumer -b $kafka (log: $work/consumer.log)"
+        broker_args=(-b "$kafka")
+else
+        echo "demo: starting swarmq-consumer --embedded-broker (log: $work/consumer.log)"
+        broker_args=(--embedded-broker)
+fi
+"$consumer" "${broker_args[@]}" --http-port auto -X executor.threads=4 \
         >"$work/consumer.out" 2>"$work/consumer.log" &
 consumer_pid=$!
 bootstrap=$(sq_wait_line "$work/consumer.out" bootstrap.servers 30)
