@@ -77,6 +77,12 @@ typedef struct sq_config_s {
         int http_port;   /**< http.port, default 8080; 0 = off */
         char *http_bind; /**< http.bind, default "127.0.0.1" */
 
+        /* Topic creation at start-up (real brokers; the embedded broker
+         * creates its topics itself) */
+        bool topics_create;            /**< topics.create, default true */
+        int topics_partitions;         /**< topics.partitions, default 12 */
+        int topics_replication_factor; /**< topics.replication.factor, -1 */
+
         /* Embedded broker (librdkafka mock cluster) */
         bool embedded_broker;    /**< embedded.broker, default false */
         int embedded_partitions; /**< embedded.partitions, default 12 */

@@ -1033,6 +1033,17 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         }
         if (sq_kafka_new_clients(daemon, errstr, errstr_size))
                 goto fail;
+        if (!conf->embedded_broker && conf->topics_create) {
+                char topics_err[512];
+                /* Not fatal: a cluster that forbids CreateTopics may still
+                 * have the topics made by its operators later. */
+                if (sq_kafka_ensure_topics(daemon, topics_err,
+                                           sizeof(topics_err)))
+                        SQ_LOG(SQ_LOG_WARNING, "TOPICS",
+                               "%s; create them as README.md describes "
+                               "(or set topics.create=false to skip this)",
+                               topics_err);
+        }
         rd_kafka_queue_io_event_enable(daemon->consumer_q,
                                        daemon->consumer_pipe[1], "1", 1);
         rd_kafka_queue_io_event_enable(daemon->critical_q,

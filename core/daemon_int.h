@@ -159,6 +159,9 @@ sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
 sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                               size_t errstr_size);
 void sq_kafka_destroy_clients(sq_daemon_t *daemon);
+/* Creates the swarmq topics the cluster lacks (topics.create). */
+sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
+                                size_t errstr_size);
 
 /* emit.c */
 void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,

@@ -273,3 +273,110 @@ void sq_kafka_destroy_clients(sq_daemon_t *daemon) {
         daemon->mcluster = NULL;
         daemon->mock_rk  = NULL;
 }
+
+/* Names of the topics of @p conf that the broker's metadata lacks. */
+static size_t missing_topics(rd_kafka_t *rk, const char *const *topics,
+                             size_t topics_cnt, const char **missing,
+                             char *errstr, size_t errstr_size) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err;
+        size_t i, cnt = 0;
+        int t;
+
+        err = rd_kafka_metadata(rk, 1, NULL, &md, 10000);
+        if (err) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot read the cluster's metadata: %s",
+                              rd_kafka_err2str(err));
+                return (size_t)-1;
+        }
+        for (i = 0; i < topics_cnt; i++) {
+                bool found = false;
+                for (t = 0; t < md->topic_cnt && !found; t++)
+                        found = !strcmp(md->topics[t].topic, topics[i]) &&
+                                md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+                if (!found)
+                        missing[cnt++] = topics[i];
+        }
+        rd_kafka_metadata_destroy(md);
+        return cnt;
+}
+
+sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
+                                size_t errstr_size) {
+        const sq_config_t *conf = daemon->conf;
+        const char *topics[]    = {conf->topic_tasks,   conf->topic_critical,
+                                   conf->topic_retry,   conf->topic_dlt,
+                                   conf->topic_results, conf->topic_events};
+        const char *missing[SQ_ARRAY_SIZE(topics)];
+        rd_kafka_NewTopic_t *new_topics[SQ_ARRAY_SIZE(topics)];
+        rd_kafka_queue_t *queue          = NULL;
+        rd_kafka_event_t *rkev           = NULL;
+        rd_kafka_AdminOptions_t *options = NULL;
+        sq_err_t ret                     = SQ_OK;
+        size_t cnt, i, created = 0;
+        char rkerr[256];
+
+        cnt = missing_topics(daemon->producer, topics, SQ_ARRAY_SIZE(topics),
+                             missing, errstr, errstr_size);
+        if (cnt == (size_t)-1)
+                return SQ_ERR_KAFKA;
+        if (cnt == 0)
+                return SQ_OK;
+        for (i = 0; i < cnt; i++) {
+                new_topics[i] = rd_kafka_NewTopic_new(
+                    missing[i], conf->topics_partitions,
+                    conf->topics_replication_factor, rkerr, sizeof(rkerr));
+                sq_assert(new_topics[i]); /* arguments validated by config */
+        }
+        queue   = rd_kafka_queue_new(daemon->producer);
+        options = rd_kafka_AdminOptions_new(daemon->producer,
+                                            RD_KAFKA_ADMIN_OP_CREATETOPICS);
+        rd_kafka_AdminOptions_set_request_timeout(options, 30000, rkerr,
+                                                  sizeof(rkerr));
+        rd_kafka_CreateTopics(daemon->producer, new_topics, cnt, options,
+                              queue);
+        rkev = rd_kafka_queue_poll(queue, 35000);
+        if (!rkev || rd_kafka_event_error(rkev)) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot create the missing topics: %s",
+                              rkev ? rd_kafka_event_error_string(rkev)
+                                   : "no answer from the broker in 35 s");
+                ret = SQ_ERR_KAFKA;
+        } else {
+                const rd_kafka_CreateTopics_result_t *res =
+                    rd_kafka_event_CreateTopics_result(rkev);
+                size_t res_cnt;
+                const rd_kafka_topic_result_t **results =
+                    rd_kafka_CreateTopics_result_topics(res, &res_cnt);
+                for (i = 0; i < res_cnt; i++) {
+                        rd_kafka_resp_err_t err =
+                            rd_kafka_topic_result_error(results[i]);
+                        if (!err ||
+                            err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                                SQ_LOG(SQ_LOG_NOTICE, "TOPICS",
+                                       "created topic=%s partitions=%d "
+                                       "replication.factor=%d",
+                                       rd_kafka_topic_result_name(results[i]),
+                                       conf->topics_partitions,
+                                       conf->topics_replication_factor);
+                                created++;
+                        } else if (ret == SQ_OK) {
+                                sq_errstr_set(
+                                    errstr, errstr_size,
+                                    "cannot create topic %s: %s",
+                                    rd_kafka_topic_result_name(results[i]),
+                                    rd_kafka_topic_result_error_string(
+                                        results[i]));
+                                ret = SQ_ERR_KAFKA;
+                        }
+                }
+        }
+        if (rkev)
+                rd_kafka_event_destroy(rkev);
+        rd_kafka_AdminOptions_destroy(options);
+        rd_kafka_queue_destroy(queue);
+        rd_kafka_NewTopic_destroy_array(new_topics, cnt);
+        (void)created;
+        return ret;
+}
