@@ -20,11 +20,7 @@
 source "$(dirname "$0")/../integration/lib.sh"
 use_real_kafka
 
-t0=$SECONDS
-python=$(bash "$src/ops/venv.sh" | tail -n 1) || fail "ops/venv.sh failed"
-peer=("$python" "$src/tests/peers/swarmq_peer.py" --bootstrap "$bootstrap"
-        --schemas "$src/schemas")
-log "venv ready in $((SECONDS - t0)) s: $python"
+use_python_peer
 
 t0=$SECONDS
 start_consumer c1 -b "$bootstrap" "${consumer_topic_args[@]}" \

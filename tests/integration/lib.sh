@@ -137,3 +137,14 @@ use_real_kafka() {
                 --topic-results "$t_results")
         log "real Kafka at $bootstrap, topics $prefix-*"
 }
+
+# use_python_peer: the independent Python peer (confluent-kafka + fastavro in
+# the venv that ops/venv.sh keeps outside the repo); sets $python and the
+# command array "${peer[@]}" (tests/peers/swarmq_peer.py on $bootstrap).
+use_python_peer() {
+        local t0=$SECONDS
+        python=$(bash "$src/ops/venv.sh" | tail -n 1) || fail "ops/venv.sh failed"
+        peer=("$python" "$src/tests/peers/swarmq_peer.py" --bootstrap "$bootstrap"
+                --schemas "$src/schemas")
+        log "venv ready in $((SECONDS - t0)) s: $python"
+}
