@@ -5,7 +5,7 @@
  *
  * DESIGN
  *   main.c parses the global options into an sq_cli_t and hands the rest of
- *   argv to one command (cli_submit.c, cli_wait.c). A command returns an
+ *   argv to one command (cli_submit.c, cli_wait.c, cli_replay.c). A command returns an
  *   exit code; nothing below main() calls exit(). SIGINT and SIGTERM only
  *   set a flag that the command loops test; they are blocked while Kafka
  *   clients start so librdkafka's threads never take them and a blocking
@@ -41,6 +41,7 @@ typedef struct sq_cli_s {
         const char *topic_tasks;
         const char *topic_critical;
         const char *topic_results;
+        const char *topic_events;
         int connect_timeout_ms;
         bool have_brokers; /**< brokers or -X bootstrap.servers given */
         bool quiet;
@@ -50,6 +51,8 @@ typedef struct sq_cli_s {
 int sq_cli_submit(const sq_cli_t *cli, int argc, char **argv);
 /** @brief Runs `wait`; @p argv[0] is "wait". @returns an exit code. */
 int sq_cli_wait(const sq_cli_t *cli, int argc, char **argv);
+/** @brief Runs `replay`; @p argv[0] is "replay". @returns an exit code. */
+int sq_cli_replay(const sq_cli_t *cli, int argc, char **argv);
 
 /**
  * @brief Prints "swarmq-producer CMD: <message>" and a pointer to --help on

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * main.c: swarmq-producer, the command line for submitting tasks and
- * waiting for their results:
+ * main.c: swarmq-producer, the command line for submitting tasks, waiting
+ * for their results and replaying results and events:
  *
  *   swarmq-producer [global options] <command> [options]
  *
  * DESIGN
  *   main() parses the global options (kcat-like -b and -X), installs the
  *   signal handlers and runs one command; each command lives in its own
- *   file (cli_submit.c, cli_wait.c) and returns the process exit code.
- *   The only mutable global is the signal counter, written by the handler
- *   and read by the command loops.
+ *   file (cli_submit.c, cli_wait.c, cli_replay.c) and returns the process
+ *   exit code. The only mutable global is the signal counter, written by
+ *   the handler and read by the command loops.
  */
 #include "cli.h"
 
@@ -73,7 +73,9 @@ static void usage(FILE *fp) {
             fp,
             "Usage: " SQ_CLI_PROG " [global options] <command> [options]\n"
             "\n"
-            "Submit tasks to swarmq through Kafka and wait for their results.\n"
+            "Submit tasks to swarmq through Kafka, wait for their results, "
+            "replay\n"
+            "results and events.\n"
             "\n"
             "Commands:\n"
             "  submit    write tasks (generated from flags, or JSON lines from "
@@ -81,6 +83,9 @@ static void usage(FILE *fp) {
             "            or stdin) to the tasks topics\n"
             "  wait      read the results topic until the expected tasks have "
             "results\n"
+            "  replay    print the events (or results, or any swarmq topic) as "
+            "JSON\n"
+            "            lines, from the beginning, an offset or a time\n"
             "Run '" SQ_CLI_PROG
             " <command> --help' for the options of a command.\n"
             "\n"
@@ -98,6 +103,8 @@ static void usage(FILE *fp) {
             "                             (default swarmq-tasks-critical)\n"
             "      --topic-results T      results topic (default "
             "swarmq-results)\n"
+            "      --topic-events T       events topic (default "
+            "swarmq-events)\n"
             "      --connect-timeout-ms MS  how long to wait for a broker to "
             "answer\n"
             "                             before giving up with exit code 3\n"
@@ -109,7 +116,7 @@ static void usage(FILE *fp) {
             "Exit codes:\n"
             "  0  success: every task delivered (submit), every expected "
             "result\n"
-            "     arrived (wait)\n"
+            "     arrived (wait), the end was reached (replay)\n"
             "  1  not all tasks delivered, not all results arrived before the\n"
             "     timeout, or interrupted (SIGINT/SIGTERM)\n"
             "  2  usage error: bad option or argument, unreadable file, bad "
@@ -122,6 +129,7 @@ static void usage(FILE *fp) {
             "      --priority-mix LOW:1,NORMAL:6,HIGH:2,CRITICAL:1 --ids-out "
             "ids.txt\n"
             "  " SQ_CLI_PROG " -b localhost:9092 wait --ids-file ids.txt\n"
+            "  " SQ_CLI_PROG " -b localhost:9092 replay --task-id t1\n"
             "  echo '{\"id\":\"t1\",\"type\":\"echo\",\"payload\":\"hi\"}' | "
             "\\\n"
             "      " SQ_CLI_PROG " -b localhost:9092 submit --stdin\n");
@@ -168,6 +176,7 @@ int main(int argc, char **argv) {
                 OPT_TOPIC_TASKS = 256,
                 OPT_TOPIC_CRITICAL,
                 OPT_TOPIC_RESULTS,
+                OPT_TOPIC_EVENTS,
                 OPT_CONNECT_TIMEOUT,
         };
         static const struct option longopts[] = {
@@ -176,6 +185,7 @@ int main(int argc, char **argv) {
             {"topic-tasks", required_argument, NULL, OPT_TOPIC_TASKS},
             {"topic-critical", required_argument, NULL, OPT_TOPIC_CRITICAL},
             {"topic-results", required_argument, NULL, OPT_TOPIC_RESULTS},
+            {"topic-events", required_argument, NULL, OPT_TOPIC_EVENTS},
             {"connect-timeout-ms", required_argument, NULL,
              OPT_CONNECT_TIMEOUT},
             {"quiet", no_argument, NULL, 'q'},
@@ -193,6 +203,7 @@ int main(int argc, char **argv) {
         cli.topic_tasks        = "swarmq-tasks";
         cli.topic_critical     = "swarmq-tasks-critical";
         cli.topic_results      = "swarmq-results";
+        cli.topic_events       = "swarmq-events";
         cli.connect_timeout_ms = 10000;
 
         opterr = 0;
@@ -215,6 +226,9 @@ int main(int argc, char **argv) {
                         break;
                 case OPT_TOPIC_RESULTS:
                         cli.topic_results = optarg;
+                        break;
+                case OPT_TOPIC_EVENTS:
+                        cli.topic_events = optarg;
                         break;
                 case OPT_CONNECT_TIMEOUT:
                         if (sq_parse_int64(optarg, 1, INT32_MAX, &v) != SQ_OK) {
@@ -247,21 +261,23 @@ int main(int argc, char **argv) {
                 }
         }
         if (optind >= argc) {
-                ret = sq_cli_usage_error(NULL, "no command given (submit or "
-                                               "wait)");
+                ret = sq_cli_usage_error(NULL, "no command given (submit, "
+                                               "wait or replay)");
                 goto done;
         }
-        if (!*cli.topic_tasks || !*cli.topic_critical || !*cli.topic_results) {
+        if (!*cli.topic_tasks || !*cli.topic_critical || !*cli.topic_results ||
+            !*cli.topic_events) {
                 ret = sq_cli_usage_error(NULL, "topic names must not be "
                                                "empty");
                 goto done;
         }
 
         cmd = argv[optind];
-        if (strcmp(cmd, "submit") && strcmp(cmd, "wait")) {
+        if (strcmp(cmd, "submit") && strcmp(cmd, "wait") &&
+            strcmp(cmd, "replay")) {
                 ret = sq_cli_usage_error(NULL,
                                          "unknown command \"%s\" (expected "
-                                         "submit or wait)",
+                                         "submit, wait or replay)",
                                          cmd);
                 goto done;
         }
@@ -276,8 +292,10 @@ int main(int argc, char **argv) {
         optind  = 0; /* glibc: 0 re-initializes getopt for the command */
         if (!strcmp(cmd, "submit"))
                 ret = sq_cli_submit(&cli, argc - cmd_idx, argv + cmd_idx);
-        else
+        else if (!strcmp(cmd, "wait"))
                 ret = sq_cli_wait(&cli, argc - cmd_idx, argv + cmd_idx);
+        else
+                ret = sq_cli_replay(&cli, argc - cmd_idx, argv + cmd_idx);
 
 done:
         sq_free(cli.props);

@@ -134,7 +134,7 @@ use_real_kafka() {
                 -X "topic.events=$t_events" -X "topic.dlt=$t_dlt"
                 -X "topic.retry=$t_retry")
         producer_topic_args=(--topic-tasks "$t_tasks" --topic-critical "$t_critical"
-                --topic-results "$t_results")
+                --topic-results "$t_results" --topic-events "$t_events")
         log "real Kafka at $bootstrap, topics $prefix-*"
 }
 
