@@ -5,9 +5,9 @@
  *
  * DESIGN
  *   main.c parses the global options into an sq_cli_t and hands the rest of
- *   argv to one command (cli_submit.c, cli_wait.c, cli_replay.c). A command returns an
- *   exit code; nothing below main() calls exit(). SIGINT and SIGTERM only
- *   set a flag that the command loops test; they are blocked while Kafka
+ *   argv to one command (cli_submit.c, cli_wait.c, cli_replay.c). A command
+ * returns an exit code; nothing below main() calls exit(). SIGINT and SIGTERM
+ * only set a flag that the command loops test; they are blocked while Kafka
  *   clients start so librdkafka's threads never take them and a blocking
  *   read on the main thread is interrupted (EINTR) instead.
  */
