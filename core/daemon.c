@@ -29,9 +29,11 @@
  *   commits only the contiguous prefix of records whose result and
  *   terminal event (or dead letter) the broker acknowledged.
  *
- *   Revocation: the partitions' queued jobs are dropped, running ones get
- *   until shutdown.drain.timeout.ms to be acknowledged, the completed
- *   prefix is committed synchronously, then the partitions are given up.
+ *   Revocation: nothing more is admitted from the partitions; their queued
+ *   and running jobs get until shutdown.drain.timeout.ms to finish and be
+ *   acknowledged, the completed prefix is committed synchronously, then the
+ *   partitions are given up (jobs still left are dropped: the new owner
+ *   runs them again).
  *   Shutdown: stop intake (pause everything), drain the window within the
  *   deadline, commit synchronously, close the consumer, flush the producer.
  */
@@ -310,7 +312,10 @@ static void update_lag_snapshot(sq_daemon_t *daemon) {
 }
 
 /* Commits the completed prefix of the partitions in @p only (or all
- * assigned ones when NULL). */
+ * assigned ones when NULL). The periodic asynchronous commit skips what it
+ * already sent; a synchronous commit (revocation, shutdown) sends every
+ * prefix again, because an asynchronous commit still in flight may yet
+ * fail (a rebalance in progress does that) after the partition is gone. */
 static void commit_offsets(sq_daemon_t *daemon,
                            const rd_kafka_topic_partition_list_t *only,
                            bool sync) {
@@ -322,7 +327,8 @@ static void commit_offsets(sq_daemon_t *daemon,
 
         FOREACH_PARTITION(daemon, lane, i, part) {
                 int64_t next = sq_offsets_committable(part->offsets);
-                if (!part->assigned || next < 0 || next <= part->committed)
+                if (!part->assigned || next < 0 ||
+                    (!sync && next <= part->committed))
                         continue;
                 if (only && !rd_kafka_topic_partition_list_find(
                                 only, part->topic, part->partition))
@@ -462,6 +468,12 @@ static void assign_partitions(sq_daemon_t *daemon,
                               rd_kafka_topic_partition_list_t *list) {
         rd_kafka_topic_partition_list_t *pause_list =
             rd_kafka_topic_partition_list_new(list->cnt);
+        /* librdkafka keeps a partition's pause flag across unassign and
+         * assign: a partition paused by backpressure before a revocation
+         * comes back paused. Set every newly assigned partition's state
+         * explicitly, or it could stay paused for good. */
+        rd_kafka_topic_partition_list_t *resume_list =
+            rd_kafka_topic_partition_list_new(list->cnt);
         int i;
 
         SQ_LOG(SQ_LOG_NOTICE, "REBALANCE", "assigned %d partitions", list->cnt);
@@ -493,11 +505,17 @@ static void assign_partitions(sq_daemon_t *daemon,
                         rd_kafka_topic_partition_list_add(
                             pause_list, part->topic, part->partition);
                         part->paused = true;
+                } else {
+                        rd_kafka_topic_partition_list_add(
+                            resume_list, part->topic, part->partition);
                 }
         }
         if (pause_list->cnt > 0)
                 rd_kafka_pause_partitions(daemon->consumer, pause_list);
+        if (resume_list->cnt > 0)
+                rd_kafka_resume_partitions(daemon->consumer, resume_list);
         rd_kafka_topic_partition_list_destroy(pause_list);
+        rd_kafka_topic_partition_list_destroy(resume_list);
         sq_metric_add(daemon->m.assigned_partitions, (double)list->cnt);
 }
 

@@ -50,7 +50,7 @@ typedef struct sq_partition_s {
         const char *topic; /* borrowed from the config */
         int32_t partition;
         atomic_uint_fast64_t gen;
-        atomic_bool revoking;    /* executors drop its queued jobs */
+        atomic_bool revoking;    /* no admission while it drains */
         atomic_long outstanding; /* jobs admitted, not yet freed */
         bool assigned;           /* poll thread only */
         bool paused;             /* poll thread only */

@@ -8,11 +8,10 @@
  *   agents are all busy is parked on an agent (agents.c) and this thread
  *   moves on; the executor that next frees a slot on that agent takes the
  *   parked job over (sq_sched_claim) so no thread ever blocks on a busy
- *   agent. Before running, a job is dropped if its partition is being
- *   revoked (the new owner will run it) or the instance passed its drain
- *   deadline. After the result and terminal event are produced the job
- *   belongs to the delivery reports (emit.c): this thread must not touch
- *   it again.
+ *   agent. Before running, a job is dropped if its partition was given up
+ *   (the new owner will run it) or the instance passed its drain deadline.
+ * After the result and terminal event are produced the job belongs to the
+ * delivery reports (emit.c): this thread must not touch it again.
  */
 #include "daemon_int.h"
 #include "log.h"
@@ -37,8 +36,11 @@ static const char *terminal_event_type(sq_status_t status) {
 static const char *drop_reason(sq_daemon_t *daemon, const sq_job_t *job) {
         if (atomic_load(&daemon->cancel))
                 return "instance stopping past its drain deadline";
-        if (atomic_load(&job->part->revoking) ||
-            atomic_load(&job->part->gen) != job->part_gen)
+        /* A partition being revoked still gets its queued jobs run: the
+         * revocation waits for them (up to the drain deadline) so the
+         * new owner starts after them instead of running them again. Only
+         * jobs left when the partition is finally given up are dropped. */
+        if (atomic_load(&job->part->gen) != job->part_gen)
                 return "partition revoked";
         return NULL;
 }

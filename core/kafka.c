@@ -168,8 +168,14 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                        errstr_size)) ||
             (err = set(cconf, "auto.offset.reset", "earliest", errstr,
                        errstr_size)) ||
-            (err = set(cconf, "partition.assignment.strategy",
-                       "cooperative-sticky", errstr, errstr_size)) ||
+            /* Eager, not cooperative-sticky: with librdkafka 2.0.2 the
+             * commits a cooperative revocation makes fail now and then with
+             * ILLEGAL_GENERATION, and the partitions' new owners run again
+             * what was done (measured: tests/broker/0410). Eager revocation
+             * commits reliably. kafka.partition.assignment.strategy
+             * overrides this; both protocols are handled. */
+            (err = set(cconf, "partition.assignment.strategy", "roundrobin",
+                       errstr, errstr_size)) ||
             (err = set(cconf, "allow.auto.create.topics", "true", errstr,
                        errstr_size)) ||
             (err = set(cconf, "queued.max.messages.kbytes", "16384", errstr,
