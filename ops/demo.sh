@@ -106,7 +106,7 @@ sq_http_get "$http/metrics" | grep -E '^swarmq_(tasks_total|dead_letters_total|r
         grep -v ' 0$' | sort | head -40 || true
 echo
 awk -v n="$total" -v s="$start" -v e="$end" \
-        'BEGIN { printf "demo: %d tasks in %.2f s end to end (%.0f tasks/s from first submit to last result, including the ~3 s first group join)\n", n, e - s, n / (e - s) }'
+        'BEGIN { printf "demo: %d tasks in %.2f s end to end (%.0f tasks/s from first submit to last result, including the first group join)\n", n, e - s, n / (e - s) }'
 echo "demo: topics: swarmq-tasks, swarmq-tasks-critical (in); swarmq-results, swarmq-events, swarmq-tasks-dlt (out)"
 echo "demo: look at $http/metrics, $http/healthz, $http/readyz; consumer log $work/consumer.log"
 if ((keep)); then
