@@ -125,7 +125,8 @@ running_pid() {
         [[ -f "$state/kafka.pid" ]] || return 1
         pid=$(<"$state/kafka.pid")
         [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-        cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+        [[ -r "/proc/$pid/cmdline" ]] || return 1 # a stale pid file
+        cmdline=$( (tr '\0' ' ' <"/proc/$pid/cmdline") 2>/dev/null) || return 1
         [[ "$cmdline" == *kafka.Kafka*"$state/server.properties"* ]] ||
                 return 1
         echo "$pid"
