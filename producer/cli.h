@@ -16,6 +16,7 @@
 
 #include "common.h"
 
+#include <librdkafka/rdkafka.h>
 #include <stdio.h>
 
 #define SQ_CLI_PROG "swarmq-producer"
@@ -46,6 +47,20 @@ typedef struct sq_cli_s {
         bool have_brokers; /**< brokers or -X bootstrap.servers given */
         bool quiet;
 } sq_cli_t;
+
+/**
+ * @brief Creates a consumer for command @p cmd: a throwaway group
+ *        "swarmq-producer-<cmd>-<random>", client.id
+ *        "swarmq-producer-<cmd>", no commits, then the command's own
+ *        @p settings (NULL-terminated name, value pairs), then -b and the
+ *        -X properties; checks that a broker answers within
+ *        --connect-timeout-ms.
+ * @param rkp set to the consumer (caller owns, rd_kafka_destroy()).
+ * @returns SQ_CLI_EXIT_OK, or SQ_CLI_EXIT_USAGE / SQ_CLI_EXIT_BROKER with a
+ *          message printed naming the property or the broker problem.
+ */
+int sq_cli_consumer_new(const sq_cli_t *cli, const char *cmd,
+                        const char *const *settings, rd_kafka_t **rkp);
 
 /** @brief Runs `submit`; @p argv[0] is "submit". @returns an exit code. */
 int sq_cli_submit(const sq_cli_t *cli, int argc, char **argv);

@@ -504,90 +504,16 @@ static int parse_opts(const sq_cli_t *cli, replay_opts_t *opts, int argc,
 /* ------------------------------------------------------------------ */
 /* Kafka */
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
-                   const char *buf) {
-        sq_log_rdkafka_cb(rk, level, fac, buf);
-}
-
-/* Sets one property; prints a usage error naming it on failure. */
-static bool conf_set(rd_kafka_conf_t *conf, const char *name,
-                     const char *value) {
-        char errstr[256];
-
-        if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) ==
-            RD_KAFKA_CONF_OK)
-                return true;
-        sq_cli_usage_error(CMD, "Kafka property \"%s\" = \"%s\": %s", name,
-                           value, errstr);
-        return false;
-}
-
-/* Creates the consumer (no group) and checks that a broker answers.
- * @returns SQ_CLI_EXIT_OK or an exit code, with a message printed. */
+/* Creates the consumer (assigned, never joining its group) and checks that
+ * a broker answers. @returns SQ_CLI_EXIT_OK or an exit code, with a
+ * message printed. */
 static int consumer_open(const sq_cli_t *cli, rd_kafka_t **rkp) {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_conf_t *conf              = rd_kafka_conf_new();
-        rd_kafka_t *rk                     = NULL;
-        rd_kafka_resp_err_t err;
-        char errstr[512], group[64], hex[17];
-        size_t i;
-        int ret = SQ_CLI_EXIT_USAGE;
-
-        /* assign() needs a group handle in librdkafka 2.0 (without
-         * group.id it fails with "Unknown group"), but an assigned consumer
-         * never joins the group and commits nothing: a throwaway name. */
-        snprintf(group, sizeof(group), "swarmq-producer-replay-%s",
-                 sq_cli_random_hex(hex, 8));
-        if (!conf_set(conf, "group.id", group) ||
-            !conf_set(conf, "client.id", "swarmq-producer-replay") ||
-            !conf_set(conf, "enable.auto.commit", "false") ||
-            !conf_set(conf, "enable.auto.offset.store", "false") ||
-            !conf_set(conf, "enable.partition.eof", "true") ||
+        static const char *const settings[] = {
+            "enable.partition.eof", "true",
             /* Start offsets are clamped to the watermarks; a partition
              * truncated by retention meanwhile restarts at its start. */
-            !conf_set(conf, "auto.offset.reset", "earliest") ||
-            (cli->brokers &&
-             !conf_set(conf, "bootstrap.servers", cli->brokers)))
-                goto done;
-        for (i = 0; i < cli->props_cnt; i++) {
-                if (!conf_set(conf, cli->props[i].name, cli->props[i].value))
-                        goto done;
-        }
-        rd_kafka_conf_set_log_cb(conf, log_cb);
-
-        /* librdkafka's threads are created now and inherit the mask. */
-        sq_cli_signals_block(true);
-        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-        sq_cli_signals_block(false);
-        if (!rk) {
-                fprintf(stderr,
-                        "%s " CMD ": cannot create the Kafka consumer: %s\n",
-                        SQ_CLI_PROG, errstr);
-                goto done;
-        }
-        conf = NULL; /* rd_kafka_new() took it */
-        rd_kafka_poll_set_consumer(rk);
-
-        err = rd_kafka_metadata(rk, 0, NULL, &md, cli->connect_timeout_ms);
-        if (err) {
-                fprintf(stderr,
-                        "%s " CMD ": no broker answered within %d ms: %s\n",
-                        SQ_CLI_PROG, cli->connect_timeout_ms,
-                        rd_kafka_err2str(err));
-                ret = SQ_CLI_EXIT_BROKER;
-                goto done;
-        }
-        rd_kafka_metadata_destroy(md);
-        *rkp = rk;
-        rk   = NULL;
-        ret  = SQ_CLI_EXIT_OK;
-
-done:
-        if (rk)
-                rd_kafka_destroy(rk);
-        if (conf)
-                rd_kafka_conf_destroy(conf);
-        return ret;
+            "auto.offset.reset", "earliest", NULL};
+        return sq_cli_consumer_new(cli, CMD, settings, rkp);
 }
 
 static int cmp_part(const void *a, const void *b) {

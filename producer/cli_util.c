@@ -11,6 +11,7 @@
  *   grows at 70 % load and never shrinks (a CLI run is short).
  */
 #include "cli.h"
+#include "log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -196,4 +197,87 @@ char *sq_cli_random_hex(char *buf, size_t nbytes) {
         }
         buf[2 * nbytes] = '\0';
         return buf;
+}
+
+static void consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                            const char *buf) {
+        sq_log_rdkafka_cb(rk, level, fac, buf);
+}
+
+/* Sets one property; prints a usage error naming it on failure. */
+static bool consumer_conf_set(rd_kafka_conf_t *conf, const char *cmd,
+                              const char *name, const char *value) {
+        char errstr[256];
+
+        if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) ==
+            RD_KAFKA_CONF_OK)
+                return true;
+        sq_cli_usage_error(cmd, "Kafka property \"%s\" = \"%s\": %s", name,
+                           value, errstr);
+        return false;
+}
+
+int sq_cli_consumer_new(const sq_cli_t *cli, const char *cmd,
+                        const char *const *settings, rd_kafka_t **rkp) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_conf_t *conf              = rd_kafka_conf_new();
+        rd_kafka_t *rk                     = NULL;
+        rd_kafka_resp_err_t err;
+        char errstr[512], group[96], client_id[64], hex[17];
+        size_t i;
+        int ret = SQ_CLI_EXIT_USAGE;
+
+        /* A throwaway group: wait subscribes without committing, replay
+         * assigns (which librdkafka 2.0 refuses without a group.id). */
+        snprintf(group, sizeof(group), "%s-%s-%s", SQ_CLI_PROG, cmd,
+                 sq_cli_random_hex(hex, 8));
+        snprintf(client_id, sizeof(client_id), "%s-%s", SQ_CLI_PROG, cmd);
+        if (!consumer_conf_set(conf, cmd, "group.id", group) ||
+            !consumer_conf_set(conf, cmd, "client.id", client_id) ||
+            !consumer_conf_set(conf, cmd, "enable.auto.commit", "false") ||
+            !consumer_conf_set(conf, cmd, "enable.auto.offset.store", "false"))
+                goto done;
+        for (i = 0; settings && settings[i]; i += 2)
+                if (!consumer_conf_set(conf, cmd, settings[i], settings[i + 1]))
+                        goto done;
+        if (cli->brokers &&
+            !consumer_conf_set(conf, cmd, "bootstrap.servers", cli->brokers))
+                goto done;
+        for (i = 0; i < cli->props_cnt; i++)
+                if (!consumer_conf_set(conf, cmd, cli->props[i].name,
+                                       cli->props[i].value))
+                        goto done;
+        rd_kafka_conf_set_log_cb(conf, consumer_log_cb);
+
+        /* librdkafka's threads are created now and inherit the mask. */
+        sq_cli_signals_block(true);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+        sq_cli_signals_block(false);
+        if (!rk) {
+                fprintf(stderr, "%s %s: cannot create the Kafka consumer: %s\n",
+                        SQ_CLI_PROG, cmd, errstr);
+                goto done;
+        }
+        conf = NULL; /* rd_kafka_new() took it */
+        rd_kafka_poll_set_consumer(rk);
+
+        err = rd_kafka_metadata(rk, 0, NULL, &md, cli->connect_timeout_ms);
+        if (err) {
+                fprintf(stderr, "%s %s: no broker answered within %d ms: %s\n",
+                        SQ_CLI_PROG, cmd, cli->connect_timeout_ms,
+                        rd_kafka_err2str(err));
+                ret = SQ_CLI_EXIT_BROKER;
+                goto done;
+        }
+        rd_kafka_metadata_destroy(md);
+        *rkp = rk;
+        rk   = NULL;
+        ret  = SQ_CLI_EXIT_OK;
+
+done:
+        if (rk)
+                rd_kafka_destroy(rk);
+        if (conf)
+                rd_kafka_conf_destroy(conf);
+        return ret;
 }

@@ -244,80 +244,21 @@ static int parse_opts(wait_opts_t *opts, sq_strmap_t *expected, int argc,
         return -1;
 }
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
-                   const char *buf) {
-        sq_log_rdkafka_cb(rk, level, fac, buf);
-}
-
-/* Sets one property; prints a usage error naming it on failure. */
-static bool conf_set(rd_kafka_conf_t *conf, const char *name,
-                     const char *value) {
-        char errstr[256];
-
-        if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) ==
-            RD_KAFKA_CONF_OK)
-                return true;
-        sq_cli_usage_error("wait", "Kafka property \"%s\" = \"%s\": %s", name,
-                           value, errstr);
-        return false;
-}
-
 /* Creates the consumer, checks that a broker answers, subscribes.
  * @returns SQ_CLI_EXIT_OK or an exit code, with a message printed. */
 static int consumer_open(const sq_cli_t *cli, const wait_opts_t *opts,
                          rd_kafka_t **rkp) {
-        const struct rd_kafka_metadata *md      = NULL;
+        const char *const settings[] = {
+            "auto.offset.reset", opts->from_end ? "latest" : "earliest",
+            "allow.auto.create.topics", "true", NULL};
         rd_kafka_topic_partition_list_t *topics = NULL;
-        rd_kafka_conf_t *conf                   = rd_kafka_conf_new();
         rd_kafka_t *rk                          = NULL;
         rd_kafka_resp_err_t err;
-        char errstr[512], group[64], hex[17];
-        size_t i;
-        int ret = SQ_CLI_EXIT_USAGE;
+        int ret;
 
-        snprintf(group, sizeof(group), "swarmq-producer-wait-%s",
-                 sq_cli_random_hex(hex, 8));
-        if (!conf_set(conf, "group.id", group) ||
-            !conf_set(conf, "client.id", "swarmq-producer-wait") ||
-            !conf_set(conf, "enable.auto.commit", "false") ||
-            !conf_set(conf, "enable.auto.offset.store", "false") ||
-            !conf_set(conf, "auto.offset.reset",
-                      opts->from_end ? "latest" : "earliest") ||
-            !conf_set(conf, "allow.auto.create.topics", "true") ||
-            (cli->brokers &&
-             !conf_set(conf, "bootstrap.servers", cli->brokers)))
-                goto done;
-        for (i = 0; i < cli->props_cnt; i++) {
-                if (!conf_set(conf, cli->props[i].name, cli->props[i].value))
-                        goto done;
-        }
-        rd_kafka_conf_set_log_cb(conf, log_cb);
-
-        /* librdkafka's threads are created now and inherit the mask. */
-        sq_cli_signals_block(true);
-        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-        sq_cli_signals_block(false);
-        if (!rk) {
-                fprintf(stderr,
-                        "%s wait: cannot create the Kafka consumer: "
-                        "%s\n",
-                        SQ_CLI_PROG, errstr);
-                goto done;
-        }
-        conf = NULL; /* rd_kafka_new() took it */
-        rd_kafka_poll_set_consumer(rk);
-
-        err = rd_kafka_metadata(rk, 0, NULL, &md, cli->connect_timeout_ms);
-        if (err) {
-                fprintf(stderr,
-                        "%s wait: no broker answered within %d ms: %s\n",
-                        SQ_CLI_PROG, cli->connect_timeout_ms,
-                        rd_kafka_err2str(err));
-                ret = SQ_CLI_EXIT_BROKER;
-                goto done;
-        }
-        rd_kafka_metadata_destroy(md);
-
+        if ((ret = sq_cli_consumer_new(cli, "wait", settings, &rk)) !=
+            SQ_CLI_EXIT_OK)
+                return ret;
         topics = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(topics, cli->topic_results,
                                           RD_KAFKA_PARTITION_UA);
@@ -337,8 +278,6 @@ done:
                 rd_kafka_topic_partition_list_destroy(topics);
         if (rk)
                 rd_kafka_destroy(rk);
-        if (conf)
-                rd_kafka_conf_destroy(conf);
         return ret;
 }
 
