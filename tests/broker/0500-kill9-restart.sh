@@ -44,12 +44,5 @@ dups=$(json_get "$work/summary.json" 'j["duplicates"]')
 bound=$((2 * (window + 2000)))
 log "duplicates after 2 kills: $dups (bound $bound)"
 ((dups <= bound)) || fail "duplicates $dups exceed the bound $bound"
-for name in c1 c2 c3; do
-        pid_var=${name}_pid
-        kill -TERM "${!pid_var}"
-done
-for name in c1 c2 c3; do
-        pid_var=${name}_pid
-        sq_wait_exit "${!pid_var}" 60 || fail "$name did not exit 0 after SIGTERM"
-done
+stop_consumers c1 c2 c3
 log "passed"

@@ -148,3 +148,17 @@ use_python_peer() {
                 --schemas "$src/schemas")
         log "venv ready in $((SECONDS - t0)) s: $python"
 }
+
+# stop_consumers NAME...: SIGTERM to every named consumer at once, then each
+# must exit 0 (stop intake, drain, commit, close) within 60 s.
+stop_consumers() {
+        local name pid_var
+        for name in "$@"; do
+                pid_var=${name}_pid
+                kill -TERM "${!pid_var}"
+        done
+        for name in "$@"; do
+                pid_var=${name}_pid
+                sq_wait_exit "${!pid_var}" 60 || fail "$name did not exit 0 after SIGTERM"
+        done
+}
