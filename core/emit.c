@@ -31,22 +31,15 @@ static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt, const char *key,
         bool warned = false;
 
         for (;;) {
-                rd_kafka_resp_err_t err;
-                if (headers)
-                        err = rd_kafka_producev(
-                            daemon->producer, RD_KAFKA_V_RKT(rkt),
-                            RD_KAFKA_V_KEY(key, key_len),
-                            RD_KAFKA_V_VALUE((void *)value, value_len),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_HEADERS(headers),
-                            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-                else
-                        err = rd_kafka_producev(
-                            daemon->producer, RD_KAFKA_V_RKT(rkt),
-                            RD_KAFKA_V_KEY(key, key_len),
-                            RD_KAFKA_V_VALUE((void *)value, value_len),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+                /* NULL headers are allowed: the record has none. On
+                 * success librdkafka owns @p headers. */
+                rd_kafka_resp_err_t err = rd_kafka_producev(
+                    daemon->producer, RD_KAFKA_V_RKT(rkt),
+                    RD_KAFKA_V_KEY(key, key_len),
+                    RD_KAFKA_V_VALUE((void *)value, value_len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque),
+                    RD_KAFKA_V_END);
                 if (!err)
                         return;
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {

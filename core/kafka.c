@@ -108,8 +108,7 @@ static sq_err_t set(rd_kafka_conf_t *rkconf, const char *name,
 }
 
 static sq_err_t apply_common(const sq_daemon_t *daemon, rd_kafka_conf_t *rkconf,
-                             bool is_consumer, char *errstr,
-                             size_t errstr_size) {
+                             char *errstr, size_t errstr_size) {
         const sq_config_t *conf = daemon->conf;
         size_t i, r;
         sq_err_t err;
@@ -141,7 +140,6 @@ static sq_err_t apply_common(const sq_daemon_t *daemon, rd_kafka_conf_t *rkconf,
                          set(rkconf, kv->name, kv->value, errstr, errstr_size)))
                         return err;
         }
-        (void)is_consumer;
         rd_kafka_conf_set_log_cb(rkconf, log_cb);
         rd_kafka_conf_set_error_cb(rkconf, error_cb);
         return SQ_OK;
@@ -180,7 +178,7 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                        errstr_size)) ||
             (err = set(cconf, "queued.max.messages.kbytes", "16384", errstr,
                        errstr_size)) ||
-            (err = apply_common(daemon, cconf, true, errstr, errstr_size)))
+            (err = apply_common(daemon, cconf, errstr, errstr_size)))
                 goto fail;
         rd_kafka_conf_set_opaque(cconf, daemon);
         rd_kafka_conf_set_rebalance_cb(cconf, sq_daemon_rebalance_cb);
@@ -193,7 +191,7 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
             (err = set(pconf, "linger.ms", "5", errstr, errstr_size)) ||
             (err = set(pconf, "queue.buffering.max.messages", "1000000", errstr,
                        errstr_size)) ||
-            (err = apply_common(daemon, pconf, false, errstr, errstr_size)))
+            (err = apply_common(daemon, pconf, errstr, errstr_size)))
                 goto fail;
         rd_kafka_conf_set_opaque(pconf, daemon);
         rd_kafka_conf_set_dr_msg_cb(pconf, sq_emit_dr_msg_cb);
@@ -320,7 +318,7 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
         rd_kafka_event_t *rkev           = NULL;
         rd_kafka_AdminOptions_t *options = NULL;
         sq_err_t ret                     = SQ_OK;
-        size_t cnt, i, created = 0;
+        size_t cnt, i;
         char rkerr[256];
 
         cnt = missing_topics(daemon->producer, topics, SQ_ARRAY_SIZE(topics),
@@ -358,15 +356,19 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
                 for (i = 0; i < res_cnt; i++) {
                         rd_kafka_resp_err_t err =
                             rd_kafka_topic_result_error(results[i]);
-                        if (!err ||
-                            err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                        const char *name =
+                            rd_kafka_topic_result_name(results[i]);
+                        if (!err) {
                                 SQ_LOG(SQ_LOG_NOTICE, "TOPICS",
                                        "created topic=%s partitions=%d "
                                        "replication.factor=%d",
-                                       rd_kafka_topic_result_name(results[i]),
-                                       conf->topics_partitions,
+                                       name, conf->topics_partitions,
                                        conf->topics_replication_factor);
-                                created++;
+                        } else if (err ==
+                                   RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                                /* Another instance created it first. */
+                                SQ_LOG(SQ_LOG_INFO, "TOPICS", "topic=%s exists",
+                                       name);
                         } else if (ret == SQ_OK) {
                                 sq_errstr_set(
                                     errstr, errstr_size,
@@ -383,6 +385,5 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
         rd_kafka_AdminOptions_destroy(options);
         rd_kafka_queue_destroy(queue);
         rd_kafka_NewTopic_destroy_array(new_topics, cnt);
-        (void)created;
         return ret;
 }
