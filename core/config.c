@@ -155,6 +155,10 @@ static const key_def_t key_defs[] = {
      "1000", NULL, "How often completed offsets are committed."},
     {"shutdown.drain.timeout.ms", KEY_INT64, 0, 3600000, OFF(drain_timeout_ms),
      "30000", NULL, "How long shutdown waits for running tasks."},
+    {"memory.limit.bytes", KEY_INT64, 0, INT64_C(1) << 50,
+     OFF(memory_limit_bytes), "0", NULL,
+     "Resident memory at which intake stops; it slows from 90%, resumes "
+     "below 80%; 0 = no limit."},
     {"http.port", KEY_INT, -1, 65535, OFF(http_port), "8080", port_syms,
      "HTTP port for /health, /metrics, /status; auto (-1) = ephemeral, "
      "off (0) = no server."},

@@ -73,6 +73,10 @@ typedef struct sq_config_s {
         int64_t commit_interval_ms; /**< commit.interval.ms, 1000 */
         int64_t drain_timeout_ms;   /**< shutdown.drain.timeout.ms 30000 */
 
+        /* Memory: intake pauses above 90% of the limit (RSS), resumes
+         * below 80% */
+        int64_t memory_limit_bytes; /**< memory.limit.bytes, 0 = none */
+
         /* HTTP */
         int http_port;   /**< http.port, default 8080; 0 = off */
         char *http_bind; /**< http.bind, default "127.0.0.1" */

@@ -42,6 +42,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -254,12 +255,73 @@ static void set_lane_paused(sq_daemon_t *daemon, sq_lane_t lane, bool pause) {
                      daemon->lane_paused[0] || daemon->lane_paused[1]);
 }
 
+/* memory.limit.bytes: RSS at 90% of the limit pauses ordinary intake
+ * (the fast lane is bounded by its own mark); it resumes below 80%, or
+ * once no ordinary task is in memory: what is left then is not held by
+ * tasks and waiting would not free it, so intake goes on in bursts.
+ * Checked at most every MEM_CHECK_US (a read of /proc/self/statm), and on
+ * every wake-up while paused with an empty window. While paused, freed
+ * task memory is handed back to the system (malloc_trim, which walks the
+ * heaps: at most every MEM_PAUSED_CHECK_US) so RSS can fall. */
+#define MEM_CHECK_US        10000
+#define MEM_PAUSED_CHECK_US 100000
+
+static void check_memory(sq_daemon_t *daemon) {
+        uint64_t limit    = (uint64_t)daemon->conf->memory_limit_bytes;
+        uint64_t pause_at = limit / 10 * 9, resume_at = limit / 10 * 8;
+        long window = atomic_load(&daemon->window[SQ_LANE_TASKS]);
+        int64_t now;
+        uint64_t rss;
+
+        if (!limit || atomic_load(&daemon->stop_requested))
+                return;
+        now = sq_clock_us();
+        if (now < daemon->mem_next_check_us &&
+            !(daemon->mem_paused && window == 0))
+                return;
+        daemon->mem_next_check_us = now + MEM_CHECK_US;
+        if (sq_metrics_read_rss(&rss) != SQ_OK)
+                return;
+        if (!daemon->mem_paused && rss >= pause_at) {
+                SQ_LOG(SQ_LOG_NOTICE, "MEMORY",
+                       "pausing intake: rss=%llu bytes is over 90%% of "
+                       "memory.limit.bytes=%llu (window=%ld)",
+                       (unsigned long long)rss, (unsigned long long)limit,
+                       window);
+                daemon->mem_paused = true;
+                sq_metric_add(daemon->m.memory_pauses, 1);
+        } else if (daemon->mem_paused) {
+                daemon->mem_next_check_us = now + MEM_PAUSED_CHECK_US;
+                if (rss >= resume_at) {
+                        malloc_trim(0);
+                        if (sq_metrics_read_rss(&rss) != SQ_OK)
+                                return;
+                }
+                if (rss >= resume_at && window > 0)
+                        return;
+                SQ_LOG(
+                    rss < resume_at ? SQ_LOG_NOTICE : SQ_LOG_WARNING, "MEMORY",
+                    "resuming intake: rss=%llu bytes%s (80%% of "
+                    "memory.limit.bytes=%llu is %llu)",
+                    (unsigned long long)rss,
+                    rss < resume_at
+                        ? ""
+                        : " with no task in memory; the limit is too "
+                          "low for this instance's baseline",
+                    (unsigned long long)limit, (unsigned long long)resume_at);
+                daemon->mem_paused = false;
+        }
+        atomic_store(&daemon->mem_paused_flag, daemon->mem_paused);
+}
+
 static void apply_backpressure(sq_daemon_t *daemon) {
         static const char *lane_names[] = {"tasks", "critical"};
         int lane;
 
+        check_memory(daemon);
         for (lane = 0; lane < SQ_LANE_CNT; lane++) {
                 long window = atomic_load(&daemon->window[lane]);
+                bool mem    = lane == SQ_LANE_TASKS && daemon->mem_paused;
                 long high = lane == SQ_LANE_TASKS ? daemon->conf->admission_high
                                                   : daemon->conf->critical_high;
                 long low  = lane == SQ_LANE_TASKS
@@ -267,12 +329,12 @@ static void apply_backpressure(sq_daemon_t *daemon) {
                                 : daemon->conf->critical_high / 2;
                 if (atomic_load(&daemon->stop_requested))
                         continue; /* stop() paused everything for good */
-                if (!daemon->lane_paused[lane] && window >= high) {
+                if (!daemon->lane_paused[lane] && (window >= high || mem)) {
                         SQ_LOG(SQ_LOG_DEBUG, "WINDOW",
                                "pausing lane=%s window=%ld high=%ld",
                                lane_names[lane], window, high);
                         set_lane_paused(daemon, (sq_lane_t)lane, true);
-                } else if (daemon->lane_paused[lane] && window <= low) {
+                } else if (daemon->lane_paused[lane] && window <= low && !mem) {
                         SQ_LOG(SQ_LOG_DEBUG, "WINDOW",
                                "resuming lane=%s window=%ld low=%ld",
                                lane_names[lane], window, low);
@@ -795,6 +857,13 @@ static void collect_paused(void *opaque, sq_metrics_t *metrics, void *out) {
                         atomic_load(&daemon->paused_any) ? 1 : 0);
 }
 
+static void collect_mem_paused(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        (void)metrics;
+        sq_metrics_emit(out, "swarmq_memory_paused", NULL,
+                        atomic_load(&daemon->mem_paused_flag) ? 1 : 0);
+}
+
 static void collect_agents(void *opaque, sq_metrics_t *metrics, void *out) {
         sq_daemon_t *daemon = opaque;
         char name[256], labels[300];
@@ -848,6 +917,7 @@ static void register_metrics(sq_daemon_t *daemon) {
         static const char *const agent_label[]  = {"agent", NULL};
         static const char *const reason_label[] = {"reason", NULL};
         static const char *const result_label[] = {"result", NULL};
+        static const char *const prio_label[]   = {"priority", NULL};
         static const char *const info_labels[]  = {"version", "instance",
                                                    "group", NULL};
         sq_metrics_t *metrics                   = daemon->metrics;
@@ -945,9 +1015,30 @@ static void register_metrics(sq_daemon_t *daemon) {
         m->revoked_partitions = sq_metrics_child(fam, NULL);
         fam       = sq_metrics_family(metrics, "swarmq_admission_pauses_total",
                                       "Times intake paused because the admission "
-                                            "window reached its high mark",
+                                            "window reached its high mark "
+                                            "or memory its limit",
                                       SQ_METRIC_COUNTER, NULL, NULL, 0);
         m->pauses = sq_metrics_child(fam, NULL);
+        fam       = sq_metrics_family(metrics, "swarmq_memory_pauses_total",
+                                      "Times intake paused because resident memory "
+                                            "reached 90% of memory.limit.bytes",
+                                      SQ_METRIC_COUNTER, NULL, NULL, 0);
+        m->memory_pauses = sq_metrics_child(fam, NULL);
+        fam = sq_metrics_family(metrics, "swarmq_memory_limit_bytes",
+                                "memory.limit.bytes (0: no limit)",
+                                SQ_METRIC_GAUGE, NULL, NULL, 0);
+        sq_metric_set(sq_metrics_child(fam, NULL),
+                      (double)daemon->conf->memory_limit_bytes);
+        fam = sq_metrics_family(
+            metrics, "swarmq_schedule_latency_seconds",
+            "Time from a task's admission to its start on an agent, by "
+            "priority",
+            SQ_METRIC_HISTOGRAM, prio_label, sq_metrics_buckets_duration,
+            sq_metrics_buckets_duration_cnt);
+        for (p = 0; p < SQ_PRIO_CNT; p++) {
+                const char *values[] = {sq_priority_name((sq_priority_t)p)};
+                m->sched_latency[p]  = sq_metrics_child(fam, values);
+        }
 
         sq_metrics_collector(metrics, "swarmq_tasks_in_flight",
                              "Tasks admitted and not yet finished and "
@@ -969,6 +1060,10 @@ static void register_metrics(sq_daemon_t *daemon) {
                              "Records in the partition after the committable "
                              "offset, by topic and partition",
                              SQ_METRIC_GAUGE, collect_lag, daemon);
+        sq_metrics_collector(metrics, "swarmq_memory_paused",
+                             "1 while intake is paused by memory.limit.bytes",
+                             SQ_METRIC_GAUGE, collect_mem_paused, daemon);
+        sq_metrics_register_process(metrics);
 }
 
 /*

@@ -94,6 +94,8 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *revoked_partitions;
         sq_metric_t *assigned_partitions;
         sq_metric_t *pauses;
+        sq_metric_t *memory_pauses;
+        sq_metric_t *sched_latency[SQ_PRIO_CNT]; /* admission to start */
 } sq_daemon_metrics_t;
 
 struct sq_daemon_s {
@@ -134,6 +136,12 @@ struct sq_daemon_s {
         bool lane_paused[SQ_LANE_CNT];        /* poll thread only */
         atomic_bool paused_any;               /* for /metrics */
         atomic_int assigned_cnt[SQ_LANE_CNT]; /* partitions owned now */
+
+        /* memory.limit.bytes: intake paused on RSS (poll thread; the
+         * atomic copy is for /metrics) */
+        bool mem_paused;
+        atomic_bool mem_paused_flag;
+        int64_t mem_next_check_us;
 
         atomic_bool stop_requested;
         atomic_bool cancel; /* drain deadline passed: abandon work */

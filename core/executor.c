@@ -98,6 +98,8 @@ static void execute(sq_executor_t *exec, sq_job_t *job, sq_agent_t *agent) {
                 return;
         }
         started_ms = sq_wallclock_ms();
+        sq_metric_observe(daemon->m.sched_latency[task->priority],
+                          (double)(sq_clock_us() - job->received_us) / 1e6);
         sq_emit_event(daemon, exec->codec, "started", task,
                       sq_agent_name(agent), NULL, NULL);
 

@@ -27,16 +27,30 @@
  *   walk. The output is a bounded buffer (RENDER_MAX bytes): past it the
  *   sample line being written is dropped whole, the rest of the scrape is
  *   skipped and a warning is logged, so a scrape is always well-formed.
+ *
+ *   Process collectors read /proc/self at scrape time (no state, no
+ *   thread): the standard process_* names of the Prometheus client
+ *   libraries, so dashboards and alerts written for any exporter work, and
+ *   glibc's mallinfo2() as swarmq_malloc_*: RSS far above the allocator's
+ *   in-use bytes means memory held by free lists (fragmentation), not by
+ *   live tasks. mallinfo2() walks every arena's bins under their locks;
+ *   once per scrape is cheap, never call it on a hot path.
  */
 #include "metrics.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -661,4 +675,281 @@ void sq_metrics_escape_label(char *dst, size_t dst_size, const char *value) {
                 }
         }
         dst[len] = '\0';
+}
+
+/*
+ * Process collectors (Linux /proc, glibc malloc)
+ */
+
+/* Reads a small /proc file whole into @p buf (NUL-terminated). */
+static ssize_t proc_read(const char *path, char *buf, size_t size) {
+        ssize_t len = 0, r;
+        int fd;
+
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return -1;
+        while ((size_t)len < size - 1) {
+                r = read(fd, buf + len, size - 1 - (size_t)len);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        break;
+                len += r;
+        }
+        close(fd);
+        buf[len] = '\0';
+        return len;
+}
+
+sq_err_t sq_metrics_read_rss(uint64_t *rssp) {
+        char buf[256], *end;
+        unsigned long long size, resident;
+        long page = sysconf(_SC_PAGESIZE);
+
+        if (proc_read("/proc/self/statm", buf, sizeof(buf)) <= 0 || page <= 0)
+                return SQ_ERR_IO;
+        size = strtoull(buf, &end, 10);
+        (void)size;
+        resident = strtoull(end, &end, 10);
+        if (end == buf)
+                return SQ_ERR_IO;
+        *rssp = (uint64_t)resident * (uint64_t)page;
+        return SQ_OK;
+}
+
+/* The figures of /proc/self/stat we export (proc(5) field numbers). */
+typedef struct proc_stat_s {
+        unsigned long long utime;     /* 14, clock ticks */
+        unsigned long long stime;     /* 15, clock ticks */
+        unsigned long long starttime; /* 22, clock ticks after boot */
+        unsigned long long vsize;     /* 23, bytes */
+        long long rss;                /* 24, pages */
+} proc_stat_t;
+
+static bool proc_stat_read(proc_stat_t *st) {
+        char buf[2048], *p, *end;
+        int field;
+
+        if (proc_read("/proc/self/stat", buf, sizeof(buf)) <= 0)
+                return false;
+        /* Field 2 (comm) is in parentheses and may hold spaces or ')':
+         * the fields after it start after the last ')'. */
+        if (!(p = strrchr(buf, ')')))
+                return false;
+        p++;
+        memset(st, 0, sizeof(*st));
+        for (field = 3; field <= 24; field++) {
+                unsigned long long v;
+                while (*p == ' ')
+                        p++;
+                if (field == 3) { /* state: one character */
+                        if (!*p)
+                                return false;
+                        p++;
+                        continue;
+                }
+                /* Signed fields (priority, nice) parse too; we skip them. */
+                v = strtoull(p, &end, 10);
+                if (end == p)
+                        return false;
+                p = end;
+                switch (field) {
+                case 14:
+                        st->utime = v;
+                        break;
+                case 15:
+                        st->stime = v;
+                        break;
+                case 22:
+                        st->starttime = v;
+                        break;
+                case 23:
+                        st->vsize = v;
+                        break;
+                case 24:
+                        st->rss = (long long)v;
+                        break;
+                default:
+                        break;
+                }
+        }
+        return true;
+}
+
+/* The boot time in seconds since the epoch ("btime" in /proc/stat). */
+static bool boot_time(double *btimep) {
+        char line[256];
+        bool at_line_start = true, found = false;
+        FILE *fp = fopen("/proc/stat", "re");
+
+        if (!fp)
+                return false;
+        /* Lines may be longer than the buffer (intr): only a chunk that
+         * starts a line can be the btime line. */
+        while (fgets(line, sizeof(line), fp)) {
+                size_t len = strlen(line);
+                if (at_line_start && !strncmp(line, "btime ", 6)) {
+                        char *end;
+                        unsigned long long v = strtoull(line + 6, &end, 10);
+                        if (end != line + 6) {
+                                *btimep = (double)v;
+                                found   = true;
+                        }
+                        break;
+                }
+                at_line_start = len > 0 && line[len - 1] == '\n';
+        }
+        fclose(fp);
+        return found;
+}
+
+static void collect_cpu(void *opaque, sq_metrics_t *metrics, void *out) {
+        long ticks = sysconf(_SC_CLK_TCK);
+        proc_stat_t st;
+        (void)opaque;
+        (void)metrics;
+        if (ticks > 0 && proc_stat_read(&st))
+                sq_metrics_emit(out, "process_cpu_seconds_total", NULL,
+                                (double)(st.utime + st.stime) / (double)ticks);
+}
+
+static void collect_rss(void *opaque, sq_metrics_t *metrics, void *out) {
+        uint64_t rss;
+        (void)opaque;
+        (void)metrics;
+        if (sq_metrics_read_rss(&rss) == SQ_OK)
+                sq_metrics_emit(out, "process_resident_memory_bytes", NULL,
+                                (double)rss);
+}
+
+static void collect_vsize(void *opaque, sq_metrics_t *metrics, void *out) {
+        proc_stat_t st;
+        (void)opaque;
+        (void)metrics;
+        if (proc_stat_read(&st))
+                sq_metrics_emit(out, "process_virtual_memory_bytes", NULL,
+                                (double)st.vsize);
+}
+
+static void collect_start_time(void *opaque, sq_metrics_t *metrics, void *out) {
+        long ticks = sysconf(_SC_CLK_TCK);
+        double btime;
+        proc_stat_t st;
+        (void)opaque;
+        (void)metrics;
+        if (ticks > 0 && proc_stat_read(&st) && boot_time(&btime))
+                sq_metrics_emit(out, "process_start_time_seconds", NULL,
+                                btime + (double)st.starttime / (double)ticks);
+}
+
+static void collect_open_fds(void *opaque, sq_metrics_t *metrics, void *out) {
+        DIR *dir = opendir("/proc/self/fd");
+        struct dirent *de;
+        long cnt = 0;
+        (void)opaque;
+        (void)metrics;
+        if (!dir)
+                return;
+        while ((de = readdir(dir)))
+                if (de->d_name[0] != '.')
+                        cnt++;
+        closedir(dir);
+        /* Not counting the descriptor opendir() itself holds. */
+        sq_metrics_emit(out, "process_open_fds", NULL, (double)(cnt - 1));
+}
+
+static void collect_max_fds(void *opaque, sq_metrics_t *metrics, void *out) {
+        struct rlimit rl;
+        (void)opaque;
+        (void)metrics;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+                sq_metrics_emit(out, "process_max_fds", NULL,
+                                (double)rl.rlim_cur);
+}
+
+/* One mallinfo2() figure per family; a collector's opaque is the figure. */
+typedef enum {
+        MALLOC_HEAP,
+        MALLOC_MMAP,
+        MALLOC_IN_USE,
+        MALLOC_FREE,
+        MALLOC_RELEASABLE,
+        MALLOC_CNT,
+} malloc_figure_t;
+
+static const struct {
+        const char *name;
+        const char *help;
+} malloc_families[MALLOC_CNT] = {
+    [MALLOC_HEAP]       = {"swarmq_malloc_heap_bytes",
+                           "Bytes the allocator got from the system for its "
+                                 "heaps (glibc mallinfo2 arena)"},
+    [MALLOC_MMAP]       = {"swarmq_malloc_mmap_bytes",
+                           "Bytes in large allocations served by mmap "
+                                 "(glibc mallinfo2 hblkhd)"},
+    [MALLOC_IN_USE]     = {"swarmq_malloc_in_use_bytes",
+                           "Bytes allocated and not freed, heap and mmap "
+                               "(glibc mallinfo2 uordblks + hblkhd)"},
+    [MALLOC_FREE]       = {"swarmq_malloc_free_bytes",
+                           "Bytes free in the allocator's heaps, not returned "
+                                 "to the system (glibc mallinfo2 fordblks)"},
+    [MALLOC_RELEASABLE] = {"swarmq_malloc_releasable_bytes",
+                           "Free bytes at the top of the main heap that "
+                           "malloc_trim could return (glibc mallinfo2 "
+                           "keepcost)"},
+};
+
+static void collect_malloc(void *opaque, sq_metrics_t *metrics, void *out) {
+        malloc_figure_t fig = (malloc_figure_t)(uintptr_t)opaque;
+        struct mallinfo2 mi = mallinfo2();
+        double value        = 0;
+        (void)metrics;
+        switch (fig) {
+        case MALLOC_HEAP:
+                value = (double)mi.arena;
+                break;
+        case MALLOC_MMAP:
+                value = (double)mi.hblkhd;
+                break;
+        case MALLOC_IN_USE:
+                value = (double)(mi.uordblks + mi.hblkhd);
+                break;
+        case MALLOC_FREE:
+                value = (double)mi.fordblks;
+                break;
+        case MALLOC_RELEASABLE:
+        case MALLOC_CNT:
+                value = (double)mi.keepcost;
+                break;
+        }
+        sq_metrics_emit(out, malloc_families[fig].name, NULL, value);
+}
+
+void sq_metrics_register_process(sq_metrics_t *metrics) {
+        int fig;
+
+        sq_metrics_collector(metrics, "process_cpu_seconds_total",
+                             "Total user and system CPU time spent in "
+                             "seconds",
+                             SQ_METRIC_COUNTER, collect_cpu, NULL);
+        sq_metrics_collector(metrics, "process_resident_memory_bytes",
+                             "Resident memory size in bytes", SQ_METRIC_GAUGE,
+                             collect_rss, NULL);
+        sq_metrics_collector(metrics, "process_virtual_memory_bytes",
+                             "Virtual memory size in bytes", SQ_METRIC_GAUGE,
+                             collect_vsize, NULL);
+        sq_metrics_collector(metrics, "process_start_time_seconds",
+                             "Start time of the process since unix epoch in "
+                             "seconds",
+                             SQ_METRIC_GAUGE, collect_start_time, NULL);
+        sq_metrics_collector(metrics, "process_open_fds",
+                             "Number of open file descriptors", SQ_METRIC_GAUGE,
+                             collect_open_fds, NULL);
+        sq_metrics_collector(metrics, "process_max_fds",
+                             "Maximum number of open file descriptors",
+                             SQ_METRIC_GAUGE, collect_max_fds, NULL);
+        for (fig = 0; fig < MALLOC_CNT; fig++)
+                sq_metrics_collector(metrics, malloc_families[fig].name,
+                                     malloc_families[fig].help, SQ_METRIC_GAUGE,
+                                     collect_malloc, (void *)(uintptr_t)fig);
 }

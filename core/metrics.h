@@ -103,6 +103,24 @@ void sq_metrics_escape_label(char *dst, size_t dst_size, const char *value);
  */
 char *sq_metrics_render(sq_metrics_t *metrics, size_t *lenp);
 
+/**
+ * @brief Registers the process collectors: process_cpu_seconds_total,
+ *        process_resident_memory_bytes, process_virtual_memory_bytes,
+ *        process_start_time_seconds, process_open_fds, process_max_fds
+ *        (the names every Prometheus client library uses, read from
+ *        /proc at scrape time), and glibc's allocator statistics
+ *        (mallinfo2) as swarmq_malloc_*. Where /proc is missing the
+ *        families render with no samples.
+ */
+void sq_metrics_register_process(sq_metrics_t *metrics);
+
+/**
+ * @brief Reads this process's resident set size (/proc/self/statm).
+ * @param rssp set to the RSS in bytes on success.
+ * @returns SQ_OK, or SQ_ERR_IO when /proc cannot be read.
+ */
+sq_err_t sq_metrics_read_rss(uint64_t *rssp);
+
 /** Bucket sets shared by the daemon's histograms (seconds). */
 extern const double sq_metrics_buckets_selection[]; /* 100 ns .. 10 ms */
 extern const size_t sq_metrics_buckets_selection_cnt;
