@@ -294,6 +294,15 @@ static bool walk_blocks(struct walk *w, avro_schema_t schema, int depth,
                                                  "a map key length") ||
                                     !walk_span(w, kpos, klen, "map key"))
                                         return false;
+                                /* Keys become C strings too (header
+                                 * names): same rule as string values. */
+                                if (!sq_codec_utf8_valid(w->buf + w->pos -
+                                                             (size_t)klen,
+                                                         (size_t)klen))
+                                        return walk_fail(
+                                            w, kpos,
+                                            "map key is not valid UTF-8 or "
+                                            "contains a NUL byte");
                         }
                         if (!walk_value(w, items, depth + 1))
                                 return false;
@@ -927,6 +936,16 @@ static sq_err_t task_from_value(codec_schema_t *s, avro_value_t *rec,
                               "Task field \"%s\" is empty; a task needs a "
                               "non-empty id and type",
                               !*task->id ? "id" : "type");
+                goto done;
+        }
+        /* Same ranges as JSON tasks (codec_json.c): a record means the
+         * same thing whichever form it came in. */
+        if (task->created_at < 0) {
+                sq_errstr_set(errstr, errstr_size,
+                              "Task %s: field \"created_at\" is out of range "
+                              "(%" PRId64 " must be >= 0, milliseconds "
+                              "since 1970)",
+                              task->id, task->created_at);
                 goto done;
         }
         if (task->timeout_ms < 0 || task->max_attempts < 1 ||

@@ -4,7 +4,8 @@
 # The whole test suite, as CI runs it (.ci/run calls exactly this): installs
 # the build and test dependencies, builds with warnings as errors, runs every
 # ctest suite (unit, integration on the mock cluster), then builds again
-# with AddressSanitizer + UBSan and runs the suite once more under them.
+# with AddressSanitizer + UBSan and runs the suite once more under them,
+# then fuzzes the parsers for SWARMQ_FUZZ_TIME seconds (default 40).
 #
 #   ops/test.sh            everything
 #   ops/test.sh --quick    one build, no sanitizer pass
@@ -32,5 +33,18 @@ if ((quick == 0)); then
                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
                 ctest --test-dir "$root/build-asan" --output-on-failure \
                 --timeout 900 -j2
+fi
+# A short libFuzzer run on the task decoder and the config parser (the kept
+# corpus also runs in every build as unit.fuzz_replay_*). Skipped, loudly,
+# where clang cannot build libFuzzer binaries.
+echo "test: fuzzing (ops/fuzz.sh --time ${SWARMQ_FUZZ_TIME:-40})"
+rc=0
+"$root/ops/fuzz.sh" --time "${SWARMQ_FUZZ_TIME:-40}" \
+        --build-dir "$root/build-fuzz" || rc=$?
+if ((rc == 77)); then
+        echo "test: WARNING: the fuzz run was SKIPPED (no clang/libFuzzer)" >&2
+elif ((rc != 0)); then
+        echo "test: the fuzzer found a problem (see above)" >&2
+        exit 1
 fi
 echo "test: all suites passed"
