@@ -20,6 +20,7 @@
  */
 #include "config.h"
 #include "log.h"
+#include "offsets.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -159,6 +160,10 @@ static const key_def_t key_defs[] = {
      OFF(memory_limit_bytes), "0", NULL,
      "Resident memory at which intake stops; it slows from 90%, resumes "
      "below 80%; 0 = no limit."},
+    {"commit.metadata.max.bytes", KEY_INT, 0, 1048576, OFF(commit_metadata_max),
+     "4096", NULL,
+     "Budget of the completed-offset map in each commit's metadata; 0 = "
+     "no map."},
     {"http.port", KEY_INT, -1, 65535, OFF(http_port), "8080", port_syms,
      "HTTP port for /health, /metrics, /status; auto (-1) = ephemeral, "
      "off (0) = no server."},
@@ -1042,6 +1047,16 @@ sq_err_t sq_config_finalize(sq_config_t *conf, char *errstr,
                               "executor thread must serve non-critical tasks",
                               conf->executor_critical_slots,
                               conf->executor_threads);
+                goto done;
+        }
+        if (conf->commit_metadata_max > 0 &&
+            conf->commit_metadata_max < SQ_OFFSETS_MAP_MIN_BUDGET) {
+                sq_errstr_set(errstr, errstr_size,
+                              "commit.metadata.max.bytes=%d is too small to "
+                              "hold a completed-offset map: use 0 to turn "
+                              "the map off, or at least %d",
+                              conf->commit_metadata_max,
+                              SQ_OFFSETS_MAP_MIN_BUDGET);
                 goto done;
         }
         if (conf->admission_low >= conf->admission_high) {

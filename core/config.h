@@ -72,6 +72,7 @@ typedef struct sq_config_s {
         /* Offsets and shutdown */
         int64_t commit_interval_ms; /**< commit.interval.ms, 1000 */
         int64_t drain_timeout_ms;   /**< shutdown.drain.timeout.ms 30000 */
+        int commit_metadata_max;    /**< commit.metadata.max.bytes, 4096 */
 
         /* Memory: intake pauses above 90% of the limit (RSS), resumes
          * below 80% */

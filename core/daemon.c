@@ -124,13 +124,15 @@ void sq_daemon_wake(sq_daemon_t *daemon) {
 /* Poll thread (delivery reports): the job's records are acknowledged. */
 void sq_job_acked(sq_daemon_t *daemon, sq_job_t *job) {
         sq_partition_t *part = job->part;
-        if (atomic_load(&part->gen) == job->part_gen && part->assigned &&
-            sq_offsets_mark_done(part->offsets, job->offset) != SQ_OK)
-                SQ_LOG(SQ_LOG_WARNING, "OFFSETS",
-                       "acknowledged offset not in flight topic=%s "
-                       "partition=%d offset=%lld",
-                       part->topic, (int)part->partition,
-                       (long long)job->offset);
+        if (atomic_load(&part->gen) == job->part_gen && part->assigned) {
+                if (sq_offsets_mark_done(part->offsets, job->offset) != SQ_OK)
+                        SQ_LOG(SQ_LOG_WARNING, "OFFSETS",
+                               "acknowledged offset not in flight topic=%s "
+                               "partition=%d offset=%lld",
+                               part->topic, (int)part->partition,
+                               (long long)job->offset);
+                part->map_dirty = true;
+        }
         job_free(daemon, job);
 }
 
@@ -155,6 +157,7 @@ static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         sq_job_t *job;
         sq_lane_t lane;
         char errstr[512];
+        bool done;
         sq_err_t err;
 
         if (rkm->err) {
@@ -174,8 +177,18 @@ static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         if (!part->assigned || atomic_load(&part->revoking) ||
             atomic_load(&daemon->stop_requested))
                 return; /* not ours any more: not admitted, not committed */
-        if (sq_offsets_admit(part->offsets, rkm->offset) != SQ_OK)
+        if (sq_offsets_admit(part->offsets, rkm->offset, &done) != SQ_OK)
                 return; /* re-delivery after a seek/resume: already held */
+        if (done) {
+                /* The previous owner finished it (its commit's map says
+                 * so): recorded done, not run again. */
+                SQ_LOG(SQ_LOG_DEBUG, "OFFSETS",
+                       "skipping completed record topic=%s partition=%d "
+                       "offset=%lld",
+                       topic, (int)rkm->partition, (long long)rkm->offset);
+                sq_metric_add(daemon->m.completed_skipped, 1);
+                return;
+        }
 
         job              = sq_calloc(1, sizeof(*job));
         job->part        = part;
@@ -222,37 +235,94 @@ static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
  * Pause and resume (poll thread)
  */
 
-static void set_lane_paused(sq_daemon_t *daemon, sq_lane_t lane, bool pause) {
-        rd_kafka_topic_partition_list_t *list =
+/* Brings every assigned partition's pause state to what its lane's window,
+ * its map's budget and the stop request ask for. */
+static void sync_pauses(sq_daemon_t *daemon) {
+        rd_kafka_topic_partition_list_t *pause_list =
             rd_kafka_topic_partition_list_new(16);
+        rd_kafka_topic_partition_list_t *resume_list =
+            rd_kafka_topic_partition_list_new(16);
+        bool stopping = atomic_load(&daemon->stop_requested);
         sq_partition_t *part;
-        int i;
+        rd_kafka_resp_err_t err;
+        int lane, i;
 
-        for (i = 0; i < daemon->parts_cnt[lane]; i++) {
-                if (!(part = daemon->parts[lane][i]) || !part->assigned ||
-                    part->paused == pause)
+        FOREACH_PARTITION(daemon, lane, i, part) {
+                bool want =
+                    daemon->lane_paused[lane] || part->map_paused || stopping;
+                if (!part->assigned || part->paused == want)
                         continue;
-                rd_kafka_topic_partition_list_add(list, part->topic,
-                                                  part->partition);
-                part->paused = pause;
+                rd_kafka_topic_partition_list_add(want ? pause_list
+                                                       : resume_list,
+                                                  part->topic, part->partition);
+                part->paused = want;
         }
-        if (list->cnt > 0) {
-                rd_kafka_resp_err_t err =
-                    pause ? rd_kafka_pause_partitions(daemon->consumer, list)
-                          : rd_kafka_resume_partitions(daemon->consumer, list);
-                if (err)
-                        SQ_LOG(SQ_LOG_ERR, "POLL", "cannot %s %s: %s",
-                               pause ? "pause" : "resume",
-                               lane == SQ_LANE_TASKS ? "task partitions"
-                                                     : "critical partitions",
-                               rd_kafka_err2str(err));
-        }
-        rd_kafka_topic_partition_list_destroy(list);
+        if (pause_list->cnt > 0 &&
+            (err = rd_kafka_pause_partitions(daemon->consumer, pause_list)))
+                SQ_LOG(SQ_LOG_ERR, "POLL", "cannot pause %d partitions: %s",
+                       pause_list->cnt, rd_kafka_err2str(err));
+        if (resume_list->cnt > 0 &&
+            (err = rd_kafka_resume_partitions(daemon->consumer, resume_list)))
+                SQ_LOG(SQ_LOG_ERR, "POLL", "cannot resume %d partitions: %s",
+                       resume_list->cnt, rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(pause_list);
+        rd_kafka_topic_partition_list_destroy(resume_list);
+}
+
+static void set_lane_paused(sq_daemon_t *daemon, sq_lane_t lane, bool pause) {
         if (pause && !daemon->lane_paused[lane])
                 sq_metric_add(daemon->m.pauses, 1);
         daemon->lane_paused[lane] = pause;
         atomic_store(&daemon->paused_any,
                      daemon->lane_paused[0] || daemon->lane_paused[1]);
+        sync_pauses(daemon);
+}
+
+/* A partition whose completed-offset map nears the commit metadata budget
+ * stops admitting (paused) until its head-of-line records finish and the
+ * map shrinks: the map is never dropped for lack of room. Exact sizes are
+ * computed only when the O(1) bound is over the mark. */
+static void check_map_budget(sq_daemon_t *daemon) {
+        size_t budget     = (size_t)daemon->conf->commit_metadata_max;
+        size_t pause_mark = budget / 4 * 3, resume_mark = budget / 2;
+        sq_partition_t *part;
+        bool changed = false;
+        int lane, i;
+
+        if (budget == 0)
+                return;
+        FOREACH_PARTITION(daemon, lane, i, part) {
+                size_t full = 0;
+                if (!part->assigned || !part->map_dirty)
+                        continue;
+                part->map_dirty = false;
+                if (!part->map_paused &&
+                    sq_offsets_map_bound(part->offsets) <= pause_mark)
+                        continue;
+                sq_offsets_map_encode(part->offsets, budget, daemon->map_buf,
+                                      &full, NULL);
+                if (!part->map_paused && full > pause_mark) {
+                        SQ_LOG(SQ_LOG_NOTICE, "OFFSETS",
+                               "pausing topic=%s partition=%d: its "
+                               "completed-offset map needs %zu of %zu bytes "
+                               "(in flight %zu, held %zu)",
+                               part->topic, (int)part->partition, full, budget,
+                               sq_offsets_in_flight(part->offsets),
+                               sq_offsets_held(part->offsets));
+                        part->map_paused = true;
+                        sq_metric_add(daemon->m.map_pauses, 1);
+                        changed = true;
+                } else if (part->map_paused && full <= resume_mark) {
+                        SQ_LOG(SQ_LOG_NOTICE, "OFFSETS",
+                               "resuming topic=%s partition=%d: its "
+                               "completed-offset map is down to %zu bytes",
+                               part->topic, (int)part->partition, full);
+                        part->map_paused = false;
+                        changed          = true;
+                }
+        }
+        if (changed)
+                sync_pauses(daemon);
 }
 
 /* memory.limit.bytes: RSS at 90% of the limit pauses ordinary intake
@@ -347,6 +417,17 @@ static void apply_backpressure(sq_daemon_t *daemon) {
  * Commits (poll thread)
  */
 
+/* FNV-1a, 64 bits: tells whether a map changed since it was committed. */
+static uint64_t hash_bytes(const char *buf, size_t len) {
+        uint64_t h = 14695981039346656037ull;
+        size_t i;
+        for (i = 0; i < len; i++) {
+                h ^= (unsigned char)buf[i];
+                h *= 1099511628211ull;
+        }
+        return h;
+}
+
 static void update_lag_snapshot(sq_daemon_t *daemon) {
         sq_partition_t *part;
         int lane, i;
@@ -354,6 +435,8 @@ static void update_lag_snapshot(sq_daemon_t *daemon) {
         pthread_mutex_lock(&daemon->snap_lock);
         FOREACH_PARTITION(daemon, lane, i, part) {
                 int64_t lo = -1, hi = -1, pos;
+                part->map_bytes     = part->assigned ? part->map_len : 0;
+                part->map_done_snap = part->assigned ? part->map_done : 0;
                 if (!part->assigned) {
                         part->lag = -1;
                         continue;
@@ -389,16 +472,49 @@ static void commit_offsets(sq_daemon_t *daemon,
 
         FOREACH_PARTITION(daemon, lane, i, part) {
                 int64_t next = sq_offsets_committable(part->offsets);
-                if (!part->assigned || next < 0 ||
-                    (!sync && next <= part->committed))
+                rd_kafka_topic_partition_t *rktpar;
+                size_t map_len = 0, full = 0;
+                int64_t map_done = 0;
+                uint64_t map_hash;
+
+                if (!part->assigned || next < 0)
                         continue;
                 if (only && !rd_kafka_topic_partition_list_find(
                                 only, part->topic, part->partition))
                         continue;
-                rd_kafka_topic_partition_list_add(list, part->topic,
-                                                  part->partition)
-                    ->offset    = next;
-                part->committed = next;
+                /* The completed offsets above @p next travel with it. */
+                if (daemon->conf->commit_metadata_max > 0)
+                        map_len = sq_offsets_map_encode(
+                            part->offsets,
+                            (size_t)daemon->conf->commit_metadata_max,
+                            daemon->map_buf, &full, &map_done);
+                map_hash = hash_bytes(daemon->map_buf, map_len);
+                if (!sync && (next < part->committed ||
+                              (next == part->committed &&
+                               map_hash == part->committed_map)))
+                        continue;
+                if (full > map_len && !part->map_cut_warned) {
+                        SQ_LOG(SQ_LOG_WARNING, "OFFSETS",
+                               "completed-offset map of topic=%s "
+                               "partition=%d cut from %zu to %zu bytes "
+                               "(commit.metadata.max.bytes=%d): the next "
+                               "owner may run some finished records again",
+                               part->topic, (int)part->partition, full, map_len,
+                               daemon->conf->commit_metadata_max);
+                        part->map_cut_warned = true;
+                }
+                rktpar = rd_kafka_topic_partition_list_add(list, part->topic,
+                                                           part->partition);
+                rktpar->offset = next;
+                if (map_len > 0) {
+                        /* Freed by librdkafka with the list. */
+                        rktpar->metadata = sq_memdup(daemon->map_buf, map_len);
+                        rktpar->metadata_size = map_len;
+                }
+                part->committed     = next;
+                part->committed_map = map_hash;
+                part->map_len       = map_len;
+                part->map_done      = map_done;
         }
         if (list->cnt > 0) {
                 err = rd_kafka_commit(daemon->consumer, list, sync ? 0 : 1);
@@ -485,6 +601,91 @@ static void drain_partitions(sq_daemon_t *daemon,
         }
 }
 
+/* Forgets what the partition's last ownership knew (assign and revoke). */
+static void partition_forget(sq_partition_t *part) {
+        part->committed      = -1;
+        part->committed_map  = 0;
+        part->map_len        = 0;
+        part->map_done       = 0;
+        part->map_dirty      = false;
+        part->map_paused     = false;
+        part->map_cut_warned = false;
+        sq_offsets_reset(part->offsets);
+}
+
+/* Reads the committed offsets of newly assigned partitions with their
+ * metadata, and hands each partition's completed-offset map to its
+ * tracker: records the previous owner finished are skipped. A map that
+ * does not decode, or whose base is not the committed offset (an operator
+ * reset the offsets), is ignored with a log line: nothing is skipped. */
+static void inherit_maps(sq_daemon_t *daemon,
+                         const rd_kafka_topic_partition_list_t *assigned) {
+        rd_kafka_topic_partition_list_t *list =
+            rd_kafka_topic_partition_list_copy(assigned);
+        rd_kafka_resp_err_t err;
+        int i;
+
+        if (daemon->conf->commit_metadata_max == 0)
+                goto done;
+        err = rd_kafka_committed(daemon->consumer, list, 10000);
+        if (err) {
+                SQ_LOG(SQ_LOG_WARNING, "OFFSETS",
+                       "cannot read the committed offsets of %d assigned "
+                       "partitions: %s; finished records above them may "
+                       "run again",
+                       list->cnt, rd_kafka_err2str(err));
+                goto done;
+        }
+        for (i = 0; i < list->cnt; i++) {
+                const rd_kafka_topic_partition_t *rktpar = &list->elems[i];
+                sq_offsets_map_t map;
+                char errstr[256];
+                sq_lane_t lane;
+                sq_err_t derr;
+
+                if (rktpar->err || !rktpar->metadata ||
+                    rktpar->metadata_size == 0 ||
+                    !lane_of_topic(daemon, rktpar->topic, &lane))
+                        continue;
+                derr = sq_offsets_map_decode(rktpar->metadata,
+                                             rktpar->metadata_size, &map,
+                                             errstr, sizeof(errstr));
+                if (derr == SQ_ERR_NOT_FOUND)
+                        continue; /* not ours: another client's metadata */
+                if (derr) {
+                        SQ_LOG(SQ_LOG_WARNING, "OFFSETS",
+                               "ignoring the commit metadata of topic=%s "
+                               "partition=%d offset=%lld: %s",
+                               rktpar->topic, (int)rktpar->partition,
+                               (long long)rktpar->offset, errstr);
+                        continue;
+                }
+                if (map.base != rktpar->offset) {
+                        SQ_LOG(SQ_LOG_NOTICE, "OFFSETS",
+                               "ignoring a stale completed-offset map "
+                               "topic=%s partition=%d: its base %lld is "
+                               "not the committed offset %lld",
+                               rktpar->topic, (int)rktpar->partition,
+                               (long long)map.base, (long long)rktpar->offset);
+                } else {
+                        SQ_LOG(SQ_LOG_INFO, "OFFSETS",
+                               "inherited completed-offset map topic=%s "
+                               "partition=%d offset=%lld done=%lld "
+                               "ranges=%zu",
+                               rktpar->topic, (int)rktpar->partition,
+                               (long long)map.base, (long long)map.done_cnt,
+                               map.ranges_cnt);
+                        sq_offsets_inherit(
+                            partition_get(daemon, lane, rktpar->partition)
+                                ->offsets,
+                            &map);
+                }
+                sq_offsets_map_clear(&map);
+        }
+done:
+        rd_kafka_topic_partition_list_destroy(list);
+}
+
 static void revoke_partitions(sq_daemon_t *daemon,
                               rd_kafka_topic_partition_list_t *list) {
         int i;
@@ -517,10 +718,9 @@ static void revoke_partitions(sq_daemon_t *daemon,
                 atomic_fetch_add(&part->gen, 1);
                 if (part->assigned)
                         atomic_fetch_sub(&daemon->assigned_cnt[lane], 1);
-                part->assigned  = false;
-                part->paused    = false;
-                part->committed = -1;
-                sq_offsets_reset(part->offsets);
+                part->assigned = false;
+                part->paused   = false;
+                partition_forget(part);
                 atomic_store(&part->revoking, false);
         }
         sq_metric_add(daemon->m.revoked_partitions, (double)list->cnt);
@@ -548,10 +748,9 @@ static void assign_partitions(sq_daemon_t *daemon,
                 atomic_fetch_add(&part->gen, 1);
                 if (!part->assigned)
                         atomic_fetch_add(&daemon->assigned_cnt[lane], 1);
-                part->assigned  = true;
-                part->paused    = false;
-                part->committed = -1;
-                sq_offsets_reset(part->offsets);
+                part->assigned = true;
+                part->paused   = false;
+                partition_forget(part);
                 if (lane == SQ_LANE_CRITICAL) {
                         /* The fast lane's own queue: never behind a paused
                          * or deep ordinary queue. */
@@ -578,6 +777,9 @@ static void assign_partitions(sq_daemon_t *daemon,
                 rd_kafka_resume_partitions(daemon->consumer, resume_list);
         rd_kafka_topic_partition_list_destroy(pause_list);
         rd_kafka_topic_partition_list_destroy(resume_list);
+        /* Before any record of these partitions is admitted (admission
+         * runs on this thread, after this callback). */
+        inherit_maps(daemon, list);
         sq_metric_add(daemon->m.assigned_partitions, (double)list->cnt);
 }
 
@@ -727,6 +929,7 @@ static void *poll_main(void *arg) {
                 drain_pipe(daemon->wake_fd);
 
                 serve_delivery_reports(daemon, 0);
+                check_map_budget(daemon);
                 busy += serve_queue(daemon, daemon->critical_q, false);
                 busy += serve_queue(daemon, daemon->consumer_q, true);
                 apply_backpressure(daemon);
@@ -910,6 +1113,38 @@ static void collect_lag(void *opaque, sq_metrics_t *metrics, void *out) {
         pthread_mutex_unlock(&daemon->snap_lock);
 }
 
+/* One sample per assigned partition: the last commit's map length or the
+ * offsets it marks done. */
+static void emit_map_gauge(sq_daemon_t *daemon, void *out, const char *name,
+                           bool done) {
+        sq_partition_t *part;
+        char topic[256], labels[320];
+        int lane, i;
+        pthread_mutex_lock(&daemon->snap_lock);
+        FOREACH_PARTITION(daemon, lane, i, part) {
+                if (part->lag < 0)
+                        continue; /* not assigned (or no snapshot yet) */
+                sq_metrics_escape_label(topic, sizeof(topic), part->topic);
+                snprintf(labels, sizeof(labels),
+                         "topic=\"%s\",partition=\"%d\"", topic,
+                         (int)part->partition);
+                sq_metrics_emit(out, name, labels,
+                                done ? (double)part->map_done_snap
+                                     : (double)part->map_bytes);
+        }
+        pthread_mutex_unlock(&daemon->snap_lock);
+}
+
+static void collect_map_bytes(void *opaque, sq_metrics_t *metrics, void *out) {
+        (void)metrics;
+        emit_map_gauge(opaque, out, "swarmq_offset_map_bytes", false);
+}
+
+static void collect_map_done(void *opaque, sq_metrics_t *metrics, void *out) {
+        (void)metrics;
+        emit_map_gauge(opaque, out, "swarmq_offset_map_done", true);
+}
+
 static void register_metrics(sq_daemon_t *daemon) {
         static const char *const tasks_labels[] = {"status", "agent",
                                                    "priority", NULL};
@@ -1039,6 +1274,18 @@ static void register_metrics(sq_daemon_t *daemon) {
                 const char *values[] = {sq_priority_name((sq_priority_t)p)};
                 m->sched_latency[p]  = sq_metrics_child(fam, values);
         }
+        fam = sq_metrics_family(metrics, "swarmq_completed_skipped_total",
+                                "Records not run because the previous "
+                                "owner's completed-offset map says they "
+                                "were finished",
+                                SQ_METRIC_COUNTER, NULL, NULL, 0);
+        m->completed_skipped = sq_metrics_child(fam, NULL);
+        fam = sq_metrics_family(metrics, "swarmq_offset_map_pauses_total",
+                                "Times a partition paused because its "
+                                "completed-offset map neared "
+                                "commit.metadata.max.bytes",
+                                SQ_METRIC_COUNTER, NULL, NULL, 0);
+        m->map_pauses = sq_metrics_child(fam, NULL);
 
         sq_metrics_collector(metrics, "swarmq_tasks_in_flight",
                              "Tasks admitted and not yet finished and "
@@ -1056,6 +1303,15 @@ static void register_metrics(sq_daemon_t *daemon) {
         sq_metrics_collector(metrics, "swarmq_partitions_assigned",
                              "Partitions this instance owns now, by lane",
                              SQ_METRIC_GAUGE, collect_assigned, daemon);
+        sq_metrics_collector(metrics, "swarmq_offset_map_bytes",
+                             "Length of the completed-offset map in the "
+                             "last commit, by topic and partition",
+                             SQ_METRIC_GAUGE, collect_map_bytes, daemon);
+        sq_metrics_collector(metrics, "swarmq_offset_map_done",
+                             "Records above the committed offset that the "
+                             "last commit's map marks finished, by topic "
+                             "and partition",
+                             SQ_METRIC_GAUGE, collect_map_done, daemon);
         sq_metrics_collector(metrics, "swarmq_consumer_lag",
                              "Records in the partition after the committable "
                              "offset, by topic and partition",
@@ -1118,6 +1374,7 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
                                                                 : "partition");
                 goto fail;
         }
+        daemon->map_buf = sq_calloc((size_t)conf->commit_metadata_max + 1, 1);
         if (!(daemon->agents = sq_agents_new(conf, errstr, errstr_size)))
                 goto fail;
         daemon->sched =
@@ -1257,6 +1514,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         for (lane = 0; lane < SQ_LANE_CNT; lane++)
                 sq_free(daemon->parts[lane]);
         sq_codec_destroy(daemon->poll_codec);
+        sq_free(daemon->map_buf);
         sq_sched_destroy(daemon->sched);
         sq_agents_destroy(daemon->agents);
         sq_metrics_destroy(daemon->metrics);

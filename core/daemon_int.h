@@ -56,7 +56,15 @@ typedef struct sq_partition_s {
         bool paused;             /* poll thread only */
         sq_offsets_t *offsets;   /* poll thread only */
         int64_t committed;       /* last offset committed, -1 none */
-        int64_t lag;             /* snapshot for /metrics, -1 unknown */
+        uint64_t committed_map;  /* hash of the map sent with it */
+        size_t map_len;          /* length of that map (poll thread) */
+        int64_t map_done;        /* offsets that map marks done */
+        bool map_dirty;          /* completions since the budget check */
+        bool map_paused;         /* paused: its map nears the budget */
+        bool map_cut_warned;     /* logged a cut map this ownership */
+        size_t map_bytes;        /* snapshots for /metrics (snap_lock) */
+        int64_t map_done_snap;
+        int64_t lag; /* snapshot for /metrics, -1 unknown */
 } sq_partition_t;
 
 typedef struct sq_job_s {
@@ -96,6 +104,8 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *pauses;
         sq_metric_t *memory_pauses;
         sq_metric_t *sched_latency[SQ_PRIO_CNT]; /* admission to start */
+        sq_metric_t *completed_skipped;
+        sq_metric_t *map_pauses;
 } sq_daemon_metrics_t;
 
 struct sq_daemon_s {
@@ -120,6 +130,7 @@ struct sq_daemon_s {
         int wake_fd; /* eventfd: stop requests, dropped jobs */
 
         sq_codec_t *poll_codec; /* the poll thread's own codec */
+        char *map_buf;          /* commit.metadata.max.bytes + 1 (poll) */
         sq_agents_t *agents;
         sq_sched_t *sched;
         sq_executor_t *executors;
