@@ -122,13 +122,30 @@ for t in "${targets[@]}"; do
         dict=()
         [[ -f "$root/tests/fuzz/$t.dict" ]] && dict=(-dict="$root/tests/fuzz/$t.dict")
         echo "fuzz.sh: fuzzing $t for ${per}s (corpus $kept, log $log)" >&2
+        # The task harness keeps one codec across inputs (see
+        # fuzz_task.c): no per-input leak check while fuzzing, one pass
+        # with leak detection at exit over every input afterwards.
+        leaks=1
+        [[ "$t" == task ]] && leaks=0
         rc=0
         ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
                 "$build/tests/fuzz/fuzz-$t" -max_total_time="$per" \
                 -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-                -print_final_stats=1 -artifact_prefix="$out/" "${dict[@]}" \
+                -detect_leaks=$leaks -print_final_stats=1 \
+                -artifact_prefix="$out/" "${dict[@]}" \
                 "$scratch" "$kept" >"$log" 2>&1 || rc=$?
+        if ((rc == 0 && leaks == 0)); then
+                ASAN_OPTIONS=detect_leaks=1 \
+                        "$build/tests/fuzz/fuzz-$t" -runs=0 -max_len=8192 \
+                        -artifact_prefix="$out/leak-" "$scratch" "$kept" \
+                        >"$log.leaks" 2>&1 || {
+                        rc=$?
+                        cat "$log.leaks" >>"$log"
+                        echo "fuzz.sh: $t leaks memory on some input of" \
+                                "$scratch or $kept (see $log.leaks)" >&2
+                }
+        fi
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
         eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
         cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
