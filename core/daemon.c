@@ -80,6 +80,7 @@ static sq_partition_t *partition_get(sq_daemon_t *daemon, sq_lane_t lane,
                 part->partition                = partition;
                 part->offsets                  = sq_offsets_new();
                 part->committed                = -1;
+                part->start_offset             = -1;
                 part->lag                      = -1;
                 daemon->parts[lane][partition] = part;
         }
@@ -448,9 +449,15 @@ static void update_lag_snapshot(sq_daemon_t *daemon) {
                         part->lag = -1;
                         continue;
                 }
+                /* Nothing admitted since the assignment: the lag counts
+                 * from the group's committed offset, not from the start of
+                 * the partition (an idle partition that was handed over
+                 * would otherwise show all its records as lag for good). */
                 pos = sq_offsets_committable(part->offsets);
                 if (pos < 0)
-                        pos = part->committed >= 0 ? part->committed : lo;
+                        pos = part->committed >= 0      ? part->committed
+                              : part->start_offset >= 0 ? part->start_offset
+                                                        : lo;
                 part->lag = hi > pos ? hi - pos : 0;
         }
         pthread_mutex_unlock(&daemon->snap_lock);
@@ -604,6 +611,7 @@ static void drain_partitions(sq_daemon_t *daemon,
 /* Forgets what the partition's last ownership knew (assign and revoke). */
 static void partition_forget(sq_partition_t *part) {
         part->committed      = -1;
+        part->start_offset   = -1;
         part->committed_map  = 0;
         part->map_len        = 0;
         part->map_done       = 0;
@@ -614,8 +622,9 @@ static void partition_forget(sq_partition_t *part) {
 }
 
 /* Reads the committed offsets of newly assigned partitions with their
- * metadata, and hands each partition's completed-offset map to its
- * tracker: records the previous owner finished are skipped. A map that
+ * metadata: the offset is where the lag of a partition counts from until
+ * a record is admitted, and each partition's completed-offset map goes to
+ * its tracker: records the previous owner finished are skipped. A map that
  * does not decode, or whose base is not the committed offset (an operator
  * reset the offsets), is ignored with a log line: nothing is skipped. */
 static void inherit_maps(sq_daemon_t *daemon,
@@ -625,8 +634,6 @@ static void inherit_maps(sq_daemon_t *daemon,
         rd_kafka_resp_err_t err;
         int i;
 
-        if (daemon->conf->commit_metadata_max == 0)
-                goto done;
         err = rd_kafka_committed(daemon->consumer, list, 10000);
         if (err) {
                 SQ_LOG(SQ_LOG_WARNING, "OFFSETS",
@@ -643,9 +650,13 @@ static void inherit_maps(sq_daemon_t *daemon,
                 sq_lane_t lane;
                 sq_err_t derr;
 
-                if (rktpar->err || !rktpar->metadata ||
-                    rktpar->metadata_size == 0 ||
-                    !lane_of_topic(daemon, rktpar->topic, &lane))
+                if (rktpar->err || !lane_of_topic(daemon, rktpar->topic, &lane))
+                        continue;
+                if (rktpar->offset >= 0)
+                        partition_get(daemon, lane, rktpar->partition)
+                            ->start_offset = rktpar->offset;
+                if (daemon->conf->commit_metadata_max == 0 ||
+                    !rktpar->metadata || rktpar->metadata_size == 0)
                         continue;
                 derr = sq_offsets_map_decode(rktpar->metadata,
                                              rktpar->metadata_size, &map,

@@ -56,6 +56,9 @@ typedef struct sq_partition_s {
         bool paused;             /* poll thread only */
         sq_offsets_t *offsets;   /* poll thread only */
         int64_t committed;       /* last offset committed, -1 none */
+        int64_t start_offset;    /* group's committed offset read at
+                                  * assignment (the lag of an idle
+                                  * partition), -1 unknown */
         uint64_t committed_map;  /* hash of the map sent with it */
         size_t map_len;          /* length of that map (poll thread) */
         int64_t map_done;        /* offsets that map marks done */

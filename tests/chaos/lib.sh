@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# Chaos helpers shared by ops/chaos.sh, tests/broker/07xx (real Kafka) and
+# tests/integration/003x (mock-cluster faults). Source it after
+# tests/integration/lib.sh (it uses $build, $src, $work, producer, fail,
+# log, metric_sum).
+#
+# DESIGN: every check asserts what an operator sees: results in the
+# results topic (swarmq-producer wait), offsets committed for the group
+# (tests/chaos/group_lag.py, an independent confluent-kafka client), and
+# each instance's /healthz and swarmq_consumer_lag. Waits poll a condition
+# against a deadline; the only fixed pauses are fault durations (how long
+# a broker stays down), which are the experiment, not synchronisation.
+
+# chaos_tasks FILE COUNT PREFIX: writes COUNT JSON tasks of mixed duration,
+# deterministic by index: 6 in 10 noop, 3 in 10 sleep of 1-4 ms, 1 in 10
+# cpu (2,000 SHA-256 rounds, about 1 ms), ids PREFIX-0000001...
+chaos_tasks() {
+        awk -v n="$2" -v p="$3" 'BEGIN {
+                for (i = 1; i <= n; i++) {
+                        k = i % 10
+                        id = sprintf("%s-%07d", p, i)
+                        if (k < 6)
+                                printf("{\"id\":\"%s\",\"type\":\"noop\"}\n", id)
+                        else if (k < 9)
+                                printf("{\"id\":\"%s\",\"type\":\"sleep\",\"payload\":\"%d\"}\n", id, 1 + i % 4)
+                        else
+                                printf("{\"id\":\"%s\",\"type\":\"cpu\",\"headers\":{\"rounds\":\"2000\"}}\n", id)
+                }
+        }' >"$1"
+        sed -n 's/^{"id":"\([^"]*\)".*/\1/p' "$1" >"${1%.*}.ids"
+}
+
+# chaos_python: sets $python (the test venv with confluent-kafka).
+chaos_python() {
+        [[ -n "${python:-}" ]] && return 0
+        python=$(bash "$src/ops/venv.sh" | tail -n 1) || fail "ops/venv.sh failed"
+}
+
+# group_lag GROUP TOPIC: prints the records of TOPIC after GROUP's
+# committed offsets (a partition with no commit counts from its start).
+group_lag() {
+        chaos_python
+        "$python" "$src/tests/chaos/group_lag.py" --bootstrap "$bootstrap" \
+                --group "$1" --topic "$2"
+}
+
+# wait_drained DEADLINE_S GROUP TOPIC URL...: waits until every instance
+# at URL answers /healthz 200 with swarmq_consumer_lag summing to 0, and
+# GROUP's committed offsets on TOPIC reach the end; prints the seconds it
+# took. Fails naming what was still wrong at the deadline.
+wait_drained() {
+        local deadline_s=$1 group=$2 topic=$3 t0=$EPOCHREALTIME url why
+        shift 3
+        local end=$((SECONDS + deadline_s))
+        while :; do
+                why=
+                for url in "$@"; do
+                        if [[ "$(sq_http_status "$url/healthz" 2>/dev/null)" != 200 ]]; then
+                                why="$url/healthz is not 200"
+                                break
+                        fi
+                        if (($(metric_sum "$url" '^swarmq_consumer_lag') != 0)); then
+                                why="$url reports swarmq_consumer_lag $(metric_sum "$url" '^swarmq_consumer_lag')"
+                                break
+                        fi
+                done
+                if [[ -z "$why" ]]; then
+                        local lag
+                        lag=$(group_lag "$group" "$topic") || lag=unknown
+                        [[ "$lag" == 0 ]] && break
+                        why="group $group has $lag records of $topic uncommitted"
+                fi
+                ((SECONDS < end)) || fail "not drained after ${deadline_s}s: $why"
+                sleep 0.5
+        done
+        awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }'
+}
+
+# check_results IDS_FILE BOUND TIMEOUT_MS [producer topic args...]: every id
+# has a result (none lost) and the duplicates stay within BOUND; sets
+# $distinct and $dups.
+check_results() {
+        local ids=$1 bound=$2 timeout_ms=$3 want
+        shift 3
+        want=$(wc -l <"$ids")
+        producer "$@" wait --ids-file "$ids" --timeout-ms "$timeout_ms" \
+                --json >"$work/results.json" ||
+                fail "tasks missing: $(json_get "$work/results.json" 'j["missing_count"]') of $want (first: $(json_get "$work/results.json" '" ".join(j["missing"][:5])'))"
+        distinct=$(json_get "$work/results.json" 'j["distinct"]')
+        dups=$(json_get "$work/results.json" 'j["duplicates"]')
+        ((distinct == want)) || fail "distinct task ids with a result: $distinct, expected $want"
+        ((dups <= bound)) || fail "duplicates $dups exceed the bound $bound"
+        log "ok: $distinct of $want tasks have a result, lost 0, duplicates $dups (bound $bound)"
+}
+
+# start_fault_broker [args...]: starts swarmq-mock-broker with a control
+# FIFO ($work/control); sets $bootstrap and $broker_pid. fault CMD sends a
+# command and waits for the broker's "ok N:" answer (fails on "error").
+start_fault_broker() {
+        fault_seq=0
+        start_broker --control "$work/control" "$@"
+}
+
+fault() {
+        local i line
+        fault_seq=$((fault_seq + 1))
+        echo "$*" >"$work/control"
+        for ((i = 0; i < 100; i++)); do
+                line=$(grep -E "^(ok|error) $fault_seq:" "$work/broker.out" || true)
+                if [[ "$line" == ok* ]]; then
+                        log "fault: $*"
+                        return 0
+                fi
+                [[ -z "$line" ]] || fail "mock broker refused '$*': $line"
+                sleep 0.05
+        done
+        fail "mock broker did not answer '$*'"
+}
+
+# progress N [producer args...]: waits until N distinct tasks have results.
+progress() {
+        local n=$1
+        shift
+        producer "$@" wait --count "$n" --timeout-ms 120000 >/dev/null ||
+                fail "fewer than $n results within 120 s"
+}
