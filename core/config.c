@@ -169,6 +169,20 @@ static const key_def_t key_defs[] = {
      "off (0) = no server."},
     {"http.bind", KEY_STRING, 1, 255, OFF(http_bind), "127.0.0.1", NULL,
      "Address the HTTP server listens on."},
+    {"http.admin.token", KEY_STRING, 0, 4096, OFF(http_admin_token), "", NULL,
+     "Bearer token for POST /admin/*; empty = admin actions off."},
+    {"http.admin.token.file", KEY_STRING, 0, 4096, OFF(http_admin_token_file),
+     "", NULL, "File holding the admin bearer token (first line)."},
+    {"http.tls.cert", KEY_STRING, 0, 4096, OFF(http_tls_cert), "", NULL,
+     "PEM certificate file: serve HTTPS; needs http.tls.key."},
+    {"http.tls.key", KEY_STRING, 0, 4096, OFF(http_tls_key), "", NULL,
+     "PEM private key file for http.tls.cert."},
+    {"http.events.buffer", KEY_INT, 16, 1000000, OFF(http_events_buffer),
+     "4096", NULL, "Events kept in memory for GET /events."},
+    {"http.events.rate", KEY_INT, 1, 1000000, OFF(http_events_rate), "500",
+     NULL, "Events per second sent to one /events client; more are dropped."},
+    {"http.events.clients", KEY_INT, 1, 1024, OFF(http_events_clients), "16",
+     NULL, "Concurrent /events streams; more are refused with 503."},
     {"topics.create", KEY_BOOL, 0, 1, OFF(topics_create), "true", NULL,
      "Create missing swarmq topics at start-up."},
     {"topics.partitions", KEY_INT, 1, 100000, OFF(topics_partitions), "12",
@@ -1066,6 +1080,21 @@ sq_err_t sq_config_finalize(sq_config_t *conf, char *errstr,
                               conf->admission_low, conf->admission_high);
                 goto done;
         }
+        if (!*conf->http_tls_cert != !*conf->http_tls_key) {
+                sq_errstr_set(
+                    errstr, errstr_size,
+                    "http.tls.cert and http.tls.key go together: "
+                    "%s is set, %s is not",
+                    *conf->http_tls_cert ? "http.tls.cert" : "http.tls.key",
+                    *conf->http_tls_cert ? "http.tls.key" : "http.tls.cert");
+                goto done;
+        }
+        if (*conf->http_admin_token && *conf->http_admin_token_file) {
+                sq_errstr_set(errstr, errstr_size,
+                              "http.admin.token and http.admin.token.file "
+                              "are both set: use one");
+                goto done;
+        }
 
         for (i = 0; i < SQ_ARRAY_SIZE(key_defs); i++) {
                 if (key_defs[i].type != KEY_TOPIC)
@@ -1143,7 +1172,8 @@ static bool key_is_secret(const char *key) {
 static void dump_emit(void (*emit)(void *opaque, const char *key,
                                    const char *value),
                       void *opaque, const char *key, const char *value) {
-        emit(opaque, key, key_is_secret(key) ? "***" : value);
+        /* An unset secret shows as unset, not as a mask of nothing. */
+        emit(opaque, key, key_is_secret(key) && *value ? "***" : value);
 }
 
 void sq_config_dump(const sq_config_t *conf,

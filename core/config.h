@@ -79,8 +79,15 @@ typedef struct sq_config_s {
         int64_t memory_limit_bytes; /**< memory.limit.bytes, 0 = none */
 
         /* HTTP */
-        int http_port;   /**< http.port, default 8080; 0 = off */
-        char *http_bind; /**< http.bind, default "127.0.0.1" */
+        int http_port;               /**< http.port, default 8080; 0 = off */
+        char *http_bind;             /**< http.bind, default "127.0.0.1" */
+        char *http_admin_token;      /**< http.admin.token; "" = admin off */
+        char *http_admin_token_file; /**< http.admin.token.file, "" none */
+        char *http_tls_cert;         /**< http.tls.cert (PEM file), "" */
+        char *http_tls_key;          /**< http.tls.key (PEM file), "" */
+        int http_events_buffer;      /**< http.events.buffer, 4096 */
+        int http_events_rate;        /**< http.events.rate, 500 per s */
+        int http_events_clients;     /**< http.events.clients, 16 */
 
         /* Topic creation at start-up (real brokers; the embedded broker
          * creates its topics itself) */

@@ -39,13 +39,17 @@
  */
 #include "daemon_int.h"
 #include "log.h"
+#include "status.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -61,6 +65,11 @@
 static sq_partition_t *partition_get(sq_daemon_t *daemon, sq_lane_t lane,
                                      int32_t partition) {
         sq_partition_t *part;
+        if (partition < daemon->parts_cnt[lane] &&
+            (part = daemon->parts[lane][partition]))
+                return part;
+        /* Growing parts[] under snap_lock: HTTP readers walk it. */
+        pthread_mutex_lock(&daemon->snap_lock);
         if (partition >= daemon->parts_cnt[lane]) {
                 int cnt = SQ_MAX(partition + 1, daemon->parts_cnt[lane] * 2);
                 daemon->parts[lane] =
@@ -82,8 +91,11 @@ static sq_partition_t *partition_get(sq_daemon_t *daemon, sq_lane_t lane,
                 part->committed                = -1;
                 part->start_offset             = -1;
                 part->lag                      = -1;
+                part->snap_committed           = -1;
+                part->snap_high                = -1;
                 daemon->parts[lane][partition] = part;
         }
+        pthread_mutex_unlock(&daemon->snap_lock);
         return part;
 }
 
@@ -271,7 +283,8 @@ static void sync_pauses(sq_daemon_t *daemon) {
 }
 
 static void set_lane_paused(sq_daemon_t *daemon, sq_lane_t lane, bool pause) {
-        if (pause && !daemon->lane_paused[lane])
+        if (pause && !daemon->lane_paused[lane] &&
+            !atomic_load(&daemon->admin_paused))
                 sq_metric_add(daemon->m.pauses, 1);
         daemon->lane_paused[lane] = pause;
         atomic_store(&daemon->paused_any,
@@ -400,6 +413,12 @@ static void apply_backpressure(sq_daemon_t *daemon) {
                                 : daemon->conf->critical_high / 2;
                 if (atomic_load(&daemon->stop_requested))
                         continue; /* stop() paused everything for good */
+                if (atomic_load(&daemon->admin_paused)) {
+                        /* POST /admin/pause or /admin/drain */
+                        if (!daemon->lane_paused[lane])
+                                set_lane_paused(daemon, (sq_lane_t)lane, true);
+                        continue;
+                }
                 if (!daemon->lane_paused[lane] && (window >= high || mem)) {
                         SQ_LOG(SQ_LOG_DEBUG, "WINDOW",
                                "pausing lane=%s window=%ld high=%ld",
@@ -436,8 +455,12 @@ static void update_lag_snapshot(sq_daemon_t *daemon) {
         pthread_mutex_lock(&daemon->snap_lock);
         FOREACH_PARTITION(daemon, lane, i, part) {
                 int64_t lo = -1, hi = -1, pos;
-                part->map_bytes     = part->assigned ? part->map_len : 0;
-                part->map_done_snap = part->assigned ? part->map_done : 0;
+                part->map_bytes      = part->assigned ? part->map_len : 0;
+                part->map_done_snap  = part->assigned ? part->map_done : 0;
+                part->snap_assigned  = part->assigned;
+                part->snap_paused    = part->paused;
+                part->snap_committed = part->committed;
+                part->snap_high      = -1;
                 if (!part->assigned) {
                         part->lag = -1;
                         continue;
@@ -453,7 +476,8 @@ static void update_lag_snapshot(sq_daemon_t *daemon) {
                  * from the group's committed offset, not from the start of
                  * the partition (an idle partition that was handed over
                  * would otherwise show all its records as lag for good). */
-                pos = sq_offsets_committable(part->offsets);
+                part->snap_high = hi;
+                pos             = sq_offsets_committable(part->offsets);
                 if (pos < 0)
                         pos = part->committed >= 0      ? part->committed
                               : part->start_offset >= 0 ? part->start_offset
@@ -877,6 +901,33 @@ static void stop_intake(sq_daemon_t *daemon) {
         set_lane_paused(daemon, SQ_LANE_CRITICAL, true);
 }
 
+/* Emits an instance event when an admin action took effect. */
+static void admin_events(sq_daemon_t *daemon) {
+        static const char *const types[] = {
+            "instance_resumed", "instance_paused", "instance_draining"};
+        int state = atomic_load(&daemon->draining)       ? 2
+                    : atomic_load(&daemon->admin_paused) ? 1
+                                                         : 0;
+        if (state == daemon->admin_state)
+                return;
+        daemon->admin_state = state;
+        SQ_LOG(SQ_LOG_NOTICE, "ADMIN", "%s", types[state]);
+        sq_emit_event(daemon, daemon->poll_codec, types[state], NULL, NULL,
+                      "requested over HTTP", NULL);
+}
+
+/* POST /admin/drain reached an empty window: commit what is done. */
+static void finish_drain(sq_daemon_t *daemon) {
+        commit_offsets(daemon, NULL, true);
+        update_lag_snapshot(daemon);
+        atomic_store(&daemon->drained, true);
+        SQ_LOG(SQ_LOG_NOTICE, "ADMIN",
+               "drained: intake stopped, no task in flight, offsets "
+               "committed");
+        sq_emit_event(daemon, daemon->poll_codec, "instance_drained", NULL,
+                      NULL, NULL, NULL);
+}
+
 static void *poll_main(void *arg) {
         sq_daemon_t *daemon = arg;
         struct pollfd fds[4];
@@ -944,6 +995,13 @@ static void *poll_main(void *arg) {
                 busy += serve_queue(daemon, daemon->critical_q, false);
                 busy += serve_queue(daemon, daemon->consumer_q, true);
                 apply_backpressure(daemon);
+                admin_events(daemon);
+                if (atomic_load(&daemon->draining) &&
+                    !atomic_load(&daemon->drained) &&
+                    atomic_load(&daemon->window[0]) +
+                            atomic_load(&daemon->window[1]) ==
+                        0)
+                        finish_drain(daemon);
 
                 now = sq_clock_us();
                 if (now >= daemon->next_commit_us) {
@@ -1018,6 +1076,16 @@ static void http_readyz(void *opaque, const char *method, const char *path,
         (void)path;
         if (atomic_load(&daemon->stop_requested))
                 sq_http_respond(resp, 503, NULL, "not ready: stopping\n");
+        else if (atomic_load(&daemon->draining) &&
+                 atomic_load(&daemon->drained))
+                sq_http_respond(resp, 503, NULL,
+                                "not ready: drained (POST /admin/resume to "
+                                "take work again)\n");
+        else if (atomic_load(&daemon->draining))
+                sq_http_respond(resp, 503, NULL,
+                                "not ready: draining, %ld tasks in flight\n",
+                                atomic_load(&daemon->window[0]) +
+                                    atomic_load(&daemon->window[1]));
         else if (!atomic_load(&daemon->assigned_once))
                 sq_http_respond(resp, 503, NULL,
                                 "not ready: no partition assignment from "
@@ -1035,6 +1103,55 @@ static void http_metrics(void *opaque, const char *method, const char *path,
         resp->status       = 200;
         resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
         resp->body = sq_metrics_render(daemon->metrics, &resp->body_len);
+}
+
+/* POST /admin/{pause,resume,drain}: bearer token, then flags the poll
+ * thread applies (it owns pause/resume and commits). */
+static void http_admin(void *opaque, const char *method, const char *path,
+                       sq_http_response_t *resp) {
+        sq_daemon_t *daemon = opaque;
+        const char *auth   = sq_http_request_header(resp->req, "Authorization");
+        const char *action = path + strlen("/admin/");
+        size_t want        = strlen(daemon->admin_token);
+
+        (void)method;
+        if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
+            strlen(auth + 7) != want ||
+            CRYPTO_memcmp(auth + 7, daemon->admin_token, want) != 0) {
+                SQ_LOG(SQ_LOG_WARNING, "ADMIN",
+                       "refused POST %s: %s bearer token", path,
+                       auth ? "wrong" : "no");
+                sq_http_respond(resp, 401, NULL,
+                                "unauthorized: POST %s needs \"Authorization: "
+                                "Bearer <http.admin.token>\"\n",
+                                path);
+                sq_http_response_header(resp, "WWW-Authenticate",
+                                        "Bearer realm=\"swarmq\"");
+                return;
+        }
+        if (atomic_load(&daemon->stop_requested)) {
+                sq_http_respond(resp, 409, NULL,
+                                "conflict: the instance is stopping\n");
+                return;
+        }
+        if (!strcmp(action, "pause")) {
+                atomic_store(&daemon->admin_paused, true);
+        } else if (!strcmp(action, "resume")) {
+                atomic_store(&daemon->draining, false);
+                atomic_store(&daemon->drained, false);
+                atomic_store(&daemon->admin_paused, false);
+        } else {
+                atomic_store(&daemon->admin_paused, true);
+                atomic_store(&daemon->drained, false);
+                atomic_store(&daemon->draining, true);
+        }
+        SQ_LOG(SQ_LOG_NOTICE, "ADMIN", "%s requested over HTTP", action);
+        sq_daemon_wake(daemon);
+        sq_http_respond(resp, 202, "application/json",
+                        "{\"action\":\"%s\",\"state\":\"%s\"}\n", action,
+                        atomic_load(&daemon->draining)       ? "draining"
+                        : atomic_load(&daemon->admin_paused) ? "paused"
+                                                             : "running");
 }
 
 /*
@@ -1331,6 +1448,7 @@ static void register_metrics(sq_daemon_t *daemon) {
                              "1 while intake is paused by memory.limit.bytes",
                              SQ_METRIC_GAUGE, collect_mem_paused, daemon);
         sq_metrics_register_process(metrics);
+        sq_status_register_metrics(daemon);
 }
 
 /*
@@ -1344,6 +1462,128 @@ static sq_err_t make_pipe(int fds[2], char *errstr, size_t errstr_size) {
                 return SQ_ERR_IO;
         }
         return SQ_OK;
+}
+
+/* Reads a small text file whole. @returns sq_malloc()ed text, or NULL
+ * with @p errstr naming the file and the key it came from. */
+static char *read_small_file(const char *path, const char *key, size_t max,
+                             char *errstr, size_t errstr_size) {
+        FILE *fp   = fopen(path, "re");
+        char *text = NULL;
+        size_t len;
+
+        if (!fp) {
+                sq_errstr_set(errstr, errstr_size, "%s=%s: cannot open: %s",
+                              key, path, strerror(errno));
+                return NULL;
+        }
+        text = sq_malloc(max + 1);
+        len  = fread(text, 1, max + 1, fp);
+        if (ferror(fp) || len > max) {
+                sq_errstr_set(errstr, errstr_size, "%s=%s: %s", key, path,
+                              ferror(fp) ? strerror(errno) : "file too large");
+                sq_free(text);
+                text = NULL;
+        } else {
+                text[len] = '\0';
+        }
+        fclose(fp);
+        return text;
+}
+
+/* The admin token from http.admin.token or the first line of
+ * http.admin.token.file, trimmed; NULL when none (admin off). */
+static sq_err_t admin_token_load(sq_daemon_t *daemon, char *errstr,
+                                 size_t errstr_size) {
+        const sq_config_t *conf = daemon->conf;
+        char *token, *start, *end;
+
+        if (*conf->http_admin_token)
+                token = sq_strdup(conf->http_admin_token);
+        else if (*conf->http_admin_token_file)
+                token = read_small_file(conf->http_admin_token_file,
+                                        "http.admin.token.file", 4096, errstr,
+                                        errstr_size);
+        else
+                return SQ_OK;
+        if (!token)
+                return SQ_ERR_CONFIG;
+        start = token;
+        while (*start && isspace((unsigned char)*start))
+                start++;
+        end = start;
+        while (*end && *end != '\n' && *end != '\r')
+                end++;
+        while (end > start && isspace((unsigned char)end[-1]))
+                end--;
+        if (end == start) {
+                sq_errstr_set(errstr, errstr_size,
+                              "%s is empty: the admin token must not be",
+                              *conf->http_admin_token
+                                  ? "http.admin.token"
+                                  : conf->http_admin_token_file);
+                sq_free(token);
+                return SQ_ERR_CONFIG;
+        }
+        daemon->admin_token = sq_strndup(start, (size_t)(end - start));
+        sq_free(token);
+        return SQ_OK;
+}
+
+/* The HTTP server: routes, TLS, admin token. */
+static sq_err_t http_setup(sq_daemon_t *daemon, char *errstr,
+                           size_t errstr_size) {
+        const sq_config_t *conf = daemon->conf;
+        char *cert = NULL, *key = NULL;
+        sq_err_t err = SQ_ERR_CONFIG;
+
+        daemon->http =
+            sq_http_new(conf->http_bind, conf->http_port, errstr, errstr_size);
+        if (!daemon->http)
+                goto done;
+        if (*conf->http_tls_cert) {
+                if (!(cert =
+                          read_small_file(conf->http_tls_cert, "http.tls.cert",
+                                          1 << 20, errstr, errstr_size)) ||
+                    !(key = read_small_file(conf->http_tls_key, "http.tls.key",
+                                            1 << 20, errstr, errstr_size)))
+                        goto done;
+                if ((err = sq_http_set_tls(daemon->http, cert, key, errstr,
+                                           errstr_size)))
+                        goto done;
+        }
+        if ((err = admin_token_load(daemon, errstr, errstr_size)))
+                goto done;
+        sq_http_route(daemon->http, "/healthz", "GET", http_healthz, daemon);
+        sq_http_route(daemon->http, "/readyz", "GET", http_readyz, daemon);
+        sq_http_route(daemon->http, "/metrics", "GET", http_metrics, daemon);
+        sq_status_routes(daemon);
+        /* Off without a token: the paths are unknown (404). */
+        if (daemon->admin_token) {
+                sq_http_route(daemon->http, "/admin/pause", "POST", http_admin,
+                              daemon);
+                sq_http_route(daemon->http, "/admin/resume", "POST", http_admin,
+                              daemon);
+                sq_http_route(daemon->http, "/admin/drain", "POST", http_admin,
+                              daemon);
+                if (!*conf->http_tls_cert &&
+                    strcmp(conf->http_bind, "127.0.0.1") &&
+                    strcmp(conf->http_bind, "::1"))
+                        SQ_LOG(SQ_LOG_WARNING, "HTTP",
+                               "admin actions are on and http.bind=%s is not "
+                               "loopback without TLS: the bearer token "
+                               "crosses the network in clear text; set "
+                               "http.tls.cert and http.tls.key",
+                               conf->http_bind);
+        }
+        err = SQ_OK;
+done:
+        if (key) {
+                OPENSSL_cleanse(key, strlen(key));
+                sq_free(key);
+        }
+        sq_free(cert);
+        return err;
 }
 
 sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
@@ -1394,6 +1634,9 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         if (!(daemon->poll_codec = sq_codec_new(errstr, errstr_size)))
                 goto fail;
         daemon->metrics = sq_metrics_new();
+        daemon->events  = sq_eventring_new((size_t)conf->http_events_buffer);
+        sq_eventring_set_notify(daemon->events, sq_status_events_notify,
+                                daemon);
         register_metrics(daemon);
 
         if (conf->embedded_broker) {
@@ -1432,18 +1675,8 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         rd_kafka_queue_io_event_enable(daemon->producer_q,
                                        daemon->producer_pipe[1], "1", 1);
 
-        if (conf->http_port != 0) {
-                daemon->http = sq_http_new(conf->http_bind, conf->http_port,
-                                           errstr, errstr_size);
-                if (!daemon->http)
-                        goto fail;
-                sq_http_route(daemon->http, "/healthz", "GET", http_healthz,
-                              daemon);
-                sq_http_route(daemon->http, "/readyz", "GET", http_readyz,
-                              daemon);
-                sq_http_route(daemon->http, "/metrics", "GET", http_metrics,
-                              daemon);
-        }
+        if (conf->http_port != 0 && http_setup(daemon, errstr, errstr_size))
+                goto fail;
         return daemon;
 
 fail:
@@ -1511,6 +1744,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
                 sq_daemon_wait(daemon);
         }
         sq_http_destroy(daemon->http);
+        daemon->http = NULL; /* the ring's notify callback checks it */
         if (daemon->executors) {
                 /* Started executors but never the poll thread. */
                 atomic_store(&daemon->cancel, true);
@@ -1529,6 +1763,12 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         sq_sched_destroy(daemon->sched);
         sq_agents_destroy(daemon->agents);
         sq_metrics_destroy(daemon->metrics);
+        sq_eventring_destroy(daemon->events);
+        if (daemon->admin_token) {
+                OPENSSL_cleanse(daemon->admin_token,
+                                strlen(daemon->admin_token));
+                sq_free(daemon->admin_token);
+        }
         sq_free(daemon->m.tasks);
         sq_free(daemon->m.duration);
         for (i = 0; i < 2; i++) {

@@ -26,6 +26,7 @@
 #include "codec.h"
 #include "config.h"
 #include "daemon.h"
+#include "eventring.h"
 #include "http.h"
 #include "metrics.h"
 #include "offsets.h"
@@ -68,6 +69,11 @@ typedef struct sq_partition_s {
         size_t map_bytes;        /* snapshots for /metrics (snap_lock) */
         int64_t map_done_snap;
         int64_t lag; /* snapshot for /metrics, -1 unknown */
+        /* Snapshots for /status, under snap_lock (update_lag_snapshot) */
+        bool snap_assigned;
+        bool snap_paused;
+        int64_t snap_committed; /* -1 none */
+        int64_t snap_high;      /* high watermark, -1 unknown */
 } sq_partition_t;
 
 typedef struct sq_job_s {
@@ -109,6 +115,7 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *sched_latency[SQ_PRIO_CNT]; /* admission to start */
         sq_metric_t *completed_skipped;
         sq_metric_t *map_pauses;
+        sq_metric_t *events_dropped; /* /events clients fell behind */
 } sq_daemon_metrics_t;
 
 struct sq_daemon_s {
@@ -171,8 +178,19 @@ struct sq_daemon_s {
 
         sq_metrics_t *metrics;
         sq_daemon_metrics_t m;
-        pthread_mutex_t snap_lock; /* guards partition lag snapshots */
+        pthread_mutex_t snap_lock; /* guards parts[] growth, snapshots */
         sq_http_t *http;
+
+        /* Recent events for GET /events (status.c), and its clients. */
+        sq_eventring_t *events;
+        atomic_int events_clients;
+
+        /* Admin actions (POST /admin/...; applied by the poll thread). */
+        char *admin_token;        /* NULL: admin actions off */
+        atomic_bool admin_paused; /* pause or drain asked */
+        atomic_bool draining;     /* drain asked: ready=false */
+        atomic_bool drained;      /* drain done: window empty, committed */
+        int admin_state; /* poll thread: last state announced (events) */
 };
 
 /* kafka.c */

@@ -85,6 +85,9 @@ void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
         event.instance = daemon->conf->instance_id;
         event.agent    = (char *)agent;
         event.detail   = (char *)detail;
+        /* The same event, for GET /events and the live page. */
+        sq_eventring_push(daemon->events, event.at, type, event.task_id, agent,
+                          detail);
         if (sq_codec_encode_event(codec, &event, &buf, &len, errstr,
                                   sizeof(errstr)) != SQ_OK) {
                 SQ_LOG(SQ_LOG_ERR, "EMIT", "cannot encode %s event: %s", type,

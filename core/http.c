@@ -4,8 +4,9 @@
  * routing, 404/405/413 answers, and the response plumbing for handlers.
  *
  * DESIGN
- *   MHD runs one internal polling thread (epoll when the library has it,
- *   poll otherwise); every route handler runs on that thread. The route
+ *   MHD runs one internal polling thread (poll(2): at most a few hundred
+ *   connections, and MHD's poll path is the one suspend/resume is most
+ *   used with); every route handler runs on that thread. The route
  *   table is filled before sq_http_start() and read-only afterwards, so the
  *   HTTP thread reads it without a lock. MHD's own error log goes through
  *   SQ_LOG; while MHD_start_daemon() runs on the caller's thread its last
@@ -21,7 +22,23 @@
  *   Ownership: a handler's body is sq_malloc()ed (malloc) and handed to MHD
  *   with MHD_RESPMEM_MUST_FREE, which releases it with free() once sent.
  *   Limits (connections, per-IP connections, per-connection memory and an
- *   idle timeout) keep slow or greedy clients from starving the others.
+ *   idle timeout) keep slow or greedy clients from starving the others: a
+ *   client trickling one byte a second holds one connection, never the
+ *   thread, because MHD reads whatever has arrived and moves on.
+ *
+ *   Streams (SSE): a handler may answer with a read callback instead of a
+ *   body. When the callback has nothing, its connection is parked: marked
+ *   under streams_lock, then MHD_suspend_connection(). sq_http_streams_wake
+ *   (any thread) bumps wake_gen and resumes every parked connection under
+ *   the same lock. A reader that saw wake_gen change between its read and
+ *   its park does not park (the wake-up it would miss already happened);
+ *   a resume that reaches MHD before the suspend cancels the suspend (MHD
+ *   keeps a `resuming` flag). A ticker thread wakes parked streams once a
+ *   second while any exist, for keep-alives and rate-limit refills, and
+ *   sleeps on a condvar when there are none. Before MHD stops, every
+ *   stream is woken and ends (MHD must not stop with suspended
+ *   connections). A stream's state is freed by MHD's response free
+ *   callback, which unlinks it first.
  */
 #include "http.h"
 
@@ -29,10 +46,12 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -44,6 +63,8 @@
 #define HTTP_PER_IP_LIMIT   64
 #define HTTP_CONN_MEMORY    (32 * 1024)
 #define HTTP_DEFAULT_CTYPE  "text/plain; charset=utf-8"
+#define HTTP_STREAM_BLOCK   8192 /* MHD's buffer for one stream read */
+#define HTTP_STREAM_TICK_MS 1000 /* parked streams woken this often */
 
 typedef struct http_route_s {
         char *path;                      /* owned */
@@ -61,8 +82,25 @@ typedef struct http_req_s {
         bool answered;
 } http_req_t;
 
+struct sq_http_request_s {
+        struct MHD_Connection *conn; /* borrowed */
+};
+
+/* A streamed response's state (see DESIGN). */
+typedef struct http_stream_s {
+        struct sq_http_s *http;
+        struct MHD_Connection *conn; /* borrowed from MHD */
+        void *stream;                /* owned: freed by free_cb */
+        sq_http_stream_read_t *read_cb;
+        sq_http_stream_free_t *free_cb;
+        bool parked; /* under streams_lock */
+        struct http_stream_s *prev, *next;
+} http_stream_t;
+
 struct sq_http_s {
         struct MHD_Daemon *mhd;
+        char *tls_cert;               /* owned PEM, NULL: plain HTTP */
+        char *tls_key;                /* owned PEM */
         struct sockaddr_storage addr; /* port 0 for ephemeral */
         char bind[INET6_ADDRSTRLEN];
         int port; /* as configured (-1) until started, then bound */
@@ -70,6 +108,16 @@ struct sq_http_s {
         int routes_cnt;
         pthread_t starter;     /* the thread in sq_http_start() */
         char start_error[256]; /* MHD's last message on that thread */
+
+        /* Streams: the list, parked marks and the ticker (see DESIGN). */
+        pthread_mutex_t streams_lock;
+        pthread_cond_t streams_cond; /* the ticker waits on it */
+        http_stream_t *streams;      /* under streams_lock */
+        int parked_cnt;              /* under streams_lock */
+        atomic_uint_fast64_t wake_gen;
+        atomic_bool stopping;
+        pthread_t ticker;
+        bool ticker_started;
 };
 
 /*
@@ -127,11 +175,34 @@ sq_http_t *sq_http_new(const char *bind, int port, char *errstr,
         }
         sq_strlcpy(http->bind, bind, sizeof(http->bind));
         http->port = port;
+        pthread_mutex_init(&http->streams_lock, NULL);
+        pthread_cond_init(&http->streams_cond, NULL);
         return http;
 
 fail:
         sq_free(http);
         return NULL;
+}
+
+sq_err_t sq_http_set_tls(sq_http_t *http, const char *cert_pem,
+                         const char *key_pem, char *errstr,
+                         size_t errstr_size) {
+        sq_assert(!http->mhd && cert_pem && key_pem);
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+                sq_errstr_set(errstr, errstr_size,
+                              "HTTPS requested (http.tls.cert) but this "
+                              "libmicrohttpd was built without TLS support");
+                return SQ_ERR_UNSUPPORTED;
+        }
+        sq_free(http->tls_cert);
+        sq_free(http->tls_key);
+        http->tls_cert = sq_strdup(cert_pem);
+        http->tls_key  = sq_strdup(key_pem);
+        return SQ_OK;
+}
+
+bool sq_http_tls(const sq_http_t *http) {
+        return http->tls_cert != NULL;
 }
 
 void sq_http_route(sq_http_t *http, const char *path, const char *methods,
@@ -216,14 +287,144 @@ static bool route_allows(const http_route_t *route, const char *method) {
         return false;
 }
 
-/* Queues @p body (takes ownership; NULL for none) with our headers. */
-static enum MHD_Result queue(struct MHD_Connection *conn, int status,
-                             const char *content_type, char *body,
-                             size_t body_len, const char *allow) {
+/*
+ * Streams (MHD's thread, except sq_http_streams_wake)
+ */
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+        http_stream_t *hs = cls;
+        sq_http_t *http   = hs->http;
+        uint64_t gen      = atomic_load(&http->wake_gen);
+        ssize_t n;
+
+        (void)pos;
+        if (atomic_load(&http->stopping))
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        n = hs->read_cb(hs->stream, buf, max);
+        if (n > 0)
+                return n;
+        if (n < 0)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        pthread_mutex_lock(&http->streams_lock);
+        if (atomic_load(&http->wake_gen) != gen ||
+            atomic_load(&http->stopping)) {
+                /* Woken since the read: read again instead of parking. */
+                pthread_mutex_unlock(&http->streams_lock);
+                return 0;
+        }
+        hs->parked = true;
+        http->parked_cnt++;
+        pthread_mutex_unlock(&http->streams_lock);
+        MHD_suspend_connection(hs->conn);
+        return 0;
+}
+
+static void stream_free(void *cls) {
+        http_stream_t *hs = cls;
+        sq_http_t *http   = hs->http;
+
+        pthread_mutex_lock(&http->streams_lock);
+        if (hs->parked)
+                http->parked_cnt--;
+        if (hs->prev)
+                hs->prev->next = hs->next;
+        else
+                http->streams = hs->next;
+        if (hs->next)
+                hs->next->prev = hs->prev;
+        pthread_mutex_unlock(&http->streams_lock);
+        hs->free_cb(hs->stream);
+        sq_free(hs);
+}
+
+void sq_http_streams_wake(sq_http_t *http) {
+        http_stream_t *hs;
+
+        pthread_mutex_lock(&http->streams_lock);
+        atomic_fetch_add(&http->wake_gen, 1);
+        if (http->parked_cnt > 0) {
+                for (hs = http->streams; hs; hs = hs->next) {
+                        if (!hs->parked)
+                                continue;
+                        hs->parked = false;
+                        MHD_resume_connection(hs->conn);
+                }
+                http->parked_cnt = 0;
+        }
+        pthread_mutex_unlock(&http->streams_lock);
+}
+
+/* Wakes parked streams once per tick while any stream exists. */
+static void *ticker_main(void *arg) {
+        sq_http_t *http = arg;
+
+        pthread_mutex_lock(&http->streams_lock);
+        while (!atomic_load(&http->stopping)) {
+                struct timespec ts;
+                if (!http->streams) {
+                        pthread_cond_wait(&http->streams_cond,
+                                          &http->streams_lock);
+                        continue;
+                }
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += (long)HTTP_STREAM_TICK_MS * 1000000L;
+                ts.tv_sec += ts.tv_nsec / 1000000000L;
+                ts.tv_nsec %= 1000000000L;
+                pthread_cond_timedwait(&http->streams_cond, &http->streams_lock,
+                                       &ts);
+                if (atomic_load(&http->stopping))
+                        break;
+                pthread_mutex_unlock(&http->streams_lock);
+                sq_http_streams_wake(http);
+                pthread_mutex_lock(&http->streams_lock);
+        }
+        pthread_mutex_unlock(&http->streams_lock);
+        return NULL;
+}
+
+/* Creates the MHD response for a handler's stream (takes ownership of
+ * the stream in every case). @returns NULL on failure. */
+static struct MHD_Response *stream_response(sq_http_t *http,
+                                            struct MHD_Connection *conn,
+                                            sq_http_response_t *resp) {
+        http_stream_t *hs = sq_calloc(1, sizeof(*hs));
+        struct MHD_Response *mresp;
+
+        hs->http     = http;
+        hs->conn     = conn;
+        hs->stream   = resp->stream;
+        hs->read_cb  = resp->stream_read;
+        hs->free_cb  = resp->stream_free;
+        resp->stream = NULL;
+        pthread_mutex_lock(&http->streams_lock);
+        hs->next = http->streams;
+        if (hs->next)
+                hs->next->prev = hs;
+        http->streams = hs;
+        pthread_cond_signal(&http->streams_cond);
+        pthread_mutex_unlock(&http->streams_lock);
+        mresp = MHD_create_response_from_callback(
+            MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, stream_reader, hs,
+            stream_free);
+        if (!mresp)
+                stream_free(hs);
+        return mresp;
+}
+
+/* Queues @p body (takes ownership; NULL for none), or @p resp's stream,
+ * with our headers and @p resp's. */
+static enum MHD_Result queue(sq_http_t *http, struct MHD_Connection *conn,
+                             int status, const char *content_type, char *body,
+                             size_t body_len, const char *allow,
+                             sq_http_response_t *resp) {
         struct MHD_Response *mresp;
         enum MHD_Result ret;
+        int i;
 
-        if (body && body_len > 0) {
+        if (resp && resp->stream) {
+                sq_free(body);
+                mresp = stream_response(http, conn, resp);
+        } else if (body && body_len > 0) {
                 mresp = MHD_create_response_from_buffer(body_len, body,
                                                         MHD_RESPMEM_MUST_FREE);
         } else {
@@ -246,9 +447,22 @@ static enum MHD_Result queue(struct MHD_Connection *conn, int status,
         MHD_add_response_header(mresp, "X-Content-Type-Options", "nosniff");
         if (allow)
                 MHD_add_response_header(mresp, MHD_HTTP_HEADER_ALLOW, allow);
+        for (i = 0; resp && i < resp->headers_cnt; i++)
+                MHD_add_response_header(mresp, resp->headers[i][0],
+                                        resp->headers[i][1]);
         ret = MHD_queue_response(conn, (unsigned int)status, mresp);
         MHD_destroy_response(mresp);
         return ret;
+}
+
+static void response_headers_free(sq_http_response_t *resp) {
+        int i;
+
+        for (i = 0; i < resp->headers_cnt; i++) {
+                sq_free(resp->headers[i][0]);
+                sq_free(resp->headers[i][1]);
+        }
+        resp->headers_cnt = 0;
 }
 
 /* A short printf-formatted text/plain answer. */
@@ -271,13 +485,15 @@ static enum MHD_Result queue_text(struct MHD_Connection *conn, int status,
         va_start(ap, fmt);
         vsnprintf(body, (size_t)len + 1, fmt, ap);
         va_end(ap);
-        return queue(conn, status, NULL, body, (size_t)len, allow);
+        return queue(NULL, conn, status, NULL, body, (size_t)len, allow, NULL);
 }
 
 static enum MHD_Result dispatch(sq_http_t *http, struct MHD_Connection *conn,
                                 const char *method, const char *path) {
         const http_route_t *route = route_find(http, path);
-        sq_http_response_t resp   = {.status = 200};
+        sq_http_request_t req     = {.conn = conn};
+        sq_http_response_t resp   = {.status = 200, .req = &req};
+        enum MHD_Result ret;
 
         if (!route)
                 return queue_text(conn, MHD_HTTP_NOT_FOUND, NULL,
@@ -290,16 +506,22 @@ static enum MHD_Result dispatch(sq_http_t *http, struct MHD_Connection *conn,
 
         route->handler(route->opaque, method, path, &resp);
         sq_assert(resp.body || resp.body_len == 0);
+        sq_assert(!resp.stream || (resp.stream_read && resp.stream_free));
         if (resp.status < 100 || resp.status > 599) {
                 SQ_LOG(SQ_LOG_ERR, "HTTP",
                        "handler for %s returned invalid status %d", path,
                        resp.status);
                 sq_free(resp.body);
+                if (resp.stream)
+                        resp.stream_free(resp.stream);
+                response_headers_free(&resp);
                 return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
                                   "internal error: invalid status\n");
         }
-        return queue(conn, resp.status, resp.content_type, resp.body,
-                     resp.body_len, NULL);
+        ret = queue(http, conn, resp.status, resp.content_type, resp.body,
+                    resp.body_len, NULL, &resp);
+        response_headers_free(&resp);
+        return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -367,17 +589,26 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
  */
 
 sq_err_t sq_http_start(sq_http_t *http, char *errstr, size_t errstr_size) {
-        unsigned int flags =
-            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+        unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
+                             MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+        struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL},
+                                             {MHD_OPTION_END, 0, NULL},
+                                             {MHD_OPTION_END, 0, NULL}};
         const union MHD_DaemonInfo *info;
         struct MHD_Daemon *mhd = NULL;
         sq_err_t err           = SQ_OK;
+        int perr;
 
         sq_assert(!http->mhd);
-        if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
-                flags |= MHD_USE_EPOLL;
-        else if (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES)
+        if (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES)
                 flags |= MHD_USE_POLL;
+        if (http->tls_cert) {
+                flags |= MHD_USE_TLS;
+                tls_opts[0].option    = MHD_OPTION_HTTPS_MEM_KEY;
+                tls_opts[0].ptr_value = http->tls_key;
+                tls_opts[1].option    = MHD_OPTION_HTTPS_MEM_CERT;
+                tls_opts[1].ptr_value = http->tls_cert;
+        }
         /* MHD sizes the SOCK_ADDR by this flag. */
         if (http->addr.ss_family == AF_INET6)
                 flags |= MHD_USE_IPv6;
@@ -395,7 +626,7 @@ sq_err_t sq_http_start(sq_http_t *http, char *errstr, size_t errstr_size) {
             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_LIMIT,
             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)HTTP_PER_IP_LIMIT,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-            MHD_OPTION_END);
+            MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
         if (!mhd) {
                 char port_desc[32];
                 if (http->port == -1)
@@ -422,11 +653,19 @@ sq_err_t sq_http_start(sq_http_t *http, char *errstr, size_t errstr_size) {
                 err = SQ_ERR_HTTP;
                 goto done;
         }
-        http->port = (int)info->port;
-        http->mhd  = mhd;
-        mhd        = NULL;
-        SQ_LOG(SQ_LOG_INFO, "HTTP", "listening bind=%s port=%d", http->bind,
-               http->port);
+        if ((perr = pthread_create(&http->ticker, NULL, ticker_main, http))) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot start the HTTP stream ticker: %s",
+                              strerror(perr));
+                err = SQ_ERR_HTTP;
+                goto done;
+        }
+        http->ticker_started = true;
+        http->port           = (int)info->port;
+        http->mhd            = mhd;
+        mhd                  = NULL;
+        SQ_LOG(SQ_LOG_INFO, "HTTP", "listening bind=%s port=%d tls=%s",
+               http->bind, http->port, http->tls_cert ? "on" : "off");
 
 done:
         if (mhd)
@@ -446,8 +685,23 @@ void sq_http_destroy(sq_http_t *http) {
 
         if (!http)
                 return;
-        if (http->mhd)
+        /* Streams end first: MHD must not stop with suspended
+         * connections, and the ticker must not wake a stopped server. */
+        pthread_mutex_lock(&http->streams_lock);
+        atomic_store(&http->stopping, true);
+        pthread_cond_broadcast(&http->streams_cond);
+        pthread_mutex_unlock(&http->streams_lock);
+        if (http->ticker_started)
+                pthread_join(http->ticker, NULL);
+        if (http->mhd) {
+                sq_http_streams_wake(http);
                 MHD_stop_daemon(http->mhd);
+        }
+        sq_assert(!http->streams);
+        pthread_cond_destroy(&http->streams_cond);
+        pthread_mutex_destroy(&http->streams_lock);
+        sq_free(http->tls_cert);
+        sq_free(http->tls_key);
         for (i = 0; i < http->routes_cnt; i++) {
                 http_route_t *route = &http->routes[i];
                 sq_free(route->path);
@@ -456,6 +710,25 @@ void sq_http_destroy(sq_http_t *http) {
                         sq_free(route->methods[m]);
         }
         sq_free(http);
+}
+
+const char *sq_http_request_header(const sq_http_request_t *req,
+                                   const char *name) {
+        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *sq_http_request_arg(const sq_http_request_t *req,
+                                const char *name) {
+        return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
+                                           name);
+}
+
+void sq_http_response_header(sq_http_response_t *resp, const char *name,
+                             const char *value) {
+        sq_assert(resp->headers_cnt < SQ_HTTP_HEADERS_MAX);
+        resp->headers[resp->headers_cnt][0] = sq_strdup(name);
+        resp->headers[resp->headers_cnt][1] = sq_strdup(value);
+        resp->headers_cnt++;
 }
 
 void sq_http_respond(sq_http_response_t *resp, int status,

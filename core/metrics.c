@@ -375,6 +375,12 @@ double sq_metric_value(const sq_metric_t *metric) {
         return atomic_load_double(&metric->value);
 }
 
+double sq_metric_sum(const sq_metric_t *metric) {
+        if (metric->family->type != SQ_METRIC_HISTOGRAM)
+                return 0;
+        return atomic_load_double(&metric->sum);
+}
+
 uint64_t sq_metric_count(const sq_metric_t *metric) {
         const sq_mfamily_t *family = metric->family;
         uint64_t count             = 0;

@@ -66,6 +66,8 @@ void sq_metric_set(sq_metric_t *metric, double value);
 void sq_metric_observe(sq_metric_t *metric, double value);
 /** @returns a counter or gauge's current value (tests, /status). */
 double sq_metric_value(const sq_metric_t *metric);
+/** @returns a histogram's sum of observations (0 for other types). */
+double sq_metric_sum(const sq_metric_t *metric);
 /** @returns a histogram's observation count. */
 uint64_t sq_metric_count(const sq_metric_t *metric);
 

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_eventring.c: the bounded event ring behind GET /events: sequence
+ * numbers, wrap-around and what a reader that fell behind is told, field
+ * truncation, the arm/notify hand-shake, and concurrent pushers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "eventring.h"
+
+static void push_n(sq_eventring_t *ring, int n) {
+        char id[32];
+        int i;
+        for (i = 0; i < n; i++) {
+                snprintf(id, sizeof(id), "t-%d", i);
+                sq_eventring_push(ring, 1000 + i, "received", id, NULL, NULL);
+        }
+}
+
+/* Each row: capacity, events pushed, reader's cursor, batch size, and
+ * what the read must return. */
+static const struct {
+        size_t capacity;
+        int pushed;
+        uint64_t after;
+        size_t max;
+        size_t want_cnt;
+        uint64_t want_first;
+        uint64_t want_missed;
+} read_cases[] = {
+    {8, 0, 0, 8, 0, 0, 0},     /* empty ring */
+    {8, 5, 0, 8, 5, 1, 0},     /* all of it */
+    {8, 5, 3, 8, 2, 4, 0},     /* after a cursor */
+    {8, 5, 5, 8, 0, 0, 0},     /* up to date */
+    {8, 5, 2, 2, 2, 3, 0},     /* batch smaller than what is there */
+    {8, 20, 0, 8, 8, 13, 12},  /* wrapped: 12 overwritten */
+    {8, 20, 11, 8, 8, 13, 1},  /* one behind the oldest */
+    {8, 20, 12, 8, 8, 13, 0},  /* exactly at the oldest */
+    {8, 20, 99, 8, 0, 0, 0},   /* a cursor from the future */
+    {1, 3, 0, 4, 1, 3, 2},     /* capacity one */
+    {16, 16, 0, 16, 16, 1, 0}, /* exactly full */
+};
+
+static void test_read_cases(void **state) {
+        sq_ring_event_t out[16];
+        size_t c;
+        (void)state;
+
+        for (c = 0; c < SQ_ARRAY_SIZE(read_cases); c++) {
+                sq_eventring_t *ring = sq_eventring_new(read_cases[c].capacity);
+                uint64_t missed      = 77;
+                size_t cnt, i;
+
+                push_n(ring, read_cases[c].pushed);
+                assert_int_equal(sq_eventring_last_seq(ring),
+                                 read_cases[c].pushed);
+                cnt = sq_eventring_read(ring, read_cases[c].after, out,
+                                        read_cases[c].max, &missed);
+                if (cnt != read_cases[c].want_cnt ||
+                    missed != read_cases[c].want_missed)
+                        fail_msg("case %zu: %zu events, %llu missed; "
+                                 "expected %zu, %llu",
+                                 c, cnt, (unsigned long long)missed,
+                                 read_cases[c].want_cnt,
+                                 (unsigned long long)read_cases[c].want_missed);
+                for (i = 0; i < cnt; i++) {
+                        char id[32];
+                        uint64_t seq = read_cases[c].want_first + i;
+                        assert_int_equal(out[i].seq, seq);
+                        /* The event pushed as the seq-th one. */
+                        snprintf(id, sizeof(id), "t-%d", (int)seq - 1);
+                        assert_string_equal(out[i].task_id, id);
+                        assert_int_equal(out[i].at_ms, 1000 + (int)seq - 1);
+                        assert_string_equal(out[i].type, "received");
+                        assert_string_equal(out[i].agent, "");
+                }
+                sq_eventring_destroy(ring);
+        }
+        sq_eventring_destroy(NULL);
+}
+
+static void test_fields_are_truncated(void **state) {
+        sq_eventring_t *ring = sq_eventring_new(4);
+        char longid[1000], longdetail[2000];
+        sq_ring_event_t out[1];
+        uint64_t missed;
+        (void)state;
+
+        memset(longid, 'i', sizeof(longid) - 1);
+        longid[sizeof(longid) - 1] = '\0';
+        memset(longdetail, 'd', sizeof(longdetail) - 1);
+        longdetail[sizeof(longdetail) - 1] = '\0';
+        sq_eventring_push(ring, 5, "a-type-name-longer-than-32-bytes-x", longid,
+                          "agent", longdetail);
+        assert_int_equal(sq_eventring_read(ring, 0, out, 1, &missed), 1);
+        assert_int_equal(strlen(out[0].type), SQ_EVENTRING_TYPE_MAX - 1);
+        assert_int_equal(strlen(out[0].task_id), SQ_EVENTRING_ID_MAX - 1);
+        assert_int_equal(strlen(out[0].detail), SQ_EVENTRING_DETAIL_MAX - 1);
+        assert_string_equal(out[0].agent, "agent");
+        sq_eventring_destroy(ring);
+}
+
+typedef struct notified_s {
+        atomic_int calls;
+} notified_t;
+
+static void on_notify(void *opaque) {
+        notified_t *n = opaque;
+        atomic_fetch_add(&n->calls, 1);
+}
+
+static void test_arm_notifies_once(void **state) {
+        sq_eventring_t *ring = sq_eventring_new(8);
+        notified_t n         = {0};
+        (void)state;
+
+        sq_eventring_set_notify(ring, on_notify, &n);
+        push_n(ring, 2); /* not armed: no call */
+        assert_int_equal(atomic_load(&n.calls), 0);
+
+        /* A reader behind the newest event is not armed: it must read. */
+        assert_false(sq_eventring_arm(ring, 1));
+        push_n(ring, 1);
+        assert_int_equal(atomic_load(&n.calls), 0);
+
+        /* Up to date: armed; the next push notifies, once. */
+        assert_true(sq_eventring_arm(ring, 3));
+        push_n(ring, 3);
+        assert_int_equal(atomic_load(&n.calls), 1);
+
+        /* Arming again after catching up works again. */
+        assert_true(sq_eventring_arm(ring, sq_eventring_last_seq(ring)));
+        push_n(ring, 1);
+        assert_int_equal(atomic_load(&n.calls), 2);
+        sq_eventring_destroy(ring);
+}
+
+/* Four pushers and one reader: every sequence number exactly once, in
+ * order, each event intact (its fields belong together). */
+#define PUSHERS    4
+#define PER_PUSHER 20000
+
+static void *pusher(void *arg) {
+        sq_eventring_t *ring = arg;
+        char id[32];
+        int i;
+        for (i = 0; i < PER_PUSHER; i++) {
+                snprintf(id, sizeof(id), "%d", i);
+                sq_eventring_push(ring, i, "started", id, id, id);
+        }
+        return NULL;
+}
+
+static void test_concurrent_pushers(void **state) {
+        sq_eventring_t *ring = sq_eventring_new(PUSHERS * PER_PUSHER);
+        static sq_ring_event_t out[256];
+        pthread_t threads[PUSHERS];
+        uint64_t cursor = 0, missed, total_missed = 0;
+        int t;
+        (void)state;
+
+        for (t = 0; t < PUSHERS; t++)
+                assert_int_equal(
+                    pthread_create(&threads[t], NULL, pusher, ring), 0);
+        while (cursor < PUSHERS * PER_PUSHER) {
+                size_t cnt = sq_eventring_read(ring, cursor, out,
+                                               SQ_ARRAY_SIZE(out), &missed);
+                size_t i;
+                total_missed += missed;
+                for (i = 0; i < cnt; i++) {
+                        char at[32];
+                        assert_int_equal(out[i].seq, cursor + 1);
+                        snprintf(at, sizeof(at), "%lld",
+                                 (long long)out[i].at_ms);
+                        assert_string_equal(out[i].task_id, at);
+                        assert_string_equal(out[i].agent, at);
+                        assert_string_equal(out[i].detail, at);
+                        cursor = out[i].seq;
+                }
+        }
+        for (t = 0; t < PUSHERS; t++)
+                pthread_join(threads[t], NULL);
+        assert_int_equal(total_missed, 0);
+        assert_int_equal(sq_eventring_last_seq(ring), PUSHERS * PER_PUSHER);
+        sq_eventring_destroy(ring);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_read_cases),
+            cmocka_unit_test(test_fields_are_truncated),
+            cmocka_unit_test(test_arm_notifies_once),
+            cmocka_unit_test(test_concurrent_pushers),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
