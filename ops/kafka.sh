@@ -14,7 +14,11 @@
 # session (setsid + nohup) so it outlives the script that started it; a pid
 # file counts only while /proc/PID/cmdline is a kafka.Kafka JVM of this
 # state directory, so a stale pid (reused by another process) is ignored.
-# Ports are picked by the kernel at each start, so runs can share a machine.
+# Ports are picked by the kernel at a fresh start, so runs can share a
+# machine; "halt" stops the broker but keeps its data and ports, and the
+# next "start" (or "restart") brings the same broker back on the same port,
+# so clients reconnect to the address they know (the chaos suite's broker
+# outages).
 # Start is ready when a metadata request to the broker answers (kcat -L),
 # polled every 0.2 s; there is no fixed sleep anywhere.
 set -euo pipefail
@@ -27,6 +31,7 @@ cache=${SWARMQ_KAFKA_CACHE:-$HOME/.cache/swarmq/kafka-$kafka_version}
 state=${SWARMQ_KAFKA_STATE:-/tmp/swarmq-kafka}
 partitions=12
 timeout_s=120
+signal=TERM
 
 usage() {
         cat <<EOF
@@ -40,8 +45,14 @@ Commands:
           background, wait until it answers a metadata request, and print
           "bootstrap.servers=127.0.0.1:PORT" on stdout. If the broker of DIR
           is already running, says so (stderr) and prints its bootstrap.
+          After a halt, start brings the same broker back: same data, same
+          ports (no format).
   stop    SIGTERM (controlled shutdown), SIGKILL after 60 s; removes the
           broker's data (kafka.log is kept). Exit 0 also when none ran.
+  halt    stop the broker but keep its data and ports for the next start:
+          SIGTERM (controlled shutdown) by default, --signal KILL for a
+          crash. Exit 0 also when none ran.
+  restart halt, then start again on the same port and data.
   status  prints whether it runs, its pid and bootstrap; exit 0 running,
           1 not running.
   env     prints "bootstrap.servers=..." of the running broker; exit 1 if
@@ -53,6 +64,7 @@ Options:
                     /tmp/swarmq-kafka; current: $state)
   --partitions N    start: num.partitions of auto-created topics (default 12)
   --timeout S       start: seconds to wait for readiness (default 120)
+  --signal TERM|KILL  halt, restart: how to stop the broker (default TERM)
   -h, --help        this help
 
 Environment:
@@ -77,7 +89,7 @@ case "$cmd" in
         usage
         exit 0
         ;;
-start | stop | status | env | fetch) shift ;;
+start | stop | halt | restart | status | env | fetch) shift ;;
 "") usage >&2 && exit 2 ;;
 *) echo "kafka.sh: unknown command '$cmd'" >&2 && usage >&2 && exit 2 ;;
 esac
@@ -102,6 +114,12 @@ while (($#)); do
                 shift 2
                 ;;
         --timeout=*) timeout_s=${1#*=} && shift ;;
+        --signal)
+                (($# >= 2)) || die "--signal needs TERM or KILL"
+                signal=$2
+                shift 2
+                ;;
+        --signal=*) signal=${1#*=} && shift ;;
         -h | --help) usage && exit 0 ;;
         *) die "unknown option '$1' (see ops/kafka.sh --help)" ;;
         esac
@@ -110,8 +128,10 @@ done
         die "--partitions must be a positive integer, not '$partitions'"
 [[ "$timeout_s" =~ ^[1-9][0-9]*$ ]] ||
         die "--timeout must be a positive integer, not '$timeout_s'"
+[[ "$signal" == TERM || "$signal" == KILL ]] ||
+        die "--signal must be TERM or KILL, not '$signal'"
 [[ -n "$state" ]] || die "the state directory is empty"
-[[ "$cmd" != start ]] || mkdir -p "$state"
+[[ "$cmd" != start && "$cmd" != restart ]] || mkdir -p "$state"
 if [[ -d "$state" ]]; then
         state=$(cd "$state" && pwd)
 fi
@@ -267,18 +287,31 @@ do_start() {
         t_start=$EPOCHREALTIME
         fetch_jars
 
-        rm -rf "$state/data" "$state/kafka.pid" "$state/bootstrap"
-        ports=$(free_ports)
-        port=${ports% *}
-        cport=${ports#* }
-        write_properties "$port" "$cport"
-        id=$(cluster_id)
-        if ! out=$(java -Dlog4j.configuration="file:$log4j" -cp "$lib/*" \
-                kafka.tools.StorageTool format -t "$id" \
-                -c "$state/server.properties" -g 2>&1); then
-                echo "$out" >&2
-                die "formatting the broker's storage in $state/data failed"
+        rm -f "$state/kafka.pid" "$state/bootstrap"
+        if [[ -f "$state/halted" && -f "$state/server.properties" &&
+                -f "$state/data/meta.properties" ]]; then
+                # The broker of a halt: same data, same ports.
+                port=$(sed -n 's/^listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' \
+                        "$state/server.properties")
+                [[ -n "$port" ]] || die "no PLAINTEXT port in $state/server.properties"
+                echo "kafka.sh: restarting the halted broker of $state on" \
+                        "127.0.0.1:$port" >&2
+                mv "$state/kafka.log" "$state/kafka.log.$(date +%s)" 2>/dev/null || true
+        else
+                rm -rf "$state/data"
+                ports=$(free_ports)
+                port=${ports% *}
+                cport=${ports#* }
+                write_properties "$port" "$cport"
+                id=$(cluster_id)
+                if ! out=$(java -Dlog4j.configuration="file:$log4j" -cp "$lib/*" \
+                        kafka.tools.StorageTool format -t "$id" \
+                        -c "$state/server.properties" -g 2>&1); then
+                        echo "$out" >&2
+                        die "formatting the broker's storage in $state/data failed"
+                fi
         fi
+        rm -f "$state/halted"
 
         # Its own session, stdin from /dev/null and output to the log: the
         # broker outlives this script and holds none of its caller's pipes.
@@ -320,10 +353,12 @@ do_start() {
         cat "$state/bootstrap"
 }
 
-do_stop() {
+# halt_broker SIGNAL: stops the broker of $state and waits for its exit
+# (SIGKILL after 60 s of SIGTERM); its data stays.
+halt_broker() {
         local pid i
         if pid=$(running_pid); then
-                kill -TERM "$pid" 2>/dev/null || true
+                kill "-$1" "$pid" 2>/dev/null || true
                 for ((i = 0; i < 600; i++)); do
                         kill -0 "$pid" 2>/dev/null || break
                         sleep 0.1
@@ -337,12 +372,24 @@ do_stop() {
                                 sleep 0.1
                         done
                 fi
-                echo "kafka.sh: stopped the broker of $state (pid $pid)" >&2
+                echo "kafka.sh: stopped the broker of $state (pid $pid," \
+                        "SIG$1)" >&2
         else
                 echo "kafka.sh: no broker of $state was running" >&2
         fi
+}
+
+do_stop() {
+        halt_broker TERM
         rm -rf "$state/data" "$state/kafka.pid" "$state/bootstrap" \
-                "$state/server.properties" "$state/.start.lock"
+                "$state/server.properties" "$state/.start.lock" "$state/halted"
+}
+
+do_halt() {
+        halt_broker "$signal"
+        rm -f "$state/kafka.pid" "$state/bootstrap"
+        [[ -f "$state/server.properties" ]] && touch "$state/halted"
+        return 0
 }
 
 do_status() {
@@ -364,6 +411,11 @@ do_env() {
 case "$cmd" in
 start) do_start ;;
 stop) do_stop ;;
+halt) do_halt ;;
+restart)
+        do_halt
+        do_start
+        ;;
 status) do_status ;;
 env) do_env ;;
 fetch)

@@ -32,6 +32,12 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The decoder's verdict on the last input: NULL when it decoded, else its
+ * errstr (read by replay_main.c's FUZZ_REPLAY_VERDICTS mode). */
+extern const char *fuzz_last_error;
+const char *fuzz_last_error;
+static char last_error[512];
+
 static sq_codec_t *codec;
 
 static void codec_destroy(void) {
@@ -93,6 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (!codec)
                 LLVMFuzzerInitialize(NULL, NULL);
+        fuzz_last_error = NULL;
         if (sq_codec_decode_task(codec, data, size, &task, errstr,
                                  sizeof(errstr)) != SQ_OK) {
                 /* A refusal must name the problem and build nothing. */
@@ -103,6 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 (void *)task, errstr);
                         abort();
                 }
+                memcpy(last_error, errstr, sizeof(last_error));
+                fuzz_last_error = last_error;
                 return 0;
         }
         if (!task || !task->id || !*task->id || !task->type ||

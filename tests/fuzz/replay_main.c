@@ -6,6 +6,11 @@
  *
  *   fuzz-replay-<target> PATH...   (files, or directories of files)
  *
+ * With FUZZ_REPLAY_VERDICTS=1 in the environment it prints, per input,
+ * "ok<TAB>PATH" or "error<TAB>PATH<TAB>REASON" when the harness reports
+ * the parser's verdict (fuzz_last_error, defined by fuzz_task.c): the
+ * dead-letter test uses it to know which corpus inputs are undecodable.
+ *
  * DESIGN
  *   Each file is read whole into a buffer of exactly its size (so a read
  *   past the end is an ASan error, as under libFuzzer) and handed to
@@ -14,6 +19,7 @@
  *   or no input was found (an empty corpus proves nothing).
  */
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +29,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
+/* Set by a harness that reports verdicts: NULL when the last input
+ * parsed, else why it did not. */
+extern const char *fuzz_last_error __attribute__((weak));
+
+static bool verdicts;
 
 static int run_file(const char *path, long *cnt) {
         FILE *fp     = fopen(path, "rb");
@@ -43,6 +54,12 @@ static int run_file(const char *path, long *cnt) {
                 goto done;
         LLVMFuzzerTestOneInput(buf, (size_t)size);
         (*cnt)++;
+        if (verdicts && &fuzz_last_error) {
+                if (fuzz_last_error)
+                        printf("error\t%s\t%s\n", path, fuzz_last_error);
+                else
+                        printf("ok\t%s\n", path);
+        }
         ret = 0;
 done:
         if (ret)
@@ -87,11 +104,14 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "Usage: %s PATH...\n", argv[0]);
                 return 2;
         }
+        verdicts = getenv("FUZZ_REPLAY_VERDICTS") &&
+                   !strcmp(getenv("FUZZ_REPLAY_VERDICTS"), "1");
         if (LLVMFuzzerInitialize)
                 LLVMFuzzerInitialize(&argc, &argv);
         for (i = 1; i < argc; i++)
                 ret |= run_path(argv[i], &cnt);
-        printf("fuzz-replay: %ld inputs ran without a failure\n", cnt);
+        fprintf(verdicts ? stderr : stdout,
+                "fuzz-replay: %ld inputs ran without a failure\n", cnt);
         if (!cnt) {
                 fprintf(stderr, "fuzz-replay: no input found\n");
                 return 2;

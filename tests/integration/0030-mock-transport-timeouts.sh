@@ -4,14 +4,14 @@
 # Injected faults on the mock cluster, part 1: transport errors
 # (connections closed under Produce, Fetch, OffsetCommit, Heartbeat) and
 # request timeouts (brokers answering Produce, Fetch and OffsetCommit long
-# after the clients' request timeout), while two instances run 3,000 tasks
+# after the clients' request timeout), while two instances run 3,000 tasks (CHAOS_TASKS; ops/chaos.sh runs it bigger)
 # of mixed duration. Nothing is lost, duplicates stay within the admission
 # windows, both instances stay healthy and the group's committed offsets
 # reach the end of the topic.
 source "$(dirname "$0")/lib.sh"
 source "$src/tests/chaos/lib.sh"
 
-n=3000
+n=${CHAOS_TASKS:-3000}
 window=200
 start_fault_broker --brokers 3
 common=(-b "$bootstrap" -X executor.threads=3 -X admission.high.mark=$window
@@ -24,7 +24,7 @@ wait_ready "$c2_http"
 
 chaos_tasks "$work/tasks.jsonl" $n t30
 producer -q submit --file "$work/tasks.jsonl" || fail "submit failed"
-progress 300
+progress $((n / 10))
 
 # Transport errors: the next requests of each kind find their connection
 # closed; librdkafka reconnects and retries.
@@ -32,7 +32,7 @@ fault errors Produce _TRANSPORT 5
 fault errors Fetch _TRANSPORT 5
 fault errors OffsetCommit _TRANSPORT 3
 fault errors Heartbeat _TRANSPORT 2
-progress 1200
+progress $((2 * n / 5))
 
 # Request timeouts: every broker answers the next requests 4 s late, past
 # the 2 s request timeout, so they time out and are sent again.
@@ -41,7 +41,7 @@ for b in 1 2 3; do
         fault broker-errors $b Fetch NO_ERROR 4000 1
         fault broker-errors $b OffsetCommit NO_ERROR 4000 1
 done
-progress 2000
+progress $((2 * n / 3))
 
 # Each fault may at worst re-run what the instances had admitted.
 check_results "$work/tasks.ids" $((4 * 2 * window)) 180000

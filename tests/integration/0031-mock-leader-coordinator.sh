@@ -5,13 +5,13 @@
 # partitions, then the results partitions, leaderless for a while, then led
 # by another broker), a broker going down and up, and the group
 # coordinator moving between brokers (with NOT_COORDINATOR answers), while
-# two instances run 3,000 tasks of mixed duration. Nothing is lost,
+# two instances run 3,000 tasks (CHAOS_TASKS; ops/chaos.sh runs it bigger) of mixed duration. Nothing is lost,
 # duplicates stay within the admission windows, both instances stay healthy
 # and the group's committed offsets reach the end of the topic.
 source "$(dirname "$0")/lib.sh"
 source "$src/tests/chaos/lib.sh"
 
-n=3000
+n=${CHAOS_TASKS:-3000}
 window=200
 start_fault_broker --brokers 3
 common=(-b "$bootstrap" -X executor.threads=3 -X admission.high.mark=$window
@@ -23,34 +23,34 @@ wait_ready "$c2_http"
 
 chaos_tasks "$work/tasks.jsonl" $n t31
 producer -q submit --file "$work/tasks.jsonl" || fail "submit failed"
-progress 300
+progress $((n / 10))
 
 # Leader loss on the task partitions: fetches stop, the instances keep
 # polling and stay healthy; then broker 2 leads them all.
 fault leader swarmq-tasks all -1
 sleep 2 # the outage lasts 2 s (the experiment, not a synchronisation)
 fault leader swarmq-tasks all 2
-progress 900
+progress $((3 * n / 10))
 
 # Leader loss on the results partitions: results cannot be acknowledged,
 # so no offset may be committed past them; then broker 3 leads them.
 fault leader swarmq-results all -1
 sleep 2
 fault leader swarmq-results all 3
-progress 1500
+progress $((n / 2))
 
 # The group coordinator moves (twice), with NOT_COORDINATOR answers.
 fault coordinator group swarmq 2
 fault errors OffsetCommit NOT_COORDINATOR 2
 fault errors Heartbeat NOT_COORDINATOR 2
-progress 2000
+progress $((2 * n / 3))
 fault coordinator group swarmq 3
 
 # A broker leading partitions goes down and comes back.
 fault down 1
 sleep 2
 fault up 1
-progress 2500
+progress $((5 * n / 6))
 
 check_results "$work/tasks.ids" $((5 * 2 * window)) 180000
 took=$(wait_drained 60 swarmq swarmq-tasks "$c1_http" "$c2_http")
