@@ -164,6 +164,11 @@ static const key_def_t key_defs[] = {
      "4096", NULL,
      "Budget of the completed-offset map in each commit's metadata; 0 = "
      "no map."},
+    {"dedup.max.entries", KEY_INT, 0, 10000000, OFF(dedup_max_entries),
+     "100000", NULL,
+     "Succeeded task ids remembered to drop duplicates; 0 = no dedup."},
+    {"dedup.ttl.ms", KEY_INT64, 0, 604800000, OFF(dedup_ttl_ms), "3600000",
+     NULL, "How long a succeeded task id is remembered; 0 = no dedup."},
     {"http.port", KEY_INT, -1, 65535, OFF(http_port), "8080", port_syms,
      "HTTP port for /health, /metrics, /status; auto (-1) = ephemeral, "
      "off (0) = no server."},

@@ -73,6 +73,8 @@ typedef struct sq_config_s {
         int64_t commit_interval_ms; /**< commit.interval.ms, 1000 */
         int64_t drain_timeout_ms;   /**< shutdown.drain.timeout.ms 30000 */
         int commit_metadata_max;    /**< commit.metadata.max.bytes, 4096 */
+        int dedup_max_entries;      /**< dedup.max.entries, 100000 */
+        int64_t dedup_ttl_ms;       /**< dedup.ttl.ms, 3600000 */
 
         /* Memory: intake pauses above 90% of the limit (RSS), resumes
          * below 80% */

@@ -146,6 +146,13 @@ void sq_job_acked(sq_daemon_t *daemon, sq_job_t *job) {
                                (long long)job->offset);
                 part->map_dirty = true;
         }
+        /* Its result is in Kafka: a later delivery of the same task id is
+         * a duplicate. */
+        if (daemon->dedup && job->succeeded) {
+                sq_ttlmap_insert(daemon->dedup, job->task->id, sq_clock_us());
+                atomic_store(&daemon->dedup_entries,
+                             sq_ttlmap_count(daemon->dedup));
+        }
         job_free(daemon, job);
 }
 
@@ -225,6 +232,23 @@ static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                 sq_emit_event(daemon, daemon->poll_codec, "dead_lettered", NULL,
                               NULL, errstr, NULL);
                 sq_emit_dead_letter(daemon, rkm, "DECODE_ERROR", errstr, job);
+                return;
+        }
+        if (daemon->dedup &&
+            sq_ttlmap_contains(daemon->dedup, job->task->id, sq_clock_us())) {
+                /* Succeeded here within dedup.ttl.ms: not run again. The
+                 * event is the record's acknowledgement, as a result
+                 * would be. */
+                SQ_LOG(SQ_LOG_INFO, "DEDUP",
+                       "dropping duplicate task_id=%s topic=%s partition=%d "
+                       "offset=%lld: it succeeded within dedup.ttl.ms",
+                       job->task->id, topic, (int)rkm->partition,
+                       (long long)rkm->offset);
+                sq_metric_add(daemon->m.duplicates_dropped, 1);
+                atomic_store(&job->pending_acks, 1);
+                sq_emit_event(daemon, daemon->poll_codec, "duplicate_dropped",
+                              job->task, NULL, "this task id already succeeded",
+                              job);
                 return;
         }
         /* The critical topic is the fast lane whatever the task says; the
@@ -1263,6 +1287,13 @@ static void emit_map_gauge(sq_daemon_t *daemon, void *out, const char *name,
         pthread_mutex_unlock(&daemon->snap_lock);
 }
 
+static void collect_dedup(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        (void)metrics;
+        sq_metrics_emit(out, "swarmq_dedup_entries", NULL,
+                        (double)atomic_load(&daemon->dedup_entries));
+}
+
 static void collect_map_bytes(void *opaque, sq_metrics_t *metrics, void *out) {
         (void)metrics;
         emit_map_gauge(opaque, out, "swarmq_offset_map_bytes", false);
@@ -1408,6 +1439,12 @@ static void register_metrics(sq_daemon_t *daemon) {
                                 "were finished",
                                 SQ_METRIC_COUNTER, NULL, NULL, 0);
         m->completed_skipped = sq_metrics_child(fam, NULL);
+        fam = sq_metrics_family(metrics, "swarmq_duplicates_dropped_total",
+                                "Deliveries of a task id that already "
+                                "succeeded within dedup.ttl.ms, not run "
+                                "again",
+                                SQ_METRIC_COUNTER, NULL, NULL, 0);
+        m->duplicates_dropped = sq_metrics_child(fam, NULL);
         fam = sq_metrics_family(metrics, "swarmq_offset_map_pauses_total",
                                 "Times a partition paused because its "
                                 "completed-offset map neared "
@@ -1431,6 +1468,9 @@ static void register_metrics(sq_daemon_t *daemon) {
         sq_metrics_collector(metrics, "swarmq_partitions_assigned",
                              "Partitions this instance owns now, by lane",
                              SQ_METRIC_GAUGE, collect_assigned, daemon);
+        sq_metrics_collector(metrics, "swarmq_dedup_entries",
+                             "Succeeded task ids remembered for dedup",
+                             SQ_METRIC_GAUGE, collect_dedup, daemon);
         sq_metrics_collector(metrics, "swarmq_offset_map_bytes",
                              "Length of the completed-offset map in the "
                              "last commit, by topic and partition",
@@ -1626,6 +1666,9 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
                 goto fail;
         }
         daemon->map_buf = sq_calloc((size_t)conf->commit_metadata_max + 1, 1);
+        if (conf->dedup_max_entries > 0 && conf->dedup_ttl_ms > 0)
+                daemon->dedup = sq_ttlmap_new((size_t)conf->dedup_max_entries,
+                                              conf->dedup_ttl_ms * 1000);
         if (!(daemon->agents = sq_agents_new(conf, errstr, errstr_size)))
                 goto fail;
         daemon->sched =
@@ -1760,6 +1803,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
                 sq_free(daemon->parts[lane]);
         sq_codec_destroy(daemon->poll_codec);
         sq_free(daemon->map_buf);
+        sq_ttlmap_destroy(daemon->dedup);
         sq_sched_destroy(daemon->sched);
         sq_agents_destroy(daemon->agents);
         sq_metrics_destroy(daemon->metrics);

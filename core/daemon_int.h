@@ -32,6 +32,7 @@
 #include "offsets.h"
 #include "scheduler.h"
 #include "task.h"
+#include "ttlmap.h"
 
 /** Which input topic a partition belongs to. */
 typedef enum {
@@ -86,6 +87,7 @@ typedef struct sq_job_s {
         uint64_t candidates; /* capable agents; 0 = none */
         char *no_agent_reason;
         atomic_int pending_acks; /* tracked records not yet acknowledged */
+        bool succeeded;          /* its result says SUCCEEDED (dedup) */
         atomic_bool purged;      /* a tracked record was purged */
 } sq_job_t;
 
@@ -114,6 +116,7 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *memory_pauses;
         sq_metric_t *sched_latency[SQ_PRIO_CNT]; /* admission to start */
         sq_metric_t *completed_skipped;
+        sq_metric_t *duplicates_dropped;
         sq_metric_t *map_pauses;
         sq_metric_t *events_dropped; /* /events clients fell behind */
 } sq_daemon_metrics_t;
@@ -141,6 +144,8 @@ struct sq_daemon_s {
 
         sq_codec_t *poll_codec; /* the poll thread's own codec */
         char *map_buf;          /* commit.metadata.max.bytes + 1 (poll) */
+        sq_ttlmap_t *dedup;     /* succeeded task ids (poll thread), or NULL */
+        atomic_size_t dedup_entries; /* snapshot for /metrics */
         sq_agents_t *agents;
         sq_sched_t *sched;
         sq_executor_t *executors;

@@ -78,6 +78,7 @@ static void finish_job(sq_executor_t *exec, sq_job_t *job, sq_agent_t *agent,
         result.finished_at      = sq_wallclock_ms();
 
         atomic_store(&job->pending_acks, 2);
+        job->succeeded = status == SQ_STATUS_SUCCEEDED;
         sq_emit_result(daemon, exec->codec, job, &result);
         sq_emit_event(daemon, exec->codec, terminal_event_type(status), task,
                       result.agent, error, job);
