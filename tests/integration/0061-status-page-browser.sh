@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# The live page at GET / in a real browser: Debian's chromium, headless,
+# driven by selenium (the test venv from ops/venv.sh). Opens the page of a
+# consumer on the embedded broker, submits tasks with swarmq-producer, and
+# asserts from the DOM that the numbers move (finished tasks, throughput,
+# sparklines, tables) and that the tasks' events appear in the list, live
+# from /events. Saves a screenshot: tests/out/0061-status-page-browser/
+# page.png under the build directory. Skips loudly only when chromium or
+# chromedriver is not installed.
+source "$(dirname "$0")/lib.sh"
+
+chromium_bin=$(command -v chromium || command -v chromium-browser || true)
+driver_bin=$(command -v chromedriver || true)
+if [[ -z "$chromium_bin" || -z "$driver_bin" ]]; then
+        echo "SKIPPED [$test_name]: chromium or chromedriver is not installed" \
+                "(bash ops/deps.sh --test installs them); the status page was NOT tested" >&2
+        exit 0
+fi
+python=$(bash "$src/ops/venv.sh" | tail -n 1) || fail "ops/venv.sh failed"
+
+start_consumer c1 --embedded-broker -X executor.threads=4
+wait_ready "$c1_http"
+
+# The page and its assets come from the binary, with their types.
+for path_type in "/ text/html" "/app.js text/javascript" "/style.css text/css"; do
+        read -r path type <<<"$path_type"
+        got=$(curl -s -o /dev/null -w '%{http_code} %{content_type}' "$c1_http$path")
+        [[ "$got" == "200 $type"* ]] || fail "GET $path: $got"
+done
+log "ok: /, /app.js, /style.css served from the binary"
+
+"$python" - "$c1_http" "$producer_bin" "$bootstrap" "$work" \
+        "$chromium_bin" "$driver_bin" <<'PY' || fail "the page did not show the work (see above)"
+import subprocess, sys, time
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+url, producer, bootstrap, work, chromium, driver_bin = sys.argv[1:7]
+opts = Options()
+opts.binary_location = chromium
+for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
+          "--disable-dev-shm-usage", "--window-size=1400,1000"):
+    opts.add_argument(a)
+drv = webdriver.Chrome(service=Service(driver_bin), options=opts)
+try:
+    drv.set_page_load_timeout(30)
+    drv.get(url + "/")
+    wait = WebDriverWait(drv, 30, poll_frequency=0.2)
+    text = lambda i: drv.find_element(By.ID, i).text
+    wait.until(lambda d: text("instance") == "c1")
+    wait.until(lambda d: text("state") == "running")
+    wait.until(lambda d: text("live") == "events: live")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#partitions tbody tr")) == 24)
+    agents = [r.text.split()[0] for r in drv.find_elements(By.CSS_SELECTOR, "#agents tbody tr")]
+    assert agents == ["noop", "echo", "sleep", "sha256", "fail", "cpu"], agents
+    before = int(text("tasks-finished"))
+    assert before == 0, before
+    print("page loaded: instance c1 running, 24 partitions, 6 agents, events live")
+
+    # 3,000 echo tasks and 200 sleeping 5 ms each: enough for several
+    # one-second samples of throughput and task time.
+    for args in (["--count", "3000", "--type", "echo", "--payload", "hi", "--id-prefix", "pg"],
+                 ["--count", "200", "--type", "sleep", "--payload", "5", "--id-prefix", "slow"]):
+        subprocess.run([producer, "-b", bootstrap, "-q", "submit", "--rate", "1500"] + args,
+                       check=True)
+
+    wait = WebDriverWait(drv, 90, poll_frequency=0.2)
+    wait.until(lambda d: int(text("tasks-finished")) == 3200)
+    assert int(text("tasks-received")) == 3200
+    assert int(text("tasks-succeeded")) == 3200
+    # Events: the list is live, newest first, and shows these tasks.
+    wait.until(lambda d: int(text("events-count")) >= 100)
+    # Read the live list in one script call (it changes under us).
+    items = drv.execute_script(
+        "return Array.from(document.querySelectorAll('#events li[data-type]'))"
+        ".map(li => [li.dataset.type, li.dataset.taskId || '']);")
+    assert items, "no events in the list"
+    kinds = {t for t, _ in items}
+    ids = {i for _, i in items}
+    assert "succeeded" in kinds, kinds
+    assert any(i.startswith("pg-") or i.startswith("slow-") for i in ids), list(ids)[:5]
+    # The sparklines drew something and throughput was seen above zero.
+    pts = drv.find_element(By.CSS_SELECTOR, "#spark-throughput polyline").get_attribute("points")
+    assert len(pts.split()) >= 2, pts
+    peak = max(float(p.split(",")[1]) for p in pts.split())
+    low = min(float(p.split(",")[1]) for p in pts.split())
+    assert low < peak, f"flat throughput sparkline: {pts}"
+    lat = drv.find_element(By.CSS_SELECTOR, "#spark-latency polyline").get_attribute("points")
+    assert len(lat.split()) >= 2, lat
+    committed = drv.execute_script(
+        "return Array.from(document.querySelectorAll('#partitions tbody tr'))"
+        ".reduce((s, r) => s + (parseInt(r.cells[2].textContent) || 0), 0);")
+    print(f"page shows: 3200 finished, {text('events-count')} events seen, "
+          f"throughput sparkline {len(pts.split())} points, committed sum {committed}")
+    shot = work + "/page.png"
+    drv.save_screenshot(shot)
+    print("screenshot: " + shot)
+finally:
+    drv.quit()
+PY
+[[ -s "$work/page.png" ]] || fail "no screenshot"
+log "screenshot saved: $work/page.png"
+stop_consumers c1
+log "passed"
