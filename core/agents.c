@@ -69,15 +69,12 @@ sq_agents_t *sq_agents_new(const sq_config_t *conf, char *errstr,
                 agent->kind        = aconf->kind;
                 agent->concurrency = aconf->concurrency;
                 agents->agents_cnt++;
-                if (aconf->kind != SQ_AGENT_BUILTIN) {
-                        sq_errstr_set(errstr, errstr_size,
-                                      "agent.%s.kind: only builtin agents "
-                                      "are supported in this version",
-                                      aconf->name);
-                        goto fail;
-                }
-                agent->handler = sq_builtin_lookup(aconf->handler);
-                if (!agent->handler) {
+                /* exec and pool agents run out of process (exec.c,
+                 * pool.c): the executor dispatches on the kind. */
+                agent->handler = aconf->kind == SQ_AGENT_BUILTIN
+                                     ? sq_builtin_lookup(aconf->handler)
+                                     : NULL;
+                if (aconf->kind == SQ_AGENT_BUILTIN && !agent->handler) {
                         sq_errstr_set(errstr, errstr_size,
                                       "agent.%s.handler=%s: no such builtin "
                                       "handler",
@@ -271,6 +268,11 @@ int sq_agent_parked(sq_agent_t *agent) {
         return (int)__atomic_load_n(&agent->parked.cnt, __ATOMIC_RELAXED);
 }
 
+sq_agent_kind_t sq_agent_kind(const sq_agent_t *agent) {
+        return agent->kind;
+}
+
 sq_status_t sq_agent_run(sq_agent_t *agent, sq_run_t *run) {
+        sq_assert(agent->kind == SQ_AGENT_BUILTIN);
         return agent->handler(run);
 }

@@ -89,8 +89,11 @@ int sq_agent_in_flight(sq_agent_t *agent);
 /** @returns jobs parked waiting for the agent right now. */
 int sq_agent_parked(sq_agent_t *agent);
 
+/** @returns how the agent runs tasks: builtin, exec or pool. */
+sq_agent_kind_t sq_agent_kind(const sq_agent_t *agent);
+
 /**
- * @brief Runs @p run->task on the agent (its builtin handler), on the
+ * @brief Runs @p run->task on a builtin agent (its handler), on the
  *        calling thread.
  * @returns the task's status; run->output / run->error filled.
  */

@@ -23,6 +23,7 @@
 #include "offsets.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,12 +95,82 @@ static const char *const builtin_handlers[] = {
 };
 #define BUILTIN_HANDLERS_LIST "noop, echo, sleep, sha256, fail, cpu"
 
-static const char *const agent_fields[] = {
-    "kind",
-    "handler",
-    "capabilities",
-    "concurrency",
+/* Agent fields: agent.<name>.<field>. Bit i of set_fields is row i. */
+typedef enum {
+        AF_KIND,    /* sq_agent_kind_t */
+        AF_HANDLER, /* char *, 1..4096 characters */
+        AF_CAPS,    /* capability list */
+        AF_INT,     /* int, [min, max] */
+        AF_INT64,   /* int64_t, [min, max] */
+        AF_ARGV,    /* JSON array of strings, or whitespace-separated */
+        AF_PATH,    /* char *, 1..4096 characters */
+        AF_NAMES,   /* comma-separated environment variable names */
+} agent_field_type_t;
+
+#define KIND_B   (1u << SQ_AGENT_BUILTIN)
+#define KIND_E   (1u << SQ_AGENT_EXEC)
+#define KIND_P   (1u << SQ_AGENT_POOL)
+#define KIND_EP  (KIND_E | KIND_P)
+#define KIND_ALL (KIND_B | KIND_E | KIND_P)
+
+typedef struct agent_field_s {
+        const char *name;
+        agent_field_type_t type;
+        unsigned kinds; /* KIND_* the field applies to */
+        int64_t min;
+        int64_t max;
+        size_t offset;
+        const char *def; /* default as text, applied by agent_add() */
+} agent_field_t;
+
+#define AOFF(field) offsetof(sq_agent_conf_t, field)
+
+static const agent_field_t agent_fields[] = {
+    {"kind", AF_KIND, KIND_ALL, 0, 0, AOFF(kind), NULL},
+    {"handler", AF_HANDLER, KIND_B, 1, 4096, AOFF(handler), NULL},
+    {"capabilities", AF_CAPS, KIND_ALL, 0, 0, AOFF(capabilities), NULL},
+    {"concurrency", AF_INT, KIND_ALL, 1, 100000, AOFF(concurrency), "4"},
+    {"command", AF_ARGV, KIND_EP, 0, 0, AOFF(command), NULL},
+    {"workdir", AF_PATH, KIND_EP, 1, 4096, AOFF(workdir), NULL},
+    {"env.allow", AF_NAMES, KIND_EP, 0, 0, AOFF(env_allow),
+     "PATH,HOME,LANG,LC_ALL,TZ"},
+    {"kill.grace.ms", AF_INT64, KIND_EP, 0, 600000, AOFF(kill_grace_ms),
+     "2000"},
+    {"output.max.bytes", AF_INT64, KIND_EP, 0, 64 << 20, AOFF(output_max_bytes),
+     "524288"},
+    {"stderr.max.bytes", AF_INT64, KIND_E, 0, 1 << 20, AOFF(stderr_max_bytes),
+     "4096"},
+    {"limit.as.bytes", AF_INT64, KIND_EP, 0, INT64_C(1) << 50,
+     AOFF(limit_as_bytes), "0"},
+    {"limit.cpu.seconds", AF_INT64, KIND_EP, 0, 604800, AOFF(limit_cpu_seconds),
+     "0"},
+    {"limit.nofile", AF_INT64, KIND_EP, 0, 1048576, AOFF(limit_nofile), "0"},
+    {"pool.min", AF_INT, KIND_P, 0, 10000, AOFF(pool_min), "1"},
+    {"pool.max", AF_INT, KIND_P, 1, 10000, AOFF(pool_max), "4"},
+    {"pool.acquire.timeout.ms", AF_INT64, KIND_P, 1, 3600000,
+     AOFF(pool_acquire_timeout_ms), "30000"},
+    {"pool.idle.timeout.ms", AF_INT64, KIND_P, 0, 86400000,
+     AOFF(pool_idle_timeout_ms), "60000"},
+    {"pool.ping.interval.ms", AF_INT64, KIND_P, 0, 3600000,
+     AOFF(pool_ping_interval_ms), "10000"},
+    {"pool.ping.timeout.ms", AF_INT64, KIND_P, 1, 600000,
+     AOFF(pool_ping_timeout_ms), "5000"},
+    {"pool.start.timeout.ms", AF_INT64, KIND_P, 1, 600000,
+     AOFF(pool_start_timeout_ms), "10000"},
+    {"pool.recycle.tasks", AF_INT64, KIND_P, 0, 1000000000,
+     AOFF(pool_recycle_tasks), "0"},
+    {"pool.task.retries", AF_INT64, KIND_P, 0, 10, AOFF(pool_task_retries),
+     "1"},
+    {"pool.backoff.ms", AF_INT64, KIND_P, 1, 60000, AOFF(pool_backoff_ms),
+     "100"},
+    {"pool.backoff.max.ms", AF_INT64, KIND_P, 1, 3600000,
+     AOFF(pool_backoff_max_ms), "30000"},
 };
+/* agent.<name>.env.<VAR> counts as this bit in set_fields. */
+#define AGENT_ENV_BIT SQ_ARRAY_SIZE(agent_fields)
+#define ARGV_MAX      256  /* command words */
+#define ENV_NAME_MAX  255  /* environment variable name length */
+#define ENV_VALUE_MAX 4096 /* agent.<name>.env.<VAR> value length */
 
 /* First words of librdkafka properties people forget to prefix. */
 static const char *const kafka_first_words[] = {
@@ -664,20 +735,341 @@ static sq_agent_conf_t *agent_find(sq_config_t *conf, const char *name,
         return NULL;
 }
 
+static void strv_free(char **strv, size_t cnt) {
+        caps_free(strv, cnt);
+}
+
+/* Frees what one agent declaration owns. */
+static void agent_conf_term(sq_agent_conf_t *agent) {
+        size_t i;
+
+        sq_free(agent->name);
+        sq_free(agent->handler);
+        caps_free(agent->capabilities, agent->capabilities_cnt);
+        /* command and env_allow carry a NULL terminator */
+        strv_free(agent->command,
+                  agent->command_cnt + (agent->command != NULL));
+        strv_free(agent->env_allow,
+                  agent->env_allow_cnt + (agent->env_allow != NULL));
+        sq_free(agent->workdir);
+        for (i = 0; i < agent->env_cnt; i++) {
+                sq_free(agent->env[i].name);
+                sq_free(agent->env[i].value);
+        }
+        sq_free(agent->env);
+}
+
+static bool env_name_valid(const char *name, size_t len) {
+        size_t i;
+
+        if (len == 0 || len > ENV_NAME_MAX || isdigit((unsigned char)name[0]))
+                return false;
+        for (i = 0; i < len; i++) {
+                if (!isalnum((unsigned char)name[i]) && name[i] != '_')
+                        return false;
+        }
+        return true;
+}
+
+/* Parses a list of environment variable names ("A, B,C"); "" = none.
+ * The list is NULL-terminated; the caller owns it (strv_free(cnt + 1)). */
+static bool names_parse(const char *value, char ***namesp, size_t *cntp,
+                        char *why, size_t why_size) {
+        char **names      = sq_calloc(1, sizeof(*names));
+        size_t cnt        = 0;
+        const char *start = value, *end, *comma;
+        size_t len;
+
+        while (isspace((unsigned char)*start))
+                start++;
+        while (*start) {
+                comma = strchr(start, ',');
+                end   = comma ? comma : start + strlen(start);
+                while (start < end && isspace((unsigned char)*start))
+                        start++;
+                len = (size_t)(end - start);
+                while (len && isspace((unsigned char)start[len - 1]))
+                        len--;
+                if (!env_name_valid(start, len)) {
+                        snprintf(why, why_size,
+                                 "\"%.*s\" is not an environment variable "
+                                 "name: expected [A-Za-z_][A-Za-z0-9_]*",
+                                 (int)SQ_MIN(len, 64), start);
+                        strv_free(names, cnt + 1);
+                        return false;
+                }
+                names        = sq_realloc(names, (cnt + 2) * sizeof(*names));
+                names[cnt++] = sq_strndup(start, len);
+                names[cnt]   = NULL;
+                if (!comma)
+                        break;
+                start = comma + 1;
+        }
+        *namesp = names;
+        *cntp   = cnt;
+        return true;
+}
+
+/* Parses a command: a JSON array of strings (["/bin/prog", "-x"]) or
+ * words separated by whitespace (no quoting, no expansion: never a
+ * shell). NULL-terminated; the caller owns it (strv_free(cnt + 1)). */
+static bool argv_parse(const char *value, char ***argvp, size_t *cntp,
+                       char *why, size_t why_size) {
+        char **argv  = sq_calloc(1, sizeof(*argv));
+        size_t cnt   = 0;
+        json_t *root = NULL;
+        json_error_t jerr;
+        bool ok = false;
+
+        while (isspace((unsigned char)*value))
+                value++;
+        if (*value == '[') {
+                size_t i;
+                root = json_loads(value, JSON_REJECT_DUPLICATES, &jerr);
+                if (!root || !json_is_array(root)) {
+                        snprintf(why, why_size,
+                                 "not a JSON array of strings: %s",
+                                 root ? "not an array" : jerr.text);
+                        goto done;
+                }
+                for (i = 0; i < json_array_size(root); i++) {
+                        json_t *item = json_array_get(root, i);
+                        const char *str;
+                        if (!json_is_string(item) ||
+                            strlen(json_string_value(item)) !=
+                                json_string_length(item)) {
+                                snprintf(why, why_size,
+                                         "element %zu is not a string (or "
+                                         "holds a NUL)",
+                                         i);
+                                goto done;
+                        }
+                        str = json_string_value(item);
+                        if (cnt == ARGV_MAX || strlen(str) > 4096) {
+                                snprintf(why, why_size,
+                                         "more than %d words or a word "
+                                         "longer than 4096 bytes",
+                                         ARGV_MAX);
+                                goto done;
+                        }
+                        argv = sq_realloc(argv, (cnt + 2) * sizeof(*argv));
+                        argv[cnt++] = sq_strdup(str);
+                        argv[cnt]   = NULL;
+                }
+        } else {
+                const char *p = value, *start;
+                while (*p) {
+                        start = p;
+                        while (*p && !isspace((unsigned char)*p))
+                                p++;
+                        if (cnt == ARGV_MAX) {
+                                snprintf(why, why_size, "more than %d words",
+                                         ARGV_MAX);
+                                goto done;
+                        }
+                        argv = sq_realloc(argv, (cnt + 2) * sizeof(*argv));
+                        argv[cnt++] = sq_strndup(start, (size_t)(p - start));
+                        argv[cnt]   = NULL;
+                        while (isspace((unsigned char)*p))
+                                p++;
+                }
+        }
+        if (!cnt || !argv[0][0]) {
+                snprintf(why, why_size,
+                         "expected a program and its arguments, e.g. "
+                         "[\"/usr/bin/python3\", \"worker.py\"]");
+                goto done;
+        }
+        *argvp = argv;
+        *cntp  = cnt;
+        argv   = NULL;
+        ok     = true;
+done:
+        if (argv)
+                strv_free(argv, cnt + 1);
+        if (root)
+                json_decref(root);
+        return ok;
+}
+
+/* Sets agent.<name>.env.<VAR> (replacing an earlier value). */
+static void agent_env_set(sq_agent_conf_t *agent, const char *var,
+                          const char *value) {
+        size_t i;
+        for (i = 0; i < agent->env_cnt; i++) {
+                if (!strcmp(agent->env[i].name, var)) {
+                        sq_free(agent->env[i].value);
+                        agent->env[i].value = sq_strdup(value);
+                        return;
+                }
+        }
+        agent->env =
+            sq_realloc(agent->env, (agent->env_cnt + 1) * sizeof(*agent->env));
+        agent->env[agent->env_cnt].name  = sq_strdup(var);
+        agent->env[agent->env_cnt].value = sq_strdup(value);
+        agent->env_cnt++;
+}
+
+/* A parsed agent field value, held until it is known to be valid. */
+typedef struct agent_value_s {
+        const sym_t *kind;
+        char **strv;
+        size_t strv_cnt;
+        int64_t num;
+} agent_value_t;
+
+/* Parses @p value for field @p def; false with @p why on a bad value. */
+static bool agent_value_parse(const agent_field_t *def, const char *value,
+                              agent_value_t *val, char *why, size_t why_size) {
+        switch (def->type) {
+        case AF_KIND:
+                val->kind = sym_find(agent_kind_syms, value);
+                if (!val->kind)
+                        snprintf(why, why_size,
+                                 "expected one of: builtin, exec, pool");
+                return val->kind != NULL;
+        case AF_HANDLER:
+        case AF_PATH:
+                if (!string_valid(value, def->min, def->max)) {
+                        snprintf(why, why_size,
+                                 "expected %lld to %lld characters, none of "
+                                 "them control characters",
+                                 (long long)def->min, (long long)def->max);
+                        return false;
+                }
+                return true;
+        case AF_CAPS:
+                return caps_parse(value, &val->strv, &val->strv_cnt, why,
+                                  why_size);
+        case AF_INT:
+        case AF_INT64:
+                if (sq_parse_int64(value, def->min, def->max, &val->num) !=
+                    SQ_OK) {
+                        snprintf(why, why_size,
+                                 "expected an integer from %lld to %lld",
+                                 (long long)def->min, (long long)def->max);
+                        return false;
+                }
+                return true;
+        case AF_ARGV:
+                return argv_parse(value, &val->strv, &val->strv_cnt, why,
+                                  why_size);
+        case AF_NAMES:
+                return names_parse(value, &val->strv, &val->strv_cnt, why,
+                                   why_size);
+        }
+        return false;
+}
+
+/* Stores a parsed value (taking ownership of its strings). */
+static void agent_value_store(sq_agent_conf_t *agent, const agent_field_t *def,
+                              const char *value, agent_value_t *val) {
+        char *field = (char *)agent + def->offset;
+        char *str;
+        int ival;
+
+        switch (def->type) {
+        case AF_KIND:
+                agent->kind = (sq_agent_kind_t)val->kind->value;
+                break;
+        case AF_HANDLER:
+        case AF_PATH:
+                memcpy(&str, field, sizeof(str));
+                sq_free(str);
+                str = sq_strdup(value);
+                memcpy(field, &str, sizeof(str));
+                break;
+        case AF_CAPS:
+                caps_free(agent->capabilities, agent->capabilities_cnt);
+                agent->capabilities     = val->strv;
+                agent->capabilities_cnt = val->strv_cnt;
+                val->strv               = NULL;
+                break;
+        case AF_INT:
+                ival = (int)val->num;
+                memcpy(field, &ival, sizeof(ival));
+                break;
+        case AF_INT64:
+                memcpy(field, &val->num, sizeof(val->num));
+                break;
+        case AF_ARGV:
+                strv_free(agent->command,
+                          agent->command_cnt + (agent->command != NULL));
+                agent->command     = val->strv;
+                agent->command_cnt = val->strv_cnt;
+                val->strv          = NULL;
+                break;
+        case AF_NAMES:
+                strv_free(agent->env_allow,
+                          agent->env_allow_cnt + (agent->env_allow != NULL));
+                agent->env_allow     = val->strv;
+                agent->env_allow_cnt = val->strv_cnt;
+                val->strv            = NULL;
+                break;
+        }
+}
+
 /* Appends an agent with the per-agent defaults. */
 static sq_agent_conf_t *agent_add(sq_config_t *conf, const char *name,
                                   size_t len) {
         sq_agent_conf_t *agent;
+        char why[256];
+        size_t f;
 
         sq_assert(conf->agents_cnt < SQ_CONFIG_MAX_AGENTS);
         conf->agents = sq_realloc(conf->agents, (conf->agents_cnt + 1) *
                                                     sizeof(*conf->agents));
         agent        = &conf->agents[conf->agents_cnt++];
         memset(agent, 0, sizeof(*agent));
-        agent->name        = sq_strndup(name, len);
-        agent->kind        = SQ_AGENT_BUILTIN;
-        agent->concurrency = 4;
+        agent->name = sq_strndup(name, len);
+        agent->kind = SQ_AGENT_BUILTIN;
+        for (f = 0; f < SQ_ARRAY_SIZE(agent_fields); f++) {
+                agent_value_t val;
+                if (!agent_fields[f].def)
+                        continue;
+                memset(&val, 0, sizeof(val));
+                if (!agent_value_parse(&agent_fields[f], agent_fields[f].def,
+                                       &val, why, sizeof(why))) {
+                        SQ_LOG(SQ_LOG_CRIT, "CONFIG", "agent.*.%s: %s",
+                               agent_fields[f].name, why);
+                        sq_assert(!"a built-in agent default is invalid");
+                }
+                agent_value_store(agent, &agent_fields[f], agent_fields[f].def,
+                                  &val);
+        }
         return agent;
+}
+
+/* "kind, handler, ..., limit.* or pool.*" for error sentences: fields
+ * sharing a first word with two others are listed once as "word.*". */
+static void agent_fields_list(char *buf, size_t size) {
+        size_t f, g, len, plen, same;
+        const char *name, *dot;
+
+        buf[0] = '\0';
+        for (f = 0; f < SQ_ARRAY_SIZE(agent_fields); f++) {
+                name = agent_fields[f].name;
+                dot  = strchr(name, '.');
+                plen = dot ? (size_t)(dot - name) + 1 : 0;
+                for (g = 0, same = 0; plen && g < SQ_ARRAY_SIZE(agent_fields);
+                     g++)
+                        same += !strncmp(agent_fields[g].name, name, plen);
+                len = strlen(buf);
+                if (same > 2) {
+                        for (g = 0; g < f; g++)
+                                if (!strncmp(agent_fields[g].name, name, plen))
+                                        break;
+                        if (g < f)
+                                continue; /* listed already */
+                        snprintf(buf + len, size - len, "%s%.*s*",
+                                 f ? ", " : "", (int)plen, name);
+                } else {
+                        snprintf(buf + len, size - len, "%s%s", f ? ", " : "",
+                                 name);
+                }
+        }
+        len = strlen(buf);
+        snprintf(buf + len, size - len, " or env.<VAR>");
 }
 
 static sq_err_t agent_set(sq_config_t *conf, const char *key, const char *value,
@@ -685,22 +1077,22 @@ static sq_err_t agent_set(sq_config_t *conf, const char *key, const char *value,
                           size_t errstr_size) {
         const char *name = key + strlen("agent.");
         const char *dot  = strchr(name, '.');
-        const char *field, *best;
+        const char *field, *best, *var = NULL;
+        const agent_field_t *def = NULL;
         sq_agent_conf_t *agent;
-        const sym_t *kind = NULL;
-        char **caps       = NULL;
-        size_t caps_cnt   = 0;
-        size_t namelen, f;
-        int64_t num = 0;
+        agent_value_t val;
+        size_t namelen, f = 0;
+        char list[512];
         char why[256];
         sq_err_t err = SQ_ERR_CONFIG;
 
+        memset(&val, 0, sizeof(val));
+        agent_fields_list(list, sizeof(list));
         if (!dot) {
                 config_error(errstr, errstr_size, origin,
                              "\"%s\" is not an agent key: expected "
-                             "agent.<name>.<field> with field kind, handler, "
-                             "capabilities or concurrency",
-                             key);
+                             "agent.<name>.<field> with field %s",
+                             key, list);
                 goto done;
         }
         namelen = (size_t)(dot - name);
@@ -713,58 +1105,47 @@ static sq_err_t agent_set(sq_config_t *conf, const char *key, const char *value,
                              AGENT_NAME_MAX);
                 goto done;
         }
-        for (f = 0; f < SQ_ARRAY_SIZE(agent_fields); f++) {
-                if (!strcmp(field, agent_fields[f]))
-                        break;
-        }
-        if (f == SQ_ARRAY_SIZE(agent_fields)) {
-                best = suggest(field, agent_fields, SQ_ARRAY_SIZE(agent_fields),
-                               sizeof(agent_fields[0]));
-                config_error(errstr, errstr_size, origin,
-                             "%s: unknown agent field \"%s\" (expected kind, "
-                             "handler, capabilities or concurrency)%s%s%s",
-                             key, field, best ? "; did you mean " : "",
-                             best ? best : "", best ? "?" : "");
-                goto done;
-        }
-
-        /* Parse first: a bad value must not leave a half-declared agent. */
-        switch (f) {
-        case 0:
-                kind = sym_find(agent_kind_syms, value);
-                if (!kind) {
+        if (!strncmp(field, "env.", 4) && strcmp(field, "env.allow")) {
+                var = field + 4;
+                if (!env_name_valid(var, strlen(var))) {
                         config_error(errstr, errstr_size, origin,
-                                     "%s=%s: expected one of: builtin, exec, "
-                                     "pool",
-                                     key, value);
+                                     "%s: \"%s\" is not an environment "
+                                     "variable name: expected "
+                                     "[A-Za-z_][A-Za-z0-9_]*",
+                                     key, var);
                         goto done;
                 }
-                break;
-        case 1:
-                if (!string_valid(value, 1, 4096)) {
+                if (strlen(value) > ENV_VALUE_MAX) {
                         config_error(errstr, errstr_size, origin,
-                                     "%s=%s: expected 1 to 4096 characters, "
-                                     "none of them control characters",
-                                     key, value);
+                                     "%s: value longer than %d bytes", key,
+                                     ENV_VALUE_MAX);
                         goto done;
                 }
-                break;
-        case 2:
-                if (!caps_parse(value, &caps, &caps_cnt, why, sizeof(why))) {
+        } else {
+                for (f = 0; f < SQ_ARRAY_SIZE(agent_fields); f++) {
+                        if (!strcmp(field, agent_fields[f].name))
+                                break;
+                }
+                if (f == SQ_ARRAY_SIZE(agent_fields)) {
+                        best = suggest(field, &agent_fields[0].name,
+                                       SQ_ARRAY_SIZE(agent_fields),
+                                       sizeof(agent_fields[0]));
+                        config_error(errstr, errstr_size, origin,
+                                     "%s: unknown agent field \"%s\" "
+                                     "(expected %s)%s%s%s",
+                                     key, field, list,
+                                     best ? "; did you mean " : "",
+                                     best ? best : "", best ? "?" : "");
+                        goto done;
+                }
+                def = &agent_fields[f];
+                /* Parse first: a bad value must not leave a half-declared
+                 * agent. */
+                if (!agent_value_parse(def, value, &val, why, sizeof(why))) {
                         config_error(errstr, errstr_size, origin, "%s=%s: %s",
                                      key, value, why);
                         goto done;
                 }
-                break;
-        default:
-                if (sq_parse_int64(value, 1, 100000, &num) != SQ_OK) {
-                        config_error(errstr, errstr_size, origin,
-                                     "%s=%s: expected an integer from 1 to "
-                                     "100000",
-                                     key, value);
-                        goto done;
-                }
-                break;
         }
 
         agent = agent_find(conf, name, namelen);
@@ -778,28 +1159,19 @@ static sq_err_t agent_set(sq_config_t *conf, const char *key, const char *value,
                 }
                 agent = agent_add(conf, name, namelen);
         }
-        switch (f) {
-        case 0:
-                agent->kind = (sq_agent_kind_t)kind->value;
-                break;
-        case 1:
-                sq_free(agent->handler);
-                agent->handler = sq_strdup(value);
-                break;
-        case 2:
-                caps_free(agent->capabilities, agent->capabilities_cnt);
-                agent->capabilities     = caps;
-                agent->capabilities_cnt = caps_cnt;
-                caps                    = NULL;
-                caps_cnt                = 0;
-                break;
-        default:
-                agent->concurrency = (int)num;
-                break;
+        if (var) {
+                agent_env_set(agent, var, value);
+                agent->set_fields |= UINT64_C(1) << AGENT_ENV_BIT;
+        } else {
+                agent_value_store(agent, def, value, &val);
+                agent->set_fields |= UINT64_C(1) << f;
         }
         err = SQ_OK;
 done:
-        caps_free(caps, caps_cnt);
+        /* Capability lists have no NULL terminator; the others do. */
+        if (val.strv)
+                strv_free(val.strv,
+                          val.strv_cnt + (def && def->type != AF_CAPS));
         return err;
 }
 
@@ -846,12 +1218,8 @@ void sq_config_destroy(sq_config_t *conf) {
                 sq_free(conf->kafka[i].value);
         }
         sq_free(conf->kafka);
-        for (i = 0; i < conf->agents_cnt; i++) {
-                sq_free(conf->agents[i].name);
-                sq_free(conf->agents[i].handler);
-                caps_free(conf->agents[i].capabilities,
-                          conf->agents[i].capabilities_cnt);
-        }
+        for (i = 0; i < conf->agents_cnt; i++)
+                agent_conf_term(&conf->agents[i]);
         sq_free(conf->agents);
         sq_free(conf);
 }
@@ -1014,16 +1382,90 @@ sq_err_t sq_config_load_env(sq_config_t *conf, char *const *envp, char *errstr,
 }
 
 /* Fills handler and capability defaults and checks one agent. */
-static sq_err_t agent_finalize(sq_agent_conf_t *agent, char *errstr,
-                               size_t errstr_size) {
-        if (agent->kind != SQ_AGENT_BUILTIN) {
+static const char *kinds_name(unsigned kinds) {
+        switch (kinds) {
+        case KIND_B:
+                return "builtin";
+        case KIND_E:
+                return "exec";
+        case KIND_P:
+                return "pool";
+        default:
+                return "exec and pool";
+        }
+}
+
+/* Checks an exec or pool agent. */
+static sq_err_t agent_finalize_process(sq_agent_conf_t *agent, char *errstr,
+                                       size_t errstr_size) {
+        const char *kind = sym_name(agent_kind_syms, (int)agent->kind);
+
+        if (!agent->command) {
                 sq_errstr_set(errstr, errstr_size,
-                              "agent.%s.kind=%s is not supported yet in this "
-                              "version",
-                              agent->name,
-                              sym_name(agent_kind_syms, (int)agent->kind));
+                              "agent.%s.kind=%s needs agent.%s.command: the "
+                              "program to run and its arguments, e.g. "
+                              "[\"/usr/bin/python3\", \"worker.py\"]",
+                              agent->name, kind, agent->name);
                 return SQ_ERR_CONFIG;
         }
+        if (agent->kind == SQ_AGENT_POOL && agent->pool_min > agent->pool_max) {
+                sq_errstr_set(errstr, errstr_size,
+                              "agent.%s.pool.min=%d must not be more than "
+                              "agent.%s.pool.max=%d",
+                              agent->name, agent->pool_min, agent->name,
+                              agent->pool_max);
+                return SQ_ERR_CONFIG;
+        }
+        if (agent->kind == SQ_AGENT_POOL &&
+            agent->pool_backoff_ms > agent->pool_backoff_max_ms) {
+                sq_errstr_set(errstr, errstr_size,
+                              "agent.%s.pool.backoff.ms=%lld must not be "
+                              "more than agent.%s.pool.backoff.max.ms=%lld",
+                              agent->name, (long long)agent->pool_backoff_ms,
+                              agent->name,
+                              (long long)agent->pool_backoff_max_ms);
+                return SQ_ERR_CONFIG;
+        }
+        if (!agent->capabilities_cnt) {
+                agent->capabilities     = sq_malloc(sizeof(char *));
+                agent->capabilities[0]  = sq_strdup(agent->name);
+                agent->capabilities_cnt = 1;
+        }
+        return SQ_OK;
+}
+
+static sq_err_t agent_finalize(sq_agent_conf_t *agent, char *errstr,
+                               size_t errstr_size) {
+        unsigned kindbit = 1u << agent->kind;
+        const char *kind = sym_name(agent_kind_syms, (int)agent->kind);
+        size_t f;
+
+        for (f = 0; f <= SQ_ARRAY_SIZE(agent_fields); f++) {
+                unsigned kinds = f < SQ_ARRAY_SIZE(agent_fields)
+                                     ? agent_fields[f].kinds
+                                     : KIND_EP;
+                if (!(agent->set_fields & (UINT64_C(1) << f)) ||
+                    (kinds & kindbit))
+                        continue;
+                sq_errstr_set(errstr, errstr_size,
+                              "agent.%s.%s is set but agent.%s.kind=%s: "
+                              "that field is for %s agents only",
+                              agent->name,
+                              f < SQ_ARRAY_SIZE(agent_fields)
+                                  ? agent_fields[f].name
+                                  : "env.<VAR>",
+                              agent->name, kind, kinds_name(kinds));
+                return SQ_ERR_CONFIG;
+        }
+        if (agent->kind == SQ_AGENT_POOL) {
+                sq_errstr_set(errstr, errstr_size,
+                              "agent.%s.kind=pool is not supported yet in "
+                              "this version",
+                              agent->name);
+                return SQ_ERR_CONFIG;
+        }
+        if (agent->kind != SQ_AGENT_BUILTIN)
+                return agent_finalize_process(agent, errstr, errstr_size);
         if (!agent->handler) {
                 if (!builtin_handler_valid(agent->name)) {
                         sq_errstr_set(
@@ -1181,6 +1623,79 @@ static void dump_emit(void (*emit)(void *opaque, const char *key,
         emit(opaque, key, key_is_secret(key) && *value ? "***" : value);
 }
 
+/* Joins @p cnt strings with @p sep (caller frees). */
+static char *strv_join(char *const *strv, size_t cnt, const char *sep) {
+        size_t len = 1, i;
+        char *out;
+
+        for (i = 0; i < cnt; i++)
+                len += strlen(strv[i]) + strlen(sep);
+        out    = sq_malloc(len);
+        out[0] = '\0';
+        for (i = 0; i < cnt; i++) {
+                size_t used = strlen(out);
+                snprintf(out + used, len - used, "%s%s", i ? sep : "", strv[i]);
+        }
+        return out;
+}
+
+/* Formats an agent field: @p buf, a string of the config, a new string
+ * (caller frees: the result is neither @p buf nor NULL nor a config
+ * string for AF_CAPS, AF_ARGV, AF_NAMES), or NULL when it has no value. */
+static char *agent_field_format(const sq_agent_conf_t *agent,
+                                const agent_field_t *def, char *buf,
+                                size_t size) {
+        const char *field = (const char *)agent + def->offset;
+        json_t *arr;
+        char *str;
+        int64_t num;
+        size_t i;
+        int ival;
+
+        switch (def->type) {
+        case AF_KIND:
+                snprintf(buf, size, "%s",
+                         sym_name(agent_kind_syms, (int)agent->kind));
+                return buf;
+        case AF_HANDLER:
+        case AF_PATH:
+                memcpy(&str, field, sizeof(str));
+                return str ? sq_strdup(str) : NULL;
+        case AF_CAPS:
+                if (!agent->capabilities_cnt)
+                        return NULL;
+                return strv_join(agent->capabilities, agent->capabilities_cnt,
+                                 ",");
+        case AF_INT:
+                memcpy(&ival, field, sizeof(ival));
+                snprintf(buf, size, "%d", ival);
+                return buf;
+        case AF_INT64:
+                memcpy(&num, field, sizeof(num));
+                snprintf(buf, size, "%lld", (long long)num);
+                return buf;
+        case AF_ARGV:
+                if (!agent->command)
+                        return NULL;
+                arr = json_array();
+                for (i = 0; i < agent->command_cnt; i++)
+                        json_array_append_new(arr,
+                                              json_string(agent->command[i]));
+                str = json_dumps(arr, JSON_COMPACT);
+                json_decref(arr);
+                sq_assert(str);
+                {
+                        /* json_dumps() memory is jansson's: copy it. */
+                        char *copy = sq_strdup(str);
+                        free(str);
+                        return copy;
+                }
+        case AF_NAMES:
+                return strv_join(agent->env_allow, agent->env_allow_cnt, ",");
+        }
+        return NULL;
+}
+
 void sq_config_dump(const sq_config_t *conf,
                     void (*emit)(void *opaque, const char *key,
                                  const char *value),
@@ -1188,8 +1703,8 @@ void sq_config_dump(const sq_config_t *conf,
         const sq_agent_conf_t *agent;
         char key[KAFKA_NAME_MAX + 32];
         char buf[64];
-        char *caps;
-        size_t i, j, len;
+        char *value;
+        size_t i, j, f;
 
         for (i = 0; i < SQ_ARRAY_SIZE(key_defs); i++)
                 dump_emit(emit, opaque, key_defs[i].name,
@@ -1202,32 +1717,23 @@ void sq_config_dump(const sq_config_t *conf,
 
         for (i = 0; i < conf->agents_cnt; i++) {
                 agent = &conf->agents[i];
-                snprintf(key, sizeof(key), "agent.%s.kind", agent->name);
-                dump_emit(emit, opaque, key,
-                          sym_name(agent_kind_syms, (int)agent->kind));
-                if (agent->handler) {
-                        snprintf(key, sizeof(key), "agent.%s.handler",
-                                 agent->name);
-                        dump_emit(emit, opaque, key, agent->handler);
+                for (f = 0; f < SQ_ARRAY_SIZE(agent_fields); f++) {
+                        if (!(agent_fields[f].kinds & (1u << agent->kind)))
+                                continue;
+                        value = agent_field_format(agent, &agent_fields[f], buf,
+                                                   sizeof(buf));
+                        if (!value)
+                                continue; /* unset, no default */
+                        snprintf(key, sizeof(key), "agent.%s.%s", agent->name,
+                                 agent_fields[f].name);
+                        dump_emit(emit, opaque, key, value);
+                        if (value != buf)
+                                sq_free(value);
                 }
-                if (agent->capabilities_cnt) {
-                        len = 1;
-                        for (j = 0; j < agent->capabilities_cnt; j++)
-                                len += strlen(agent->capabilities[j]) + 1;
-                        caps    = sq_malloc(len);
-                        caps[0] = '\0';
-                        for (j = 0; j < agent->capabilities_cnt; j++) {
-                                size_t used = strlen(caps);
-                                snprintf(caps + used, len - used, "%s%s",
-                                         j ? "," : "", agent->capabilities[j]);
-                        }
-                        snprintf(key, sizeof(key), "agent.%s.capabilities",
-                                 agent->name);
-                        dump_emit(emit, opaque, key, caps);
-                        sq_free(caps);
+                for (j = 0; j < agent->env_cnt; j++) {
+                        snprintf(key, sizeof(key), "agent.%s.env.%s",
+                                 agent->name, agent->env[j].name);
+                        dump_emit(emit, opaque, key, agent->env[j].value);
                 }
-                snprintf(key, sizeof(key), "agent.%s.concurrency", agent->name);
-                snprintf(buf, sizeof(buf), "%d", agent->concurrency);
-                dump_emit(emit, opaque, key, buf);
         }
 }

@@ -26,8 +26,8 @@
 
 typedef enum {
         SQ_AGENT_BUILTIN = 0, /* in-process handler */
-        SQ_AGENT_EXEC    = 1, /* one process per task (later issue) */
-        SQ_AGENT_POOL    = 2, /* long-lived worker processes (later issue) */
+        SQ_AGENT_EXEC    = 1, /* one process per task (exec.c) */
+        SQ_AGENT_POOL    = 2, /* long-lived worker processes (pool.c) */
 } sq_agent_kind_t;
 
 typedef struct sq_agent_conf_s {
@@ -37,6 +37,36 @@ typedef struct sq_agent_conf_s {
         char **capabilities; /**< at least one */
         size_t capabilities_cnt;
         int concurrency; /**< max tasks at once, >= 1 (default 4) */
+
+        /* exec and pool: the program and its sandbox */
+        char **command; /**< argv, command[0] the program; NULL-terminated */
+        size_t command_cnt;
+        char *workdir;    /**< working directory; NULL: swarmq's */
+        char **env_allow; /**< variables inherited from swarmq's env */
+        size_t env_allow_cnt;
+        sq_kv_t *env; /**< variables set: agent.<name>.env.<VAR> */
+        size_t env_cnt;
+        int64_t kill_grace_ms;     /**< SIGTERM to SIGKILL, default 2000 */
+        int64_t output_max_bytes;  /**< output cap, default 524288 */
+        int64_t stderr_max_bytes;  /**< exec: stderr kept, default 4096 */
+        int64_t limit_as_bytes;    /**< RLIMIT_AS, 0 = inherited */
+        int64_t limit_cpu_seconds; /**< RLIMIT_CPU, 0 = inherited */
+        int64_t limit_nofile;      /**< RLIMIT_NOFILE, 0 = inherited */
+
+        /* pool */
+        int pool_min;                    /**< workers kept running, default 1 */
+        int pool_max;                    /**< workers at most, default 4 */
+        int64_t pool_acquire_timeout_ms; /**< wait for a worker, 30000 */
+        int64_t pool_idle_timeout_ms;    /**< evict idle above min, 60000 */
+        int64_t pool_ping_interval_ms;   /**< ping idle workers, 10000 */
+        int64_t pool_ping_timeout_ms;    /**< pong deadline, 5000 */
+        int64_t pool_start_timeout_ms;   /**< hello deadline, 10000 */
+        int64_t pool_recycle_tasks;      /**< replace after N tasks, 0 off */
+        int64_t pool_task_retries;       /**< on a worker's death, 1 */
+        int64_t pool_backoff_ms;         /**< first restart delay, 100 */
+        int64_t pool_backoff_max_ms;     /**< longest restart delay 30000 */
+
+        uint64_t set_fields; /**< bit i: agent field i was set */
 } sq_agent_conf_t;
 
 typedef enum {

@@ -1044,6 +1044,7 @@ static void *poll_main(void *arg) {
         atomic_store(&daemon->cancel, true);
         sq_sched_shutdown(daemon->sched);
         sq_executors_join(daemon);
+        sq_runtimes_shutdown(daemon); /* kills children, drops their jobs */
         serve_delivery_reports(daemon, 0);
         commit_offsets(daemon, NULL, true);
         SQ_LOG(SQ_LOG_NOTICE, "STOP", "closing the consumer");
@@ -1671,6 +1672,8 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
                                               conf->dedup_ttl_ms * 1000);
         if (!(daemon->agents = sq_agents_new(conf, errstr, errstr_size)))
                 goto fail;
+        if (sq_runtimes_new(daemon, errstr, errstr_size))
+                goto fail;
         daemon->sched =
             sq_sched_new(conf->executor_threads, conf->executor_critical_slots,
                          conf->aging_ms * 1000);
@@ -1735,6 +1738,8 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
         if (daemon->http &&
             (err = sq_http_start(daemon->http, errstr, errstr_size)))
                 return err;
+        if ((err = sq_runtimes_start(daemon, errstr, errstr_size)))
+                return err;
         if ((err = sq_executors_start(daemon, errstr, errstr_size)))
                 return err;
         perr = pthread_create(&daemon->poll_thread, NULL, poll_main, daemon);
@@ -1794,6 +1799,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
                 sq_sched_shutdown(daemon->sched);
                 sq_executors_join(daemon);
         }
+        sq_runtimes_destroy(daemon);
         sq_kafka_destroy_clients(daemon);
         FOREACH_PARTITION(daemon, lane, i, part) {
                 sq_offsets_destroy(part->offsets);

@@ -27,9 +27,12 @@
 #include "config.h"
 #include "daemon.h"
 #include "eventring.h"
+#include "exec.h"
+#include "ioloop.h"
 #include "http.h"
 #include "metrics.h"
 #include "offsets.h"
+#include "pool.h"
 #include "scheduler.h"
 #include "task.h"
 #include "ttlmap.h"
@@ -150,6 +153,13 @@ struct sq_daemon_s {
         sq_sched_t *sched;
         sq_executor_t *executors;
         int executors_cnt;
+
+        /* Out-of-process agents (executor.c): the I/O loop, its codec,
+         * and per agent index an sq_exec_t or sq_pool_t (NULL for
+         * builtin agents). All NULL when every agent is builtin. */
+        sq_ioloop_t *ioloop;
+        sq_codec_t *io_codec;
+        void **runtimes;
         pthread_t poll_thread;
         bool started;
 
@@ -224,6 +234,14 @@ void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
 sq_err_t sq_executors_start(sq_daemon_t *daemon, char *errstr,
                             size_t errstr_size);
 void sq_executors_join(sq_daemon_t *daemon);
+/* The I/O loop and the exec/pool agents: created with the instance,
+ * started before the executors, shut down (children killed, their jobs
+ * dropped) after the executors are joined. */
+sq_err_t sq_runtimes_new(sq_daemon_t *daemon, char *errstr, size_t errstr_size);
+sq_err_t sq_runtimes_start(sq_daemon_t *daemon, char *errstr,
+                           size_t errstr_size);
+void sq_runtimes_shutdown(sq_daemon_t *daemon);
+void sq_runtimes_destroy(sq_daemon_t *daemon);
 
 /* daemon.c: librdkafka callbacks, served on the poll thread by consumer
  * poll (set up by kafka.c) */

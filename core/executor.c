@@ -12,11 +12,22 @@
  *   (the new owner will run it) or the instance passed its drain deadline.
  * After the result and terminal event are produced the job belongs to the
  * delivery reports (emit.c): this thread must not touch it again.
+ *
+ *   exec and pool agents run out of process: the executor produces
+ *   `started`, submits the task to the agent's runtime (exec.c, pool.c)
+ *   and returns to the scheduler without waiting. The runtime calls
+ *   async_done() on the I/O loop thread, which finishes the job with the
+ *   loop's own codec (finish_job() is the one finish path for both
+ *   threads) and then releases the agent's slot or hands it to the next
+ *   parked job, which it starts there. A job of an instance stopping past
+ *   its deadline is dropped, not failed. The runtimes are indexed by the
+ *   agent's registry index (daemon->runtimes).
  */
 #include "daemon_int.h"
 #include "log.h"
 
 #include <string.h>
+#include <unistd.h>
 
 static const char *terminal_event_type(sq_status_t status) {
         switch (status) {
@@ -46,12 +57,12 @@ static const char *drop_reason(sq_daemon_t *daemon, const sq_job_t *job) {
 }
 
 /* Counts the task, then produces its result and terminal event; after
- * this the job belongs to the delivery reports. */
-static void finish_job(sq_executor_t *exec, sq_job_t *job, sq_agent_t *agent,
-                       sq_status_t status, const char *error,
+ * this the job belongs to the delivery reports. Executor threads and the
+ * I/O loop thread (each with its own codec). */
+static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                       sq_agent_t *agent, sq_status_t status, const char *error,
                        unsigned char *output, size_t output_len,
                        int64_t started_ms) {
-        sq_daemon_t *daemon   = exec->daemon;
         const sq_task_t *task = job->task;
         int agent_slot        = agent ? sq_agent_index(agent) + 1 : 0;
         sq_result_t result;
@@ -79,38 +90,104 @@ static void finish_job(sq_executor_t *exec, sq_job_t *job, sq_agent_t *agent,
 
         atomic_store(&job->pending_acks, 2);
         job->succeeded = status == SQ_STATUS_SUCCEEDED;
-        sq_emit_result(daemon, exec->codec, job, &result);
-        sq_emit_event(daemon, exec->codec, terminal_event_type(status), task,
+        sq_emit_result(daemon, codec, job, &result);
+        sq_emit_event(daemon, codec, terminal_event_type(status), task,
                       result.agent, error, job);
         /* The job may be freed by now (poll thread): do not touch it. */
 }
 
-/* Runs one job on an agent whose slot it holds. */
-static void execute(sq_executor_t *exec, sq_job_t *job, sq_agent_t *agent) {
-        sq_daemon_t *daemon   = exec->daemon;
+/* An out-of-process run (exec or pool agent) between submit and done. */
+typedef struct async_run_s {
+        sq_daemon_t *daemon;
+        sq_job_t *job;
+        sq_agent_t *agent;
+        int64_t started_ms;
+        int64_t t0_us;
+} async_run_t;
+
+static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                         sq_agent_t *agent);
+
+/* I/O loop thread: an exec or pool task ended. Finishes the job, then
+ * frees the agent's slot or hands it to the next parked job. */
+static void async_done(void *opaque, sq_outcome_t *outcome) {
+        async_run_t *run    = opaque;
+        sq_daemon_t *daemon = run->daemon;
+        sq_agent_t *agent   = run->agent;
+        sq_job_t *next;
+
+        sq_metric_observe(daemon->m.duration[sq_agent_index(agent)],
+                          (double)(sq_clock_us() - run->t0_us) / 1e6);
+        if (outcome->cancelled || atomic_load(&daemon->cancel))
+                /* Cut short by shutdown: not a task failure. The
+                 * partition's next owner runs it again. */
+                sq_job_drop(daemon, run->job, "instance stopping");
+        else
+                finish_job(daemon, daemon->io_codec, run->job, agent,
+                           outcome->status, outcome->error, outcome->output,
+                           outcome->output_len, run->started_ms);
+        sq_free(outcome->output);
+        sq_free(outcome->error);
+        sq_free(run);
+
+        /* Parked jobs of this agent run from here: an exec or pool job
+         * only starts a child or writes a frame, so the loop never
+         * blocks on it, and its own completion continues the chain. */
+        while ((next = sq_agents_release(daemon->agents, agent))) {
+                if (!run_on_agent(daemon, daemon->io_codec, next, agent))
+                        break;
+        }
+}
+
+/* Runs one job on an agent whose slot it holds. Returns true when the job
+ * is done with the slot (ran here, or was dropped); false when it went to
+ * an exec or pool agent, whose completion frees the slot. */
+static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                         sq_agent_t *agent) {
         const sq_task_t *task = job->task;
         const char *why       = drop_reason(daemon, job);
-        int64_t timeout_ms, started_ms, t0;
+        int64_t timeout_ms, started_ms, t0, deadline_us;
         sq_status_t status;
+        async_run_t *arun;
+        void *runtime;
         sq_run_t run;
 
         if (why) {
                 sq_job_drop(daemon, job, why);
-                return;
+                return true;
         }
         started_ms = sq_wallclock_ms();
         sq_metric_observe(daemon->m.sched_latency[task->priority],
                           (double)(sq_clock_us() - job->received_us) / 1e6);
-        sq_emit_event(daemon, exec->codec, "started", task,
-                      sq_agent_name(agent), NULL, NULL);
+        sq_emit_event(daemon, codec, "started", task, sq_agent_name(agent),
+                      NULL, NULL);
+        timeout_ms  = task->timeout_ms > 0 ? task->timeout_ms
+                                           : daemon->conf->default_timeout_ms;
+        t0          = sq_clock_us();
+        deadline_us = timeout_ms > 0 ? t0 + timeout_ms * 1000 : 0;
+
+        runtime =
+            daemon->runtimes ? daemon->runtimes[sq_agent_index(agent)] : NULL;
+        if (sq_agent_kind(agent) != SQ_AGENT_BUILTIN && runtime) {
+                arun             = sq_malloc(sizeof(*arun));
+                arun->daemon     = daemon;
+                arun->job        = job;
+                arun->agent      = agent;
+                arun->started_ms = started_ms;
+                arun->t0_us      = t0;
+                if (sq_agent_kind(agent) == SQ_AGENT_EXEC)
+                        sq_exec_submit(runtime, task, deadline_us, async_done,
+                                       arun);
+                else
+                        sq_pool_submit(runtime, task, deadline_us, async_done,
+                                       arun);
+                return false;
+        }
 
         memset(&run, 0, sizeof(run));
         run.task        = task;
         run.cancel      = &daemon->cancel;
-        timeout_ms      = task->timeout_ms > 0 ? task->timeout_ms
-                                               : daemon->conf->default_timeout_ms;
-        t0              = sq_clock_us();
-        run.deadline_us = timeout_ms > 0 ? t0 + timeout_ms * 1000 : 0;
+        run.deadline_us = deadline_us;
         status          = sq_agent_run(agent, &run);
         sq_metric_observe(daemon->m.duration[sq_agent_index(agent)],
                           (double)(sq_clock_us() - t0) / 1e6);
@@ -120,12 +197,13 @@ static void execute(sq_executor_t *exec, sq_job_t *job, sq_agent_t *agent) {
                  * the partition's next owner runs it again. */
                 sq_free(run.output);
                 sq_job_drop(daemon, job, "instance stopping");
-                return;
+                return true;
         }
-        finish_job(exec, job, agent, status,
+        finish_job(daemon, codec, job, agent, status,
                    status == SQ_STATUS_SUCCEEDED ? NULL : run.error, run.output,
                    run.output_len, started_ms);
         sq_free(run.output);
+        return true;
 }
 
 static void run_job(sq_executor_t *exec, sq_job_t *job) {
@@ -141,7 +219,7 @@ static void run_job(sq_executor_t *exec, sq_job_t *job) {
                 return;
         }
         if (!job->candidates) {
-                finish_job(exec, job, NULL, SQ_STATUS_FAILED,
+                finish_job(daemon, exec->codec, job, NULL, SQ_STATUS_FAILED,
                            job->no_agent_reason, NULL, 0, 0);
                 return;
         }
@@ -155,9 +233,11 @@ static void run_job(sq_executor_t *exec, sq_job_t *job) {
 
         for (;;) {
                 sq_job_t *next;
-                execute(exec, job, agent);
+                bool done = run_on_agent(daemon, exec->codec, job, agent);
                 if (claimed)
                         sq_sched_done(daemon->sched, claimed_prio);
+                if (!done)
+                        break; /* out of process: its completion releases */
                 next = sq_agents_release(daemon->agents, agent);
                 if (!next)
                         break;
@@ -223,4 +303,88 @@ void sq_executors_join(sq_daemon_t *daemon) {
         sq_free(daemon->executors);
         daemon->executors     = NULL;
         daemon->executors_cnt = 0;
+}
+
+/*
+ * Out-of-process agents: the I/O loop and one exec or pool runtime per
+ * such agent, indexed like the registry.
+ */
+
+sq_err_t sq_runtimes_new(sq_daemon_t *daemon, char *errstr,
+                         size_t errstr_size) {
+        const sq_config_t *conf = daemon->conf;
+        bool any                = false;
+        size_t i;
+
+        for (i = 0; i < conf->agents_cnt; i++)
+                any |= conf->agents[i].kind != SQ_AGENT_BUILTIN;
+        if (!any)
+                return SQ_OK;
+        if (!(daemon->ioloop = sq_ioloop_new(errstr, errstr_size)))
+                return SQ_ERR_IO;
+        if (!(daemon->io_codec = sq_codec_new(errstr, errstr_size)))
+                return SQ_ERR_ENCODE;
+        daemon->runtimes = sq_calloc(conf->agents_cnt, sizeof(void *));
+        for (i = 0; i < conf->agents_cnt; i++) {
+                const sq_agent_conf_t *aconf = &conf->agents[i];
+                if (aconf->kind == SQ_AGENT_EXEC)
+                        daemon->runtimes[i] =
+                            sq_exec_new(daemon->ioloop, aconf, environ);
+                else if (aconf->kind == SQ_AGENT_POOL)
+                        daemon->runtimes[i] =
+                            sq_pool_new(daemon->ioloop, aconf, environ);
+        }
+        return SQ_OK;
+}
+
+sq_err_t sq_runtimes_start(sq_daemon_t *daemon, char *errstr,
+                           size_t errstr_size) {
+        size_t i;
+        sq_err_t err;
+
+        if (!daemon->ioloop)
+                return SQ_OK;
+        if ((err = sq_ioloop_start(daemon->ioloop, errstr, errstr_size)))
+                return err;
+        for (i = 0; i < daemon->conf->agents_cnt; i++) {
+                if (daemon->conf->agents[i].kind == SQ_AGENT_POOL)
+                        sq_pool_start(daemon->runtimes[i]);
+        }
+        return SQ_OK;
+}
+
+void sq_runtimes_shutdown(sq_daemon_t *daemon) {
+        size_t i;
+
+        if (!daemon->runtimes)
+                return;
+        for (i = 0; i < daemon->conf->agents_cnt; i++) {
+                if (!daemon->runtimes[i])
+                        continue;
+                if (daemon->conf->agents[i].kind == SQ_AGENT_EXEC)
+                        sq_exec_shutdown(daemon->runtimes[i]);
+                else
+                        sq_pool_shutdown(daemon->runtimes[i]);
+        }
+        sq_ioloop_stop(daemon->ioloop);
+}
+
+void sq_runtimes_destroy(sq_daemon_t *daemon) {
+        size_t i;
+
+        if (daemon->runtimes) {
+                sq_runtimes_shutdown(daemon);
+                for (i = 0; i < daemon->conf->agents_cnt; i++) {
+                        if (daemon->conf->agents[i].kind == SQ_AGENT_EXEC)
+                                sq_exec_destroy(daemon->runtimes[i]);
+                        else if (daemon->conf->agents[i].kind == SQ_AGENT_POOL)
+                                sq_pool_destroy(daemon->runtimes[i]);
+                }
+                sq_free(daemon->runtimes);
+                daemon->runtimes = NULL;
+        }
+        sq_ioloop_destroy(daemon->ioloop);
+        daemon->ioloop = NULL;
+        sq_codec_destroy(daemon->io_codec);
+        daemon->io_codec = NULL;
 }

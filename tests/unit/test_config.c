@@ -415,7 +415,9 @@ static const struct {
      "executor.threads?"},
     {"http.port=8080\nagent.x.colour=red\n", SQ_ERR_CONFIG,
      ":2: agent.x.colour: unknown agent field \"colour\" (expected kind, "
-     "handler, capabilities or concurrency)"},
+     "handler, capabilities, concurrency, command, workdir, env.allow, "
+     "kill.grace.ms, output.max.bytes, stderr.max.bytes, limit.*, pool.* or "
+     "env.<VAR>)"},
 };
 
 static void test_file_errors(void **state) {
@@ -678,6 +680,80 @@ static void test_agents_declared(void **state) {
         sq_config_destroy(conf);
 }
 
+static void test_agents_exec(void **state) {
+        static const char *const settings[] = {
+            "agent.up.kind=exec",
+            "agent.up.command=[\"/usr/bin/tr\", \"a-z\", \"A-Z\", \"a b\"]",
+            "agent.up.env.allow= PATH ,LANG",
+            "agent.up.env.GREETING=hello world",
+            "agent.up.env.API_TOKEN=hunter2",
+            "agent.up.env.GREETING=hi",
+            "agent.up.kill.grace.ms=300",
+            "agent.up.limit.nofile=64",
+            "agent.wc.kind=exec",
+            "agent.wc.command=  /usr/bin/wc   -c ",
+            "agent.wc.capabilities=count",
+            NULL,
+        };
+        sq_config_t *conf = sq_config_new();
+        char errstr[ERRSTR_SIZE];
+        const sq_agent_conf_t *agent;
+        dump_t dump;
+        size_t i;
+        bool seen_cmd = false, seen_secret = false;
+        (void)state;
+
+        set_all(conf, settings);
+        assert_int_equal(sq_config_finalize(conf, errstr, sizeof(errstr)),
+                         SQ_OK);
+        assert_int_equal(conf->agents_cnt, 2);
+        agent = &conf->agents[0];
+        assert_int_equal(agent->kind, SQ_AGENT_EXEC);
+        assert_int_equal(agent->command_cnt, 4);
+        assert_string_equal(agent->command[0], "/usr/bin/tr");
+        assert_string_equal(agent->command[3], "a b");
+        assert_null(agent->command[4]);
+        assert_int_equal(agent->env_allow_cnt, 2);
+        assert_string_equal(agent->env_allow[0], "PATH");
+        assert_string_equal(agent->env_allow[1], "LANG");
+        assert_int_equal(agent->env_cnt, 2);
+        assert_string_equal(agent->env[0].name, "GREETING");
+        assert_string_equal(agent->env[0].value, "hi");
+        assert_int_equal(agent->kill_grace_ms, 300);
+        assert_int_equal(agent->limit_nofile, 64);
+        assert_int_equal(agent->output_max_bytes, 524288);
+        /* No capabilities declared: the agent's name. */
+        assert_int_equal(agent->capabilities_cnt, 1);
+        assert_string_equal(agent->capabilities[0], "up");
+        assert_null(agent->handler);
+
+        agent = &conf->agents[1];
+        assert_int_equal(agent->command_cnt, 2);
+        assert_string_equal(agent->command[0], "/usr/bin/wc");
+        assert_string_equal(agent->command[1], "-c");
+        assert_string_equal(agent->capabilities[0], "count");
+        assert_int_equal(agent->env_allow_cnt, 5); /* the default list */
+
+        dump_take(conf, &dump);
+        for (i = 0; i < dump.cnt; i++) {
+                if (!strcmp(dump.keys[i], "agent.up.command")) {
+                        assert_string_equal(
+                            dump.values[i],
+                            "[\"/usr/bin/tr\",\"a-z\",\"A-Z\",\"a b\"]");
+                        seen_cmd = true;
+                }
+                if (!strcmp(dump.keys[i], "agent.up.env.API_TOKEN")) {
+                        assert_string_equal(dump.values[i], "***");
+                        seen_secret = true;
+                }
+                assert_null(strstr(dump.keys[i], "handler"));
+                assert_null(strstr(dump.keys[i], "pool."));
+        }
+        assert_true(seen_cmd && seen_secret);
+        dump_free(&dump);
+        sq_config_destroy(conf);
+}
+
 static void test_agents_default(void **state) {
         static const char *const names[] = {"noop",   "echo", "sleep",
                                             "sha256", "fail", "cpu"};
@@ -720,10 +796,33 @@ static const struct {
      "builtin", "invalid agent name"},
     {"agent.x.handlr", "echo",
      "-X: agent.x.handlr: unknown agent field \"handlr\" (expected kind, "
-     "handler, capabilities or concurrency); did you mean handler?"},
+     "handler, capabilities, concurrency, command, workdir, env.allow, "
+     "kill.grace.ms, output.max.bytes, stderr.max.bytes, limit.*, pool.* or "
+     "env.<VAR>); did you mean handler?"},
+    {"agent.x.pool.mx", "2", "did you mean pool.max?"},
     {"agent.x", "echo",
      "-X: \"agent.x\" is not an agent key: expected agent.<name>.<field> "
-     "with field kind, handler, capabilities or concurrency"},
+     "with field kind, handler, capabilities, concurrency, command"},
+    {"agent.x.command", "",
+     "-X: agent.x.command=: expected a program and "
+     "its arguments, e.g. [\"/usr/bin/python3\", \"worker.py\"]"},
+    {"agent.x.command", "[\"/bin/a\", 2]",
+     "-X: agent.x.command=[\"/bin/a\", 2]: element 1 is not a string"},
+    {"agent.x.command", "[\"/bin/a\"", "not a JSON array of strings"},
+    {"agent.x.command", "[\"\"]", "expected a program and its arguments"},
+    {"agent.x.env.1X", "v",
+     "-X: agent.x.env.1X: \"1X\" is not an environment variable name: "
+     "expected [A-Za-z_][A-Za-z0-9_]*"},
+    {"agent.x.env.A-B", "v", "\"A-B\" is not an environment variable name"},
+    {"agent.x.env.allow", "PATH, 9X",
+     "-X: agent.x.env.allow=PATH, 9X: \"9X\" is not an environment "
+     "variable name"},
+    {"agent.x.pool.max", "0",
+     "-X: agent.x.pool.max=0: expected an integer from 1 to 10000"},
+    {"agent.x.kill.grace.ms", "-1",
+     "-X: agent.x.kill.grace.ms=-1: expected an integer from 0 to 600000"},
+    {"agent.x.output.max.bytes", "1e3", "expected an integer from 0 to"},
+    {"agent.x.workdir", "", "-X: agent.x.workdir=: expected 1 to 4096"},
     {"agent.x.kind", "docker",
      "-X: agent.x.kind=docker: expected one of: builtin, exec, pool"},
     {"agent.x.capabilities", "a,,b",
@@ -809,9 +908,23 @@ static const struct {
      "handler name: set agent.worker.handler to one of noop, echo, sleep, "
      "sha256, fail, cpu"},
     {{"agent.x.kind=exec", "agent.x.handler=/bin/true", NULL},
-     "agent.x.kind=exec is not supported yet in this version"},
+     "agent.x.handler is set but agent.x.kind=exec: that field is for "
+     "builtin agents only"},
+    {{"agent.x.kind=exec", NULL},
+     "agent.x.kind=exec needs agent.x.command: the program to run and its "
+     "arguments, e.g. [\"/usr/bin/python3\", \"worker.py\"]"},
     {{"agent.x.kind=pool", NULL},
      "agent.x.kind=pool is not supported yet in this version"},
+    {{"agent.x.handler=echo", "agent.x.pool.min=2", NULL},
+     "agent.x.pool.min is set but agent.x.kind=builtin: that field is for "
+     "pool agents only"},
+    {{"agent.x.handler=echo", "agent.x.env.FOO=1", NULL},
+     "agent.x.env.<VAR> is set but agent.x.kind=builtin: that field is for "
+     "exec and pool agents only"},
+    {{"agent.x.kind=exec", "agent.x.command=/bin/true", "agent.x.pool.max=2",
+      NULL},
+     "agent.x.pool.max is set but agent.x.kind=exec: that field is for pool "
+     "agents only"},
     {{"agent.x.kind=exec", "agent.x.kind=builtin", "agent.x.handler=/bin/true",
       NULL},
      "agent.x.handler=/bin/true: unknown builtin handler; expected one of "
@@ -1095,6 +1208,7 @@ int main(void) {
             cmocka_unit_test(test_kafka_passthrough),
             cmocka_unit_test(test_agents_declared),
             cmocka_unit_test(test_agents_default),
+            cmocka_unit_test(test_agents_exec),
             cmocka_unit_test(test_agents_bad_set),
             cmocka_unit_test(test_agents_too_many),
             cmocka_unit_test(test_finalize_errors),
