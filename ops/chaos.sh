@@ -221,8 +221,10 @@ finish() {
                 --events "$work/$name.events")
         echo "$rec" >"$work/$name.recovery.json"
         local med max
-        med=$(echo "$rec" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["median_s"])')
-        max=$(echo "$rec" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["max_s"])')
+        # "-": no fault had a throughput before it and after it to compare
+        # (a short run can end before the rate comes back).
+        med=$(echo "$rec" | "$python" -c 'import json,sys; v=json.load(sys.stdin)["median_s"]; print("-" if v is None else v)')
+        max=$(echo "$rec" | "$python" -c 'import json,sys; v=json.load(sys.stdin)["max_s"]; print("-" if v is None else v)')
         stop_consumers "${names[@]}"
         rows+=("$(printf '| %s | %d | %d | %s | 0 | %d | %d | %s | %s | %s | %s |' \
                 "$name" "$tasks" "$instances" "$faults" "$dups" "$bound" \
@@ -286,10 +288,10 @@ scenario_mock() {
                         echo "$out" | tail -40 >&2
                         fail "mock: $t failed"
                 }
-                echo "$out" | grep -E 'ok:|healthy' | sed 's/^/  /'
+                echo "$out" | grep -E '^\[0.*(ok:|healthy)' | sed 's/^/  /'
                 local line d f
-                line=$(echo "$out" | grep 'lost 0, duplicates')
-                d=$(echo "$line" | sed -n 's/.*duplicates \([0-9]*\) (bound \([0-9]*\)).*/\1 \2/p')
+                line=$(echo "$out" | grep 'within the bound')
+                d=$(echo "$line" | sed -n 's/.*duplicates \([0-9]*\) within the bound \([0-9]*\).*/\1 \2/p')
                 f=$(echo "$out" | grep -c 'fault:')
                 rows+=("$(printf '| mock %s | %d | 2 | %d | 0 | %s | %s | - | - | %s | %d |' \
                         "${t#00*-mock-}" "$tasks" "$f" "${d% *}" "${d#* }" \
