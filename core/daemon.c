@@ -119,12 +119,53 @@ static bool lane_of_topic(const sq_daemon_t *daemon, const char *topic,
  * Jobs
  */
 
+/* Frees a job; under an ordering mode, the next job held behind its key
+ * starts (pushed to the scheduler), or is freed too when stopping. */
 static void job_free(sq_daemon_t *daemon, sq_job_t *job) {
-        atomic_fetch_sub(&job->part->outstanding, 1);
-        atomic_fetch_sub(&daemon->window[job->part->lane], 1);
-        sq_task_destroy(job->task);
-        sq_free(job->no_agent_reason);
-        sq_free(job);
+        while (job) {
+                sq_job_t *next = NULL;
+                if (job->ordered) {
+                        sq_order_item_t *item =
+                            sq_order_release(daemon->order, &job->order);
+                        if (item) {
+                                next = (sq_job_t *)((char *)item -
+                                                    offsetof(sq_job_t, order));
+                                atomic_fetch_sub(&daemon->order_held, 1);
+                        }
+                }
+                atomic_fetch_sub(&job->part->outstanding, 1);
+                atomic_fetch_sub(&daemon->window[job->part->lane], 1);
+                sq_task_destroy(job->task);
+                sq_free(job->no_agent_reason);
+                sq_free(job);
+                if (next && !atomic_load(&daemon->order_closed)) {
+                        sq_sched_push(daemon->sched, &next->item);
+                        next = NULL;
+                }
+                job = next; /* stopping: it will never run here */
+        }
+}
+
+/* The ordering key of a job (ordering=key: the record's key, else the
+ * task's key; none: not ordered), or false when it runs unordered. */
+static bool job_order_key(const sq_daemon_t *daemon, sq_lane_t lane,
+                          const rd_kafka_message_t *rkm, const sq_task_t *task,
+                          uint64_t *keyp) {
+        if (daemon->conf->ordering == SQ_ORDERING_PARTITION) {
+                *keyp = sq_order_key((int)lane, rkm->partition, NULL, 0);
+                return true;
+        }
+        if (rkm->key && rkm->key_len > 0) {
+                *keyp = sq_order_key((int)lane, rkm->partition, rkm->key,
+                                     rkm->key_len);
+                return true;
+        }
+        if (task->key && *task->key) {
+                *keyp = sq_order_key((int)lane, rkm->partition, task->key,
+                                     strlen(task->key));
+                return true;
+        }
+        return false;
 }
 
 void sq_daemon_wake(sq_daemon_t *daemon) {
@@ -265,6 +306,16 @@ static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
 
         sq_emit_event(daemon, daemon->poll_codec, "received", job->task, NULL,
                       NULL, NULL);
+        if (daemon->order &&
+            job_order_key(daemon, lane, rkm, job->task, &job->order.key)) {
+                job->ordered = true;
+                if (!sq_order_admit(daemon->order, &job->order)) {
+                        /* Started when the job before it on its key is
+                         * freed (job_free). */
+                        atomic_fetch_add(&daemon->order_held, 1);
+                        return;
+                }
+        }
         sq_sched_push(daemon->sched, &job->item);
 }
 
@@ -1041,6 +1092,7 @@ static void *poll_main(void *arg) {
         }
 
         /* Stopped: abandon what is left, commit the completed prefix. */
+        atomic_store(&daemon->order_closed, true);
         atomic_store(&daemon->cancel, true);
         sq_sched_shutdown(daemon->sched);
         sq_executors_join(daemon);
@@ -1288,6 +1340,13 @@ static void emit_map_gauge(sq_daemon_t *daemon, void *out, const char *name,
         pthread_mutex_unlock(&daemon->snap_lock);
 }
 
+static void collect_order_held(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        (void)metrics;
+        sq_metrics_emit(out, "swarmq_ordering_held", NULL,
+                        (double)atomic_load(&daemon->order_held));
+}
+
 static void collect_dedup(void *opaque, sq_metrics_t *metrics, void *out) {
         sq_daemon_t *daemon = opaque;
         (void)metrics;
@@ -1469,6 +1528,10 @@ static void register_metrics(sq_daemon_t *daemon) {
         sq_metrics_collector(metrics, "swarmq_partitions_assigned",
                              "Partitions this instance owns now, by lane",
                              SQ_METRIC_GAUGE, collect_assigned, daemon);
+        sq_metrics_collector(metrics, "swarmq_ordering_held",
+                             "Tasks held until the task before them on "
+                             "their ordering key finishes",
+                             SQ_METRIC_GAUGE, collect_order_held, daemon);
         sq_metrics_collector(metrics, "swarmq_dedup_entries",
                              "Succeeded task ids remembered for dedup",
                              SQ_METRIC_GAUGE, collect_dedup, daemon);
@@ -1658,14 +1721,8 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
             make_pipe(daemon->producer_pipe, errstr, errstr_size))
                 goto fail;
 
-        if (conf->ordering != SQ_ORDERING_UNORDERED) {
-                sq_errstr_set(errstr, errstr_size,
-                              "ordering=%s is not supported yet in this "
-                              "version; use ordering=unordered",
-                              conf->ordering == SQ_ORDERING_KEY ? "key"
-                                                                : "partition");
-                goto fail;
-        }
+        if (conf->ordering != SQ_ORDERING_UNORDERED)
+                daemon->order = sq_order_new();
         daemon->map_buf = sq_calloc((size_t)conf->commit_metadata_max + 1, 1);
         if (conf->dedup_max_entries > 0 && conf->dedup_ttl_ms > 0)
                 daemon->dedup = sq_ttlmap_new((size_t)conf->dedup_max_entries,
@@ -1795,12 +1852,26 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         daemon->http = NULL; /* the ring's notify callback checks it */
         if (daemon->executors) {
                 /* Started executors but never the poll thread. */
+                atomic_store(&daemon->order_closed, true);
                 atomic_store(&daemon->cancel, true);
                 sq_sched_shutdown(daemon->sched);
                 sq_executors_join(daemon);
         }
         sq_runtimes_destroy(daemon);
         sq_kafka_destroy_clients(daemon);
+        if (daemon->order) {
+                /* Jobs still held behind a key whose running job was never
+                 * freed (none after a clean stop). */
+                sq_order_item_t *item = sq_order_take_held(daemon->order);
+                while (item) {
+                        sq_job_t *job = (sq_job_t *)((char *)item -
+                                                     offsetof(sq_job_t, order));
+                        item          = item->next;
+                        job->ordered  = false;
+                        job_free(daemon, job);
+                }
+                sq_order_destroy(daemon->order);
+        }
         FOREACH_PARTITION(daemon, lane, i, part) {
                 sq_offsets_destroy(part->offsets);
                 sq_free(part);

@@ -32,6 +32,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "offsets.h"
+#include "ordering.h"
 #include "pool.h"
 #include "scheduler.h"
 #include "task.h"
@@ -89,6 +90,8 @@ typedef struct sq_job_s {
         int64_t received_us;
         uint64_t candidates; /* capable agents; 0 = none */
         char *no_agent_reason;
+        sq_order_item_t order;   /* ordering gate link (ordered only) */
+        bool ordered;            /* admitted through the ordering gate */
         atomic_int pending_acks; /* tracked records not yet acknowledged */
         bool succeeded;          /* its result says SUCCEEDED (dedup) */
         atomic_bool purged;      /* a tracked record was purged */
@@ -148,6 +151,9 @@ struct sq_daemon_s {
         sq_codec_t *poll_codec; /* the poll thread's own codec */
         char *map_buf;          /* commit.metadata.max.bytes + 1 (poll) */
         sq_ttlmap_t *dedup;     /* succeeded task ids (poll thread), or NULL */
+        sq_order_t *order;      /* ordering gate (ordering=key|partition) */
+        atomic_bool order_closed;    /* stopping: held jobs are freed */
+        atomic_long order_held;      /* jobs held behind their key */
         atomic_size_t dedup_entries; /* snapshot for /metrics */
         sq_agents_t *agents;
         sq_sched_t *sched;
