@@ -1457,13 +1457,6 @@ static sq_err_t agent_finalize(sq_agent_conf_t *agent, char *errstr,
                               agent->name, kind, kinds_name(kinds));
                 return SQ_ERR_CONFIG;
         }
-        if (agent->kind == SQ_AGENT_POOL) {
-                sq_errstr_set(errstr, errstr_size,
-                              "agent.%s.kind=pool is not supported yet in "
-                              "this version",
-                              agent->name);
-                return SQ_ERR_CONFIG;
-        }
         if (agent->kind != SQ_AGENT_BUILTIN)
                 return agent_finalize_process(agent, errstr, errstr_size);
         if (!agent->handler) {

@@ -1884,6 +1884,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         sq_sched_destroy(daemon->sched);
         sq_agents_destroy(daemon->agents);
         sq_metrics_destroy(daemon->metrics);
+        sq_runtimes_free_collectors(daemon);
         sq_eventring_destroy(daemon->events);
         if (daemon->admin_token) {
                 OPENSSL_cleanse(daemon->admin_token,

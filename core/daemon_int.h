@@ -166,6 +166,7 @@ struct sq_daemon_s {
         sq_ioloop_t *ioloop;
         sq_codec_t *io_codec;
         void **runtimes;
+        void *rt_collectors; /* /metrics collector contexts (executor.c) */
         pthread_t poll_thread;
         bool started;
 
@@ -248,6 +249,8 @@ sq_err_t sq_runtimes_start(sq_daemon_t *daemon, char *errstr,
                            size_t errstr_size);
 void sq_runtimes_shutdown(sq_daemon_t *daemon);
 void sq_runtimes_destroy(sq_daemon_t *daemon);
+/* After the metrics registry is destroyed. */
+void sq_runtimes_free_collectors(sq_daemon_t *daemon);
 
 /* daemon.c: librdkafka callbacks, served on the poll thread by consumer
  * poll (set up by kafka.c) */

@@ -337,6 +337,138 @@ sq_err_t sq_runtimes_new(sq_daemon_t *daemon, char *errstr,
         return SQ_OK;
 }
 
+/* /metrics: the pools' and exec agents' figures (read at scrape time). */
+typedef enum {
+        RT_WORKERS,
+        RT_BUSY,
+        RT_WAITING,
+        RT_STARTED,
+        RT_EXITS,
+        RT_RETRIES,
+        RT_EXEC_RUNNING,
+} rt_metric_t;
+
+typedef struct rt_collector_s {
+        sq_daemon_t *daemon;
+        rt_metric_t what;
+} rt_collector_t;
+
+static void collect_runtime(void *opaque, sq_metrics_t *metrics, void *out) {
+        const rt_collector_t *col = opaque;
+        sq_daemon_t *daemon       = col->daemon;
+        char name[256], labels[400];
+        size_t i;
+        (void)metrics;
+
+        for (i = 0; i < daemon->conf->agents_cnt; i++) {
+                const sq_agent_conf_t *aconf = &daemon->conf->agents[i];
+                sq_pool_stats_t st;
+
+                sq_metrics_escape_label(name, sizeof(name), aconf->name);
+                snprintf(labels, sizeof(labels), "agent=\"%s\"", name);
+                if (aconf->kind == SQ_AGENT_EXEC &&
+                    col->what == RT_EXEC_RUNNING)
+                        sq_metrics_emit(out, "swarmq_exec_running", labels,
+                                        sq_exec_running(daemon->runtimes[i]));
+                if (aconf->kind != SQ_AGENT_POOL)
+                        continue;
+                sq_pool_stats(daemon->runtimes[i], &st);
+                switch (col->what) {
+                case RT_WORKERS:
+                        sq_metrics_emit(out, "swarmq_pool_workers", labels,
+                                        st.workers);
+                        break;
+                case RT_BUSY:
+                        sq_metrics_emit(out, "swarmq_pool_busy_workers", labels,
+                                        st.busy);
+                        break;
+                case RT_WAITING:
+                        sq_metrics_emit(out, "swarmq_pool_waiting_tasks",
+                                        labels, st.waiting);
+                        break;
+                case RT_STARTED:
+                        sq_metrics_emit(out,
+                                        "swarmq_pool_workers_started_total",
+                                        labels, (double)st.spawned);
+                        break;
+                case RT_RETRIES:
+                        sq_metrics_emit(out, "swarmq_pool_task_retries_total",
+                                        labels, (double)st.retried);
+                        break;
+                case RT_EXITS: {
+                        const struct {
+                                const char *reason;
+                                long value;
+                        } exits[] = {
+                            {"crashed", st.crashed},
+                            {"hung", st.hung},
+                            {"recycled", st.recycled},
+                            {"evicted", st.evicted},
+                            {"timed_out", st.timed_out},
+                        };
+                        size_t e;
+                        for (e = 0; e < SQ_ARRAY_SIZE(exits); e++) {
+                                snprintf(labels, sizeof(labels),
+                                         "agent=\"%s\",reason=\"%s\"", name,
+                                         exits[e].reason);
+                                sq_metrics_emit(
+                                    out, "swarmq_pool_worker_exits_total",
+                                    labels, (double)exits[e].value);
+                        }
+                        break;
+                }
+                case RT_EXEC_RUNNING:
+                        break;
+                }
+        }
+}
+
+static void register_runtime_metrics(sq_daemon_t *daemon) {
+        static const struct {
+                const char *name;
+                const char *help;
+                sq_metric_type_t type;
+        } families[] = {
+            [RT_WORKERS]      = {"swarmq_pool_workers",
+                                 "Worker processes alive, by pool agent",
+                                 SQ_METRIC_GAUGE},
+            [RT_BUSY]         = {"swarmq_pool_busy_workers",
+                                 "Workers running a task, by pool agent",
+                                 SQ_METRIC_GAUGE},
+            [RT_WAITING]      = {"swarmq_pool_waiting_tasks",
+                                 "Tasks waiting for a free worker, by pool agent",
+                                 SQ_METRIC_GAUGE},
+            [RT_STARTED]      = {"swarmq_pool_workers_started_total",
+                                 "Worker processes started, by pool agent",
+                                 SQ_METRIC_COUNTER},
+            [RT_EXITS]        = {"swarmq_pool_worker_exits_total",
+                                 "Workers taken out of service, by pool agent and "
+                                        "reason (crashed, hung, recycled, evicted, "
+                                        "timed_out)",
+                                 SQ_METRIC_COUNTER},
+            [RT_RETRIES]      = {"swarmq_pool_task_retries_total",
+                                 "Tasks run again after their worker died, by "
+                                      "pool agent",
+                                 SQ_METRIC_COUNTER},
+            [RT_EXEC_RUNNING] = {"swarmq_exec_running",
+                                 "Child processes running, by exec agent",
+                                 SQ_METRIC_GAUGE},
+        };
+        size_t i;
+
+        daemon->rt_collectors =
+            sq_calloc(SQ_ARRAY_SIZE(families), sizeof(rt_collector_t));
+        for (i = 0; i < SQ_ARRAY_SIZE(families); i++) {
+                rt_collector_t *col =
+                    &((rt_collector_t *)daemon->rt_collectors)[i];
+                col->daemon = daemon;
+                col->what   = (rt_metric_t)i;
+                sq_metrics_collector(daemon->metrics, families[i].name,
+                                     families[i].help, families[i].type,
+                                     collect_runtime, col);
+        }
+}
+
 sq_err_t sq_runtimes_start(sq_daemon_t *daemon, char *errstr,
                            size_t errstr_size) {
         size_t i;
@@ -346,6 +478,8 @@ sq_err_t sq_runtimes_start(sq_daemon_t *daemon, char *errstr,
                 return SQ_OK;
         if ((err = sq_ioloop_start(daemon->ioloop, errstr, errstr_size)))
                 return err;
+        if (daemon->metrics && !daemon->rt_collectors)
+                register_runtime_metrics(daemon);
         for (i = 0; i < daemon->conf->agents_cnt; i++) {
                 if (daemon->conf->agents[i].kind == SQ_AGENT_POOL)
                         sq_pool_start(daemon->runtimes[i]);
@@ -387,4 +521,10 @@ void sq_runtimes_destroy(sq_daemon_t *daemon) {
         daemon->ioloop = NULL;
         sq_codec_destroy(daemon->io_codec);
         daemon->io_codec = NULL;
+        /* The registry (destroyed after this) no longer renders them. */
+}
+
+void sq_runtimes_free_collectors(sq_daemon_t *daemon) {
+        sq_free(daemon->rt_collectors);
+        daemon->rt_collectors = NULL;
 }

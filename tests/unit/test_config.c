@@ -897,7 +897,7 @@ static void test_agents_too_many(void **state) {
 
 /* Settings that parse but fail finalize, and the exact sentence. */
 static const struct {
-        const char *settings[4];
+        const char *settings[5];
         const char *errstr;
 } bad_finalize[] = {
     {{"agent.x.handler=md5", NULL},
@@ -914,7 +914,18 @@ static const struct {
      "agent.x.kind=exec needs agent.x.command: the program to run and its "
      "arguments, e.g. [\"/usr/bin/python3\", \"worker.py\"]"},
     {{"agent.x.kind=pool", NULL},
-     "agent.x.kind=pool is not supported yet in this version"},
+     "agent.x.kind=pool needs agent.x.command: the program to run and its "
+     "arguments, e.g. [\"/usr/bin/python3\", \"worker.py\"]"},
+    {{"agent.x.kind=pool", "agent.x.command=/w", "agent.x.pool.min=5", NULL},
+     "agent.x.pool.min=5 must not be more than agent.x.pool.max=4"},
+    {{"agent.x.kind=pool", "agent.x.command=/w", "agent.x.pool.backoff.ms=5000",
+      "agent.x.pool.backoff.max.ms=100", NULL},
+     "agent.x.pool.backoff.ms=5000 must not be more than "
+     "agent.x.pool.backoff.max.ms=100"},
+    {{"agent.x.kind=pool", "agent.x.command=/w", "agent.x.stderr.max.bytes=10",
+      NULL},
+     "agent.x.stderr.max.bytes is set but agent.x.kind=pool: that field is "
+     "for exec agents only"},
     {{"agent.x.handler=echo", "agent.x.pool.min=2", NULL},
      "agent.x.pool.min is set but agent.x.kind=builtin: that field is for "
      "pool agents only"},

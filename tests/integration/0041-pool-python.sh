@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# pool agents with the Python reference worker (consumer/workers/
+# swarmq_worker.py) on the embedded broker: one worker serves many tasks
+# (its pid in every output), the pool grows to pool.max on demand, a task
+# that finds no free worker within pool.acquire.timeout.ms FAILS, kill -9
+# of a worker mid-task gets the task retried on a new worker, and a worker
+# that stops answering pings is replaced.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/pool_lib.sh"
+
+worker=$src/consumer/workers/swarmq_worker.py
+pool() { # NAME [key=value...]: a pool agent running the Python worker
+        local name=$1 kv
+        shift
+        echo "agent.$name.kind=pool"
+        echo "agent.$name.command=[\"python3\", \"-u\", \"$worker\", \"$name\"]"
+        for kv in "$@"; do echo "agent.$name.$kv"; done
+}
+{
+        pool reuse pool.min=1 pool.max=1 concurrency=1
+        pool grow pool.min=1 pool.max=3 concurrency=3 pool.idle.timeout.ms=0
+        pool acq pool.min=1 pool.max=1 concurrency=3 pool.acquire.timeout.ms=400
+        pool kill pool.min=1 pool.max=1 concurrency=1 pool.task.retries=1
+        pool hung pool.min=1 pool.max=1 concurrency=1 pool.ping.interval.ms=300 \
+                pool.ping.timeout.ms=300
+} >"$work/swarmq.properties"
+
+start_consumer c1 --embedded-broker -c "$work/swarmq.properties" \
+        -X executor.threads=2 -X executor.critical.reserved=0
+wait_ready "$c1_http"
+
+# 1. Reuse: 30 tasks, one worker, one pid, the worker's.
+wait_metric '^swarmq_pool_workers\{agent="reuse"' 1
+sub reuse reuse pid --count 30
+results reuse >"$work/reuse.jsonl"
+assert_eq "reuse: statuses" "$(field "$work/reuse.jsonl" 'r["status"]' | sort -u)" SUCCEEDED
+assert_eq "reuse: distinct worker pids" "$(field "$work/reuse.jsonl" 'r["output"]' | sort -u | wc -l)" 1
+wpid=$(pgrep -f "swarmq_worker.py reuse$")
+assert_eq "reuse: the pid is the running worker's" \
+        "$(field "$work/reuse.jsonl" 'r["output"]' | sort -u)" "pid=$wpid"
+assert_eq "reuse: workers started" "$(metric_sum "$c1_http" '^swarmq_pool_workers_started_total\{agent="reuse"')" 1
+
+# 2. Grow to max on demand: three slow tasks at once, three workers.
+wait_metric '^swarmq_pool_workers\{agent="grow"' 1
+sub grow grow "sleep 1500" --count 3
+results grow >"$work/grow.jsonl"
+assert_eq "grow: distinct worker pids" \
+        "$(field "$work/grow.jsonl" 'r["output"].split("pid=")[1]' | sort -u | wc -l)" 3
+assert_eq "grow: workers alive" "$(metric_sum "$c1_http" '^swarmq_pool_workers\{agent="grow"')" 3
+
+# 3. Acquire timeout: the only worker is busy for 2 s; two more tasks wait
+# 400 ms for it and fail.
+wait_metric '^swarmq_pool_workers\{agent="acq"' 1
+sub acqslow acq "sleep 2000"
+wait_metric '^swarmq_pool_busy_workers\{agent="acq"' 1
+sub acqwait acq pid --count 2
+results acqwait >"$work/acqwait.jsonl"
+assert_eq "acquire timeout: statuses" "$(field "$work/acqwait.jsonl" 'r["status"]' | sort -u)" FAILED
+assert_eq "acquire timeout: error" "$(field "$work/acqwait.jsonl" 'r["error"]' | sort -u)" \
+        "no worker of pool agent acq became free within 400 ms (1 workers, at most 1)"
+results acqslow >"$work/acqslow.jsonl"
+assert_eq "acquire timeout: the slow task" "$(field "$work/acqslow.jsonl" 'r["status"]')" SUCCEEDED
+
+# 4. kill -9 of the worker in the middle of a task: the task is retried on
+# a new worker and succeeds; the crash and the retry are counted.
+wait_metric '^swarmq_pool_workers\{agent="kill"' 1
+sub kill kill "sleep 2000"
+wait_metric '^swarmq_pool_busy_workers\{agent="kill"' 1
+victim=$(pgrep -f "swarmq_worker.py kill$")
+[[ -n "$victim" ]] || fail "no kill worker running"
+kill -KILL "$victim"
+log "killed worker $victim mid-task"
+results kill >"$work/kill.jsonl"
+assert_eq "kill -9: status" "$(field "$work/kill.jsonl" 'r["status"]')" SUCCEEDED
+newpid=$(field "$work/kill.jsonl" 'r["output"].split("pid=")[1]')
+[[ "$newpid" != "$victim" ]] || fail "the retried task ran on the killed worker $victim"
+assert_eq "kill -9: replacement is running" "$(pgrep -f "swarmq_worker.py kill$")" "$newpid"
+assert_eq "kill -9: crashes counted" \
+        "$(metric_sum "$c1_http" '^swarmq_pool_worker_exits_total\{agent="kill",reason="crashed"')" 1
+assert_eq "kill -9: retries counted" \
+        "$(metric_sum "$c1_http" '^swarmq_pool_task_retries_total\{agent="kill"')" 1
+
+# 5. Hung worker: it answers the task, then reads nothing more; the next
+# ping goes unanswered, and it is killed and replaced.
+wait_metric '^swarmq_pool_workers\{agent="hung"' 1
+sub hang hung hang
+results hang >"$work/hang.jsonl"
+hungpid=$(field "$work/hang.jsonl" 'r["output"].split("pid=")[1]')
+wait_metric '^swarmq_pool_worker_exits_total\{agent="hung",reason="hung"' 1
+sub hung2 hung pid
+results hung2 >"$work/hung2.jsonl"
+after=$(field "$work/hung2.jsonl" 'r["output"]')
+[[ "$after" != "pid=$hungpid" && "$after" == pid=* ]] || fail "hung worker $hungpid still serves: $after"
+kill -0 "$hungpid" 2>/dev/null && fail "hung worker $hungpid is still running"
+log "ok: hung worker $hungpid replaced by ${after#pid=}"
+
+stop_consumers c1
+wait_no_process "$worker"
+log "passed"
