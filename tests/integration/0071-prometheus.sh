@@ -30,6 +30,14 @@ alerts=$(sed -n 's/^ *- alert: *//p' "$rules" | sort)
 tested=$(sed -n 's/^ *alertname: *//p' "$src/ops/prometheus/alerts_test.yml" | sort -u)
 [[ "$alerts" == "$tested" ]] || fail "alerts without a unit test: $(comm -23 <(echo "$alerts") <(echo "$tested") | tr '\n' ' ')"
 log "ok: $(echo "$alerts" | wc -l) alerts, each unit-tested"
+# ... and each explained in the runbook its runbook_url points to.
+for alert in $alerts; do
+        grep -qx "### $alert" "$src/docs/operations.md" ||
+                fail "docs/operations.md has no section '### $alert'"
+        grep -q "operations.md#${alert,,}\"" "$rules" ||
+                fail "$alert: runbook_url does not point at docs/operations.md#${alert,,}"
+done
+log "ok: every alert has a runbook section and a runbook_url to it"
 
 start_consumer c1 --embedded-broker -X executor.threads=2
 wait_ready "$c1_http"
