@@ -9,8 +9,12 @@
  *   inherit the mask), starts the instance, and waits for it to stop. A
  *   signal thread sigwait()s for SIGTERM/SIGINT and asks the instance to
  *   stop (stop intake, drain, commit, close); a second SIGINT/SIGTERM
- *   during the drain exits at once. SIGHUP is logged (config reload comes
- *   with a later version).
+ *   during the drain exits at once. SIGHUP reloads the configuration from
+ *   the same sources as at start (file, SWARMQ_* environment, flags) on
+ *   the signal thread: a configuration that does not load is rejected
+ *   with its error (naming the key) and the running one stays; one that
+ *   loads goes to sq_daemon_reload(), which swaps the agents and flags
+ *   without touching running tasks.
  *
  *   Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or config.
  */
@@ -109,10 +113,57 @@ static int add_flag(flag_t **flags, int *cnt, const char *key,
         return 0;
 }
 
+/* Builds a finalized config from defaults < file < environment < flags.
+ * @returns the config (caller owns) or NULL with @p errstr. */
+static sq_config_t *load_config(const char *config_path, const flag_t *flags,
+                                int flags_cnt, char *errstr,
+                                size_t errstr_size) {
+        sq_config_t *conf = sq_config_new();
+        int i;
+
+        if (config_path && sq_config_load_file(conf, config_path, errstr,
+                                               errstr_size) != SQ_OK)
+                goto fail;
+        if (sq_config_load_env(conf, environ, errstr, errstr_size) != SQ_OK)
+                goto fail;
+        for (i = 0; i < flags_cnt; i++) {
+                if (sq_config_set(conf, flags[i].key, flags[i].value,
+                                  "command line", errstr, errstr_size) != SQ_OK)
+                        goto fail;
+        }
+        if (sq_config_finalize(conf, errstr, errstr_size) != SQ_OK)
+                goto fail;
+        return conf;
+fail:
+        sq_config_destroy(conf);
+        return NULL;
+}
+
 typedef struct signal_ctx_s {
         sq_daemon_t *daemon;
         sigset_t set;
+        const char *config_path; /* borrowed from main */
+        const flag_t *flags;
+        int flags_cnt;
 } signal_ctx_t;
+
+static void reload(signal_ctx_t *ctx) {
+        char errstr[1024];
+        sq_config_t *conf;
+
+        SQ_LOG(SQ_LOG_NOTICE, "SIGNAL",
+               "SIGHUP: reloading the configuration%s%s",
+               ctx->config_path ? " from " : "",
+               ctx->config_path ? ctx->config_path : "");
+        conf = load_config(ctx->config_path, ctx->flags, ctx->flags_cnt, errstr,
+                           sizeof(errstr));
+        if (!conf) {
+                sq_daemon_reload_rejected(ctx->daemon, errstr);
+                return;
+        }
+        /* Takes the config; logs and counts its own failures. */
+        sq_daemon_reload(ctx->daemon, conf, errstr, sizeof(errstr));
+}
 
 static void *signal_main(void *arg) {
         signal_ctx_t *ctx = arg;
@@ -125,9 +176,8 @@ static void *signal_main(void *arg) {
                 if (sig == SIGUSR2)
                         return NULL; /* main: the instance has stopped */
                 if (sig == SIGHUP) {
-                        SQ_LOG(SQ_LOG_NOTICE, "SIGNAL",
-                               "SIGHUP ignored: configuration reload is not "
-                               "supported yet");
+                        if (!stops)
+                                reload(ctx);
                         continue;
                 }
                 if (++stops == 1) {
@@ -158,7 +208,7 @@ int main(int argc, char **argv) {
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         const char *config_path = getenv("SWARMQ_CONFIG");
-        sq_config_t *conf       = sq_config_new();
+        sq_config_t *conf       = NULL;
         sq_daemon_t *daemon     = NULL;
         flag_t *flags           = NULL;
         int flags_cnt = 0, opt, i, exit_code = EXIT_USAGE;
@@ -231,26 +281,9 @@ int main(int argc, char **argv) {
         }
 
         /* Defaults < file < environment < flags. */
-        if (config_path && sq_config_load_file(conf, config_path, errstr,
-                                               sizeof(errstr)) != SQ_OK) {
-                fprintf(stderr, "swarmq-consumer: %s\n", errstr);
-                goto done;
-        }
-        if (sq_config_load_env(conf, environ, errstr, sizeof(errstr)) !=
-            SQ_OK) {
-                fprintf(stderr, "swarmq-consumer: %s\n", errstr);
-                goto done;
-        }
-        for (i = 0; i < flags_cnt; i++) {
-                char origin[64];
-                snprintf(origin, sizeof(origin), "command line");
-                if (sq_config_set(conf, flags[i].key, flags[i].value, origin,
-                                  errstr, sizeof(errstr)) != SQ_OK) {
-                        fprintf(stderr, "swarmq-consumer: %s\n", errstr);
-                        goto done;
-                }
-        }
-        if (sq_config_finalize(conf, errstr, sizeof(errstr)) != SQ_OK) {
+        conf =
+            load_config(config_path, flags, flags_cnt, errstr, sizeof(errstr));
+        if (!conf) {
                 fprintf(stderr, "swarmq-consumer: %s\n", errstr);
                 goto done;
         }
@@ -289,7 +322,10 @@ int main(int argc, char **argv) {
                        sq_daemon_http_port(daemon));
         fflush(stdout);
 
-        sigctx.daemon = daemon;
+        sigctx.daemon      = daemon;
+        sigctx.config_path = config_path;
+        sigctx.flags       = flags;
+        sigctx.flags_cnt   = flags_cnt;
         if ((errno =
                  pthread_create(&signal_thread, NULL, signal_main, &sigctx))) {
                 fprintf(stderr,

@@ -72,6 +72,12 @@ static const sym_t ordering_syms[] = {
     {NULL, 0},
 };
 
+static const sym_t when_open_syms[] = {
+    {"wait", SQ_WHEN_OPEN_WAIT},
+    {"fail", SQ_WHEN_OPEN_FAIL},
+    {NULL, 0},
+};
+
 static const sym_t port_syms[] = {
     {"auto", -1},
     {"off", 0},
@@ -130,6 +136,13 @@ static const agent_field_t agent_fields[] = {
     {"handler", AF_HANDLER, KIND_B, 1, 4096, AOFF(handler), NULL},
     {"capabilities", AF_CAPS, KIND_ALL, 0, 0, AOFF(capabilities), NULL},
     {"concurrency", AF_INT, KIND_ALL, 1, 100000, AOFF(concurrency), "4"},
+    {"breaker.failures", AF_INT, KIND_ALL, 0, 1000000, AOFF(breaker_failures),
+     "5"},
+    {"breaker.window.ms", AF_INT64, KIND_ALL, 1, 86400000,
+     AOFF(breaker_window_ms), "60000"},
+    {"breaker.open.ms", AF_INT64, KIND_ALL, 1, 86400000, AOFF(breaker_open_ms),
+     "10000"},
+    {"breaker.probes", AF_INT, KIND_ALL, 1, 1000, AOFF(breaker_probes), "1"},
     {"command", AF_ARGV, KIND_EP, 0, 0, AOFF(command), NULL},
     {"workdir", AF_PATH, KIND_EP, 1, 4096, AOFF(workdir), NULL},
     {"env.allow", AF_NAMES, KIND_EP, 0, 0, AOFF(env_allow),
@@ -181,6 +194,7 @@ static const char *const kafka_first_words[] = {
 
 /* Stored through memcpy(): the enum must have int's size. */
 _Static_assert(sizeof(sq_ordering_t) == sizeof(int), "enum is int-sized");
+_Static_assert(sizeof(sq_when_open_t) == sizeof(int), "enum is int-sized");
 
 #define OFF(field) offsetof(sq_config_t, field)
 
@@ -223,6 +237,10 @@ static const key_def_t key_defs[] = {
     {"task.default.timeout.ms", KEY_INT64, 0, 604800000,
      OFF(default_timeout_ms), "60000", NULL,
      "Deadline for tasks that set none; 0 = none."},
+    {"breaker.when.open", KEY_ENUM, 0, 0, OFF(breaker_when_open), "wait",
+     when_open_syms,
+     "When every capable agent's breaker is open: wait (park until one "
+     "goes half-open) or fail (FAILED, \"no healthy agent\")."},
     {"commit.interval.ms", KEY_INT64, 1, 3600000, OFF(commit_interval_ms),
      "1000", NULL, "How often completed offsets are committed."},
     {"shutdown.drain.timeout.ms", KEY_INT64, 0, 3600000, OFF(drain_timeout_ms),
@@ -1175,6 +1193,33 @@ done:
         return err;
 }
 
+static sq_err_t flag_set(sq_config_t *conf, const char *key, const char *value,
+                         const char *origin, char *errstr, size_t errstr_size) {
+        const char *name = key + strlen("flag.");
+        const char *names[SQ_FLAG_CNT], *best;
+        char why[256];
+        int flag, bp, i;
+
+        if ((flag = sq_flag_find(name)) < 0) {
+                for (i = 0; i < SQ_FLAG_CNT; i++)
+                        names[i] = sq_flag_name((sq_flag_t)i);
+                best = suggest(name, names, SQ_FLAG_CNT, sizeof(names[0]));
+                config_error(errstr, errstr_size, origin,
+                             "%s: unknown feature flag \"%s\" (known: "
+                             "ranked_selection, work_stealing)%s%s%s",
+                             key, name, best ? "; did you mean " : "",
+                             best ? best : "", best ? "?" : "");
+                return SQ_ERR_CONFIG;
+        }
+        if (sq_flag_parse(value, &bp, why, sizeof(why)) != SQ_OK) {
+                config_error(errstr, errstr_size, origin, "%s=%s: %s", key,
+                             value, why);
+                return SQ_ERR_CONFIG;
+        }
+        conf->flag_rollout[flag] = bp;
+        return SQ_OK;
+}
+
 sq_config_t *sq_config_new(void) {
         sq_config_t *conf = sq_calloc(1, sizeof(*conf));
         char host[256];
@@ -1191,6 +1236,9 @@ sq_config_t *sq_config_new(void) {
                         sq_assert(!"a built-in default is invalid");
                 }
         }
+
+        for (i = 0; i < SQ_FLAG_CNT; i++)
+                conf->flag_rollout[i] = sq_flag_default((sq_flag_t)i);
 
         if (gethostname(host, sizeof(host)) != 0 || !host[0])
                 sq_strlcpy(host, "swarmq", sizeof(host));
@@ -1234,6 +1282,8 @@ sq_err_t sq_config_set(sq_config_t *conf, const char *key, const char *value,
                 return kafka_set(conf, key, value, origin, errstr, errstr_size);
         if (!strncmp(key, "agent.", strlen("agent.")))
                 return agent_set(conf, key, value, origin, errstr, errstr_size);
+        if (!strncmp(key, "flag.", strlen("flag.")))
+                return flag_set(conf, key, value, origin, errstr, errstr_size);
         def = key_find(key);
         if (!def)
                 return unknown_key(key, origin, errstr, errstr_size);
@@ -1573,6 +1623,9 @@ sq_err_t sq_config_finalize(sq_config_t *conf, char *errstr,
                         agent = agent_add(conf, builtin_handlers[i],
                                           strlen(builtin_handlers[i]));
                         agent->concurrency = conf->executor_threads;
+                        /* Demo agents: `fail` fails on purpose, so no
+                         * breaker would ever stay closed for it. */
+                        agent->breaker_failures = 0;
                 }
         }
         for (i = 0; i < conf->agents_cnt; i++) {
@@ -1702,6 +1755,14 @@ void sq_config_dump(const sq_config_t *conf,
         for (i = 0; i < SQ_ARRAY_SIZE(key_defs); i++)
                 dump_emit(emit, opaque, key_defs[i].name,
                           key_format(conf, &key_defs[i], buf, sizeof(buf)));
+
+        for (i = 0; i < SQ_FLAG_CNT; i++) {
+                snprintf(key, sizeof(key), "flag.%s",
+                         sq_flag_name((sq_flag_t)i));
+                dump_emit(
+                    emit, opaque, key,
+                    sq_flag_format(conf->flag_rollout[i], buf, sizeof(buf)));
+        }
 
         for (i = 0; i < conf->kafka_cnt; i++) {
                 snprintf(key, sizeof(key), "kafka.%s", conf->kafka[i].name);

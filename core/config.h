@@ -20,9 +20,10 @@
 #define SQ_CONFIG_H
 
 #include "common.h"
+#include "flags.h"
 #include "task.h"
 
-#define SQ_CONFIG_MAX_AGENTS 64 /* the bitmask index holds 64 agents */
+#define SQ_CONFIG_MAX_AGENTS 4096 /* agents.c's bitsets and uint16 indices */
 
 typedef enum {
         SQ_AGENT_BUILTIN = 0, /* in-process handler */
@@ -36,7 +37,11 @@ typedef struct sq_agent_conf_s {
         char *handler;       /**< builtin handler name: noop, echo, ... */
         char **capabilities; /**< at least one */
         size_t capabilities_cnt;
-        int concurrency; /**< max tasks at once, >= 1 (default 4) */
+        int concurrency;           /**< max tasks at once, >= 1 (default 4) */
+        int breaker_failures;      /**< .breaker.failures, 5; 0 = off */
+        int64_t breaker_window_ms; /**< .breaker.window.ms, 60000 */
+        int64_t breaker_open_ms;   /**< .breaker.open.ms, 10000 */
+        int breaker_probes;        /**< .breaker.probes, 1 */
 
         /* exec and pool: the program and its sandbox */
         char **command; /**< argv, command[0] the program; NULL-terminated */
@@ -69,6 +74,12 @@ typedef struct sq_agent_conf_s {
         uint64_t set_fields; /**< bit i: agent field i was set */
 } sq_agent_conf_t;
 
+/** What a task does when every capable agent's breaker is open. */
+typedef enum {
+        SQ_WHEN_OPEN_WAIT = 0, /**< park until a breaker goes half-open */
+        SQ_WHEN_OPEN_FAIL = 1, /**< FAILED: "no healthy agent" */
+} sq_when_open_t;
+
 typedef enum {
         SQ_ORDERING_UNORDERED = 0,
         SQ_ORDERING_KEY       = 1,
@@ -98,6 +109,7 @@ typedef struct sq_config_s {
         int64_t aging_ms;            /**< scheduler.aging.ms, 500 */
         sq_ordering_t ordering;      /**< ordering: unordered|key|partition*/
         int64_t default_timeout_ms;  /**< task.default.timeout.ms, 60000 */
+        sq_when_open_t breaker_when_open; /**< breaker.when.open, wait */
 
         /* Offsets and shutdown */
         int64_t commit_interval_ms; /**< commit.interval.ms, 1000 */
@@ -138,6 +150,9 @@ typedef struct sq_config_s {
         /* kafka.* passthrough, in the order set (later wins in librdkafka) */
         sq_kv_t *kafka;
         size_t kafka_cnt;
+
+        /* Feature flags: flag.<name>, rollout in basis points */
+        int flag_rollout[SQ_FLAG_CNT];
 
         /* Agents, in declaration order */
         sq_agent_conf_t *agents;

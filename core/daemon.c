@@ -136,7 +136,6 @@ static void job_free(sq_daemon_t *daemon, sq_job_t *job) {
                 atomic_fetch_sub(&job->part->outstanding, 1);
                 atomic_fetch_sub(&daemon->window[job->part->lane], 1);
                 sq_task_destroy(job->task);
-                sq_free(job->no_agent_reason);
                 sq_free(job);
                 if (next && !atomic_load(&daemon->order_closed)) {
                         sq_sched_push(daemon->sched, &next->item);
@@ -206,6 +205,81 @@ void sq_job_drop(sq_daemon_t *daemon, sq_job_t *job, const char *why) {
         sq_metric_add(daemon->m.dropped, 1);
         job_free(daemon, job);
         sq_daemon_wake(daemon);
+}
+
+/*
+ * The agent registry (any thread)
+ */
+
+sq_agents_t *sq_daemon_agents(sq_daemon_t *daemon) {
+        sq_agents_t *agents;
+        pthread_mutex_lock(&daemon->agents_lock);
+        agents = sq_agents_keep(daemon->agents);
+        pthread_mutex_unlock(&daemon->agents_lock);
+        return agents;
+}
+
+static const char *breaker_event_type(sq_breaker_state_t to) {
+        switch (to) {
+        case SQ_BREAKER_OPEN:
+                return "breaker_open";
+        case SQ_BREAKER_HALF_OPEN:
+                return "breaker_half_open";
+        case SQ_BREAKER_CLOSED:
+                return "breaker_closed";
+        }
+        return "breaker_closed";
+}
+
+void sq_daemon_agents_out(sq_daemon_t *daemon, sq_codec_t *codec,
+                          sq_agents_out_t *out) {
+        bool opened = false;
+        size_t i;
+
+        for (i = 0; i < out->changes_cnt; i++) {
+                const sq_breaker_change_t *c = &out->changes[i];
+                const char *name             = sq_agent_name(c->agent);
+                char detail[160];
+                snprintf(detail, sizeof(detail), "circuit breaker %s -> %s",
+                         sq_breaker_state_name(c->from),
+                         sq_breaker_state_name(c->to));
+                SQ_LOG(c->to == SQ_BREAKER_OPEN ? SQ_LOG_WARNING
+                                                : SQ_LOG_NOTICE,
+                       "BREAKER", "agent=%s from=%s to=%s", name,
+                       sq_breaker_state_name(c->from),
+                       sq_breaker_state_name(c->to));
+                if (codec)
+                        sq_emit_event(daemon, codec, breaker_event_type(c->to),
+                                      NULL, name, detail, NULL);
+                opened |= c->to == SQ_BREAKER_OPEN;
+        }
+        for (i = 0; i < out->requeue_cnt; i++) {
+                sq_job_t *job = out->requeue[i];
+                if (atomic_load(&daemon->cancel))
+                        sq_job_drop(daemon, job, "instance stopping");
+                else
+                        sq_sched_push(daemon->sched, &job->item);
+        }
+        if (out->stolen)
+                sq_metric_add(daemon->m.stolen, out->stolen);
+        if (opened)
+                sq_daemon_wake(daemon); /* the poll thread's next timer */
+        sq_agents_out_reset(out);
+}
+
+/* Poll thread: moves due breakers to half-open. @returns the next due
+ * time, or 0. */
+static int64_t breakers_tick(sq_daemon_t *daemon, int64_t now) {
+        sq_agents_t *agents = sq_daemon_agents(daemon);
+        sq_agents_out_t out = {0};
+        int64_t due         = sq_agents_next_due(agents);
+
+        if (due && now >= due) {
+                due = sq_agents_tick(agents, now, &out);
+                sq_daemon_agents_out(daemon, daemon->poll_codec, &out);
+        }
+        sq_agents_release_ref(agents);
+        return due;
 }
 
 /*
@@ -299,10 +373,6 @@ static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         else if (job->task->priority == SQ_PRIO_CRITICAL)
                 job->task->priority = SQ_PRIO_HIGH;
         job->item.priority = job->task->priority;
-
-        if (sq_agents_candidates(daemon->agents, job->task, &job->candidates,
-                                 errstr, sizeof(errstr)) != SQ_OK)
-                job->no_agent_reason = sq_strdup(errstr);
 
         sq_emit_event(daemon, daemon->poll_codec, "received", job->task, NULL,
                       NULL, NULL);
@@ -1019,7 +1089,7 @@ static void *poll_main(void *arg) {
             sq_clock_us() + daemon->conf->commit_interval_ms * 1000;
 
         for (;;) {
-                int64_t now = sq_clock_us(), timeout_us;
+                int64_t now = sq_clock_us(), timeout_us, due;
                 int busy    = 0;
 
                 atomic_store(&daemon->poll_heartbeat_us, now);
@@ -1047,6 +1117,8 @@ static void *poll_main(void *arg) {
                 }
 
                 timeout_us = daemon->next_commit_us - now;
+                if ((due = breakers_tick(daemon, now)))
+                        timeout_us = SQ_MIN(timeout_us, due - now);
                 if (stopping)
                         timeout_us = SQ_MIN(timeout_us, drain_deadline - now);
                 if (timeout_us < 0)
@@ -1272,18 +1344,102 @@ static void collect_mem_paused(void *opaque, sq_metrics_t *metrics, void *out) {
                         atomic_load(&daemon->mem_paused_flag) ? 1 : 0);
 }
 
+static const char *const agent_gauges[][2] = {
+    {"swarmq_agent_in_flight", "Tasks running on each agent"},
+    {"swarmq_agent_concurrency", "Each agent's concurrency limit"},
+    {"swarmq_agent_parked", "Tasks parked waiting for a slot on each agent"},
+    {"swarmq_agent_success_rate",
+     "EWMA (alpha 0.2) of each agent's task successes, 0 to 1"},
+    {"swarmq_agent_latency_seconds",
+     "EWMA (alpha 0.2) of each agent's task run time"},
+    {"swarmq_agent_breaker_state",
+     "Each agent's circuit breaker: 0 closed, 1 half-open, 2 open"},
+};
+
+/* One per-agent gauge, each agent's figures from one snapshot. */
 static void collect_agents(void *opaque, sq_metrics_t *metrics, void *out) {
-        sq_daemon_t *daemon = opaque;
-        char name[256], labels[300];
+        struct sq_agent_collect_s *ac = opaque;
+        sq_agents_t *agents           = sq_daemon_agents(ac->daemon);
+        char name[256], labels[320];
         int i;
         (void)metrics;
-        for (i = 0; i < sq_agents_count(daemon->agents); i++) {
-                sq_agent_t *agent = sq_agents_get(daemon->agents, i);
+        for (i = 0; i < sq_agents_count(agents); i++) {
+                sq_agent_t *agent = sq_agents_get(agents, i);
+                sq_agent_stats_t st;
+                double v[SQ_ARRAY_SIZE(agent_gauges)];
+                sq_agent_stats(agent, &st);
+                v[0] = st.in_flight;
+                v[1] = st.concurrency;
+                v[2] = st.parked;
+                v[3] = st.success_rate;
+                v[4] = st.latency_us / 1e6;
+                v[5] = st.breaker;
                 sq_metrics_escape_label(name, sizeof(name),
                                         sq_agent_name(agent));
                 snprintf(labels, sizeof(labels), "agent=\"%s\"", name);
-                sq_metrics_emit(out, "swarmq_agent_in_flight", labels,
-                                sq_agent_in_flight(agent));
+                sq_metrics_emit(out, agent_gauges[ac->which][0], labels,
+                                v[ac->which]);
+        }
+        sq_agents_release_ref(agents);
+}
+
+static void collect_breaker_transitions(void *opaque, sq_metrics_t *metrics,
+                                        void *out) {
+        sq_daemon_t *daemon = opaque;
+        sq_agents_t *agents = sq_daemon_agents(daemon);
+        char name[256], labels[360];
+        int i, to;
+        (void)metrics;
+        for (i = 0; i < sq_agents_count(agents); i++) {
+                sq_agent_t *agent = sq_agents_get(agents, i);
+                sq_agent_stats_t st;
+                sq_agent_stats(agent, &st);
+                sq_metrics_escape_label(name, sizeof(name),
+                                        sq_agent_name(agent));
+                for (to = 0; to < SQ_BREAKER_STATE_CNT; to++) {
+                        snprintf(labels, sizeof(labels),
+                                 "agent=\"%s\",to=\"%s\"", name,
+                                 sq_breaker_state_name((sq_breaker_state_t)to));
+                        sq_metrics_emit(
+                            out, "swarmq_agent_breaker_transitions_total",
+                            labels, (double)st.transitions[to]);
+                }
+        }
+        sq_agents_release_ref(agents);
+}
+
+static void collect_flags(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        char labels[128];
+        int f;
+        (void)metrics;
+        for (f = 0; f < SQ_FLAG_CNT; f++) {
+                snprintf(labels, sizeof(labels), "flag=\"%s\"",
+                         sq_flag_name((sq_flag_t)f));
+                sq_metrics_emit(out, "swarmq_flag_rollout_percent", labels,
+                                sq_flags_rollout(&daemon->flags, (sq_flag_t)f) /
+                                    100.0);
+        }
+}
+
+/* Creates (or finds again, after a reload) the agents' metric children. */
+static void register_agent_metrics(sq_daemon_t *daemon, sq_agents_t *agents) {
+        int a, s, p;
+        for (a = 0; a < sq_agents_count(agents); a++) {
+                sq_agent_t *agent      = sq_agents_get(agents, a);
+                sq_agent_metrics_t *am = sq_agent_metrics(agent);
+                const char *name[]     = {sq_agent_name(agent)};
+                for (s = 0; s < SQ_STATUS_CNT; s++)
+                        for (p = 0; p < SQ_PRIO_CNT; p++) {
+                                const char *values[3];
+                                values[0] = sq_status_name((sq_status_t)s);
+                                values[1] = sq_agent_name(agent);
+                                values[2] = sq_priority_name((sq_priority_t)p);
+                                am->tasks[s][p] = sq_metrics_child(
+                                    daemon->m.tasks_family, values);
+                        }
+                am->duration =
+                    sq_metrics_child(daemon->m.duration_family, name);
         }
 }
 
@@ -1376,9 +1532,8 @@ static void register_metrics(sq_daemon_t *daemon) {
                                                    "group", NULL};
         sq_metrics_t *metrics                   = daemon->metrics;
         sq_daemon_metrics_t *m                  = &daemon->m;
-        int agents_cnt = sq_agents_count(daemon->agents);
         sq_mfamily_t *fam;
-        int a, s, p;
+        int s, p;
 
         fam = sq_metrics_family(metrics, "swarmq_build_info",
                                 "Build and instance information (always 1)",
@@ -1389,25 +1544,19 @@ static void register_metrics(sq_daemon_t *daemon) {
                                         daemon->conf->group_id};
                 sq_metric_set(sq_metrics_child(fam, values), 1);
         }
-        fam = sq_metrics_family(metrics, "swarmq_tasks_total",
-                                "Tasks finished, by status, agent and "
-                                "priority",
-                                SQ_METRIC_COUNTER, tasks_labels, NULL, 0);
-        m->tasks =
-            sq_calloc((size_t)(agents_cnt + 1) * SQ_STATUS_CNT * SQ_PRIO_CNT,
-                      sizeof(*m->tasks));
-        for (a = 0; a <= agents_cnt; a++)
-                for (s = 0; s < SQ_STATUS_CNT; s++)
-                        for (p = 0; p < SQ_PRIO_CNT; p++) {
-                                const char *values[3];
-                                values[0] = sq_status_name((sq_status_t)s);
-                                values[1] = a ? sq_agent_name(sq_agents_get(
-                                                    daemon->agents, a - 1))
-                                              : "none";
-                                values[2] = sq_priority_name((sq_priority_t)p);
-                                m->tasks[(a * SQ_STATUS_CNT + s) * SQ_PRIO_CNT +
-                                         p] = sq_metrics_child(fam, values);
-                        }
+        fam             = sq_metrics_family(metrics, "swarmq_tasks_total",
+                                            "Tasks finished, by status, agent and "
+                                                        "priority",
+                                            SQ_METRIC_COUNTER, tasks_labels, NULL, 0);
+        m->tasks_family = fam;
+        for (s = 0; s < SQ_STATUS_CNT; s++)
+                for (p = 0; p < SQ_PRIO_CNT; p++) {
+                        const char *values[3];
+                        values[0] = sq_status_name((sq_status_t)s);
+                        values[1] = "none";
+                        values[2] = sq_priority_name((sq_priority_t)p);
+                        m->tasks_none[s][p] = sq_metrics_child(fam, values);
+                }
         fam = sq_metrics_family(metrics, "swarmq_records_received_total",
                                 "Task records admitted from Kafka, by lane",
                                 SQ_METRIC_COUNTER, lane_label, NULL, 0);
@@ -1433,12 +1582,20 @@ static void register_metrics(sq_daemon_t *daemon) {
                      metrics, "swarmq_task_duration_seconds",
                      "Task run time on its agent", SQ_METRIC_HISTOGRAM, agent_label,
                      sq_metrics_buckets_duration, sq_metrics_buckets_duration_cnt);
-        m->duration =
-            sq_calloc((size_t)SQ_MAX(agents_cnt, 1), sizeof(*m->duration));
-        for (a = 0; a < agents_cnt; a++) {
-                const char *values[] = {
-                    sq_agent_name(sq_agents_get(daemon->agents, a))};
-                m->duration[a] = sq_metrics_child(fam, values);
+        m->duration_family = fam;
+        register_agent_metrics(daemon, daemon->agents);
+        fam       = sq_metrics_family(metrics, "swarmq_tasks_stolen_total",
+                                      "Parked tasks an agent with a free slot took "
+                                            "over from another agent (work stealing)",
+                                      SQ_METRIC_COUNTER, NULL, NULL, 0);
+        m->stolen = sq_metrics_child(fam, NULL);
+        fam       = sq_metrics_family(metrics, "swarmq_config_reloads_total",
+                                      "Configuration reloads (SIGHUP), by result",
+                                      SQ_METRIC_COUNTER, result_label, NULL, 0);
+        {
+                const char *ok[] = {"ok"}, *failed[] = {"error"};
+                m->reloads_ok    = sq_metrics_child(fam, ok);
+                m->reloads_error = sq_metrics_child(fam, failed);
         }
         fam = sq_metrics_family(metrics, "swarmq_delivery_errors_total",
                                 "Records the broker did not acknowledge "
@@ -1522,9 +1679,22 @@ static void register_metrics(sq_daemon_t *daemon) {
         sq_metrics_collector(metrics, "swarmq_admission_paused",
                              "1 while intake is paused by backpressure",
                              SQ_METRIC_GAUGE, collect_paused, daemon);
-        sq_metrics_collector(metrics, "swarmq_agent_in_flight",
-                             "Tasks running on each agent", SQ_METRIC_GAUGE,
-                             collect_agents, daemon);
+        for (s = 0; s < (int)SQ_ARRAY_SIZE(agent_gauges); s++) {
+                daemon->agent_collect[s].daemon = daemon;
+                daemon->agent_collect[s].which  = s;
+                sq_metrics_collector(metrics, agent_gauges[s][0],
+                                     agent_gauges[s][1], SQ_METRIC_GAUGE,
+                                     collect_agents, &daemon->agent_collect[s]);
+        }
+        sq_metrics_collector(metrics, "swarmq_agent_breaker_transitions_total",
+                             "Circuit breaker transitions, by agent and "
+                             "the state entered",
+                             SQ_METRIC_COUNTER, collect_breaker_transitions,
+                             daemon);
+        sq_metrics_collector(metrics, "swarmq_flag_rollout_percent",
+                             "Feature flag rollouts: 100 on, 0 off, else "
+                             "the share of task ids on the flagged path",
+                             SQ_METRIC_GAUGE, collect_flags, daemon);
         sq_metrics_collector(metrics, "swarmq_partitions_assigned",
                              "Partitions this instance owns now, by lane",
                              SQ_METRIC_GAUGE, collect_assigned, daemon);
@@ -1702,6 +1872,9 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         daemon->producer_pipe[0] = daemon->producer_pipe[1] = -1;
         daemon->started_us                                  = sq_clock_us();
         pthread_mutex_init(&daemon->snap_lock, NULL);
+        pthread_mutex_init(&daemon->agents_lock, NULL);
+        pthread_mutex_init(&daemon->reload_lock, NULL);
+        sq_flags_set(&daemon->flags, conf->flag_rollout);
         atomic_store(&daemon->poll_heartbeat_us, daemon->started_us);
         atomic_store(&daemon->exec_progress_us, daemon->started_us);
         if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
@@ -1727,7 +1900,7 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         if (conf->dedup_max_entries > 0 && conf->dedup_ttl_ms > 0)
                 daemon->dedup = sq_ttlmap_new((size_t)conf->dedup_max_entries,
                                               conf->dedup_ttl_ms * 1000);
-        if (!(daemon->agents = sq_agents_new(conf, errstr, errstr_size)))
+        if (!(daemon->agents = sq_agents_new(conf, NULL, errstr, errstr_size)))
                 goto fail;
         if (sq_runtimes_new(daemon, errstr, errstr_size))
                 goto fail;
@@ -1816,6 +1989,189 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
         return SQ_OK;
 }
 
+/*
+ * Reload (the signal thread)
+ */
+
+typedef struct kv_list_s {
+        sq_kv_t *kv;
+        size_t cnt;
+} kv_list_t;
+
+static void kv_collect(void *opaque, const char *key, const char *value) {
+        kv_list_t *list = opaque;
+        list->kv = sq_realloc(list->kv, (list->cnt + 1) * sizeof(*list->kv));
+        list->kv[list->cnt].name  = sq_strdup(key);
+        list->kv[list->cnt].value = sq_strdup(value);
+        list->cnt++;
+}
+
+static void kv_free(kv_list_t *list) {
+        size_t i;
+        for (i = 0; i < list->cnt; i++) {
+                sq_free(list->kv[i].name);
+                sq_free(list->kv[i].value);
+        }
+        sq_free(list->kv);
+}
+
+static const char *kv_get(const kv_list_t *list, const char *key) {
+        size_t i;
+        for (i = 0; i < list->cnt; i++)
+                if (!strcmp(list->kv[i].name, key))
+                        return list->kv[i].value;
+        return NULL;
+}
+
+/* Keys a reload applies; every other change waits for a restart. Of an
+ * agent's keys: its kind, handler, capabilities, concurrency, breaker;
+ * the process settings of exec and pool agents (command, env, limits,
+ * pool.*) belong to their runtimes, built at start. */
+static bool key_reloadable(const char *key) {
+        static const char *const fields[] = {
+            ".kind", ".handler", ".capabilities", ".concurrency", ".breaker."};
+        const char *field;
+        size_t i;
+
+        if (!strncmp(key, "agent.", 6)) {
+                field = strchr(key + 6, '.');
+                for (i = 0; field && i < SQ_ARRAY_SIZE(fields); i++)
+                        if (!strncmp(field, fields[i], strlen(fields[i])) &&
+                            (fields[i][strlen(fields[i]) - 1] == '.' ||
+                             !field[strlen(fields[i])]))
+                                return true;
+                return false;
+        }
+        return !strncmp(key, "flag.", 5) || !strcmp(key, "breaker.when.open") ||
+               !strcmp(key, "log.level");
+}
+
+/* An exec or pool agent needs the runtime built at start for its name. */
+static bool runtimes_cover(const sq_daemon_t *daemon, const sq_config_t *conf,
+                           char *errstr, size_t errstr_size) {
+        size_t i, j;
+
+        for (i = 0; i < conf->agents_cnt; i++) {
+                const sq_agent_conf_t *aconf = &conf->agents[i];
+                bool found                   = false;
+                if (aconf->kind == SQ_AGENT_BUILTIN)
+                        continue;
+                for (j = 0; j < daemon->conf->agents_cnt && !found; j++)
+                        found =
+                            daemon->conf->agents[j].kind == aconf->kind &&
+                            !strcmp(daemon->conf->agents[j].name, aconf->name);
+                if (!found) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "agent.%s.kind=%s: exec and pool agents "
+                                      "start their processes at start-up; "
+                                      "adding one (or changing an agent's "
+                                      "kind to it) needs a restart",
+                                      aconf->name,
+                                      aconf->kind == SQ_AGENT_EXEC ? "exec"
+                                                                   : "pool");
+                        return false;
+                }
+        }
+        return true;
+}
+
+static void list_key(char *buf, size_t size, const char *key) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "%s%s", len ? ", " : "", key);
+}
+
+/* Lists in @p buf the keys, added, removed or changed between the two
+ * dumps, that only a restart applies. */
+static void restart_only_changes(const kv_list_t *old, const kv_list_t *new,
+                                 char *buf, size_t size) {
+        size_t i;
+        const char *other;
+
+        buf[0] = '\0';
+        for (i = 0; i < new->cnt; i++) {
+                const char *key = new->kv[i].name;
+                if (key_reloadable(key) || !strcmp(key, "instance.id"))
+                        continue; /* instance.id: the default has the pid */
+                other = kv_get(old, key);
+                if (!other || strcmp(other, new->kv[i].value))
+                        list_key(buf, size, key);
+        }
+        for (i = 0; i < old->cnt; i++) {
+                const char *key = old->kv[i].name;
+                if (!key_reloadable(key) && !kv_get(new, key))
+                        list_key(buf, size, key);
+        }
+}
+
+void sq_daemon_reload_rejected(sq_daemon_t *daemon, const char *why) {
+        SQ_LOG(SQ_LOG_ERR, "RELOAD",
+               "configuration reload rejected, keeping the running "
+               "configuration: %s",
+               why);
+        sq_metric_add(daemon->m.reloads_error, 1);
+}
+
+sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
+                          size_t errstr_size) {
+        kv_list_t old_kv = {0}, new_kv = {0};
+        sq_agents_out_t out = {0};
+        sq_agents_t *agents, *old;
+        char ignored[1024], flagbuf[16], flags[256];
+        sq_err_t err = SQ_ERR_CONFIG;
+        int f;
+
+        pthread_mutex_lock(&daemon->reload_lock);
+        pthread_mutex_lock(&daemon->agents_lock);
+        old = sq_agents_keep(daemon->agents);
+        pthread_mutex_unlock(&daemon->agents_lock);
+
+        agents = runtimes_cover(daemon, conf, errstr, errstr_size)
+                     ? sq_agents_new(conf, old, errstr, errstr_size)
+                     : NULL;
+        if (!agents) {
+                sq_daemon_reload_rejected(daemon, errstr);
+                sq_agents_release_ref(old);
+                goto done;
+        }
+        register_agent_metrics(daemon, agents);
+        sq_flags_set(&daemon->flags, conf->flag_rollout);
+        pthread_mutex_lock(&daemon->agents_lock);
+        daemon->agents = agents;
+        pthread_mutex_unlock(&daemon->agents_lock);
+        /* The daemon's reference to the old registry goes; running jobs
+         * keep theirs. Parked jobs are selected again on the new one. */
+        sq_agents_retire(old, &out);
+        sq_daemon_agents_out(daemon, NULL, &out);
+        sq_agents_release_ref(old); /* ours */
+        sq_agents_release_ref(old); /* the daemon's */
+        sq_log_set_level((sq_log_level_t)conf->log_level);
+
+        sq_config_dump(daemon->conf, kv_collect, &old_kv);
+        sq_config_dump(conf, kv_collect, &new_kv);
+        restart_only_changes(&old_kv, &new_kv, ignored, sizeof(ignored));
+        if (ignored[0])
+                SQ_LOG(SQ_LOG_WARNING, "RELOAD",
+                       "changed keys ignored until restart: %s", ignored);
+        flags[0] = '\0';
+        for (f = 0; f < SQ_FLAG_CNT; f++) {
+                size_t len = strlen(flags);
+                snprintf(flags + len, sizeof(flags) - len, "%sflag.%s=%s",
+                         f ? " " : "", sq_flag_name((sq_flag_t)f),
+                         sq_flag_format(conf->flag_rollout[f], flagbuf,
+                                        sizeof(flagbuf)));
+        }
+        SQ_LOG(SQ_LOG_NOTICE, "RELOAD", "configuration reloaded: agents=%d %s",
+               sq_agents_count(agents), flags);
+        sq_metric_add(daemon->m.reloads_ok, 1);
+        err = SQ_OK;
+done:
+        pthread_mutex_unlock(&daemon->reload_lock);
+        kv_free(&old_kv);
+        kv_free(&new_kv);
+        sq_config_destroy(conf);
+        return err;
+}
+
 const char *sq_daemon_bootstrap_servers(const sq_daemon_t *daemon) {
         return daemon->bootstrap;
 }
@@ -1882,7 +2238,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         sq_free(daemon->map_buf);
         sq_ttlmap_destroy(daemon->dedup);
         sq_sched_destroy(daemon->sched);
-        sq_agents_destroy(daemon->agents);
+        sq_agents_release_ref(daemon->agents);
         sq_metrics_destroy(daemon->metrics);
         sq_runtimes_free_collectors(daemon);
         sq_eventring_destroy(daemon->events);
@@ -1891,8 +2247,6 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
                                 strlen(daemon->admin_token));
                 sq_free(daemon->admin_token);
         }
-        sq_free(daemon->m.tasks);
-        sq_free(daemon->m.duration);
         for (i = 0; i < 2; i++) {
                 if (daemon->consumer_pipe[i] >= 0)
                         close(daemon->consumer_pipe[i]);
@@ -1904,6 +2258,8 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         if (daemon->wake_fd >= 0)
                 close(daemon->wake_fd);
         pthread_mutex_destroy(&daemon->snap_lock);
+        pthread_mutex_destroy(&daemon->agents_lock);
+        pthread_mutex_destroy(&daemon->reload_lock);
         sq_free(daemon->bootstrap);
         sq_config_destroy(daemon->conf);
         sq_free(daemon);

@@ -43,6 +43,26 @@ int sq_daemon_http_port(const sq_daemon_t *daemon);
 void sq_daemon_stop(sq_daemon_t *daemon);
 
 /**
+ * @brief Applies a reloaded configuration (SIGHUP): the agents (with
+ *        their breakers), the feature flags, breaker.when.open and
+ *        log.level change at once; running tasks finish on the agents
+ *        they started on. Other changed keys are logged as ignored until
+ *        a restart. Thread-safe; one reload at a time.
+ * @param conf takes ownership (also on failure); must be finalized.
+ * @returns SQ_OK, or an error with @p errstr (logged and counted in
+ *          swarmq_config_reloads_total{result="error"}; the running
+ *          configuration stays).
+ */
+sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
+                          size_t errstr_size);
+
+/**
+ * @brief Logs and counts a reload whose configuration did not load
+ *        (@p why names the key); the running configuration stays.
+ */
+void sq_daemon_reload_rejected(sq_daemon_t *daemon, const char *why);
+
+/**
  * @brief Waits until the instance stopped.
  * @returns SQ_OK after a clean stop, or the fatal error that stopped it.
  */

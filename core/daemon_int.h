@@ -88,8 +88,6 @@ typedef struct sq_job_s {
         uint64_t part_gen;
         int64_t offset;
         int64_t received_us;
-        uint64_t candidates; /* capable agents; 0 = none */
-        char *no_agent_reason;
         sq_order_item_t order;   /* ordering gate link (ordered only) */
         bool ordered;            /* admitted through the ordering gate */
         atomic_int pending_acks; /* tracked records not yet acknowledged */
@@ -106,12 +104,17 @@ typedef struct sq_executor_s {
 
 /** Metric handles kept for the hot path (children of the registry). */
 typedef struct sq_daemon_metrics_s {
-        /* [agent index + 1 (0 = no agent)][status][priority] */
-        sq_metric_t **tasks;
+        /* tasks without an agent, [status][priority]; agents' own
+         * children are in sq_agent_metrics() */
+        sq_metric_t *tasks_none[SQ_STATUS_CNT][SQ_PRIO_CNT];
+        sq_mfamily_t *tasks_family;
+        sq_mfamily_t *duration_family;
+        sq_metric_t *stolen;
+        sq_metric_t *reloads_ok;
+        sq_metric_t *reloads_error;
         sq_metric_t *received[SQ_LANE_CNT];
         sq_metric_t *dead_lettered_decode;
         sq_metric_t *selection;
-        sq_metric_t **duration; /* [agent index] */
         sq_metric_t *delivery_errors;
         sq_metric_t *commits_ok;
         sq_metric_t *commits_failed;
@@ -155,7 +158,17 @@ struct sq_daemon_s {
         atomic_bool order_closed;    /* stopping: held jobs are freed */
         atomic_long order_held;      /* jobs held behind their key */
         atomic_size_t dedup_entries; /* snapshot for /metrics */
+        /* The current agent registry; swapped by a reload under
+         * agents_lock. Readers take a reference (sq_daemon_agents()). */
+        pthread_mutex_t agents_lock;
         sq_agents_t *agents;
+        sq_flags_t flags; /* current rollouts (atomics) */
+        /* Opaques of the per-agent /metrics collectors (one per gauge). */
+        struct sq_agent_collect_s {
+                struct sq_daemon_s *daemon;
+                int which;
+        } agent_collect[6];
+        pthread_mutex_t reload_lock; /* one reload at a time */
         sq_sched_t *sched;
         sq_executor_t *executors;
         int executors_cnt;
@@ -265,5 +278,14 @@ void sq_daemon_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 void sq_job_acked(sq_daemon_t *daemon, sq_job_t *job);
 void sq_job_drop(sq_daemon_t *daemon, sq_job_t *job, const char *why);
 void sq_daemon_wake(sq_daemon_t *daemon);
+
+/* daemon.c: the current agent registry, with a reference (release with
+ * sq_agents_release_ref()). Any thread. */
+sq_agents_t *sq_daemon_agents(sq_daemon_t *daemon);
+/* daemon.c: acts on a registry call's side effects after its lock:
+ * requeues jobs, logs breaker transitions and produces their events
+ * with @p codec (the calling thread's), counts stolen jobs. Resets out. */
+void sq_daemon_agents_out(sq_daemon_t *daemon, sq_codec_t *codec,
+                          sq_agents_out_t *out);
 
 #endif /* SQ_DAEMON_INT_H */

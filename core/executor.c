@@ -4,14 +4,21 @@
  * agent, run the task, produce its result and its lifecycle events.
  *
  * DESIGN
- *   Each executor owns a codec (codecs are not thread-safe). A job whose
- *   agents are all busy is parked on an agent (agents.c) and this thread
- *   moves on; the executor that next frees a slot on that agent takes the
- *   parked job over (sq_sched_claim) so no thread ever blocks on a busy
- *   agent. Before running, a job is dropped if its partition was given up
- *   (the new owner will run it) or the instance passed its drain deadline.
- * After the result and terminal event are produced the job belongs to the
- * delivery reports (emit.c): this thread must not touch it again.
+ *   Each executor owns a codec (codecs are not thread-safe). A job is
+ *   selected on the current agent registry, of which the executor holds a
+ *   reference until the job and any job handed over to it are done (a
+ *   reload meanwhile leaves them on the old registry's agents). A job
+ *   whose agents are all busy is parked on an agent (agents.c) and this
+ *   thread moves on; the executor that next frees a slot on that agent,
+ *   or on another agent able to run it (work stealing), takes the parked
+ *   job over (sq_sched_claim) so no thread ever blocks on a busy agent.
+ *   Jobs the registry hands back (breaker opened, reload) are pushed to
+ *   the scheduler again. Every finished run reports its outcome and run
+ *   time to the registry (EWMAs, circuit breaker). Before running, a job is
+ * dropped if its partition was given up (the new owner will run it) or the
+ * instance passed its drain deadline. After the result and terminal event are
+ * produced the job belongs to the delivery reports (emit.c): this thread must
+ * not touch it again.
  *
  *   exec and pool agents run out of process: the executor produces
  *   `started`, submits the task to the agent's runtime (exec.c, pool.c)
@@ -20,8 +27,11 @@
  *   loop's own codec (finish_job() is the one finish path for both
  *   threads) and then releases the agent's slot or hands it to the next
  *   parked job, which it starts there. A job of an instance stopping past
- *   its deadline is dropped, not failed. The runtimes are indexed by the
- *   agent's registry index (daemon->runtimes).
+ *   its deadline is dropped, not failed. The runtimes are indexed like
+ *   the agents of the configuration the instance started with
+ *   (daemon->runtimes); an agent finds its runtime by name and kind, so
+ *   a reload keeps them (exec and pool settings need a restart). The
+ *   async run holds a reference to its registry until async_done().
  */
 #include "daemon_int.h"
 #include "log.h"
@@ -64,13 +74,12 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                        unsigned char *output, size_t output_len,
                        int64_t started_ms) {
         const sq_task_t *task = job->task;
-        int agent_slot        = agent ? sq_agent_index(agent) + 1 : 0;
         sq_result_t result;
 
-        sq_metric_add(daemon->m.tasks[(agent_slot * SQ_STATUS_CNT + status) *
-                                          SQ_PRIO_CNT +
-                                      task->priority],
-                      1);
+        sq_metric_add(
+            agent ? sq_agent_metrics(agent)->tasks[status][task->priority]
+                  : daemon->m.tasks_none[status][task->priority],
+            1);
         memset(&result, 0, sizeof(result));
         /* Borrowed pointers: the struct is only encoded, never freed. */
         result.task_id          = task->id;
@@ -99,51 +108,119 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
 /* An out-of-process run (exec or pool agent) between submit and done. */
 typedef struct async_run_s {
         sq_daemon_t *daemon;
+        sq_agents_t *agents; /* a reference, released in async_done() */
         sq_job_t *job;
-        sq_agent_t *agent;
+        sq_slot_t slot;
         int64_t started_ms;
         int64_t t0_us;
 } async_run_t;
 
-static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
-                         sq_agent_t *agent);
+static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
+                         sq_agents_t *agents, sq_job_t *job,
+                         const sq_slot_t *slot, sq_agent_outcome_t *outcomep,
+                         int64_t *latency_usp);
+
+/* Registry callback: may this parked job move to another agent? */
+static bool may_steal(void *opaque, void *job) {
+        sq_daemon_t *daemon = opaque;
+        return sq_flags_enabled(&daemon->flags, SQ_FLAG_WORK_STEALING,
+                                ((sq_job_t *)job)->task->id);
+}
+
+static sq_agent_outcome_t outcome_of(sq_status_t status) {
+        return status == SQ_STATUS_SUCCEEDED ? SQ_AGENT_OUTCOME_SUCCESS
+                                             : SQ_AGENT_OUTCOME_FAILURE;
+}
+
+/* The exec or pool runtime of @p agent (by name and kind among the
+ * agents the instance started with), or NULL. */
+static void *runtime_of(sq_daemon_t *daemon, sq_agent_t *agent) {
+        const sq_config_t *conf = daemon->conf;
+        size_t i;
+
+        if (!daemon->runtimes)
+                return NULL;
+        for (i = 0; i < conf->agents_cnt; i++)
+                if (conf->agents[i].kind == sq_agent_kind(agent) &&
+                    !strcmp(conf->agents[i].name, sq_agent_name(agent)))
+                        return daemon->runtimes[i];
+        return NULL;
+}
+
+/* Releases @p slot with an outcome and runs every job the registry hands
+ * the slot to, until one goes out of process or none is left. */
+static void release_chain(sq_daemon_t *daemon, sq_codec_t *codec,
+                          sq_agents_t *agents, sq_slot_t *slot,
+                          sq_agent_outcome_t outcome, int64_t latency_us,
+                          bool claim) {
+        sq_agents_out_t out = {0};
+        sq_job_t *next;
+
+        for (;;) {
+                sq_priority_t prio;
+                bool done;
+                next = sq_agents_release(agents, slot, outcome, latency_us,
+                                         may_steal, daemon, &out);
+                sq_daemon_agents_out(daemon, codec, &out);
+                if (!next)
+                        return;
+                /* The agent's slot passed to a parked job: run it here. */
+                prio = next->item.priority;
+                if (claim)
+                        sq_sched_claim(daemon->sched, prio);
+                done = run_on_agent(daemon, codec, agents, next, slot, &outcome,
+                                    &latency_us);
+                if (claim)
+                        sq_sched_done(daemon->sched, prio);
+                if (!done)
+                        return; /* out of process: its completion goes on */
+        }
+}
 
 /* I/O loop thread: an exec or pool task ended. Finishes the job, then
  * frees the agent's slot or hands it to the next parked job. */
 static void async_done(void *opaque, sq_outcome_t *outcome) {
-        async_run_t *run    = opaque;
-        sq_daemon_t *daemon = run->daemon;
-        sq_agent_t *agent   = run->agent;
-        sq_job_t *next;
+        async_run_t *run       = opaque;
+        sq_daemon_t *daemon    = run->daemon;
+        sq_agents_t *agents    = run->agents;
+        sq_slot_t slot         = run->slot;
+        sq_agent_outcome_t res = SQ_AGENT_OUTCOME_NONE;
+        int64_t latency_us     = sq_clock_us() - run->t0_us;
 
-        sq_metric_observe(daemon->m.duration[sq_agent_index(agent)],
-                          (double)(sq_clock_us() - run->t0_us) / 1e6);
-        if (outcome->cancelled || atomic_load(&daemon->cancel))
+        sq_metric_observe(sq_agent_metrics(slot.agent)->duration,
+                          (double)latency_us / 1e6);
+        if (outcome->cancelled || atomic_load(&daemon->cancel)) {
                 /* Cut short by shutdown: not a task failure. The
                  * partition's next owner runs it again. */
                 sq_job_drop(daemon, run->job, "instance stopping");
-        else
-                finish_job(daemon, daemon->io_codec, run->job, agent,
+        } else {
+                finish_job(daemon, daemon->io_codec, run->job, slot.agent,
                            outcome->status, outcome->error, outcome->output,
                            outcome->output_len, run->started_ms);
+                res = outcome_of(outcome->status);
+        }
         sq_free(outcome->output);
         sq_free(outcome->error);
         sq_free(run);
 
         /* Parked jobs of this agent run from here: an exec or pool job
          * only starts a child or writes a frame, so the loop never
-         * blocks on it, and its own completion continues the chain. */
-        while ((next = sq_agents_release(daemon->agents, agent))) {
-                if (!run_on_agent(daemon, daemon->io_codec, next, agent))
-                        break;
-        }
+         * blocks on it, and its own completion continues the chain. A
+         * builtin job handed over here runs on this thread. */
+        release_chain(daemon, daemon->io_codec, agents, &slot, res, latency_us,
+                      false);
+        sq_agents_release_ref(agents);
 }
 
 /* Runs one job on an agent whose slot it holds. Returns true when the job
- * is done with the slot (ran here, or was dropped); false when it went to
- * an exec or pool agent, whose completion frees the slot. */
-static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
-                         sq_agent_t *agent) {
+ * is done with the slot (ran here, or was dropped), with the outcome and
+ * run time for the registry; false when it went to an exec or pool
+ * agent, whose completion releases the slot. */
+static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
+                         sq_agents_t *agents, sq_job_t *job,
+                         const sq_slot_t *slot, sq_agent_outcome_t *outcomep,
+                         int64_t *latency_usp) {
+        sq_agent_t *agent     = slot->agent;
         const sq_task_t *task = job->task;
         const char *why       = drop_reason(daemon, job);
         int64_t timeout_ms, started_ms, t0, deadline_us;
@@ -152,6 +229,8 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         void *runtime;
         sq_run_t run;
 
+        *outcomep    = SQ_AGENT_OUTCOME_NONE;
+        *latency_usp = 0;
         if (why) {
                 sq_job_drop(daemon, job, why);
                 return true;
@@ -166,13 +245,15 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         t0          = sq_clock_us();
         deadline_us = timeout_ms > 0 ? t0 + timeout_ms * 1000 : 0;
 
-        runtime =
-            daemon->runtimes ? daemon->runtimes[sq_agent_index(agent)] : NULL;
-        if (sq_agent_kind(agent) != SQ_AGENT_BUILTIN && runtime) {
+        runtime = sq_agent_kind(agent) != SQ_AGENT_BUILTIN
+                      ? runtime_of(daemon, agent)
+                      : NULL;
+        if (runtime) {
                 arun             = sq_malloc(sizeof(*arun));
                 arun->daemon     = daemon;
+                arun->agents     = sq_agents_keep(agents);
                 arun->job        = job;
-                arun->agent      = agent;
+                arun->slot       = *slot;
                 arun->started_ms = started_ms;
                 arun->t0_us      = t0;
                 if (sq_agent_kind(agent) == SQ_AGENT_EXEC)
@@ -189,8 +270,9 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         run.cancel      = &daemon->cancel;
         run.deadline_us = deadline_us;
         status          = sq_agent_run(agent, &run);
-        sq_metric_observe(daemon->m.duration[sq_agent_index(agent)],
-                          (double)(sq_clock_us() - t0) / 1e6);
+        *latency_usp    = sq_clock_us() - t0;
+        sq_metric_observe(sq_agent_metrics(agent)->duration,
+                          (double)*latency_usp / 1e6);
 
         if (atomic_load(&daemon->cancel)) {
                 /* Cut short by shutdown: not a task failure. Abandon it so
@@ -203,50 +285,60 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                    status == SQ_STATUS_SUCCEEDED ? NULL : run.error, run.output,
                    run.output_len, started_ms);
         sq_free(run.output);
+        *outcomep = outcome_of(status);
         return true;
 }
 
 static void run_job(sq_executor_t *exec, sq_job_t *job) {
-        sq_daemon_t *daemon        = exec->daemon;
-        sq_priority_t claimed_prio = SQ_PRIO_NORMAL;
-        bool claimed               = false;
-        sq_agent_t *agent;
+        sq_daemon_t *daemon   = exec->daemon;
+        sq_agents_t *agents   = NULL;
+        const sq_task_t *task = job->task;
+        sq_agent_outcome_t outcome;
+        int64_t latency_us;
+        sq_acquire_t acq;
+        sq_select_t sel;
+        sq_slot_t slot;
         const char *why;
+        char errstr[512];
         int64_t t0;
 
         if ((why = drop_reason(daemon, job))) {
                 sq_job_drop(daemon, job, why);
                 return;
         }
-        if (!job->candidates) {
-                finish_job(daemon, exec->codec, job, NULL, SQ_STATUS_FAILED,
-                           job->no_agent_reason, NULL, 0, 0);
-                return;
-        }
-        t0    = sq_clock_us();
-        agent = sq_agents_acquire(daemon->agents, job->candidates, job,
-                                  job->item.priority == SQ_PRIO_CRITICAL);
+        memset(&sel, 0, sizeof(sel));
+        sel.key    = task->key;
+        sel.ranked = sq_flags_enabled(&daemon->flags, SQ_FLAG_RANKED_SELECTION,
+                                      task->id);
+        sel.critical = job->item.priority == SQ_PRIO_CRITICAL;
+        t0           = sq_clock_us();
+        do {
+                sq_agents_release_ref(agents);
+                agents = sq_daemon_agents(daemon);
+                if (sq_agents_requirement(agents, task, &sel.req, errstr,
+                                          sizeof(errstr)) != SQ_OK) {
+                        acq = SQ_ACQ_NO_AGENT;
+                        break;
+                }
+                acq = sq_agents_acquire(agents, &sel, job, &slot, errstr,
+                                        sizeof(errstr));
+        } while (acq == SQ_ACQ_STALE);
         sq_metric_observe(daemon->m.selection,
                           (double)(sq_clock_us() - t0) / 1e6);
-        if (!agent)
-                return; /* parked: a releasing executor takes it over */
-
-        for (;;) {
-                sq_job_t *next;
-                bool done = run_on_agent(daemon, exec->codec, job, agent);
-                if (claimed)
-                        sq_sched_done(daemon->sched, claimed_prio);
-                if (!done)
-                        break; /* out of process: its completion releases */
-                next = sq_agents_release(daemon->agents, agent);
-                if (!next)
-                        break;
-                /* The agent's slot passed to a parked job: run it here. */
-                job          = next;
-                claimed_prio = job->item.priority;
-                claimed      = true;
-                sq_sched_claim(daemon->sched, claimed_prio);
+        if (acq == SQ_ACQ_NO_AGENT || acq == SQ_ACQ_NO_HEALTHY) {
+                finish_job(daemon, exec->codec, job, NULL, SQ_STATUS_FAILED,
+                           errstr, NULL, 0, 0);
+                goto done;
         }
+        if (acq == SQ_ACQ_PARKED)
+                goto done; /* a releasing executor takes it over */
+
+        if (run_on_agent(daemon, exec->codec, agents, job, &slot, &outcome,
+                         &latency_us))
+                release_chain(daemon, exec->codec, agents, &slot, outcome,
+                              latency_us, true);
+done:
+        sq_agents_release_ref(agents);
 }
 
 static void *executor_main(void *arg) {

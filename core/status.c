@@ -202,27 +202,19 @@ static json_t *status_admission(sq_daemon_t *daemon) {
         return adm;
 }
 
-static const sq_agent_conf_t *agent_conf(const sq_config_t *conf,
-                                         const char *name) {
-        size_t i;
-        for (i = 0; i < conf->agents_cnt; i++)
-                if (!strcmp(conf->agents[i].name, name))
-                        return &conf->agents[i];
-        return NULL;
+static void add_capability(void *opaque, const char *capability) {
+        json_array_append_new(opaque, jstr(capability));
 }
 
-/* Finished-task counters of agent slot @p a (0 = no agent). */
-static void agent_counts(sq_daemon_t *daemon, int a, double *succeeded,
-                         double *finished) {
+/* Finished-task counters of an agent's [status][priority] children. */
+static void agent_counts(sq_metric_t *const tasks[SQ_STATUS_CNT][SQ_PRIO_CNT],
+                         double *succeeded, double *finished) {
         int s, p;
 
         *succeeded = *finished = 0;
         for (s = 0; s < SQ_STATUS_CNT; s++)
                 for (p = 0; p < SQ_PRIO_CNT; p++) {
-                        double v = sq_metric_value(
-                            daemon->m
-                                .tasks[(a * SQ_STATUS_CNT + s) * SQ_PRIO_CNT +
-                                       p]);
+                        double v = sq_metric_value(tasks[s][p]);
                         *finished += v;
                         if (s == SQ_STATUS_SUCCEEDED)
                                 *succeeded += v;
@@ -232,31 +224,28 @@ static void agent_counts(sq_daemon_t *daemon, int a, double *succeeded,
 static json_t *status_agents(sq_daemon_t *daemon, json_t *totals) {
         json_t *arr   = json_array();
         double all_ok = 0, all = 0, dur_sum = 0;
-        uint64_t dur_cnt = 0;
-        int i, cnt = sq_agents_count(daemon->agents);
+        uint64_t dur_cnt    = 0;
+        sq_agents_t *agents = sq_daemon_agents(daemon);
+        int i, cnt = sq_agents_count(agents);
 
         for (i = 0; i < cnt; i++) {
-                sq_agent_t *agent = sq_agents_get(daemon->agents, i);
-                const sq_agent_conf_t *aconf =
-                    agent_conf(daemon->conf, sq_agent_name(agent));
+                sq_agent_t *agent      = sq_agents_get(agents, i);
+                sq_agent_metrics_t *am = sq_agent_metrics(agent);
+                sq_agent_stats_t st;
                 json_t *a = json_object(), *caps = json_array();
                 double ok, finished;
-                size_t c;
 
-                agent_counts(daemon, i + 1, &ok, &finished);
+                sq_agent_stats(agent, &st);
+                agent_counts(am->tasks, &ok, &finished);
                 all_ok += ok;
                 all += finished;
                 json_object_set_new(a, "name", jstr(sq_agent_name(agent)));
-                for (c = 0; aconf && c < aconf->capabilities_cnt; c++)
-                        json_array_append_new(caps,
-                                              jstr(aconf->capabilities[c]));
+                sq_agent_capabilities(agent, add_capability, caps);
                 json_object_set_new(a, "capabilities", caps);
                 json_object_set_new(a, "capacity",
-                                    json_integer(sq_agent_concurrency(agent)));
-                json_object_set_new(a, "in_flight",
-                                    json_integer(sq_agent_in_flight(agent)));
-                json_object_set_new(a, "parked",
-                                    json_integer(sq_agent_parked(agent)));
+                                    json_integer(st.concurrency));
+                json_object_set_new(a, "in_flight", json_integer(st.in_flight));
+                json_object_set_new(a, "parked", json_integer(st.parked));
                 json_object_set_new(a, "finished",
                                     json_integer((json_int_t)finished));
                 json_object_set_new(a, "succeeded",
@@ -264,21 +253,26 @@ static json_t *status_agents(sq_daemon_t *daemon, json_t *totals) {
                 json_object_set_new(a, "success_rate",
                                     finished > 0 ? json_real(ok / finished)
                                                  : json_null());
-                json_object_set_new(a, "duration_count",
-                                    json_integer((json_int_t)sq_metric_count(
-                                        daemon->m.duration[i])));
+                json_object_set_new(a, "success_rate_ewma",
+                                    json_real(st.success_rate));
+                json_object_set_new(a, "latency_ewma_seconds",
+                                    json_real(st.latency_us / 1e6));
+                json_object_set_new(a, "stolen",
+                                    json_integer((json_int_t)st.stolen));
                 json_object_set_new(
-                    a, "duration_sum_seconds",
-                    json_real(sq_metric_sum(daemon->m.duration[i])));
-                dur_cnt += sq_metric_count(daemon->m.duration[i]);
-                dur_sum += sq_metric_sum(daemon->m.duration[i]);
-                /* No circuit breakers in this version. */
-                json_object_set_new(a, "breaker", json_null());
+                    a, "duration_count",
+                    json_integer((json_int_t)sq_metric_count(am->duration)));
+                json_object_set_new(a, "duration_sum_seconds",
+                                    json_real(sq_metric_sum(am->duration)));
+                dur_cnt += sq_metric_count(am->duration);
+                dur_sum += sq_metric_sum(am->duration);
+                json_object_set_new(a, "breaker",
+                                    jstr(sq_breaker_state_name(st.breaker)));
                 json_array_append_new(arr, a);
         }
         {
                 double ok, finished;
-                agent_counts(daemon, 0, &ok, &finished);
+                agent_counts(daemon->m.tasks_none, &ok, &finished);
                 all += finished;
                 json_object_set_new(totals, "no_agent",
                                     json_integer((json_int_t)finished));
@@ -298,6 +292,7 @@ static json_t *status_agents(sq_daemon_t *daemon, json_t *totals) {
         json_object_set_new(totals, "duration_count",
                             json_integer((json_int_t)dur_cnt));
         json_object_set_new(totals, "duration_sum_seconds", json_real(dur_sum));
+        sq_agents_release_ref(agents);
         return arr;
 }
 

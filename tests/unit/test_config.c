@@ -415,7 +415,8 @@ static const struct {
      "executor.threads?"},
     {"http.port=8080\nagent.x.colour=red\n", SQ_ERR_CONFIG,
      ":2: agent.x.colour: unknown agent field \"colour\" (expected kind, "
-     "handler, capabilities, concurrency, command, workdir, env.allow, "
+     "handler, capabilities, concurrency, breaker.*, command, workdir, "
+     "env.allow, "
      "kill.grace.ms, output.max.bytes, stderr.max.bytes, limit.*, pool.* or "
      "env.<VAR>)"},
 };
@@ -629,7 +630,7 @@ static void test_kafka_passthrough(void **state) {
         assert_string_equal(dump.keys[dump.cnt - 3], "kafka.bootstrap.servers");
         assert_string_equal(dump.keys[dump.cnt - 2], "kafka.client.id");
         assert_string_equal(dump.keys[dump.cnt - 1], "kafka.debug");
-        assert_string_equal(dump.keys[dump.cnt - 4], "log.level");
+        assert_string_equal(dump.keys[dump.cnt - 4], "flag.work_stealing");
         dump_free(&dump);
         sq_config_destroy(conf);
 }
@@ -796,13 +797,14 @@ static const struct {
      "builtin", "invalid agent name"},
     {"agent.x.handlr", "echo",
      "-X: agent.x.handlr: unknown agent field \"handlr\" (expected kind, "
-     "handler, capabilities, concurrency, command, workdir, env.allow, "
+     "handler, capabilities, concurrency, breaker.*, command, workdir, "
+     "env.allow, "
      "kill.grace.ms, output.max.bytes, stderr.max.bytes, limit.*, pool.* or "
      "env.<VAR>); did you mean handler?"},
     {"agent.x.pool.mx", "2", "did you mean pool.max?"},
     {"agent.x", "echo",
      "-X: \"agent.x\" is not an agent key: expected agent.<name>.<field> "
-     "with field kind, handler, capabilities, concurrency, command"},
+     "with field kind, handler, capabilities, concurrency, breaker.*"},
     {"agent.x.command", "",
      "-X: agent.x.command=: expected a program and "
      "its arguments, e.g. [\"/usr/bin/python3\", \"worker.py\"]"},
@@ -888,7 +890,7 @@ static void test_agents_too_many(void **state) {
                                        "-X", errstr, sizeof(errstr)),
                          SQ_ERR_CONFIG);
         assert_string_equal(errstr, "-X: agent.one-more.handler: too many "
-                                    "agents: at most 64 may be declared");
+                                    "agents: at most 4096 may be declared");
         assert_int_equal(conf->agents_cnt, SQ_CONFIG_MAX_AGENTS);
         assert_int_equal(sq_config_finalize(conf, errstr, sizeof(errstr)),
                          SQ_OK);
@@ -1037,6 +1039,10 @@ static void test_dump_masks_secrets(void **state) {
             {"agent.hasher.handler", "sha256"},
             {"agent.hasher.capabilities", "a,b"},
             {"agent.hasher.concurrency", "4"},
+            {"agent.hasher.breaker.failures", "5"},
+            {"agent.hasher.breaker.window.ms", "60000"},
+            {"agent.hasher.breaker.open.ms", "10000"},
+            {"agent.hasher.breaker.probes", "1"},
         };
         sq_config_t *conf = sq_config_new();
         dump_t dump, again;
