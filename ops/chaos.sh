@@ -39,6 +39,7 @@ scenarios=kill,broker,mock
 build=$root/build
 kafka_state=
 write=0
+keep_broker=0
 drain_timeout=120
 broker_signals=TERM,KILL
 
@@ -66,6 +67,8 @@ Options:
   --broker-signals L the broker scenario's outages, in order (default
                      $broker_signals; each of TERM or KILL)
   --write            append the figures to docs/reliability.md
+  --keep-broker      leave running a broker this run started (by default
+                     it is stopped and its data removed at the end)
   -h, --help         this help
 
 Needs Java and Maven for the real broker (bash ops/deps.sh --test) and the
@@ -90,6 +93,7 @@ while (($#)); do
         --drain-timeout) drain_timeout=${2:?} && shift 2 ;;
         --broker-signals) broker_signals=${2:?} && shift 2 ;;
         --write) write=1 && shift ;;
+        --keep-broker) keep_broker=1 && shift ;;
         -h | --help) usage && exit 0 ;;
         *) die "unknown option '$1' (see ops/chaos.sh --help)" ;;
         esac
@@ -115,6 +119,17 @@ source "$root/tests/integration/lib.sh"
 # shellcheck source=../tests/chaos/lib.sh
 source "$root/tests/chaos/lib.sh"
 chaos_python
+started_broker=0
+# Everything this run started ends with it: the instances and samplers
+# (sq_cleanup), and the broker unless it was running before or is kept.
+chaos_cleanup() {
+        sq_cleanup
+        if ((started_broker && !keep_broker)); then
+                bash "$src/ops/kafka.sh" stop --state-dir "$kafka_state" \
+                        >/dev/null 2>&1 || true
+        fi
+}
+trap chaos_cleanup EXIT
 rows=()
 t_suite=$SECONDS
 
@@ -151,6 +166,7 @@ event() {
 setup_real() {
         local name=$1 i
         if ! bash "$src/ops/kafka.sh" status --state-dir "$kafka_state" >/dev/null; then
+                started_broker=1
                 bash "$src/ops/kafka.sh" start --state-dir "$kafka_state" >/dev/null ||
                         fail "cannot start the broker (ops/kafka.sh start --state-dir $kafka_state)"
         fi
@@ -220,16 +236,17 @@ finish() {
         rec=$("$python" "$src/tests/chaos/recovery.py" --samples "$work/$name.samples" \
                 --events "$work/$name.events")
         echo "$rec" >"$work/$name.recovery.json"
-        local med max
+        local med max measured
         # "-": no fault had a throughput before it and after it to compare
         # (a short run can end before the rate comes back).
         med=$(echo "$rec" | "$python" -c 'import json,sys; v=json.load(sys.stdin)["median_s"]; print("-" if v is None else v)')
         max=$(echo "$rec" | "$python" -c 'import json,sys; v=json.load(sys.stdin)["max_s"]; print("-" if v is None else v)')
+        measured=$(echo "$rec" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["measured"])')
         stop_consumers "${names[@]}"
-        rows+=("$(printf '| %s | %d | %d | %s | 0 | %d | %d | %s | %s | %s | %s |' \
+        rows+=("$(printf '| %s | %d | %d | %s | 0 | %d | %d | %s (%s of %s) | %s | %s | %s |' \
                 "$name" "$tasks" "$instances" "$faults" "$dups" "$bound" \
-                "$med" "$max" "$drain" "$elapsed")")
-        log "$name: PASSED: lost 0, duplicates $dups (bound $bound), recovery median ${med}s max ${max}s, drained ${drain}s after the last result, ${elapsed}s, ~$rate tasks/s"
+                "$med" "$measured" "$faults" "$max" "$drain" "$elapsed")")
+        log "$name: PASSED: lost 0, duplicates $dups (bound $bound), recovery median ${med}s max ${max}s ($measured of $faults faults measured), drained ${drain}s after the last result, ${elapsed}s, ~$rate tasks/s"
 }
 
 scenario_kill() {
