@@ -1087,6 +1087,13 @@ static void *poll_main(void *arg) {
                 fds[i].events = POLLIN;
         daemon->next_commit_us =
             sq_clock_us() + daemon->conf->commit_interval_ms * 1000;
+        /* The consumer subscribes (and may even be handed its first
+         * assignment) before the queues' io events are enabled, and
+         * librdkafka writes a queue's pipe only when an op is enqueued:
+         * ops already waiting would sit there until the commit interval
+         * ends the first poll() (an hour with a long interval, so the
+         * instance never became ready). Serve every queue once first. */
+        sq_daemon_wake(daemon);
 
         for (;;) {
                 int64_t now = sq_clock_us(), timeout_us, due;
