@@ -2,7 +2,9 @@
 /*
  * test_http.c: the HTTP server as a client sees it on the wire: status
  * lines, headers and bodies for routed, unknown and disallowed requests,
- * HEAD, oversized bodies, bind errors and ephemeral ports. The client is a
+ * HEAD, oversized bodies, bind errors and ephemeral ports, request
+ * arguments and headers, extra response headers, and streams that park
+ * and wake (the /events plumbing). The client is a
  * raw socket speaking HTTP/1.1 with "Connection: close".
  */
 #include <setjmp.h>
@@ -516,6 +518,191 @@ static void test_ipv6_loopback(void **state) {
         sq_http_destroy(http);
 }
 
+/*
+ * Request accessors and extra response headers
+ */
+
+static void h_echo_request(void *opaque, const char *method, const char *path,
+                           sq_http_response_t *resp) {
+        const char *arg = sq_http_request_arg(resp->req, "name");
+        const char *hdr = sq_http_request_header(resp->req, "X-Test");
+        record(opaque, method, path);
+        sq_http_respond(resp, 200, NULL, "arg=%s header=%s\n",
+                        arg ? arg : "(none)", hdr ? hdr : "(none)");
+        sq_http_response_header(resp, "X-Answer", "42");
+        sq_http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"t\"");
+}
+
+static void test_request_args_headers(void **state) {
+        char errstr[256], value[128];
+        sq_http_t *http = sq_http_new("127.0.0.1", -1, errstr, sizeof(errstr));
+        seen_t seen     = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        static reply_t reply;
+        static const char req1[] = "GET /echo?name=a%20b&x=1 HTTP/1.1\r\n"
+                                   "Host: t\r\nX-Test: yes\r\n"
+                                   "Connection: close\r\n\r\n";
+        (void)state;
+
+        sq_http_route(http, "/echo", "GET", h_echo_request, &seen);
+        assert_int_equal(sq_http_start(http, errstr, sizeof(errstr)), SQ_OK);
+        assert_int_equal(http_exchange("127.0.0.1", sq_http_port(http), req1,
+                                       sizeof(req1) - 1, &reply),
+                         0);
+        assert_int_equal(reply.status, 200);
+        assert_string_equal(reply.body, "arg=a b header=yes\n");
+        assert_true(header_get(&reply, "X-Answer", value, sizeof(value)));
+        assert_string_equal(value, "42");
+        assert_true(
+            header_get(&reply, "WWW-Authenticate", value, sizeof(value)));
+        assert_string_equal(value, "Bearer realm=\"t\"");
+        assert_int_equal(
+            http_get("127.0.0.1", sq_http_port(http), "GET", "/echo", &reply),
+            0);
+        assert_string_equal(reply.body, "arg=(none) header=(none)\n");
+        assert_false(sq_http_tls(http));
+        sq_http_destroy(http);
+}
+
+/*
+ * Streams: a read callback that has data only when the test says so
+ */
+
+typedef struct feed_s {
+        pthread_mutex_t lock;
+        int available; /* chunks the test released */
+        int sent;
+        int end_after; /* END after this many chunks; 0 = never */
+        int freed;
+        int reads_parked; /* reads that returned 0 */
+} feed_t;
+
+static ssize_t feed_read(void *stream, char *buf, size_t size) {
+        feed_t *feed = stream;
+        ssize_t n    = 0;
+
+        pthread_mutex_lock(&feed->lock);
+        if (feed->end_after && feed->sent == feed->end_after)
+                n = SQ_HTTP_STREAM_END;
+        else if (feed->sent < feed->available)
+                n = snprintf(buf, size, "chunk %d\n", feed->sent++);
+        else
+                feed->reads_parked++;
+        pthread_mutex_unlock(&feed->lock);
+        return n;
+}
+
+static void feed_free(void *stream) {
+        feed_t *feed = stream;
+        pthread_mutex_lock(&feed->lock);
+        feed->freed++;
+        pthread_mutex_unlock(&feed->lock);
+}
+
+static void h_stream(void *opaque, const char *method, const char *path,
+                     sq_http_response_t *resp) {
+        (void)method;
+        (void)path;
+        resp->content_type = "text/event-stream";
+        resp->stream       = opaque;
+        resp->stream_read  = feed_read;
+        resp->stream_free  = feed_free;
+}
+
+static void feed_release(feed_t *feed, sq_http_t *http) {
+        pthread_mutex_lock(&feed->lock);
+        feed->available++;
+        pthread_mutex_unlock(&feed->lock);
+        sq_http_streams_wake(http);
+}
+
+/* Reads from @p fd until @p want is in the accumulated text. */
+static bool read_until(int fd, char *acc, size_t acc_size, size_t *lenp,
+                       const char *want) {
+        while (!strstr(acc, want)) {
+                ssize_t r;
+                if (*lenp + 1 >= acc_size)
+                        return false;
+                r = recv(fd, acc + *lenp, acc_size - 1 - *lenp, 0);
+                if (r <= 0)
+                        return false;
+                *lenp += (size_t)r;
+                acc[*lenp] = '\0';
+        }
+        return true;
+}
+
+static int connect_get(int port, const char *path) {
+        struct sockaddr_in sin = {.sin_family = AF_INET};
+        struct timeval tv      = {.tv_sec = 10};
+        char req[256];
+        int fd = socket(AF_INET, SOCK_STREAM, 0), len;
+
+        sin.sin_port        = htons((uint16_t)port);
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+        len = snprintf(
+            req, sizeof(req),
+            "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+        assert_int_equal(send(fd, req, (size_t)len, 0), len);
+        return fd;
+}
+
+static void test_stream_parks_and_wakes(void **state) {
+        char errstr[256], acc[8192] = "";
+        sq_http_t *http = sq_http_new("127.0.0.1", -1, errstr, sizeof(errstr));
+        feed_t feed     = {.lock = PTHREAD_MUTEX_INITIALIZER, .end_after = 3};
+        size_t len      = 0;
+        int fd, i;
+        (void)state;
+
+        sq_http_route(http, "/stream", "GET", h_stream, &feed);
+        assert_int_equal(sq_http_start(http, errstr, sizeof(errstr)), SQ_OK);
+        fd = connect_get(sq_http_port(http), "/stream");
+        /* Chunks come as the test releases them, in order; in between the
+         * stream has nothing and parks (a read returned 0). */
+        for (i = 0; i < 3; i++) {
+                char want[32];
+                feed_release(&feed, http);
+                snprintf(want, sizeof(want), "chunk %d\n", i);
+                if (!read_until(fd, acc, sizeof(acc), &len, want))
+                        fail_msg("no \"%s\" on the stream; got:\n%s", want,
+                                 acc);
+        }
+        assert_non_null(strstr(acc, "HTTP/1.1 200"));
+        assert_non_null(strstr(acc, "text/event-stream"));
+        /* After the third chunk the read says END: the chunked body ends
+         * and the server closes (Connection: close). */
+        assert_true(read_until(fd, acc, sizeof(acc), &len, "\r\n0\r\n\r\n"));
+        close(fd);
+        sq_http_destroy(http);
+        assert_int_equal(feed.freed, 1);
+        assert_int_equal(feed.sent, 3);
+        assert_true(feed.reads_parked >= 1);
+}
+
+/* Destroying the server while a client sits on a parked stream ends the
+ * stream and frees it (libmicrohttpd must not stop with a suspended
+ * connection). */
+static void test_destroy_with_parked_stream(void **state) {
+        char errstr[256], acc[4096] = "";
+        sq_http_t *http = sq_http_new("127.0.0.1", -1, errstr, sizeof(errstr));
+        feed_t feed     = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        size_t len      = 0;
+        int fd;
+        (void)state;
+
+        sq_http_route(http, "/stream", "GET", h_stream, &feed);
+        assert_int_equal(sq_http_start(http, errstr, sizeof(errstr)), SQ_OK);
+        fd = connect_get(sq_http_port(http), "/stream");
+        feed_release(&feed, http);
+        assert_true(read_until(fd, acc, sizeof(acc), &len, "chunk 0\n"));
+        /* Now parked: nothing more is available. */
+        sq_http_destroy(http);
+        assert_int_equal(feed.freed, 1);
+        close(fd);
+}
+
 static void test_respond_replaces_body(void **state) {
         sq_http_response_t resp = {.status = 200};
         char big[3000];
@@ -553,6 +740,9 @@ int main(void) {
             cmocka_unit_test(test_port_in_use_is_reported),
             cmocka_unit_test(test_ipv6_loopback),
             cmocka_unit_test(test_respond_replaces_body),
+            cmocka_unit_test(test_request_args_headers),
+            cmocka_unit_test(test_stream_parks_and_wakes),
+            cmocka_unit_test(test_destroy_with_parked_stream),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
