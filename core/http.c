@@ -31,9 +31,12 @@
  *   under streams_lock, then MHD_suspend_connection(). sq_http_streams_wake
  *   (any thread) bumps wake_gen and resumes every parked connection under
  *   the same lock. A reader that saw wake_gen change between its read and
- *   its park does not park (the wake-up it would miss already happened);
- *   a resume that reaches MHD before the suspend cancels the suspend (MHD
- *   keeps a `resuming` flag). A ticker thread wakes parked streams once a
+ *   its park reads once more before parking (the wake-up it would miss
+ *   already happened); a resume that reaches MHD before the suspend
+ *   cancels the suspend (MHD keeps a `resuming` flag). A wake-up that
+ *   slips past the second read costs at most one tick of latency, never
+ *   a lost event, and a storm of wake-ups never makes a parked stream
+ *   spin. A ticker thread wakes parked streams once a
  *   second while any exist, for keep-alives and rate-limit refills, and
  *   sleeps on a condvar when there are none. Before MHD stops, every
  *   stream is woken and ends (MHD must not stop with suspended
@@ -294,29 +297,36 @@ static bool route_allows(const http_route_t *route, const char *method) {
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
         http_stream_t *hs = cls;
         sq_http_t *http   = hs->http;
-        uint64_t gen      = atomic_load(&http->wake_gen);
-        ssize_t n;
+        int attempt;
 
         (void)pos;
-        if (atomic_load(&http->stopping))
-                return MHD_CONTENT_READER_END_OF_STREAM;
-        n = hs->read_cb(hs->stream, buf, max);
-        if (n > 0)
-                return n;
-        if (n < 0)
-                return MHD_CONTENT_READER_END_OF_STREAM;
-        pthread_mutex_lock(&http->streams_lock);
-        if (atomic_load(&http->wake_gen) != gen ||
-            atomic_load(&http->stopping)) {
-                /* Woken since the read: read again instead of parking. */
+        for (attempt = 0;; attempt++) {
+                uint64_t gen = atomic_load(&http->wake_gen);
+                ssize_t n;
+
+                if (atomic_load(&http->stopping))
+                        return MHD_CONTENT_READER_END_OF_STREAM;
+                n = hs->read_cb(hs->stream, buf, max);
+                if (n > 0)
+                        return n;
+                if (n < 0)
+                        return MHD_CONTENT_READER_END_OF_STREAM;
+                pthread_mutex_lock(&http->streams_lock);
+                if (attempt == 0 && atomic_load(&http->wake_gen) != gen) {
+                        /* Woken since the read: read once more. (Only
+                         * once: under a storm of wake-ups a stream that
+                         * is rate-limited must park, not spin; a wake-up
+                         * missed by the second read is caught by the
+                         * tick.) */
+                        pthread_mutex_unlock(&http->streams_lock);
+                        continue;
+                }
+                hs->parked = true;
+                http->parked_cnt++;
                 pthread_mutex_unlock(&http->streams_lock);
+                MHD_suspend_connection(hs->conn);
                 return 0;
         }
-        hs->parked = true;
-        http->parked_cnt++;
-        pthread_mutex_unlock(&http->streams_lock);
-        MHD_suspend_connection(hs->conn);
-        return 0;
 }
 
 static void stream_free(void *cls) {
