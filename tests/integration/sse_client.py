@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """A small Server-Sent Events client for the integration tests (standard
 library only): connects to a swarmq /events URL, parses the stream and
-writes one JSON line per SSE event ({"id", "event", "data"}) to --out,
+writes one JSON line per SSE event ({"recv_ms", "id", "event", "data"};
+recv_ms is the wall clock at arrival) to --out,
 flushing each, until a condition holds or the deadline passes.
 
   sse_client.py URL --out FILE [--last-event-id N] [--until-ids FILE]
@@ -97,6 +98,7 @@ def main():
             if line == "":
                 if event["data"] or "event" in event:
                     rec = {
+                        "recv_ms": time.time() * 1000,
                         "id": event.get("id"),
                         "event": event.get("event", "message"),
                         "data": json.loads("\n".join(event["data"])),
