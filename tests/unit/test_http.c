@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -569,7 +570,8 @@ static void test_request_args_headers(void **state) {
 
 typedef struct feed_s {
         pthread_mutex_t lock;
-        int available; /* chunks the test released */
+        pthread_cond_t cond; /* signalled when a read finds nothing */
+        int available;       /* chunks the test released */
         int sent;
         int end_after; /* END after this many chunks; 0 = never */
         int freed;
@@ -585,8 +587,10 @@ static ssize_t feed_read(void *stream, char *buf, size_t size) {
                 n = SQ_HTTP_STREAM_END;
         else if (feed->sent < feed->available)
                 n = snprintf(buf, size, "chunk %d\n", feed->sent++);
-        else
+        else {
                 feed->reads_parked++;
+                pthread_cond_broadcast(&feed->cond);
+        }
         pthread_mutex_unlock(&feed->lock);
         return n;
 }
@@ -606,6 +610,23 @@ static void h_stream(void *opaque, const char *method, const char *path,
         resp->stream       = opaque;
         resp->stream_read  = feed_read;
         resp->stream_free  = feed_free;
+}
+
+/* Waits (5 s at most) until a read found nothing more than @p seen
+ * times: the stream is parking. */
+static bool feed_wait_parked(feed_t *feed, int seen) {
+        struct timespec ts;
+        bool ok;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 5;
+        pthread_mutex_lock(&feed->lock);
+        while (feed->reads_parked <= seen &&
+               pthread_cond_timedwait(&feed->cond, &feed->lock, &ts) == 0)
+                ;
+        ok = feed->reads_parked > seen;
+        pthread_mutex_unlock(&feed->lock);
+        return ok;
 }
 
 static void feed_release(feed_t *feed, sq_http_t *http) {
@@ -651,7 +672,9 @@ static int connect_get(int port, const char *path) {
 static void test_stream_parks_and_wakes(void **state) {
         char errstr[256], acc[8192] = "";
         sq_http_t *http = sq_http_new("127.0.0.1", -1, errstr, sizeof(errstr));
-        feed_t feed     = {.lock = PTHREAD_MUTEX_INITIALIZER, .end_after = 3};
+        feed_t feed     = {.lock      = PTHREAD_MUTEX_INITIALIZER,
+                           .cond      = PTHREAD_COND_INITIALIZER,
+                           .end_after = 3};
         size_t len      = 0;
         int fd, i;
         (void)state;
@@ -659,10 +682,15 @@ static void test_stream_parks_and_wakes(void **state) {
         sq_http_route(http, "/stream", "GET", h_stream, &feed);
         assert_int_equal(sq_http_start(http, errstr, sizeof(errstr)), SQ_OK);
         fd = connect_get(sq_http_port(http), "/stream");
-        /* Chunks come as the test releases them, in order; in between the
-         * stream has nothing and parks (a read returned 0). */
+        /* Chunks come as the test releases them, in order; before each
+         * release the stream has found nothing and parks (a read returned
+         * 0), so each chunk arrives through a wake-up. */
         for (i = 0; i < 3; i++) {
                 char want[32];
+                if (!feed_wait_parked(&feed, i))
+                        fail_msg("the stream never found itself empty "
+                                 "before chunk %d",
+                                 i);
                 feed_release(&feed, http);
                 snprintf(want, sizeof(want), "chunk %d\n", i);
                 if (!read_until(fd, acc, sizeof(acc), &len, want))
@@ -678,7 +706,7 @@ static void test_stream_parks_and_wakes(void **state) {
         sq_http_destroy(http);
         assert_int_equal(feed.freed, 1);
         assert_int_equal(feed.sent, 3);
-        assert_true(feed.reads_parked >= 1);
+        pthread_cond_destroy(&feed.cond);
 }
 
 /* Destroying the server while a client sits on a parked stream ends the
@@ -687,7 +715,8 @@ static void test_stream_parks_and_wakes(void **state) {
 static void test_destroy_with_parked_stream(void **state) {
         char errstr[256], acc[4096] = "";
         sq_http_t *http = sq_http_new("127.0.0.1", -1, errstr, sizeof(errstr));
-        feed_t feed     = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        feed_t feed     = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                           .cond = PTHREAD_COND_INITIALIZER};
         size_t len      = 0;
         int fd;
         (void)state;
