@@ -350,6 +350,20 @@ char *sq_status_json(sq_daemon_t *daemon, size_t *lenp) {
                             json_boolean(daemon->admin_token != NULL));
         json_object_set_new(doc, "http", http);
 
+        {
+                json_t *flags = json_object();
+                char buf[16];
+                int f;
+                /* The rollouts now (SIGHUP changes them), not the config
+                 * the instance started with. */
+                for (f = 0; f < SQ_FLAG_CNT; f++)
+                        json_object_set_new(
+                            flags, sq_flag_name((sq_flag_t)f),
+                            json_string(sq_flag_format(
+                                sq_flags_rollout(&daemon->flags, (sq_flag_t)f),
+                                buf, sizeof(buf))));
+                json_object_set_new(doc, "flags", flags);
+        }
         sq_config_dump(conf, config_emit, config);
         json_object_set_new(doc, "config", config);
         return jdump(doc, lenp);

@@ -70,6 +70,7 @@ function render(s) {
   setText("group", s.group);
   setText("version", s.version);
   setText("uptime", fmtUptime(s.uptime_seconds));
+  setText("flags", Object.entries(s.flags || {}).map(([k, v]) => k + "=" + v).join(" ") || "none");
   badge("state", s.state, s.state === "running" ? "ok" : s.state === "joining" ? "warn" : "bad");
   badge("ready", s.ready ? "ready" : "not ready", s.ready ? "ok" : "bad");
 

@@ -8,7 +8,10 @@
 # where a client left off; a JSON page of the ring agrees with the stream.
 source "$(dirname "$0")/lib.sh"
 
-start_consumer c1 --embedded-broker -X http.admin.token=very-secret-admin \
+# A config file, so SIGHUP can change a feature flag below.
+printf 'flag.work_stealing = off\n' >"$work/c1.properties"
+start_consumer c1 --embedded-broker -c "$work/c1.properties" \
+        -X http.admin.token=very-secret-admin \
         -X kafka.sasl.username=svc-user -X kafka.sasl.password=hunter2 \
         -X kafka.security.protocol=plaintext
 wait_ready "$c1_http"
@@ -117,6 +120,17 @@ assert_eq "tasks finished" "$(json_get "$work/status1.json" 'j["tasks"]["finishe
 assert_eq "echo agent finished" "$(json_get "$work/status1.json" '[a for a in j["agents"] if a["name"] == "echo"][0]["finished"]')" 300
 assert_eq "echo success rate" "$(json_get "$work/status1.json" '[a for a in j["agents"] if a["name"] == "echo"][0]["success_rate"]')" 1.0
 assert_eq "window empty" "$(json_get "$work/status1.json" 'j["admission"]["window"]["tasks"]')" 0
+
+# Feature flags as they are now: SIGHUP after editing the file.
+assert_eq "flag before reload" "$(json_get "$work/status1.json" 'j["flags"]["work_stealing"]')" off
+printf 'flag.work_stealing = 25%%\n' >"$work/c1.properties"
+kill -HUP "$c1_pid"
+for ((i = 0; i < 100; i++)); do
+        f=$(sq_http_get "$c1_http/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["flags"]["work_stealing"])')
+        [[ "$f" == "25%" ]] && break
+        sleep 0.1
+done
+assert_eq "flag after SIGHUP" "$f" "25%"
 
 stop_consumers c1
 log "passed"
