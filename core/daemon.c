@@ -1018,6 +1018,16 @@ static void drain_pipe(int fd) {
                 ;
 }
 
+/* True when a lane not yet paused has reached its high mark. */
+static bool lane_reached_high(sq_daemon_t *daemon) {
+        return (!daemon->lane_paused[SQ_LANE_TASKS] &&
+                atomic_load(&daemon->window[SQ_LANE_TASKS]) >=
+                    daemon->conf->admission_high) ||
+               (!daemon->lane_paused[SQ_LANE_CRITICAL] &&
+                atomic_load(&daemon->window[SQ_LANE_CRITICAL]) >=
+                    daemon->conf->critical_high);
+}
+
 static int serve_queue(sq_daemon_t *daemon, rd_kafka_queue_t *queue,
                        bool consumer_queue) {
         int n = 0;
@@ -1030,6 +1040,13 @@ static int serve_queue(sq_daemon_t *daemon, rd_kafka_queue_t *queue,
                 admit_message(daemon, rkm);
                 rd_kafka_message_destroy(rkm);
                 n++;
+                /* Pause the moment a lane reaches its high mark, not at
+                 * the end of the batch: pausing drops what librdkafka
+                 * prefetched for those partitions, so the window (and
+                 * the work a crash can make run twice) stays at the
+                 * configured mark instead of the mark plus a batch. */
+                if (lane_reached_high(daemon))
+                        apply_backpressure(daemon);
         }
         return n;
 }
