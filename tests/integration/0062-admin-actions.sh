@@ -42,7 +42,7 @@ stop_consumers c0
 printf '  tok-%s\n' "$RANDOM$RANDOM" >"$work/token"
 token=$(tr -d ' \n' <"$work/token")
 start_consumer c1 --embedded-broker -X http.admin.token.file="$work/token" \
-        -X commit.interval.ms=200 -X admission.high.mark=50 -X admission.low.mark=20
+        -X commit.interval.ms=200 -X admission.high.mark=1000 -X admission.low.mark=500
 wait_ready "$c1_http"
 assert_eq "no token" "$(post /admin/pause)" 401
 grep -q "Authorization: Bearer" "$work/post.body" || fail "401 body does not say what is needed"
@@ -81,8 +81,8 @@ assert_eq "results after resume" "$(json_get "$work/p.json" 'j["arrived"]')" 200
 # Drain: 300 tasks of 60 ms on 4 executors (about 4.5 s of work), then
 # drain, then 100 more tasks: what was admitted finishes and is committed,
 # the late ones wait in Kafka; /readyz says not ready; the process serves
-# on. (The admission window is checked between poll batches, so the 300
-# are all admitted at once; the late 100 arrive while intake is stopped.)
+# on. (The window of 1,000 takes the 300 at once; the late 100 arrive
+# while intake is stopped.)
 producer -q submit --count 300 --type sleep --payload 60 --id-prefix d \
         --ids-out "$work/d.ids" || fail "submit failed"
 wait_status 'j["tasks"]["received"]' 500 "drain tasks admitted"
