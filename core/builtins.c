@@ -7,7 +7,9 @@
  *   sleep   sleeps the number of milliseconds in the payload (decimal text,
  *           default 100), honouring the task timeout and shutdown.
  *   sha256  output = lowercase hex SHA-256 of the payload (OpenSSL EVP).
- *   fail    fails, with the payload (if any) as the error message.
+ *   fail    fails, with the payload (if any) as the error message; with
+ *           the task header succeed_on_attempt=N it succeeds from
+ *           attempt N on (a flaky task, for retry tests and demos).
  *   cpu     hashes the payload repeatedly, N rounds from the "rounds"
  *           header (default 1000): CPU-bound work that honours the timeout.
  */
@@ -126,6 +128,26 @@ static sq_status_t handle_sha256(sq_run_t *run) {
 }
 
 static sq_status_t handle_fail(sq_run_t *run) {
+        const char *from = sq_task_header(run->task, "succeed_on_attempt");
+        int64_t n;
+
+        if (from) {
+                if (sq_parse_int64(from, 1, INT32_MAX, &n) != SQ_OK) {
+                        snprintf(run->error, sizeof(run->error),
+                                 "fail: header succeed_on_attempt=\"%.64s\" "
+                                 "must be a number from 1 to 2147483647",
+                                 from);
+                        return SQ_STATUS_FAILED;
+                }
+                if (run->task->attempt >= n) {
+                        char out[64];
+                        int len = snprintf(out, sizeof(out),
+                                           "succeeded on attempt %d",
+                                           (int)run->task->attempt);
+                        set_output(run, out, (size_t)len);
+                        return SQ_STATUS_SUCCEEDED;
+                }
+        }
         if (run->task->payload_len)
                 snprintf(
                     run->error, sizeof(run->error), "%.*s",

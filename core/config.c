@@ -46,6 +46,7 @@ typedef enum {
         KEY_TOPIC,    /* char *, a legal Kafka topic name */
         KEY_ENUM,     /* an enum stored as int, names in syms */
         KEY_LOGLEVEL, /* int, sq_log_level_parse() */
+        KEY_DOUBLE,   /* double, [min, max] */
 } key_type_t;
 
 /* A named value: an enum's names, or an int key's special words. */
@@ -75,6 +76,13 @@ static const sym_t ordering_syms[] = {
 static const sym_t when_open_syms[] = {
     {"wait", SQ_WHEN_OPEN_WAIT},
     {"fail", SQ_WHEN_OPEN_FAIL},
+    {NULL, 0},
+};
+
+static const sym_t jitter_syms[] = {
+    {"full", SQ_JITTER_FULL},
+    {"equal", SQ_JITTER_EQUAL},
+    {"none", SQ_JITTER_NONE},
     {NULL, 0},
 };
 
@@ -195,6 +203,7 @@ static const char *const kafka_first_words[] = {
 /* Stored through memcpy(): the enum must have int's size. */
 _Static_assert(sizeof(sq_ordering_t) == sizeof(int), "enum is int-sized");
 _Static_assert(sizeof(sq_when_open_t) == sizeof(int), "enum is int-sized");
+_Static_assert(sizeof(sq_jitter_t) == sizeof(int), "enum is int-sized");
 
 #define OFF(field) offsetof(sq_config_t, field)
 
@@ -258,6 +267,18 @@ static const key_def_t key_defs[] = {
      "Succeeded task ids remembered to drop duplicates; 0 = no dedup."},
     {"dedup.ttl.ms", KEY_INT64, 0, 604800000, OFF(dedup_ttl_ms), "3600000",
      NULL, "How long a succeeded task id is remembered; 0 = no dedup."},
+    {"retry.max.attempts", KEY_INT, 1, 1000, OFF(retry_max_attempts), "10",
+     NULL, "Most attempts any task gets (caps the task's own max_attempts)."},
+    {"retry.backoff.initial.ms", KEY_INT64, 0, 86400000,
+     OFF(retry_backoff_initial_ms), "1000", NULL,
+     "Backoff before the second attempt."},
+    {"retry.backoff.max.ms", KEY_INT64, 0, 604800000, OFF(retry_backoff_max_ms),
+     "60000", NULL, "Longest backoff between attempts."},
+    {"retry.backoff.multiplier", KEY_DOUBLE, 1, 100,
+     OFF(retry_backoff_multiplier), "2", NULL,
+     "Factor the backoff grows by per attempt."},
+    {"retry.backoff.jitter", KEY_ENUM, 0, 0, OFF(retry_backoff_jitter), "equal",
+     jitter_syms, "full, equal or none."},
     {"http.port", KEY_INT, -1, 65535, OFF(http_port), "8080", port_syms,
      "HTTP port for /health, /metrics, /status; auto (-1) = ephemeral, "
      "off (0) = no server."},
@@ -426,6 +447,10 @@ static void key_expect(const key_def_t *def, char *buf, size_t size) {
                          "expected a log level: emerg, alert, crit, err, "
                          "warning, notice, info, debug, or 0 to 7");
                 break;
+        case KEY_DOUBLE:
+                snprintf(buf, size, "expected a number from %lld to %lld",
+                         (long long)def->min, (long long)def->max);
+                break;
         }
 }
 
@@ -484,6 +509,17 @@ static bool key_apply(sq_config_t *conf, const key_def_t *def,
                 ival = (int)level;
                 memcpy(field, &ival, sizeof(ival));
                 return true;
+        case KEY_DOUBLE: {
+                char *end = NULL;
+                double dval;
+                errno = 0;
+                dval  = strtod(value, &end);
+                if (errno || end == value || *end || !(dval >= def->min) ||
+                    !(dval <= def->max))
+                        return false;
+                memcpy(field, &dval, sizeof(dval));
+                return true;
+        }
         }
         return false;
 }
@@ -524,6 +560,12 @@ static const char *key_format(const sq_config_t *conf, const key_def_t *def,
         case KEY_LOGLEVEL:
                 memcpy(&ival, field, sizeof(ival));
                 return log_level_names[ival & 7];
+        case KEY_DOUBLE: {
+                double dval;
+                memcpy(&dval, field, sizeof(dval));
+                snprintf(buf, size, "%g", dval);
+                return buf;
+        }
         }
         return "";
 }

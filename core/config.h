@@ -86,6 +86,12 @@ typedef enum {
         SQ_ORDERING_PARTITION = 2,
 } sq_ordering_t;
 
+typedef enum {
+        SQ_JITTER_FULL  = 0, /* uniform in [0, d] */
+        SQ_JITTER_EQUAL = 1, /* d/2 + uniform in [0, d/2] */
+        SQ_JITTER_NONE  = 2, /* exactly d */
+} sq_jitter_t;
+
 typedef struct sq_config_s {
         /* Identity */
         char *instance_id; /**< instance.id; default "<hostname>-<pid>" */
@@ -117,6 +123,14 @@ typedef struct sq_config_s {
         int commit_metadata_max;    /**< commit.metadata.max.bytes, 4096 */
         int dedup_max_entries;      /**< dedup.max.entries, 100000 */
         int64_t dedup_ttl_ms;       /**< dedup.ttl.ms, 3600000 */
+
+        /* Retries (retry.c): failed attempts go to topic.retry, then
+         * topic.dlt */
+        int retry_max_attempts;           /**< retry.max.attempts, 10 */
+        int64_t retry_backoff_initial_ms; /**< retry.backoff.initial.ms */
+        int64_t retry_backoff_max_ms;     /**< retry.backoff.max.ms */
+        double retry_backoff_multiplier;  /**< retry.backoff.multiplier */
+        sq_jitter_t retry_backoff_jitter; /**< retry.backoff.jitter */
 
         /* Memory: intake pauses above 90% of the limit (RSS), resumes
          * below 80% */

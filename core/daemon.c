@@ -62,6 +62,18 @@
  * Partition state
  */
 
+static const char *lane_topic(const sq_daemon_t *daemon, sq_lane_t lane) {
+        switch (lane) {
+        case SQ_LANE_TASKS:
+                return daemon->conf->topic_tasks;
+        case SQ_LANE_CRITICAL:
+                return daemon->conf->topic_critical;
+        case SQ_LANE_RETRY:
+                return daemon->conf->topic_retry;
+        }
+        return daemon->conf->topic_tasks;
+}
+
 static sq_partition_t *partition_get(sq_daemon_t *daemon, sq_lane_t lane,
                                      int32_t partition) {
         sq_partition_t *part;
@@ -83,9 +95,7 @@ static sq_partition_t *partition_get(sq_daemon_t *daemon, sq_lane_t lane,
         if (!(part = daemon->parts[lane][partition])) {
                 part                           = sq_calloc(1, sizeof(*part));
                 part->lane                     = lane;
-                part->topic                    = lane == SQ_LANE_TASKS
-                                                     ? daemon->conf->topic_tasks
-                                                     : daemon->conf->topic_critical;
+                part->topic                    = lane_topic(daemon, lane);
                 part->partition                = partition;
                 part->offsets                  = sq_offsets_new();
                 part->committed                = -1;
@@ -105,6 +115,8 @@ static bool lane_of_topic(const sq_daemon_t *daemon, const char *topic,
                 *lanep = SQ_LANE_TASKS;
         else if (!strcmp(topic, daemon->conf->topic_critical))
                 *lanep = SQ_LANE_CRITICAL;
+        else if (!strcmp(topic, daemon->conf->topic_retry))
+                *lanep = SQ_LANE_RETRY;
         else
                 return false;
         return true;
@@ -136,6 +148,7 @@ static void job_free(sq_daemon_t *daemon, sq_job_t *job) {
                 atomic_fetch_sub(&job->part->outstanding, 1);
                 atomic_fetch_sub(&daemon->window[job->part->lane], 1);
                 sq_task_destroy(job->task);
+                sq_record_destroy(job->rec);
                 sq_free(job);
                 if (next && !atomic_load(&daemon->order_closed)) {
                         sq_sched_push(daemon->sched, &next->item);
@@ -165,6 +178,15 @@ static bool job_order_key(const sq_daemon_t *daemon, sq_lane_t lane,
                 return true;
         }
         return false;
+}
+
+/* Jobs in memory over every lane. */
+static long window_total(sq_daemon_t *daemon) {
+        long total = 0;
+        int lane;
+        for (lane = 0; lane < SQ_LANE_CNT; lane++)
+                total += atomic_load(&daemon->window[lane]);
+        return total;
 }
 
 void sq_daemon_wake(sq_daemon_t *daemon) {
@@ -286,6 +308,72 @@ static int64_t breakers_tick(sq_daemon_t *daemon, int64_t now) {
  * Admission (poll thread)
  */
 
+/* The retry lane's head record is not due: pause its partition, then seek
+ * it back to that record (pausing sets the next fetch to the record after
+ * the last one consumed; the seek, queued behind the pause on the same
+ * partition, sets it back), and wake when it is due. Nothing is admitted,
+ * so nothing is committed past it: a crash while it waits loses nothing. */
+static void retry_wait(sq_daemon_t *daemon, sq_partition_t *part,
+                       int64_t offset, int64_t due_ms) {
+        rd_kafka_topic_partition_list_t *list =
+            rd_kafka_topic_partition_list_new(1);
+        rd_kafka_resp_err_t err;
+        rd_kafka_error_t *error;
+
+        SQ_LOG(SQ_LOG_DEBUG, "RETRY",
+               "waiting topic=%s partition=%d offset=%lld due in %lld ms",
+               part->topic, (int)part->partition, (long long)offset,
+               (long long)(due_ms - sq_wallclock_ms()));
+        part->retry_waiting = true;
+        part->retry_due_ms  = due_ms;
+        part->retry_offset  = offset;
+        part->paused        = true;
+        sq_metric_add(daemon->m.retry_waits, 1);
+        rd_kafka_topic_partition_list_add(list, part->topic, part->partition)
+            ->offset = offset;
+        if ((err = rd_kafka_pause_partitions(daemon->consumer, list)))
+                SQ_LOG(SQ_LOG_ERR, "RETRY",
+                       "cannot pause topic=%s "
+                       "partition=%d: %s",
+                       part->topic, (int)part->partition,
+                       rd_kafka_err2str(err));
+        list->elems[0].offset = offset; /* pause may have reset it */
+        if ((error = rd_kafka_seek_partitions(daemon->consumer, list, 0))) {
+                SQ_LOG(SQ_LOG_ERR, "RETRY",
+                       "cannot seek topic=%s partition=%d to offset=%lld: "
+                       "%s",
+                       part->topic, (int)part->partition, (long long)offset,
+                       rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void sync_pauses(sq_daemon_t *daemon);
+
+/* Resumes the retry partitions whose head is due. @returns the earliest
+ * due time still waited for (wall clock ms), or INT64_MAX. */
+static int64_t retry_check_due(sq_daemon_t *daemon) {
+        int64_t now = sq_wallclock_ms(), next = INT64_MAX;
+        bool changed = false;
+        int i;
+
+        for (i = 0; i < daemon->parts_cnt[SQ_LANE_RETRY]; i++) {
+                sq_partition_t *part = daemon->parts[SQ_LANE_RETRY][i];
+                if (!part || !part->assigned || !part->retry_waiting)
+                        continue;
+                if (part->retry_due_ms <= now) {
+                        part->retry_waiting = false;
+                        changed             = true;
+                } else {
+                        next = SQ_MIN(next, part->retry_due_ms);
+                }
+        }
+        if (changed)
+                sync_pauses(daemon);
+        return next;
+}
+
 static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         const char *topic = rd_kafka_topic_name(rkm->rkt);
         sq_partition_t *part;
@@ -312,6 +400,21 @@ static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         if (!part->assigned || atomic_load(&part->revoking) ||
             atomic_load(&daemon->stop_requested))
                 return; /* not ours any more: not admitted, not committed */
+        if (lane == SQ_LANE_RETRY) {
+                rd_kafka_headers_t *hdrs = NULL;
+                int64_t due;
+                if (part->retry_waiting)
+                        return; /* behind a head that is not due: fetched
+                                 * again after the seek */
+                if (rd_kafka_message_headers(rkm, &hdrs) ==
+                        RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    sq_retry_header_int(hdrs, SQ_HDR_BACKOFF_TS, 0, INT64_MAX,
+                                        &due) &&
+                    due > sq_wallclock_ms()) {
+                        retry_wait(daemon, part, rkm->offset, due);
+                        return;
+                }
+        }
         if (sq_offsets_admit(part->offsets, rkm->offset, &done) != SQ_OK)
                 return; /* re-delivery after a seek/resume: already held */
         if (done) {
@@ -330,6 +433,7 @@ static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         job->part_gen    = atomic_load(&part->gen);
         job->offset      = rkm->offset;
         job->received_us = sq_clock_us();
+        job->rec         = sq_record_new(rkm);
         atomic_fetch_add(&part->outstanding, 1);
         atomic_fetch_add(&daemon->window[lane], 1);
         sq_metric_add(daemon->m.received[lane], 1);
@@ -365,6 +469,23 @@ static void admit_message(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                               job->task, NULL, "this task id already succeeded",
                               job);
                 return;
+        }
+        if (lane == SQ_LANE_RETRY) {
+                /* The value is the task's original bytes: its attempt
+                 * number is the header's. */
+                int64_t attempt;
+                if (sq_retry_header_int(job->rec->headers, SQ_HDR_ATTEMPTS, 1,
+                                        INT32_MAX, &attempt))
+                        job->task->attempt = (int32_t)attempt;
+                else
+                        SQ_LOG(SQ_LOG_WARNING, "RETRY",
+                               "retry record without a valid %s header "
+                               "task_id=%s topic=%s partition=%d "
+                               "offset=%lld: counting attempt %d from the "
+                               "task",
+                               SQ_HDR_ATTEMPTS, job->task->id, topic,
+                               (int)rkm->partition, (long long)rkm->offset,
+                               (int)job->task->attempt);
         }
         /* The critical topic is the fast lane whatever the task says; the
          * ordinary topic never gets into the reserved slots. */
@@ -406,8 +527,8 @@ static void sync_pauses(sq_daemon_t *daemon) {
         int lane, i;
 
         FOREACH_PARTITION(daemon, lane, i, part) {
-                bool want =
-                    daemon->lane_paused[lane] || part->map_paused || stopping;
+                bool want = daemon->lane_paused[lane] || part->map_paused ||
+                            part->retry_waiting || stopping;
                 if (!part->assigned || part->paused == want)
                         continue;
                 rd_kafka_topic_partition_list_add(want ? pause_list
@@ -432,8 +553,9 @@ static void set_lane_paused(sq_daemon_t *daemon, sq_lane_t lane, bool pause) {
             !atomic_load(&daemon->admin_paused))
                 sq_metric_add(daemon->m.pauses, 1);
         daemon->lane_paused[lane] = pause;
-        atomic_store(&daemon->paused_any,
-                     daemon->lane_paused[0] || daemon->lane_paused[1]);
+        atomic_store(&daemon->paused_any, daemon->lane_paused[0] ||
+                                              daemon->lane_paused[1] ||
+                                              daemon->lane_paused[2]);
         sync_pauses(daemon);
 }
 
@@ -544,16 +666,18 @@ static void check_memory(sq_daemon_t *daemon) {
 }
 
 static void apply_backpressure(sq_daemon_t *daemon) {
-        static const char *lane_names[] = {"tasks", "critical"};
+        static const char *lane_names[] = {"tasks", "critical", "retry"};
         int lane;
 
         check_memory(daemon);
         for (lane = 0; lane < SQ_LANE_CNT; lane++) {
                 long window = atomic_load(&daemon->window[lane]);
                 bool mem    = lane == SQ_LANE_TASKS && daemon->mem_paused;
-                long high = lane == SQ_LANE_TASKS ? daemon->conf->admission_high
-                                                  : daemon->conf->critical_high;
-                long low  = lane == SQ_LANE_TASKS
+                /* The retry lane has the ordinary lane's marks. */
+                long high = lane != SQ_LANE_CRITICAL
+                                ? daemon->conf->admission_high
+                                : daemon->conf->critical_high;
+                long low  = lane != SQ_LANE_CRITICAL
                                 ? daemon->conf->admission_low
                                 : daemon->conf->critical_high / 2;
                 if (atomic_load(&daemon->stop_requested))
@@ -787,6 +911,9 @@ static void partition_forget(sq_partition_t *part) {
         part->map_dirty      = false;
         part->map_paused     = false;
         part->map_cut_warned = false;
+        part->retry_waiting  = false;
+        part->retry_due_ms   = 0;
+        part->retry_offset   = -1;
         sq_offsets_reset(part->offsets);
 }
 
@@ -1055,12 +1182,11 @@ static void stop_intake(sq_daemon_t *daemon) {
         SQ_LOG(SQ_LOG_NOTICE, "STOP",
                "stopping intake; draining %ld in-flight tasks (deadline "
                "%lld ms)",
-               atomic_load(&daemon->window[0]) +
-                   atomic_load(&daemon->window[1]),
-               (long long)daemon->conf->drain_timeout_ms);
+               window_total(daemon), (long long)daemon->conf->drain_timeout_ms);
         atomic_store(&daemon->ready, false);
         set_lane_paused(daemon, SQ_LANE_TASKS, true);
         set_lane_paused(daemon, SQ_LANE_CRITICAL, true);
+        set_lane_paused(daemon, SQ_LANE_RETRY, true);
 }
 
 /* Emits an instance event when an admin action took effect. */
@@ -1124,9 +1250,7 @@ static void *poll_main(void *arg) {
                         stop_intake(daemon);
                 }
                 if (stopping) {
-                        if (atomic_load(&daemon->window[0]) +
-                                atomic_load(&daemon->window[1]) ==
-                            0)
+                        if (window_total(daemon) == 0)
                                 break;
                         if (now >= drain_deadline) {
                                 SQ_LOG(SQ_LOG_WARNING, "STOP",
@@ -1134,8 +1258,7 @@ static void *poll_main(void *arg) {
                                        "%ld unfinished tasks (they will run "
                                        "again after a restart or on another "
                                        "instance)",
-                                       atomic_load(&daemon->window[0]) +
-                                           atomic_load(&daemon->window[1]));
+                                       window_total(daemon));
                                 break;
                         }
                 }
@@ -1143,6 +1266,15 @@ static void *poll_main(void *arg) {
                 timeout_us = daemon->next_commit_us - now;
                 if ((due = breakers_tick(daemon, now)))
                         timeout_us = SQ_MIN(timeout_us, due - now);
+                {
+                        /* The retry lane's timer: wake when the earliest
+                         * waiting head is due. */
+                        int64_t due = retry_check_due(daemon);
+                        if (due != INT64_MAX)
+                                timeout_us =
+                                    SQ_MIN(timeout_us,
+                                           (due - sq_wallclock_ms()) * 1000);
+                }
                 if (stopping)
                         timeout_us = SQ_MIN(timeout_us, drain_deadline - now);
                 if (timeout_us < 0)
@@ -1168,10 +1300,7 @@ static void *poll_main(void *arg) {
                 apply_backpressure(daemon);
                 admin_events(daemon);
                 if (atomic_load(&daemon->draining) &&
-                    !atomic_load(&daemon->drained) &&
-                    atomic_load(&daemon->window[0]) +
-                            atomic_load(&daemon->window[1]) ==
-                        0)
+                    !atomic_load(&daemon->drained) && window_total(daemon) == 0)
                         finish_drain(daemon);
 
                 now = sq_clock_us();
@@ -1257,8 +1386,7 @@ static void http_readyz(void *opaque, const char *method, const char *path,
         else if (atomic_load(&daemon->draining))
                 sq_http_respond(resp, 503, NULL,
                                 "not ready: draining, %ld tasks in flight\n",
-                                atomic_load(&daemon->window[0]) +
-                                    atomic_load(&daemon->window[1]));
+                                window_total(daemon));
         else if (!atomic_load(&daemon->assigned_once))
                 sq_http_respond(resp, 503, NULL,
                                 "not ready: no partition assignment from "
@@ -1352,6 +1480,8 @@ static void collect_window(void *opaque, sq_metrics_t *metrics, void *out) {
                         (double)atomic_load(&daemon->window[SQ_LANE_TASKS]));
         sq_metrics_emit(out, "swarmq_tasks_in_flight", "lane=\"critical\"",
                         (double)atomic_load(&daemon->window[SQ_LANE_CRITICAL]));
+        sq_metrics_emit(out, "swarmq_tasks_in_flight", "lane=\"retry\"",
+                        (double)atomic_load(&daemon->window[SQ_LANE_RETRY]));
 }
 
 static void collect_paused(void *opaque, sq_metrics_t *metrics, void *out) {
@@ -1476,6 +1606,9 @@ static void collect_assigned(void *opaque, sq_metrics_t *metrics, void *out) {
         sq_metrics_emit(
             out, "swarmq_partitions_assigned", "lane=\"critical\"",
             (double)atomic_load(&daemon->assigned_cnt[SQ_LANE_CRITICAL]));
+        sq_metrics_emit(
+            out, "swarmq_partitions_assigned", "lane=\"retry\"",
+            (double)atomic_load(&daemon->assigned_cnt[SQ_LANE_RETRY]));
 }
 
 static void collect_lag(void *opaque, sq_metrics_t *metrics, void *out) {
@@ -1586,8 +1719,10 @@ static void register_metrics(sq_daemon_t *daemon) {
                                 SQ_METRIC_COUNTER, lane_label, NULL, 0);
         {
                 const char *tasks[] = {"tasks"}, *crit[] = {"critical"};
+                const char *retry[]           = {"retry"};
                 m->received[SQ_LANE_TASKS]    = sq_metrics_child(fam, tasks);
                 m->received[SQ_LANE_CRITICAL] = sq_metrics_child(fam, crit);
+                m->received[SQ_LANE_RETRY]    = sq_metrics_child(fam, retry);
         }
         fam = sq_metrics_family(metrics, "swarmq_dead_letters_total",
                                 "Records sent to the dead-letter topic, by "
@@ -1595,12 +1730,24 @@ static void register_metrics(sq_daemon_t *daemon) {
                                 SQ_METRIC_COUNTER, reason_label, NULL, 0);
         {
                 const char *decode[]    = {"DECODE_ERROR"};
+                const char *attempts[]  = {"MAX_ATTEMPTS"};
                 m->dead_lettered_decode = sq_metrics_child(fam, decode);
+                m->dead_lettered_failed = sq_metrics_child(fam, attempts);
         }
-        fam = sq_metrics_family(
-            metrics, "swarmq_selection_seconds",
-            "Time to select an agent for a task", SQ_METRIC_HISTOGRAM, NULL,
-            sq_metrics_buckets_selection, sq_metrics_buckets_selection_cnt);
+        fam            = sq_metrics_family(metrics, "swarmq_retries_total",
+                                           "Failed or timed-out attempts re-published "
+                                                      "to the retry topic",
+                                           SQ_METRIC_COUNTER, NULL, NULL, 0);
+        m->retries     = sq_metrics_child(fam, NULL);
+        fam            = sq_metrics_family(metrics, "swarmq_retry_waits_total",
+                                           "Times a retry partition paused until its "
+                                                      "head record was due",
+                                           SQ_METRIC_COUNTER, NULL, NULL, 0);
+        m->retry_waits = sq_metrics_child(fam, NULL);
+        fam            = sq_metrics_family(
+                       metrics, "swarmq_selection_seconds",
+                       "Time to select an agent for a task", SQ_METRIC_HISTOGRAM, NULL,
+                       sq_metrics_buckets_selection, sq_metrics_buckets_selection_cnt);
         m->selection = sq_metrics_child(fam, NULL);
         fam          = sq_metrics_family(
                      metrics, "swarmq_task_duration_seconds",

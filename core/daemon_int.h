@@ -34,6 +34,7 @@
 #include "offsets.h"
 #include "ordering.h"
 #include "pool.h"
+#include "retry.h"
 #include "scheduler.h"
 #include "task.h"
 #include "ttlmap.h"
@@ -42,8 +43,9 @@
 typedef enum {
         SQ_LANE_TASKS    = 0, /* topic.tasks: paused over the high mark */
         SQ_LANE_CRITICAL = 1, /* topic.critical: its own queue, own mark */
+        SQ_LANE_RETRY    = 2, /* topic.retry: paused until the head is due */
 } sq_lane_t;
-#define SQ_LANE_CNT 2
+#define SQ_LANE_CNT 3
 
 /**
  * Per-partition state. Created on first assignment and kept until the
@@ -71,7 +73,13 @@ typedef struct sq_partition_s {
         bool map_dirty;          /* completions since the budget check */
         bool map_paused;         /* paused: its map nears the budget */
         bool map_cut_warned;     /* logged a cut map this ownership */
-        size_t map_bytes;        /* snapshots for /metrics (snap_lock) */
+        /* Retry lane (poll thread): the head record is not due yet; the
+         * partition is paused and seeked back to it until retry_due_ms
+         * (wall clock). */
+        bool retry_waiting;
+        int64_t retry_due_ms;
+        int64_t retry_offset;
+        size_t map_bytes; /* snapshots for /metrics (snap_lock) */
         int64_t map_done_snap;
         int64_t lag; /* snapshot for /metrics, -1 unknown */
         /* Snapshots for /status, under snap_lock (update_lag_snapshot) */
@@ -84,6 +92,7 @@ typedef struct sq_partition_s {
 typedef struct sq_job_s {
         sq_sched_item_t item; /* first: a popped item is the job */
         sq_task_t *task;
+        sq_record_t *rec; /* the record it came from (retry, DLT) */
         sq_partition_t *part;
         uint64_t part_gen;
         int64_t offset;
@@ -114,6 +123,9 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *reloads_error;
         sq_metric_t *received[SQ_LANE_CNT];
         sq_metric_t *dead_lettered_decode;
+        sq_metric_t *dead_lettered_failed; /* out of attempts */
+        sq_metric_t *retries;              /* retry records produced */
+        sq_metric_t *retry_waits;          /* retry partition paused */
         sq_metric_t *selection;
         sq_metric_t *delivery_errors;
         sq_metric_t *commits_ok;
@@ -143,6 +155,7 @@ struct sq_daemon_s {
         rd_kafka_topic_t *rkt_results;
         rd_kafka_topic_t *rkt_events;
         rd_kafka_topic_t *rkt_dlt;
+        rd_kafka_topic_t *rkt_retry;
         rd_kafka_queue_t *consumer_q; /* the consumer group queue */
         rd_kafka_queue_t *critical_q; /* critical partitions forwarded */
         rd_kafka_queue_t *producer_q; /* delivery reports */
@@ -247,6 +260,12 @@ void sq_emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
 void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
                          const char *reason_code, const char *reason,
                          sq_job_t *tracked_job);
+/* A failed or timed-out attempt (executor threads, I/O loop): a retry
+ * record and a retry_scheduled event while attempts are left, else a
+ * dead letter, a DEAD_LETTERED result and a dead_lettered event; all
+ * tracked by the job, which belongs to the delivery reports after. */
+void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                     sq_result_t *result);
 void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                        void *opaque);
 

@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * emit.c: everything the instance writes to Kafka: results, lifecycle
- * events and dead letters, and the delivery reports that turn their
- * acknowledgements into committable offsets.
+ * events, retry records and dead letters, and the delivery reports that
+ * turn their acknowledgements into committable offsets.
  *
  * DESIGN
  *   Records are encoded with the calling thread's codec and produced with
  *   RD_KAFKA_MSG_F_COPY, so nothing is shared after the call returns. A
- *   record that gates a commit (a task's result and terminal event, a dead
- *   letter) carries its job as the delivery opaque and counts in the job's
- *   pending_acks; the delivery report for the last one hands the job to
- *   sq_job_acked() on the poll thread. A record the broker finally refuses
- *   is produced again (the job keeps its offset uncommitted until it is
- *   acknowledged): losing a result is never an option, retrying is.
- *   Untracked records (received/started events) are logged and counted
- *   when they fail; they gate nothing.
+ *   record that gates a commit (a task's result and terminal event, a
+ *   retry record and its retry_scheduled event, a dead letter) carries its job
+ * as the delivery opaque and counts in the job's pending_acks; the delivery
+ * report for the last one hands the job to sq_job_acked() on the poll thread. A
+ * record the broker finally refuses is produced again (the job keeps its offset
+ * uncommitted until it is acknowledged): losing a result is never an option,
+ * retrying is. Untracked records (received/started events) are logged and
+ * counted when they fail; they gate nothing.
  */
 #include "daemon_int.h"
 #include "log.h"
@@ -117,38 +117,97 @@ void sq_emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                 strlen(result->task_id), buf, len, NULL, job);
 }
 
-static void add_header(rd_kafka_headers_t *hdrs, const char *name,
-                       const char *value) {
-        rd_kafka_header_add(hdrs, name, -1, value, -1);
-}
-
 void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
                          const char *reason_code, const char *reason,
                          sq_job_t *tracked_job) {
         rd_kafka_headers_t *orig = NULL, *hdrs;
-        char num[32];
+        rd_kafka_timestamp_type_t tstype;
+        sq_origin_t origin;
+        sq_record_t rec;
 
-        /* Keep the original headers (Spring Kafka does too), then ours. */
+        /* A borrowed view of the record: the same headers a dead letter
+         * of a failed task gets (a retry record that cannot be decoded
+         * keeps naming the first record). */
+        memset(&rec, 0, sizeof(rec));
+        rec.topic     = (char *)rd_kafka_topic_name(rkm->rkt);
+        rec.partition = rkm->partition;
+        rec.offset    = rkm->offset;
+        rec.timestamp = rd_kafka_message_timestamp(rkm, &tstype);
         if (rd_kafka_message_headers(rkm, &orig) ==
                 RD_KAFKA_RESP_ERR_NO_ERROR &&
             orig)
-                hdrs = rd_kafka_headers_copy(orig);
-        else
-                hdrs = rd_kafka_headers_new(8);
-        add_header(hdrs, "kafka_dlt-original-topic",
-                   rd_kafka_topic_name(rkm->rkt));
-        snprintf(num, sizeof(num), "%d", (int)rkm->partition);
-        add_header(hdrs, "kafka_dlt-original-partition", num);
-        snprintf(num, sizeof(num), "%lld", (long long)rkm->offset);
-        add_header(hdrs, "kafka_dlt-original-offset", num);
-        add_header(hdrs, "kafka_dlt-original-consumer-group",
-                   daemon->conf->group_id);
-        add_header(hdrs, "kafka_dlt-exception-message", reason);
-        add_header(hdrs, "swarmq-reason", reason_code);
-        add_header(hdrs, "swarmq-instance", daemon->conf->instance_id);
+                rec.headers = orig;
+        sq_retry_origin(&rec, daemon->conf->topic_retry, &origin);
+        hdrs = sq_retry_headers(&rec, &origin, daemon->conf->group_id,
+                                daemon->conf->instance_id, NULL, NULL,
+                                reason_code, reason);
+        rd_kafka_header_add(hdrs, SQ_HDR_ORIGINAL_TS, -1, origin.timestamp, -1);
+        sq_retry_header_add_int(hdrs, SQ_HDR_DEAD_LETTERED_AT,
+                                sq_wallclock_ms());
         /* produce() hands the headers to librdkafka on success. */
         produce(daemon, daemon->rkt_dlt, rkm->key, rkm->key_len, rkm->payload,
                 rkm->len, hdrs, tracked_job);
+}
+
+void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                     sq_result_t *result) {
+        const sq_config_t *conf = daemon->conf;
+        const sq_task_t *task   = job->task;
+        const sq_record_t *rec  = job->rec;
+        int32_t attempt         = task->attempt;
+        int32_t max             = sq_retry_max_attempts(conf, task);
+        const char *reason      = sq_status_name(result->status);
+        const char *message     = result->error ? result->error : reason;
+        const char *key         = rec->key ? rec->key : task->id;
+        size_t key_len          = rec->key ? rec->key_len : strlen(task->id);
+        rd_kafka_headers_t *hdrs;
+        sq_origin_t origin;
+        char detail[1024];
+
+        sq_retry_origin(rec, conf->topic_retry, &origin);
+        hdrs = sq_retry_headers(rec, &origin, conf->group_id, conf->instance_id,
+                                result->agent, task->id, reason, message);
+        rd_kafka_header_add(hdrs, SQ_HDR_ORIGINAL_TS, -1, origin.timestamp, -1);
+        job->succeeded = false;
+        if (attempt < max) {
+                int64_t backoff =
+                    sq_retry_backoff_ms(conf, attempt, sq_retry_random());
+                int64_t due = sq_wallclock_ms() + backoff;
+
+                sq_retry_header_add_int(hdrs, SQ_HDR_ATTEMPTS, attempt + 1);
+                sq_retry_header_add_int(hdrs, SQ_HDR_BACKOFF_TS, due);
+                snprintf(detail, sizeof(detail),
+                         "attempt %d of %d %s: %s; attempt %d due at %lld "
+                         "(in %lld ms)",
+                         (int)attempt, (int)max, reason, message,
+                         (int)attempt + 1, (long long)due, (long long)backoff);
+                SQ_LOG(SQ_LOG_INFO, "RETRY", "task_id=%s %s", task->id, detail);
+                sq_metric_add(daemon->m.retries, 1);
+                /* The retry record and the event are what make the
+                 * offset committable, as a result would. */
+                atomic_store(&job->pending_acks, 2);
+                produce(daemon, daemon->rkt_retry, key, key_len, rec->value,
+                        rec->value_len, hdrs, job);
+                sq_emit_event(daemon, codec, "retry_scheduled", task,
+                              result->agent, detail, job);
+                return;
+        }
+        sq_retry_header_add_int(hdrs, SQ_HDR_ATTEMPTS, attempt);
+        sq_retry_header_add_int(hdrs, SQ_HDR_DEAD_LETTERED_AT,
+                                sq_wallclock_ms());
+        snprintf(detail, sizeof(detail),
+                 "dead-lettered after %d attempt%s (max %d); last %s: %s",
+                 (int)attempt, attempt == 1 ? "" : "s", (int)max, reason,
+                 message);
+        SQ_LOG(SQ_LOG_NOTICE, "RETRY", "task_id=%s %s", task->id, detail);
+        sq_metric_add(daemon->m.dead_lettered_failed, 1);
+        result->status = SQ_STATUS_DEAD_LETTERED;
+        atomic_store(&job->pending_acks, 3);
+        produce(daemon, daemon->rkt_dlt, key, key_len, rec->value,
+                rec->value_len, hdrs, job);
+        sq_emit_result(daemon, codec, job, result);
+        sq_emit_event(daemon, codec, "dead_lettered", task, result->agent,
+                      detail, job);
 }
 
 void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,

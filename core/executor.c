@@ -36,6 +36,7 @@
 #include "daemon_int.h"
 #include "log.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -97,6 +98,12 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         result.started_at       = started_ms;
         result.finished_at      = sq_wallclock_ms();
 
+        if (status != SQ_STATUS_SUCCEEDED) {
+                /* Retried while attempts are left, else dead-lettered
+                 * (emit.c); the job belongs to the delivery reports. */
+                sq_emit_failure(daemon, codec, job, &result);
+                return;
+        }
         atomic_store(&job->pending_acks, 2);
         job->succeeded = status == SQ_STATUS_SUCCEEDED;
         sq_emit_result(daemon, codec, job, &result);
@@ -280,6 +287,19 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
                 sq_free(run.output);
                 sq_job_drop(daemon, job, "instance stopping");
                 return true;
+        }
+        if (run.deadline_us && status != SQ_STATUS_TIMED_OUT &&
+            sq_clock_us() > run.deadline_us) {
+                /* A handler that does not watch the deadline (or returned
+                 * just past it): the task still timed out. */
+                snprintf(run.error, sizeof(run.error),
+                         "timed out: ran %lld ms, timeout_ms %lld",
+                         (long long)((sq_clock_us() - t0) / 1000),
+                         (long long)timeout_ms);
+                sq_free(run.output);
+                run.output     = NULL;
+                run.output_len = 0;
+                status         = SQ_STATUS_TIMED_OUT;
         }
         finish_job(daemon, codec, job, agent, status,
                    status == SQ_STATUS_SUCCEEDED ? NULL : run.error, run.output,

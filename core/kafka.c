@@ -150,7 +150,7 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
         const sq_config_t *conf = daemon->conf;
         rd_kafka_conf_t *cconf  = rd_kafka_conf_new();
         rd_kafka_conf_t *pconf  = rd_kafka_conf_new();
-        const char *topics[2];
+        const char *topics[3];
         rd_kafka_topic_partition_list_t *subscription = NULL;
         rd_kafka_resp_err_t rkerr;
         char rkerrstr[256];
@@ -224,19 +224,25 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
             rd_kafka_topic_new(daemon->producer, conf->topic_events, NULL);
         daemon->rkt_dlt =
             rd_kafka_topic_new(daemon->producer, conf->topic_dlt, NULL);
+        daemon->rkt_retry =
+            rd_kafka_topic_new(daemon->producer, conf->topic_retry, NULL);
 
+        /* The retry topic is a lane of its own: its partitions pause
+         * until their head record is due (daemon.c). */
         topics[0]    = conf->topic_tasks;
         topics[1]    = conf->topic_critical;
-        subscription = rd_kafka_topic_partition_list_new(2);
-        for (i = 0; i < 2; i++)
+        topics[2]    = conf->topic_retry;
+        subscription = rd_kafka_topic_partition_list_new(3);
+        for (i = 0; i < 3; i++)
                 rd_kafka_topic_partition_list_add(subscription, topics[i],
                                                   RD_KAFKA_PARTITION_UA);
         rkerr = rd_kafka_subscribe(daemon->consumer, subscription);
         rd_kafka_topic_partition_list_destroy(subscription);
         if (rkerr) {
                 sq_errstr_set(errstr, errstr_size,
-                              "cannot subscribe to %s and %s: %s", topics[0],
-                              topics[1], rd_kafka_err2str(rkerr));
+                              "cannot subscribe to %s, %s and %s: %s",
+                              topics[0], topics[1], topics[2],
+                              rd_kafka_err2str(rkerr));
                 err = SQ_ERR_KAFKA;
                 goto fail;
         }
@@ -257,6 +263,8 @@ void sq_kafka_destroy_clients(sq_daemon_t *daemon) {
                 rd_kafka_topic_destroy(daemon->rkt_events);
         if (daemon->rkt_dlt)
                 rd_kafka_topic_destroy(daemon->rkt_dlt);
+        if (daemon->rkt_retry)
+                rd_kafka_topic_destroy(daemon->rkt_retry);
         if (daemon->consumer_q)
                 rd_kafka_queue_destroy(daemon->consumer_q);
         if (daemon->critical_q)
@@ -264,6 +272,7 @@ void sq_kafka_destroy_clients(sq_daemon_t *daemon) {
         if (daemon->producer_q)
                 rd_kafka_queue_destroy(daemon->producer_q);
         daemon->rkt_results = daemon->rkt_events = daemon->rkt_dlt = NULL;
+        daemon->rkt_retry                                          = NULL;
         daemon->consumer_q = daemon->critical_q = daemon->producer_q = NULL;
         if (daemon->consumer)
                 rd_kafka_destroy(daemon->consumer);

@@ -138,10 +138,11 @@ static json_t *status_partitions(sq_daemon_t *daemon) {
                         json_object_set_new(p, "topic", jstr(part->topic));
                         json_object_set_new(p, "partition",
                                             json_integer(part->partition));
-                        json_object_set_new(p, "lane",
-                                            json_string(lane == SQ_LANE_TASKS
-                                                            ? "tasks"
-                                                            : "critical"));
+                        json_object_set_new(
+                            p, "lane",
+                            json_string(lane == SQ_LANE_TASKS   ? "tasks"
+                                        : lane == SQ_LANE_RETRY ? "retry"
+                                                                : "critical"));
                         json_object_set_new(
                             p, "committed",
                             part->snap_committed >= 0
@@ -179,6 +180,9 @@ static json_t *status_admission(sq_daemon_t *daemon) {
         json_object_set_new(
             window, "critical",
             json_integer(atomic_load(&daemon->window[SQ_LANE_CRITICAL])));
+        json_object_set_new(
+            window, "retry",
+            json_integer(atomic_load(&daemon->window[SQ_LANE_RETRY])));
         json_object_set_new(adm, "window", window);
         json_object_set_new(adm, "high_mark",
                             json_integer(conf->admission_high));

@@ -4,10 +4,12 @@
 # 10,000 mixed tasks through one consumer on the embedded broker: exactly
 # one result per task id, the right status for each kind, the right output
 # bytes, lifecycle events for every task, and /metrics agreeing. A small
-# admission window forces the pause/resume path on the way.
+# admission window forces the pause/resume path on the way. With
+# retry.max.attempts=1 a failing task gets no retry: it is dead-lettered
+# after its one attempt (retries have their own test, 0020).
 source "$(dirname "$0")/lib.sh"
 
-start_consumer c1 --embedded-broker -X executor.threads=4 \
+start_consumer c1 --embedded-broker -X executor.threads=4 -X retry.max.attempts=1 \
         -X admission.high.mark=400 -X admission.low.mark=200
 wait_ready "$c1_http"
 
@@ -34,7 +36,7 @@ head -n -1 "$work/wait.out" >"$work/results.jsonl"
 assert_eq "distinct task ids with a result" "$(json_get "$work/summary.json" 'j["distinct"]')" 10000
 assert_eq "duplicate results" "$(json_get "$work/summary.json" 'j["duplicates"]')" 0
 assert_eq "SUCCEEDED" "$(json_get "$work/summary.json" 'j["status"].get("SUCCEEDED",0)')" 9400
-assert_eq "FAILED" "$(json_get "$work/summary.json" 'j["status"].get("FAILED",0)')" 600
+assert_eq "DEAD_LETTERED" "$(json_get "$work/summary.json" 'j["status"].get("DEAD_LETTERED",0)')" 600
 
 # Per-kind checks on the results themselves.
 python3 - "$work/results.jsonl" <<'PY' || fail "result contents are wrong (see above)"
@@ -60,10 +62,11 @@ for tid, r in seen.items():
     elif kind == "echo":
         check(r.get("output") == "echo me", f"{tid}: echo output {r.get('output')!r}")
     elif kind == "fail":
-        check(r["status"] == "FAILED" and r.get("error") == "failing on purpose",
+        check(r["status"] == "DEAD_LETTERED" and r.get("error") == "failing on purpose"
+              and r["attempts"] == 1,
               f"{tid}: fail result {r['status']} {r.get('error')!r}")
     elif kind == "nogpu":
-        check(r["status"] == "FAILED" and "gpu" in (r.get("error") or "")
+        check(r["status"] == "DEAD_LETTERED" and "gpu" in (r.get("error") or "")
               and r.get("agent") is None,
               f"{tid}: no-agent result {r['status']} {r.get('error')!r}")
     elif kind in ("noop", "sleep"):

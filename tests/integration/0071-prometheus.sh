@@ -39,7 +39,7 @@ for alert in $alerts; do
 done
 log "ok: every alert has a runbook section and a runbook_url to it"
 
-start_consumer c1 --embedded-broker -X executor.threads=2
+start_consumer c1 --embedded-broker -X executor.threads=2 -X retry.max.attempts=1
 wait_ready "$c1_http"
 producer -q submit --count 200 --type sha256 --payload abc --id-prefix sha --ids-out "$work/ids" ||
         fail "submit failed"
