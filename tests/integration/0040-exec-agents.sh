@@ -43,7 +43,7 @@ agent.missing.command=/nonexistent/sq-no-such-binary --flag
 EOF
 
 SECRET_TOKEN=s3cret HOME=/root start_consumer c1 --embedded-broker \
-        -c "$work/swarmq.properties" -X executor.threads=2 \
+        -c "$work/swarmq.properties" -X executor.threads=2 -X retry.max.attempts=1 \
         -X executor.critical.reserved=0
 wait_ready "$c1_http"
 
@@ -84,10 +84,10 @@ check(len(ups) == 60 and all(r["status"] == "SUCCEEDED" and r["output"] == "HELL
 c = res["count"][0]
 check(c["status"] == "SUCCEEDED" and c["output"].strip() == "300000", f"count: {c}")
 b = res["bad"][0]
-check(b["status"] == "FAILED" and b["error"] == "exited with status 3: bad input"
+check(b["status"] == "DEAD_LETTERED" and b["error"] == "exited with status 3: bad input"
       and b["output"] == "partial\n", f"bad: {b}")
 h = res["hang"][0]
-check(h["status"] == "TIMED_OUT" and "process group" in (h["error"] or ""), f"hang: {h}")
+check(h["status"] == "DEAD_LETTERED" and "process group" in (h["error"] or ""), f"hang: {h}")
 g = res["big"][0]
 check(g["status"] == "SUCCEEDED" and g["output"] == "x" * 1000
       and "output truncated to 1000 bytes" in (g["error"] or ""), f"big: {g}")
@@ -97,7 +97,7 @@ check(e["status"] == "SUCCEEDED" and len(lines) == 2 and lines[0] == "GREETING=h
       and lines[1].startswith("PATH="), f"env: {lines}")
 check("s3cret" not in e["output"] and "HOME=" not in e["output"], f"env leaked: {lines}")
 m = res["missing"][0]
-check(m["status"] == "FAILED" and m["error"] ==
+check(m["status"] == "DEAD_LETTERED" and m["error"] ==
       'cannot execute "/nonexistent/sq-no-such-binary": No such file or directory', f"missing: {m}")
 print("\n".join(errors) if errors else "all exec results as expected")
 if h["error"]:

@@ -27,7 +27,7 @@ pool() { # NAME [key=value...]: a pool agent running the Python worker
                 pool.ping.timeout.ms=300
 } >"$work/swarmq.properties"
 
-start_consumer c1 --embedded-broker -c "$work/swarmq.properties" \
+start_consumer c1 --embedded-broker -c "$work/swarmq.properties" -X retry.max.attempts=1 \
         -X executor.threads=2 -X executor.critical.reserved=0
 wait_ready "$c1_http"
 
@@ -57,7 +57,7 @@ sub acqslow acq "sleep 2000"
 wait_metric '^swarmq_pool_busy_workers\{agent="acq"' 1
 sub acqwait acq pid --count 2
 results acqwait >"$work/acqwait.jsonl"
-assert_eq "acquire timeout: statuses" "$(field "$work/acqwait.jsonl" 'r["status"]' | sort -u)" FAILED
+assert_eq "acquire timeout: statuses" "$(field "$work/acqwait.jsonl" 'r["status"]' | sort -u)" DEAD_LETTERED
 assert_eq "acquire timeout: error" "$(field "$work/acqwait.jsonl" 'r["error"]' | sort -u)" \
         "no worker of pool agent acq became free within 400 ms (1 workers, at most 1)"
 results acqslow >"$work/acqslow.jsonl"

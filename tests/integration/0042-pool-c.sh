@@ -29,7 +29,7 @@ pool() { # NAME [key=value...]: a pool agent running the C worker
         echo "agent.missing.pool.acquire.timeout.ms=500"
 } >"$work/swarmq.properties"
 
-start_consumer c1 --embedded-broker -c "$work/swarmq.properties" \
+start_consumer c1 --embedded-broker -c "$work/swarmq.properties" -X retry.max.attempts=1 \
         -X executor.threads=2 -X executor.critical.reserved=0
 wait_ready "$c1_http"
 
@@ -50,7 +50,7 @@ wait_metric '^swarmq_pool_workers\{agent="tmo"' 1
 tmopid=$(pgrep -f "$worker tmo$")
 sub tmo tmo "sleep 30000" --timeout-ms 500
 results tmo >"$work/tmo.jsonl"
-assert_eq "deadline: status" "$(field "$work/tmo.jsonl" 'r["status"]')" TIMED_OUT
+assert_eq "deadline: status" "$(field "$work/tmo.jsonl" 'r["status"]')" DEAD_LETTERED
 assert_eq "deadline: error" "$(field "$work/tmo.jsonl" 'r["error"]')" \
         "timed out: worker pid $tmopid of pool agent tmo killed (SIGTERM, then SIGKILL after 200 ms) and replaced"
 wait_metric '^swarmq_pool_worker_exits_total\{agent="tmo",reason="timed_out"' 1
@@ -65,7 +65,7 @@ assert_eq "deadline: not retried" "$(metric_sum "$c1_http" '^swarmq_pool_task_re
 # FAILED with the exit status; three crashes counted, workers replaced.
 sub crash crash crash
 results crash >"$work/crash.jsonl"
-assert_eq "crash: status" "$(field "$work/crash.jsonl" 'r["status"]')" FAILED
+assert_eq "crash: status" "$(field "$work/crash.jsonl" 'r["status"]')" DEAD_LETTERED
 field "$work/crash.jsonl" 'r["error"]' | grep -Eq \
         '^worker pid [0-9]+ of pool agent crash exited with status 3 while running the task \(retried 2 times\)$' ||
         fail "crash: error $(field "$work/crash.jsonl" 'r["error"]')"
@@ -84,14 +84,14 @@ assert_eq "cap: output" "$(field "$work/cap.jsonl" 'r["output"]')" "$(printf 'y%
 assert_eq "cap: error" "$(field "$work/cap.jsonl" 'r["error"]')" \
         "output truncated to 100 bytes (agent.cap.output.max.bytes; 200 bytes dropped)"
 assert_eq "failure result" "$(field "$work/capfail.jsonl" 'r["status"] + " " + r["error"]')" \
-        "FAILED no such record"
+        "DEAD_LETTERED no such record"
 
 # 5. A missing worker binary: the task fails once the acquire timeout
 # passes, naming the program.
 sub missing missing pid
 results missing >"$work/missing.jsonl"
 assert_eq "missing binary" "$(field "$work/missing.jsonl" 'r["status"] + ": " + r["error"]')" \
-        'FAILED: no worker of pool agent missing became free within 500 ms (0 workers, at most 4); last worker problem: cannot execute "/nonexistent/sq-worker": No such file or directory'
+        'DEAD_LETTERED: no worker of pool agent missing became free within 500 ms (0 workers, at most 4); last worker problem: cannot execute "/nonexistent/sq-worker": No such file or directory'
 
 stop_consumers c1
 wait_no_process "$worker"

@@ -22,10 +22,10 @@ sse=(python3 "$src/tests/integration/sse_client.py")
 for ((i = 0; i < 100; i++)); do
         sq_http_get "$c1_http/status" >"$work/status0.json"
         n=$(json_get "$work/status0.json" 'len(j["partitions"])')
-        ((n == 24)) && break
+        ((n == 36)) && break
         sleep 0.1
 done
-assert_eq "partitions in /status" "$n" 24
+assert_eq "partitions in /status" "$n" 36
 assert_eq "instance" "$(json_get "$work/status0.json" 'j["instance"]')" c1
 assert_eq "group" "$(json_get "$work/status0.json" 'j["group"]')" swarmq
 assert_eq "version" "$(json_get "$work/status0.json" 'j["version"]')" \

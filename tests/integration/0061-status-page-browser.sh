@@ -55,14 +55,14 @@ try:
     wait.until(lambda d: text("instance") == "c1")
     wait.until(lambda d: text("state") == "running")
     wait.until(lambda d: text("live") == "events: live")
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#partitions tbody tr")) == 24)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#partitions tbody tr")) == 36)
     agents = [r.text.split()[0] for r in drv.find_elements(By.CSS_SELECTOR, "#agents tbody tr")]
     assert agents == ["noop", "echo", "sleep", "sha256", "fail", "cpu"], agents
     flags = text("flags")
     assert flags not in ("…", "none") and "=" in flags, flags
     before = int(text("tasks-finished"))
     assert before == 0, before
-    print(f"page loaded: instance c1 running, 24 partitions, 6 agents, events live, flags {flags}")
+    print(f"page loaded: instance c1 running, 36 partitions, 6 agents, events live, flags {flags}")
 
     # 3,000 echo tasks and 200 sleeping 5 ms each: enough for several
     # one-second samples of throughput and task time.
