@@ -30,7 +30,7 @@ log "task topics created in $((SECONDS - t0)) s"
 
 t0=$SECONDS
 start_consumer c1 -b "$bootstrap" "${consumer_topic_args[@]}" \
-        -X executor.threads=4
+        -X executor.threads=4 -X retry.max.attempts=1
 wait_ready "$c1_http"
 log "c1 joined the group and got partitions in $((SECONDS - t0)) s"
 
@@ -61,8 +61,8 @@ assert_eq "duplicate results" \
         "$(json_get "$work/summary.json" 'j["duplicates"]')" 0
 assert_eq "SUCCEEDED" \
         "$(json_get "$work/summary.json" 'j["status"].get("SUCCEEDED",0)')" 860
-assert_eq "FAILED" \
-        "$(json_get "$work/summary.json" 'j["status"].get("FAILED",0)')" 140
+assert_eq "DEAD_LETTERED" \
+        "$(json_get "$work/summary.json" 'j["status"].get("DEAD_LETTERED",0)')" 140
 
 python3 - "$work/results.jsonl" "$t_tasks" "$t_critical" <<'PY' ||
 import hashlib, json, sys
@@ -87,10 +87,10 @@ for tid, r in seen.items():
     elif kind == "echo":
         check(r.get("output") == "echo me", f"{tid}: echo output {r.get('output')!r}")
     elif kind == "fail":
-        check(r["status"] == "FAILED" and r.get("error") == "failing on purpose",
+        check(r["status"] == "DEAD_LETTERED" and r.get("error") == "failing on purpose",
               f"{tid}: fail result {r['status']} {r.get('error')!r}")
     elif kind == "nogpu":
-        check(r["status"] == "FAILED" and "gpu" in (r.get("error") or ""),
+        check(r["status"] == "DEAD_LETTERED" and "gpu" in (r.get("error") or ""),
               f"{tid}: no-agent result {r['status']} {r.get('error')!r}")
     else:
         check(r["status"] == "SUCCEEDED", f"{tid}: status {r['status']}")

@@ -19,7 +19,7 @@ use_real_kafka
 
 t0=$SECONDS
 start_consumer c1 -b "$bootstrap" "${consumer_topic_args[@]}" \
-        -X executor.threads=4
+        -X executor.threads=4 -X retry.max.attempts=1
 wait_ready "$c1_http"
 log "c1 joined the group and got partitions in $((SECONDS - t0)) s"
 t0=$SECONDS
@@ -102,8 +102,8 @@ want = {
                     {"output": hashlib.sha256(bytes.fromhex("deadbeef")).hexdigest()}),
     "k-cpu": ("SUCCEEDED", "cpu", {"output": cpu(b"abc", 7)}),
     "k-caps": ("SUCCEEDED", "echo", {"output": "via a capability ✓"}),
-    "k-fail": ("FAILED", "fail", {"output": "", "error": "json failure ✗"}),
-    "k-nogpu": ("FAILED", None, {"output": ""}),
+    "k-fail": ("DEAD_LETTERED", "fail", {"output": "", "error": "json failure ✗"}),
+    "k-nogpu": ("DEAD_LETTERED", None, {"output": ""}),
     "k-attempt": ("SUCCEEDED", "noop", {"output": "", "attempts": 2,
                                         "created_at": 1700000000000}),
     "k-timeout": ("TIMED_OUT", "sleep", {"output": ""}),

@@ -12,7 +12,7 @@
 source "$(dirname "$0")/../integration/lib.sh"
 use_real_kafka
 
-start_consumer c1 -b "$bootstrap" "${consumer_topic_args[@]}"
+start_consumer c1 -b "$bootstrap" "${consumer_topic_args[@]}" -X retry.max.attempts=1
 wait_ready "$c1_http"
 
 p=(producer "${producer_topic_args[@]}" --topic-events "$t_events")
@@ -84,7 +84,7 @@ for line in open(sys.argv[1]):
     seen.setdefault(e["task_id"], []).append(e["type"])
 bad = []
 for i in ids:
-    terminal = "failed" if i.split("-")[0].endswith("f") else "succeeded"
+    terminal = "dead_lettered" if i.split("-")[0].endswith("f") else "succeeded"
     if sorted(seen.get(i, [])) != sorted(["received", "started", terminal]):
         bad.append((i, seen.get(i)))
 extra = sorted(set(seen) - set(ids))
@@ -103,7 +103,7 @@ bad = []
 for line in open(sys.argv[1]):
     r = json.loads(line)
     n[r["task_id"]] += 1
-    want = "FAILED" if r["task_id"].split("-")[0].endswith("f") else "SUCCEEDED"
+    want = "DEAD_LETTERED" if r["task_id"].split("-")[0].endswith("f") else "SUCCEEDED"
     if r["status"] != want:
         bad.append((r["task_id"], r["status"]))
 wrong = [i for i in ids if n[i] != 1] + sorted(set(n) - set(ids))
@@ -191,13 +191,13 @@ check_events "$work/taskid.jsonl" "$work/two.ids" || fail "--task-id events are 
 replay_to taskid_results --results --task-id "$id1"
 assert_eq "--results --task-id $id1" \
         "$(python3 -c 'import json,sys; print(*[(j["task_id"], j["status"]) for j in map(json.loads, open(sys.argv[1]))])' "$work/taskid_results.jsonl")" \
-        "('$id1', 'FAILED')"
+        "('$id1', 'DEAD_LETTERED')"
 replay_to max --max 17
 assert_eq "replay --max 17 exit code" "$rc" 0
 assert_eq "replay --max 17 lines" "$(wc -l <"$work/max.jsonl")" 17
-replay_to max_filtered --type failed --max 12
-assert_eq "replay --type failed --max 12 lines" \
-        "$(grep -c '"type":"failed"' "$work/max_filtered.jsonl")" 12
+replay_to max_filtered --type dead_lettered --max 12
+assert_eq "replay --type dead_lettered --max 12 lines" \
+        "$(grep -c '"type":"dead_lettered"' "$work/max_filtered.jsonl")" 12
 
 log "errors"
 replay_rc bad_since --since 2026-11-24T25:00:00Z
