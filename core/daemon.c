@@ -1269,11 +1269,11 @@ static void *poll_main(void *arg) {
                 {
                         /* The retry lane's timer: wake when the earliest
                          * waiting head is due. */
-                        int64_t due = retry_check_due(daemon);
-                        if (due != INT64_MAX)
-                                timeout_us =
-                                    SQ_MIN(timeout_us,
-                                           (due - sq_wallclock_ms()) * 1000);
+                        int64_t retry_due = retry_check_due(daemon);
+                        if (retry_due != INT64_MAX)
+                                timeout_us = SQ_MIN(
+                                    timeout_us,
+                                    (retry_due - sq_wallclock_ms()) * 1000);
                 }
                 if (stopping)
                         timeout_us = SQ_MIN(timeout_us, drain_deadline - now);
