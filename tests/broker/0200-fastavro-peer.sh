@@ -24,7 +24,7 @@ use_python_peer
 
 t0=$SECONDS
 start_consumer c1 -b "$bootstrap" "${consumer_topic_args[@]}" \
-        -X executor.threads=4
+        -X executor.threads=4 -X retry.max.attempts=1
 wait_ready "$c1_http"
 log "c1 joined the group and got partitions in $((SECONDS - t0)) s"
 
@@ -41,7 +41,10 @@ log "produced and checked in $((SECONDS - t0)) s"
 assert_eq "metric: finished tasks" \
         "$(metric_sum "$c1_http" '^swarmq_tasks_total')" 300
 assert_eq "metric: decode dead letters" \
-        "$(metric_sum "$c1_http" '^swarmq_dead_letter')" 0
+        "$(metric_sum "$c1_http" '^swarmq_dead_letters_total\{reason="DECODE_ERROR"')" 0
+assert_eq "metric: dead letters after their one attempt" \
+        "$(metric_sum "$c1_http" '^swarmq_dead_letters_total\{reason="MAX_ATTEMPTS"')" \
+        "$(grep -c '"status": *"DEAD_LETTERED"' "$work/plan.jsonl")"
 
 kill -TERM "$c1_pid"
 status=0

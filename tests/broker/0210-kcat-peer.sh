@@ -106,7 +106,7 @@ want = {
     "k-nogpu": ("DEAD_LETTERED", None, {"output": ""}),
     "k-attempt": ("SUCCEEDED", "noop", {"output": "", "attempts": 2,
                                         "created_at": 1700000000000}),
-    "k-timeout": ("TIMED_OUT", "sleep", {"output": ""}),
+    "k-timeout": ("DEAD_LETTERED", "sleep", {"output": ""}),
     "k-crit": ("SUCCEEDED", "echo", {"output": "fast lane"}),
 }
 errors = 0
@@ -183,7 +183,13 @@ for r in dlt:
     check(r["key"] not in by_key, f"two dead letters with key {r['key']!r}")
     by_key[r["key"]] = r
 bad = [l.rstrip("\n").split("|", 2) for l in open(bad_file, encoding="utf-8")]
-check(len(dlt) == len(bad), f"{len(dlt)} dead letters, expected {len(bad)}")
+# The undecodable records, plus the three JSON tasks that fail, time out or
+# find no agent (dead-lettered after their one attempt: retry.max.attempts=1).
+failed = {"k-fail", "k-nogpu", "k-timeout"}
+check(len(dlt) == len(bad) + len(failed),
+      f"{len(dlt)} dead letters, expected {len(bad) + len(failed)}")
+for key in failed:
+    check(key in by_key, f"{key}: no dead letter for the failed task")
 for key, words, _ in bad:
     d, o = by_key.get(key), origin.get(key)
     if not d or not o:
@@ -214,7 +220,7 @@ sys.exit(1 if errors else 0)
 PY
         fail "dead letters are wrong (see above)"
 assert_eq "metric: dead letters" \
-        "$(metric_sum "$c1_http" '^swarmq_dead_letters_total')" "${#bad[@]}"
+        "$(metric_sum "$c1_http" '^swarmq_dead_letters_total')" "$((${#bad[@]} + 3))"
 assert_eq "metric: finished tasks" \
         "$(metric_sum "$c1_http" '^swarmq_tasks_total')" "${#tasks[@]}"
 log "produced and checked in $((SECONDS - t0)) s"

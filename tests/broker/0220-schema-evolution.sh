@@ -23,7 +23,8 @@ use_python_peer
 
 t0=$SECONDS
 start_consumer c1 -b "$bootstrap" "${consumer_topic_args[@]}" \
-        -X executor.threads=4 -X task.default.timeout.ms=200
+        -X executor.threads=4 -X task.default.timeout.ms=200 \
+        -X retry.max.attempts=1
 wait_ready "$c1_http"
 log "c1 joined the group and got partitions in $((SECONDS - t0)) s"
 
@@ -57,7 +58,7 @@ log "produced and checked in $((SECONDS - t0)) s"
 python3 - "$work/plan.jsonl" <<'PY' || fail "the plan lacks a default check"
 import json, sys
 plan = {e["id"]: e for e in map(json.loads, open(sys.argv[1]))}
-want = {"v0-2-cpu": ("SUCCEEDED", "cpu"), "v0-3-sleep": ("TIMED_OUT", "sleep"),
+want = {"v0-2-cpu": ("SUCCEEDED", "cpu"), "v0-3-sleep": ("DEAD_LETTERED", "sleep"),
         "v1-1-sleep": ("SUCCEEDED", "sleep"), "v0-0-sha256": ("SUCCEEDED", "sha256")}
 bad = [(k, plan.get(k, {}).get("expect")) for k, (s, a) in want.items()
        if plan.get(k, {}).get("expect", {}).get("status") != s
@@ -65,8 +66,10 @@ bad = [(k, plan.get(k, {}).get("expect")) for k, (s, a) in want.items()
 print("plan expectations:", "ok" if not bad else bad)
 sys.exit(1 if bad else 0)
 PY
+# With retry.max.attempts=1 every failed or timed-out task is dead-lettered.
 assert_eq "metric: dead letters" \
-        "$(metric_sum "$c1_http" '^swarmq_dead_letters_total')" 0
+        "$(metric_sum "$c1_http" '^swarmq_dead_letters_total')" \
+        "$(python3 -c 'import json,sys; print(sum(json.loads(l)["expect"]["status"] == "DEAD_LETTERED" for l in open(sys.argv[1])))' "$work/plan.jsonl")"
 assert_eq "metric: finished tasks" \
         "$(metric_sum "$c1_http" '^swarmq_tasks_total')" 9
 
