@@ -248,6 +248,10 @@ with tempfile.TemporaryDirectory() as prefix:
             if path.startswith(prefix):
                 own.append(soname)
                 continue
+            if re.match(r"lib(asan|ubsan|lsan|tsan)\.so", soname):
+                # CI's sanitizer build links these; the image's release
+                # build does not.
+                continue
             pkgs = None
             for cand in (path, os.path.realpath(path),
                          re.sub(r"^/lib/", "/usr/lib/", path),
