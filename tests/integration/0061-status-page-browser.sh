@@ -77,6 +77,11 @@ try:
     assert int(text("tasks-succeeded")) == 3200
     # Events: the list is live, newest first, and shows these tasks.
     wait.until(lambda d: int(text("events-count")) >= 100)
+    # The event stream is rate limited per client, so it can still be
+    # delivering the burst of "received" events when the counters reach
+    # 3,200: wait for a terminal event to reach the list.
+    wait.until(lambda d: d.execute_script(
+        "return document.querySelector('#events li[data-type=\"succeeded\"]') !== null;"))
     # Read the live list in one script call (it changes under us).
     items = drv.execute_script(
         "return Array.from(document.querySelectorAll('#events li[data-type]'))"
