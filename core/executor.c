@@ -212,8 +212,9 @@ static void async_done(void *opaque, sq_outcome_t *outcome) {
 
         /* Parked jobs of this agent run from here: an exec or pool job
          * only starts a child or writes a frame, so the loop never
-         * blocks on it, and its own completion continues the chain. A
-         * builtin job handed over here runs on this thread. */
+         * blocks on it, and its own completion continues the chain (a
+         * slot is only ever handed over on the same agent, so the jobs
+         * run here are exec or pool jobs too, stolen ones included). */
         release_chain(daemon, daemon->io_codec, agents, &slot, res, latency_us,
                       false);
         sq_agents_release_ref(agents);
