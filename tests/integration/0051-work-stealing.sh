@@ -6,7 +6,9 @@
 # behind the long one is taken over by the other agent as soon as it is
 # idle: the long task's agent runs only the long task, the other agent
 # runs the five short ones, and swarmq_tasks_stolen_total counts the moves.
-# One partition, so the tasks arrive in the order submitted.
+# With flag.work_stealing=off (a second instance) the parked tasks wait for
+# the long task's agent and nothing is counted. One partition, so the tasks
+# arrive in the order submitted.
 source "$(dirname "$0")/lib.sh"
 
 cat >"$work/swarmq.properties" <<CONF
@@ -19,9 +21,6 @@ agent.b.handler=sleep
 agent.b.capabilities=w
 agent.b.concurrency=1
 CONF
-start_consumer c1 --embedded-broker -c "$work/swarmq.properties" \
-        -X embedded.partitions=1
-wait_ready "$c1_http"
 
 python3 - >"$work/tasks.jsonl" <<'PY'
 import json
@@ -29,26 +28,46 @@ for i, ms in enumerate([300, 4000, 300, 300, 300, 300], 1):
     print(json.dumps({"id": f"st-{i}", "type": "sleep", "capabilities": ["w"],
                       "payload": str(ms)}))
 PY
-producer -q submit -f "$work/tasks.jsonl" --ids-out "$work/ids" || fail "submit failed"
-producer wait --ids-file "$work/ids" --print --json --timeout-ms 60000 \
-        >"$work/results.out" || fail "not every task got a result"
-
-python3 - "$work/results.out" <<'PY' || fail "work was not stolen"
-import json, sys
+# run_case NAME FLAG: one instance on its own embedded broker, the six
+# tasks; writes "long=AGENT long_ran=N" (tasks the long task's agent ran)
+# to $work/NAME.summary.
+run_case() {
+        local name=$1 flag=$2 url_var=${1}_http
+        start_consumer "$name" --embedded-broker -c "$work/swarmq.properties" \
+                -X embedded.partitions=1 -X "flag.work_stealing=$flag"
+        wait_ready "${!url_var}"
+        producer -q submit -f "$work/tasks.jsonl" --ids-out "$work/$name.ids" ||
+                fail "submit failed"
+        producer wait --ids-file "$work/$name.ids" --print --json --timeout-ms 60000 \
+                >"$work/$name.out" || fail "not every task got a result"
+        python3 - "$work/$name.out" >"$work/$name.summary" <<'PY' || fail "results are wrong"
+import collections, json, sys
 res = {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if r.get("task_id", "").startswith("st-"):
         res[r["task_id"]] = r
-assert len(res) == 6, res.keys()
-assert all(r["status"] == "SUCCEEDED" for r in res.values()), res
+assert len(res) == 6 and all(r["status"] == "SUCCEEDED" for r in res.values()), res
 long_agent = res["st-2"]["agent"]
-others = {t: r["agent"] for t, r in res.items() if t != "st-2"}
-print("long task on", long_agent, "; the others on", others)
-sys.exit(0 if all(a != long_agent for a in others.values()) else 1)
+ran = collections.Counter(r["agent"] for r in res.values())
+print(f"long={long_agent} long_ran={ran[long_agent]} agents={dict(ran)}")
 PY
-stolen=$(metric_sum "$c1_http" '^swarmq_tasks_stolen_total')
-((stolen >= 1)) || fail "swarmq_tasks_stolen_total is $stolen"
-log "ok: swarmq_tasks_stolen_total = $stolen"
-stop_consumers c1
+        log "$name: $(cat "$work/$name.summary")"
+}
+
+run_case on on
+out=$(cat "$work/on.summary")
+assert_eq "tasks the long task's agent ran (stealing on)" "$(sed -n "s/.*long_ran=\([0-9]*\).*/\1/p" <<<"$out")" 1
+stolen=$(metric_sum "$on_http" '^swarmq_tasks_stolen_total')
+((stolen >= 1)) || fail "swarmq_tasks_stolen_total is $stolen with stealing on"
+log "ok: metric: stolen (on) = $stolen"
+stop_consumers on
+
+run_case off off
+out=$(cat "$work/off.summary")
+long_ran=$(sed -n "s/.*long_ran=\([0-9]*\).*/\1/p" <<<"$out")
+((long_ran >= 2)) || fail "stealing off, yet the long task's agent ran only $long_ran"
+log "ok: the long task's agent ran $long_ran tasks (stealing off)"
+assert_eq "metric: stolen (off)" "$(metric_sum "$off_http" '^swarmq_tasks_stolen_total')" 0
+stop_consumers off
 log "passed"
