@@ -16,6 +16,9 @@ conf=$work/swarmq.properties
 write_conf() { # $1: flaky's handler, $2: slow's concurrency, $3: extra line
         cat >"$conf" <<EOF
 executor.threads=4
+# One attempt: each failure is final (a dead letter), so three tasks are
+# exactly three failures for the breaker.
+retry.max.attempts=1
 executor.critical.reserved=1
 agent.flaky.handler=$1
 agent.flaky.capabilities=flaky,work
@@ -67,7 +70,7 @@ wait_metric() { # pattern want what
 # 1. Three failures open the breaker.
 producer -q submit --count 3 --type x --capability flaky --id-prefix fail \
         --ids-out "$work/fail.ids" || fail "submit failed"
-assert_eq "failing tasks" "$(wait_ids fail)" "FAILED@flaky=3"
+assert_eq "failing tasks" "$(wait_ids fail)" "DEAD_LETTERED@flaky=3"
 wait_metric '^swarmq_agent_breaker_transitions_total\{agent="flaky",to="open"' 1 \
         "transitions to open"
 
