@@ -86,6 +86,12 @@ static const sym_t jitter_syms[] = {
     {NULL, 0},
 };
 
+static const sym_t guarantee_syms[] = {
+    {"at_least_once", SQ_GUARANTEE_AT_LEAST_ONCE},
+    {"exactly_once", SQ_GUARANTEE_EXACTLY_ONCE},
+    {NULL, 0},
+};
+
 static const sym_t port_syms[] = {
     {"auto", -1},
     {"off", 0},
@@ -204,6 +210,7 @@ static const char *const kafka_first_words[] = {
 _Static_assert(sizeof(sq_ordering_t) == sizeof(int), "enum is int-sized");
 _Static_assert(sizeof(sq_when_open_t) == sizeof(int), "enum is int-sized");
 _Static_assert(sizeof(sq_jitter_t) == sizeof(int), "enum is int-sized");
+_Static_assert(sizeof(sq_guarantee_t) == sizeof(int), "enum is int-sized");
 
 #define OFF(field) offsetof(sq_config_t, field)
 
@@ -279,6 +286,10 @@ static const key_def_t key_defs[] = {
      "Factor the backoff grows by per attempt."},
     {"retry.backoff.jitter", KEY_ENUM, 0, 0, OFF(retry_backoff_jitter), "equal",
      jitter_syms, "full, equal or none."},
+    {"processing.guarantee", KEY_ENUM, 0, 0, OFF(guarantee), "at_least_once",
+     guarantee_syms,
+     "at_least_once, or exactly_once: results, events and offsets in one "
+     "Kafka transaction."},
     {"http.port", KEY_INT, -1, 65535, OFF(http_port), "8080", port_syms,
      "HTTP port for /health, /metrics, /status; auto (-1) = ephemeral, "
      "off (0) = no server."},

@@ -92,6 +92,11 @@ typedef enum {
         SQ_JITTER_NONE  = 2, /* exactly d */
 } sq_jitter_t;
 
+typedef enum {
+        SQ_GUARANTEE_AT_LEAST_ONCE = 0,
+        SQ_GUARANTEE_EXACTLY_ONCE  = 1,
+} sq_guarantee_t;
+
 typedef struct sq_config_s {
         /* Identity */
         char *instance_id; /**< instance.id; default "<hostname>-<pid>" */
@@ -123,6 +128,7 @@ typedef struct sq_config_s {
         int commit_metadata_max;    /**< commit.metadata.max.bytes, 4096 */
         int dedup_max_entries;      /**< dedup.max.entries, 100000 */
         int64_t dedup_ttl_ms;       /**< dedup.ttl.ms, 3600000 */
+        sq_guarantee_t guarantee;   /**< processing.guarantee */
 
         /* Retries (retry.c): failed attempts go to topic.retry, then
          * topic.dlt */

@@ -756,18 +756,13 @@ static void update_lag_snapshot(sq_daemon_t *daemon) {
         pthread_mutex_unlock(&daemon->snap_lock);
 }
 
-/* Commits the completed prefix of the partitions in @p only (or all
- * assigned ones when NULL). The periodic asynchronous commit skips what it
- * already sent; a synchronous commit (revocation, shutdown) sends every
- * prefix again, because an asynchronous commit still in flight may yet
- * fail (a rebalance in progress does that) after the partition is gone. */
-static void commit_offsets(sq_daemon_t *daemon,
-                           const rd_kafka_topic_partition_list_t *only,
-                           bool sync) {
+/* The offsets (with their maps) to commit: see commit_offsets(). */
+static rd_kafka_topic_partition_list_t *
+commit_list(sq_daemon_t *daemon, const rd_kafka_topic_partition_list_t *only,
+            bool sync) {
         rd_kafka_topic_partition_list_t *list =
             rd_kafka_topic_partition_list_new(16);
         sq_partition_t *part;
-        rd_kafka_resp_err_t err;
         int lane, i;
 
         FOREACH_PARTITION(daemon, lane, i, part) {
@@ -816,6 +811,103 @@ static void commit_offsets(sq_daemon_t *daemon,
                 part->map_len       = map_len;
                 part->map_done      = map_done;
         }
+        return list;
+}
+
+/* exactly_once: the transaction failed; abort it and stop the instance
+ * (its offsets stay where the last committed transaction put them, and
+ * read_committed readers never see its results). */
+static void fail_transaction(sq_daemon_t *daemon, const char *what,
+                             rd_kafka_error_t *error) {
+        SQ_LOG(SQ_LOG_CRIT, "TXN",
+               "%s failed: %s; aborting the transaction and stopping (its "
+               "tasks run again from the last committed offsets)",
+               what,
+               error ? rd_kafka_error_string(error)
+                     : "a record of it was not delivered");
+        if (!error || !rd_kafka_error_is_fatal(error)) {
+                rd_kafka_error_t *aerr =
+                    rd_kafka_abort_transaction(daemon->producer, 30000);
+                if (aerr) {
+                        SQ_LOG(SQ_LOG_ERR, "TXN", "abort failed: %s",
+                               rd_kafka_error_string(aerr));
+                        rd_kafka_error_destroy(aerr);
+                }
+        }
+        if (error)
+                rd_kafka_error_destroy(error);
+        sq_metric_add(daemon->m.commits_failed, 1);
+        daemon->txn_dead = true;
+        daemon->fatal    = SQ_ERR_KAFKA;
+        sq_daemon_stop(daemon);
+}
+
+/* exactly_once: ends the open transaction with the offsets of what it
+ * holds, and opens the next. Under the write lock nothing is produced:
+ * the flush makes every record of the transaction acknowledged (delivery
+ * reports mark their offsets done, on this thread), so the offsets sent
+ * cover exactly the tasks whose results and events are in it or in
+ * earlier transactions. */
+static void commit_transaction(sq_daemon_t *daemon,
+                               const rd_kafka_topic_partition_list_t *only,
+                               bool sync) {
+        rd_kafka_topic_partition_list_t *list = NULL;
+        rd_kafka_error_t *error               = NULL;
+        const char *what                      = "flush";
+
+        if (daemon->txn_dead)
+                return;
+        pthread_rwlock_wrlock(&daemon->txn_lock);
+        if (rd_kafka_flush(daemon->producer, 60000) ||
+            atomic_load(&daemon->txn_failed))
+                goto fail;
+        list = commit_list(daemon, only, sync);
+        if (list->cnt == 0 && atomic_load(&daemon->txn_produced) == 0)
+                goto done; /* nothing to end */
+        if (list->cnt > 0) {
+                rd_kafka_consumer_group_metadata_t *cgmd =
+                    rd_kafka_consumer_group_metadata(daemon->consumer);
+                what  = "sending offsets to the transaction";
+                error = rd_kafka_send_offsets_to_transaction(daemon->producer,
+                                                             list, cgmd, 30000);
+                rd_kafka_consumer_group_metadata_destroy(cgmd);
+                if (error)
+                        goto fail;
+        }
+        what = "committing the transaction";
+        if ((error = rd_kafka_commit_transaction(daemon->producer, 60000)))
+                goto fail;
+        atomic_store(&daemon->txn_produced, 0);
+        sq_metric_add(daemon->m.commits_ok, 1);
+        what = "beginning a transaction";
+        if ((error = rd_kafka_begin_transaction(daemon->producer)))
+                goto fail;
+        goto done;
+fail:
+        fail_transaction(daemon, what, error);
+done:
+        pthread_rwlock_unlock(&daemon->txn_lock);
+        if (list)
+                rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Commits the completed prefix of the partitions in @p only (or all
+ * assigned ones when NULL). The periodic asynchronous commit skips what it
+ * already sent; a synchronous commit (revocation, shutdown) sends every
+ * prefix again, because an asynchronous commit still in flight may yet
+ * fail (a rebalance in progress does that) after the partition is gone.
+ * exactly_once: through the transaction instead. */
+static void commit_offsets(sq_daemon_t *daemon,
+                           const rd_kafka_topic_partition_list_t *only,
+                           bool sync) {
+        rd_kafka_topic_partition_list_t *list;
+        rd_kafka_resp_err_t err;
+
+        if (daemon->eos) {
+                commit_transaction(daemon, only, sync);
+                return;
+        }
+        list = commit_list(daemon, only, sync);
         if (list->cnt > 0) {
                 err = rd_kafka_commit(daemon->consumer, list, sync ? 0 : 1);
                 if (sync && err) {
@@ -1294,6 +1386,9 @@ static void *poll_main(void *arg) {
                 drain_pipe(daemon->wake_fd);
 
                 serve_delivery_reports(daemon, 0);
+                if (daemon->eos && atomic_load(&daemon->txn_failed) &&
+                    !daemon->txn_dead)
+                        fail_transaction(daemon, "a produce", NULL);
                 check_map_budget(daemon);
                 busy += serve_queue(daemon, daemon->critical_q, false);
                 busy += serve_queue(daemon, daemon->consumer_q, true);
@@ -2046,6 +2141,17 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         pthread_mutex_init(&daemon->agents_lock, NULL);
         pthread_mutex_init(&daemon->reload_lock, NULL);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
+        {
+                /* Writer-preferring: a transaction's end is not starved by
+                 * a steady stream of produce calls. */
+                pthread_rwlockattr_t attr;
+                pthread_rwlockattr_init(&attr);
+                pthread_rwlockattr_setkind_np(
+                    &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+                pthread_rwlock_init(&daemon->txn_lock, &attr);
+                pthread_rwlockattr_destroy(&attr);
+        }
+        daemon->eos = conf->guarantee == SQ_GUARANTEE_EXACTLY_ONCE;
         atomic_store(&daemon->poll_heartbeat_us, daemon->started_us);
         atomic_store(&daemon->exec_progress_us, daemon->started_us);
         if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
@@ -2431,6 +2537,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         pthread_mutex_destroy(&daemon->snap_lock);
         pthread_mutex_destroy(&daemon->agents_lock);
         pthread_mutex_destroy(&daemon->reload_lock);
+        pthread_rwlock_destroy(&daemon->txn_lock);
         sq_free(daemon->bootstrap);
         sq_config_destroy(daemon->conf);
         sq_free(daemon);

@@ -168,6 +168,13 @@ struct sq_daemon_s {
         char *map_buf;          /* commit.metadata.max.bytes + 1 (poll) */
         sq_ttlmap_t *dedup;     /* succeeded task ids (poll thread), or NULL */
         sq_order_t *order;      /* ordering gate (ordering=key|partition) */
+        /* processing.guarantee=exactly_once */
+        bool eos;
+        pthread_rwlock_t txn_lock;   /* produce: read; end a transaction:
+                                      * write (poll thread) */
+        atomic_long txn_produced;    /* records in the open transaction */
+        atomic_bool txn_failed;      /* it cannot commit: abort and stop */
+        bool txn_dead;               /* poll thread: no more transactions */
         atomic_bool order_closed;    /* stopping: held jobs are freed */
         atomic_long order_held;      /* jobs held behind their key */
         atomic_size_t dedup_entries; /* snapshot for /metrics */

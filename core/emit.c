@@ -31,17 +31,43 @@ static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt, const char *key,
         bool warned = false;
 
         for (;;) {
+                rd_kafka_resp_err_t err;
+                /* exactly_once: a record goes into the open transaction;
+                 * the poll thread commits it under the write lock, so no
+                 * record is produced while a transaction ends. */
+                if (daemon->eos)
+                        pthread_rwlock_rdlock(&daemon->txn_lock);
                 /* NULL headers are allowed: the record has none. On
                  * success librdkafka owns @p headers. */
-                rd_kafka_resp_err_t err = rd_kafka_producev(
+                err = rd_kafka_producev(
                     daemon->producer, RD_KAFKA_V_RKT(rkt),
                     RD_KAFKA_V_KEY(key, key_len),
                     RD_KAFKA_V_VALUE((void *)value, value_len),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                     RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque),
                     RD_KAFKA_V_END);
-                if (!err)
+                if (!err) {
+                        if (daemon->eos) {
+                                atomic_fetch_add(&daemon->txn_produced, 1);
+                                pthread_rwlock_unlock(&daemon->txn_lock);
+                        }
                         return;
+                }
+                if (daemon->eos)
+                        pthread_rwlock_unlock(&daemon->txn_lock);
+                if (daemon->eos && err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                        /* The transaction failed (or the producer was
+                         * fenced): nothing of it will be committed, nor
+                         * the offsets it gates; the instance stops. */
+                        SQ_LOG(SQ_LOG_ERR, "EMIT",
+                               "cannot produce to %s in the transaction: %s",
+                               rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
+                        if (headers)
+                                rd_kafka_headers_destroy(headers);
+                        atomic_store(&daemon->txn_failed, true);
+                        sq_daemon_wake(daemon);
+                        return;
+                }
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* Only programming errors end here (unknown
                          * partition is impossible with the partitioner). */
@@ -225,7 +251,20 @@ void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                                rd_kafka_err2str(rkm->err));
                         return;
                 }
-                if (rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                if (daemon->eos && rkm->err != RD_KAFKA_RESP_ERR__PURGE_QUEUE &&
+                    rkm->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+                        /* exactly_once: producing it again would not save
+                         * the transaction; it aborts, and the task's
+                         * offset stays uncommitted. */
+                        SQ_LOG(SQ_LOG_ERR, "EMIT",
+                               "record for task_id=%s not delivered to %s in "
+                               "the transaction: %s",
+                               job->task ? job->task->id : "(undecodable)",
+                               rd_kafka_topic_name(rkm->rkt),
+                               rd_kafka_err2str(rkm->err));
+                        atomic_store(&daemon->txn_failed, true);
+                }
+                if (daemon->eos || rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
                     rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
                         /* Shutting down past the deadline: the offset stays
                          * uncommitted, the task will run again elsewhere. */

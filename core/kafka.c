@@ -16,6 +16,7 @@
 #include "daemon_int.h"
 #include "log.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
@@ -193,6 +194,16 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                        errstr_size)) ||
             (err = apply_common(daemon, pconf, errstr, errstr_size)))
                 goto fail;
+        if (daemon->eos) {
+                /* Stable per instance, so a restarted instance fences its
+                 * previous incarnation and aborts what it left open. */
+                char txn_id[600];
+                snprintf(txn_id, sizeof(txn_id), "swarmq-%s-%s", conf->group_id,
+                         conf->instance_id);
+                if ((err = set(pconf, "transactional.id", txn_id, errstr,
+                               errstr_size)))
+                        goto fail;
+        }
         rd_kafka_conf_set_opaque(pconf, daemon);
         rd_kafka_conf_set_dr_msg_cb(pconf, sq_emit_dr_msg_cb);
 
@@ -205,6 +216,21 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                 goto fail;
         }
         pconf = NULL; /* rd_kafka_new() took it */
+        if (daemon->eos) {
+                rd_kafka_error_t *error =
+                    rd_kafka_init_transactions(daemon->producer, 60000);
+                if (!error)
+                        error = rd_kafka_begin_transaction(daemon->producer);
+                if (error) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "processing.guarantee=exactly_once: "
+                                      "cannot start transactions: %s",
+                                      rd_kafka_error_string(error));
+                        rd_kafka_error_destroy(error);
+                        err = SQ_ERR_KAFKA;
+                        goto fail;
+                }
+        }
         daemon->consumer =
             rd_kafka_new(RD_KAFKA_CONSUMER, cconf, rkerrstr, sizeof(rkerrstr));
         if (!daemon->consumer) {
