@@ -819,12 +819,19 @@ commit_list(sq_daemon_t *daemon, const rd_kafka_topic_partition_list_t *only,
  * read_committed readers never see its results). */
 static void fail_transaction(sq_daemon_t *daemon, const char *what,
                              rd_kafka_error_t *error) {
+        char fatal[512] = "";
+
+        /* A produce that failed gives no error object: a fatal producer
+         * error (fenced by a newer instance with our transactional.id)
+         * names the cause, else a record of the transaction failed. */
+        if (!error &&
+            !rd_kafka_fatal_error(daemon->producer, fatal, sizeof(fatal)))
+                snprintf(fatal, sizeof(fatal),
+                         "a record of it was not delivered");
         SQ_LOG(SQ_LOG_CRIT, "TXN",
                "%s failed: %s; aborting the transaction and stopping (its "
                "tasks run again from the last committed offsets)",
-               what,
-               error ? rd_kafka_error_string(error)
-                     : "a record of it was not delivered");
+               what, error ? rd_kafka_error_string(error) : fatal);
         if (!error || !rd_kafka_error_is_fatal(error)) {
                 rd_kafka_error_t *aerr =
                     rd_kafka_abort_transaction(daemon->producer, 30000);
@@ -979,6 +986,11 @@ static void drain_partitions(sq_daemon_t *daemon,
                                              ->outstanding);
                 }
                 if (!outstanding)
+                        return;
+                if (daemon->txn_dead)
+                        /* exactly_once after a failed transaction: what
+                         * they finish cannot be committed any more (and
+                         * records that were refused never report). */
                         return;
                 if (sq_clock_us() >= deadline) {
                         SQ_LOG(SQ_LOG_WARNING, "REBALANCE",
@@ -1344,6 +1356,19 @@ static void *poll_main(void *arg) {
                 if (stopping) {
                         if (window_total(daemon) == 0)
                                 break;
+                        if (daemon->txn_dead) {
+                                /* exactly_once after a failed transaction:
+                                 * nothing finished now can be committed,
+                                 * so waiting for it only delays the
+                                 * restart that runs it again. */
+                                SQ_LOG(SQ_LOG_WARNING, "STOP",
+                                       "transaction failed; abandoning %ld "
+                                       "unfinished tasks without waiting "
+                                       "(they run again from the last "
+                                       "committed offsets)",
+                                       window_total(daemon));
+                                break;
+                        }
                         if (now >= drain_deadline) {
                                 SQ_LOG(SQ_LOG_WARNING, "STOP",
                                        "drain deadline passed; abandoning "
@@ -1421,9 +1446,10 @@ static void *poll_main(void *arg) {
         commit_offsets(daemon, NULL, true);
         SQ_LOG(SQ_LOG_NOTICE, "STOP", "closing the consumer");
         rd_kafka_consumer_close(daemon->consumer);
-        /* Results of tasks that finished are still worth delivering. */
-        if (rd_kafka_flush(daemon->producer, 10000) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR)
+        /* Results of tasks that finished are still worth delivering
+         * (not after a failed transaction: they would be aborted). */
+        if (!daemon->txn_dead && rd_kafka_flush(daemon->producer, 10000) !=
+                                     RD_KAFKA_RESP_ERR_NO_ERROR)
                 SQ_LOG(SQ_LOG_WARNING, "STOP",
                        "%d records not delivered before the flush timeout",
                        rd_kafka_outq_len(daemon->producer));

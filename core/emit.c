@@ -59,12 +59,17 @@ static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt, const char *key,
                         /* The transaction failed (or the producer was
                          * fenced): nothing of it will be committed, nor
                          * the offsets it gates; the instance stops. */
-                        SQ_LOG(SQ_LOG_ERR, "EMIT",
-                               "cannot produce to %s in the transaction: %s",
-                               rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
+                        /* Logged once: every executor keeps finishing
+                         * tasks until the poll thread stops them. */
+                        if (!atomic_exchange(&daemon->txn_failed, true))
+                                SQ_LOG(SQ_LOG_ERR, "EMIT",
+                                       "cannot produce to %s in the "
+                                       "transaction: %s (later records of "
+                                       "it are dropped too)",
+                                       rd_kafka_topic_name(rkt),
+                                       rd_kafka_err2str(err));
                         if (headers)
                                 rd_kafka_headers_destroy(headers);
-                        atomic_store(&daemon->txn_failed, true);
                         sq_daemon_wake(daemon);
                         return;
                 }
@@ -256,13 +261,14 @@ void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                         /* exactly_once: producing it again would not save
                          * the transaction; it aborts, and the task's
                          * offset stays uncommitted. */
-                        SQ_LOG(SQ_LOG_ERR, "EMIT",
-                               "record for task_id=%s not delivered to %s in "
-                               "the transaction: %s",
-                               job->task ? job->task->id : "(undecodable)",
-                               rd_kafka_topic_name(rkm->rkt),
-                               rd_kafka_err2str(rkm->err));
-                        atomic_store(&daemon->txn_failed, true);
+                        if (!atomic_exchange(&daemon->txn_failed, true))
+                                SQ_LOG(SQ_LOG_ERR, "EMIT",
+                                       "record for task_id=%s not delivered "
+                                       "to %s in the transaction: %s",
+                                       job->task ? job->task->id
+                                                 : "(undecodable)",
+                                       rd_kafka_topic_name(rkm->rkt),
+                                       rd_kafka_err2str(rkm->err));
                 }
                 if (daemon->eos || rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
                     rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
