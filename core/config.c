@@ -259,6 +259,10 @@ static const key_def_t key_defs[] = {
      "goes half-open) or fail (FAILED, \"no healthy agent\")."},
     {"commit.interval.ms", KEY_INT64, 1, 3600000, OFF(commit_interval_ms),
      "1000", NULL, "How often completed offsets are committed."},
+    {"lag.refresh.interval.ms", KEY_INT64, 0, 3600000,
+     OFF(lag_refresh_interval_ms), "5000", NULL,
+     "How often the high watermarks of owned partitions are queried for "
+     "the lag; 0 = only what fetches report."},
     {"shutdown.drain.timeout.ms", KEY_INT64, 0, 3600000, OFF(drain_timeout_ms),
      "30000", NULL, "How long shutdown waits for running tasks."},
     {"memory.limit.bytes", KEY_INT64, 0, INT64_C(1) << 50,

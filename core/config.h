@@ -123,12 +123,13 @@ typedef struct sq_config_s {
         sq_when_open_t breaker_when_open; /**< breaker.when.open, wait */
 
         /* Offsets and shutdown */
-        int64_t commit_interval_ms; /**< commit.interval.ms, 1000 */
-        int64_t drain_timeout_ms;   /**< shutdown.drain.timeout.ms 30000 */
-        int commit_metadata_max;    /**< commit.metadata.max.bytes, 4096 */
-        int dedup_max_entries;      /**< dedup.max.entries, 100000 */
-        int64_t dedup_ttl_ms;       /**< dedup.ttl.ms, 3600000 */
-        sq_guarantee_t guarantee;   /**< processing.guarantee */
+        int64_t commit_interval_ms;      /**< commit.interval.ms, 1000 */
+        int64_t drain_timeout_ms;        /**< shutdown.drain.timeout.ms 30000 */
+        int64_t lag_refresh_interval_ms; /**< lag.refresh.interval.ms 5000 */
+        int commit_metadata_max;         /**< commit.metadata.max.bytes, 4096 */
+        int dedup_max_entries;           /**< dedup.max.entries, 100000 */
+        int64_t dedup_ttl_ms;            /**< dedup.ttl.ms, 3600000 */
+        sq_guarantee_t guarantee;        /**< processing.guarantee */
 
         /* Retries (retry.c): failed attempts go to topic.retry, then
          * topic.dlt */

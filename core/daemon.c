@@ -14,6 +14,10 @@
  *     ordinary ones, then commits the completed prefix of every partition
  *     when the commit interval is due. No sleeps, no busy loops.
  *   - executor threads (executor.c): run tasks on agents, produce results.
+ *   - the lag refresher (lag.c): every lag.refresh.interval.ms queries the
+ *     high watermarks of the owned partitions (a blocking broker request,
+ *     so on no other thread), because librdkafka does not fetch paused
+ *     ones; it writes only their atomics and, under snap_lock, their lag.
  *   - librdkafka's own threads, and libmicrohttpd's thread (HTTP handlers
  *     read atomics, the metrics registry and the lag snapshot only).
  *   - main (consumer/main.c): signals; calls sq_daemon_stop().
@@ -93,16 +97,21 @@ static sq_partition_t *partition_get(sq_daemon_t *daemon, sq_lane_t lane,
                 daemon->parts_cnt[lane] = cnt;
         }
         if (!(part = daemon->parts[lane][partition])) {
-                part                           = sq_calloc(1, sizeof(*part));
-                part->lane                     = lane;
-                part->topic                    = lane_topic(daemon, lane);
-                part->partition                = partition;
-                part->offsets                  = sq_offsets_new();
-                part->committed                = -1;
-                part->start_offset             = -1;
-                part->lag                      = -1;
-                part->snap_committed           = -1;
-                part->snap_high                = -1;
+                part                    = sq_calloc(1, sizeof(*part));
+                part->lane              = lane;
+                part->topic             = lane_topic(daemon, lane);
+                part->partition         = partition;
+                part->offsets           = sq_offsets_new();
+                part->committed         = -1;
+                part->start_offset      = -1;
+                part->lag               = -1;
+                part->snap_committed    = -1;
+                part->snap_high         = -1;
+                part->snap_pos          = -1;
+                part->snap_fetched_low  = -1;
+                part->snap_fetched_high = -1;
+                atomic_init(&part->queried_low, -1);
+                atomic_init(&part->queried_high, -1);
                 daemon->parts[lane][partition] = part;
         }
         pthread_mutex_unlock(&daemon->snap_lock);
@@ -717,43 +726,44 @@ static uint64_t hash_bytes(const char *buf, size_t len) {
         return h;
 }
 
+/* Snapshots every partition for /status and /metrics. The fetched
+ * watermarks go stale while a partition is paused; the lag refresher
+ * (lag.c) queries fresh ones and sq_lag_compute() takes the newer. The
+ * parts[] walk needs no lock here: only this thread grows it. */
 static void update_lag_snapshot(sq_daemon_t *daemon) {
         sq_partition_t *part;
         int lane, i;
 
-        pthread_mutex_lock(&daemon->snap_lock);
         FOREACH_PARTITION(daemon, lane, i, part) {
-                int64_t lo = -1, hi = -1, pos;
-                part->map_bytes      = part->assigned ? part->map_len : 0;
-                part->map_done_snap  = part->assigned ? part->map_done : 0;
-                part->snap_assigned  = part->assigned;
-                part->snap_paused    = part->paused;
-                part->snap_committed = part->committed;
-                part->snap_high      = -1;
-                if (!part->assigned) {
-                        part->lag = -1;
-                        continue;
+                int64_t lo = -1, hi = -1, pos = -1;
+                if (part->assigned && rd_kafka_get_watermark_offsets(
+                                          daemon->consumer, part->topic,
+                                          part->partition, &lo, &hi) != 0)
+                        lo = hi = -1;
+                if (part->assigned) {
+                        /* Nothing admitted since the assignment: the lag
+                         * counts from the group's committed offset, not
+                         * from the start of the partition (an idle
+                         * partition that was handed over would otherwise
+                         * show all its records as lag for good); with
+                         * neither, from the log start (sq_lag_compute). */
+                        pos = sq_offsets_committable(part->offsets);
+                        if (pos < 0)
+                                pos = part->committed >= 0 ? part->committed
+                                                           : part->start_offset;
                 }
-                if (rd_kafka_get_watermark_offsets(daemon->consumer,
-                                                   part->topic, part->partition,
-                                                   &lo, &hi) != 0 ||
-                    hi < 0) {
-                        part->lag = -1;
-                        continue;
-                }
-                /* Nothing admitted since the assignment: the lag counts
-                 * from the group's committed offset, not from the start of
-                 * the partition (an idle partition that was handed over
-                 * would otherwise show all its records as lag for good). */
-                part->snap_high = hi;
-                pos             = sq_offsets_committable(part->offsets);
-                if (pos < 0)
-                        pos = part->committed >= 0      ? part->committed
-                              : part->start_offset >= 0 ? part->start_offset
-                                                        : lo;
-                part->lag = hi > pos ? hi - pos : 0;
+                pthread_mutex_lock(&daemon->snap_lock);
+                part->map_bytes         = part->assigned ? part->map_len : 0;
+                part->map_done_snap     = part->assigned ? part->map_done : 0;
+                part->snap_assigned     = part->assigned;
+                part->snap_paused       = part->paused;
+                part->snap_committed    = part->committed;
+                part->snap_pos          = pos;
+                part->snap_fetched_low  = lo;
+                part->snap_fetched_high = hi;
+                sq_lag_compute(part);
+                pthread_mutex_unlock(&daemon->snap_lock);
         }
-        pthread_mutex_unlock(&daemon->snap_lock);
 }
 
 /* The offsets (with their maps) to commit: see commit_offsets(). */
@@ -1444,6 +1454,7 @@ static void *poll_main(void *arg) {
         sq_runtimes_shutdown(daemon); /* kills children, drops their jobs */
         serve_delivery_reports(daemon, 0);
         commit_offsets(daemon, NULL, true);
+        sq_lag_stop(daemon); /* no query on a closing consumer */
         SQ_LOG(SQ_LOG_NOTICE, "STOP", "closing the consumer");
         rd_kafka_consumer_close(daemon->consumer);
         /* Results of tasks that finished are still worth delivering
@@ -2164,6 +2175,7 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         daemon->producer_pipe[0] = daemon->producer_pipe[1] = -1;
         daemon->started_us                                  = sq_clock_us();
         pthread_mutex_init(&daemon->snap_lock, NULL);
+        sq_lag_init(daemon);
         pthread_mutex_init(&daemon->agents_lock, NULL);
         pthread_mutex_init(&daemon->reload_lock, NULL);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
@@ -2274,6 +2286,8 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
         if ((err = sq_runtimes_start(daemon, errstr, errstr_size)))
                 return err;
         if ((err = sq_executors_start(daemon, errstr, errstr_size)))
+                return err;
+        if ((err = sq_lag_start(daemon, errstr, errstr_size)))
                 return err;
         perr = pthread_create(&daemon->poll_thread, NULL, poll_main, daemon);
         if (perr) {
@@ -2517,6 +2531,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
                 sq_executors_join(daemon);
         }
         sq_runtimes_destroy(daemon);
+        sq_lag_stop(daemon); /* started, but never the poll thread */
         sq_kafka_destroy_clients(daemon);
         if (daemon->order) {
                 /* Jobs still held behind a key whose running job was never
@@ -2561,6 +2576,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         if (daemon->wake_fd >= 0)
                 close(daemon->wake_fd);
         pthread_mutex_destroy(&daemon->snap_lock);
+        sq_lag_term(daemon);
         pthread_mutex_destroy(&daemon->agents_lock);
         pthread_mutex_destroy(&daemon->reload_lock);
         pthread_rwlock_destroy(&daemon->txn_lock);

@@ -87,6 +87,18 @@ typedef struct sq_partition_s {
         bool snap_paused;
         int64_t snap_committed; /* -1 none */
         int64_t snap_high;      /* high watermark, -1 unknown */
+        /* Lag inputs (snap_lock; sq_lag_compute() turns them into lag and
+         * snap_high): the poll thread's position (committable, else
+         * committed, else the group's start offset; -1 none) and the
+         * watermarks the last fetch reported (-1 unknown). */
+        int64_t snap_pos;
+        int64_t snap_fetched_low;
+        int64_t snap_fetched_high;
+        /* The watermarks the lag refresher (lag.c) last queried, -1
+         * unknown: true while the partition is paused, unlike the
+         * fetched ones. Written by the refresher, read under snap_lock. */
+        atomic_int_least64_t queried_low;
+        atomic_int_least64_t queried_high;
 } sq_partition_t;
 
 typedef struct sq_job_s {
@@ -240,6 +252,13 @@ struct sq_daemon_s {
         sq_eventring_t *events;
         atomic_int events_clients;
 
+        /* The lag refresher thread (lag.c), lag.refresh.interval.ms */
+        pthread_t lag_thread;
+        pthread_mutex_t lag_lock;
+        pthread_cond_t lag_cond; /* CLOCK_MONOTONIC; signalled on stop */
+        bool lag_stop;           /* under lag_lock */
+        bool lag_started;        /* main; poll thread on its way out */
+
         /* Admin actions (POST /admin/...; applied by the poll thread). */
         char *admin_token;        /* NULL: admin actions off */
         atomic_bool admin_paused; /* pause or drain asked */
@@ -290,6 +309,16 @@ void sq_runtimes_shutdown(sq_daemon_t *daemon);
 void sq_runtimes_destroy(sq_daemon_t *daemon);
 /* After the metrics registry is destroyed. */
 void sq_runtimes_free_collectors(sq_daemon_t *daemon);
+
+/* lag.c: the lag refresher thread (started with the instance, stopped
+ * before the consumer closes; both idempotent) and the lag computation. */
+void sq_lag_init(sq_daemon_t *daemon);
+void sq_lag_term(sq_daemon_t *daemon);
+sq_err_t sq_lag_start(sq_daemon_t *daemon, char *errstr, size_t errstr_size);
+void sq_lag_stop(sq_daemon_t *daemon);
+/* Recomputes part->lag and part->snap_high from the snapshot's position
+ * and the newer of the fetched and queried watermarks. Under snap_lock. */
+void sq_lag_compute(sq_partition_t *part);
 
 /* daemon.c: librdkafka callbacks, served on the poll thread by consumer
  * poll (set up by kafka.c) */
