@@ -2,7 +2,8 @@
 /*
  * codec_json.c: the JSON side of the codec: the JSON task form (what kcat
  * or a shell script writes to the tasks topic), one-line JSON renderings of
- * tasks, results and events, and the base64 and UTF-8 helpers they need.
+ * tasks, results and events, and the UTF-8 check they need (base64 is
+ * common.c's, shared with the offset map).
  *
  * DESIGN
  *   A JSON task has the Avro field names. Parsing is driven by one field
@@ -22,117 +23,8 @@
 #include <string.h>
 
 /*
- * base64 and UTF-8
+ * UTF-8
  */
-
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* @returns the 6-bit value of a base64 character, or -1. */
-static int b64_value(unsigned char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
-sq_err_t sq_codec_base64_decode(const char *in, size_t in_len,
-                                unsigned char **outp, size_t *out_lenp,
-                                char *errstr, size_t errstr_size) {
-        unsigned char *out = NULL;
-        size_t data_len = in_len, i, o = 0;
-        uint32_t acc = 0;
-        int bits     = 0;
-        sq_err_t err = SQ_ERR_DECODE;
-
-        /* Up to two '=' at the very end; anywhere else they are bad input.
-         * Bad characters are reported before bad lengths: more useful. */
-        while (data_len > 0 && in_len - data_len < 2 && in[data_len - 1] == '=')
-                data_len--;
-        out = sq_malloc(data_len / 4 * 3 + 3);
-        for (i = 0; i < data_len; i++) {
-                int v = b64_value((unsigned char)in[i]);
-                if (v < 0) {
-                        unsigned char c = (unsigned char)in[i];
-                        if (c >= 0x20 && c < 0x7f)
-                                sq_errstr_set(errstr, errstr_size,
-                                              "invalid base64 character "
-                                              "'%c' at position %zu",
-                                              c, i);
-                        else
-                                sq_errstr_set(errstr, errstr_size,
-                                              "invalid base64 character "
-                                              "0x%02x at position %zu",
-                                              c, i);
-                        goto done;
-                }
-                acc = (acc << 6) | (uint32_t)v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        out[o++] = (unsigned char)(acc >> bits);
-                        acc &= (1u << bits) - 1;
-                }
-        }
-        if (data_len % 4 == 1) {
-                sq_errstr_set(errstr, errstr_size,
-                              "invalid base64: %zu characters of data cannot "
-                              "encode whole bytes",
-                              data_len);
-                goto done;
-        }
-        if (in_len != data_len && in_len % 4 != 0) {
-                sq_errstr_set(errstr, errstr_size,
-                              "invalid base64: padded input of %zu "
-                              "characters is not a multiple of 4",
-                              in_len);
-                goto done;
-        }
-        if (o == 0) {
-                sq_free(out);
-                out = NULL;
-        }
-        *outp     = out;
-        *out_lenp = o;
-        out       = NULL;
-        err       = SQ_OK;
-done:
-        sq_free(out);
-        return err;
-}
-
-char *sq_codec_base64_encode(const void *buf, size_t len) {
-        const unsigned char *in = buf;
-        char *out               = sq_malloc((len + 2) / 3 * 4 + 1);
-        size_t i, o = 0;
-
-        for (i = 0; i + 2 < len; i += 3) {
-                uint32_t v = ((uint32_t)in[i] << 16) |
-                             ((uint32_t)in[i + 1] << 8) | in[i + 2];
-                out[o++] = b64_alphabet[(v >> 18) & 63];
-                out[o++] = b64_alphabet[(v >> 12) & 63];
-                out[o++] = b64_alphabet[(v >> 6) & 63];
-                out[o++] = b64_alphabet[v & 63];
-        }
-        if (i < len) {
-                uint32_t v = (uint32_t)in[i] << 16;
-                if (i + 1 < len)
-                        v |= (uint32_t)in[i + 1] << 8;
-                out[o++] = b64_alphabet[(v >> 18) & 63];
-                out[o++] = b64_alphabet[(v >> 12) & 63];
-                out[o++] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
-                out[o++] = '=';
-        }
-        out[o] = '\0';
-        return out;
-}
 
 bool sq_codec_utf8_valid(const void *buf, size_t len) {
         const unsigned char *s = buf;
@@ -325,9 +217,9 @@ static sq_err_t f_payload_base64(sq_task_t *task, const char *name,
         if (!json_is_string(val))
                 return type_error(name, "a base64 string", val, errstr,
                                   errstr_size);
-        if (sq_codec_base64_decode(json_string_value(val),
-                                   json_string_length(val), &buf, &len, why,
-                                   sizeof(why)) != SQ_OK) {
+        if (sq_base64_decode(json_string_value(val), json_string_length(val),
+                             SQ_BASE64_STD, &buf, &len, why,
+                             sizeof(why)) != SQ_OK) {
                 sq_errstr_set(errstr, errstr_size, "field \"%s\": %s", name,
                               why);
                 return SQ_ERR_DECODE;
@@ -568,7 +460,7 @@ static void set_bytes(json_t *obj, const char *name, const void *buf,
                 return;
         }
         snprintf(b64name, sizeof(b64name), "%s_base64", name);
-        b64 = sq_codec_base64_encode(buf, len);
+        b64 = sq_base64_encode(buf, len, SQ_BASE64_STD);
         set_new(obj, b64name, json_string(b64));
         sq_free(b64);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * codec_json.h: private interface between codec.c (Avro) and codec_json.c
- * (the JSON task form, JSON renderings, base64). Not for other modules:
+ * (the JSON task form, JSON renderings, UTF-8). Not for other modules:
  * codec.h is the public contract.
  *
  * DESIGN
@@ -31,24 +31,6 @@
 sq_err_t sq_codec_json_task_set(sq_task_t *task, const char *name,
                                 const json_t *val, char *errstr,
                                 size_t errstr_size);
-
-/**
- * @brief Decodes standard base64 (RFC 4648 alphabet, '=' padding optional
- *        but only at the end).
- * @param outp on success, a new buffer (caller owns, sq_free()), NULL when
- *             the decoded length is 0.
- * @returns SQ_OK, or SQ_ERR_DECODE with @p errstr naming the position of
- *          the first bad character.
- */
-sq_err_t sq_codec_base64_decode(const char *in, size_t in_len,
-                                unsigned char **outp, size_t *out_lenp,
-                                char *errstr, size_t errstr_size);
-
-/**
- * @brief Encodes @p len bytes as padded standard base64.
- * @returns a new NUL-terminated string (caller owns, sq_free()).
- */
-char *sq_codec_base64_encode(const void *buf, size_t len);
 
 /** @returns true if @p len bytes at @p buf are valid UTF-8 without NULs. */
 bool sq_codec_utf8_valid(const void *buf, size_t len);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * common.c: error strings, allocation wrappers, bounded string helpers,
- * number parsing and clocks shared by every module.
+ * number parsing, base64 (both RFC 4648 alphabets) and clocks shared by
+ * every module.
  *
  * DESIGN
  *   No state: every function here is reentrant and thread-safe.
@@ -170,4 +171,127 @@ int64_t sq_wallclock_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * base64 (RFC 4648): the JSON codec's payloads (standard alphabet) and
+ * the completed-offset map in commit metadata (URL-safe digits)
+ */
+
+char sq_base64_digit(unsigned v, sq_base64_alphabet_t alphabet) {
+        static const char digits[2][65] = {
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+        };
+        sq_assert(v < 64 &&
+                  (alphabet == SQ_BASE64_STD || alphabet == SQ_BASE64_URL));
+        return digits[alphabet][v];
+}
+
+int sq_base64_value(unsigned char c, sq_base64_alphabet_t alphabet) {
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == (alphabet == SQ_BASE64_URL ? '-' : '+'))
+                return 62;
+        if (c == (alphabet == SQ_BASE64_URL ? '_' : '/'))
+                return 63;
+        return -1;
+}
+
+sq_err_t sq_base64_decode(const char *in, size_t in_len,
+                          sq_base64_alphabet_t alphabet, unsigned char **outp,
+                          size_t *out_lenp, char *errstr, size_t errstr_size) {
+        unsigned char *out = NULL;
+        size_t data_len = in_len, i, o = 0;
+        uint32_t acc = 0;
+        int bits     = 0;
+        sq_err_t err = SQ_ERR_DECODE;
+
+        /* Up to two '=' at the very end; anywhere else they are bad input.
+         * Bad characters are reported before bad lengths: more useful. */
+        while (data_len > 0 && in_len - data_len < 2 && in[data_len - 1] == '=')
+                data_len--;
+        out = sq_malloc(data_len / 4 * 3 + 3);
+        for (i = 0; i < data_len; i++) {
+                int v = sq_base64_value((unsigned char)in[i], alphabet);
+                if (v < 0) {
+                        unsigned char c = (unsigned char)in[i];
+                        if (c >= 0x20 && c < 0x7f)
+                                sq_errstr_set(errstr, errstr_size,
+                                              "invalid base64 character "
+                                              "'%c' at position %zu",
+                                              c, i);
+                        else
+                                sq_errstr_set(errstr, errstr_size,
+                                              "invalid base64 character "
+                                              "0x%02x at position %zu",
+                                              c, i);
+                        goto done;
+                }
+                acc = (acc << 6) | (uint32_t)v;
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        out[o++] = (unsigned char)(acc >> bits);
+                        acc &= (1u << bits) - 1;
+                }
+        }
+        if (data_len % 4 == 1) {
+                sq_errstr_set(errstr, errstr_size,
+                              "invalid base64: %zu characters of data cannot "
+                              "encode whole bytes",
+                              data_len);
+                goto done;
+        }
+        if (in_len != data_len && in_len % 4 != 0) {
+                sq_errstr_set(errstr, errstr_size,
+                              "invalid base64: padded input of %zu "
+                              "characters is not a multiple of 4",
+                              in_len);
+                goto done;
+        }
+        if (o == 0) {
+                sq_free(out);
+                out = NULL;
+        }
+        *outp     = out;
+        *out_lenp = o;
+        out       = NULL;
+        err       = SQ_OK;
+done:
+        sq_free(out);
+        return err;
+}
+
+char *sq_base64_encode(const void *buf, size_t len,
+                       sq_base64_alphabet_t alphabet) {
+        const unsigned char *in = buf;
+        char *out               = sq_malloc((len + 2) / 3 * 4 + 1);
+        size_t i, o = 0;
+
+        for (i = 0; i + 2 < len; i += 3) {
+                uint32_t v = ((uint32_t)in[i] << 16) |
+                             ((uint32_t)in[i + 1] << 8) | in[i + 2];
+                out[o++] = sq_base64_digit((v >> 18) & 63, alphabet);
+                out[o++] = sq_base64_digit((v >> 12) & 63, alphabet);
+                out[o++] = sq_base64_digit((v >> 6) & 63, alphabet);
+                out[o++] = sq_base64_digit(v & 63, alphabet);
+        }
+        if (i < len) {
+                uint32_t v = (uint32_t)in[i] << 16;
+                if (i + 1 < len)
+                        v |= (uint32_t)in[i + 1] << 8;
+                out[o++] = sq_base64_digit((v >> 18) & 63, alphabet);
+                out[o++] = sq_base64_digit((v >> 12) & 63, alphabet);
+                out[o++] = i + 1 < len
+                               ? sq_base64_digit((v >> 6) & 63, alphabet)
+                               : '=';
+                out[o++] = '=';
+        }
+        out[o] = '\0';
+        return out;
 }

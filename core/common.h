@@ -2,7 +2,7 @@
 /*
  * common.h: what every swarmq module needs: the one error enum, allocation
  * wrappers that abort with a log line on out-of-memory, an assertion that
- * is always on, bounded string helpers and clocks.
+ * is always on, bounded string helpers, base64 and clocks.
  *
  * DESIGN
  *   Environment errors (network, broker, bad input) travel as sq_err_t
@@ -94,6 +94,38 @@ sq_err_t sq_parse_int64(const char *str, int64_t min, int64_t max,
  * @returns SQ_OK or SQ_ERR_INVALID_ARG.
  */
 sq_err_t sq_parse_bool(const char *str, bool *valp);
+
+/** The two base64 alphabets of RFC 4648. */
+typedef enum {
+        SQ_BASE64_STD = 0, /**< A-Z a-z 0-9 + / (section 4) */
+        SQ_BASE64_URL = 1, /**< A-Z a-z 0-9 - _ (section 5, URL-safe) */
+} sq_base64_alphabet_t;
+
+/** @returns the character for the 6-bit value @p v (0..63). */
+char sq_base64_digit(unsigned v, sq_base64_alphabet_t alphabet);
+
+/** @returns the 6-bit value of character @p c, or -1 if @p c is not in
+ *           @p alphabet ('=' is not). */
+int sq_base64_value(unsigned char c, sq_base64_alphabet_t alphabet);
+
+/**
+ * @brief Decodes base64 in @p alphabet ('=' padding optional, but only
+ *        at the end, and then to a multiple of 4 characters).
+ * @param outp on success, a new buffer (caller owns, sq_free()), NULL when
+ *             the decoded length is 0.
+ * @returns SQ_OK, or SQ_ERR_DECODE with @p errstr naming the first bad
+ *          character and its position, or the bad length.
+ */
+sq_err_t sq_base64_decode(const char *in, size_t in_len,
+                          sq_base64_alphabet_t alphabet, unsigned char **outp,
+                          size_t *out_lenp, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Encodes @p len bytes as padded base64 in @p alphabet.
+ * @returns a new NUL-terminated string (caller owns, sq_free()).
+ */
+char *sq_base64_encode(const void *buf, size_t len,
+                       sq_base64_alphabet_t alphabet);
 
 /** @returns monotonic clock in microseconds. */
 int64_t sq_clock_us(void);

@@ -190,9 +190,6 @@ void sq_offsets_inherit(sq_offsets_t *offsets, const sq_offsets_map_t *map) {
  * The map codec
  */
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 #define MAP_MAGIC     "SQ1"
 #define MAP_MAGIC_LEN 3
 #define MAP_CHECK_LEN 4
@@ -200,18 +197,14 @@ static const char b64[] =
 #define VLQ_MAX_LEN   13 /* 63 bits, 5 per character */
 #define VLQ_CONTINUE  32
 
+/* The map's digits: the URL-safe base64 alphabet (common.c), which
+ * survives every tool that shows commit metadata. */
+static char b64(unsigned v) {
+        return sq_base64_digit(v, SQ_BASE64_URL);
+}
+
 static int b64_value(char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '-')
-                return 62;
-        if (c == '_')
-                return 63;
-        return -1;
+        return sq_base64_value((unsigned char)c, SQ_BASE64_URL);
 }
 
 static size_t vlq_len(uint64_t v) {
@@ -228,7 +221,7 @@ static size_t vlq_put(char *out, uint64_t v) {
         do {
                 unsigned digit = (unsigned)(v & 31);
                 v >>= 5;
-                out[n++] = b64[digit | (v ? VLQ_CONTINUE : 0)];
+                out[n++] = b64(digit | (v ? VLQ_CONTINUE : 0));
         } while (v);
         return n;
 }
@@ -247,7 +240,7 @@ static void check_put(char *out, const char *s, size_t len) {
         uint32_t h = fnv1a(s, len) & 0xffffff;
         int i;
         for (i = 0; i < MAP_CHECK_LEN; i++)
-                out[i] = b64[(h >> (6 * i)) & 63];
+                out[i] = b64((h >> (6 * i)) & 63);
 }
 
 /* Runs above the base, alternating not done (even index) and done (odd),
@@ -381,7 +374,7 @@ static size_t write_bits(const runs_t *runs, int64_t nbits, char *buf) {
                         pos += runs->len[i];
                 }
                 for (i = 0; i < nchars; i++)
-                        buf[n++] = b64[sextets[i]];
+                        buf[n++] = b64(sextets[i]);
                 sq_free(sextets);
         }
         return finish(buf, n);

@@ -492,52 +492,6 @@ static void test_json_task_forms(void **state) {
         sq_task_destroy(task);
 }
 
-static void test_base64_decoder(void **state) {
-        static const struct {
-                const char *in;
-                const char *out; /* NULL: error */
-                const char *why;
-        } rows[] = {
-            {"", "", NULL},
-            {"YQ==", "a", NULL},
-            {"YQ", "a", NULL},
-            {"YWI=", "ab", NULL},
-            {"YWJj", "abc", NULL},
-            {"YWJjZA==", "abcd", NULL},
-            {"A", NULL, "cannot encode whole bytes"},
-            {"YQ=x", NULL, "invalid base64 character '=' at position 2"},
-            {"Y===", NULL, "invalid base64 character '=' at position 1"},
-            {"YWI", "ab", NULL},
-            {"YWJ=j", NULL, "invalid base64 character '=' at position 3"},
-            {"YQ=", NULL, "not a multiple of 4"},
-            {"YW\nI=", NULL, "0x0a at position 2"},
-        };
-        size_t i;
-        (void)state;
-
-        for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-                unsigned char *out = NULL;
-                size_t len         = 99;
-                char errstr[128]   = "";
-                sq_err_t err =
-                    sq_codec_base64_decode(rows[i].in, strlen(rows[i].in), &out,
-                                           &len, errstr, sizeof(errstr));
-                if (!rows[i].out) {
-                        assert_err(err, SQ_ERR_DECODE, errstr, rows[i].why,
-                                   rows[i].in);
-                        continue;
-                }
-                if (err != SQ_OK)
-                        fail_msg("\"%s\": %s", rows[i].in, errstr);
-                assert_int_equal(len, strlen(rows[i].out));
-                if (len)
-                        assert_memory_equal(out, rows[i].out, len);
-                else
-                        assert_null(out);
-                sq_free(out);
-        }
-}
-
 /*
  * Decode errors
  */
@@ -901,7 +855,6 @@ int main(void) {
                 teardown_codec),
             cmocka_unit_test_setup_teardown(test_json_task_forms, setup_codec,
                                             teardown_codec),
-            cmocka_unit_test(test_base64_decoder),
             cmocka_unit_test_setup_teardown(test_decode_errors, setup_codec,
                                             teardown_codec),
             cmocka_unit_test_setup_teardown(test_truncated_body, setup_codec,
