@@ -1821,6 +1821,56 @@ static void register_metrics(sq_daemon_t *daemon) {
                                                    "group", NULL};
         sq_metrics_t *metrics                   = daemon->metrics;
         sq_daemon_metrics_t *m                  = &daemon->m;
+        /* The unlabelled counters: one family each, and its only child
+         * kept for the hot path in *slot. */
+        const struct {
+                const char *name;
+                const char *help;
+                sq_metric_t **slot;
+        } counters[] = {
+            {"swarmq_retries_total",
+             "Failed or timed-out attempts re-published to the retry topic",
+             &m->retries},
+            {"swarmq_retry_waits_total",
+             "Times a retry partition paused until its head record was due",
+             &m->retry_waits},
+            {"swarmq_tasks_stolen_total",
+             "Parked tasks an agent with a free slot took over from another "
+             "agent (work stealing)",
+             &m->stolen},
+            {"swarmq_delivery_errors_total",
+             "Records the broker did not acknowledge (produced again when they "
+             "gate a commit)",
+             &m->delivery_errors},
+            {"swarmq_tasks_dropped_total",
+             "Admitted tasks abandoned before finishing (partition revoked, "
+             "instance stopping); their records run again elsewhere",
+             &m->dropped},
+            {"swarmq_partitions_assigned_total",
+             "Partitions assigned to this instance", &m->assigned_partitions},
+            {"swarmq_partitions_revoked_total",
+             "Partitions revoked from this instance", &m->revoked_partitions},
+            {"swarmq_admission_pauses_total",
+             "Times intake paused because the admission window reached its "
+             "high mark or memory its limit",
+             &m->pauses},
+            {"swarmq_memory_pauses_total",
+             "Times intake paused because resident memory reached 90% of "
+             "memory.limit.bytes",
+             &m->memory_pauses},
+            {"swarmq_completed_skipped_total",
+             "Records not run because the previous owner's completed-offset "
+             "map says they were finished",
+             &m->completed_skipped},
+            {"swarmq_duplicates_dropped_total",
+             "Deliveries of a task id that already succeeded within "
+             "dedup.ttl.ms, not run again",
+             &m->duplicates_dropped},
+            {"swarmq_offset_map_pauses_total",
+             "Times a partition paused because its completed-offset map neared "
+             "commit.metadata.max.bytes",
+             &m->map_pauses},
+        };
         sq_mfamily_t *fam;
         int s, p;
 
@@ -1866,20 +1916,16 @@ static void register_metrics(sq_daemon_t *daemon) {
                 m->dead_lettered_decode = sq_metrics_child(fam, decode);
                 m->dead_lettered_failed = sq_metrics_child(fam, attempts);
         }
-        fam            = sq_metrics_family(metrics, "swarmq_retries_total",
-                                           "Failed or timed-out attempts re-published "
-                                                      "to the retry topic",
-                                           SQ_METRIC_COUNTER, NULL, NULL, 0);
-        m->retries     = sq_metrics_child(fam, NULL);
-        fam            = sq_metrics_family(metrics, "swarmq_retry_waits_total",
-                                           "Times a retry partition paused until its "
-                                                      "head record was due",
-                                           SQ_METRIC_COUNTER, NULL, NULL, 0);
-        m->retry_waits = sq_metrics_child(fam, NULL);
-        fam            = sq_metrics_family(
-                       metrics, "swarmq_selection_seconds",
-                       "Time to select an agent for a task", SQ_METRIC_HISTOGRAM, NULL,
-                       sq_metrics_buckets_selection, sq_metrics_buckets_selection_cnt);
+        for (s = 0; s < (int)SQ_ARRAY_SIZE(counters); s++) {
+                fam               = sq_metrics_family(metrics, counters[s].name,
+                                                      counters[s].help, SQ_METRIC_COUNTER,
+                                                      NULL, NULL, 0);
+                *counters[s].slot = sq_metrics_child(fam, NULL);
+        }
+        fam = sq_metrics_family(
+            metrics, "swarmq_selection_seconds",
+            "Time to select an agent for a task", SQ_METRIC_HISTOGRAM, NULL,
+            sq_metrics_buckets_selection, sq_metrics_buckets_selection_cnt);
         m->selection = sq_metrics_child(fam, NULL);
         fam          = sq_metrics_family(
                      metrics, "swarmq_task_duration_seconds",
@@ -1887,57 +1933,22 @@ static void register_metrics(sq_daemon_t *daemon) {
                      sq_metrics_buckets_duration, sq_metrics_buckets_duration_cnt);
         m->duration_family = fam;
         register_agent_metrics(daemon, daemon->agents);
-        fam       = sq_metrics_family(metrics, "swarmq_tasks_stolen_total",
-                                      "Parked tasks an agent with a free slot took "
-                                            "over from another agent (work stealing)",
-                                      SQ_METRIC_COUNTER, NULL, NULL, 0);
-        m->stolen = sq_metrics_child(fam, NULL);
-        fam       = sq_metrics_family(metrics, "swarmq_config_reloads_total",
-                                      "Configuration reloads (SIGHUP), by result",
-                                      SQ_METRIC_COUNTER, result_label, NULL, 0);
+        fam = sq_metrics_family(metrics, "swarmq_config_reloads_total",
+                                "Configuration reloads (SIGHUP), by result",
+                                SQ_METRIC_COUNTER, result_label, NULL, 0);
         {
                 const char *ok[] = {"ok"}, *failed[] = {"error"};
                 m->reloads_ok    = sq_metrics_child(fam, ok);
                 m->reloads_error = sq_metrics_child(fam, failed);
         }
-        fam = sq_metrics_family(metrics, "swarmq_delivery_errors_total",
-                                "Records the broker did not acknowledge "
-                                "(produced again when they gate a commit)",
-                                SQ_METRIC_COUNTER, NULL, NULL, 0);
-        m->delivery_errors = sq_metrics_child(fam, NULL);
-        fam                = sq_metrics_family(metrics, "swarmq_commits_total",
-                                               "Offset commits, by result", SQ_METRIC_COUNTER,
-                                               result_label, NULL, 0);
+        fam = sq_metrics_family(metrics, "swarmq_commits_total",
+                                "Offset commits, by result", SQ_METRIC_COUNTER,
+                                result_label, NULL, 0);
         {
                 const char *ok[] = {"ok"}, *failed[] = {"error"};
                 m->commits_ok     = sq_metrics_child(fam, ok);
                 m->commits_failed = sq_metrics_child(fam, failed);
         }
-        fam        = sq_metrics_family(metrics, "swarmq_tasks_dropped_total",
-                                       "Admitted tasks abandoned before finishing "
-                                              "(partition revoked, instance stopping); "
-                                              "their records run again elsewhere",
-                                       SQ_METRIC_COUNTER, NULL, NULL, 0);
-        m->dropped = sq_metrics_child(fam, NULL);
-        fam = sq_metrics_family(metrics, "swarmq_partitions_assigned_total",
-                                "Partitions assigned to this instance",
-                                SQ_METRIC_COUNTER, NULL, NULL, 0);
-        m->assigned_partitions = sq_metrics_child(fam, NULL);
-        fam = sq_metrics_family(metrics, "swarmq_partitions_revoked_total",
-                                "Partitions revoked from this instance",
-                                SQ_METRIC_COUNTER, NULL, NULL, 0);
-        m->revoked_partitions = sq_metrics_child(fam, NULL);
-        fam       = sq_metrics_family(metrics, "swarmq_admission_pauses_total",
-                                      "Times intake paused because the admission "
-                                            "window reached its high mark "
-                                            "or memory its limit",
-                                      SQ_METRIC_COUNTER, NULL, NULL, 0);
-        m->pauses = sq_metrics_child(fam, NULL);
-        fam       = sq_metrics_family(metrics, "swarmq_memory_pauses_total",
-                                      "Times intake paused because resident memory "
-                                            "reached 90% of memory.limit.bytes",
-                                      SQ_METRIC_COUNTER, NULL, NULL, 0);
-        m->memory_pauses = sq_metrics_child(fam, NULL);
         fam = sq_metrics_family(metrics, "swarmq_memory_limit_bytes",
                                 "memory.limit.bytes (0: no limit)",
                                 SQ_METRIC_GAUGE, NULL, NULL, 0);
@@ -1953,24 +1964,6 @@ static void register_metrics(sq_daemon_t *daemon) {
                 const char *values[] = {sq_priority_name((sq_priority_t)p)};
                 m->sched_latency[p]  = sq_metrics_child(fam, values);
         }
-        fam = sq_metrics_family(metrics, "swarmq_completed_skipped_total",
-                                "Records not run because the previous "
-                                "owner's completed-offset map says they "
-                                "were finished",
-                                SQ_METRIC_COUNTER, NULL, NULL, 0);
-        m->completed_skipped = sq_metrics_child(fam, NULL);
-        fam = sq_metrics_family(metrics, "swarmq_duplicates_dropped_total",
-                                "Deliveries of a task id that already "
-                                "succeeded within dedup.ttl.ms, not run "
-                                "again",
-                                SQ_METRIC_COUNTER, NULL, NULL, 0);
-        m->duplicates_dropped = sq_metrics_child(fam, NULL);
-        fam = sq_metrics_family(metrics, "swarmq_offset_map_pauses_total",
-                                "Times a partition paused because its "
-                                "completed-offset map neared "
-                                "commit.metadata.max.bytes",
-                                SQ_METRIC_COUNTER, NULL, NULL, 0);
-        m->map_pauses = sq_metrics_child(fam, NULL);
 
         sq_metrics_collector(metrics, "swarmq_tasks_in_flight",
                              "Tasks admitted and not yet finished and "
