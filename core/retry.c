@@ -106,8 +106,7 @@ void sq_retry_origin(const sq_record_t *rec, const char *retry_topic,
                  (long long)rec->timestamp);
 }
 
-/* Headers swarmq writes itself: replaced, never duplicated. */
-static bool ours(const char *name) {
+bool sq_retry_header_is_ours(const char *name) {
         static const char *const names[] = {
             SQ_HDR_AGENT,   SQ_HDR_INSTANCE,         SQ_HDR_REASON,
             SQ_HDR_TASK_ID, SQ_HDR_DEAD_LETTERED_AT, NULL};
@@ -149,7 +148,7 @@ rd_kafka_headers_t *sq_retry_headers(const sq_record_t *rec,
                     rd_kafka_header_get_all(rec->headers, i, &name, &val,
                                             &len) == RD_KAFKA_RESP_ERR_NO_ERROR;
              i++) {
-                if (!ours(name))
+                if (!sq_retry_header_is_ours(name))
                         rd_kafka_header_add(hdrs, name, -1, val, (ssize_t)len);
         }
         add(hdrs, SQ_HDR_DLT_TOPIC, origin->topic);

@@ -91,6 +91,15 @@ bool sq_retry_header_int(const rd_kafka_headers_t *hdrs, const char *name,
                          int64_t min, int64_t max, int64_t *valp);
 
 /**
+ * @brief Whether swarmq writes header @p name itself on retry and dead-letter
+ *        records (every retry_topic-* and kafka_dlt-* header, and
+ *        swarmq-{agent,instance,reason,task-id,dead-lettered-at}): such a
+ *        header is replaced, never duplicated, and a re-driven task carries
+ *        it renamed.
+ */
+bool sq_retry_header_is_ours(const char *name);
+
+/**
  * @brief The origin of @p rec: the `kafka_dlt-original-*` headers it
  *        carries when it came from the retry topic, else its own
  *        coordinates.

@@ -68,6 +68,9 @@ int sq_cli_submit(const sq_cli_t *cli, int argc, char **argv);
 int sq_cli_wait(const sq_cli_t *cli, int argc, char **argv);
 /** @brief Runs `replay`; @p argv[0] is "replay". @returns an exit code. */
 int sq_cli_replay(const sq_cli_t *cli, int argc, char **argv);
+/** @brief Runs `dlt list` / `dlt redrive`; @p argv[0] is "dlt".
+ *  @returns an exit code. */
+int sq_cli_dlt(const sq_cli_t *cli, int argc, char **argv);
 
 /**
  * @brief Prints "swarmq-producer CMD: <message>" and a pointer to --help on

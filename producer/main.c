@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * main.c: swarmq-producer, the command line for submitting tasks, waiting
- * for their results and replaying results and events:
+ * for their results, replaying results and events, and listing and
+ * re-driving dead letters:
  *
  *   swarmq-producer [global options] <command> [options]
  *
  * DESIGN
  *   main() parses the global options (kcat-like -b and -X), installs the
  *   signal handlers and runs one command; each command lives in its own
- *   file (cli_submit.c, cli_wait.c, cli_replay.c) and returns the process
- *   exit code. The only mutable global is the signal counter, written by
- *   the handler and read by the command loops.
+ *   file (cli_submit.c, cli_wait.c, cli_replay.c, cli_dlt.c) and returns
+ *   the process exit code. The only mutable global is the signal counter,
+ * written by the handler and read by the command loops.
  */
 #include "cli.h"
 
@@ -86,6 +87,9 @@ static void usage(FILE *fp) {
             "  replay    print the events (or results, or any swarmq topic) as "
             "JSON\n"
             "            lines, from the beginning, an offset or a time\n"
+            "  dlt       list the dead letters (dlt list) or send them back to "
+            "the\n"
+            "            task topic with the attempt reset (dlt redrive)\n"
             "Run '" SQ_CLI_PROG
             " <command> --help' for the options of a command.\n"
             "\n"
@@ -130,6 +134,7 @@ static void usage(FILE *fp) {
             "ids.txt\n"
             "  " SQ_CLI_PROG " -b localhost:9092 wait --ids-file ids.txt\n"
             "  " SQ_CLI_PROG " -b localhost:9092 replay --task-id t1\n"
+            "  " SQ_CLI_PROG " -b localhost:9092 dlt list --reason FAILED\n"
             "  echo '{\"id\":\"t1\",\"type\":\"echo\",\"payload\":\"hi\"}' | "
             "\\\n"
             "      " SQ_CLI_PROG " -b localhost:9092 submit --stdin\n");
@@ -262,7 +267,7 @@ int main(int argc, char **argv) {
         }
         if (optind >= argc) {
                 ret = sq_cli_usage_error(NULL, "no command given (submit, "
-                                               "wait or replay)");
+                                               "wait, replay or dlt)");
                 goto done;
         }
         if (!*cli.topic_tasks || !*cli.topic_critical || !*cli.topic_results ||
@@ -274,10 +279,10 @@ int main(int argc, char **argv) {
 
         cmd = argv[optind];
         if (strcmp(cmd, "submit") && strcmp(cmd, "wait") &&
-            strcmp(cmd, "replay")) {
+            strcmp(cmd, "replay") && strcmp(cmd, "dlt")) {
                 ret = sq_cli_usage_error(NULL,
                                          "unknown command \"%s\" (expected "
-                                         "submit, wait or replay)",
+                                         "submit, wait, replay or dlt)",
                                          cmd);
                 goto done;
         }
@@ -294,8 +299,10 @@ int main(int argc, char **argv) {
                 ret = sq_cli_submit(&cli, argc - cmd_idx, argv + cmd_idx);
         else if (!strcmp(cmd, "wait"))
                 ret = sq_cli_wait(&cli, argc - cmd_idx, argv + cmd_idx);
-        else
+        else if (!strcmp(cmd, "replay"))
                 ret = sq_cli_replay(&cli, argc - cmd_idx, argv + cmd_idx);
+        else
+                ret = sq_cli_dlt(&cli, argc - cmd_idx, argv + cmd_idx);
 
 done:
         sq_free(cli.props);
