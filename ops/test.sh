@@ -3,7 +3,8 @@
 #
 # The whole test suite, as CI runs it (.ci/run calls exactly this): installs
 # the build and test dependencies, builds with warnings as errors, runs every
-# ctest suite (unit, integration on the mock cluster), then builds again
+# ctest suite (unit, integration on the mock cluster, the real-Kafka suite
+# on a broker the fixture starts from Maven Central jars), then builds again
 # with AddressSanitizer + UBSan and runs the suite once more under them,
 # then fuzzes the parsers for SWARMQ_FUZZ_TIME seconds (default 40).
 #
