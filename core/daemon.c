@@ -2413,6 +2413,28 @@ static void restart_only_changes(const kv_list_t *old, const kv_list_t *new,
         }
 }
 
+/* What now runs, for /status: reloadable keys from @p new, the others
+ * from @p old (the configuration the instance started with). */
+static void running_conf_set(sq_daemon_t *daemon, const kv_list_t *old,
+                             const kv_list_t *new) {
+        kv_list_t running = {0}, prev;
+        size_t i;
+
+        for (i = 0; i < new->cnt; i++)
+                if (key_reloadable(new->kv[i].name))
+                        kv_collect(&running, new->kv[i].name, new->kv[i].value);
+        for (i = 0; i < old->cnt; i++)
+                if (!key_reloadable(old->kv[i].name))
+                        kv_collect(&running, old->kv[i].name, old->kv[i].value);
+        pthread_mutex_lock(&daemon->snap_lock);
+        prev.kv                  = daemon->running_conf;
+        prev.cnt                 = daemon->running_conf_cnt;
+        daemon->running_conf     = running.kv;
+        daemon->running_conf_cnt = running.cnt;
+        pthread_mutex_unlock(&daemon->snap_lock);
+        kv_free(&prev);
+}
+
 void sq_daemon_reload_rejected(sq_daemon_t *daemon, const char *why) {
         SQ_LOG(SQ_LOG_ERR, "RELOAD",
                "configuration reload rejected, keeping the running "
@@ -2459,6 +2481,7 @@ sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
         sq_config_dump(daemon->conf, kv_collect, &old_kv);
         sq_config_dump(conf, kv_collect, &new_kv);
         restart_only_changes(&old_kv, &new_kv, ignored, sizeof(ignored));
+        running_conf_set(daemon, &old_kv, &new_kv);
         if (ignored[0])
                 SQ_LOG(SQ_LOG_WARNING, "RELOAD",
                        "changed keys ignored until restart: %s", ignored);
@@ -2568,6 +2591,11 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         }
         if (daemon->wake_fd >= 0)
                 close(daemon->wake_fd);
+        {
+                kv_list_t running = {daemon->running_conf,
+                                     daemon->running_conf_cnt};
+                kv_free(&running);
+        }
         pthread_mutex_destroy(&daemon->snap_lock);
         sq_lag_term(daemon);
         pthread_mutex_destroy(&daemon->agents_lock);

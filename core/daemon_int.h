@@ -246,6 +246,12 @@ struct sq_daemon_s {
         sq_metrics_t *metrics;
         sq_daemon_metrics_t m;
         pthread_mutex_t snap_lock; /* guards parts[] growth, snapshots */
+        /* The configuration running since the last reload, for /status:
+         * the reloadable keys from the reloaded file, the rest as the
+         * instance started (they wait for a restart). Dump form (secrets
+         * masked); NULL before the first reload. Under snap_lock. */
+        sq_kv_t *running_conf;
+        size_t running_conf_cnt;
         sq_http_t *http;
 
         /* Recent events for GET /events (status.c), and its clients. */

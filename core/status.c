@@ -368,7 +368,17 @@ char *sq_status_json(sq_daemon_t *daemon, size_t *lenp) {
                                 buf, sizeof(buf))));
                 json_object_set_new(doc, "flags", flags);
         }
-        sq_config_dump(conf, config_emit, config);
+        /* What runs now: after a SIGHUP, the reloaded values of the keys
+         * a reload applies (the others wait for a restart). */
+        pthread_mutex_lock(&daemon->snap_lock);
+        if (daemon->running_conf) {
+                size_t i;
+                for (i = 0; i < daemon->running_conf_cnt; i++)
+                        config_emit(config, daemon->running_conf[i].name,
+                                    daemon->running_conf[i].value);
+        } else
+                sq_config_dump(conf, config_emit, config);
+        pthread_mutex_unlock(&daemon->snap_lock);
         json_object_set_new(doc, "config", config);
         return jdump(doc, lenp);
 }

@@ -132,5 +132,24 @@ for ((i = 0; i < 100; i++)); do
 done
 assert_eq "flag after SIGHUP" "$f" "25%"
 
+# The config section shows what runs: a reloaded key's new value, and a
+# key that only a restart applies (executor.threads) still as started.
+threads0=$(json_get "$work/status1.json" 'j["config"]["executor.threads"]')
+printf 'flag.work_stealing = 50%%\nexecutor.threads = 7\n' >"$work/c1.properties"
+kill -HUP "$c1_pid"
+for ((i = 0; i < 100; i++)); do
+        sq_http_get "$c1_http/status" >"$work/status2.json"
+        [[ "$(json_get "$work/status2.json" 'j["flags"]["work_stealing"]')" == "50%" ]] && break
+        sleep 0.1
+done
+assert_eq "config: reloaded flag" \
+        "$(json_get "$work/status2.json" 'j["config"]["flag.work_stealing"]')" "50%"
+assert_eq "config: restart-only key keeps its running value" \
+        "$(json_get "$work/status2.json" 'j["config"]["executor.threads"]')" "$threads0"
+assert_eq "config: secrets still masked after the reload" \
+        "$(json_get "$work/status2.json" 'j["config"]["kafka.sasl.password"]')" "***"
+grep -q 'changed keys ignored until restart: executor.threads' "$work/c1.log" ||
+        fail "the reload does not say executor.threads waits for a restart"
+
 stop_consumers c1
 log "passed"
