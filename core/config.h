@@ -153,6 +153,8 @@ typedef struct sq_config_s {
         int http_events_buffer;      /**< http.events.buffer, 4096 */
         int http_events_rate;        /**< http.events.rate, 500 per s */
         int http_events_clients;     /**< http.events.clients, 16 */
+        int http_connections_max;    /**< http.connections.max, 256 */
+        int http_connections_per_ip; /**< http.connections.per.ip, 64 */
 
         /* Topic creation at start-up (real brokers; the embedded broker
          * creates its topics itself) */

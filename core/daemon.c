@@ -2111,6 +2111,8 @@ static sq_err_t http_setup(sq_daemon_t *daemon, char *errstr,
             sq_http_new(conf->http_bind, conf->http_port, errstr, errstr_size);
         if (!daemon->http)
                 goto done;
+        sq_http_set_limits(daemon->http, (unsigned)conf->http_connections_max,
+                           (unsigned)conf->http_connections_per_ip);
         if (*conf->http_tls_cert) {
                 if (!(cert =
                           read_small_file(conf->http_tls_cert, "http.tls.cert",

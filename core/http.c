@@ -62,8 +62,6 @@
 #define HTTP_MAX_METHODS    8
 #define HTTP_BODY_MAX       (64 * 1024)
 #define HTTP_CONN_TIMEOUT_S 10
-#define HTTP_CONN_LIMIT     256
-#define HTTP_PER_IP_LIMIT   64
 #define HTTP_CONN_MEMORY    (32 * 1024)
 #define HTTP_DEFAULT_CTYPE  "text/plain; charset=utf-8"
 #define HTTP_STREAM_BLOCK   8192 /* MHD's buffer for one stream read */
@@ -109,6 +107,8 @@ struct sq_http_s {
         int port; /* as configured (-1) until started, then bound */
         http_route_t routes[HTTP_MAX_ROUTES];
         int routes_cnt;
+        unsigned conn_limit;   /* open connections, all clients */
+        unsigned per_ip_limit; /* from one address; 0 = none */
         pthread_t starter;     /* the thread in sq_http_start() */
         char start_error[256]; /* MHD's last message on that thread */
 
@@ -177,7 +177,9 @@ sq_http_t *sq_http_new(const char *bind, int port, char *errstr,
                 goto fail;
         }
         sq_strlcpy(http->bind, bind, sizeof(http->bind));
-        http->port = port;
+        http->port         = port;
+        http->conn_limit   = 256;
+        http->per_ip_limit = 64;
         pthread_mutex_init(&http->streams_lock, NULL);
         pthread_cond_init(&http->streams_cond, NULL);
         return http;
@@ -598,6 +600,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
  * Lifecycle
  */
 
+void sq_http_set_limits(sq_http_t *http, unsigned conn_limit,
+                        unsigned per_ip_limit) {
+        http->conn_limit   = conn_limit;
+        http->per_ip_limit = per_ip_limit;
+}
+
 sq_err_t sq_http_start(sq_http_t *http, char *errstr, size_t errstr_size) {
         unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD |
                              MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
@@ -633,8 +641,8 @@ sq_err_t sq_http_start(sq_http_t *http, char *errstr, size_t errstr_size) {
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&http->addr,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONN_TIMEOUT_S,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_LIMIT,
-            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)HTTP_PER_IP_LIMIT,
+            MHD_OPTION_CONNECTION_LIMIT, http->conn_limit,
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, http->per_ip_limit,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
             MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
         if (!mhd) {

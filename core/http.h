@@ -94,6 +94,17 @@ sq_err_t sq_http_set_tls(sq_http_t *http, const char *cert_pem,
 void sq_http_route(sq_http_t *http, const char *path, const char *methods,
                    sq_http_handler_t *handler, void *opaque);
 
+/**
+ * @brief Caps open connections: @p conn_limit in all (default 256) and
+ *        @p per_ip_limit from one client address (default 64; 0 = no
+ *        per-address cap). Over the per-address cap libmicrohttpd closes
+ *        a new connection at once; at the overall cap it stops accepting
+ *        (new ones wait in the listen backlog). Call before
+ *        sq_http_start().
+ */
+void sq_http_set_limits(sq_http_t *http, unsigned conn_limit,
+                        unsigned per_ip_limit);
+
 /** @brief Starts listening. @returns SQ_OK or SQ_ERR_HTTP with errstr. */
 sq_err_t sq_http_start(sq_http_t *http, char *errstr, size_t errstr_size);
 
