@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Work stealing: two agents able to run the same tasks, one slot each.
-# One task is long (4 s), five are short (0.3 s). Every task that parked
+# One task is long (4 s) and runs; then five short ones (0.3 s) arrive
+# together. Every task that parked
 # behind the long one is taken over by the other agent as soon as it is
 # idle: the long task's agent runs only the long task, the other agent
 # runs the five short ones, and swarmq_tasks_stolen_total counts the moves.
@@ -22,11 +23,15 @@ agent.b.capabilities=w
 agent.b.concurrency=1
 CONF
 
-python3 - >"$work/tasks.jsonl" <<'PY'
-import json
-for i, ms in enumerate([300, 4000, 300, 300, 300, 300], 1):
-    print(json.dumps({"id": f"st-{i}", "type": "sleep", "capabilities": ["w"],
-                      "payload": str(ms)}))
+python3 - "$work" <<'PY'
+import json, sys
+with open(f"{sys.argv[1]}/long.jsonl", "w") as f:
+    print(json.dumps({"id": "st-2", "type": "sleep", "capabilities": ["w"],
+                      "payload": "4000"}), file=f)
+with open(f"{sys.argv[1]}/short.jsonl", "w") as f:
+    for i in (1, 3, 4, 5, 6):
+        print(json.dumps({"id": f"st-{i}", "type": "sleep",
+                          "capabilities": ["w"], "payload": "300"}), file=f)
 PY
 # run_case NAME FLAG: one instance on its own embedded broker, the six
 # tasks; writes "long=AGENT long_ran=N" (tasks the long task's agent ran)
@@ -36,8 +41,24 @@ run_case() {
         start_consumer "$name" --embedded-broker -c "$work/swarmq.properties" \
                 -X embedded.partitions=1 -X "flag.work_stealing=$flag"
         wait_ready "${!url_var}"
-        producer -q submit -f "$work/tasks.jsonl" --ids-out "$work/$name.ids" ||
+        # The long task first, and running, before the short ones arrive
+        # together: the first short one takes the idle agent, the others
+        # park, some behind the long task (selection spreads parked work
+        # over the shortest queues). Submitting all six at once would
+        # leave the order in which executors pick agents to the scheduler
+        # of a loaded machine.
+        producer -q submit -f "$work/long.jsonl" --ids-out "$work/$name.ids" ||
                 fail "submit failed"
+        local i
+        for ((i = 0; i < 300; i++)); do
+                (($(metric_sum "${!url_var}" '^swarmq_agent_in_flight') == 1)) && break
+                sleep 0.05
+        done
+        (($(metric_sum "${!url_var}" '^swarmq_agent_in_flight') == 1)) ||
+                fail "the long task did not start"
+        producer -q submit -f "$work/short.jsonl" --ids-out "$work/$name.short.ids" ||
+                fail "submit failed"
+        cat "$work/$name.short.ids" >>"$work/$name.ids"
         producer wait --ids-file "$work/$name.ids" --print --json --timeout-ms 60000 \
                 >"$work/$name.out" || fail "not every task got a result"
         python3 - "$work/$name.out" >"$work/$name.summary" <<'PY' || fail "results are wrong"
