@@ -103,6 +103,7 @@ static sq_partition_t *partition_get(sq_daemon_t *daemon, sq_lane_t lane,
                 part->partition         = partition;
                 part->offsets           = sq_offsets_new();
                 part->committed         = -1;
+                part->acked             = -1;
                 part->start_offset      = -1;
                 part->lag               = -1;
                 part->snap_committed    = -1;
@@ -794,9 +795,16 @@ commit_list(sq_daemon_t *daemon, const rd_kafka_topic_partition_list_t *only,
                             (size_t)daemon->conf->commit_metadata_max,
                             daemon->map_buf, &full, &map_done);
                 map_hash = hash_bytes(daemon->map_buf, map_len);
-                if (!sync && (next < part->committed ||
-                              (next == part->committed &&
-                               map_hash == part->committed_map)))
+                /* Skipped only once the broker acknowledged this very
+                 * commit: one sent but not acknowledged yet goes again.
+                 * librdkafka retries a timed-out commit by itself, and a
+                 * retry can land after a newer commit; the last
+                 * acknowledgement then names the older offset and the
+                 * newer one is sent again, instead of the partition
+                 * staying behind for good. */
+                if (!sync &&
+                    (next < part->committed ||
+                     (next == part->acked && map_hash == part->acked_map)))
                         continue;
                 if (full > map_len && !part->map_cut_warned) {
                         SQ_LOG(SQ_LOG_WARNING, "OFFSETS",
@@ -822,6 +830,32 @@ commit_list(sq_daemon_t *daemon, const rd_kafka_topic_partition_list_t *only,
                 part->map_done      = map_done;
         }
         return list;
+}
+
+/* Records, per partition of @p offsets, the commit the broker
+ * acknowledged (its offset and map). With @p failed (the commit's error),
+ * forgets them all instead: a request-level error marks no partition, and
+ * re-sending the ones that did land costs one more commit. */
+static void mark_acked(sq_daemon_t *daemon,
+                       const rd_kafka_topic_partition_list_t *offsets,
+                       bool failed) {
+        int i;
+
+        for (i = 0; offsets && i < offsets->cnt; i++) {
+                const rd_kafka_topic_partition_t *rktpar = &offsets->elems[i];
+                sq_partition_t *part;
+                sq_lane_t lane;
+                if (!lane_of_topic(daemon, rktpar->topic, &lane))
+                        continue;
+                part = partition_get(daemon, lane, rktpar->partition);
+                if (failed || rktpar->err) {
+                        part->acked = -1;
+                        continue;
+                }
+                part->acked     = rktpar->offset;
+                part->acked_map = hash_bytes((const char *)rktpar->metadata,
+                                             rktpar->metadata_size);
+        }
 }
 
 /* exactly_once: the transaction failed; abort it and stop the instance
@@ -894,6 +928,7 @@ static void commit_transaction(sq_daemon_t *daemon,
         what = "committing the transaction";
         if ((error = rd_kafka_commit_transaction(daemon->producer, 60000)))
                 goto fail;
+        mark_acked(daemon, list, false); /* committed with the transaction */
         atomic_store(&daemon->txn_produced, 0);
         sq_metric_add(daemon->m.commits_ok, 1);
         what = "beginning a transaction";
@@ -944,7 +979,6 @@ void sq_daemon_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t *offsets,
                                 void *opaque) {
         sq_daemon_t *daemon = opaque;
-        int i;
 
         (void)rk;
         if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -954,18 +988,11 @@ void sq_daemon_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                        "commit failed: %s; will retry on the next interval",
                        rd_kafka_err2str(err));
                 sq_metric_add(daemon->m.commits_failed, 1);
-                /* Forget what we believed committed so it is sent again. */
-                for (i = 0; offsets && i < offsets->cnt; i++) {
-                        sq_lane_t lane;
-                        if (lane_of_topic(daemon, offsets->elems[i].topic,
-                                          &lane))
-                                partition_get(daemon, lane,
-                                              offsets->elems[i].partition)
-                                    ->committed = -1;
-                }
-                return;
-        }
-        sq_metric_add(daemon->m.commits_ok, 1);
+        } else
+                sq_metric_add(daemon->m.commits_ok, 1);
+        /* Partitions the broker refused stay unacknowledged, so the next
+         * interval sends them again. */
+        mark_acked(daemon, offsets, err != RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
 /*
@@ -1018,6 +1045,8 @@ static void drain_partitions(sq_daemon_t *daemon,
 /* Forgets what the partition's last ownership knew (assign and revoke). */
 static void partition_forget(sq_partition_t *part) {
         part->committed      = -1;
+        part->acked          = -1;
+        part->acked_map      = 0;
         part->start_offset   = -1;
         part->committed_map  = 0;
         part->map_len        = 0;

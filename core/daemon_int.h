@@ -68,6 +68,9 @@ typedef struct sq_partition_s {
                                   * assignment (the lag of an idle
                                   * partition), -1 unknown */
         uint64_t committed_map;  /* hash of the map sent with it */
+        int64_t acked;           /* offset of the last commit the broker
+                                  * acknowledged, -1 none (poll thread) */
+        uint64_t acked_map;      /* hash of that commit's map */
         size_t map_len;          /* length of that map (poll thread) */
         int64_t map_done;        /* offsets that map marks done */
         bool map_dirty;          /* completions since the budget check */
