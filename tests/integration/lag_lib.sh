@@ -23,6 +23,7 @@ status_get() { # status_get EXPR: evaluates EXPR on a fresh /status
 tasks_parts='[p for p in j["partitions"] if p["lane"] == "tasks"]'
 lag_sum="sum(p[\"lag\"] or 0 for p in $tasks_parts)"
 high_sum="sum(p[\"high_watermark\"] or 0 for p in $tasks_parts)"
+lag_none="sum(1 for p in $tasks_parts if p[\"lag\"] is None)"
 all_paused="len($tasks_parts) > 0 and all(p[\"paused\"] for p in $tasks_parts)"
 metric_lag() {
         metric_sum "$c1_http" "^swarmq_consumer_lag\\{topic=\"$lag_topic\","
