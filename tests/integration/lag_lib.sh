@@ -46,6 +46,15 @@ wait_for() {
 lag_producer() { # the producer CLI on this test's topics
         producer ${producer_topic_args[@]+"${producer_topic_args[@]}"} "$@"
 }
+# lag_ran IDS_FILE N WHEN: the N tasks of IDS_FILE all have a result,
+# then the lag on /status and /metrics comes down to 0.
+lag_ran() {
+        lag_producer wait --ids-file "$1" --timeout-ms 60000 \
+                --json >"$work/ran.json" || fail "tasks did not run $3"
+        assert_eq "results $3" "$(json_get "$work/ran.json" 'j["arrived"]')" "$2"
+        wait_for "/status lag $3" "status_get '$lag_sum'" -eq 0
+        wait_for "/metrics lag $3" metric_lag -eq 0
+}
 post() { # post PATH: prints the HTTP status of an authorised POST
         curl -s -o "$work/post.body" -w '%{http_code}' -X POST \
                 -H "Authorization: Bearer $token" "$c1_http$1"
@@ -79,12 +88,7 @@ lag_paused_scenario() {
         wait_for "/metrics swarmq_consumer_lag of $lag_topic" metric_lag -eq 60
         assert_eq "tasks received while paused" "$(status_get 'j["tasks"]["received"]')" 0
         assert_eq "resume" "$(post /admin/resume)" 202
-        lag_producer wait --ids-file "$work/p.ids" --timeout-ms 60000 \
-                --json >"$work/p.json" ||
-                fail "paused tasks did not run after resume"
-        assert_eq "results after resume" "$(json_get "$work/p.json" 'j["arrived"]')" 60
-        wait_for "/status lag after resume" "status_get '$lag_sum'" -eq 0
-        wait_for "/metrics lag after resume" metric_lag -eq 0
+        lag_ran "$work/p.ids" 60 "after resume"
 
         # 2. Backpressure: two 10 s tasks fill the window (high mark 2),
         # the lane pauses, 40 more tasks wait in Kafka behind it.
@@ -101,12 +105,7 @@ lag_paused_scenario() {
         assert_eq "window while the lag is read" \
                 "$(status_get 'j["admission"]["window"]["tasks"]')" 2
         cat "$work/s.ids" "$work/w.ids" >"$work/sw.ids"
-        lag_producer wait --ids-file "$work/sw.ids" --timeout-ms 60000 \
-                --json >"$work/sw.json" ||
-                fail "tasks behind the window did not run"
-        assert_eq "results behind the window" "$(json_get "$work/sw.json" 'j["arrived"]')" 42
-        wait_for "/status lag after the window drained" "status_get '$lag_sum'" -eq 0
-        wait_for "/metrics lag after the window drained" metric_lag -eq 0
+        lag_ran "$work/sw.ids" 42 "after the window drained"
 
         stop_consumers c1
 }
