@@ -11,6 +11,9 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pool_lib.sh"
 
 worker=$src/consumer/workers/swarmq_worker.py
+# Workers are found as this consumer's children running this checkout's
+# worker: another run of this test (another checkout, CI and a developer
+# at once) has workers with the same names.
 pool() { # NAME [key=value...]: a pool agent running the Python worker
         local name=$1 kv
         shift
@@ -37,7 +40,7 @@ sub reuse reuse pid --count 30
 results reuse >"$work/reuse.jsonl"
 assert_eq "reuse: statuses" "$(field "$work/reuse.jsonl" 'r["status"]' | sort -u)" SUCCEEDED
 assert_eq "reuse: distinct worker pids" "$(field "$work/reuse.jsonl" 'r["output"]' | sort -u | wc -l)" 1
-wpid=$(pgrep -f "swarmq_worker.py reuse$")
+wpid=$(pgrep -P "$c1_pid" -f "$worker reuse$")
 assert_eq "reuse: the pid is the running worker's" \
         "$(field "$work/reuse.jsonl" 'r["output"]' | sort -u)" "pid=$wpid"
 assert_eq "reuse: workers started" "$(metric_sum "$c1_http" '^swarmq_pool_workers_started_total\{agent="reuse"')" 1
@@ -68,7 +71,7 @@ assert_eq "acquire timeout: the slow task" "$(field "$work/acqslow.jsonl" 'r["st
 wait_metric '^swarmq_pool_workers\{agent="kill"' 1
 sub kill kill "sleep 2000"
 wait_metric '^swarmq_pool_busy_workers\{agent="kill"' 1
-victim=$(pgrep -f "swarmq_worker.py kill$")
+victim=$(pgrep -P "$c1_pid" -f "$worker kill$")
 [[ -n "$victim" ]] || fail "no kill worker running"
 kill -KILL "$victim"
 log "killed worker $victim mid-task"
@@ -76,7 +79,7 @@ results kill >"$work/kill.jsonl"
 assert_eq "kill -9: status" "$(field "$work/kill.jsonl" 'r["status"]')" SUCCEEDED
 newpid=$(field "$work/kill.jsonl" 'r["output"].split("pid=")[1]')
 [[ "$newpid" != "$victim" ]] || fail "the retried task ran on the killed worker $victim"
-assert_eq "kill -9: replacement is running" "$(pgrep -f "swarmq_worker.py kill$")" "$newpid"
+assert_eq "kill -9: replacement is running" "$(pgrep -P "$c1_pid" -f "$worker kill$")" "$newpid"
 assert_eq "kill -9: crashes counted" \
         "$(metric_sum "$c1_http" '^swarmq_pool_worker_exits_total\{agent="kill",reason="crashed"')" 1
 assert_eq "kill -9: retries counted" \

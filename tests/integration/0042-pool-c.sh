@@ -47,7 +47,7 @@ wait_metric '^swarmq_pool_worker_exits_total\{agent="rec",reason="recycled"' 2
 
 # 2. A task's deadline: TIMED_OUT, its worker killed and replaced.
 wait_metric '^swarmq_pool_workers\{agent="tmo"' 1
-tmopid=$(pgrep -f "$worker tmo$")
+tmopid=$(pgrep -P "$c1_pid" -f "$worker tmo$")
 sub tmo tmo "sleep 30000" --timeout-ms 500
 results tmo >"$work/tmo.jsonl"
 assert_eq "deadline: status" "$(field "$work/tmo.jsonl" 'r["status"]')" DEAD_LETTERED
