@@ -15,6 +15,8 @@
 #   reload), redrive --yes --reason FAILED re-produces the
 #   three tasks (same id, attempt 1, provenance headers) and each ends
 #   with a SUCCEEDED result;
+# - a task whose value says attempt 3 is re-encoded with attempt 1 (same
+#   id and fields), to the topic --to names;
 # - bad arguments (topic name, --since, missing --yes, a partition that
 #   does not exist) give an error naming them and a non-zero exit.
 source "$(dirname "$0")/lib.sh"
@@ -263,6 +265,34 @@ for i in (1, 2, 3):
         and s[0]["output"] == "boom"
     print(tid, st, "ok" if good else "WRONG")
     ok = ok and good
+sys.exit(0 if ok else 1)
+PY
+
+# A value that says another attempt (a JSON task written with attempt 3)
+# is re-encoded with attempt 1, same id and payload; --to picks the topic.
+producer -q submit --raw-value \
+        '{"id":"again-1","type":"sleep","payload":"3000","timeout_ms":100,"attempt":3,"max_attempts":3}' ||
+        fail "raw submit failed"
+producer wait --id again-1 --timeout-ms 30000 >/dev/null || fail "again-1 got no result"
+for ((i = 0; i < 100; i++)); do
+        (($(producer dlt list --task-id again-1 | wc -l) >= 1)) && break
+        sleep 0.1
+done
+producer dlt list --task-id again-1 | grep -q 'task=again-1 .* attempts=3 reason=TIMED_OUT' ||
+        fail "again-1 not dead-lettered with attempts=3: $(producer dlt list --task-id again-1)"
+producer dlt redrive --task-id again-1 --to swarmq-redrive-check --yes >"$work/again.txt" 2>"$work/again.err" ||
+        fail "redrive --to failed: $(cat "$work/again.err")"
+grep -q '^redriven dlt=swarmq-tasks-dlt/.* task=again-1 to=swarmq-redrive-check/' "$work/again.txt" ||
+        fail "redrive --to: $(cat "$work/again.txt" "$work/again.err")"
+producer replay --topic swarmq-redrive-check >"$work/again.jsonl" 2>"$work/again-replay.err" ||
+        fail "replay of swarmq-redrive-check failed: $(cat "$work/again-replay.err")"
+python3 - "$work/again.jsonl" <<'PY' || fail "the re-encoded task is wrong"
+import json, sys
+ts = [json.loads(l) for l in open(sys.argv[1])]
+print(ts)
+ok = len(ts) == 1 and ts[0]["id"] == "again-1" and ts[0]["attempt"] == 1 \
+    and ts[0]["max_attempts"] == 3 and ts[0]["timeout_ms"] == 100 and ts[0]["type"] == "sleep" \
+    and ts[0]["payload"] == "3000"
 sys.exit(0 if ok else 1)
 PY
 stop_consumers c1
