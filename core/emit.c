@@ -70,6 +70,18 @@ static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt, const char *key,
                                        rd_kafka_err2str(err));
                         if (headers)
                                 rd_kafka_headers_destroy(headers);
+                        if (opaque) {
+                                /* No delivery report will come for it:
+                                 * count this record as one, and the job
+                                 * (its offset uncommitted) is dropped
+                                 * with its last. */
+                                sq_job_t *job = opaque;
+                                atomic_store(&job->purged, true);
+                                if (atomic_fetch_sub(&job->pending_acks, 1) ==
+                                    1)
+                                        sq_job_drop(daemon, job,
+                                                    "transaction failed");
+                        }
                         sq_daemon_wake(daemon);
                         return;
                 }
