@@ -27,8 +27,14 @@ run() {
                 producer -q submit --stdin || fail "submit failed"
         echo '{"id":"after-1","type":"echo","payload":"x"}' |
                 producer -q submit --stdin || fail "submit failed"
-        # One partition everywhere: results arrive in task order, so
-        # reading up to after-1's result sees any second run of dup-1.
+        # Both copies and after-1 run on 4 executors at once, so after-1's
+        # result can come first: wait until the instance has finished
+        # (and the broker acknowledged) every run it will make, then read.
+        for ((i = 0; i < 300; i++)); do
+                (($(metric_sum "$http" '^swarmq_tasks_total') >= expect_runs + 1)) &&
+                        (($(metric_sum "$http" '^swarmq_tasks_in_flight') == 0)) && break
+                sleep 0.1
+        done
         producer wait --id dup-1 --id after-1 --timeout-ms 30000 --json \
                 >"$work/$name.json" || fail "results missing"
         assert_eq "$name: results for dup-1" \
