@@ -16,10 +16,15 @@ run_scale_out() {
                 -X shutdown.drain.timeout.ms=20000 -X admission.high.mark=300
                 -X admission.low.mark=150
                 -X "kafka.partition.assignment.strategy=$strategy")
+        # c1 first: it creates the test's topics. An instance started
+        # while they do not exist yet joins the group without them in its
+        # metadata (librdkafka sends only known topics) and is given none
+        # of their partitions until its next metadata refresh (README:
+        # create topics before starting instances).
         start_consumer c1 "${common[@]}"
+        wait_ready "$c1_http"
         start_consumer c2 "${common[@]}"
         start_consumer c3 "${common[@]}"
-        wait_ready "$c1_http"
         wait_ready "$c2_http"
         wait_ready "$c3_http"
 
