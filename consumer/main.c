@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * swarmq-consumer: the daemon's entry point. Parses arguments into the
- * configuration, wires the instance (core/daemon.c) to signals, maps
- * errors to exit codes. Nothing else lives here.
+ * configuration, wires the instance (consumer/instance/daemon.c) to signals,
+ * maps errors to exit codes. Nothing else lives here.
  *
  * DESIGN
  *   Threads: main blocks every signal before any thread starts (threads

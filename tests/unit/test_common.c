@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_common.c: the shared base64 codec (core/common.c) in both RFC 4648
+ * test_common.c: the shared base64 codec (core/base/common.c) in both RFC 4648
  * alphabets: the standard one of JSON task payloads and the URL-safe one
  * of the completed-offset map. Known vectors, each alphabet refusing the
  * other's characters, bad input named by position or length, and a round

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_config.c: unit tests for core/config.c: defaults, every key type's
- * accepted and rejected values, unknown-key suggestions, properties files,
- * environment overrides and precedence, kafka.* passthrough, agent
+ * test_config.c: unit tests for core/config/config.c: defaults, every key
+ * type's accepted and rejected values, unknown-key suggestions, properties
+ * files, environment overrides and precedence, kafka.* passthrough, agent
  * declarations, finalize cross-checks, the masked dump, and the docs and
  * example file staying in step with the code.
  *

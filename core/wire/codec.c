@@ -577,7 +577,7 @@ sq_codec_t *sq_codec_new(char *errstr, size_t errstr_size) {
                         sq_errstr_set(errstr, errstr_size,
                                       "schema file schemas/%s is embedded "
                                       "but has no id in the catalog table "
-                                      "of core/codec.c",
+                                      "of core/wire/codec.c",
                                       emb->name);
                         goto fail;
                 }
