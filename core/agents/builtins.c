@@ -14,6 +14,7 @@
  *           header (default 1000): CPU-bound work that honours the timeout.
  */
 #include "builtins.h"
+#include "config.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -196,16 +197,13 @@ digest_failed:
         return SQ_STATUS_FAILED;
 }
 
+/* One row per name of SQ_CONFIG_BUILTINS: a name without its
+ * handle_<name> function does not compile. */
+#define BUILTIN_ROW(name) {#name, handle_##name},
 static const struct {
         const char *name;
         sq_builtin_fn_t *fn;
-} builtins[] = {
-    {"noop", handle_noop},     {"echo", handle_echo}, {"sleep", handle_sleep},
-    {"sha256", handle_sha256}, {"fail", handle_fail}, {"cpu", handle_cpu},
-};
-
-static const char *const builtin_names[] = {"noop", "echo", "sleep", "sha256",
-                                            "fail", "cpu",  NULL};
+} builtins[] = {SQ_CONFIG_BUILTINS(BUILTIN_ROW)};
 
 sq_builtin_fn_t *sq_builtin_lookup(const char *name) {
         size_t i;
@@ -213,8 +211,4 @@ sq_builtin_fn_t *sq_builtin_lookup(const char *name) {
                 if (!strcmp(builtins[i].name, name))
                         return builtins[i].fn;
         return NULL;
-}
-
-const char *const *sq_builtin_names(void) {
-        return builtin_names;
 }

@@ -35,7 +35,4 @@ typedef sq_status_t(sq_builtin_fn_t)(sq_run_t *run);
 /** @returns the handler named @p name, or NULL. */
 sq_builtin_fn_t *sq_builtin_lookup(const char *name);
 
-/** @returns the names of all builtin handlers, NULL-terminated. */
-const char *const *sq_builtin_names(void);
-
 #endif /* SQ_BUILTINS_H */

@@ -15,6 +15,9 @@
  *   After all sources are applied, sq_config_finalize() checks cross-key
  *   rules (low < high mark, every agent has a kind and capabilities...).
  *   A config is immutable after finalize and may be read from any thread.
+ *   The key table (config_keys.c) holds each key's facts: type, range,
+ *   default, help, whether a SIGHUP reload applies it, and its scope.
+ *   The implementation is split by concern; config_int.h has the map.
  */
 #ifndef SQ_CONFIG_H
 #define SQ_CONFIG_H
@@ -30,6 +33,13 @@ typedef enum {
         SQ_AGENT_EXEC    = 1, /* one process per task (exec.c) */
         SQ_AGENT_POOL    = 2, /* long-lived worker processes (pool.c) */
 } sq_agent_kind_t;
+
+/*
+ * The handlers of `builtin` agents, in documentation order: the one list
+ * the config validates agent.<name>.handler against and builtins.c builds
+ * its table from. X(name) is applied to each name.
+ */
+#define SQ_CONFIG_BUILTINS(X) X(noop) X(echo) X(sleep) X(sha256) X(fail) X(cpu)
 
 typedef struct sq_agent_conf_s {
         char *name;
@@ -182,6 +192,14 @@ typedef struct sq_config_s {
         size_t agents_cnt;
 } sq_config_t;
 
+/** Where a key's value must agree (the key table's scope column). */
+typedef enum {
+        SQ_CONFIG_SCOPE_INSTANCE = 0, /**< may differ between instances */
+        SQ_CONFIG_SCOPE_GROUP    = 1, /**< the same on every instance of
+                                       *   a group: group.id, the topics,
+                                       *   ordering, processing.guarantee */
+} sq_config_scope_t;
+
 /** @returns a config holding every default (caller owns, destroy). */
 sq_config_t *sq_config_new(void);
 /** @brief Frees a config; NULL is a no-op. */
@@ -237,5 +255,25 @@ void sq_config_dump(const sq_config_t *conf,
                     void (*emit)(void *opaque, const char *key,
                                  const char *value),
                     void *opaque);
+
+/**
+ * @brief Whether a SIGHUP reload applies @p key at once (the reload column
+ *        of the key table and of the agent fields; every flag.<name>);
+ *        a change of any other key waits for a restart.
+ * @param key a full key as the dump names it: "log.level",
+ *        "agent.<name>.concurrency", "flag.work_stealing" (borrowed).
+ * @returns false for kafka.*, agent.<name>.env.<VAR> and unknown keys.
+ * @locality any thread (reads constant tables only).
+ */
+bool sq_config_key_reloadable(const char *key);
+
+/**
+ * @brief The scope column of the key table: whether every instance of a
+ *        group must share @p key's value.
+ * @returns SQ_CONFIG_SCOPE_INSTANCE for kafka.*, agent.*, flag.* and
+ *          unknown keys.
+ * @locality any thread.
+ */
+sq_config_scope_t sq_config_key_scope(const char *key);
 
 #endif /* SQ_CONFIG_H */

@@ -39,6 +39,7 @@
 #include "log.h"
 #include "retry.h"
 #include "task.h"
+#include "topics.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -50,7 +51,7 @@
 #define POLL_TIMEOUT_MS  100
 #define MAX_SKIP_NOTES   20 /* skipped-record lines printed on stderr */
 #define DLT_HDR_PREFIX   "swarmq-dlt-"
-#define DEFAULT_DLT      "swarmq-tasks-dlt"
+#define DEFAULT_DLT      SQ_TOPIC_DEFAULT_DLT
 #define TOPIC_NAME_MAX   249
 #define HDR_VALUE_SHOWN  4096 /* longer values are cut in text output */
 #define UNDECODABLE_TEXT "<undecodable>"

@@ -14,6 +14,7 @@
  * written by the handler and read by the command loops.
  */
 #include "cli.h"
+#include "topics.h"
 
 #include "swarmq/producer.h"
 
@@ -102,13 +103,15 @@ static void usage(FILE *fp) {
             "the\n"
             "                             'kafka.' prefix is optional "
             "(repeatable)\n"
-            "      --topic-tasks T        tasks topic (default swarmq-tasks)\n"
+            "      --topic-tasks T        tasks topic "
+            "(default " SQ_TOPIC_DEFAULT_TASKS ")\n"
             "      --topic-critical T     fast-lane topic for CRITICAL tasks\n"
-            "                             (default swarmq-tasks-critical)\n"
-            "      --topic-results T      results topic (default "
-            "swarmq-results)\n"
-            "      --topic-events T       events topic (default "
-            "swarmq-events)\n"
+            "                             (default " SQ_TOPIC_DEFAULT_CRITICAL
+            ")\n"
+            "      --topic-results T      results topic "
+            "(default " SQ_TOPIC_DEFAULT_RESULTS ")\n"
+            "      --topic-events T       events topic "
+            "(default " SQ_TOPIC_DEFAULT_EVENTS ")\n"
             "      --connect-timeout-ms MS  how long to wait for a broker to "
             "answer\n"
             "                             before giving up with exit code 3\n"
@@ -208,10 +211,10 @@ int main(int argc, char **argv) {
 
         memset(&cli, 0, sizeof(cli));
         cli.brokers            = getenv("SWARMQ_BOOTSTRAP_SERVERS");
-        cli.topic_tasks        = "swarmq-tasks";
-        cli.topic_critical     = "swarmq-tasks-critical";
-        cli.topic_results      = "swarmq-results";
-        cli.topic_events       = "swarmq-events";
+        cli.topic_tasks        = SQ_TOPIC_DEFAULT_TASKS;
+        cli.topic_critical     = SQ_TOPIC_DEFAULT_CRITICAL;
+        cli.topic_results      = SQ_TOPIC_DEFAULT_RESULTS;
+        cli.topic_events       = SQ_TOPIC_DEFAULT_EVENTS;
         cli.connect_timeout_ms = 10000;
 
         opterr = 0;

@@ -31,6 +31,7 @@
 #include "common.h"
 #include "log.h"
 #include "task.h"
+#include "topics.h"
 
 #include <librdkafka/rdkafka.h>
 #include <openssl/rand.h>
@@ -39,8 +40,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DEFAULT_TOPIC_TASKS     "swarmq-tasks"
-#define DEFAULT_TOPIC_CRITICAL  "swarmq-tasks-critical"
 #define DEFAULT_SUBMIT_BLOCK_MS 30000
 /* Serve delivery reports every this many submits, so a caller that never
  * polls still frees queue space and sees its counters move. */
@@ -319,8 +318,8 @@ swarmq_producer_t *swarmq_producer_new(const char *bootstrap_servers,
 
         p                  = sq_calloc(1, sizeof(*p));
         p->conf            = rd_kafka_conf_new();
-        p->topic_tasks     = sq_strdup(DEFAULT_TOPIC_TASKS);
-        p->topic_critical  = sq_strdup(DEFAULT_TOPIC_CRITICAL);
+        p->topic_tasks     = sq_strdup(SQ_TOPIC_DEFAULT_TASKS);
+        p->topic_critical  = sq_strdup(SQ_TOPIC_DEFAULT_CRITICAL);
         p->submit_block_ms = DEFAULT_SUBMIT_BLOCK_MS;
 
         for (i = 0; i < SQ_ARRAY_SIZE(defaults); i++) {

@@ -45,10 +45,11 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "topics.h"
 
 static const char *default_topics[] = {
-    "swarmq-tasks",     "swarmq-tasks-critical", "swarmq-tasks-retry",
-    "swarmq-tasks-dlt", "swarmq-results",        "swarmq-events"};
+    SQ_TOPIC_DEFAULT_TASKS, SQ_TOPIC_DEFAULT_CRITICAL, SQ_TOPIC_DEFAULT_RETRY,
+    SQ_TOPIC_DEFAULT_DLT,   SQ_TOPIC_DEFAULT_RESULTS,  SQ_TOPIC_DEFAULT_EVENTS};
 
 /* Kafka protocol request types, by the names the Kafka docs use. */
 static const struct {

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_config.c: unit tests for core/config/config.c: defaults, every key
+ * test_config.c: unit tests for core/config/: defaults, every key
  * type's accepted and rejected values, unknown-key suggestions, properties
  * files, environment overrides and precedence, kafka.* passthrough, agent
- * declarations, finalize cross-checks, the masked dump, and the docs and
- * example file staying in step with the code.
+ * declarations, finalize cross-checks, the masked dump, the reload and
+ * scope columns, and the docs and example file staying in step with the
+ * code.
  *
  * DESIGN
  *   Tests assert on what a user sees: the exact error sentence (key, value,
@@ -1007,6 +1008,82 @@ static void test_finalize_ok(void **state) {
         }
 }
 
+/* The reload column, key by key: what a SIGHUP applies at once. */
+static void test_key_reloadable(void **state) {
+        static const struct {
+                const char *key;
+                bool reload;
+        } cases[] = {
+            {"log.level", true},
+            {"breaker.when.open", true},
+            {"flag.ranked_selection", true},
+            {"flag.work_stealing", true},
+            {"flag.no_such_flag", false},
+            {"agent.a.kind", true},
+            {"agent.a.handler", true},
+            {"agent.a.capabilities", true},
+            {"agent.a.concurrency", true},
+            {"agent.a.breaker.failures", true},
+            {"agent.a.breaker.window.ms", true},
+            {"agent.a.breaker.open.ms", true},
+            {"agent.a.breaker.probes", true},
+            {"agent.a.command", false},
+            {"agent.a.workdir", false},
+            {"agent.a.env.allow", false},
+            {"agent.a.env.TOKEN", false},
+            {"agent.a.kill.grace.ms", false},
+            {"agent.a.limit.nofile", false},
+            {"agent.a.pool.max", false},
+            {"agent.a.colour", false},
+            {"agent.a", false},
+            {"agent.", false},
+            {"instance.id", false},
+            {"group.id", false},
+            {"topic.tasks", false},
+            {"executor.threads", false},
+            {"http.port", false},
+            {"ordering", false},
+            {"kafka.bootstrap.servers", false},
+            {"kafka.log_level", false},
+            {"no.such.key", false},
+            {"", false},
+        };
+        size_t i;
+        (void)state;
+
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                if (sq_config_key_reloadable(cases[i].key) != cases[i].reload)
+                        fail_msg("%s: reloadable should be %s", cases[i].key,
+                                 cases[i].reload ? "true" : "false");
+        }
+}
+
+static void test_key_scope(void **state) {
+        static const struct {
+                const char *key;
+                sq_config_scope_t scope;
+        } cases[] = {
+            {"group.id", SQ_CONFIG_SCOPE_GROUP},
+            {"topic.events", SQ_CONFIG_SCOPE_GROUP},
+            {"ordering", SQ_CONFIG_SCOPE_GROUP},
+            {"processing.guarantee", SQ_CONFIG_SCOPE_GROUP},
+            {"instance.id", SQ_CONFIG_SCOPE_INSTANCE},
+            {"executor.threads", SQ_CONFIG_SCOPE_INSTANCE},
+            {"log.level", SQ_CONFIG_SCOPE_INSTANCE},
+            {"agent.a.kind", SQ_CONFIG_SCOPE_INSTANCE},
+            {"flag.work_stealing", SQ_CONFIG_SCOPE_INSTANCE},
+            {"kafka.group.id", SQ_CONFIG_SCOPE_INSTANCE},
+            {"no.such.key", SQ_CONFIG_SCOPE_INSTANCE},
+        };
+        size_t i;
+        (void)state;
+
+        for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                if (sq_config_key_scope(cases[i].key) != cases[i].scope)
+                        fail_msg("%s: wrong scope", cases[i].key);
+        }
+}
+
 static void test_dump_masks_secrets(void **state) {
         static const char *const settings[] = {
             "kafka.sasl.username=alice",
@@ -1189,6 +1266,126 @@ static void test_docs_match_code(void **state) {
         free(doc);
 }
 
+/* Reads the "- `key`" items of the list that follows the first line
+ * starting with @p intro (up to the first line that is not an item). */
+static size_t doc_list(const char *doc, const char *intro, char keys[][64],
+                       size_t max) {
+        const char *line = strstr(doc, intro), *next;
+        size_t n         = 0;
+
+        if (!line)
+                fail_msg("docs/configuration.md has no \"%s\"", intro);
+        line = strstr(line, "\n- `");
+        assert_non_null(line);
+        for (line++; !strncmp(line, "- `", 3); line = next + 1) {
+                next = strchr(line, '\n');
+                assert_non_null(next);
+                assert_true(n < max);
+                assert_true(backticked(line, next, keys[n], sizeof(keys[n])));
+                n++;
+        }
+        return n;
+}
+
+/* "agent.x.breaker.probes" -> "agent.<name>.breaker.probes". */
+static void agent_key_pattern(const char *key, char *out, size_t size) {
+        const char *dot;
+
+        if (strncmp(key, "agent.", 6) || !(dot = strchr(key + 6, '.')))
+                snprintf(out, size, "%s", key);
+        else
+                snprintf(out, size, "agent.<name>%s", dot);
+}
+
+/* true if some dumped key, agent keys as patterns, is @p want. */
+static bool dumped(const dump_t *dump, const char *want) {
+        char pattern[128];
+        size_t i;
+
+        for (i = 0; i < dump->cnt; i++) {
+                agent_key_pattern(dump->keys[i], pattern, sizeof(pattern));
+                if (!strcmp(pattern, want))
+                        return true;
+        }
+        return false;
+}
+
+static bool listed(char keys[][64], size_t n, const char *key) {
+        size_t i;
+        for (i = 0; i < n; i++)
+                if (!strcmp(keys[i], key))
+                        return true;
+        return false;
+}
+
+/*
+ * docs/configuration.md lists the keys a reload applies and the keys every
+ * instance of a group shares: each list must be exactly what the key
+ * table says, over every key an instance can dump (builtin, exec and pool
+ * agents, an env.<VAR>, a kafka.* key, the flags).
+ */
+static void test_docs_reload_and_scope(void **state) {
+        static const char *const settings[] = {
+            "agent.b.handler=noop",
+            "agent.e.kind=exec",
+            "agent.e.command=/bin/true",
+            "agent.e.workdir=/tmp",
+            "agent.e.env.FOO=1",
+            "agent.p.kind=pool",
+            "agent.p.command=/bin/cat",
+            "kafka.client.id=x",
+            NULL,
+        };
+        char *doc         = source_read("docs/configuration.md");
+        sq_config_t *conf = sq_config_new();
+        char reload[64][64], group[64][64], pattern[128];
+        char errstr[ERRSTR_SIZE];
+        size_t nreload, ngroup, i;
+        dump_t dump;
+        (void)state;
+
+        nreload = doc_list(doc, "The keys a reload applies", reload, 64);
+        ngroup  = doc_list(doc, "### Keys every instance of a group shares",
+                           group, 64);
+        assert_true(nreload >= 4);
+        assert_true(ngroup >= 2);
+
+        set_all(conf, settings);
+        assert_int_equal(sq_config_finalize(conf, errstr, sizeof(errstr)),
+                         SQ_OK);
+        dump_take(conf, &dump);
+        for (i = 0; i < dump.cnt; i++) {
+                const char *key = dump.keys[i];
+                agent_key_pattern(key, pattern, sizeof(pattern));
+                if (sq_config_key_reloadable(key) !=
+                    listed(reload, nreload, pattern))
+                        fail_msg("%s: the key table says %sreloadable, "
+                                 "docs/configuration.md says otherwise",
+                                 key,
+                                 sq_config_key_reloadable(key) ? "" : "not ");
+                if ((sq_config_key_scope(key) == SQ_CONFIG_SCOPE_GROUP) !=
+                    listed(group, ngroup, key))
+                        fail_msg("%s: the key table and "
+                                 "docs/configuration.md disagree on its "
+                                 "scope",
+                                 key);
+        }
+        /* No stale rows: every listed key is one the code dumps. */
+        for (i = 0; i < nreload; i++)
+                if (!dumped(&dump, reload[i]))
+                        fail_msg("docs/configuration.md lists %s as "
+                                 "reloadable; the code has no such key",
+                                 reload[i]);
+        for (i = 0; i < ngroup; i++)
+                if (!dumped(&dump, group[i]))
+                        fail_msg("docs/configuration.md lists %s as "
+                                 "group-wide; the code has no such key",
+                                 group[i]);
+        dump_free(&dump);
+        sq_config_destroy(conf);
+        free(doc);
+}
+
 static void test_example_file_loads(void **state) {
         const char *dir          = getenv("SQ_TEST_SOURCE_DIR");
         sq_config_t *conf        = sq_config_new();
@@ -1230,8 +1427,11 @@ int main(void) {
             cmocka_unit_test(test_agents_too_many),
             cmocka_unit_test(test_finalize_errors),
             cmocka_unit_test(test_finalize_ok),
+            cmocka_unit_test(test_key_reloadable),
+            cmocka_unit_test(test_key_scope),
             cmocka_unit_test(test_dump_masks_secrets),
             cmocka_unit_test(test_docs_match_code),
+            cmocka_unit_test(test_docs_reload_and_scope),
             cmocka_unit_test(test_example_file_loads),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
