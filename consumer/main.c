@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * swarmq-consumer: the daemon's entry point. Parses arguments into the
- * configuration, wires the instance (consumer/instance/daemon.c) to signals,
+ * configuration, wires the instance (consumer/instance/daemon.h) to signals,
  * maps errors to exit codes. Nothing else lives here.
  *
  * DESIGN

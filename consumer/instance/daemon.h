@@ -4,7 +4,7 @@
  * on agents, publishes results and events, commits what is done, serves
  * HTTP. consumer/main.c wires it to argv and signals.
  *
- * DESIGN (threads, see daemon.c for the full picture)
+ * DESIGN (threads, see instance.c for the full picture)
  *   poll thread   the only caller of consumer poll and commit; decodes and
  *                 admits tasks, serves delivery reports, commits, pauses.
  *   executors     N threads running tasks on agents and producing results.

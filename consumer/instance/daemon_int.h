@@ -1,18 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * daemon_int.h: the instance's private state, shared by daemon.c (poll
- * thread and lifecycle), executor.c (executor threads), emit.c (producing
- * results, events and dead letters) and kafka.c (client construction).
+ * daemon_int.h: the instance's private state (struct sq_daemon_s), shared
+ * by the instance's files (instance.c lists them), and the functions of
+ * the modules that predate the split by concern: kafka.c, emit.c,
+ * executor.c and lag.c. Each other concern declares its functions in its
+ * own header (partitions_int.h, admission_int.h, commit_int.h, ...).
  *
- * DESIGN: ownership of a job
- *   The poll thread creates a job per admitted record and pushes it to the
- *   scheduler; an executor pops it, runs it, produces its result and its
- *   terminal event with the job as delivery opaque, and lets go of it.
- *   The producer's delivery reports are served on the poll thread: the
- *   last acknowledgement marks the job's offset done and frees the job.
- *   A job dropped before it ran (its partition revoked, or the instance
- *   stopping) is freed by whoever drops it; its offset stays not done, so
- *   the record is delivered again to the partition's next owner.
+ * DESIGN
+ *   One struct still holds every concern's state; the comments on its
+ *   fields say which thread writes them. Ownership of a job:
+ *   partitions_int.h.
  */
 #ifndef SQ_DAEMON_INT_H
 #define SQ_DAEMON_INT_H
@@ -38,86 +35,8 @@
 #include "scheduler.h"
 #include "task.h"
 #include "ttlmap.h"
-
-/** Which input topic a partition belongs to. */
-typedef enum {
-        SQ_LANE_TASKS    = 0, /* topic.tasks: paused over the high mark */
-        SQ_LANE_CRITICAL = 1, /* topic.critical: its own queue, own mark */
-        SQ_LANE_RETRY    = 2, /* topic.retry: paused until the head is due */
-} sq_lane_t;
-#define SQ_LANE_CNT 3
-
-/**
- * Per-partition state. Created on first assignment and kept until the
- * instance is destroyed (never freed while jobs may point at it); `gen`
- * changes on every assign and revoke so a job from an earlier ownership
- * can tell that its offset no longer matters.
- */
-typedef struct sq_partition_s {
-        sq_lane_t lane;
-        const char *topic; /* borrowed from the config */
-        int32_t partition;
-        atomic_uint_fast64_t gen;
-        atomic_bool revoking;    /* no admission while it drains */
-        atomic_long outstanding; /* jobs admitted, not yet freed */
-        bool assigned;           /* poll thread only */
-        bool paused;             /* poll thread only */
-        sq_offsets_t *offsets;   /* poll thread only */
-        int64_t committed;       /* last offset committed, -1 none */
-        int64_t start_offset;    /* group's committed offset read at
-                                  * assignment (the lag of an idle
-                                  * partition), -1 unknown */
-        uint64_t committed_map;  /* hash of the map sent with it */
-        int64_t acked;           /* offset of the last commit the broker
-                                  * acknowledged, -1 none (poll thread) */
-        uint64_t acked_map;      /* hash of that commit's map */
-        size_t map_len;          /* length of that map (poll thread) */
-        int64_t map_done;        /* offsets that map marks done */
-        bool map_dirty;          /* completions since the budget check */
-        bool map_paused;         /* paused: its map nears the budget */
-        bool map_cut_warned;     /* logged a cut map this ownership */
-        /* Retry lane (poll thread): the head record is not due yet; the
-         * partition is paused and seeked back to it until retry_due_ms
-         * (wall clock). */
-        bool retry_waiting;
-        int64_t retry_due_ms;
-        int64_t retry_offset;
-        size_t map_bytes; /* snapshots for /metrics (snap_lock) */
-        int64_t map_done_snap;
-        int64_t lag; /* snapshot for /metrics, -1 unknown */
-        /* Snapshots for /status, under snap_lock (update_lag_snapshot) */
-        bool snap_assigned;
-        bool snap_paused;
-        int64_t snap_committed; /* -1 none */
-        int64_t snap_high;      /* high watermark, -1 unknown */
-        /* Lag inputs (snap_lock; sq_lag_compute() turns them into lag and
-         * snap_high): the poll thread's position (committable, else
-         * committed, else the group's start offset; -1 none) and the
-         * watermarks the last fetch reported (-1 unknown). */
-        int64_t snap_pos;
-        int64_t snap_fetched_low;
-        int64_t snap_fetched_high;
-        /* The watermarks the lag refresher (lag.c) last queried, -1
-         * unknown: true while the partition is paused, unlike the
-         * fetched ones. Written by the refresher, read under snap_lock. */
-        atomic_int_least64_t queried_low;
-        atomic_int_least64_t queried_high;
-} sq_partition_t;
-
-typedef struct sq_job_s {
-        sq_sched_item_t item; /* first: a popped item is the job */
-        sq_task_t *task;
-        sq_record_t *rec; /* the record it came from (retry, DLT) */
-        sq_partition_t *part;
-        uint64_t part_gen;
-        int64_t offset;
-        int64_t received_us;
-        sq_order_item_t order;   /* ordering gate link (ordered only) */
-        bool ordered;            /* admitted through the ordering gate */
-        atomic_int pending_acks; /* tracked records not yet acknowledged */
-        bool succeeded;          /* its result says SUCCEEDED (dedup) */
-        atomic_bool purged;      /* a tracked record was purged */
-} sq_job_t;
+#include "instance_metrics_int.h"
+#include "partitions_int.h"
 
 typedef struct sq_executor_s {
         struct sq_daemon_s *daemon;
@@ -125,37 +44,6 @@ typedef struct sq_executor_s {
         int idx;
         sq_codec_t *codec;
 } sq_executor_t;
-
-/** Metric handles kept for the hot path (children of the registry). */
-typedef struct sq_daemon_metrics_s {
-        /* tasks without an agent, [status][priority]; agents' own
-         * children are in sq_agent_metrics() */
-        sq_metric_t *tasks_none[SQ_STATUS_CNT][SQ_PRIO_CNT];
-        sq_mfamily_t *tasks_family;
-        sq_mfamily_t *duration_family;
-        sq_metric_t *stolen;
-        sq_metric_t *reloads_ok;
-        sq_metric_t *reloads_error;
-        sq_metric_t *received[SQ_LANE_CNT];
-        sq_metric_t *dead_lettered_decode;
-        sq_metric_t *dead_lettered_failed; /* out of attempts */
-        sq_metric_t *retries;              /* retry records produced */
-        sq_metric_t *retry_waits;          /* retry partition paused */
-        sq_metric_t *selection;
-        sq_metric_t *delivery_errors;
-        sq_metric_t *commits_ok;
-        sq_metric_t *commits_failed;
-        sq_metric_t *dropped;
-        sq_metric_t *revoked_partitions;
-        sq_metric_t *assigned_partitions;
-        sq_metric_t *pauses;
-        sq_metric_t *memory_pauses;
-        sq_metric_t *sched_latency[SQ_PRIO_CNT]; /* admission to start */
-        sq_metric_t *completed_skipped;
-        sq_metric_t *duplicates_dropped;
-        sq_metric_t *map_pauses;
-        sq_metric_t *events_dropped; /* /events clients fell behind */
-} sq_daemon_metrics_t;
 
 struct sq_daemon_s {
         sq_config_t *conf;
@@ -328,28 +216,5 @@ void sq_lag_stop(sq_daemon_t *daemon);
 /* Recomputes part->lag and part->snap_high from the snapshot's position
  * and the newer of the fetched and queried watermarks. Under snap_lock. */
 void sq_lag_compute(sq_partition_t *part);
-
-/* daemon.c: librdkafka callbacks, served on the poll thread by consumer
- * poll (set up by kafka.c) */
-void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t *partitions,
-                            void *opaque);
-void sq_daemon_offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                                rd_kafka_topic_partition_list_t *offsets,
-                                void *opaque);
-
-/* daemon.c: job lifecycle shared by the threads */
-void sq_job_acked(sq_daemon_t *daemon, sq_job_t *job);
-void sq_job_drop(sq_daemon_t *daemon, sq_job_t *job, const char *why);
-void sq_daemon_wake(sq_daemon_t *daemon);
-
-/* daemon.c: the current agent registry, with a reference (release with
- * sq_agents_release_ref()). Any thread. */
-sq_agents_t *sq_daemon_agents(sq_daemon_t *daemon);
-/* daemon.c: acts on a registry call's side effects after its lock:
- * requeues jobs, logs breaker transitions and produces their events
- * with @p codec (the calling thread's), counts stolen jobs. Resets out. */
-void sq_daemon_agents_out(sq_daemon_t *daemon, sq_codec_t *codec,
-                          sq_agents_out_t *out);
 
 #endif /* SQ_DAEMON_INT_H */

@@ -17,6 +17,7 @@
  * counted when they fail; they gate nothing.
  */
 #include "daemon_int.h"
+#include "poll_int.h"
 #include "log.h"
 
 #include <stdio.h>

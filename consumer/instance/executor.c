@@ -34,6 +34,7 @@
  *   async run holds a reference to its registry until async_done().
  */
 #include "daemon_int.h"
+#include "registry_int.h"
 #include "log.h"
 
 #include <stdio.h>

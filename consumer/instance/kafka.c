@@ -13,7 +13,9 @@
  *   thread (rd_kafka_poll_set_consumer); the producer's delivery reports
  *   are served on the poll thread too, through producer_q.
  */
+#include "commit_int.h"
 #include "daemon_int.h"
+#include "rebalance_int.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -254,7 +256,7 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
             rd_kafka_topic_new(daemon->producer, conf->topic_retry, NULL);
 
         /* The retry topic is a lane of its own: its partitions pause
-         * until their head record is due (daemon.c). */
+         * until their head record is due (admission.c). */
         topics[0]    = conf->topic_tasks;
         topics[1]    = conf->topic_critical;
         topics[2]    = conf->topic_retry;

@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "registry_int.h"
 
 #define EVENTS_BATCH        32           /* events rendered per ring read */
 #define EVENTS_BACKLOG      50           /* sent to a new client */

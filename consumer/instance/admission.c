@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * admission.c: what the poll thread lets in: admitting a record as a job
+ * (decode, dedup, retry headers, lane priority, the ordering gate), the
+ * retry lane's wait for a head record that is not due, and backpressure
+ * (pausing partitions on the admission window, the completed-offset map's
+ * budget, memory.limit.bytes, an admin pause, the stop request).
+ *
+ * DESIGN
+ *   Thread: the poll thread only, which is also the only thread that
+ *   pauses or resumes partitions; the state here (lane_paused, mem_paused,
+ *   the partitions' paused, map_paused and retry_waiting) is written by it
+ *   alone. Other threads read the atomic copies (paused_any,
+ *   mem_paused_flag) and the window counters.
+ *
+ *   Admission window: every admitted record is a job counted in
+ *   window[lane] until it is freed (acknowledged or dropped). Over the high
+ *   mark the lane's partitions are paused; the consumer keeps polling (so
+ *   the group never evicts the instance on long tasks), and resumes at the
+ *   low mark. The critical lane has its own queue and its own mark: it is
+ *   never paused because the ordinary lane is full. The retry lane has the
+ *   ordinary lane's marks.
+ *
+ *   One function, sync_pauses(), brings every assigned partition's pause
+ *   state to what its lane, its map, its retry wait and the stop request
+ *   ask for; everything else here only changes those inputs and calls it.
+ *
+ *   A record that is not admitted (not ours any more, a retry not due yet)
+ *   is not committed: the next owner, or this instance after the wait,
+ *   reads it again.
+ */
+#include "admission_int.h"
+#include "daemon_int.h"
+#include "log.h"
+#include "poll_int.h"
+
+#include <malloc.h>
+#include <string.h>
+
+/* The ordering key of a job (ordering=key: the record's key, else the
+ * task's key; none: not ordered), or false when it runs unordered. */
+static bool job_order_key(const sq_daemon_t *daemon, sq_lane_t lane,
+                          const rd_kafka_message_t *rkm, const sq_task_t *task,
+                          uint64_t *keyp) {
+        if (daemon->conf->ordering == SQ_ORDERING_PARTITION) {
+                *keyp = sq_order_key((int)lane, rkm->partition, NULL, 0);
+                return true;
+        }
+        if (rkm->key && rkm->key_len > 0) {
+                *keyp = sq_order_key((int)lane, rkm->partition, rkm->key,
+                                     rkm->key_len);
+                return true;
+        }
+        if (task->key && *task->key) {
+                *keyp = sq_order_key((int)lane, rkm->partition, task->key,
+                                     strlen(task->key));
+                return true;
+        }
+        return false;
+}
+
+/*
+ * Admission (poll thread)
+ */
+
+/* The retry lane's head record is not due: pause its partition, then seek
+ * it back to that record (pausing sets the next fetch to the record after
+ * the last one consumed; the seek, queued behind the pause on the same
+ * partition, sets it back), and wake when it is due. Nothing is admitted,
+ * so nothing is committed past it: a crash while it waits loses nothing. */
+static void retry_wait(sq_daemon_t *daemon, sq_partition_t *part,
+                       int64_t offset, int64_t due_ms) {
+        rd_kafka_topic_partition_list_t *list =
+            rd_kafka_topic_partition_list_new(1);
+        rd_kafka_resp_err_t err;
+        rd_kafka_error_t *error;
+
+        SQ_LOG(SQ_LOG_DEBUG, "RETRY",
+               "waiting topic=%s partition=%d offset=%lld due in %lld ms",
+               part->topic, (int)part->partition, (long long)offset,
+               (long long)(due_ms - sq_wallclock_ms()));
+        part->retry_waiting = true;
+        part->retry_due_ms  = due_ms;
+        part->retry_offset  = offset;
+        part->paused        = true;
+        sq_metric_add(daemon->m.retry_waits, 1);
+        rd_kafka_topic_partition_list_add(list, part->topic, part->partition)
+            ->offset = offset;
+        if ((err = rd_kafka_pause_partitions(daemon->consumer, list)))
+                SQ_LOG(SQ_LOG_ERR, "RETRY",
+                       "cannot pause topic=%s "
+                       "partition=%d: %s",
+                       part->topic, (int)part->partition,
+                       rd_kafka_err2str(err));
+        list->elems[0].offset = offset; /* pause may have reset it */
+        if ((error = rd_kafka_seek_partitions(daemon->consumer, list, 0))) {
+                SQ_LOG(SQ_LOG_ERR, "RETRY",
+                       "cannot seek topic=%s partition=%d to offset=%lld: "
+                       "%s",
+                       part->topic, (int)part->partition, (long long)offset,
+                       rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void sync_pauses(sq_daemon_t *daemon);
+
+/* Resumes the retry partitions whose head is due. @returns the earliest
+ * due time still waited for (wall clock ms), or INT64_MAX. */
+int64_t sq_admission_retry_due(sq_daemon_t *daemon) {
+        int64_t now = sq_wallclock_ms(), next = INT64_MAX;
+        bool changed = false;
+        int i;
+
+        for (i = 0; i < daemon->parts_cnt[SQ_LANE_RETRY]; i++) {
+                sq_partition_t *part = daemon->parts[SQ_LANE_RETRY][i];
+                if (!part || !part->assigned || !part->retry_waiting)
+                        continue;
+                if (part->retry_due_ms <= now) {
+                        part->retry_waiting = false;
+                        changed             = true;
+                } else {
+                        next = SQ_MIN(next, part->retry_due_ms);
+                }
+        }
+        if (changed)
+                sync_pauses(daemon);
+        return next;
+}
+
+void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
+        const char *topic = rd_kafka_topic_name(rkm->rkt);
+        sq_partition_t *part;
+        sq_job_t *job;
+        sq_lane_t lane;
+        char errstr[512];
+        bool done;
+        sq_err_t err;
+
+        if (rkm->err) {
+                if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        return;
+                SQ_LOG(SQ_LOG_WARNING, "POLL", "consumer error: %s%s%s",
+                       rd_kafka_message_errstr(rkm), rkm->rkt ? " topic=" : "",
+                       rkm->rkt ? topic : "");
+                return;
+        }
+        if (!sq_partitions_lane(daemon, topic, &lane)) {
+                SQ_LOG(SQ_LOG_WARNING, "POLL",
+                       "record from unexpected topic=%s ignored", topic);
+                return;
+        }
+        part = sq_partitions_get(daemon, lane, rkm->partition);
+        if (!part->assigned || atomic_load(&part->revoking) ||
+            atomic_load(&daemon->stop_requested))
+                return; /* not ours any more: not admitted, not committed */
+        if (lane == SQ_LANE_RETRY) {
+                rd_kafka_headers_t *hdrs = NULL;
+                int64_t due;
+                if (part->retry_waiting)
+                        return; /* behind a head that is not due: fetched
+                                 * again after the seek */
+                if (rd_kafka_message_headers(rkm, &hdrs) ==
+                        RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    sq_retry_header_int(hdrs, SQ_HDR_BACKOFF_TS, 0, INT64_MAX,
+                                        &due) &&
+                    due > sq_wallclock_ms()) {
+                        retry_wait(daemon, part, rkm->offset, due);
+                        return;
+                }
+        }
+        if (sq_offsets_admit(part->offsets, rkm->offset, &done) != SQ_OK)
+                return; /* re-delivery after a seek/resume: already held */
+        if (done) {
+                /* The previous owner finished it (its commit's map says
+                 * so): recorded done, not run again. */
+                SQ_LOG(SQ_LOG_DEBUG, "OFFSETS",
+                       "skipping completed record topic=%s partition=%d "
+                       "offset=%lld",
+                       topic, (int)rkm->partition, (long long)rkm->offset);
+                sq_metric_add(daemon->m.completed_skipped, 1);
+                return;
+        }
+
+        job              = sq_calloc(1, sizeof(*job));
+        job->part        = part;
+        job->part_gen    = atomic_load(&part->gen);
+        job->offset      = rkm->offset;
+        job->received_us = sq_clock_us();
+        job->rec         = sq_record_new(rkm);
+        atomic_fetch_add(&part->outstanding, 1);
+        atomic_fetch_add(&daemon->window[lane], 1);
+        sq_metric_add(daemon->m.received[lane], 1);
+
+        err = sq_codec_decode_task(daemon->poll_codec, rkm->payload, rkm->len,
+                                   &job->task, errstr, sizeof(errstr));
+        if (err != SQ_OK) {
+                SQ_LOG(SQ_LOG_WARNING, "DECODE",
+                       "undecodable record sent to the dead-letter topic "
+                       "topic=%s partition=%d offset=%lld: %s",
+                       topic, (int)rkm->partition, (long long)rkm->offset,
+                       errstr);
+                sq_metric_add(daemon->m.dead_lettered_decode, 1);
+                atomic_store(&job->pending_acks, 1);
+                sq_emit_event(daemon, daemon->poll_codec, "dead_lettered", NULL,
+                              NULL, errstr, NULL);
+                sq_emit_dead_letter(daemon, rkm, "DECODE_ERROR", errstr, job);
+                return;
+        }
+        if (daemon->dedup &&
+            sq_ttlmap_contains(daemon->dedup, job->task->id, sq_clock_us())) {
+                /* Succeeded here within dedup.ttl.ms: not run again. The
+                 * event is the record's acknowledgement, as a result
+                 * would be. */
+                SQ_LOG(SQ_LOG_INFO, "DEDUP",
+                       "dropping duplicate task_id=%s topic=%s partition=%d "
+                       "offset=%lld: it succeeded within dedup.ttl.ms",
+                       job->task->id, topic, (int)rkm->partition,
+                       (long long)rkm->offset);
+                sq_metric_add(daemon->m.duplicates_dropped, 1);
+                atomic_store(&job->pending_acks, 1);
+                sq_emit_event(daemon, daemon->poll_codec, "duplicate_dropped",
+                              job->task, NULL, "this task id already succeeded",
+                              job);
+                return;
+        }
+        if (lane == SQ_LANE_RETRY) {
+                /* The value is the task's original bytes: its attempt
+                 * number is the header's. */
+                int64_t attempt;
+                if (sq_retry_header_int(job->rec->headers, SQ_HDR_ATTEMPTS, 1,
+                                        INT32_MAX, &attempt))
+                        job->task->attempt = (int32_t)attempt;
+                else
+                        SQ_LOG(SQ_LOG_WARNING, "RETRY",
+                               "retry record without a valid %s header "
+                               "task_id=%s topic=%s partition=%d "
+                               "offset=%lld: counting attempt %d from the "
+                               "task",
+                               SQ_HDR_ATTEMPTS, job->task->id, topic,
+                               (int)rkm->partition, (long long)rkm->offset,
+                               (int)job->task->attempt);
+        }
+        /* The critical topic is the fast lane whatever the task says; the
+         * ordinary topic never gets into the reserved slots. */
+        if (lane == SQ_LANE_CRITICAL)
+                job->task->priority = SQ_PRIO_CRITICAL;
+        else if (job->task->priority == SQ_PRIO_CRITICAL)
+                job->task->priority = SQ_PRIO_HIGH;
+        job->item.priority = job->task->priority;
+
+        sq_emit_event(daemon, daemon->poll_codec, "received", job->task, NULL,
+                      NULL, NULL);
+        if (daemon->order &&
+            job_order_key(daemon, lane, rkm, job->task, &job->order.key)) {
+                job->ordered = true;
+                if (!sq_order_admit(daemon->order, &job->order)) {
+                        /* Started when the job before it on its key is
+                         * freed (job_free). */
+                        atomic_fetch_add(&daemon->order_held, 1);
+                        return;
+                }
+        }
+        sq_sched_push(daemon->sched, &job->item);
+}
+
+/*
+ * Pause and resume (poll thread)
+ */
+
+/* Brings every assigned partition's pause state to what its lane's window,
+ * its map's budget and the stop request ask for. */
+static void sync_pauses(sq_daemon_t *daemon) {
+        rd_kafka_topic_partition_list_t *pause_list =
+            rd_kafka_topic_partition_list_new(16);
+        rd_kafka_topic_partition_list_t *resume_list =
+            rd_kafka_topic_partition_list_new(16);
+        bool stopping = atomic_load(&daemon->stop_requested);
+        sq_partition_t *part;
+        rd_kafka_resp_err_t err;
+        int lane, i;
+
+        SQ_FOREACH_PARTITION(daemon, lane, i, part) {
+                bool want = daemon->lane_paused[lane] || part->map_paused ||
+                            part->retry_waiting || stopping;
+                if (!part->assigned || part->paused == want)
+                        continue;
+                rd_kafka_topic_partition_list_add(want ? pause_list
+                                                       : resume_list,
+                                                  part->topic, part->partition);
+                part->paused = want;
+        }
+        if (pause_list->cnt > 0 &&
+            (err = rd_kafka_pause_partitions(daemon->consumer, pause_list)))
+                SQ_LOG(SQ_LOG_ERR, "POLL", "cannot pause %d partitions: %s",
+                       pause_list->cnt, rd_kafka_err2str(err));
+        if (resume_list->cnt > 0 &&
+            (err = rd_kafka_resume_partitions(daemon->consumer, resume_list)))
+                SQ_LOG(SQ_LOG_ERR, "POLL", "cannot resume %d partitions: %s",
+                       resume_list->cnt, rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(pause_list);
+        rd_kafka_topic_partition_list_destroy(resume_list);
+}
+
+void sq_admission_pause_lane(sq_daemon_t *daemon, sq_lane_t lane, bool pause) {
+        if (pause && !daemon->lane_paused[lane] &&
+            !atomic_load(&daemon->admin_paused))
+                sq_metric_add(daemon->m.pauses, 1);
+        daemon->lane_paused[lane] = pause;
+        atomic_store(&daemon->paused_any, daemon->lane_paused[0] ||
+                                              daemon->lane_paused[1] ||
+                                              daemon->lane_paused[2]);
+        sync_pauses(daemon);
+}
+
+/* A partition whose completed-offset map nears the commit metadata budget
+ * stops admitting (paused) until its head-of-line records finish and the
+ * map shrinks: the map is never dropped for lack of room. Exact sizes are
+ * computed only when the O(1) bound is over the mark. */
+void sq_admission_check_map_budget(sq_daemon_t *daemon) {
+        size_t budget     = (size_t)daemon->conf->commit_metadata_max;
+        size_t pause_mark = budget / 4 * 3, resume_mark = budget / 2;
+        sq_partition_t *part;
+        bool changed = false;
+        int lane, i;
+
+        if (budget == 0)
+                return;
+        SQ_FOREACH_PARTITION(daemon, lane, i, part) {
+                size_t full = 0;
+                if (!part->assigned || !part->map_dirty)
+                        continue;
+                part->map_dirty = false;
+                if (!part->map_paused &&
+                    sq_offsets_map_bound(part->offsets) <= pause_mark)
+                        continue;
+                sq_offsets_map_encode(part->offsets, budget, daemon->map_buf,
+                                      &full, NULL);
+                if (!part->map_paused && full > pause_mark) {
+                        SQ_LOG(SQ_LOG_NOTICE, "OFFSETS",
+                               "pausing topic=%s partition=%d: its "
+                               "completed-offset map needs %zu of %zu bytes "
+                               "(in flight %zu, held %zu)",
+                               part->topic, (int)part->partition, full, budget,
+                               sq_offsets_in_flight(part->offsets),
+                               sq_offsets_held(part->offsets));
+                        part->map_paused = true;
+                        sq_metric_add(daemon->m.map_pauses, 1);
+                        changed = true;
+                } else if (part->map_paused && full <= resume_mark) {
+                        SQ_LOG(SQ_LOG_NOTICE, "OFFSETS",
+                               "resuming topic=%s partition=%d: its "
+                               "completed-offset map is down to %zu bytes",
+                               part->topic, (int)part->partition, full);
+                        part->map_paused = false;
+                        changed          = true;
+                }
+        }
+        if (changed)
+                sync_pauses(daemon);
+}
+
+/* memory.limit.bytes: RSS at 90% of the limit pauses ordinary intake
+ * (the fast lane is bounded by its own mark); it resumes below 80%, or
+ * once no ordinary task is in memory: what is left then is not held by
+ * tasks and waiting would not free it, so intake goes on in bursts.
+ * Checked at most every MEM_CHECK_US (a read of /proc/self/statm), and on
+ * every wake-up while paused with an empty window. While paused, freed
+ * task memory is handed back to the system (malloc_trim, which walks the
+ * heaps: at most every MEM_PAUSED_CHECK_US) so RSS can fall. */
+#define MEM_CHECK_US        10000
+#define MEM_PAUSED_CHECK_US 100000
+
+static void check_memory(sq_daemon_t *daemon) {
+        uint64_t limit    = (uint64_t)daemon->conf->memory_limit_bytes;
+        uint64_t pause_at = limit / 10 * 9, resume_at = limit / 10 * 8;
+        long window = atomic_load(&daemon->window[SQ_LANE_TASKS]);
+        int64_t now;
+        uint64_t rss;
+
+        if (!limit || atomic_load(&daemon->stop_requested))
+                return;
+        now = sq_clock_us();
+        if (now < daemon->mem_next_check_us &&
+            !(daemon->mem_paused && window == 0))
+                return;
+        daemon->mem_next_check_us = now + MEM_CHECK_US;
+        if (sq_metrics_read_rss(&rss) != SQ_OK)
+                return;
+        if (!daemon->mem_paused && rss >= pause_at) {
+                SQ_LOG(SQ_LOG_NOTICE, "MEMORY",
+                       "pausing intake: rss=%llu bytes is over 90%% of "
+                       "memory.limit.bytes=%llu (window=%ld)",
+                       (unsigned long long)rss, (unsigned long long)limit,
+                       window);
+                daemon->mem_paused = true;
+                sq_metric_add(daemon->m.memory_pauses, 1);
+        } else if (daemon->mem_paused) {
+                daemon->mem_next_check_us = now + MEM_PAUSED_CHECK_US;
+                if (rss >= resume_at) {
+                        malloc_trim(0);
+                        if (sq_metrics_read_rss(&rss) != SQ_OK)
+                                return;
+                }
+                if (rss >= resume_at && window > 0)
+                        return;
+                SQ_LOG(
+                    rss < resume_at ? SQ_LOG_NOTICE : SQ_LOG_WARNING, "MEMORY",
+                    "resuming intake: rss=%llu bytes%s (80%% of "
+                    "memory.limit.bytes=%llu is %llu)",
+                    (unsigned long long)rss,
+                    rss < resume_at
+                        ? ""
+                        : " with no task in memory; the limit is too "
+                          "low for this instance's baseline",
+                    (unsigned long long)limit, (unsigned long long)resume_at);
+                daemon->mem_paused = false;
+        }
+        atomic_store(&daemon->mem_paused_flag, daemon->mem_paused);
+}
+
+void sq_admission_backpressure(sq_daemon_t *daemon) {
+        static const char *lane_names[] = {"tasks", "critical", "retry"};
+        int lane;
+
+        check_memory(daemon);
+        for (lane = 0; lane < SQ_LANE_CNT; lane++) {
+                long window = atomic_load(&daemon->window[lane]);
+                bool mem    = lane == SQ_LANE_TASKS && daemon->mem_paused;
+                /* The retry lane has the ordinary lane's marks. */
+                long high = lane != SQ_LANE_CRITICAL
+                                ? daemon->conf->admission_high
+                                : daemon->conf->critical_high;
+                long low  = lane != SQ_LANE_CRITICAL
+                                ? daemon->conf->admission_low
+                                : daemon->conf->critical_high / 2;
+                if (atomic_load(&daemon->stop_requested))
+                        continue; /* stop() paused everything for good */
+                if (atomic_load(&daemon->admin_paused)) {
+                        /* POST /admin/pause or /admin/drain */
+                        if (!daemon->lane_paused[lane])
+                                sq_admission_pause_lane(daemon, (sq_lane_t)lane,
+                                                        true);
+                        continue;
+                }
+                if (!daemon->lane_paused[lane] && (window >= high || mem)) {
+                        SQ_LOG(SQ_LOG_DEBUG, "WINDOW",
+                               "pausing lane=%s window=%ld high=%ld",
+                               lane_names[lane], window, high);
+                        sq_admission_pause_lane(daemon, (sq_lane_t)lane, true);
+                } else if (daemon->lane_paused[lane] && window <= low && !mem) {
+                        SQ_LOG(SQ_LOG_DEBUG, "WINDOW",
+                               "resuming lane=%s window=%ld low=%ld",
+                               lane_names[lane], window, low);
+                        sq_admission_pause_lane(daemon, (sq_lane_t)lane, false);
+                }
+        }
+}
+
+/* True when a lane not yet paused has reached its high mark. */
+bool sq_admission_at_high_mark(sq_daemon_t *daemon) {
+        return (!daemon->lane_paused[SQ_LANE_TASKS] &&
+                atomic_load(&daemon->window[SQ_LANE_TASKS]) >=
+                    daemon->conf->admission_high) ||
+               (!daemon->lane_paused[SQ_LANE_CRITICAL] &&
+                atomic_load(&daemon->window[SQ_LANE_CRITICAL]) >=
+                    daemon->conf->critical_high);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * admission_int.h: admitting records and backpressure (admission.c).
+ *
+ * DESIGN
+ *   Poll thread only: these functions read and write the pause state that
+ *   thread alone owns, and call the consumer's pause, resume and seek.
+ */
+#ifndef SQ_ADMISSION_INT_H
+#define SQ_ADMISSION_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "partitions_int.h"
+
+/**
+ * @brief Admits a consumed record: a job pushed to the scheduler (or held
+ *        behind its ordering key), a dead letter when it does not decode,
+ *        a duplicate_dropped event when its task id already succeeded.
+ *        Records of partitions not owned, revoking, or while stopping are
+ *        ignored; a retry record not due yet starts the partition's wait.
+ * @param rkm borrowed (the caller destroys it).
+ * @locality poll thread
+ */
+void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm);
+
+/**
+ * @brief Resumes the retry partitions whose head record is due.
+ * @returns the earliest due time still waited for (wall clock ms), or
+ *          INT64_MAX.
+ * @locality poll thread
+ */
+int64_t sq_admission_retry_due(sq_daemon_t *daemon);
+
+/**
+ * @brief Pauses (or resumes) a lane's partitions, counting a pause that
+ *        is not an admin action.
+ * @locality poll thread
+ */
+void sq_admission_pause_lane(sq_daemon_t *daemon, sq_lane_t lane, bool pause);
+
+/**
+ * @brief Pauses the partitions whose completed-offset map nears
+ *        commit.metadata.max.bytes, and resumes those whose map shrank.
+ * @locality poll thread
+ */
+void sq_admission_check_map_budget(sq_daemon_t *daemon);
+
+/**
+ * @brief Brings each lane's pause to what its window, memory.limit.bytes,
+ *        an admin pause and the stop request ask for.
+ * @locality poll thread
+ */
+void sq_admission_backpressure(sq_daemon_t *daemon);
+
+/**
+ * @brief True when a lane not yet paused has reached its high mark.
+ * @locality poll thread
+ */
+bool sq_admission_at_high_mark(sq_daemon_t *daemon);
+
+#endif /* SQ_ADMISSION_INT_H */

@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * instance.c: one swarmq consumer instance: building it, starting its
+ * threads, stopping it, waiting for it and destroying it; the accessors of
+ * daemon.h. Each of the instance's other concerns has a file of its own:
+ *   poll.c              the poll thread's loop and the shutdown sequence
+ *   partitions.c        the partition table, jobs, the snapshots
+ *   admission.c         admitting records, the retry wait, backpressure
+ *   commit.c            offset commits and exactly-once transactions
+ *   rebalance.c         assign, revoke, drain, inherited offset maps
+ *   registry.c          the current agent registry and its side effects
+ *   reload.c            SIGHUP: applying a reloaded configuration
+ *   routes.c            the HTTP server, /healthz /readyz /metrics /admin
+ *   instance_metrics.c  metric families and collectors
+ *   status.c            /status, /events and the live page
+ *   executor.c, emit.c, kafka.c, lag.c: running tasks, producing records,
+ *   building clients, the lag refresher.
+ *
+ * DESIGN
+ *   Threads and their roles (fixed):
+ *   - poll thread (poll.c, with admission.c, commit.c, rebalance.c and
+ *     partitions.c running on it): the only caller of consumer poll and
+ *     commit. It sleeps in poll(2) on four file descriptors: the consumer
+ *     group queue, the critical-lane queue, the producer's delivery-report
+ *     queue (all three wired with rd_kafka_queue_io_event_enable) and an
+ *     eventfd for stop requests and dropped jobs. On wake-up it serves
+ *     delivery reports first (they free window room), then critical
+ *     records, then ordinary ones, then commits the completed prefix of
+ *     every partition when the commit interval is due. No sleeps, no busy
+ *     loops.
+ *   - executor threads (executor.c): run tasks on agents, produce results.
+ *   - the I/O loop (core/agents/ioloop.c, started by executor.c when an
+ *     exec or pool agent is declared): child processes and timers.
+ *   - the lag refresher (lag.c): every lag.refresh.interval.ms queries the
+ *     high watermarks of the owned partitions (a blocking broker request,
+ *     so on no other thread), because librdkafka does not fetch paused
+ *     ones; it writes only their atomics and, under snap_lock, their lag.
+ *   - librdkafka's own threads, and libmicrohttpd's thread (routes.c,
+ *     status.c, the collectors of instance_metrics.c: they read atomics,
+ *     the metrics registry and the snapshots only).
+ *   - main (consumer/main.c): builds, starts and destroys the instance
+ *     (this file); its signal thread calls sq_daemon_stop() and
+ *     sq_daemon_reload() (reload.c).
+ *
+ *   Ownership: the instance owns everything it builds; a failure anywhere
+ *   in sq_daemon_new() goes through sq_daemon_destroy(), which stops the
+ *   threads first (HTTP, executors and the I/O loop, the lag refresher,
+ *   then the Kafka clients) so nothing it frees is still read.
+ */
+#include "daemon_int.h"
+#include "instance_metrics_int.h"
+#include "log.h"
+#include "poll_int.h"
+#include "reload_int.h"
+#include "routes_int.h"
+#include "status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+static sq_err_t make_pipe(int fds[2], char *errstr, size_t errstr_size) {
+        if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+                sq_errstr_set(errstr, errstr_size, "pipe2() failed: %s",
+                              strerror(errno));
+                return SQ_ERR_IO;
+        }
+        return SQ_OK;
+}
+
+sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
+                           size_t errstr_size) {
+        sq_daemon_t *daemon = sq_calloc(1, sizeof(*daemon));
+        unsigned char nonce[8];
+        int i;
+
+        daemon->conf             = conf;
+        daemon->consumer_pipe[0] = daemon->consumer_pipe[1] = -1;
+        daemon->critical_pipe[0] = daemon->critical_pipe[1] = -1;
+        daemon->producer_pipe[0] = daemon->producer_pipe[1] = -1;
+        daemon->started_us                                  = sq_clock_us();
+        pthread_mutex_init(&daemon->snap_lock, NULL);
+        sq_lag_init(daemon);
+        pthread_mutex_init(&daemon->agents_lock, NULL);
+        pthread_mutex_init(&daemon->reload_lock, NULL);
+        sq_flags_set(&daemon->flags, conf->flag_rollout);
+        {
+                /* Writer-preferring: a transaction's end is not starved by
+                 * a steady stream of produce calls. */
+                pthread_rwlockattr_t attr;
+                pthread_rwlockattr_init(&attr);
+                pthread_rwlockattr_setkind_np(
+                    &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+                pthread_rwlock_init(&daemon->txn_lock, &attr);
+                pthread_rwlockattr_destroy(&attr);
+        }
+        daemon->eos = conf->guarantee == SQ_GUARANTEE_EXACTLY_ONCE;
+        atomic_store(&daemon->poll_heartbeat_us, daemon->started_us);
+        atomic_store(&daemon->exec_progress_us, daemon->started_us);
+        if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
+                int64_t t = sq_clock_us() ^ (int64_t)getpid();
+                memcpy(nonce, &t, sizeof(nonce));
+        }
+        for (i = 0; i < 8; i++)
+                snprintf(daemon->event_nonce + 2 * i, 3, "%02x", nonce[i]);
+
+        if ((daemon->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+                sq_errstr_set(errstr, errstr_size, "eventfd() failed: %s",
+                              strerror(errno));
+                goto fail;
+        }
+        if (make_pipe(daemon->consumer_pipe, errstr, errstr_size) ||
+            make_pipe(daemon->critical_pipe, errstr, errstr_size) ||
+            make_pipe(daemon->producer_pipe, errstr, errstr_size))
+                goto fail;
+
+        if (conf->ordering != SQ_ORDERING_UNORDERED)
+                daemon->order = sq_order_new();
+        daemon->map_buf = sq_calloc((size_t)conf->commit_metadata_max + 1, 1);
+        if (conf->dedup_max_entries > 0 && conf->dedup_ttl_ms > 0)
+                daemon->dedup = sq_ttlmap_new((size_t)conf->dedup_max_entries,
+                                              conf->dedup_ttl_ms * 1000);
+        if (!(daemon->agents = sq_agents_new(conf, NULL, errstr, errstr_size)))
+                goto fail;
+        if (sq_runtimes_new(daemon, errstr, errstr_size))
+                goto fail;
+        daemon->sched =
+            sq_sched_new(conf->executor_threads, conf->executor_critical_slots,
+                         conf->aging_ms * 1000);
+        if (!(daemon->poll_codec = sq_codec_new(errstr, errstr_size)))
+                goto fail;
+        daemon->metrics = sq_metrics_new();
+        daemon->events  = sq_eventring_new((size_t)conf->http_events_buffer);
+        sq_eventring_set_notify(daemon->events, sq_status_events_notify,
+                                daemon);
+        sq_instance_metrics_register(daemon);
+
+        if (conf->embedded_broker) {
+                if (sq_kafka_start_embedded(daemon, errstr, errstr_size))
+                        goto fail;
+        } else {
+                const char *bootstrap =
+                    sq_config_kafka_get(conf, "bootstrap.servers");
+                if (!bootstrap || !*bootstrap) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "no Kafka broker configured: pass -b "
+                                      "HOST:PORT, set "
+                                      "kafka.bootstrap.servers, or run with "
+                                      "--embedded-broker");
+                        goto fail;
+                }
+                daemon->bootstrap = sq_strdup(bootstrap);
+        }
+        if (sq_kafka_new_clients(daemon, errstr, errstr_size))
+                goto fail;
+        if (!conf->embedded_broker && conf->topics_create) {
+                char topics_err[512];
+                /* Not fatal: a cluster that forbids CreateTopics may still
+                 * have the topics made by its operators later. */
+                if (sq_kafka_ensure_topics(daemon, topics_err,
+                                           sizeof(topics_err)))
+                        SQ_LOG(SQ_LOG_WARNING, "TOPICS",
+                               "%s; create them as README.md describes "
+                               "(or set topics.create=false to skip this)",
+                               topics_err);
+        }
+        rd_kafka_queue_io_event_enable(daemon->consumer_q,
+                                       daemon->consumer_pipe[1], "1", 1);
+        rd_kafka_queue_io_event_enable(daemon->critical_q,
+                                       daemon->critical_pipe[1], "1", 1);
+        rd_kafka_queue_io_event_enable(daemon->producer_q,
+                                       daemon->producer_pipe[1], "1", 1);
+
+        if (conf->http_port != 0 &&
+            sq_routes_setup(daemon, errstr, errstr_size))
+                goto fail;
+        return daemon;
+
+fail:
+        sq_daemon_destroy(daemon);
+        return NULL;
+}
+
+sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
+                         size_t errstr_size) {
+        sq_err_t err;
+
+        if (daemon->http &&
+            (err = sq_http_start(daemon->http, errstr, errstr_size)))
+                return err;
+        if ((err = sq_runtimes_start(daemon, errstr, errstr_size)))
+                return err;
+        if ((err = sq_executors_start(daemon, errstr, errstr_size)))
+                return err;
+        if ((err = sq_lag_start(daemon, errstr, errstr_size)))
+                return err;
+        if ((err = sq_poll_start(daemon, errstr, errstr_size)))
+                return err;
+        daemon->started = true;
+        SQ_LOG(SQ_LOG_NOTICE, "START",
+               "instance=%s group=%s bootstrap.servers=%s executors=%d "
+               "agents=%d http=%d",
+               daemon->conf->instance_id, daemon->conf->group_id,
+               daemon->bootstrap, daemon->conf->executor_threads,
+               sq_agents_count(daemon->agents), sq_daemon_http_port(daemon));
+        return SQ_OK;
+}
+
+const char *sq_daemon_bootstrap_servers(const sq_daemon_t *daemon) {
+        return daemon->bootstrap;
+}
+
+int sq_daemon_http_port(const sq_daemon_t *daemon) {
+        return daemon->http ? sq_http_port(daemon->http) : 0;
+}
+
+void sq_daemon_stop(sq_daemon_t *daemon) {
+        if (!atomic_exchange(&daemon->stop_requested, true))
+                sq_daemon_wake(daemon);
+}
+
+sq_err_t sq_daemon_wait(sq_daemon_t *daemon) {
+        if (daemon->started) {
+                pthread_join(daemon->poll_thread, NULL);
+                daemon->started = false;
+                SQ_LOG(SQ_LOG_NOTICE, "STOP", "instance stopped");
+        }
+        return daemon->fatal;
+}
+
+void sq_daemon_destroy(sq_daemon_t *daemon) {
+        int i;
+
+        if (!daemon)
+                return;
+        if (daemon->started) {
+                sq_daemon_stop(daemon);
+                sq_daemon_wait(daemon);
+        }
+        sq_routes_destroy(daemon); /* HTTP first: it reads everything */
+        if (daemon->executors) {
+                /* Started executors but never the poll thread. */
+                atomic_store(&daemon->order_closed, true);
+                atomic_store(&daemon->cancel, true);
+                sq_sched_shutdown(daemon->sched);
+                sq_executors_join(daemon);
+        }
+        sq_runtimes_destroy(daemon);
+        sq_lag_stop(daemon); /* started, but never the poll thread */
+        sq_kafka_destroy_clients(daemon);
+        sq_partitions_destroy(daemon);
+        sq_codec_destroy(daemon->poll_codec);
+        sq_free(daemon->map_buf);
+        sq_ttlmap_destroy(daemon->dedup);
+        sq_sched_destroy(daemon->sched);
+        sq_agents_release_ref(daemon->agents);
+        sq_metrics_destroy(daemon->metrics);
+        sq_runtimes_free_collectors(daemon);
+        sq_eventring_destroy(daemon->events);
+        for (i = 0; i < 2; i++) {
+                if (daemon->consumer_pipe[i] >= 0)
+                        close(daemon->consumer_pipe[i]);
+                if (daemon->critical_pipe[i] >= 0)
+                        close(daemon->critical_pipe[i]);
+                if (daemon->producer_pipe[i] >= 0)
+                        close(daemon->producer_pipe[i]);
+        }
+        if (daemon->wake_fd >= 0)
+                close(daemon->wake_fd);
+        sq_reload_term(daemon);
+        pthread_mutex_destroy(&daemon->snap_lock);
+        sq_lag_term(daemon);
+        pthread_mutex_destroy(&daemon->agents_lock);
+        pthread_mutex_destroy(&daemon->reload_lock);
+        pthread_rwlock_destroy(&daemon->txn_lock);
+        sq_free(daemon->bootstrap);
+        sq_config_destroy(daemon->conf);
+        sq_free(daemon);
+}

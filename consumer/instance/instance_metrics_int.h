@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * instance_metrics_int.h: the instance's metrics (instance_metrics.c): the
+ * children kept for the hot path, and their registration.
+ *
+ * DESIGN
+ *   The handles are set once while the instance is built and never change;
+ *   any thread updates them lock-free. Agents' own children live in each
+ *   agent (sq_agent_metrics()) and are registered again on a reload.
+ */
+#ifndef SQ_INSTANCE_METRICS_INT_H
+#define SQ_INSTANCE_METRICS_INT_H
+
+#include "agents.h"
+#include "metrics.h"
+#include "partitions_int.h"
+
+/** Metric handles kept for the hot path (children of the registry). */
+typedef struct sq_daemon_metrics_s {
+        /* tasks without an agent, [status][priority]; agents' own
+         * children are in sq_agent_metrics() */
+        sq_metric_t *tasks_none[SQ_STATUS_CNT][SQ_PRIO_CNT];
+        sq_mfamily_t *tasks_family;
+        sq_mfamily_t *duration_family;
+        sq_metric_t *stolen;
+        sq_metric_t *reloads_ok;
+        sq_metric_t *reloads_error;
+        sq_metric_t *received[SQ_LANE_CNT];
+        sq_metric_t *dead_lettered_decode;
+        sq_metric_t *dead_lettered_failed; /* out of attempts */
+        sq_metric_t *retries;              /* retry records produced */
+        sq_metric_t *retry_waits;          /* retry partition paused */
+        sq_metric_t *selection;
+        sq_metric_t *delivery_errors;
+        sq_metric_t *commits_ok;
+        sq_metric_t *commits_failed;
+        sq_metric_t *dropped;
+        sq_metric_t *revoked_partitions;
+        sq_metric_t *assigned_partitions;
+        sq_metric_t *pauses;
+        sq_metric_t *memory_pauses;
+        sq_metric_t *sched_latency[SQ_PRIO_CNT]; /* admission to start */
+        sq_metric_t *completed_skipped;
+        sq_metric_t *duplicates_dropped;
+        sq_metric_t *map_pauses;
+        sq_metric_t *events_dropped; /* /events clients fell behind */
+} sq_daemon_metrics_t;
+
+/**
+ * @brief Registers the instance's metric families, keeps the hot-path
+ *        children in daemon->m, and adds the collectors (and the status
+ *        module's). Once, while the instance is built.
+ * @locality main
+ */
+void sq_instance_metrics_register(sq_daemon_t *daemon);
+
+/**
+ * @brief Creates (or finds again, after a reload) each agent's children
+ *        of swarmq_tasks_total and swarmq_task_duration_seconds.
+ * @param agents borrowed.
+ * @locality main (start-up) or the signal thread (reload)
+ */
+void sq_instance_metrics_register_agents(sq_daemon_t *daemon,
+                                         sq_agents_t *agents);
+
+#endif /* SQ_INSTANCE_METRICS_INT_H */

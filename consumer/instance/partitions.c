@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * partitions.c: the instance's partition table (one sq_partition_t per
+ * topic-partition of the three input lanes) and the jobs admitted from
+ * it: freeing a job, its acknowledgement, its drop, the admission window
+ * it counts in, and the snapshots /status and /metrics read.
+ *
+ * DESIGN
+ *   Threads: the table belongs to the poll thread, which alone creates
+ *   partitions and writes their plain fields. It grows parts[] under
+ *   snap_lock because the HTTP thread and the lag refresher walk it; a
+ *   partition, once created, lives until the instance is destroyed, so
+ *   jobs, the refresher and the HTTP thread keep plain pointers to it.
+ *   Its `gen` changes on every assign and revoke: a job of an earlier
+ *   ownership sees that its offset no longer matters.
+ *
+ *   Jobs: the poll thread creates a job per admitted record (admission.c)
+ *   and counts it in window[lane] and in its partition's outstanding;
+ *   job_free() undoes both, whoever frees it: the poll thread on the last
+ *   delivery report (sq_job_acked), any thread when a job will not run
+ *   here (sq_job_drop). Under an ordering mode, freeing a job starts the
+ *   next one held behind its key.
+ *
+ *   Snapshots: every commit interval the poll thread copies each
+ *   partition's state (assigned, paused, committed, position, the fetched
+ *   watermarks, its map's size) into the snap_* fields under snap_lock,
+ *   where /status, /metrics and the lag refresher read them.
+ */
+#include "daemon_int.h"
+#include "log.h"
+#include "poll_int.h"
+
+#include <string.h>
+
+/*
+ * Partition state
+ */
+
+static const char *lane_topic(const sq_daemon_t *daemon, sq_lane_t lane) {
+        switch (lane) {
+        case SQ_LANE_TASKS:
+                return daemon->conf->topic_tasks;
+        case SQ_LANE_CRITICAL:
+                return daemon->conf->topic_critical;
+        case SQ_LANE_RETRY:
+                return daemon->conf->topic_retry;
+        }
+        return daemon->conf->topic_tasks;
+}
+
+sq_partition_t *sq_partitions_get(sq_daemon_t *daemon, sq_lane_t lane,
+                                  int32_t partition) {
+        sq_partition_t *part;
+        if (partition < daemon->parts_cnt[lane] &&
+            (part = daemon->parts[lane][partition]))
+                return part;
+        /* Growing parts[] under snap_lock: HTTP readers walk it. */
+        pthread_mutex_lock(&daemon->snap_lock);
+        if (partition >= daemon->parts_cnt[lane]) {
+                int cnt = SQ_MAX(partition + 1, daemon->parts_cnt[lane] * 2);
+                daemon->parts[lane] =
+                    sq_realloc(daemon->parts[lane],
+                               (size_t)cnt * sizeof(sq_partition_t *));
+                memset(daemon->parts[lane] + daemon->parts_cnt[lane], 0,
+                       (size_t)(cnt - daemon->parts_cnt[lane]) *
+                           sizeof(sq_partition_t *));
+                daemon->parts_cnt[lane] = cnt;
+        }
+        if (!(part = daemon->parts[lane][partition])) {
+                part                    = sq_calloc(1, sizeof(*part));
+                part->lane              = lane;
+                part->topic             = lane_topic(daemon, lane);
+                part->partition         = partition;
+                part->offsets           = sq_offsets_new();
+                part->committed         = -1;
+                part->acked             = -1;
+                part->start_offset      = -1;
+                part->lag               = -1;
+                part->snap_committed    = -1;
+                part->snap_high         = -1;
+                part->snap_pos          = -1;
+                part->snap_fetched_low  = -1;
+                part->snap_fetched_high = -1;
+                atomic_init(&part->queried_low, -1);
+                atomic_init(&part->queried_high, -1);
+                daemon->parts[lane][partition] = part;
+        }
+        pthread_mutex_unlock(&daemon->snap_lock);
+        return part;
+}
+
+bool sq_partitions_lane(const sq_daemon_t *daemon, const char *topic,
+                        sq_lane_t *lanep) {
+        if (!strcmp(topic, daemon->conf->topic_tasks))
+                *lanep = SQ_LANE_TASKS;
+        else if (!strcmp(topic, daemon->conf->topic_critical))
+                *lanep = SQ_LANE_CRITICAL;
+        else if (!strcmp(topic, daemon->conf->topic_retry))
+                *lanep = SQ_LANE_RETRY;
+        else
+                return false;
+        return true;
+}
+
+/*
+ * Jobs
+ */
+
+/* Frees a job; under an ordering mode, the next job held behind its key
+ * starts (pushed to the scheduler), or is freed too when stopping. */
+static void job_free(sq_daemon_t *daemon, sq_job_t *job) {
+        while (job) {
+                sq_job_t *next = NULL;
+                if (job->ordered) {
+                        sq_order_item_t *item =
+                            sq_order_release(daemon->order, &job->order);
+                        if (item) {
+                                next = (sq_job_t *)((char *)item -
+                                                    offsetof(sq_job_t, order));
+                                atomic_fetch_sub(&daemon->order_held, 1);
+                        }
+                }
+                atomic_fetch_sub(&job->part->outstanding, 1);
+                atomic_fetch_sub(&daemon->window[job->part->lane], 1);
+                sq_task_destroy(job->task);
+                sq_record_destroy(job->rec);
+                sq_free(job);
+                if (next && !atomic_load(&daemon->order_closed)) {
+                        sq_sched_push(daemon->sched, &next->item);
+                        next = NULL;
+                }
+                job = next; /* stopping: it will never run here */
+        }
+}
+
+/* Jobs in memory over every lane. */
+long sq_partitions_window_total(sq_daemon_t *daemon) {
+        long total = 0;
+        int lane;
+        for (lane = 0; lane < SQ_LANE_CNT; lane++)
+                total += atomic_load(&daemon->window[lane]);
+        return total;
+}
+
+/* Poll thread (delivery reports): the job's records are acknowledged. */
+void sq_job_acked(sq_daemon_t *daemon, sq_job_t *job) {
+        sq_partition_t *part = job->part;
+        if (atomic_load(&part->gen) == job->part_gen && part->assigned) {
+                if (sq_offsets_mark_done(part->offsets, job->offset) != SQ_OK)
+                        SQ_LOG(SQ_LOG_WARNING, "OFFSETS",
+                               "acknowledged offset not in flight topic=%s "
+                               "partition=%d offset=%lld",
+                               part->topic, (int)part->partition,
+                               (long long)job->offset);
+                part->map_dirty = true;
+        }
+        /* Its result is in Kafka: a later delivery of the same task id is
+         * a duplicate. */
+        if (daemon->dedup && job->succeeded) {
+                sq_ttlmap_insert(daemon->dedup, job->task->id, sq_clock_us());
+                atomic_store(&daemon->dedup_entries,
+                             sq_ttlmap_count(daemon->dedup));
+        }
+        job_free(daemon, job);
+}
+
+/* Any thread: the job will not run here; its offset stays uncommitted. */
+void sq_job_drop(sq_daemon_t *daemon, sq_job_t *job, const char *why) {
+        SQ_LOG(SQ_LOG_DEBUG, "EXEC",
+               "dropping task_id=%s topic=%s partition=%d offset=%lld: %s",
+               job->task ? job->task->id : "-", job->part->topic,
+               (int)job->part->partition, (long long)job->offset, why);
+        sq_metric_add(daemon->m.dropped, 1);
+        job_free(daemon, job);
+        sq_daemon_wake(daemon);
+}
+
+/*
+ * Snapshots (poll thread writes, HTTP thread and lag refresher read)
+ */
+
+/* Snapshots every partition for /status and /metrics. The fetched
+ * watermarks go stale while a partition is paused; the lag refresher
+ * (lag.c) queries fresh ones and sq_lag_compute() takes the newer. The
+ * parts[] walk needs no lock here: only this thread grows it. */
+void sq_partitions_snapshot(sq_daemon_t *daemon) {
+        sq_partition_t *part;
+        int lane, i;
+
+        SQ_FOREACH_PARTITION(daemon, lane, i, part) {
+                int64_t lo = -1, hi = -1, pos = -1;
+                if (part->assigned && rd_kafka_get_watermark_offsets(
+                                          daemon->consumer, part->topic,
+                                          part->partition, &lo, &hi) != 0)
+                        lo = hi = -1;
+                if (part->assigned) {
+                        /* Nothing admitted since the assignment: the lag
+                         * counts from the group's committed offset, not
+                         * from the start of the partition (an idle
+                         * partition that was handed over would otherwise
+                         * show all its records as lag for good); with
+                         * neither, from the log start (sq_lag_compute). */
+                        pos = sq_offsets_committable(part->offsets);
+                        if (pos < 0)
+                                pos = part->committed >= 0 ? part->committed
+                                                           : part->start_offset;
+                }
+                pthread_mutex_lock(&daemon->snap_lock);
+                part->map_bytes         = part->assigned ? part->map_len : 0;
+                part->map_done_snap     = part->assigned ? part->map_done : 0;
+                part->snap_assigned     = part->assigned;
+                part->snap_paused       = part->paused;
+                part->snap_committed    = part->committed;
+                part->snap_pos          = pos;
+                part->snap_fetched_low  = lo;
+                part->snap_fetched_high = hi;
+                sq_lag_compute(part);
+                pthread_mutex_unlock(&daemon->snap_lock);
+        }
+}
+
+/* Main, with every other thread stopped. */
+void sq_partitions_destroy(sq_daemon_t *daemon) {
+        sq_partition_t *part;
+        int lane, i;
+
+        if (daemon->order) {
+                /* Jobs still held behind a key whose running job was never
+                 * freed (none after a clean stop). */
+                sq_order_item_t *item = sq_order_take_held(daemon->order);
+                while (item) {
+                        sq_job_t *job = (sq_job_t *)((char *)item -
+                                                     offsetof(sq_job_t, order));
+                        item          = item->next;
+                        job->ordered  = false;
+                        job_free(daemon, job);
+                }
+                sq_order_destroy(daemon->order);
+                daemon->order = NULL;
+        }
+        SQ_FOREACH_PARTITION(daemon, lane, i, part) {
+                sq_offsets_destroy(part->offsets);
+                sq_free(part);
+        }
+        for (lane = 0; lane < SQ_LANE_CNT; lane++) {
+                sq_free(daemon->parts[lane]);
+                daemon->parts[lane]     = NULL;
+                daemon->parts_cnt[lane] = 0;
+        }
+}

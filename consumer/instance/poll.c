@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * poll.c: the poll thread: its loop, serving the consumer and critical
+ * queues, the breaker timer, admin actions taking effect, and the
+ * shutdown sequence.
+ *
+ * DESIGN
+ *   Thread: the poll thread is the only caller of consumer poll and
+ *   commit. It sleeps in poll(2) on four file descriptors: the consumer
+ *   group queue, the critical-lane queue, the producer's delivery-report
+ *   queue (all three wired with rd_kafka_queue_io_event_enable) and an
+ *   eventfd (sq_daemon_wake: stop requests, dropped jobs, an opened
+ *   breaker, admin actions). On wake-up it serves delivery reports first
+ *   (they free window room), then up to POLL_BATCH critical records, then
+ *   up to POLL_BATCH ordinary ones, applies backpressure, and commits the
+ *   completed prefix of every partition when the commit interval is due.
+ *   The poll(2) timeout is the earliest of the next commit, the earliest
+ *   open breaker's end and the earliest retry head's due time: timers, no
+ *   sleeps, no busy loops.
+ *
+ *   Shutdown: stop intake (pause everything), drain the window within
+ *   shutdown.drain.timeout.ms, then abandon what is left (the scheduler is
+ *   shut down, the executors and the I/O loop's children stopped and their
+ *   jobs dropped), commit synchronously, stop the lag refresher, close the
+ *   consumer, flush the producer.
+ */
+#include "admission_int.h"
+#include "commit_int.h"
+#include "daemon_int.h"
+#include "log.h"
+#include "poll_int.h"
+#include "registry_int.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+/* How many records one wake-up takes from a queue before looking at the
+ * other queues again (keeps the critical lane responsive). */
+#define POLL_BATCH 512
+
+void sq_daemon_wake(sq_daemon_t *daemon) {
+        uint64_t one = 1;
+        if (write(daemon->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+                SQ_LOG(SQ_LOG_ERR, "POLL", "cannot wake the poll thread: %s",
+                       strerror(errno));
+}
+
+/* Poll thread: moves due breakers to half-open. @returns the next due
+ * time, or 0. */
+static int64_t breakers_tick(sq_daemon_t *daemon, int64_t now) {
+        sq_agents_t *agents = sq_daemon_agents(daemon);
+        sq_agents_out_t out = {0};
+        int64_t due         = sq_agents_next_due(agents);
+
+        if (due && now >= due) {
+                due = sq_agents_tick(agents, now, &out);
+                sq_daemon_agents_out(daemon, daemon->poll_codec, &out);
+        }
+        sq_agents_release_ref(agents);
+        return due;
+}
+
+void sq_poll_serve_reports(sq_daemon_t *daemon, int timeout_ms) {
+        rd_kafka_poll(daemon->producer, timeout_ms);
+}
+
+static void drain_pipe(int fd) {
+        char buf[64];
+        while (read(fd, buf, sizeof(buf)) > 0)
+                ;
+}
+
+static int serve_queue(sq_daemon_t *daemon, rd_kafka_queue_t *queue,
+                       bool consumer_queue) {
+        int n = 0;
+        while (n < POLL_BATCH) {
+                rd_kafka_message_t *rkm =
+                    consumer_queue ? rd_kafka_consumer_poll(daemon->consumer, 0)
+                                   : rd_kafka_consume_queue(queue, 0);
+                if (!rkm)
+                        break;
+                sq_admission_admit(daemon, rkm);
+                rd_kafka_message_destroy(rkm);
+                n++;
+                /* Pause the moment a lane reaches its high mark, not at
+                 * the end of the batch: pausing drops what librdkafka
+                 * prefetched for those partitions, so the window (and
+                 * the work a crash can make run twice) stays at the
+                 * configured mark instead of the mark plus a batch. */
+                if (sq_admission_at_high_mark(daemon))
+                        sq_admission_backpressure(daemon);
+        }
+        return n;
+}
+
+static void stop_intake(sq_daemon_t *daemon) {
+        SQ_LOG(SQ_LOG_NOTICE, "STOP",
+               "stopping intake; draining %ld in-flight tasks (deadline "
+               "%lld ms)",
+               sq_partitions_window_total(daemon),
+               (long long)daemon->conf->drain_timeout_ms);
+        atomic_store(&daemon->ready, false);
+        sq_admission_pause_lane(daemon, SQ_LANE_TASKS, true);
+        sq_admission_pause_lane(daemon, SQ_LANE_CRITICAL, true);
+        sq_admission_pause_lane(daemon, SQ_LANE_RETRY, true);
+}
+
+/* Emits an instance event when an admin action took effect. */
+static void admin_events(sq_daemon_t *daemon) {
+        static const char *const types[] = {
+            "instance_resumed", "instance_paused", "instance_draining"};
+        int state = atomic_load(&daemon->draining)       ? 2
+                    : atomic_load(&daemon->admin_paused) ? 1
+                                                         : 0;
+        if (state == daemon->admin_state)
+                return;
+        daemon->admin_state = state;
+        SQ_LOG(SQ_LOG_NOTICE, "ADMIN", "%s", types[state]);
+        sq_emit_event(daemon, daemon->poll_codec, types[state], NULL, NULL,
+                      "requested over HTTP", NULL);
+}
+
+/* POST /admin/drain reached an empty window: commit what is done. */
+static void finish_drain(sq_daemon_t *daemon) {
+        sq_commit_offsets(daemon, NULL, true);
+        sq_partitions_snapshot(daemon);
+        atomic_store(&daemon->drained, true);
+        SQ_LOG(SQ_LOG_NOTICE, "ADMIN",
+               "drained: intake stopped, no task in flight, offsets "
+               "committed");
+        sq_emit_event(daemon, daemon->poll_codec, "instance_drained", NULL,
+                      NULL, NULL, NULL);
+}
+
+static void *poll_main(void *arg) {
+        sq_daemon_t *daemon = arg;
+        struct pollfd fds[4];
+        int64_t drain_deadline = 0;
+        bool stopping          = false;
+
+        fds[0].fd = daemon->consumer_pipe[0];
+        fds[1].fd = daemon->critical_pipe[0];
+        fds[2].fd = daemon->producer_pipe[0];
+        fds[3].fd = daemon->wake_fd;
+        for (int i = 0; i < 4; i++)
+                fds[i].events = POLLIN;
+        daemon->next_commit_us =
+            sq_clock_us() + daemon->conf->commit_interval_ms * 1000;
+        /* The consumer subscribes (and may even be handed its first
+         * assignment) before the queues' io events are enabled, and
+         * librdkafka writes a queue's pipe only when an op is enqueued:
+         * ops already waiting would sit there until the commit interval
+         * ends the first poll() (an hour with a long interval, so the
+         * instance never became ready). Serve every queue once first. */
+        sq_daemon_wake(daemon);
+
+        for (;;) {
+                int64_t now = sq_clock_us(), timeout_us, due;
+                int busy    = 0;
+
+                atomic_store(&daemon->poll_heartbeat_us, now);
+                if (!stopping && atomic_load(&daemon->stop_requested)) {
+                        stopping = true;
+                        drain_deadline =
+                            now + daemon->conf->drain_timeout_ms * 1000;
+                        stop_intake(daemon);
+                }
+                if (stopping) {
+                        if (sq_partitions_window_total(daemon) == 0)
+                                break;
+                        if (daemon->txn_dead) {
+                                /* exactly_once after a failed transaction:
+                                 * nothing finished now can be committed,
+                                 * so waiting for it only delays the
+                                 * restart that runs it again. */
+                                SQ_LOG(SQ_LOG_WARNING, "STOP",
+                                       "transaction failed; abandoning %ld "
+                                       "unfinished tasks without waiting "
+                                       "(they run again from the last "
+                                       "committed offsets)",
+                                       sq_partitions_window_total(daemon));
+                                break;
+                        }
+                        if (now >= drain_deadline) {
+                                SQ_LOG(SQ_LOG_WARNING, "STOP",
+                                       "drain deadline passed; abandoning "
+                                       "%ld unfinished tasks (they will run "
+                                       "again after a restart or on another "
+                                       "instance)",
+                                       sq_partitions_window_total(daemon));
+                                break;
+                        }
+                }
+
+                timeout_us = daemon->next_commit_us - now;
+                if ((due = breakers_tick(daemon, now)))
+                        timeout_us = SQ_MIN(timeout_us, due - now);
+                {
+                        /* The retry lane's timer: wake when the earliest
+                         * waiting head is due. */
+                        int64_t retry_due = sq_admission_retry_due(daemon);
+                        if (retry_due != INT64_MAX)
+                                timeout_us = SQ_MIN(
+                                    timeout_us,
+                                    (retry_due - sq_wallclock_ms()) * 1000);
+                }
+                if (stopping)
+                        timeout_us = SQ_MIN(timeout_us, drain_deadline - now);
+                if (timeout_us < 0)
+                        timeout_us = 0;
+                if (poll(fds, 4, (int)((timeout_us + 999) / 1000)) < 0 &&
+                    errno != EINTR) {
+                        SQ_LOG(SQ_LOG_CRIT, "POLL", "poll() failed: %s",
+                               strerror(errno));
+                        daemon->fatal = SQ_ERR_IO;
+                        break;
+                }
+                /* Clear the wake-ups first: an event enqueued after this
+                 * writes the pipe again, so nothing is missed. */
+                drain_pipe(daemon->consumer_pipe[0]);
+                drain_pipe(daemon->critical_pipe[0]);
+                drain_pipe(daemon->producer_pipe[0]);
+                drain_pipe(daemon->wake_fd);
+
+                sq_poll_serve_reports(daemon, 0);
+                if (daemon->eos && atomic_load(&daemon->txn_failed) &&
+                    !daemon->txn_dead)
+                        sq_commit_fail_transaction(daemon, "a produce", NULL);
+                sq_admission_check_map_budget(daemon);
+                busy += serve_queue(daemon, daemon->critical_q, false);
+                busy += serve_queue(daemon, daemon->consumer_q, true);
+                sq_admission_backpressure(daemon);
+                admin_events(daemon);
+                if (atomic_load(&daemon->draining) &&
+                    !atomic_load(&daemon->drained) &&
+                    sq_partitions_window_total(daemon) == 0)
+                        finish_drain(daemon);
+
+                now = sq_clock_us();
+                if (now >= daemon->next_commit_us) {
+                        sq_commit_offsets(daemon, NULL, false);
+                        sq_partitions_snapshot(daemon);
+                        daemon->next_commit_us =
+                            now + daemon->conf->commit_interval_ms * 1000;
+                }
+                if (busy)
+                        /* A full batch may have left records queued without
+                         * a new io event: wake ourselves to continue. */
+                        sq_daemon_wake(daemon);
+        }
+
+        /* Stopped: abandon what is left, commit the completed prefix. */
+        atomic_store(&daemon->order_closed, true);
+        atomic_store(&daemon->cancel, true);
+        sq_sched_shutdown(daemon->sched);
+        sq_executors_join(daemon);
+        sq_runtimes_shutdown(daemon); /* kills children, drops their jobs */
+        sq_poll_serve_reports(daemon, 0);
+        sq_commit_offsets(daemon, NULL, true);
+        sq_lag_stop(daemon); /* no query on a closing consumer */
+        SQ_LOG(SQ_LOG_NOTICE, "STOP", "closing the consumer");
+        rd_kafka_consumer_close(daemon->consumer);
+        /* Results of tasks that finished are still worth delivering
+         * (not after a failed transaction: they would be aborted). */
+        if (!daemon->txn_dead && rd_kafka_flush(daemon->producer, 10000) !=
+                                     RD_KAFKA_RESP_ERR_NO_ERROR)
+                SQ_LOG(SQ_LOG_WARNING, "STOP",
+                       "%d records not delivered before the flush timeout",
+                       rd_kafka_outq_len(daemon->producer));
+        rd_kafka_purge(daemon->producer,
+                       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        sq_poll_serve_reports(daemon, 0);
+        return NULL;
+}
+
+sq_err_t sq_poll_start(sq_daemon_t *daemon, char *errstr, size_t errstr_size) {
+        int perr =
+            pthread_create(&daemon->poll_thread, NULL, poll_main, daemon);
+        if (perr) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot start the poll thread: %s",
+                              strerror(perr));
+                return SQ_ERR_IO;
+        }
+        return SQ_OK;
+}

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * rebalance.c: partitions coming and going: the rebalance callback,
+ * draining and committing revoked partitions, wiring newly assigned ones
+ * (the critical lane's own queue, their pause state) and inheriting the
+ * completed-offset maps their previous owner committed.
+ *
+ * DESIGN
+ *   Thread: the poll thread, from consumer poll (librdkafka serves the
+ *   rebalance callback there). Admission runs on the same thread after the
+ *   callback returns, so a partition's tracker holds its inherited map
+ *   before its first record is admitted.
+ *
+ *   Revocation: nothing more is admitted from the partitions (revoking);
+ *   their queued and running jobs get until shutdown.drain.timeout.ms to
+ *   finish and be acknowledged (delivery reports are served meanwhile),
+ *   the completed prefix is committed synchronously, then the partitions
+ *   are given up (jobs still left are dropped when they finish: their
+ *   generation changed, and the new owner runs them again).
+ *
+ *   Assignment: librdkafka keeps a partition's pause flag across unassign
+ *   and assign, so every newly assigned partition is paused or resumed
+ *   explicitly, by the lane's state.
+ */
+#include "commit_int.h"
+#include "daemon_int.h"
+#include "log.h"
+#include "poll_int.h"
+#include "rebalance_int.h"
+
+#include <string.h>
+
+/* Waits until every job of the revoked partitions is freed (or the drain
+ * deadline passes), serving delivery reports meanwhile. */
+static void drain_partitions(sq_daemon_t *daemon,
+                             const rd_kafka_topic_partition_list_t *list) {
+        int64_t deadline =
+            sq_clock_us() + daemon->conf->drain_timeout_ms * 1000;
+        int i;
+
+        for (;;) {
+                long outstanding = 0;
+                for (i = 0; i < list->cnt; i++) {
+                        sq_lane_t lane;
+                        if (!sq_partitions_lane(daemon, list->elems[i].topic,
+                                                &lane))
+                                continue;
+                        outstanding += atomic_load(
+                            &sq_partitions_get(daemon, lane,
+                                               list->elems[i].partition)
+                                 ->outstanding);
+                }
+                if (!outstanding)
+                        return;
+                if (daemon->txn_dead)
+                        /* exactly_once after a failed transaction: what
+                         * they finish cannot be committed any more (and
+                         * records that were refused never report). */
+                        return;
+                if (sq_clock_us() >= deadline) {
+                        SQ_LOG(SQ_LOG_WARNING, "REBALANCE",
+                               "drain deadline passed with %ld jobs of the "
+                               "revoked partitions unfinished; their "
+                               "records will run again on the new owner",
+                               outstanding);
+                        return;
+                }
+                /* Blocks until a delivery report arrives (or 100 ms). */
+                sq_poll_serve_reports(daemon, 100);
+        }
+}
+
+/* Forgets what the partition's last ownership knew (assign and revoke). */
+static void partition_forget(sq_partition_t *part) {
+        part->committed      = -1;
+        part->acked          = -1;
+        part->acked_map      = 0;
+        part->start_offset   = -1;
+        part->committed_map  = 0;
+        part->map_len        = 0;
+        part->map_done       = 0;
+        part->map_dirty      = false;
+        part->map_paused     = false;
+        part->map_cut_warned = false;
+        part->retry_waiting  = false;
+        part->retry_due_ms   = 0;
+        part->retry_offset   = -1;
+        sq_offsets_reset(part->offsets);
+}
+
+/* Reads the committed offsets of newly assigned partitions with their
+ * metadata: the offset is where the lag of a partition counts from until
+ * a record is admitted, and each partition's completed-offset map goes to
+ * its tracker: records the previous owner finished are skipped. A map that
+ * does not decode, or whose base is not the committed offset (an operator
+ * reset the offsets), is ignored with a log line: nothing is skipped. */
+static void inherit_maps(sq_daemon_t *daemon,
+                         const rd_kafka_topic_partition_list_t *assigned) {
+        rd_kafka_topic_partition_list_t *list =
+            rd_kafka_topic_partition_list_copy(assigned);
+        rd_kafka_resp_err_t err;
+        int i;
+
+        err = rd_kafka_committed(daemon->consumer, list, 10000);
+        if (err) {
+                SQ_LOG(SQ_LOG_WARNING, "OFFSETS",
+                       "cannot read the committed offsets of %d assigned "
+                       "partitions: %s; finished records above them may "
+                       "run again",
+                       list->cnt, rd_kafka_err2str(err));
+                goto done;
+        }
+        for (i = 0; i < list->cnt; i++) {
+                const rd_kafka_topic_partition_t *rktpar = &list->elems[i];
+                sq_offsets_map_t map;
+                char errstr[256];
+                sq_lane_t lane;
+                sq_err_t derr;
+
+                if (rktpar->err ||
+                    !sq_partitions_lane(daemon, rktpar->topic, &lane))
+                        continue;
+                if (rktpar->offset >= 0)
+                        sq_partitions_get(daemon, lane, rktpar->partition)
+                            ->start_offset = rktpar->offset;
+                if (daemon->conf->commit_metadata_max == 0 ||
+                    !rktpar->metadata || rktpar->metadata_size == 0)
+                        continue;
+                derr = sq_offsets_map_decode(rktpar->metadata,
+                                             rktpar->metadata_size, &map,
+                                             errstr, sizeof(errstr));
+                if (derr == SQ_ERR_NOT_FOUND)
+                        continue; /* not ours: another client's metadata */
+                if (derr) {
+                        SQ_LOG(SQ_LOG_WARNING, "OFFSETS",
+                               "ignoring the commit metadata of topic=%s "
+                               "partition=%d offset=%lld: %s",
+                               rktpar->topic, (int)rktpar->partition,
+                               (long long)rktpar->offset, errstr);
+                        continue;
+                }
+                if (map.base != rktpar->offset) {
+                        SQ_LOG(SQ_LOG_NOTICE, "OFFSETS",
+                               "ignoring a stale completed-offset map "
+                               "topic=%s partition=%d: its base %lld is "
+                               "not the committed offset %lld",
+                               rktpar->topic, (int)rktpar->partition,
+                               (long long)map.base, (long long)rktpar->offset);
+                } else {
+                        SQ_LOG(SQ_LOG_INFO, "OFFSETS",
+                               "inherited completed-offset map topic=%s "
+                               "partition=%d offset=%lld done=%lld "
+                               "ranges=%zu",
+                               rktpar->topic, (int)rktpar->partition,
+                               (long long)map.base, (long long)map.done_cnt,
+                               map.ranges_cnt);
+                        sq_offsets_inherit(
+                            sq_partitions_get(daemon, lane, rktpar->partition)
+                                ->offsets,
+                            &map);
+                }
+                sq_offsets_map_clear(&map);
+        }
+done:
+        rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void revoke_partitions(sq_daemon_t *daemon,
+                              rd_kafka_topic_partition_list_t *list) {
+        int i;
+
+        SQ_LOG(SQ_LOG_NOTICE, "REBALANCE", "revoking %d partitions", list->cnt);
+        for (i = 0; i < list->cnt; i++) {
+                sq_lane_t lane;
+                if (sq_partitions_lane(daemon, list->elems[i].topic, &lane))
+                        atomic_store(
+                            &sq_partitions_get(daemon, lane,
+                                               list->elems[i].partition)
+                                 ->revoking,
+                            true);
+        }
+        drain_partitions(daemon, list);
+        sq_commit_offsets(daemon, list, true);
+        for (i = 0; i < list->cnt; i++) {
+                sq_partition_t *part;
+                sq_lane_t lane;
+                if (!sq_partitions_lane(daemon, list->elems[i].topic, &lane))
+                        continue;
+                part =
+                    sq_partitions_get(daemon, lane, list->elems[i].partition);
+                if (lane == SQ_LANE_CRITICAL) {
+                        rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
+                            daemon->consumer, part->topic, part->partition);
+                        if (pq) {
+                                rd_kafka_queue_forward(pq, NULL);
+                                rd_kafka_queue_destroy(pq);
+                        }
+                }
+                atomic_fetch_add(&part->gen, 1);
+                if (part->assigned)
+                        atomic_fetch_sub(&daemon->assigned_cnt[lane], 1);
+                part->assigned = false;
+                part->paused   = false;
+                partition_forget(part);
+                atomic_store(&part->revoking, false);
+        }
+        sq_metric_add(daemon->m.revoked_partitions, (double)list->cnt);
+}
+
+static void assign_partitions(sq_daemon_t *daemon,
+                              rd_kafka_topic_partition_list_t *list) {
+        rd_kafka_topic_partition_list_t *pause_list =
+            rd_kafka_topic_partition_list_new(list->cnt);
+        /* librdkafka keeps a partition's pause flag across unassign and
+         * assign: a partition paused by backpressure before a revocation
+         * comes back paused. Set every newly assigned partition's state
+         * explicitly, or it could stay paused for good. */
+        rd_kafka_topic_partition_list_t *resume_list =
+            rd_kafka_topic_partition_list_new(list->cnt);
+        int i;
+
+        SQ_LOG(SQ_LOG_NOTICE, "REBALANCE", "assigned %d partitions", list->cnt);
+        for (i = 0; i < list->cnt; i++) {
+                sq_partition_t *part;
+                sq_lane_t lane;
+                if (!sq_partitions_lane(daemon, list->elems[i].topic, &lane))
+                        continue;
+                part =
+                    sq_partitions_get(daemon, lane, list->elems[i].partition);
+                atomic_fetch_add(&part->gen, 1);
+                if (!part->assigned)
+                        atomic_fetch_add(&daemon->assigned_cnt[lane], 1);
+                part->assigned = true;
+                part->paused   = false;
+                partition_forget(part);
+                if (lane == SQ_LANE_CRITICAL) {
+                        /* The fast lane's own queue: never behind a paused
+                         * or deep ordinary queue. */
+                        rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
+                            daemon->consumer, part->topic, part->partition);
+                        if (pq) {
+                                rd_kafka_queue_forward(pq, daemon->critical_q);
+                                rd_kafka_queue_destroy(pq);
+                        }
+                }
+                if (daemon->lane_paused[lane] ||
+                    atomic_load(&daemon->stop_requested)) {
+                        rd_kafka_topic_partition_list_add(
+                            pause_list, part->topic, part->partition);
+                        part->paused = true;
+                } else {
+                        rd_kafka_topic_partition_list_add(
+                            resume_list, part->topic, part->partition);
+                }
+        }
+        if (pause_list->cnt > 0)
+                rd_kafka_pause_partitions(daemon->consumer, pause_list);
+        if (resume_list->cnt > 0)
+                rd_kafka_resume_partitions(daemon->consumer, resume_list);
+        rd_kafka_topic_partition_list_destroy(pause_list);
+        rd_kafka_topic_partition_list_destroy(resume_list);
+        /* Before any record of these partitions is admitted (admission
+         * runs on this thread, after this callback). */
+        inherit_maps(daemon, list);
+        sq_metric_add(daemon->m.assigned_partitions, (double)list->cnt);
+}
+
+void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *partitions,
+                            void *opaque) {
+        sq_daemon_t *daemon = opaque;
+        bool cooperative =
+            !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+        rd_kafka_error_t *error     = NULL;
+        rd_kafka_resp_err_t ret_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+        switch (err) {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                if (cooperative)
+                        error = rd_kafka_incremental_assign(rk, partitions);
+                else
+                        ret_err = rd_kafka_assign(rk, partitions);
+                /* Partition queues exist once assigned: wire them now. */
+                assign_partitions(daemon, partitions);
+                atomic_store(&daemon->assigned_once, true);
+                break;
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+                revoke_partitions(daemon, partitions);
+                if (cooperative)
+                        error = rd_kafka_incremental_unassign(rk, partitions);
+                else
+                        ret_err = rd_kafka_assign(rk, NULL);
+                break;
+        default:
+                SQ_LOG(SQ_LOG_ERR, "REBALANCE", "rebalance failed: %s",
+                       rd_kafka_err2str(err));
+                revoke_partitions(daemon, partitions);
+                ret_err = rd_kafka_assign(rk, NULL);
+                break;
+        }
+        if (error) {
+                SQ_LOG(SQ_LOG_ERR, "REBALANCE", "incremental %s failed: %s",
+                       err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assign"
+                                                                   : "unassign",
+                       rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        } else if (ret_err) {
+                SQ_LOG(SQ_LOG_ERR, "REBALANCE", "assign failed: %s",
+                       rd_kafka_err2str(ret_err));
+        }
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * registry_int.h: the instance's current agent registry (registry.c).
+ *
+ * DESIGN
+ *   Any thread. The pointer is swapped by a reload under agents_lock;
+ *   readers hold a reference, never the lock, while they use it.
+ */
+#ifndef SQ_REGISTRY_INT_H
+#define SQ_REGISTRY_INT_H
+
+#include "agents.h"
+#include "codec.h"
+#include "daemon.h"
+
+/**
+ * @brief The current agent registry, with a reference.
+ * @returns the registry (release with sq_agents_release_ref()).
+ * @locality any thread
+ * @locks agents_lock, briefly
+ */
+sq_agents_t *sq_daemon_agents(sq_daemon_t *daemon);
+
+/**
+ * @brief Acts on a registry call's side effects after its lock: requeues
+ *        jobs (drops them when the instance is stopping), logs breaker
+ *        transitions and produces their events, counts stolen jobs, wakes
+ *        the poll thread when a breaker opened (its timer). Resets @p out.
+ * @param codec the calling thread's codec (borrowed), or NULL to log the
+ *        transitions without events.
+ * @param out borrowed.
+ * @locality any thread, with no registry lock held
+ */
+void sq_daemon_agents_out(sq_daemon_t *daemon, sq_codec_t *codec,
+                          sq_agents_out_t *out);
+
+#endif /* SQ_REGISTRY_INT_H */

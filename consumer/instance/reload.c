@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * reload.c: applying a reloaded configuration (SIGHUP): the agents (with
+ * their breakers), the feature flags, breaker.when.open and log.level
+ * change at once; every other changed key is logged as ignored until a
+ * restart, and /status shows the configuration that really runs.
+ *
+ * DESIGN
+ *   Thread: the signal thread (consumer/main.c); one reload at a time
+ *   (reload_lock). The new registry is built beside the running one,
+ *   sharing each agent's state by name, then swapped in under agents_lock:
+ *   running jobs keep a reference to the registry they were selected
+ *   from, parked jobs are selected again on the new one. exec and pool
+ *   agents' processes are started at start-up, so a reload may not add
+ *   one. The running configuration for /status (running_conf) is replaced
+ *   under snap_lock.
+ */
+#include "daemon_int.h"
+#include "instance_metrics_int.h"
+#include "log.h"
+#include "registry_int.h"
+#include "reload_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct kv_list_s {
+        sq_kv_t *kv;
+        size_t cnt;
+} kv_list_t;
+
+static void kv_collect(void *opaque, const char *key, const char *value) {
+        kv_list_t *list = opaque;
+        list->kv = sq_realloc(list->kv, (list->cnt + 1) * sizeof(*list->kv));
+        list->kv[list->cnt].name  = sq_strdup(key);
+        list->kv[list->cnt].value = sq_strdup(value);
+        list->cnt++;
+}
+
+static void kv_free(kv_list_t *list) {
+        size_t i;
+        for (i = 0; i < list->cnt; i++) {
+                sq_free(list->kv[i].name);
+                sq_free(list->kv[i].value);
+        }
+        sq_free(list->kv);
+}
+
+static const char *kv_get(const kv_list_t *list, const char *key) {
+        size_t i;
+        for (i = 0; i < list->cnt; i++)
+                if (!strcmp(list->kv[i].name, key))
+                        return list->kv[i].value;
+        return NULL;
+}
+
+/* Keys a reload applies; every other change waits for a restart. Of an
+ * agent's keys: its kind, handler, capabilities, concurrency, breaker;
+ * the process settings of exec and pool agents (command, env, limits,
+ * pool.*) belong to their runtimes, built at start. */
+static bool key_reloadable(const char *key) {
+        static const char *const fields[] = {
+            ".kind", ".handler", ".capabilities", ".concurrency", ".breaker."};
+        const char *field;
+        size_t i;
+
+        if (!strncmp(key, "agent.", 6)) {
+                field = strchr(key + 6, '.');
+                for (i = 0; field && i < SQ_ARRAY_SIZE(fields); i++)
+                        if (!strncmp(field, fields[i], strlen(fields[i])) &&
+                            (fields[i][strlen(fields[i]) - 1] == '.' ||
+                             !field[strlen(fields[i])]))
+                                return true;
+                return false;
+        }
+        return !strncmp(key, "flag.", 5) || !strcmp(key, "breaker.when.open") ||
+               !strcmp(key, "log.level");
+}
+
+/* An exec or pool agent needs the runtime built at start for its name. */
+static bool runtimes_cover(const sq_daemon_t *daemon, const sq_config_t *conf,
+                           char *errstr, size_t errstr_size) {
+        size_t i, j;
+
+        for (i = 0; i < conf->agents_cnt; i++) {
+                const sq_agent_conf_t *aconf = &conf->agents[i];
+                bool found                   = false;
+                if (aconf->kind == SQ_AGENT_BUILTIN)
+                        continue;
+                for (j = 0; j < daemon->conf->agents_cnt && !found; j++)
+                        found =
+                            daemon->conf->agents[j].kind == aconf->kind &&
+                            !strcmp(daemon->conf->agents[j].name, aconf->name);
+                if (!found) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "agent.%s.kind=%s: exec and pool agents "
+                                      "start their processes at start-up; "
+                                      "adding one (or changing an agent's "
+                                      "kind to it) needs a restart",
+                                      aconf->name,
+                                      aconf->kind == SQ_AGENT_EXEC ? "exec"
+                                                                   : "pool");
+                        return false;
+                }
+        }
+        return true;
+}
+
+static void list_key(char *buf, size_t size, const char *key) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "%s%s", len ? ", " : "", key);
+}
+
+/* Lists in @p buf the keys, added, removed or changed between the two
+ * dumps, that only a restart applies. */
+static void restart_only_changes(const kv_list_t *old, const kv_list_t *new,
+                                 char *buf, size_t size) {
+        size_t i;
+        const char *other;
+
+        buf[0] = '\0';
+        for (i = 0; i < new->cnt; i++) {
+                const char *key = new->kv[i].name;
+                if (key_reloadable(key) || !strcmp(key, "instance.id"))
+                        continue; /* instance.id: the default has the pid */
+                other = kv_get(old, key);
+                if (!other || strcmp(other, new->kv[i].value))
+                        list_key(buf, size, key);
+        }
+        for (i = 0; i < old->cnt; i++) {
+                const char *key = old->kv[i].name;
+                if (!key_reloadable(key) && !kv_get(new, key))
+                        list_key(buf, size, key);
+        }
+}
+
+/* What now runs, for /status: reloadable keys from @p new, the others
+ * from @p old (the configuration the instance started with). */
+static void running_conf_set(sq_daemon_t *daemon, const kv_list_t *old,
+                             const kv_list_t *new) {
+        kv_list_t running = {0}, prev;
+        size_t i;
+
+        for (i = 0; i < new->cnt; i++)
+                if (key_reloadable(new->kv[i].name))
+                        kv_collect(&running, new->kv[i].name, new->kv[i].value);
+        for (i = 0; i < old->cnt; i++)
+                if (!key_reloadable(old->kv[i].name))
+                        kv_collect(&running, old->kv[i].name, old->kv[i].value);
+        pthread_mutex_lock(&daemon->snap_lock);
+        prev.kv                  = daemon->running_conf;
+        prev.cnt                 = daemon->running_conf_cnt;
+        daemon->running_conf     = running.kv;
+        daemon->running_conf_cnt = running.cnt;
+        pthread_mutex_unlock(&daemon->snap_lock);
+        kv_free(&prev);
+}
+
+void sq_daemon_reload_rejected(sq_daemon_t *daemon, const char *why) {
+        SQ_LOG(SQ_LOG_ERR, "RELOAD",
+               "configuration reload rejected, keeping the running "
+               "configuration: %s",
+               why);
+        sq_metric_add(daemon->m.reloads_error, 1);
+}
+
+sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
+                          size_t errstr_size) {
+        kv_list_t old_kv = {0}, new_kv = {0};
+        sq_agents_out_t out = {0};
+        sq_agents_t *agents, *old;
+        char ignored[1024], flagbuf[16], flags[256];
+        sq_err_t err = SQ_ERR_CONFIG;
+        int f;
+
+        pthread_mutex_lock(&daemon->reload_lock);
+        pthread_mutex_lock(&daemon->agents_lock);
+        old = sq_agents_keep(daemon->agents);
+        pthread_mutex_unlock(&daemon->agents_lock);
+
+        agents = runtimes_cover(daemon, conf, errstr, errstr_size)
+                     ? sq_agents_new(conf, old, errstr, errstr_size)
+                     : NULL;
+        if (!agents) {
+                sq_daemon_reload_rejected(daemon, errstr);
+                sq_agents_release_ref(old);
+                goto done;
+        }
+        sq_instance_metrics_register_agents(daemon, agents);
+        sq_flags_set(&daemon->flags, conf->flag_rollout);
+        pthread_mutex_lock(&daemon->agents_lock);
+        daemon->agents = agents;
+        pthread_mutex_unlock(&daemon->agents_lock);
+        /* The daemon's reference to the old registry goes; running jobs
+         * keep theirs. Parked jobs are selected again on the new one. */
+        sq_agents_retire(old, &out);
+        sq_daemon_agents_out(daemon, NULL, &out);
+        sq_agents_release_ref(old); /* ours */
+        sq_agents_release_ref(old); /* the daemon's */
+        sq_log_set_level((sq_log_level_t)conf->log_level);
+
+        sq_config_dump(daemon->conf, kv_collect, &old_kv);
+        sq_config_dump(conf, kv_collect, &new_kv);
+        restart_only_changes(&old_kv, &new_kv, ignored, sizeof(ignored));
+        running_conf_set(daemon, &old_kv, &new_kv);
+        if (ignored[0])
+                SQ_LOG(SQ_LOG_WARNING, "RELOAD",
+                       "changed keys ignored until restart: %s", ignored);
+        flags[0] = '\0';
+        for (f = 0; f < SQ_FLAG_CNT; f++) {
+                size_t len = strlen(flags);
+                snprintf(flags + len, sizeof(flags) - len, "%sflag.%s=%s",
+                         f ? " " : "", sq_flag_name((sq_flag_t)f),
+                         sq_flag_format(conf->flag_rollout[f], flagbuf,
+                                        sizeof(flagbuf)));
+        }
+        SQ_LOG(SQ_LOG_NOTICE, "RELOAD", "configuration reloaded: agents=%d %s",
+               sq_agents_count(agents), flags);
+        sq_metric_add(daemon->m.reloads_ok, 1);
+        err = SQ_OK;
+done:
+        pthread_mutex_unlock(&daemon->reload_lock);
+        kv_free(&old_kv);
+        kv_free(&new_kv);
+        sq_config_destroy(conf);
+        return err;
+}
+
+void sq_reload_term(sq_daemon_t *daemon) {
+        kv_list_t running = {daemon->running_conf, daemon->running_conf_cnt};
+        kv_free(&running);
+        daemon->running_conf     = NULL;
+        daemon->running_conf_cnt = 0;
+}

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * routes.c: the instance's HTTP server: its set-up (TLS, the admin token)
+ * and the routes besides /status and /events (status.c): /healthz,
+ * /readyz, /metrics and POST /admin/{pause,resume,drain}.
+ *
+ * DESIGN
+ *   Thread: every handler runs on libmicrohttpd's thread and returns at
+ *   once. They read atomics and the metrics registry only; an admin action
+ *   only sets flags (admin_paused, draining, drained) and wakes the poll
+ *   thread, which owns pausing, resuming and commits (poll.c, admission.c).
+ *   Main sets the server up before it starts and destroys it.
+ *
+ *   The admin routes exist only with a token (http.admin.token or the
+ *   first line of http.admin.token.file); without one they are 404. The
+ *   bearer token is compared in constant time and cleansed from memory
+ *   with the server; so is the TLS key once libmicrohttpd has it.
+ */
+#include "daemon_int.h"
+#include "log.h"
+#include "poll_int.h"
+#include "routes_int.h"
+#include "status.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* /healthz fails when a thread that must make progress has not. */
+static void http_healthz(void *opaque, const char *method, const char *path,
+                         sq_http_response_t *resp) {
+        sq_daemon_t *daemon = opaque;
+        int64_t now         = sq_clock_us();
+        int64_t poll_age    = now - atomic_load(&daemon->poll_heartbeat_us);
+        int64_t exec_age    = now - atomic_load(&daemon->exec_progress_us);
+        int64_t exec_limit_us =
+            (2 * daemon->conf->default_timeout_ms + 10000) * 1000;
+        size_t queued = 0;
+        int prio;
+
+        (void)method;
+        (void)path;
+        for (prio = 0; prio < SQ_PRIO_CNT; prio++)
+                queued += sq_sched_depth(daemon->sched, (sq_priority_t)prio);
+        if (poll_age > 15 * 1000000 + daemon->conf->commit_interval_ms * 1000)
+                sq_http_respond(resp, 503, NULL,
+                                "unhealthy: poll loop stalled for %lld ms\n",
+                                (long long)(poll_age / 1000));
+        else if (queued > 0 && exec_age > exec_limit_us)
+                sq_http_respond(resp, 503, NULL,
+                                "unhealthy: %zu tasks queued and no executor "
+                                "progress for %lld ms\n",
+                                queued, (long long)(exec_age / 1000));
+        else
+                sq_http_respond(resp, 200, NULL, "ok\n");
+}
+
+static void http_readyz(void *opaque, const char *method, const char *path,
+                        sq_http_response_t *resp) {
+        sq_daemon_t *daemon = opaque;
+        (void)method;
+        (void)path;
+        if (atomic_load(&daemon->stop_requested))
+                sq_http_respond(resp, 503, NULL, "not ready: stopping\n");
+        else if (atomic_load(&daemon->draining) &&
+                 atomic_load(&daemon->drained))
+                sq_http_respond(resp, 503, NULL,
+                                "not ready: drained (POST /admin/resume to "
+                                "take work again)\n");
+        else if (atomic_load(&daemon->draining))
+                sq_http_respond(resp, 503, NULL,
+                                "not ready: draining, %ld tasks in flight\n",
+                                sq_partitions_window_total(daemon));
+        else if (!atomic_load(&daemon->assigned_once))
+                sq_http_respond(resp, 503, NULL,
+                                "not ready: no partition assignment from "
+                                "group %s yet\n",
+                                daemon->conf->group_id);
+        else
+                sq_http_respond(resp, 200, NULL, "ready\n");
+}
+
+static void http_metrics(void *opaque, const char *method, const char *path,
+                         sq_http_response_t *resp) {
+        sq_daemon_t *daemon = opaque;
+        (void)method;
+        (void)path;
+        resp->status       = 200;
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        resp->body = sq_metrics_render(daemon->metrics, &resp->body_len);
+}
+
+/* POST /admin/{pause,resume,drain}: bearer token, then flags the poll
+ * thread applies (it owns pause/resume and commits). */
+static void http_admin(void *opaque, const char *method, const char *path,
+                       sq_http_response_t *resp) {
+        sq_daemon_t *daemon = opaque;
+        const char *auth   = sq_http_request_header(resp->req, "Authorization");
+        const char *action = path + strlen("/admin/");
+        size_t want        = strlen(daemon->admin_token);
+
+        (void)method;
+        if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
+            strlen(auth + 7) != want ||
+            CRYPTO_memcmp(auth + 7, daemon->admin_token, want) != 0) {
+                SQ_LOG(SQ_LOG_WARNING, "ADMIN",
+                       "refused POST %s: %s bearer token", path,
+                       auth ? "wrong" : "no");
+                sq_http_respond(resp, 401, NULL,
+                                "unauthorized: POST %s needs \"Authorization: "
+                                "Bearer <http.admin.token>\"\n",
+                                path);
+                sq_http_response_header(resp, "WWW-Authenticate",
+                                        "Bearer realm=\"swarmq\"");
+                return;
+        }
+        if (atomic_load(&daemon->stop_requested)) {
+                sq_http_respond(resp, 409, NULL,
+                                "conflict: the instance is stopping\n");
+                return;
+        }
+        if (!strcmp(action, "pause")) {
+                atomic_store(&daemon->admin_paused, true);
+        } else if (!strcmp(action, "resume")) {
+                atomic_store(&daemon->draining, false);
+                atomic_store(&daemon->drained, false);
+                atomic_store(&daemon->admin_paused, false);
+        } else {
+                atomic_store(&daemon->admin_paused, true);
+                atomic_store(&daemon->drained, false);
+                atomic_store(&daemon->draining, true);
+        }
+        SQ_LOG(SQ_LOG_NOTICE, "ADMIN", "%s requested over HTTP", action);
+        sq_daemon_wake(daemon);
+        sq_http_respond(resp, 202, "application/json",
+                        "{\"action\":\"%s\",\"state\":\"%s\"}\n", action,
+                        atomic_load(&daemon->draining)       ? "draining"
+                        : atomic_load(&daemon->admin_paused) ? "paused"
+                                                             : "running");
+}
+
+/* Reads a small text file whole. @returns sq_malloc()ed text, or NULL
+ * with @p errstr naming the file and the key it came from. */
+static char *read_small_file(const char *path, const char *key, size_t max,
+                             char *errstr, size_t errstr_size) {
+        FILE *fp   = fopen(path, "re");
+        char *text = NULL;
+        size_t len;
+
+        if (!fp) {
+                sq_errstr_set(errstr, errstr_size, "%s=%s: cannot open: %s",
+                              key, path, strerror(errno));
+                return NULL;
+        }
+        text = sq_malloc(max + 1);
+        len  = fread(text, 1, max + 1, fp);
+        if (ferror(fp) || len > max) {
+                sq_errstr_set(errstr, errstr_size, "%s=%s: %s", key, path,
+                              ferror(fp) ? strerror(errno) : "file too large");
+                sq_free(text);
+                text = NULL;
+        } else {
+                text[len] = '\0';
+        }
+        fclose(fp);
+        return text;
+}
+
+/* The admin token from http.admin.token or the first line of
+ * http.admin.token.file, trimmed; NULL when none (admin off). */
+static sq_err_t admin_token_load(sq_daemon_t *daemon, char *errstr,
+                                 size_t errstr_size) {
+        const sq_config_t *conf = daemon->conf;
+        char *token, *start, *end;
+
+        if (*conf->http_admin_token)
+                token = sq_strdup(conf->http_admin_token);
+        else if (*conf->http_admin_token_file)
+                token = read_small_file(conf->http_admin_token_file,
+                                        "http.admin.token.file", 4096, errstr,
+                                        errstr_size);
+        else
+                return SQ_OK;
+        if (!token)
+                return SQ_ERR_CONFIG;
+        start = token;
+        while (*start && isspace((unsigned char)*start))
+                start++;
+        end = start;
+        while (*end && *end != '\n' && *end != '\r')
+                end++;
+        while (end > start && isspace((unsigned char)end[-1]))
+                end--;
+        if (end == start) {
+                sq_errstr_set(errstr, errstr_size,
+                              "%s is empty: the admin token must not be",
+                              *conf->http_admin_token
+                                  ? "http.admin.token"
+                                  : conf->http_admin_token_file);
+                sq_free(token);
+                return SQ_ERR_CONFIG;
+        }
+        daemon->admin_token = sq_strndup(start, (size_t)(end - start));
+        sq_free(token);
+        return SQ_OK;
+}
+
+/* The HTTP server: routes, TLS, admin token. */
+sq_err_t sq_routes_setup(sq_daemon_t *daemon, char *errstr,
+                         size_t errstr_size) {
+        const sq_config_t *conf = daemon->conf;
+        char *cert = NULL, *key = NULL;
+        sq_err_t err = SQ_ERR_CONFIG;
+
+        daemon->http =
+            sq_http_new(conf->http_bind, conf->http_port, errstr, errstr_size);
+        if (!daemon->http)
+                goto done;
+        sq_http_set_limits(daemon->http, (unsigned)conf->http_connections_max,
+                           (unsigned)conf->http_connections_per_ip);
+        if (*conf->http_tls_cert) {
+                if (!(cert =
+                          read_small_file(conf->http_tls_cert, "http.tls.cert",
+                                          1 << 20, errstr, errstr_size)) ||
+                    !(key = read_small_file(conf->http_tls_key, "http.tls.key",
+                                            1 << 20, errstr, errstr_size)))
+                        goto done;
+                if ((err = sq_http_set_tls(daemon->http, cert, key, errstr,
+                                           errstr_size)))
+                        goto done;
+        }
+        if ((err = admin_token_load(daemon, errstr, errstr_size)))
+                goto done;
+        sq_http_route(daemon->http, "/healthz", "GET", http_healthz, daemon);
+        sq_http_route(daemon->http, "/readyz", "GET", http_readyz, daemon);
+        sq_http_route(daemon->http, "/metrics", "GET", http_metrics, daemon);
+        sq_status_routes(daemon);
+        /* Off without a token: the paths are unknown (404). */
+        if (daemon->admin_token) {
+                sq_http_route(daemon->http, "/admin/pause", "POST", http_admin,
+                              daemon);
+                sq_http_route(daemon->http, "/admin/resume", "POST", http_admin,
+                              daemon);
+                sq_http_route(daemon->http, "/admin/drain", "POST", http_admin,
+                              daemon);
+                if (!*conf->http_tls_cert &&
+                    strcmp(conf->http_bind, "127.0.0.1") &&
+                    strcmp(conf->http_bind, "::1"))
+                        SQ_LOG(SQ_LOG_WARNING, "HTTP",
+                               "admin actions are on and http.bind=%s is not "
+                               "loopback without TLS: the bearer token "
+                               "crosses the network in clear text; set "
+                               "http.tls.cert and http.tls.key",
+                               conf->http_bind);
+        }
+        err = SQ_OK;
+done:
+        if (key) {
+                OPENSSL_cleanse(key, strlen(key));
+                sq_free(key);
+        }
+        sq_free(cert);
+        return err;
+}
+
+void sq_routes_destroy(sq_daemon_t *daemon) {
+        sq_http_destroy(daemon->http);
+        daemon->http = NULL; /* the ring's notify callback checks it */
+        if (daemon->admin_token) {
+                OPENSSL_cleanse(daemon->admin_token,
+                                strlen(daemon->admin_token));
+                sq_free(daemon->admin_token);
+                daemon->admin_token = NULL;
+        }
+}
