@@ -15,6 +15,7 @@
  *                 the scratch arrays (both under the domain mutex).
  */
 #include "agents.h"
+#include "hash.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -106,22 +107,8 @@ struct sq_agents_s {
  * Hashing
  */
 
-static uint64_t fnv1a(const char *str, uint64_t h) {
-        const unsigned char *p;
-        for (p = (const unsigned char *)str; *p; p++)
-                h = (h ^ *p) * UINT64_C(0x100000001b3);
-        return h;
-}
-#define FNV_BASIS UINT64_C(0xcbf29ce484222325)
-
-/* splitmix64's finaliser: spreads the bits of a combined hash. */
-static uint64_t mix64(uint64_t x) {
-        x ^= x >> 30;
-        x *= UINT64_C(0xbf58476d1ce4e5b9);
-        x ^= x >> 27;
-        x *= UINT64_C(0x94d049bb133111eb);
-        x ^= x >> 31;
-        return x;
+static uint64_t str_hash(const char *str) {
+        return sq_hash_fnv1a64_str(str, SQ_HASH_FNV64_BASIS);
 }
 
 /*
@@ -129,7 +116,7 @@ static uint64_t mix64(uint64_t x) {
  */
 
 static int capability_bit(const sq_agents_t *agents, const char *name) {
-        uint64_t h = fnv1a(name, FNV_BASIS);
+        uint64_t h = str_hash(name);
         size_t i;
         for (i = 0; i < CAP_SLOTS; i++) {
                 int bit = agents->cap_slots[(h + i) & (CAP_SLOTS - 1)];
@@ -142,7 +129,7 @@ static int capability_bit(const sq_agents_t *agents, const char *name) {
 }
 
 static int capability_intern(sq_agents_t *agents, const char *name) {
-        uint64_t h = fnv1a(name, FNV_BASIS);
+        uint64_t h = str_hash(name);
         size_t i;
         int bit = capability_bit(agents, name);
 
@@ -246,7 +233,7 @@ sq_agents_t *sq_agents_new(const sq_config_t *conf, sq_agents_t *prev,
                 agent->idx             = (int)i;
                 agent->kind            = aconf->kind;
                 agent->concurrency     = aconf->concurrency;
-                agent->name_hash       = mix64(fnv1a(aconf->name, FNV_BASIS));
+                agent->name_hash       = sq_hash_mix64(str_hash(aconf->name));
                 agent->registry        = agents;
                 agent->bconf.failures  = aconf->breaker_failures;
                 agent->bconf.window_us = aconf->breaker_window_ms * 1000;
@@ -553,7 +540,8 @@ sq_err_t sq_agents_candidates(sq_agents_t *agents, const sq_task_t *task,
 
 /* The cached candidates of @p req, rebuilt when stale. Under the lock. */
 static cache_entry_t *cache_get(sq_agents_t *agents, uint64_t req) {
-        cache_entry_t *entry = &agents->cache[mix64(req) & (CACHE_SLOTS - 1)];
+        cache_entry_t *entry =
+            &agents->cache[sq_hash_mix64(req) & (CACHE_SLOTS - 1)];
         uint64_t bits[SQ_AGENTS_MAX / 64];
         int w, n = 0, open_n = 0;
 
@@ -622,13 +610,14 @@ static int pick_ranked(sq_agents_t *agents, const cache_entry_t *entry,
                 }
         }
         if (key && n > 1) {
-                uint64_t kh = fnv1a(key, FNV_BASIS), top = 0;
+                uint64_t kh = str_hash(key), top = 0;
                 for (i = 0; i < n; i++) {
                         uint64_t h;
                         if (agents->scratch_score[i] <
                             best - SQ_AGENTS_AFFINITY_BAND)
                                 continue;
-                        h = mix64(kh ^ agents->agents[idx[i]].name_hash);
+                        h = sq_hash_mix64(kh ^
+                                          agents->agents[idx[i]].name_hash);
                         if (h >= top) {
                                 top  = h;
                                 pick = idx[i];

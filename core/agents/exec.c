@@ -10,6 +10,7 @@
  */
 #include "exec.h"
 #include "log.h"
+#include "list.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -471,12 +472,7 @@ static void proc_complete(proc_t *proc, sq_outcome_t *outcome) {
         sq_ioloop_timer_stop(ex->loop, &proc->deadline);
         sq_ioloop_timer_stop(ex->loop, &proc->kill);
         sq_child_close(&proc->child);
-        if (proc->prev)
-                proc->prev->next = proc->next;
-        else if (ex->procs == proc)
-                ex->procs = proc->next;
-        if (proc->next)
-                proc->next->prev = proc->prev;
+        SQ_LIST_UNLINK(ex->procs, proc);
         outcome->cancelled |= proc->cancelled;
         proc->cb(proc->opaque, outcome);
         sq_free(proc->out.buf);
@@ -657,10 +653,7 @@ static void start_cb(void *opaque) {
         sq_exec_t *ex = proc->ex;
         char errstr[512];
 
-        proc->next = ex->procs;
-        if (ex->procs)
-                ex->procs->prev = proc;
-        ex->procs = proc;
+        SQ_LIST_PUSH(ex->procs, proc);
         if (ex->shutting_down) {
                 proc->cancelled = true;
                 fail_now(proc, "instance stopping");

@@ -17,6 +17,7 @@
  */
 #include "pool.h"
 #include "log.h"
+#include "list.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -483,12 +484,7 @@ static void worker_free(worker_t *worker) {
         sq_ioloop_timer_stop(pool->loop, &worker->timer);
         sq_ioloop_timer_stop(pool->loop, &worker->idle_timer);
         sq_child_close(&worker->child);
-        if (worker->prev)
-                worker->prev->next = worker->next;
-        else
-                pool->workers = worker->next;
-        if (worker->next)
-                worker->next->prev = worker->prev;
+        SQ_LIST_UNLINK(pool->workers, worker);
         sq_free(worker->wbuf);
         sq_free(worker->fbuf);
         sq_free(worker);
@@ -873,10 +869,7 @@ static void spawn_worker(sq_pool_t *pool) {
         worker->state = W_STARTING;
         pool->starting++;
         pool->serving++;
-        worker->next = pool->workers;
-        if (pool->workers)
-                pool->workers->prev = worker;
-        pool->workers = worker;
+        SQ_LIST_PUSH(pool->workers, worker);
         atomic_fetch_add(&pool->alive, 1);
         atomic_fetch_add(&pool->st_workers, 1);
         atomic_fetch_add(&pool->st_spawned, 1);

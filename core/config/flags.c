@@ -8,6 +8,7 @@
  *   takes. No state beyond sq_flags_t's atomics.
  */
 #include "flags.h"
+#include "hash.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -92,14 +93,12 @@ const char *sq_flag_format(int bp, char *buf, size_t size) {
 }
 
 int sq_flag_bucket(sq_flag_t flag, const char *task_id) {
-        const unsigned char *p;
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
+        uint64_t h = SQ_HASH_FNV64_BASIS;
 
-        for (p = (const unsigned char *)sq_flag_name(flag); *p; p++)
-                h = (h ^ *p) * UINT64_C(0x100000001b3);
-        h = (h ^ ':') * UINT64_C(0x100000001b3);
-        for (p = (const unsigned char *)task_id; *p; p++)
-                h = (h ^ *p) * UINT64_C(0x100000001b3);
+        /* "<flag>:<task id>", hashed piece by piece */
+        h = sq_hash_fnv1a64_str(sq_flag_name(flag), h);
+        h = sq_hash_fnv1a64(":", 1, h);
+        h = sq_hash_fnv1a64_str(task_id, h);
         return (int)(h % SQ_FLAG_ON);
 }
 

@@ -5,6 +5,7 @@
  * format and the invariants).
  */
 #include "offsets.h"
+#include "hash.h"
 
 #include <string.h>
 
@@ -226,18 +227,8 @@ static size_t vlq_put(char *out, uint64_t v) {
         return n;
 }
 
-static uint32_t fnv1a(const char *s, size_t len) {
-        uint32_t h = 2166136261u;
-        size_t i;
-        for (i = 0; i < len; i++) {
-                h ^= (unsigned char)s[i];
-                h *= 16777619u;
-        }
-        return h;
-}
-
 static void check_put(char *out, const char *s, size_t len) {
-        uint32_t h = fnv1a(s, len) & 0xffffff;
+        uint32_t h = sq_hash_fnv1a32(s, len, SQ_HASH_FNV32_BASIS) & 0xffffff;
         int i;
         for (i = 0; i < MAP_CHECK_LEN; i++)
                 out[i] = b64((h >> (6 * i)) & 63);

@@ -3,6 +3,7 @@
  * ordering.c: the ordering gate (see ordering.h for the design).
  */
 #include "ordering.h"
+#include "hash.h"
 
 #include <pthread.h>
 
@@ -149,18 +150,21 @@ size_t sq_order_busy_keys(sq_order_t *order) {
 
 uint64_t sq_order_key(int lane, int32_t partition, const void *key,
                       size_t key_len) {
-        const unsigned char *p = key;
-        uint64_t h             = 14695981039346656037ull;
-        size_t i;
+        uint32_t part = (uint32_t)partition;
+        unsigned char bytes[5];
+        uint64_t h;
 
-        h = (h ^ (uint64_t)(unsigned)lane) * 1099511628211ull;
-        for (i = 0; i < 4; i++)
-                h = (h ^ (((uint32_t)partition >> (8 * i)) & 0xff)) *
-                    1099511628211ull;
-        /* A separator, so (partition, "") and (partition, no key) differ
-         * from keys that start with the same bytes. */
-        h = (h ^ (key ? 1u : 0u)) * 1099511628211ull;
-        for (i = 0; i < key_len; i++)
-                h = (h ^ p[i]) * 1099511628211ull;
-        return h;
+        /* FNV-1a over the lane (one step of its whole value), the
+         * partition's 4 bytes (least significant first), a separator, so
+         * (partition, "") and (partition, no key) differ from keys that
+         * start with the same bytes, then the key. */
+        h = (SQ_HASH_FNV64_BASIS ^ (uint64_t)(unsigned)lane) *
+            SQ_HASH_FNV64_PRIME;
+        bytes[0] = (unsigned char)(part & 0xff);
+        bytes[1] = (unsigned char)((part >> 8) & 0xff);
+        bytes[2] = (unsigned char)((part >> 16) & 0xff);
+        bytes[3] = (unsigned char)((part >> 24) & 0xff);
+        bytes[4] = key ? 1 : 0;
+        h        = sq_hash_fnv1a64(bytes, sizeof(bytes), h);
+        return key_len ? sq_hash_fnv1a64(key, key_len, h) : h;
 }

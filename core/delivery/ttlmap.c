@@ -3,6 +3,7 @@
  * ttlmap.c: bounded TTL map of string keys (see ttlmap.h for the design).
  */
 #include "ttlmap.h"
+#include "hash.h"
 
 #include <string.h>
 
@@ -28,11 +29,7 @@ struct sq_ttlmap_s {
 };
 
 static uint32_t hash_key(const char *key) {
-        uint32_t h = 2166136261u;
-        for (; *key; key++) {
-                h ^= (unsigned char)*key;
-                h *= 16777619u;
-        }
+        uint32_t h = sq_hash_fnv1a32_str(key, SQ_HASH_FNV32_BASIS);
         /* Mix the high bits down: buckets take the low ones. */
         h ^= h >> 15;
         h *= 0x2c1b3c6du;

@@ -57,6 +57,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "list.h"
 
 #define HTTP_MAX_ROUTES     32
 #define HTTP_MAX_METHODS    8
@@ -338,12 +339,7 @@ static void stream_free(void *cls) {
         pthread_mutex_lock(&http->streams_lock);
         if (hs->parked)
                 http->parked_cnt--;
-        if (hs->prev)
-                hs->prev->next = hs->next;
-        else
-                http->streams = hs->next;
-        if (hs->next)
-                hs->next->prev = hs->prev;
+        SQ_LIST_UNLINK(http->streams, hs);
         pthread_mutex_unlock(&http->streams_lock);
         hs->free_cb(hs->stream);
         sq_free(hs);
@@ -409,10 +405,7 @@ static struct MHD_Response *stream_response(sq_http_t *http,
         hs->free_cb  = resp->stream_free;
         resp->stream = NULL;
         pthread_mutex_lock(&http->streams_lock);
-        hs->next = http->streams;
-        if (hs->next)
-                hs->next->prev = hs;
-        http->streams = hs;
+        SQ_LIST_PUSH(http->streams, hs);
         pthread_cond_signal(&http->streams_cond);
         pthread_mutex_unlock(&http->streams_lock);
         mresp = MHD_create_response_from_callback(
