@@ -113,8 +113,9 @@ int64_t sq_admission_retry_due(sq_daemon_t *daemon) {
         bool changed = false;
         int i;
 
-        for (i = 0; i < daemon->parts_cnt[SQ_LANE_RETRY]; i++) {
-                sq_partition_t *part = daemon->parts[SQ_LANE_RETRY][i];
+        for (i = 0; i < daemon->partitions.cnt[SQ_LANE_RETRY]; i++) {
+                sq_partition_t *part =
+                    daemon->partitions.parts[SQ_LANE_RETRY][i];
                 if (!part || !part->assigned || !part->retry_waiting)
                         continue;
                 if (part->retry_due_ms <= now) {
@@ -190,10 +191,10 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         job->received_us = sq_clock_us();
         job->rec         = sq_record_new(rkm);
         atomic_fetch_add(&part->outstanding, 1);
-        atomic_fetch_add(&daemon->window[lane], 1);
+        atomic_fetch_add(&daemon->partitions.window[lane], 1);
         sq_metric_add(daemon->m.received[lane], 1);
 
-        err = sq_codec_decode_task(daemon->poll_codec, rkm->payload, rkm->len,
+        err = sq_codec_decode_task(daemon->poll.codec, rkm->payload, rkm->len,
                                    &job->task, errstr, sizeof(errstr));
         if (err != SQ_OK) {
                 SQ_LOG(SQ_LOG_WARNING, "DECODE",
@@ -203,13 +204,14 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                        errstr);
                 sq_metric_add(daemon->m.dead_lettered_decode, 1);
                 atomic_store(&job->pending_acks, 1);
-                sq_emit_event(daemon, daemon->poll_codec, "dead_lettered", NULL,
+                sq_emit_event(daemon, daemon->poll.codec, "dead_lettered", NULL,
                               NULL, errstr, NULL);
                 sq_emit_dead_letter(daemon, rkm, "DECODE_ERROR", errstr, job);
                 return;
         }
-        if (daemon->dedup &&
-            sq_ttlmap_contains(daemon->dedup, job->task->id, sq_clock_us())) {
+        if (daemon->admission.dedup &&
+            sq_ttlmap_contains(daemon->admission.dedup, job->task->id,
+                               sq_clock_us())) {
                 /* Succeeded here within dedup.ttl.ms: not run again. The
                  * event is the record's acknowledgement, as a result
                  * would be. */
@@ -220,7 +222,7 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                        (long long)rkm->offset);
                 sq_metric_add(daemon->m.duplicates_dropped, 1);
                 atomic_store(&job->pending_acks, 1);
-                sq_emit_event(daemon, daemon->poll_codec, "duplicate_dropped",
+                sq_emit_event(daemon, daemon->poll.codec, "duplicate_dropped",
                               job->task, NULL, "this task id already succeeded",
                               job);
                 return;
@@ -250,15 +252,15 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                 job->task->priority = SQ_PRIO_HIGH;
         job->item.priority = job->task->priority;
 
-        sq_emit_event(daemon, daemon->poll_codec, "received", job->task, NULL,
+        sq_emit_event(daemon, daemon->poll.codec, "received", job->task, NULL,
                       NULL, NULL);
-        if (daemon->order &&
+        if (daemon->partitions.order &&
             job_order_key(daemon, lane, rkm, job->task, &job->order.key)) {
                 job->ordered = true;
-                if (!sq_order_admit(daemon->order, &job->order)) {
+                if (!sq_order_admit(daemon->partitions.order, &job->order)) {
                         /* Started when the job before it on its key is
                          * freed (job_free). */
-                        atomic_fetch_add(&daemon->order_held, 1);
+                        atomic_fetch_add(&daemon->partitions.order_held, 1);
                         return;
                 }
         }
@@ -282,8 +284,8 @@ static void sync_pauses(sq_daemon_t *daemon) {
         int lane, i;
 
         SQ_FOREACH_PARTITION(daemon, lane, i, part) {
-                bool want = daemon->lane_paused[lane] || part->map_paused ||
-                            part->retry_waiting || stopping;
+                bool want = daemon->admission.lane_paused[lane] ||
+                            part->map_paused || part->retry_waiting || stopping;
                 if (!part->assigned || part->paused == want)
                         continue;
                 rd_kafka_topic_partition_list_add(want ? pause_list
@@ -304,13 +306,14 @@ static void sync_pauses(sq_daemon_t *daemon) {
 }
 
 void sq_admission_pause_lane(sq_daemon_t *daemon, sq_lane_t lane, bool pause) {
-        if (pause && !daemon->lane_paused[lane] &&
-            !atomic_load(&daemon->admin_paused))
+        if (pause && !daemon->admission.lane_paused[lane] &&
+            !atomic_load(&daemon->admin.paused))
                 sq_metric_add(daemon->m.pauses, 1);
-        daemon->lane_paused[lane] = pause;
-        atomic_store(&daemon->paused_any, daemon->lane_paused[0] ||
-                                              daemon->lane_paused[1] ||
-                                              daemon->lane_paused[2]);
+        daemon->admission.lane_paused[lane] = pause;
+        atomic_store(&daemon->admission.paused_any,
+                     daemon->admission.lane_paused[0] ||
+                         daemon->admission.lane_paused[1] ||
+                         daemon->admission.lane_paused[2]);
         sync_pauses(daemon);
 }
 
@@ -335,8 +338,8 @@ void sq_admission_check_map_budget(sq_daemon_t *daemon) {
                 if (!part->map_paused &&
                     sq_offsets_map_bound(part->offsets) <= pause_mark)
                         continue;
-                sq_offsets_map_encode(part->offsets, budget, daemon->map_buf,
-                                      &full, NULL);
+                sq_offsets_map_encode(part->offsets, budget,
+                                      daemon->commit.map_buf, &full, NULL);
                 if (!part->map_paused && full > pause_mark) {
                         SQ_LOG(SQ_LOG_NOTICE, "OFFSETS",
                                "pausing topic=%s partition=%d: its "
@@ -375,29 +378,29 @@ void sq_admission_check_map_budget(sq_daemon_t *daemon) {
 static void check_memory(sq_daemon_t *daemon) {
         uint64_t limit    = (uint64_t)daemon->conf->memory_limit_bytes;
         uint64_t pause_at = limit / 10 * 9, resume_at = limit / 10 * 8;
-        long window = atomic_load(&daemon->window[SQ_LANE_TASKS]);
+        long window = atomic_load(&daemon->partitions.window[SQ_LANE_TASKS]);
         int64_t now;
         uint64_t rss;
 
         if (!limit || atomic_load(&daemon->stop_requested))
                 return;
         now = sq_clock_us();
-        if (now < daemon->mem_next_check_us &&
-            !(daemon->mem_paused && window == 0))
+        if (now < daemon->admission.mem_next_check_us &&
+            !(daemon->admission.mem_paused && window == 0))
                 return;
-        daemon->mem_next_check_us = now + MEM_CHECK_US;
+        daemon->admission.mem_next_check_us = now + MEM_CHECK_US;
         if (sq_metrics_read_rss(&rss) != SQ_OK)
                 return;
-        if (!daemon->mem_paused && rss >= pause_at) {
+        if (!daemon->admission.mem_paused && rss >= pause_at) {
                 SQ_LOG(SQ_LOG_NOTICE, "MEMORY",
                        "pausing intake: rss=%llu bytes is over 90%% of "
                        "memory.limit.bytes=%llu (window=%ld)",
                        (unsigned long long)rss, (unsigned long long)limit,
                        window);
-                daemon->mem_paused = true;
+                daemon->admission.mem_paused = true;
                 sq_metric_add(daemon->m.memory_pauses, 1);
-        } else if (daemon->mem_paused) {
-                daemon->mem_next_check_us = now + MEM_PAUSED_CHECK_US;
+        } else if (daemon->admission.mem_paused) {
+                daemon->admission.mem_next_check_us = now + MEM_PAUSED_CHECK_US;
                 if (rss >= resume_at) {
                         malloc_trim(0);
                         if (sq_metrics_read_rss(&rss) != SQ_OK)
@@ -415,9 +418,10 @@ static void check_memory(sq_daemon_t *daemon) {
                         : " with no task in memory; the limit is too "
                           "low for this instance's baseline",
                     (unsigned long long)limit, (unsigned long long)resume_at);
-                daemon->mem_paused = false;
+                daemon->admission.mem_paused = false;
         }
-        atomic_store(&daemon->mem_paused_flag, daemon->mem_paused);
+        atomic_store(&daemon->admission.mem_paused_flag,
+                     daemon->admission.mem_paused);
 }
 
 void sq_admission_backpressure(sq_daemon_t *daemon) {
@@ -426,8 +430,9 @@ void sq_admission_backpressure(sq_daemon_t *daemon) {
 
         check_memory(daemon);
         for (lane = 0; lane < SQ_LANE_CNT; lane++) {
-                long window = atomic_load(&daemon->window[lane]);
-                bool mem    = lane == SQ_LANE_TASKS && daemon->mem_paused;
+                long window = atomic_load(&daemon->partitions.window[lane]);
+                bool mem =
+                    lane == SQ_LANE_TASKS && daemon->admission.mem_paused;
                 /* The retry lane has the ordinary lane's marks. */
                 long high = lane != SQ_LANE_CRITICAL
                                 ? daemon->conf->admission_high
@@ -437,19 +442,21 @@ void sq_admission_backpressure(sq_daemon_t *daemon) {
                                 : daemon->conf->critical_high / 2;
                 if (atomic_load(&daemon->stop_requested))
                         continue; /* stop() paused everything for good */
-                if (atomic_load(&daemon->admin_paused)) {
+                if (atomic_load(&daemon->admin.paused)) {
                         /* POST /admin/pause or /admin/drain */
-                        if (!daemon->lane_paused[lane])
+                        if (!daemon->admission.lane_paused[lane])
                                 sq_admission_pause_lane(daemon, (sq_lane_t)lane,
                                                         true);
                         continue;
                 }
-                if (!daemon->lane_paused[lane] && (window >= high || mem)) {
+                if (!daemon->admission.lane_paused[lane] &&
+                    (window >= high || mem)) {
                         SQ_LOG(SQ_LOG_DEBUG, "WINDOW",
                                "pausing lane=%s window=%ld high=%ld",
                                lane_names[lane], window, high);
                         sq_admission_pause_lane(daemon, (sq_lane_t)lane, true);
-                } else if (daemon->lane_paused[lane] && window <= low && !mem) {
+                } else if (daemon->admission.lane_paused[lane] &&
+                           window <= low && !mem) {
                         SQ_LOG(SQ_LOG_DEBUG, "WINDOW",
                                "resuming lane=%s window=%ld low=%ld",
                                lane_names[lane], window, low);
@@ -460,10 +467,10 @@ void sq_admission_backpressure(sq_daemon_t *daemon) {
 
 /* True when a lane not yet paused has reached its high mark. */
 bool sq_admission_at_high_mark(sq_daemon_t *daemon) {
-        return (!daemon->lane_paused[SQ_LANE_TASKS] &&
-                atomic_load(&daemon->window[SQ_LANE_TASKS]) >=
+        return (!daemon->admission.lane_paused[SQ_LANE_TASKS] &&
+                atomic_load(&daemon->partitions.window[SQ_LANE_TASKS]) >=
                     daemon->conf->admission_high) ||
-               (!daemon->lane_paused[SQ_LANE_CRITICAL] &&
-                atomic_load(&daemon->window[SQ_LANE_CRITICAL]) >=
+               (!daemon->admission.lane_paused[SQ_LANE_CRITICAL] &&
+                atomic_load(&daemon->partitions.window[SQ_LANE_CRITICAL]) >=
                     daemon->conf->critical_high);
 }

@@ -10,10 +10,31 @@
 #define SQ_ADMISSION_INT_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "partitions_int.h"
+#include "ttlmap.h"
+
+/**
+ * What admission and backpressure keep (admission.c). Threads: the poll
+ * thread writes everything; the atomic copies are for /metrics (HTTP
+ * thread).
+ */
+typedef struct sq_admission_s {
+        bool lane_paused[SQ_LANE_CNT]; /* the lane's window is full, or an
+                                        * admin pause, or stopping */
+        atomic_bool paused_any;        /* a lane is paused (copy) */
+        /* memory.limit.bytes: intake paused on RSS */
+        bool mem_paused;
+        atomic_bool mem_paused_flag; /* copy of mem_paused */
+        int64_t mem_next_check_us;
+        /* Succeeded task ids (dedup.ttl.ms), or NULL: admission looks a
+         * task id up, sq_job_acked() inserts it (both poll thread). */
+        sq_ttlmap_t *dedup;
+        atomic_size_t dedup_entries; /* its size (copy) */
+} sq_admission_t;
 
 /**
  * @brief Admits a consumed record: a job pushed to the scheduler (or held

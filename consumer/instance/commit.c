@@ -68,8 +68,8 @@ commit_list(sq_daemon_t *daemon, const rd_kafka_topic_partition_list_t *only,
                         map_len = sq_offsets_map_encode(
                             part->offsets,
                             (size_t)daemon->conf->commit_metadata_max,
-                            daemon->map_buf, &full, &map_done);
-                map_hash = hash_bytes(daemon->map_buf, map_len);
+                            daemon->commit.map_buf, &full, &map_done);
+                map_hash = hash_bytes(daemon->commit.map_buf, map_len);
                 /* Skipped only once the broker acknowledged this very
                  * commit: one sent but not acknowledged yet goes again.
                  * librdkafka retries a timed-out commit by itself, and a
@@ -96,7 +96,8 @@ commit_list(sq_daemon_t *daemon, const rd_kafka_topic_partition_list_t *only,
                 rktpar->offset = next;
                 if (map_len > 0) {
                         /* Freed by librdkafka with the list. */
-                        rktpar->metadata = sq_memdup(daemon->map_buf, map_len);
+                        rktpar->metadata =
+                            sq_memdup(daemon->commit.map_buf, map_len);
                         rktpar->metadata_size = map_len;
                 }
                 part->committed     = next;
@@ -163,8 +164,8 @@ void sq_commit_fail_transaction(sq_daemon_t *daemon, const char *what,
         if (error)
                 rd_kafka_error_destroy(error);
         sq_metric_add(daemon->m.commits_failed, 1);
-        daemon->txn_dead = true;
-        daemon->fatal    = SQ_ERR_KAFKA;
+        daemon->commit.txn_dead = true;
+        daemon->fatal           = SQ_ERR_KAFKA;
         sq_daemon_stop(daemon);
 }
 
@@ -181,14 +182,14 @@ static void commit_transaction(sq_daemon_t *daemon,
         rd_kafka_error_t *error               = NULL;
         const char *what                      = "flush";
 
-        if (daemon->txn_dead)
+        if (daemon->commit.txn_dead)
                 return;
-        pthread_rwlock_wrlock(&daemon->txn_lock);
+        pthread_rwlock_wrlock(&daemon->commit.txn_lock);
         if (rd_kafka_flush(daemon->producer, 60000) ||
-            atomic_load(&daemon->txn_failed))
+            atomic_load(&daemon->commit.txn_failed))
                 goto fail;
         list = commit_list(daemon, only, sync);
-        if (list->cnt == 0 && atomic_load(&daemon->txn_produced) == 0)
+        if (list->cnt == 0 && atomic_load(&daemon->commit.txn_produced) == 0)
                 goto done; /* nothing to end */
         if (list->cnt > 0) {
                 rd_kafka_consumer_group_metadata_t *cgmd =
@@ -204,7 +205,7 @@ static void commit_transaction(sq_daemon_t *daemon,
         if ((error = rd_kafka_commit_transaction(daemon->producer, 60000)))
                 goto fail;
         mark_acked(daemon, list, false); /* committed with the transaction */
-        atomic_store(&daemon->txn_produced, 0);
+        atomic_store(&daemon->commit.txn_produced, 0);
         sq_metric_add(daemon->m.commits_ok, 1);
         what = "beginning a transaction";
         if ((error = rd_kafka_begin_transaction(daemon->producer)))
@@ -213,7 +214,7 @@ static void commit_transaction(sq_daemon_t *daemon,
 fail:
         sq_commit_fail_transaction(daemon, what, error);
 done:
-        pthread_rwlock_unlock(&daemon->txn_lock);
+        pthread_rwlock_unlock(&daemon->commit.txn_lock);
         if (list)
                 rd_kafka_topic_partition_list_destroy(list);
 }

@@ -9,9 +9,29 @@
 #define SQ_COMMIT_INT_H
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "daemon.h"
+
+/**
+ * What commits keep (commit.c). Threads: the poll thread, except the
+ * transaction's produce side (emit.c, executor threads and the I/O loop),
+ * which holds txn_lock for reading, counts txn_produced and sets
+ * txn_failed.
+ */
+typedef struct sq_commit_s {
+        char *map_buf;   /* commit.metadata.max.bytes + 1: one map encoded
+                          * at a time (poll thread) */
+        int64_t next_us; /* the next periodic commit (poll thread) */
+        /* processing.guarantee=exactly_once */
+        pthread_rwlock_t txn_lock; /* produce: read; end a transaction:
+                                    * write (poll thread) */
+        atomic_long txn_produced;  /* records in the open transaction */
+        atomic_bool txn_failed;    /* it cannot commit: abort and stop */
+        bool txn_dead;             /* poll thread: no more transactions */
+} sq_commit_t;
 
 /**
  * @brief Commits the completed prefix (with its completed-offset map) of

@@ -37,7 +37,7 @@ static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt, const char *key,
                  * the poll thread commits it under the write lock, so no
                  * record is produced while a transaction ends. */
                 if (daemon->eos)
-                        pthread_rwlock_rdlock(&daemon->txn_lock);
+                        pthread_rwlock_rdlock(&daemon->commit.txn_lock);
                 /* NULL headers are allowed: the record has none. On
                  * success librdkafka owns @p headers. */
                 err = rd_kafka_producev(
@@ -49,20 +49,21 @@ static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt, const char *key,
                     RD_KAFKA_V_END);
                 if (!err) {
                         if (daemon->eos) {
-                                atomic_fetch_add(&daemon->txn_produced, 1);
-                                pthread_rwlock_unlock(&daemon->txn_lock);
+                                atomic_fetch_add(&daemon->commit.txn_produced,
+                                                 1);
+                                pthread_rwlock_unlock(&daemon->commit.txn_lock);
                         }
                         return;
                 }
                 if (daemon->eos)
-                        pthread_rwlock_unlock(&daemon->txn_lock);
+                        pthread_rwlock_unlock(&daemon->commit.txn_lock);
                 if (daemon->eos && err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* The transaction failed (or the producer was
                          * fenced): nothing of it will be committed, nor
                          * the offsets it gates; the instance stops. */
                         /* Logged once: every executor keeps finishing
                          * tasks until the poll thread stops them. */
-                        if (!atomic_exchange(&daemon->txn_failed, true))
+                        if (!atomic_exchange(&daemon->commit.txn_failed, true))
                                 SQ_LOG(SQ_LOG_ERR, "EMIT",
                                        "cannot produce to %s in the "
                                        "transaction: %s (later records of "
@@ -274,7 +275,7 @@ void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                         /* exactly_once: producing it again would not save
                          * the transaction; it aborts, and the task's
                          * offset stays uncommitted. */
-                        if (!atomic_exchange(&daemon->txn_failed, true))
+                        if (!atomic_exchange(&daemon->commit.txn_failed, true))
                                 SQ_LOG(SQ_LOG_ERR, "EMIT",
                                        "record for task_id=%s not delivered "
                                        "to %s in the transaction: %s",

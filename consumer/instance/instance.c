@@ -78,15 +78,15 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         unsigned char nonce[8];
         int i;
 
-        daemon->conf             = conf;
-        daemon->consumer_pipe[0] = daemon->consumer_pipe[1] = -1;
-        daemon->critical_pipe[0] = daemon->critical_pipe[1] = -1;
-        daemon->producer_pipe[0] = daemon->producer_pipe[1] = -1;
-        daemon->started_us                                  = sq_clock_us();
+        daemon->conf                  = conf;
+        daemon->poll.consumer_pipe[0] = daemon->poll.consumer_pipe[1] = -1;
+        daemon->poll.critical_pipe[0] = daemon->poll.critical_pipe[1] = -1;
+        daemon->poll.producer_pipe[0] = daemon->poll.producer_pipe[1] = -1;
+        daemon->started_us = sq_clock_us();
         pthread_mutex_init(&daemon->snap_lock, NULL);
         sq_lag_init(daemon);
-        pthread_mutex_init(&daemon->agents_lock, NULL);
-        pthread_mutex_init(&daemon->reload_lock, NULL);
+        pthread_mutex_init(&daemon->registry.lock, NULL);
+        pthread_mutex_init(&daemon->reload.lock, NULL);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
         {
                 /* Writer-preferring: a transaction's end is not starved by
@@ -95,11 +95,11 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
                 pthread_rwlockattr_init(&attr);
                 pthread_rwlockattr_setkind_np(
                     &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-                pthread_rwlock_init(&daemon->txn_lock, &attr);
+                pthread_rwlock_init(&daemon->commit.txn_lock, &attr);
                 pthread_rwlockattr_destroy(&attr);
         }
         daemon->eos = conf->guarantee == SQ_GUARANTEE_EXACTLY_ONCE;
-        atomic_store(&daemon->poll_heartbeat_us, daemon->started_us);
+        atomic_store(&daemon->poll.heartbeat_us, daemon->started_us);
         atomic_store(&daemon->exec_progress_us, daemon->started_us);
         if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
                 int64_t t = sq_clock_us() ^ (int64_t)getpid();
@@ -108,30 +108,33 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         for (i = 0; i < 8; i++)
                 snprintf(daemon->event_nonce + 2 * i, 3, "%02x", nonce[i]);
 
-        if ((daemon->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        if ((daemon->poll.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) <
+            0) {
                 sq_errstr_set(errstr, errstr_size, "eventfd() failed: %s",
                               strerror(errno));
                 goto fail;
         }
-        if (make_pipe(daemon->consumer_pipe, errstr, errstr_size) ||
-            make_pipe(daemon->critical_pipe, errstr, errstr_size) ||
-            make_pipe(daemon->producer_pipe, errstr, errstr_size))
+        if (make_pipe(daemon->poll.consumer_pipe, errstr, errstr_size) ||
+            make_pipe(daemon->poll.critical_pipe, errstr, errstr_size) ||
+            make_pipe(daemon->poll.producer_pipe, errstr, errstr_size))
                 goto fail;
 
         if (conf->ordering != SQ_ORDERING_UNORDERED)
-                daemon->order = sq_order_new();
-        daemon->map_buf = sq_calloc((size_t)conf->commit_metadata_max + 1, 1);
+                daemon->partitions.order = sq_order_new();
+        daemon->commit.map_buf =
+            sq_calloc((size_t)conf->commit_metadata_max + 1, 1);
         if (conf->dedup_max_entries > 0 && conf->dedup_ttl_ms > 0)
-                daemon->dedup = sq_ttlmap_new((size_t)conf->dedup_max_entries,
-                                              conf->dedup_ttl_ms * 1000);
-        if (!(daemon->agents = sq_agents_new(conf, NULL, errstr, errstr_size)))
+                daemon->admission.dedup = sq_ttlmap_new(
+                    (size_t)conf->dedup_max_entries, conf->dedup_ttl_ms * 1000);
+        if (!(daemon->registry.agents =
+                  sq_agents_new(conf, NULL, errstr, errstr_size)))
                 goto fail;
         if (sq_runtimes_new(daemon, errstr, errstr_size))
                 goto fail;
         daemon->sched =
             sq_sched_new(conf->executor_threads, conf->executor_critical_slots,
                          conf->aging_ms * 1000);
-        if (!(daemon->poll_codec = sq_codec_new(errstr, errstr_size)))
+        if (!(daemon->poll.codec = sq_codec_new(errstr, errstr_size)))
                 goto fail;
         daemon->metrics = sq_metrics_new();
         daemon->events  = sq_eventring_new((size_t)conf->http_events_buffer);
@@ -169,11 +172,11 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
                                topics_err);
         }
         rd_kafka_queue_io_event_enable(daemon->consumer_q,
-                                       daemon->consumer_pipe[1], "1", 1);
+                                       daemon->poll.consumer_pipe[1], "1", 1);
         rd_kafka_queue_io_event_enable(daemon->critical_q,
-                                       daemon->critical_pipe[1], "1", 1);
+                                       daemon->poll.critical_pipe[1], "1", 1);
         rd_kafka_queue_io_event_enable(daemon->producer_q,
-                                       daemon->producer_pipe[1], "1", 1);
+                                       daemon->poll.producer_pipe[1], "1", 1);
 
         if (conf->http_port != 0 &&
             sq_routes_setup(daemon, errstr, errstr_size))
@@ -206,7 +209,8 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
                "agents=%d http=%d",
                daemon->conf->instance_id, daemon->conf->group_id,
                daemon->bootstrap, daemon->conf->executor_threads,
-               sq_agents_count(daemon->agents), sq_daemon_http_port(daemon));
+               sq_agents_count(daemon->registry.agents),
+               sq_daemon_http_port(daemon));
         return SQ_OK;
 }
 
@@ -225,7 +229,7 @@ void sq_daemon_stop(sq_daemon_t *daemon) {
 
 sq_err_t sq_daemon_wait(sq_daemon_t *daemon) {
         if (daemon->started) {
-                pthread_join(daemon->poll_thread, NULL);
+                pthread_join(daemon->poll.thread, NULL);
                 daemon->started = false;
                 SQ_LOG(SQ_LOG_NOTICE, "STOP", "instance stopped");
         }
@@ -244,7 +248,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         sq_routes_destroy(daemon); /* HTTP first: it reads everything */
         if (daemon->executors) {
                 /* Started executors but never the poll thread. */
-                atomic_store(&daemon->order_closed, true);
+                atomic_store(&daemon->partitions.order_closed, true);
                 atomic_store(&daemon->cancel, true);
                 sq_sched_shutdown(daemon->sched);
                 sq_executors_join(daemon);
@@ -253,30 +257,30 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         sq_lag_stop(daemon); /* started, but never the poll thread */
         sq_kafka_destroy_clients(daemon);
         sq_partitions_destroy(daemon);
-        sq_codec_destroy(daemon->poll_codec);
-        sq_free(daemon->map_buf);
-        sq_ttlmap_destroy(daemon->dedup);
+        sq_codec_destroy(daemon->poll.codec);
+        sq_free(daemon->commit.map_buf);
+        sq_ttlmap_destroy(daemon->admission.dedup);
         sq_sched_destroy(daemon->sched);
-        sq_agents_release_ref(daemon->agents);
+        sq_agents_release_ref(daemon->registry.agents);
         sq_metrics_destroy(daemon->metrics);
         sq_runtimes_free_collectors(daemon);
         sq_eventring_destroy(daemon->events);
         for (i = 0; i < 2; i++) {
-                if (daemon->consumer_pipe[i] >= 0)
-                        close(daemon->consumer_pipe[i]);
-                if (daemon->critical_pipe[i] >= 0)
-                        close(daemon->critical_pipe[i]);
-                if (daemon->producer_pipe[i] >= 0)
-                        close(daemon->producer_pipe[i]);
+                if (daemon->poll.consumer_pipe[i] >= 0)
+                        close(daemon->poll.consumer_pipe[i]);
+                if (daemon->poll.critical_pipe[i] >= 0)
+                        close(daemon->poll.critical_pipe[i]);
+                if (daemon->poll.producer_pipe[i] >= 0)
+                        close(daemon->poll.producer_pipe[i]);
         }
-        if (daemon->wake_fd >= 0)
-                close(daemon->wake_fd);
+        if (daemon->poll.wake_fd >= 0)
+                close(daemon->poll.wake_fd);
         sq_reload_term(daemon);
         pthread_mutex_destroy(&daemon->snap_lock);
         sq_lag_term(daemon);
-        pthread_mutex_destroy(&daemon->agents_lock);
-        pthread_mutex_destroy(&daemon->reload_lock);
-        pthread_rwlock_destroy(&daemon->txn_lock);
+        pthread_mutex_destroy(&daemon->registry.lock);
+        pthread_mutex_destroy(&daemon->reload.lock);
+        pthread_rwlock_destroy(&daemon->commit.txn_lock);
         sq_free(daemon->bootstrap);
         sq_config_destroy(daemon->conf);
         sq_free(daemon);

@@ -39,26 +39,30 @@ static void collect_lanes(void *opaque, sq_metrics_t *metrics, void *out) {
 static void collect_window(void *opaque, sq_metrics_t *metrics, void *out) {
         sq_daemon_t *daemon = opaque;
         (void)metrics;
-        sq_metrics_emit(out, "swarmq_tasks_in_flight", "lane=\"tasks\"",
-                        (double)atomic_load(&daemon->window[SQ_LANE_TASKS]));
-        sq_metrics_emit(out, "swarmq_tasks_in_flight", "lane=\"critical\"",
-                        (double)atomic_load(&daemon->window[SQ_LANE_CRITICAL]));
-        sq_metrics_emit(out, "swarmq_tasks_in_flight", "lane=\"retry\"",
-                        (double)atomic_load(&daemon->window[SQ_LANE_RETRY]));
+        sq_metrics_emit(
+            out, "swarmq_tasks_in_flight", "lane=\"tasks\"",
+            (double)atomic_load(&daemon->partitions.window[SQ_LANE_TASKS]));
+        sq_metrics_emit(
+            out, "swarmq_tasks_in_flight", "lane=\"critical\"",
+            (double)atomic_load(&daemon->partitions.window[SQ_LANE_CRITICAL]));
+        sq_metrics_emit(
+            out, "swarmq_tasks_in_flight", "lane=\"retry\"",
+            (double)atomic_load(&daemon->partitions.window[SQ_LANE_RETRY]));
 }
 
 static void collect_paused(void *opaque, sq_metrics_t *metrics, void *out) {
         sq_daemon_t *daemon = opaque;
         (void)metrics;
         sq_metrics_emit(out, "swarmq_admission_paused", NULL,
-                        atomic_load(&daemon->paused_any) ? 1 : 0);
+                        atomic_load(&daemon->admission.paused_any) ? 1 : 0);
 }
 
 static void collect_mem_paused(void *opaque, sq_metrics_t *metrics, void *out) {
         sq_daemon_t *daemon = opaque;
         (void)metrics;
         sq_metrics_emit(out, "swarmq_memory_paused", NULL,
-                        atomic_load(&daemon->mem_paused_flag) ? 1 : 0);
+                        atomic_load(&daemon->admission.mem_paused_flag) ? 1
+                                                                        : 0);
 }
 
 static const char *const agent_gauges[][2] = {
@@ -164,15 +168,16 @@ void sq_instance_metrics_register_agents(sq_daemon_t *daemon,
 static void collect_assigned(void *opaque, sq_metrics_t *metrics, void *out) {
         sq_daemon_t *daemon = opaque;
         (void)metrics;
-        sq_metrics_emit(
-            out, "swarmq_partitions_assigned", "lane=\"tasks\"",
-            (double)atomic_load(&daemon->assigned_cnt[SQ_LANE_TASKS]));
+        sq_metrics_emit(out, "swarmq_partitions_assigned", "lane=\"tasks\"",
+                        (double)atomic_load(
+                            &daemon->partitions.assigned_cnt[SQ_LANE_TASKS]));
         sq_metrics_emit(
             out, "swarmq_partitions_assigned", "lane=\"critical\"",
-            (double)atomic_load(&daemon->assigned_cnt[SQ_LANE_CRITICAL]));
-        sq_metrics_emit(
-            out, "swarmq_partitions_assigned", "lane=\"retry\"",
-            (double)atomic_load(&daemon->assigned_cnt[SQ_LANE_RETRY]));
+            (double)atomic_load(
+                &daemon->partitions.assigned_cnt[SQ_LANE_CRITICAL]));
+        sq_metrics_emit(out, "swarmq_partitions_assigned", "lane=\"retry\"",
+                        (double)atomic_load(
+                            &daemon->partitions.assigned_cnt[SQ_LANE_RETRY]));
 }
 
 static void collect_lag(void *opaque, sq_metrics_t *metrics, void *out) {
@@ -221,14 +226,14 @@ static void collect_order_held(void *opaque, sq_metrics_t *metrics, void *out) {
         sq_daemon_t *daemon = opaque;
         (void)metrics;
         sq_metrics_emit(out, "swarmq_ordering_held", NULL,
-                        (double)atomic_load(&daemon->order_held));
+                        (double)atomic_load(&daemon->partitions.order_held));
 }
 
 static void collect_dedup(void *opaque, sq_metrics_t *metrics, void *out) {
         sq_daemon_t *daemon = opaque;
         (void)metrics;
         sq_metrics_emit(out, "swarmq_dedup_entries", NULL,
-                        (double)atomic_load(&daemon->dedup_entries));
+                        (double)atomic_load(&daemon->admission.dedup_entries));
 }
 
 static void collect_map_bytes(void *opaque, sq_metrics_t *metrics, void *out) {
@@ -364,7 +369,7 @@ void sq_instance_metrics_register(sq_daemon_t *daemon) {
                      "Task run time on its agent", SQ_METRIC_HISTOGRAM, agent_label,
                      sq_metrics_buckets_duration, sq_metrics_buckets_duration_cnt);
         m->duration_family = fam;
-        sq_instance_metrics_register_agents(daemon, daemon->agents);
+        sq_instance_metrics_register_agents(daemon, daemon->registry.agents);
         fam = sq_metrics_family(metrics, "swarmq_config_reloads_total",
                                 "Configuration reloads (SIGHUP), by result",
                                 SQ_METRIC_COUNTER, result_label, NULL, 0);
@@ -408,11 +413,12 @@ void sq_instance_metrics_register(sq_daemon_t *daemon) {
                              "1 while intake is paused by backpressure",
                              SQ_METRIC_GAUGE, collect_paused, daemon);
         for (s = 0; s < (int)SQ_ARRAY_SIZE(agent_gauges); s++) {
-                daemon->agent_collect[s].daemon = daemon;
-                daemon->agent_collect[s].which  = s;
+                daemon->m.agent_collect[s].daemon = daemon;
+                daemon->m.agent_collect[s].which  = s;
                 sq_metrics_collector(metrics, agent_gauges[s][0],
                                      agent_gauges[s][1], SQ_METRIC_GAUGE,
-                                     collect_agents, &daemon->agent_collect[s]);
+                                     collect_agents,
+                                     &daemon->m.agent_collect[s]);
         }
         sq_metrics_collector(metrics, "swarmq_agent_breaker_transitions_total",
                              "Circuit breaker transitions, by agent and "

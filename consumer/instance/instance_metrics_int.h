@@ -44,6 +44,11 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *duplicates_dropped;
         sq_metric_t *map_pauses;
         sq_metric_t *events_dropped; /* /events clients fell behind */
+        /* Opaques of the per-agent /metrics collectors (one per gauge). */
+        struct sq_agent_collect_s {
+                struct sq_daemon_s *daemon;
+                int which;
+        } agent_collect[6];
 } sq_daemon_metrics_t;
 
 /**

@@ -54,16 +54,16 @@
 void sq_lag_init(sq_daemon_t *daemon) {
         pthread_condattr_t attr;
 
-        pthread_mutex_init(&daemon->lag_lock, NULL);
+        pthread_mutex_init(&daemon->lag.lock, NULL);
         pthread_condattr_init(&attr);
         pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-        pthread_cond_init(&daemon->lag_cond, &attr);
+        pthread_cond_init(&daemon->lag.cond, &attr);
         pthread_condattr_destroy(&attr);
 }
 
 void sq_lag_term(sq_daemon_t *daemon) {
-        pthread_cond_destroy(&daemon->lag_cond);
-        pthread_mutex_destroy(&daemon->lag_lock);
+        pthread_cond_destroy(&daemon->lag.cond);
+        pthread_mutex_destroy(&daemon->lag.lock);
 }
 
 void sq_lag_compute(sq_partition_t *part) {
@@ -95,8 +95,9 @@ static size_t assigned_parts(sq_daemon_t *daemon, sq_partition_t ***partsp,
         *need_lowp = 0;
         pthread_mutex_lock(&daemon->snap_lock);
         for (lane = 0; lane < SQ_LANE_CNT; lane++) {
-                for (i = 0; i < daemon->parts_cnt[lane]; i++) {
-                        sq_partition_t *part = daemon->parts[lane][i];
+                for (i = 0; i < daemon->partitions.cnt[lane]; i++) {
+                        sq_partition_t *part =
+                            daemon->partitions.parts[lane][i];
                         if (!part || !part->snap_assigned)
                                 continue;
                         if (cnt == *sizep) {
@@ -227,25 +228,25 @@ static void *lag_main(void *arg) {
         bool failing           = false;
         int64_t interval_us    = daemon->conf->lag_refresh_interval_ms * 1000;
 
-        pthread_mutex_lock(&daemon->lag_lock);
-        while (!daemon->lag_stop) {
+        pthread_mutex_lock(&daemon->lag.lock);
+        while (!daemon->lag.stop) {
                 int64_t due_us = sq_clock_us() + interval_us;
                 struct timespec ts;
 
-                pthread_mutex_unlock(&daemon->lag_lock);
+                pthread_mutex_unlock(&daemon->lag.lock);
                 refresh_round(daemon, &parts, &size, &failing);
-                pthread_mutex_lock(&daemon->lag_lock);
+                pthread_mutex_lock(&daemon->lag.lock);
                 ts.tv_sec  = (time_t)(due_us / 1000000);
                 ts.tv_nsec = (long)(due_us % 1000000) * 1000;
                 /* The interval is the timer: no event tells a paused
                  * consumer that its partitions grew. Stop is the event. */
-                while (!daemon->lag_stop &&
-                       pthread_cond_timedwait(&daemon->lag_cond,
-                                              &daemon->lag_lock,
+                while (!daemon->lag.stop &&
+                       pthread_cond_timedwait(&daemon->lag.cond,
+                                              &daemon->lag.lock,
                                               &ts) != ETIMEDOUT)
                         ;
         }
-        pthread_mutex_unlock(&daemon->lag_lock);
+        pthread_mutex_unlock(&daemon->lag.lock);
         sq_free(parts);
         return NULL;
 }
@@ -253,11 +254,11 @@ static void *lag_main(void *arg) {
 sq_err_t sq_lag_start(sq_daemon_t *daemon, char *errstr, size_t errstr_size) {
         int perr;
 
-        if (daemon->conf->lag_refresh_interval_ms <= 0 || daemon->lag_started)
+        if (daemon->conf->lag_refresh_interval_ms <= 0 || daemon->lag.started)
                 return SQ_OK;
-        daemon->lag_stop = false;
+        daemon->lag.stop = false;
         if ((perr =
-                 pthread_create(&daemon->lag_thread, NULL, lag_main, daemon))) {
+                 pthread_create(&daemon->lag.thread, NULL, lag_main, daemon))) {
                 sq_errstr_set(errstr, errstr_size,
                               "cannot start the lag refresher thread "
                               "(lag.refresh.interval.ms=%lld): %s",
@@ -265,17 +266,17 @@ sq_err_t sq_lag_start(sq_daemon_t *daemon, char *errstr, size_t errstr_size) {
                               strerror(perr));
                 return SQ_ERR_IO;
         }
-        daemon->lag_started = true;
+        daemon->lag.started = true;
         return SQ_OK;
 }
 
 void sq_lag_stop(sq_daemon_t *daemon) {
-        if (!daemon->lag_started)
+        if (!daemon->lag.started)
                 return;
-        pthread_mutex_lock(&daemon->lag_lock);
-        daemon->lag_stop = true;
-        pthread_cond_signal(&daemon->lag_cond);
-        pthread_mutex_unlock(&daemon->lag_lock);
-        pthread_join(daemon->lag_thread, NULL);
-        daemon->lag_started = false;
+        pthread_mutex_lock(&daemon->lag.lock);
+        daemon->lag.stop = true;
+        pthread_cond_signal(&daemon->lag.cond);
+        pthread_mutex_unlock(&daemon->lag.lock);
+        pthread_join(daemon->lag.thread, NULL);
+        daemon->lag.started = false;
 }

@@ -51,22 +51,25 @@ static const char *lane_topic(const sq_daemon_t *daemon, sq_lane_t lane) {
 sq_partition_t *sq_partitions_get(sq_daemon_t *daemon, sq_lane_t lane,
                                   int32_t partition) {
         sq_partition_t *part;
-        if (partition < daemon->parts_cnt[lane] &&
-            (part = daemon->parts[lane][partition]))
+        if (partition < daemon->partitions.cnt[lane] &&
+            (part = daemon->partitions.parts[lane][partition]))
                 return part;
         /* Growing parts[] under snap_lock: HTTP readers walk it. */
         pthread_mutex_lock(&daemon->snap_lock);
-        if (partition >= daemon->parts_cnt[lane]) {
-                int cnt = SQ_MAX(partition + 1, daemon->parts_cnt[lane] * 2);
-                daemon->parts[lane] =
-                    sq_realloc(daemon->parts[lane],
+        if (partition >= daemon->partitions.cnt[lane]) {
+                int cnt =
+                    SQ_MAX(partition + 1, daemon->partitions.cnt[lane] * 2);
+                daemon->partitions.parts[lane] =
+                    sq_realloc(daemon->partitions.parts[lane],
                                (size_t)cnt * sizeof(sq_partition_t *));
-                memset(daemon->parts[lane] + daemon->parts_cnt[lane], 0,
-                       (size_t)(cnt - daemon->parts_cnt[lane]) *
+                memset(daemon->partitions.parts[lane] +
+                           daemon->partitions.cnt[lane],
+                       0,
+                       (size_t)(cnt - daemon->partitions.cnt[lane]) *
                            sizeof(sq_partition_t *));
-                daemon->parts_cnt[lane] = cnt;
+                daemon->partitions.cnt[lane] = cnt;
         }
-        if (!(part = daemon->parts[lane][partition])) {
+        if (!(part = daemon->partitions.parts[lane][partition])) {
                 part                    = sq_calloc(1, sizeof(*part));
                 part->lane              = lane;
                 part->topic             = lane_topic(daemon, lane);
@@ -83,7 +86,7 @@ sq_partition_t *sq_partitions_get(sq_daemon_t *daemon, sq_lane_t lane,
                 part->snap_fetched_high = -1;
                 atomic_init(&part->queried_low, -1);
                 atomic_init(&part->queried_high, -1);
-                daemon->parts[lane][partition] = part;
+                daemon->partitions.parts[lane][partition] = part;
         }
         pthread_mutex_unlock(&daemon->snap_lock);
         return part;
@@ -112,20 +115,22 @@ static void job_free(sq_daemon_t *daemon, sq_job_t *job) {
         while (job) {
                 sq_job_t *next = NULL;
                 if (job->ordered) {
-                        sq_order_item_t *item =
-                            sq_order_release(daemon->order, &job->order);
+                        sq_order_item_t *item = sq_order_release(
+                            daemon->partitions.order, &job->order);
                         if (item) {
                                 next = (sq_job_t *)((char *)item -
                                                     offsetof(sq_job_t, order));
-                                atomic_fetch_sub(&daemon->order_held, 1);
+                                atomic_fetch_sub(&daemon->partitions.order_held,
+                                                 1);
                         }
                 }
                 atomic_fetch_sub(&job->part->outstanding, 1);
-                atomic_fetch_sub(&daemon->window[job->part->lane], 1);
+                atomic_fetch_sub(&daemon->partitions.window[job->part->lane],
+                                 1);
                 sq_task_destroy(job->task);
                 sq_record_destroy(job->rec);
                 sq_free(job);
-                if (next && !atomic_load(&daemon->order_closed)) {
+                if (next && !atomic_load(&daemon->partitions.order_closed)) {
                         sq_sched_push(daemon->sched, &next->item);
                         next = NULL;
                 }
@@ -138,7 +143,7 @@ long sq_partitions_window_total(sq_daemon_t *daemon) {
         long total = 0;
         int lane;
         for (lane = 0; lane < SQ_LANE_CNT; lane++)
-                total += atomic_load(&daemon->window[lane]);
+                total += atomic_load(&daemon->partitions.window[lane]);
         return total;
 }
 
@@ -156,10 +161,11 @@ void sq_job_acked(sq_daemon_t *daemon, sq_job_t *job) {
         }
         /* Its result is in Kafka: a later delivery of the same task id is
          * a duplicate. */
-        if (daemon->dedup && job->succeeded) {
-                sq_ttlmap_insert(daemon->dedup, job->task->id, sq_clock_us());
-                atomic_store(&daemon->dedup_entries,
-                             sq_ttlmap_count(daemon->dedup));
+        if (daemon->admission.dedup && job->succeeded) {
+                sq_ttlmap_insert(daemon->admission.dedup, job->task->id,
+                                 sq_clock_us());
+                atomic_store(&daemon->admission.dedup_entries,
+                             sq_ttlmap_count(daemon->admission.dedup));
         }
         job_free(daemon, job);
 }
@@ -224,10 +230,11 @@ void sq_partitions_destroy(sq_daemon_t *daemon) {
         sq_partition_t *part;
         int lane, i;
 
-        if (daemon->order) {
+        if (daemon->partitions.order) {
                 /* Jobs still held behind a key whose running job was never
                  * freed (none after a clean stop). */
-                sq_order_item_t *item = sq_order_take_held(daemon->order);
+                sq_order_item_t *item =
+                    sq_order_take_held(daemon->partitions.order);
                 while (item) {
                         sq_job_t *job = (sq_job_t *)((char *)item -
                                                      offsetof(sq_job_t, order));
@@ -235,16 +242,16 @@ void sq_partitions_destroy(sq_daemon_t *daemon) {
                         job->ordered  = false;
                         job_free(daemon, job);
                 }
-                sq_order_destroy(daemon->order);
-                daemon->order = NULL;
+                sq_order_destroy(daemon->partitions.order);
+                daemon->partitions.order = NULL;
         }
         SQ_FOREACH_PARTITION(daemon, lane, i, part) {
                 sq_offsets_destroy(part->offsets);
                 sq_free(part);
         }
         for (lane = 0; lane < SQ_LANE_CNT; lane++) {
-                sq_free(daemon->parts[lane]);
-                daemon->parts[lane]     = NULL;
-                daemon->parts_cnt[lane] = 0;
+                sq_free(daemon->partitions.parts[lane]);
+                daemon->partitions.parts[lane] = NULL;
+                daemon->partitions.cnt[lane]   = 0;
         }
 }

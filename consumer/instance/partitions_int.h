@@ -109,11 +109,33 @@ typedef struct sq_job_s {
         atomic_bool purged;      /* a tracked record was purged */
 } sq_job_t;
 
+/**
+ * The partition table, the admission window and the ordering gate
+ * (partitions.c). Threads: the poll thread writes the table; it grows it
+ * under the instance's snap_lock, under which the HTTP thread and the lag
+ * refresher walk it.
+ */
+typedef struct sq_partitions_s {
+        sq_partition_t **parts[SQ_LANE_CNT]; /* [lane][partition], grown on
+                                              * demand (poll thread) */
+        int cnt[SQ_LANE_CNT];                /* parts[lane]'s length */
+        /* Jobs admitted and not yet freed, per lane: the poll thread adds
+         * on admission, whoever frees a job subtracts; any thread reads. */
+        atomic_long window[SQ_LANE_CNT];
+        atomic_int assigned_cnt[SQ_LANE_CNT]; /* owned now: poll thread
+                                               * writes, /metrics reads */
+        /* The ordering gate (ordering=key|partition), else NULL; its own
+         * lock. Any thread that frees a job releases its key. */
+        sq_order_t *order;
+        atomic_bool order_closed; /* stopping: held jobs are freed */
+        atomic_long order_held;   /* jobs held behind their key */
+} sq_partitions_t;
+
 /** Walks every partition of every lane (poll thread, or under snap_lock). */
 #define SQ_FOREACH_PARTITION(daemon, lane, i, part)                            \
         for (lane = 0; lane < SQ_LANE_CNT; lane++)                             \
-                for (i = 0; i < (daemon)->parts_cnt[lane]; i++)                \
-                        if ((part = (daemon)->parts[lane][i]))
+                for (i = 0; i < (daemon)->partitions.cnt[lane]; i++)           \
+                        if ((part = (daemon)->partitions.parts[lane][i]))
 
 /**
  * @brief The state of a partition, created on first use.

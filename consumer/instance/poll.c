@@ -42,7 +42,8 @@
 
 void sq_daemon_wake(sq_daemon_t *daemon) {
         uint64_t one = 1;
-        if (write(daemon->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        if (write(daemon->poll.wake_fd, &one, sizeof(one)) < 0 &&
+            errno != EAGAIN)
                 SQ_LOG(SQ_LOG_ERR, "POLL", "cannot wake the poll thread: %s",
                        strerror(errno));
 }
@@ -56,7 +57,7 @@ static int64_t breakers_tick(sq_daemon_t *daemon, int64_t now) {
 
         if (due && now >= due) {
                 due = sq_agents_tick(agents, now, &out);
-                sq_daemon_agents_out(daemon, daemon->poll_codec, &out);
+                sq_daemon_agents_out(daemon, daemon->poll.codec, &out);
         }
         sq_agents_release_ref(agents);
         return due;
@@ -101,7 +102,6 @@ static void stop_intake(sq_daemon_t *daemon) {
                "%lld ms)",
                sq_partitions_window_total(daemon),
                (long long)daemon->conf->drain_timeout_ms);
-        atomic_store(&daemon->ready, false);
         sq_admission_pause_lane(daemon, SQ_LANE_TASKS, true);
         sq_admission_pause_lane(daemon, SQ_LANE_CRITICAL, true);
         sq_admission_pause_lane(daemon, SQ_LANE_RETRY, true);
@@ -111,14 +111,14 @@ static void stop_intake(sq_daemon_t *daemon) {
 static void admin_events(sq_daemon_t *daemon) {
         static const char *const types[] = {
             "instance_resumed", "instance_paused", "instance_draining"};
-        int state = atomic_load(&daemon->draining)       ? 2
-                    : atomic_load(&daemon->admin_paused) ? 1
+        int state = atomic_load(&daemon->admin.draining) ? 2
+                    : atomic_load(&daemon->admin.paused) ? 1
                                                          : 0;
-        if (state == daemon->admin_state)
+        if (state == daemon->admin.announced)
                 return;
-        daemon->admin_state = state;
+        daemon->admin.announced = state;
         SQ_LOG(SQ_LOG_NOTICE, "ADMIN", "%s", types[state]);
-        sq_emit_event(daemon, daemon->poll_codec, types[state], NULL, NULL,
+        sq_emit_event(daemon, daemon->poll.codec, types[state], NULL, NULL,
                       "requested over HTTP", NULL);
 }
 
@@ -126,11 +126,11 @@ static void admin_events(sq_daemon_t *daemon) {
 static void finish_drain(sq_daemon_t *daemon) {
         sq_commit_offsets(daemon, NULL, true);
         sq_partitions_snapshot(daemon);
-        atomic_store(&daemon->drained, true);
+        atomic_store(&daemon->admin.drained, true);
         SQ_LOG(SQ_LOG_NOTICE, "ADMIN",
                "drained: intake stopped, no task in flight, offsets "
                "committed");
-        sq_emit_event(daemon, daemon->poll_codec, "instance_drained", NULL,
+        sq_emit_event(daemon, daemon->poll.codec, "instance_drained", NULL,
                       NULL, NULL, NULL);
 }
 
@@ -140,13 +140,13 @@ static void *poll_main(void *arg) {
         int64_t drain_deadline = 0;
         bool stopping          = false;
 
-        fds[0].fd = daemon->consumer_pipe[0];
-        fds[1].fd = daemon->critical_pipe[0];
-        fds[2].fd = daemon->producer_pipe[0];
-        fds[3].fd = daemon->wake_fd;
+        fds[0].fd = daemon->poll.consumer_pipe[0];
+        fds[1].fd = daemon->poll.critical_pipe[0];
+        fds[2].fd = daemon->poll.producer_pipe[0];
+        fds[3].fd = daemon->poll.wake_fd;
         for (int i = 0; i < 4; i++)
                 fds[i].events = POLLIN;
-        daemon->next_commit_us =
+        daemon->commit.next_us =
             sq_clock_us() + daemon->conf->commit_interval_ms * 1000;
         /* The consumer subscribes (and may even be handed its first
          * assignment) before the queues' io events are enabled, and
@@ -160,7 +160,7 @@ static void *poll_main(void *arg) {
                 int64_t now = sq_clock_us(), timeout_us, due;
                 int busy    = 0;
 
-                atomic_store(&daemon->poll_heartbeat_us, now);
+                atomic_store(&daemon->poll.heartbeat_us, now);
                 if (!stopping && atomic_load(&daemon->stop_requested)) {
                         stopping = true;
                         drain_deadline =
@@ -170,7 +170,7 @@ static void *poll_main(void *arg) {
                 if (stopping) {
                         if (sq_partitions_window_total(daemon) == 0)
                                 break;
-                        if (daemon->txn_dead) {
+                        if (daemon->commit.txn_dead) {
                                 /* exactly_once after a failed transaction:
                                  * nothing finished now can be committed,
                                  * so waiting for it only delays the
@@ -194,7 +194,7 @@ static void *poll_main(void *arg) {
                         }
                 }
 
-                timeout_us = daemon->next_commit_us - now;
+                timeout_us = daemon->commit.next_us - now;
                 if ((due = breakers_tick(daemon, now)))
                         timeout_us = SQ_MIN(timeout_us, due - now);
                 {
@@ -219,30 +219,30 @@ static void *poll_main(void *arg) {
                 }
                 /* Clear the wake-ups first: an event enqueued after this
                  * writes the pipe again, so nothing is missed. */
-                drain_pipe(daemon->consumer_pipe[0]);
-                drain_pipe(daemon->critical_pipe[0]);
-                drain_pipe(daemon->producer_pipe[0]);
-                drain_pipe(daemon->wake_fd);
+                drain_pipe(daemon->poll.consumer_pipe[0]);
+                drain_pipe(daemon->poll.critical_pipe[0]);
+                drain_pipe(daemon->poll.producer_pipe[0]);
+                drain_pipe(daemon->poll.wake_fd);
 
                 sq_poll_serve_reports(daemon, 0);
-                if (daemon->eos && atomic_load(&daemon->txn_failed) &&
-                    !daemon->txn_dead)
+                if (daemon->eos && atomic_load(&daemon->commit.txn_failed) &&
+                    !daemon->commit.txn_dead)
                         sq_commit_fail_transaction(daemon, "a produce", NULL);
                 sq_admission_check_map_budget(daemon);
                 busy += serve_queue(daemon, daemon->critical_q, false);
                 busy += serve_queue(daemon, daemon->consumer_q, true);
                 sq_admission_backpressure(daemon);
                 admin_events(daemon);
-                if (atomic_load(&daemon->draining) &&
-                    !atomic_load(&daemon->drained) &&
+                if (atomic_load(&daemon->admin.draining) &&
+                    !atomic_load(&daemon->admin.drained) &&
                     sq_partitions_window_total(daemon) == 0)
                         finish_drain(daemon);
 
                 now = sq_clock_us();
-                if (now >= daemon->next_commit_us) {
+                if (now >= daemon->commit.next_us) {
                         sq_commit_offsets(daemon, NULL, false);
                         sq_partitions_snapshot(daemon);
-                        daemon->next_commit_us =
+                        daemon->commit.next_us =
                             now + daemon->conf->commit_interval_ms * 1000;
                 }
                 if (busy)
@@ -252,7 +252,7 @@ static void *poll_main(void *arg) {
         }
 
         /* Stopped: abandon what is left, commit the completed prefix. */
-        atomic_store(&daemon->order_closed, true);
+        atomic_store(&daemon->partitions.order_closed, true);
         atomic_store(&daemon->cancel, true);
         sq_sched_shutdown(daemon->sched);
         sq_executors_join(daemon);
@@ -264,8 +264,9 @@ static void *poll_main(void *arg) {
         rd_kafka_consumer_close(daemon->consumer);
         /* Results of tasks that finished are still worth delivering
          * (not after a failed transaction: they would be aborted). */
-        if (!daemon->txn_dead && rd_kafka_flush(daemon->producer, 10000) !=
-                                     RD_KAFKA_RESP_ERR_NO_ERROR)
+        if (!daemon->commit.txn_dead &&
+            rd_kafka_flush(daemon->producer, 10000) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR)
                 SQ_LOG(SQ_LOG_WARNING, "STOP",
                        "%d records not delivered before the flush timeout",
                        rd_kafka_outq_len(daemon->producer));
@@ -277,7 +278,7 @@ static void *poll_main(void *arg) {
 
 sq_err_t sq_poll_start(sq_daemon_t *daemon, char *errstr, size_t errstr_size) {
         int perr =
-            pthread_create(&daemon->poll_thread, NULL, poll_main, daemon);
+            pthread_create(&daemon->poll.thread, NULL, poll_main, daemon);
         if (perr) {
                 sq_errstr_set(errstr, errstr_size,
                               "cannot start the poll thread: %s",

@@ -9,10 +9,31 @@
 #ifndef SQ_POLL_INT_H
 #define SQ_POLL_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
+#include "codec.h"
 #include "common.h"
 #include "daemon.h"
+
+/**
+ * The poll thread's own (poll.c). librdkafka writes the three pipes (io
+ * events of the consumer, critical and delivery-report queues), any thread
+ * writes wake_fd, the poll thread reads them all. Main creates and closes
+ * them, starts and joins the thread.
+ */
+typedef struct sq_poll_s {
+        pthread_t thread;
+        int consumer_pipe[2];
+        int critical_pipe[2];
+        int producer_pipe[2];
+        int wake_fd;       /* eventfd: stop requests, dropped jobs */
+        sq_codec_t *codec; /* the poll thread's own codec */
+        /* Each loop iteration's start: the poll thread writes it,
+         * /healthz reads it. */
+        atomic_int_least64_t heartbeat_us;
+} sq_poll_t;
 
 /**
  * @brief Starts the poll thread.

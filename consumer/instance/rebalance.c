@@ -52,7 +52,7 @@ static void drain_partitions(sq_daemon_t *daemon,
                 }
                 if (!outstanding)
                         return;
-                if (daemon->txn_dead)
+                if (daemon->commit.txn_dead)
                         /* exactly_once after a failed transaction: what
                          * they finish cannot be committed any more (and
                          * records that were refused never report). */
@@ -198,7 +198,8 @@ static void revoke_partitions(sq_daemon_t *daemon,
                 }
                 atomic_fetch_add(&part->gen, 1);
                 if (part->assigned)
-                        atomic_fetch_sub(&daemon->assigned_cnt[lane], 1);
+                        atomic_fetch_sub(&daemon->partitions.assigned_cnt[lane],
+                                         1);
                 part->assigned = false;
                 part->paused   = false;
                 partition_forget(part);
@@ -229,7 +230,8 @@ static void assign_partitions(sq_daemon_t *daemon,
                     sq_partitions_get(daemon, lane, list->elems[i].partition);
                 atomic_fetch_add(&part->gen, 1);
                 if (!part->assigned)
-                        atomic_fetch_add(&daemon->assigned_cnt[lane], 1);
+                        atomic_fetch_add(&daemon->partitions.assigned_cnt[lane],
+                                         1);
                 part->assigned = true;
                 part->paused   = false;
                 partition_forget(part);
@@ -243,7 +245,7 @@ static void assign_partitions(sq_daemon_t *daemon,
                                 rd_kafka_queue_destroy(pq);
                         }
                 }
-                if (daemon->lane_paused[lane] ||
+                if (daemon->admission.lane_paused[lane] ||
                     atomic_load(&daemon->stop_requested)) {
                         rd_kafka_topic_partition_list_add(
                             pause_list, part->topic, part->partition);

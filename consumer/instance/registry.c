@@ -6,7 +6,7 @@
  *
  * DESIGN
  *   Threads: any. The registry pointer is swapped by a reload (reload.c)
- *   under agents_lock; every reader takes a reference under the same lock
+ *   under registry.lock; every reader takes a reference under the same lock
  *   and releases it when done, so a registry lives as long as its last
  *   reader or running job. The agents module (core/agents/agents.c) calls
  *   nothing of the instance while it holds its lock: it collects what must
@@ -23,9 +23,9 @@
 
 sq_agents_t *sq_daemon_agents(sq_daemon_t *daemon) {
         sq_agents_t *agents;
-        pthread_mutex_lock(&daemon->agents_lock);
-        agents = sq_agents_keep(daemon->agents);
-        pthread_mutex_unlock(&daemon->agents_lock);
+        pthread_mutex_lock(&daemon->registry.lock);
+        agents = sq_agents_keep(daemon->registry.agents);
+        pthread_mutex_unlock(&daemon->registry.lock);
         return agents;
 }
 

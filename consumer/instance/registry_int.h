@@ -3,21 +3,32 @@
  * registry_int.h: the instance's current agent registry (registry.c).
  *
  * DESIGN
- *   Any thread. The pointer is swapped by a reload under agents_lock;
+ *   Any thread. The pointer is swapped by a reload under registry.lock;
  *   readers hold a reference, never the lock, while they use it.
  */
 #ifndef SQ_REGISTRY_INT_H
 #define SQ_REGISTRY_INT_H
+
+#include <pthread.h>
 
 #include "agents.h"
 #include "codec.h"
 #include "daemon.h"
 
 /**
+ * The current agent registry (registry.c). A reload (reload.c) swaps it
+ * under lock; every reader takes a reference under lock.
+ */
+typedef struct sq_registry_s {
+        pthread_mutex_t lock;
+        sq_agents_t *agents; /* the instance's reference */
+} sq_registry_t;
+
+/**
  * @brief The current agent registry, with a reference.
  * @returns the registry (release with sq_agents_release_ref()).
  * @locality any thread
- * @locks agents_lock, briefly
+ * @locks registry.lock, briefly
  */
 sq_agents_t *sq_daemon_agents(sq_daemon_t *daemon);
 

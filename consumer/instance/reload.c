@@ -7,8 +7,8 @@
  *
  * DESIGN
  *   Thread: the signal thread (consumer/main.c); one reload at a time
- *   (reload_lock). The new registry is built beside the running one,
- *   sharing each agent's state by name, then swapped in under agents_lock:
+ *   (reload.lock). The new registry is built beside the running one,
+ *   sharing each agent's state by name, then swapped in under registry.lock:
  *   running jobs keep a reference to the registry they were selected
  *   from, parked jobs are selected again on the new one. exec and pool
  *   agents' processes are started at start-up, so a reload may not add
@@ -148,10 +148,10 @@ static void running_conf_set(sq_daemon_t *daemon, const kv_list_t *old,
                 if (!key_reloadable(old->kv[i].name))
                         kv_collect(&running, old->kv[i].name, old->kv[i].value);
         pthread_mutex_lock(&daemon->snap_lock);
-        prev.kv                  = daemon->running_conf;
-        prev.cnt                 = daemon->running_conf_cnt;
-        daemon->running_conf     = running.kv;
-        daemon->running_conf_cnt = running.cnt;
+        prev.kv                         = daemon->reload.running_conf;
+        prev.cnt                        = daemon->reload.running_conf_cnt;
+        daemon->reload.running_conf     = running.kv;
+        daemon->reload.running_conf_cnt = running.cnt;
         pthread_mutex_unlock(&daemon->snap_lock);
         kv_free(&prev);
 }
@@ -173,10 +173,10 @@ sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
         sq_err_t err = SQ_ERR_CONFIG;
         int f;
 
-        pthread_mutex_lock(&daemon->reload_lock);
-        pthread_mutex_lock(&daemon->agents_lock);
-        old = sq_agents_keep(daemon->agents);
-        pthread_mutex_unlock(&daemon->agents_lock);
+        pthread_mutex_lock(&daemon->reload.lock);
+        pthread_mutex_lock(&daemon->registry.lock);
+        old = sq_agents_keep(daemon->registry.agents);
+        pthread_mutex_unlock(&daemon->registry.lock);
 
         agents = runtimes_cover(daemon, conf, errstr, errstr_size)
                      ? sq_agents_new(conf, old, errstr, errstr_size)
@@ -188,9 +188,9 @@ sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
         }
         sq_instance_metrics_register_agents(daemon, agents);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
-        pthread_mutex_lock(&daemon->agents_lock);
-        daemon->agents = agents;
-        pthread_mutex_unlock(&daemon->agents_lock);
+        pthread_mutex_lock(&daemon->registry.lock);
+        daemon->registry.agents = agents;
+        pthread_mutex_unlock(&daemon->registry.lock);
         /* The daemon's reference to the old registry goes; running jobs
          * keep theirs. Parked jobs are selected again on the new one. */
         sq_agents_retire(old, &out);
@@ -219,7 +219,7 @@ sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
         sq_metric_add(daemon->m.reloads_ok, 1);
         err = SQ_OK;
 done:
-        pthread_mutex_unlock(&daemon->reload_lock);
+        pthread_mutex_unlock(&daemon->reload.lock);
         kv_free(&old_kv);
         kv_free(&new_kv);
         sq_config_destroy(conf);
@@ -227,8 +227,9 @@ done:
 }
 
 void sq_reload_term(sq_daemon_t *daemon) {
-        kv_list_t running = {daemon->running_conf, daemon->running_conf_cnt};
+        kv_list_t running = {daemon->reload.running_conf,
+                             daemon->reload.running_conf_cnt};
         kv_free(&running);
-        daemon->running_conf     = NULL;
-        daemon->running_conf_cnt = 0;
+        daemon->reload.running_conf     = NULL;
+        daemon->reload.running_conf_cnt = 0;
 }

@@ -10,7 +10,22 @@
 #ifndef SQ_RELOAD_INT_H
 #define SQ_RELOAD_INT_H
 
+#include <pthread.h>
+
+#include "config.h"
 #include "daemon.h"
+
+/** What reloads keep (reload.c). */
+typedef struct sq_reload_s {
+        pthread_mutex_t lock; /* one reload at a time */
+        /* The configuration running since the last reload, for /status:
+         * the reloadable keys from the reloaded file, the rest as the
+         * instance started (they wait for a restart). Dump form (secrets
+         * masked); NULL before the first reload. Under the instance's
+         * snap_lock. */
+        sq_kv_t *running_conf;
+        size_t running_conf_cnt;
+} sq_reload_t;
 
 /**
  * @brief Frees the running configuration the last reload left for

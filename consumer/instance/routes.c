@@ -7,8 +7,9 @@
  * DESIGN
  *   Thread: every handler runs on libmicrohttpd's thread and returns at
  *   once. They read atomics and the metrics registry only; an admin action
- *   only sets flags (admin_paused, draining, drained) and wakes the poll
- *   thread, which owns pausing, resuming and commits (poll.c, admission.c).
+ *   only sets flags (admin.paused, admin.draining, admin.drained) and
+ *   wakes the poll thread, which owns pausing, resuming and commits
+ *   (poll.c, admission.c).
  *   Main sets the server up before it starts and destroys it.
  *
  *   The admin routes exist only with a token (http.admin.token or the
@@ -34,7 +35,7 @@ static void http_healthz(void *opaque, const char *method, const char *path,
                          sq_http_response_t *resp) {
         sq_daemon_t *daemon = opaque;
         int64_t now         = sq_clock_us();
-        int64_t poll_age    = now - atomic_load(&daemon->poll_heartbeat_us);
+        int64_t poll_age    = now - atomic_load(&daemon->poll.heartbeat_us);
         int64_t exec_age    = now - atomic_load(&daemon->exec_progress_us);
         int64_t exec_limit_us =
             (2 * daemon->conf->default_timeout_ms + 10000) * 1000;
@@ -65,12 +66,12 @@ static void http_readyz(void *opaque, const char *method, const char *path,
         (void)path;
         if (atomic_load(&daemon->stop_requested))
                 sq_http_respond(resp, 503, NULL, "not ready: stopping\n");
-        else if (atomic_load(&daemon->draining) &&
-                 atomic_load(&daemon->drained))
+        else if (atomic_load(&daemon->admin.draining) &&
+                 atomic_load(&daemon->admin.drained))
                 sq_http_respond(resp, 503, NULL,
                                 "not ready: drained (POST /admin/resume to "
                                 "take work again)\n");
-        else if (atomic_load(&daemon->draining))
+        else if (atomic_load(&daemon->admin.draining))
                 sq_http_respond(resp, 503, NULL,
                                 "not ready: draining, %ld tasks in flight\n",
                                 sq_partitions_window_total(daemon));
@@ -100,12 +101,12 @@ static void http_admin(void *opaque, const char *method, const char *path,
         sq_daemon_t *daemon = opaque;
         const char *auth   = sq_http_request_header(resp->req, "Authorization");
         const char *action = path + strlen("/admin/");
-        size_t want        = strlen(daemon->admin_token);
+        size_t want        = strlen(daemon->admin.token);
 
         (void)method;
         if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
             strlen(auth + 7) != want ||
-            CRYPTO_memcmp(auth + 7, daemon->admin_token, want) != 0) {
+            CRYPTO_memcmp(auth + 7, daemon->admin.token, want) != 0) {
                 SQ_LOG(SQ_LOG_WARNING, "ADMIN",
                        "refused POST %s: %s bearer token", path,
                        auth ? "wrong" : "no");
@@ -123,22 +124,22 @@ static void http_admin(void *opaque, const char *method, const char *path,
                 return;
         }
         if (!strcmp(action, "pause")) {
-                atomic_store(&daemon->admin_paused, true);
+                atomic_store(&daemon->admin.paused, true);
         } else if (!strcmp(action, "resume")) {
-                atomic_store(&daemon->draining, false);
-                atomic_store(&daemon->drained, false);
-                atomic_store(&daemon->admin_paused, false);
+                atomic_store(&daemon->admin.draining, false);
+                atomic_store(&daemon->admin.drained, false);
+                atomic_store(&daemon->admin.paused, false);
         } else {
-                atomic_store(&daemon->admin_paused, true);
-                atomic_store(&daemon->drained, false);
-                atomic_store(&daemon->draining, true);
+                atomic_store(&daemon->admin.paused, true);
+                atomic_store(&daemon->admin.drained, false);
+                atomic_store(&daemon->admin.draining, true);
         }
         SQ_LOG(SQ_LOG_NOTICE, "ADMIN", "%s requested over HTTP", action);
         sq_daemon_wake(daemon);
         sq_http_respond(resp, 202, "application/json",
                         "{\"action\":\"%s\",\"state\":\"%s\"}\n", action,
-                        atomic_load(&daemon->draining)       ? "draining"
-                        : atomic_load(&daemon->admin_paused) ? "paused"
+                        atomic_load(&daemon->admin.draining) ? "draining"
+                        : atomic_load(&daemon->admin.paused) ? "paused"
                                                              : "running");
 }
 
@@ -203,7 +204,7 @@ static sq_err_t admin_token_load(sq_daemon_t *daemon, char *errstr,
                 sq_free(token);
                 return SQ_ERR_CONFIG;
         }
-        daemon->admin_token = sq_strndup(start, (size_t)(end - start));
+        daemon->admin.token = sq_strndup(start, (size_t)(end - start));
         sq_free(token);
         return SQ_OK;
 }
@@ -239,7 +240,7 @@ sq_err_t sq_routes_setup(sq_daemon_t *daemon, char *errstr,
         sq_http_route(daemon->http, "/metrics", "GET", http_metrics, daemon);
         sq_status_routes(daemon);
         /* Off without a token: the paths are unknown (404). */
-        if (daemon->admin_token) {
+        if (daemon->admin.token) {
                 sq_http_route(daemon->http, "/admin/pause", "POST", http_admin,
                               daemon);
                 sq_http_route(daemon->http, "/admin/resume", "POST", http_admin,
@@ -269,10 +270,10 @@ done:
 void sq_routes_destroy(sq_daemon_t *daemon) {
         sq_http_destroy(daemon->http);
         daemon->http = NULL; /* the ring's notify callback checks it */
-        if (daemon->admin_token) {
-                OPENSSL_cleanse(daemon->admin_token,
-                                strlen(daemon->admin_token));
-                sq_free(daemon->admin_token);
-                daemon->admin_token = NULL;
+        if (daemon->admin.token) {
+                OPENSSL_cleanse(daemon->admin.token,
+                                strlen(daemon->admin.token));
+                sq_free(daemon->admin.token);
+                daemon->admin.token = NULL;
         }
 }

@@ -9,10 +9,24 @@
 #ifndef SQ_ROUTES_INT_H
 #define SQ_ROUTES_INT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "common.h"
 #include "daemon.h"
+
+/**
+ * Admin actions (POST /admin/...). The HTTP thread sets the flags, the
+ * poll thread applies them (pauses, commits) and announces each state
+ * once; /readyz and /status read them.
+ */
+typedef struct sq_admin_s {
+        char *token;          /* NULL: admin actions off (main) */
+        atomic_bool paused;   /* pause or drain asked */
+        atomic_bool draining; /* drain asked: not ready */
+        atomic_bool drained;  /* drain done: window empty, committed */
+        int announced;        /* poll thread: the last state announced */
+} sq_admin_t;
 
 /**
  * @brief Creates the HTTP server (limits, TLS), loads the admin token and

@@ -114,9 +114,10 @@ static char *jdump(json_t *doc, size_t *lenp) {
 static const char *instance_state(sq_daemon_t *daemon) {
         if (atomic_load(&daemon->stop_requested))
                 return "stopping";
-        if (atomic_load(&daemon->draining))
-                return atomic_load(&daemon->drained) ? "drained" : "draining";
-        if (atomic_load(&daemon->admin_paused))
+        if (atomic_load(&daemon->admin.draining))
+                return atomic_load(&daemon->admin.drained) ? "drained"
+                                                           : "draining";
+        if (atomic_load(&daemon->admin.paused))
                 return "paused";
         if (!atomic_load(&daemon->assigned_once))
                 return "joining";
@@ -130,9 +131,9 @@ static json_t *status_partitions(sq_daemon_t *daemon) {
 
         pthread_mutex_lock(&daemon->snap_lock);
         for (lane = 0; lane < SQ_LANE_CNT; lane++) {
-                for (i = 0; i < daemon->parts_cnt[lane]; i++) {
+                for (i = 0; i < daemon->partitions.cnt[lane]; i++) {
                         json_t *p;
-                        if (!(part = daemon->parts[lane][i]) ||
+                        if (!(part = daemon->partitions.parts[lane][i]) ||
                             !part->snap_assigned)
                                 continue;
                         p = json_object();
@@ -175,23 +176,24 @@ static json_t *status_admission(sq_daemon_t *daemon) {
         json_t *window = json_object();
         int prio;
 
-        json_object_set_new(
-            window, "tasks",
-            json_integer(atomic_load(&daemon->window[SQ_LANE_TASKS])));
-        json_object_set_new(
-            window, "critical",
-            json_integer(atomic_load(&daemon->window[SQ_LANE_CRITICAL])));
-        json_object_set_new(
-            window, "retry",
-            json_integer(atomic_load(&daemon->window[SQ_LANE_RETRY])));
+        json_object_set_new(window, "tasks",
+                            json_integer(atomic_load(
+                                &daemon->partitions.window[SQ_LANE_TASKS])));
+        json_object_set_new(window, "critical",
+                            json_integer(atomic_load(
+                                &daemon->partitions.window[SQ_LANE_CRITICAL])));
+        json_object_set_new(window, "retry",
+                            json_integer(atomic_load(
+                                &daemon->partitions.window[SQ_LANE_RETRY])));
         json_object_set_new(adm, "window", window);
         json_object_set_new(adm, "high_mark",
                             json_integer(conf->admission_high));
         json_object_set_new(adm, "low_mark", json_integer(conf->admission_low));
         json_object_set_new(adm, "critical_high_mark",
                             json_integer(conf->critical_high));
-        json_object_set_new(adm, "paused",
-                            json_boolean(atomic_load(&daemon->paused_any)));
+        json_object_set_new(
+            adm, "paused",
+            json_boolean(atomic_load(&daemon->admission.paused_any)));
         for (prio = SQ_PRIO_CNT - 1; prio >= 0; prio--)
                 json_object_set_new(lanes,
                                     sq_priority_name((sq_priority_t)prio),
@@ -326,7 +328,7 @@ char *sq_status_json(sq_daemon_t *daemon, size_t *lenp) {
             doc, "ready",
             json_boolean(atomic_load(&daemon->assigned_once) &&
                          !atomic_load(&daemon->stop_requested) &&
-                         !atomic_load(&daemon->draining)));
+                         !atomic_load(&daemon->admin.draining)));
         json_object_set_new(doc, "time_ms", json_integer(sq_wallclock_ms()));
         json_object_set_new(
             doc, "uptime_seconds",
@@ -352,7 +354,7 @@ char *sq_status_json(sq_daemon_t *daemon, size_t *lenp) {
         json_object_set_new(http, "tls",
                             json_boolean(sq_http_tls(daemon->http)));
         json_object_set_new(http, "admin",
-                            json_boolean(daemon->admin_token != NULL));
+                            json_boolean(daemon->admin.token != NULL));
         json_object_set_new(doc, "http", http);
 
         {
@@ -372,11 +374,11 @@ char *sq_status_json(sq_daemon_t *daemon, size_t *lenp) {
         /* What runs now: after a SIGHUP, the reloaded values of the keys
          * a reload applies (the others wait for a restart). */
         pthread_mutex_lock(&daemon->snap_lock);
-        if (daemon->running_conf) {
+        if (daemon->reload.running_conf) {
                 size_t i;
-                for (i = 0; i < daemon->running_conf_cnt; i++)
-                        config_emit(config, daemon->running_conf[i].name,
-                                    daemon->running_conf[i].value);
+                for (i = 0; i < daemon->reload.running_conf_cnt; i++)
+                        config_emit(config, daemon->reload.running_conf[i].name,
+                                    daemon->reload.running_conf[i].value);
         } else
                 sq_config_dump(conf, config_emit, config);
         pthread_mutex_unlock(&daemon->snap_lock);
