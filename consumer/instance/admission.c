@@ -37,6 +37,18 @@
 #include <malloc.h>
 #include <string.h>
 
+void sq_admission_init(sq_daemon_t *daemon) {
+        const sq_config_t *conf = daemon->conf;
+        if (conf->dedup_max_entries > 0 && conf->dedup_ttl_ms > 0)
+                daemon->admission.dedup = sq_ttlmap_new(
+                    (size_t)conf->dedup_max_entries, conf->dedup_ttl_ms * 1000);
+}
+
+void sq_admission_term(sq_daemon_t *daemon) {
+        sq_ttlmap_destroy(daemon->admission.dedup);
+        daemon->admission.dedup = NULL;
+}
+
 /* The ordering key of a job (ordering=key: the record's key, else the
  * task's key; none: not ordered), or false when it runs unordered. */
 static bool job_order_key(const sq_daemon_t *daemon, sq_lane_t lane,

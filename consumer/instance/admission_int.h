@@ -36,6 +36,12 @@ typedef struct sq_admission_s {
         atomic_size_t dedup_entries; /* its size (copy) */
 } sq_admission_t;
 
+/** @brief Creates the dedup map (dedup.ttl.ms, dedup.max.entries). Main. */
+void sq_admission_init(sq_daemon_t *daemon);
+
+/** @brief Frees the dedup map. Main, threads stopped. */
+void sq_admission_term(sq_daemon_t *daemon);
+
 /**
  * @brief Admits a consumed record: a job pushed to the scheduler (or held
  *        behind its ordering key), a dead letter when it does not decode,

@@ -32,6 +32,25 @@
 
 #include <stdio.h>
 
+void sq_commit_init(sq_daemon_t *daemon) {
+        /* Writer-preferring: a transaction's end is not starved by a
+         * steady stream of produce calls. */
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(
+            &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&daemon->commit.txn_lock, &attr);
+        pthread_rwlockattr_destroy(&attr);
+        daemon->commit.map_buf =
+            sq_calloc((size_t)daemon->conf->commit_metadata_max + 1, 1);
+}
+
+void sq_commit_term(sq_daemon_t *daemon) {
+        sq_free(daemon->commit.map_buf);
+        daemon->commit.map_buf = NULL;
+        pthread_rwlock_destroy(&daemon->commit.txn_lock);
+}
+
 /* FNV-1a, 64 bits: tells whether a map changed since it was committed. */
 static uint64_t hash_bytes(const char *buf, size_t len) {
         uint64_t h = 14695981039346656037ull;

@@ -34,6 +34,15 @@ typedef struct sq_commit_s {
 } sq_commit_t;
 
 /**
+ * @brief Initializes the transaction lock (writer-preferring) and the map
+ *        buffer. Main.
+ */
+void sq_commit_init(sq_daemon_t *daemon);
+
+/** @brief Frees what sq_commit_init() made. Main, threads stopped. */
+void sq_commit_term(sq_daemon_t *daemon);
+
+/**
  * @brief Commits the completed prefix (with its completed-offset map) of
  *        the partitions in @p only, or of every assigned one when NULL.
  *        The periodic asynchronous commit skips what the broker already

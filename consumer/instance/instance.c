@@ -47,30 +47,23 @@
  *   threads first (HTTP, executors and the I/O loop, the lag refresher,
  *   then the Kafka clients) so nothing it frees is still read.
  */
+#include "admission_int.h"
+#include "commit_int.h"
 #include "daemon_int.h"
 #include "instance_metrics_int.h"
+#include "lag_int.h"
 #include "log.h"
+#include "partitions_int.h"
 #include "poll_int.h"
+#include "registry_int.h"
 #include "reload_int.h"
 #include "routes_int.h"
 #include "status.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <unistd.h>
-
-static sq_err_t make_pipe(int fds[2], char *errstr, size_t errstr_size) {
-        if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
-                sq_errstr_set(errstr, errstr_size, "pipe2() failed: %s",
-                              strerror(errno));
-                return SQ_ERR_IO;
-        }
-        return SQ_OK;
-}
 
 sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
                            size_t errstr_size) {
@@ -78,28 +71,17 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         unsigned char nonce[8];
         int i;
 
-        daemon->conf                  = conf;
-        daemon->poll.consumer_pipe[0] = daemon->poll.consumer_pipe[1] = -1;
-        daemon->poll.critical_pipe[0] = daemon->poll.critical_pipe[1] = -1;
-        daemon->poll.producer_pipe[0] = daemon->poll.producer_pipe[1] = -1;
+        daemon->conf       = conf;
         daemon->started_us = sq_clock_us();
+        daemon->eos        = conf->guarantee == SQ_GUARANTEE_EXACTLY_ONCE;
         pthread_mutex_init(&daemon->snap_lock, NULL);
         sq_lag_init(daemon);
-        pthread_mutex_init(&daemon->registry.lock, NULL);
-        pthread_mutex_init(&daemon->reload.lock, NULL);
+        sq_registry_init(daemon);
+        sq_reload_init(daemon);
+        sq_commit_init(daemon);
+        sq_partitions_init(daemon);
+        sq_admission_init(daemon);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
-        {
-                /* Writer-preferring: a transaction's end is not starved by
-                 * a steady stream of produce calls. */
-                pthread_rwlockattr_t attr;
-                pthread_rwlockattr_init(&attr);
-                pthread_rwlockattr_setkind_np(
-                    &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-                pthread_rwlock_init(&daemon->commit.txn_lock, &attr);
-                pthread_rwlockattr_destroy(&attr);
-        }
-        daemon->eos = conf->guarantee == SQ_GUARANTEE_EXACTLY_ONCE;
-        atomic_store(&daemon->poll.heartbeat_us, daemon->started_us);
         atomic_store(&daemon->exec_progress_us, daemon->started_us);
         if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
                 int64_t t = sq_clock_us() ^ (int64_t)getpid();
@@ -108,33 +90,16 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         for (i = 0; i < 8; i++)
                 snprintf(daemon->event_nonce + 2 * i, 3, "%02x", nonce[i]);
 
-        if ((daemon->poll.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) <
-            0) {
-                sq_errstr_set(errstr, errstr_size, "eventfd() failed: %s",
-                              strerror(errno));
+        if (sq_poll_init(daemon, errstr, errstr_size))
                 goto fail;
-        }
-        if (make_pipe(daemon->poll.consumer_pipe, errstr, errstr_size) ||
-            make_pipe(daemon->poll.critical_pipe, errstr, errstr_size) ||
-            make_pipe(daemon->poll.producer_pipe, errstr, errstr_size))
-                goto fail;
-
-        if (conf->ordering != SQ_ORDERING_UNORDERED)
-                daemon->partitions.order = sq_order_new();
-        daemon->commit.map_buf =
-            sq_calloc((size_t)conf->commit_metadata_max + 1, 1);
-        if (conf->dedup_max_entries > 0 && conf->dedup_ttl_ms > 0)
-                daemon->admission.dedup = sq_ttlmap_new(
-                    (size_t)conf->dedup_max_entries, conf->dedup_ttl_ms * 1000);
-        if (!(daemon->registry.agents =
-                  sq_agents_new(conf, NULL, errstr, errstr_size)))
+        if (sq_registry_load(daemon, errstr, errstr_size))
                 goto fail;
         if (sq_runtimes_new(daemon, errstr, errstr_size))
                 goto fail;
         daemon->sched =
             sq_sched_new(conf->executor_threads, conf->executor_critical_slots,
                          conf->aging_ms * 1000);
-        if (!(daemon->poll.codec = sq_codec_new(errstr, errstr_size)))
+        if (sq_poll_new_codec(daemon, errstr, errstr_size))
                 goto fail;
         daemon->metrics = sq_metrics_new();
         daemon->events  = sq_eventring_new((size_t)conf->http_events_buffer);
@@ -171,12 +136,7 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
                                "(or set topics.create=false to skip this)",
                                topics_err);
         }
-        rd_kafka_queue_io_event_enable(daemon->consumer_q,
-                                       daemon->poll.consumer_pipe[1], "1", 1);
-        rd_kafka_queue_io_event_enable(daemon->critical_q,
-                                       daemon->poll.critical_pipe[1], "1", 1);
-        rd_kafka_queue_io_event_enable(daemon->producer_q,
-                                       daemon->poll.producer_pipe[1], "1", 1);
+        sq_poll_watch_queues(daemon);
 
         if (conf->http_port != 0 &&
             sq_routes_setup(daemon, errstr, errstr_size))
@@ -190,6 +150,8 @@ fail:
 
 sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
                          size_t errstr_size) {
+        sq_agents_t *agents;
+        int agents_cnt;
         sq_err_t err;
 
         if (daemon->http &&
@@ -204,12 +166,14 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
         if ((err = sq_poll_start(daemon, errstr, errstr_size)))
                 return err;
         daemon->started = true;
+        agents          = sq_daemon_agents(daemon);
+        agents_cnt      = sq_agents_count(agents);
+        sq_agents_release_ref(agents);
         SQ_LOG(SQ_LOG_NOTICE, "START",
                "instance=%s group=%s bootstrap.servers=%s executors=%d "
                "agents=%d http=%d",
                daemon->conf->instance_id, daemon->conf->group_id,
-               daemon->bootstrap, daemon->conf->executor_threads,
-               sq_agents_count(daemon->registry.agents),
+               daemon->bootstrap, daemon->conf->executor_threads, agents_cnt,
                sq_daemon_http_port(daemon));
         return SQ_OK;
 }
@@ -237,8 +201,6 @@ sq_err_t sq_daemon_wait(sq_daemon_t *daemon) {
 }
 
 void sq_daemon_destroy(sq_daemon_t *daemon) {
-        int i;
-
         if (!daemon)
                 return;
         if (daemon->started) {
@@ -256,31 +218,18 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         sq_runtimes_destroy(daemon);
         sq_lag_stop(daemon); /* started, but never the poll thread */
         sq_kafka_destroy_clients(daemon);
-        sq_partitions_destroy(daemon);
-        sq_codec_destroy(daemon->poll.codec);
-        sq_free(daemon->commit.map_buf);
-        sq_ttlmap_destroy(daemon->admission.dedup);
+        sq_partitions_term(daemon);
+        sq_admission_term(daemon);
+        sq_commit_term(daemon);
         sq_sched_destroy(daemon->sched);
-        sq_agents_release_ref(daemon->registry.agents);
+        sq_registry_term(daemon);
         sq_metrics_destroy(daemon->metrics);
         sq_runtimes_free_collectors(daemon);
         sq_eventring_destroy(daemon->events);
-        for (i = 0; i < 2; i++) {
-                if (daemon->poll.consumer_pipe[i] >= 0)
-                        close(daemon->poll.consumer_pipe[i]);
-                if (daemon->poll.critical_pipe[i] >= 0)
-                        close(daemon->poll.critical_pipe[i]);
-                if (daemon->poll.producer_pipe[i] >= 0)
-                        close(daemon->poll.producer_pipe[i]);
-        }
-        if (daemon->poll.wake_fd >= 0)
-                close(daemon->poll.wake_fd);
+        sq_poll_term(daemon); /* after the clients: they write its pipes */
         sq_reload_term(daemon);
         pthread_mutex_destroy(&daemon->snap_lock);
         sq_lag_term(daemon);
-        pthread_mutex_destroy(&daemon->registry.lock);
-        pthread_mutex_destroy(&daemon->reload.lock);
-        pthread_rwlock_destroy(&daemon->commit.txn_lock);
         sq_free(daemon->bootstrap);
         sq_config_destroy(daemon->conf);
         sq_free(daemon);

@@ -369,7 +369,11 @@ void sq_instance_metrics_register(sq_daemon_t *daemon) {
                      "Task run time on its agent", SQ_METRIC_HISTOGRAM, agent_label,
                      sq_metrics_buckets_duration, sq_metrics_buckets_duration_cnt);
         m->duration_family = fam;
-        sq_instance_metrics_register_agents(daemon, daemon->registry.agents);
+        {
+                sq_agents_t *agents = sq_daemon_agents(daemon);
+                sq_instance_metrics_register_agents(daemon, agents);
+                sq_agents_release_ref(agents);
+        }
         fam = sq_metrics_family(metrics, "swarmq_config_reloads_total",
                                 "Configuration reloads (SIGHUP), by result",
                                 SQ_METRIC_COUNTER, result_label, NULL, 0);

@@ -225,8 +225,13 @@ void sq_partitions_snapshot(sq_daemon_t *daemon) {
         }
 }
 
+void sq_partitions_init(sq_daemon_t *daemon) {
+        if (daemon->conf->ordering != SQ_ORDERING_UNORDERED)
+                daemon->partitions.order = sq_order_new();
+}
+
 /* Main, with every other thread stopped. */
-void sq_partitions_destroy(sq_daemon_t *daemon) {
+void sq_partitions_term(sq_daemon_t *daemon) {
         sq_partition_t *part;
         int lane, i;
 

@@ -170,10 +170,16 @@ long sq_partitions_window_total(sq_daemon_t *daemon);
 void sq_partitions_snapshot(sq_daemon_t *daemon);
 
 /**
+ * @brief Creates the ordering gate (ordering=key|partition); the table
+ *        starts empty. Main.
+ */
+void sq_partitions_init(sq_daemon_t *daemon);
+
+/**
  * @brief Frees the jobs still held by the ordering gate, the gate, and
  *        every partition. With the instance's threads stopped.
  */
-void sq_partitions_destroy(sq_daemon_t *daemon);
+void sq_partitions_term(sq_daemon_t *daemon);
 
 /**
  * @brief The job's records are all acknowledged: marks its offset done

@@ -32,13 +32,80 @@
 #include "registry_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 /* How many records one wake-up takes from a queue before looking at the
  * other queues again (keeps the critical lane responsive). */
 #define POLL_BATCH 512
+
+static sq_err_t make_pipe(int fds[2], char *errstr, size_t errstr_size) {
+        if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+                sq_errstr_set(errstr, errstr_size, "pipe2() failed: %s",
+                              strerror(errno));
+                return SQ_ERR_IO;
+        }
+        return SQ_OK;
+}
+
+sq_err_t sq_poll_init(sq_daemon_t *daemon, char *errstr, size_t errstr_size) {
+        sq_poll_t *state = &daemon->poll;
+
+        /* First: sq_poll_term() closes what is not -1. */
+        state->consumer_pipe[0] = state->consumer_pipe[1] = -1;
+        state->critical_pipe[0] = state->critical_pipe[1] = -1;
+        state->producer_pipe[0] = state->producer_pipe[1] = -1;
+        atomic_store(&state->heartbeat_us, daemon->started_us);
+        if ((state->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+                sq_errstr_set(errstr, errstr_size, "eventfd() failed: %s",
+                              strerror(errno));
+                return SQ_ERR_IO;
+        }
+        if (make_pipe(state->consumer_pipe, errstr, errstr_size) ||
+            make_pipe(state->critical_pipe, errstr, errstr_size) ||
+            make_pipe(state->producer_pipe, errstr, errstr_size))
+                return SQ_ERR_IO;
+        return SQ_OK;
+}
+
+sq_err_t sq_poll_new_codec(sq_daemon_t *daemon, char *errstr,
+                           size_t errstr_size) {
+        daemon->poll.codec = sq_codec_new(errstr, errstr_size);
+        return daemon->poll.codec ? SQ_OK : SQ_ERR_CONFIG;
+}
+
+void sq_poll_watch_queues(sq_daemon_t *daemon) {
+        rd_kafka_queue_io_event_enable(daemon->consumer_q,
+                                       daemon->poll.consumer_pipe[1], "1", 1);
+        rd_kafka_queue_io_event_enable(daemon->critical_q,
+                                       daemon->poll.critical_pipe[1], "1", 1);
+        rd_kafka_queue_io_event_enable(daemon->producer_q,
+                                       daemon->poll.producer_pipe[1], "1", 1);
+}
+
+void sq_poll_term(sq_daemon_t *daemon) {
+        sq_poll_t *state = &daemon->poll;
+        int i;
+
+        sq_codec_destroy(state->codec);
+        state->codec = NULL;
+        for (i = 0; i < 2; i++) {
+                if (state->consumer_pipe[i] >= 0)
+                        close(state->consumer_pipe[i]);
+                if (state->critical_pipe[i] >= 0)
+                        close(state->critical_pipe[i]);
+                if (state->producer_pipe[i] >= 0)
+                        close(state->producer_pipe[i]);
+                state->consumer_pipe[i]     = state->critical_pipe[i] =
+                    state->producer_pipe[i] = -1;
+        }
+        if (state->wake_fd >= 0)
+                close(state->wake_fd);
+        state->wake_fd = -1;
+}
 
 void sq_daemon_wake(sq_daemon_t *daemon) {
         uint64_t one = 1;

@@ -36,6 +36,36 @@ typedef struct sq_poll_s {
 } sq_poll_t;
 
 /**
+ * @brief Creates the wake-up eventfd and the three queue pipes.
+ * @returns SQ_OK, or SQ_ERR_IO with @p errstr set (the ones made are
+ *          closed by sq_poll_term()).
+ * @locality main, the first fallible step of sq_daemon_new()
+ */
+sq_err_t sq_poll_init(sq_daemon_t *daemon, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Creates the poll thread's codec.
+ * @returns SQ_OK, or an error with @p errstr set.
+ * @locality main
+ */
+sq_err_t sq_poll_new_codec(sq_daemon_t *daemon, char *errstr,
+                           size_t errstr_size);
+
+/**
+ * @brief Has librdkafka write the pipes when an op is enqueued on the
+ *        consumer, critical and delivery-report queues. Main, once the
+ *        Kafka clients exist.
+ */
+void sq_poll_watch_queues(sq_daemon_t *daemon);
+
+/**
+ * @brief Frees the codec and closes the pipes and the eventfd. Main,
+ *        after the Kafka clients are destroyed (librdkafka writes the
+ *        pipes until then).
+ */
+void sq_poll_term(sq_daemon_t *daemon);
+
+/**
  * @brief Starts the poll thread.
  * @returns SQ_OK, or SQ_ERR_IO with @p errstr set.
  * @locality main

@@ -76,3 +76,29 @@ void sq_daemon_agents_out(sq_daemon_t *daemon, sq_codec_t *codec,
                 sq_daemon_wake(daemon); /* the poll thread's next timer */
         sq_agents_out_reset(out);
 }
+
+void sq_registry_init(sq_daemon_t *daemon) {
+        pthread_mutex_init(&daemon->registry.lock, NULL);
+}
+
+void sq_registry_term(sq_daemon_t *daemon) {
+        sq_agents_release_ref(daemon->registry.agents);
+        daemon->registry.agents = NULL;
+        pthread_mutex_destroy(&daemon->registry.lock);
+}
+
+sq_err_t sq_registry_load(sq_daemon_t *daemon, char *errstr,
+                          size_t errstr_size) {
+        daemon->registry.agents =
+            sq_agents_new(daemon->conf, NULL, errstr, errstr_size);
+        return daemon->registry.agents ? SQ_OK : SQ_ERR_CONFIG;
+}
+
+sq_agents_t *sq_registry_swap(sq_daemon_t *daemon, sq_agents_t *agents) {
+        sq_agents_t *old;
+        pthread_mutex_lock(&daemon->registry.lock);
+        old                     = daemon->registry.agents;
+        daemon->registry.agents = agents;
+        pthread_mutex_unlock(&daemon->registry.lock);
+        return old;
+}

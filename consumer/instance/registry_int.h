@@ -45,4 +45,31 @@ sq_agents_t *sq_daemon_agents(sq_daemon_t *daemon);
 void sq_daemon_agents_out(sq_daemon_t *daemon, sq_codec_t *codec,
                           sq_agents_out_t *out);
 
+/** @brief Initializes the registry's lock (no registry yet). Main. */
+void sq_registry_init(sq_daemon_t *daemon);
+
+/**
+ * @brief Releases the instance's reference to the registry and destroys
+ *        the lock. Main, with every other thread stopped.
+ */
+void sq_registry_term(sq_daemon_t *daemon);
+
+/**
+ * @brief Builds the first registry from the instance's configuration.
+ * @returns SQ_OK, or SQ_ERR_CONFIG with @p errstr naming the agent key.
+ * @locality main, before any thread starts
+ */
+sq_err_t sq_registry_load(sq_daemon_t *daemon, char *errstr,
+                          size_t errstr_size);
+
+/**
+ * @brief Makes @p agents the current registry.
+ * @param agents takes ownership (the instance's reference).
+ * @returns the registry it replaced (caller owns the instance's
+ *          reference: release with sq_agents_release_ref()).
+ * @locality the signal thread (reload)
+ * @locks registry.lock, briefly
+ */
+sq_agents_t *sq_registry_swap(sq_daemon_t *daemon, sq_agents_t *agents);
+
 #endif /* SQ_REGISTRY_INT_H */

@@ -174,9 +174,7 @@ sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
         int f;
 
         pthread_mutex_lock(&daemon->reload.lock);
-        pthread_mutex_lock(&daemon->registry.lock);
-        old = sq_agents_keep(daemon->registry.agents);
-        pthread_mutex_unlock(&daemon->registry.lock);
+        old = sq_daemon_agents(daemon);
 
         agents = runtimes_cover(daemon, conf, errstr, errstr_size)
                      ? sq_agents_new(conf, old, errstr, errstr_size)
@@ -188,9 +186,7 @@ sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
         }
         sq_instance_metrics_register_agents(daemon, agents);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
-        pthread_mutex_lock(&daemon->registry.lock);
-        daemon->registry.agents = agents;
-        pthread_mutex_unlock(&daemon->registry.lock);
+        sq_registry_swap(daemon, agents); /* returns old: released below */
         /* The daemon's reference to the old registry goes; running jobs
          * keep theirs. Parked jobs are selected again on the new one. */
         sq_agents_retire(old, &out);
@@ -226,10 +222,15 @@ done:
         return err;
 }
 
+void sq_reload_init(sq_daemon_t *daemon) {
+        pthread_mutex_init(&daemon->reload.lock, NULL);
+}
+
 void sq_reload_term(sq_daemon_t *daemon) {
         kv_list_t running = {daemon->reload.running_conf,
                              daemon->reload.running_conf_cnt};
         kv_free(&running);
         daemon->reload.running_conf     = NULL;
         daemon->reload.running_conf_cnt = 0;
+        pthread_mutex_destroy(&daemon->reload.lock);
 }

@@ -27,9 +27,13 @@ typedef struct sq_reload_s {
         size_t running_conf_cnt;
 } sq_reload_t;
 
+/** @brief Initializes the reload lock. Main. */
+void sq_reload_init(sq_daemon_t *daemon);
+
 /**
  * @brief Frees the running configuration the last reload left for
- *        /status. With the HTTP server destroyed.
+ *        /status and destroys the lock. With the HTTP server destroyed
+ *        and no reload running.
  * @locality main
  */
 void sq_reload_term(sq_daemon_t *daemon);
