@@ -184,6 +184,13 @@ sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
                 sq_agents_release_ref(old);
                 goto done;
         }
+        /* /status shows the new configuration before the flags change:
+         * it reads the flags first, so a reader that sees the new flags
+         * also sees the configuration that set them. */
+        sq_config_dump(daemon->conf, kv_collect, &old_kv);
+        sq_config_dump(conf, kv_collect, &new_kv);
+        restart_only_changes(&old_kv, &new_kv, ignored, sizeof(ignored));
+        running_conf_set(daemon, &old_kv, &new_kv);
         sq_instance_metrics_register_agents(daemon, agents);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
         sq_registry_swap(daemon, agents); /* returns old: released below */
@@ -194,11 +201,6 @@ sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
         sq_agents_release_ref(old); /* ours */
         sq_agents_release_ref(old); /* the daemon's */
         sq_log_set_level((sq_log_level_t)conf->log_level);
-
-        sq_config_dump(daemon->conf, kv_collect, &old_kv);
-        sq_config_dump(conf, kv_collect, &new_kv);
-        restart_only_changes(&old_kv, &new_kv, ignored, sizeof(ignored));
-        running_conf_set(daemon, &old_kv, &new_kv);
         if (ignored[0])
                 SQ_LOG(SQ_LOG_WARNING, "RELOAD",
                        "changed keys ignored until restart: %s", ignored);
