@@ -4,27 +4,26 @@
  * the embedded broker (librdkafka's mock cluster) for --embedded-broker.
  *
  * DESIGN
- *   Defaults that swarmq's guarantees depend on are set first, then every
- *   kafka.* key of the config is applied on top, so an operator can tune
- *   anything; the few that would break at-least-once (enable.auto.commit,
- *   enable.auto.offset.store) are rejected with the key named. A key
- *   librdkafka does not know is reported with librdkafka's own sentence.
+ *   The configurations come from the one builder (core/kafka/kafka_conf.c):
+ *   the profile swarmq's guarantees depend on (manual commits for the
+ *   consumer, idempotence for the producer) and the instance's defaults
+ *   are set first, then every kafka.* key of the config is applied on top,
+ *   so an operator can tune anything; the few that would break
+ *   at-least-once (enable.auto.commit, enable.auto.offset.store, ...) are
+ *   rejected here with the key named. A key librdkafka does not know is
+ *   reported with librdkafka's own sentence.
  *   The consumer serves its rebalance and commit callbacks on the poll
  *   thread (rd_kafka_poll_set_consumer); the producer's delivery reports
  *   are served on the poll thread too, through producer_q.
  */
 #include "commit_int.h"
 #include "daemon_int.h"
+#include "kafka_conf.h"
 #include "rebalance_int.h"
 #include "log.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
-                   const char *buf) {
-        sq_log_rdkafka_cb(rk, level, fac, buf);
-}
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason,
                      void *opaque) {
@@ -41,10 +40,9 @@ sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
         const sq_config_t *conf = daemon->conf;
         const char *topics[6];
         char rkerr[256];
-        rd_kafka_conf_t *rkconf = rd_kafka_conf_new();
+        rd_kafka_conf_t *rkconf = sq_kafka_conf_new();
         size_t i;
 
-        rd_kafka_conf_set_log_cb(rkconf, log_cb);
         /* This handle only owns the mock cluster and never connects: keep
          * its "no bootstrap.servers" notice out of the log. */
         rd_kafka_conf_set(rkconf, "log_level", "3", NULL, 0);
@@ -98,28 +96,16 @@ static const char *const reserved_keys[] = {
     "enable.idempotence", "acks",
     "group.id",           NULL};
 
-static sq_err_t set(rd_kafka_conf_t *rkconf, const char *name,
-                    const char *value, char *errstr, size_t errstr_size) {
-        char rkerr[256];
-        if (rd_kafka_conf_set(rkconf, name, value, rkerr, sizeof(rkerr)) !=
-            RD_KAFKA_CONF_OK) {
-                sq_errstr_set(errstr, errstr_size, "kafka.%s=%s: %s", name,
-                              value, rkerr);
-                return SQ_ERR_CONFIG;
-        }
-        return SQ_OK;
-}
-
 static sq_err_t apply_common(const sq_daemon_t *daemon, rd_kafka_conf_t *rkconf,
                              char *errstr, size_t errstr_size) {
         const sq_config_t *conf = daemon->conf;
         size_t i, r;
         sq_err_t err;
 
-        if ((err = set(rkconf, "bootstrap.servers", daemon->bootstrap, errstr,
-                       errstr_size)) ||
-            (err = set(rkconf, "client.id", conf->instance_id, errstr,
-                       errstr_size)))
+        if ((err = sq_kafka_conf_set(rkconf, "bootstrap.servers",
+                                     daemon->bootstrap, errstr, errstr_size)) ||
+            (err = sq_kafka_conf_set(rkconf, "client.id", conf->instance_id,
+                                     errstr, errstr_size)))
                 return err;
         for (i = 0; i < conf->kafka_cnt; i++) {
                 const sq_kv_t *kv = &conf->kafka[i];
@@ -139,61 +125,63 @@ static sq_err_t apply_common(const sq_daemon_t *daemon, rd_kafka_conf_t *rkconf,
                 /* The bootstrap comes from -b or the embedded broker. */
                 if (!strcmp(kv->name, "bootstrap.servers"))
                         continue;
-                if ((err =
-                         set(rkconf, kv->name, kv->value, errstr, errstr_size)))
+                if ((err = sq_kafka_conf_set(rkconf, kv->name, kv->value,
+                                             errstr, errstr_size)))
                         return err;
         }
-        rd_kafka_conf_set_log_cb(rkconf, log_cb);
         rd_kafka_conf_set_error_cb(rkconf, error_cb);
         return SQ_OK;
 }
 
 sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                               size_t errstr_size) {
+        /* Consumer: manual commits of the completed prefix only. Eager, not
+         * cooperative-sticky: with librdkafka 2.0.2 the commits a
+         * cooperative revocation makes fail now and then with
+         * ILLEGAL_GENERATION, and the partitions' new owners run again what
+         * was done (measured: tests/broker/0410). Eager revocation commits
+         * reliably. kafka.partition.assignment.strategy overrides this;
+         * both protocols are handled. */
+        static const char *const consumer_settings[] = {
+            "auto.offset.reset",
+            "earliest",
+            "partition.assignment.strategy",
+            "roundrobin",
+            "allow.auto.create.topics",
+            "true",
+            "queued.max.messages.kbytes",
+            "16384",
+            NULL};
+        /* Producer: idempotent, acks=all; delivery reports drive commits. */
+        static const char *const producer_settings[] = {
+            "queue.buffering.max.messages", "1000000", NULL};
         const sq_config_t *conf = daemon->conf;
-        rd_kafka_conf_t *cconf  = rd_kafka_conf_new();
-        rd_kafka_conf_t *pconf  = rd_kafka_conf_new();
+        rd_kafka_conf_t *cconf  = sq_kafka_conf_new();
+        rd_kafka_conf_t *pconf  = sq_kafka_conf_new();
         const char *topics[3];
         rd_kafka_topic_partition_list_t *subscription = NULL;
         rd_kafka_resp_err_t rkerr;
-        char rkerrstr[256];
         sq_err_t err;
         int i;
 
-        /* Consumer: manual commits of the completed prefix only. */
-        if ((err =
-                 set(cconf, "group.id", conf->group_id, errstr, errstr_size)) ||
-            (err = set(cconf, "enable.auto.commit", "false", errstr,
-                       errstr_size)) ||
-            (err = set(cconf, "enable.auto.offset.store", "false", errstr,
-                       errstr_size)) ||
-            (err = set(cconf, "auto.offset.reset", "earliest", errstr,
-                       errstr_size)) ||
-            /* Eager, not cooperative-sticky: with librdkafka 2.0.2 the
-             * commits a cooperative revocation makes fail now and then with
-             * ILLEGAL_GENERATION, and the partitions' new owners run again
-             * what was done (measured: tests/broker/0410). Eager revocation
-             * commits reliably. kafka.partition.assignment.strategy
-             * overrides this; both protocols are handled. */
-            (err = set(cconf, "partition.assignment.strategy", "roundrobin",
-                       errstr, errstr_size)) ||
-            (err = set(cconf, "allow.auto.create.topics", "true", errstr,
-                       errstr_size)) ||
-            (err = set(cconf, "queued.max.messages.kbytes", "16384", errstr,
-                       errstr_size)) ||
+        if ((err = sq_kafka_conf_set(cconf, "group.id", conf->group_id, errstr,
+                                     errstr_size)) ||
+            (err = sq_kafka_conf_profile(
+                 cconf, SQ_KAFKA_PROFILE_MANUAL_COMMIT_CONSUMER, errstr,
+                 errstr_size)) ||
+            (err = sq_kafka_conf_set_pairs(cconf, consumer_settings, errstr,
+                                           errstr_size)) ||
             (err = apply_common(daemon, cconf, errstr, errstr_size)))
                 goto fail;
         rd_kafka_conf_set_opaque(cconf, daemon);
         rd_kafka_conf_set_rebalance_cb(cconf, sq_daemon_rebalance_cb);
         rd_kafka_conf_set_offset_commit_cb(cconf, sq_daemon_offset_commit_cb);
 
-        /* Producer: idempotent, acks=all; delivery reports drive commits. */
-        if ((err = set(pconf, "enable.idempotence", "true", errstr,
-                       errstr_size)) ||
-            (err = set(pconf, "acks", "all", errstr, errstr_size)) ||
-            (err = set(pconf, "linger.ms", "5", errstr, errstr_size)) ||
-            (err = set(pconf, "queue.buffering.max.messages", "1000000", errstr,
-                       errstr_size)) ||
+        if ((err = sq_kafka_conf_profile(pconf,
+                                         SQ_KAFKA_PROFILE_IDEMPOTENT_PRODUCER,
+                                         errstr, errstr_size)) ||
+            (err = sq_kafka_conf_set_pairs(pconf, producer_settings, errstr,
+                                           errstr_size)) ||
             (err = apply_common(daemon, pconf, errstr, errstr_size)))
                 goto fail;
         if (daemon->eos) {
@@ -202,22 +190,20 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                 char txn_id[600];
                 snprintf(txn_id, sizeof(txn_id), "swarmq-%s-%s", conf->group_id,
                          conf->instance_id);
-                if ((err = set(pconf, "transactional.id", txn_id, errstr,
-                               errstr_size)))
+                if ((err = sq_kafka_conf_set(pconf, "transactional.id", txn_id,
+                                             errstr, errstr_size)))
                         goto fail;
         }
         rd_kafka_conf_set_opaque(pconf, daemon);
         rd_kafka_conf_set_dr_msg_cb(pconf, sq_emit_dr_msg_cb);
 
-        daemon->producer =
-            rd_kafka_new(RD_KAFKA_PRODUCER, pconf, rkerrstr, sizeof(rkerrstr));
+        daemon->producer = sq_kafka_conf_new_client(RD_KAFKA_PRODUCER, pconf,
+                                                    errstr, errstr_size);
+        pconf            = NULL; /* taken, on failure too */
         if (!daemon->producer) {
-                sq_errstr_set(errstr, errstr_size,
-                              "cannot create the Kafka producer: %s", rkerrstr);
                 err = SQ_ERR_KAFKA;
                 goto fail;
         }
-        pconf = NULL; /* rd_kafka_new() took it */
         if (daemon->eos) {
                 rd_kafka_error_t *error =
                     rd_kafka_init_transactions(daemon->producer, 60000);
@@ -233,15 +219,13 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                         goto fail;
                 }
         }
-        daemon->consumer =
-            rd_kafka_new(RD_KAFKA_CONSUMER, cconf, rkerrstr, sizeof(rkerrstr));
+        daemon->consumer = sq_kafka_conf_new_client(RD_KAFKA_CONSUMER, cconf,
+                                                    errstr, errstr_size);
+        cconf            = NULL; /* taken, on failure too */
         if (!daemon->consumer) {
-                sq_errstr_set(errstr, errstr_size,
-                              "cannot create the Kafka consumer: %s", rkerrstr);
                 err = SQ_ERR_KAFKA;
                 goto fail;
         }
-        cconf = NULL;
         rd_kafka_poll_set_consumer(daemon->consumer);
         daemon->consumer_q = rd_kafka_queue_get_consumer(daemon->consumer);
         daemon->critical_q = rd_kafka_queue_new(daemon->consumer);

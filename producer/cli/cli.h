@@ -15,6 +15,7 @@
 #define SQ_CLI_H
 
 #include "common.h"
+#include "kafka_conf.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -27,17 +28,18 @@
 #define SQ_CLI_EXIT_USAGE      2 /* bad option, argument or input line */
 #define SQ_CLI_EXIT_BROKER     3 /* no broker reachable */
 
-/** One -X key=value pair (both borrowed from argv). */
+/** One NAME=VALUE pair (both borrowed from argv). */
 typedef struct sq_cli_prop_s {
-        const char *name; /**< librdkafka property, "kafka." stripped */
+        const char *name;
         const char *value;
 } sq_cli_prop_t;
 
 /** Global options, shared by every command. Strings borrowed from argv. */
 typedef struct sq_cli_s {
-        const char *brokers;  /**< -b or SWARMQ_BOOTSTRAP_SERVERS; may be
-                               *   NULL when given as -X bootstrap.servers */
-        sq_cli_prop_t *props; /**< -X, in order (owned, sq_free()) */
+        const char *brokers;    /**< -b or SWARMQ_BOOTSTRAP_SERVERS; may be
+                                 *   NULL when given as -X bootstrap.servers */
+        sq_kafka_prop_t *props; /**< -X, in order, "kafka." stripped
+                                 *   (owned, sq_free()) */
         size_t props_cnt;
         const char *topic_tasks;
         const char *topic_critical;

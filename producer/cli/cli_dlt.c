@@ -767,61 +767,35 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         sq_free(msg);
 }
 
-static void producer_log_cb(const rd_kafka_t *rk, int level, const char *fac,
-                            const char *buf) {
-        sq_log_rdkafka_cb(rk, level, fac, buf);
-}
-
 /* Creates the idempotent producer. @returns an exit code. */
 static int producer_open(const sq_cli_t *cli, dlt_state_t *st) {
-        static const char *const settings[] = {"enable.idempotence",
-                                               "true",
-                                               "acks",
-                                               "all",
-                                               "linger.ms",
-                                               "5",
-                                               "client.id",
-                                               SQ_CLI_PROG "-dlt",
-                                               NULL};
-        rd_kafka_conf_t *conf               = rd_kafka_conf_new();
-        const char *cmd                     = st->opts->cmd;
+        rd_kafka_conf_t *conf = sq_kafka_conf_new();
+        const char *cmd       = st->opts->cmd;
         char errstr[512];
-        size_t i;
 
-        for (i = 0; settings[i]; i += 2) {
-                if (rd_kafka_conf_set(conf, settings[i], settings[i + 1],
-                                      errstr,
-                                      sizeof(errstr)) != RD_KAFKA_CONF_OK)
-                        goto bad;
-        }
-        if (cli->brokers &&
-            rd_kafka_conf_set(conf, "bootstrap.servers", cli->brokers, errstr,
-                              sizeof(errstr)) != RD_KAFKA_CONF_OK)
-                goto bad;
-        for (i = 0; i < cli->props_cnt; i++) {
-                if (rd_kafka_conf_set(conf, cli->props[i].name,
-                                      cli->props[i].value, errstr,
-                                      sizeof(errstr)) != RD_KAFKA_CONF_OK)
-                        goto bad;
+        if (sq_kafka_conf_profile(conf, SQ_KAFKA_PROFILE_IDEMPOTENT_PRODUCER,
+                                  errstr, sizeof(errstr)) != SQ_OK ||
+            sq_kafka_conf_set(conf, "client.id", SQ_CLI_PROG "-dlt", errstr,
+                              sizeof(errstr)) != SQ_OK ||
+            (cli->brokers &&
+             sq_kafka_conf_set(conf, "bootstrap.servers", cli->brokers, errstr,
+                               sizeof(errstr)) != SQ_OK) ||
+            sq_kafka_conf_apply(conf, cli->props, cli->props_cnt, errstr,
+                                sizeof(errstr)) != SQ_OK) {
+                rd_kafka_conf_destroy(conf);
+                fprintf(stderr, "%s %s: %s\n", SQ_CLI_PROG, cmd, errstr);
+                return SQ_CLI_EXIT_USAGE;
         }
         rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-        rd_kafka_conf_set_log_cb(conf, producer_log_cb);
         sq_cli_signals_block(true);
-        st->producer =
-            rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+        st->producer = sq_kafka_conf_new_client(RD_KAFKA_PRODUCER, conf, errstr,
+                                                sizeof(errstr));
         sq_cli_signals_block(false);
         if (!st->producer) {
-                rd_kafka_conf_destroy(conf);
-                fprintf(stderr, "%s %s: cannot create the Kafka producer: %s\n",
-                        SQ_CLI_PROG, cmd, errstr);
+                fprintf(stderr, "%s %s: %s\n", SQ_CLI_PROG, cmd, errstr);
                 return SQ_CLI_EXIT_USAGE;
         }
         return SQ_CLI_EXIT_OK;
-bad:
-        rd_kafka_conf_destroy(conf);
-        fprintf(stderr, "%s %s: producer property rejected: %s\n", SQ_CLI_PROG,
-                cmd, errstr);
-        return SQ_CLI_EXIT_USAGE;
 }
 
 /* Re-drives one selected dead letter (or says what it would do). */

@@ -199,32 +199,13 @@ char *sq_cli_random_hex(char *buf, size_t nbytes) {
         return buf;
 }
 
-static void consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac,
-                            const char *buf) {
-        sq_log_rdkafka_cb(rk, level, fac, buf);
-}
-
-/* Sets one property; prints a usage error naming it on failure. */
-static bool consumer_conf_set(rd_kafka_conf_t *conf, const char *cmd,
-                              const char *name, const char *value) {
-        char errstr[256];
-
-        if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) ==
-            RD_KAFKA_CONF_OK)
-                return true;
-        sq_cli_usage_error(cmd, "Kafka property \"%s\" = \"%s\": %s", name,
-                           value, errstr);
-        return false;
-}
-
 int sq_cli_consumer_new(const sq_cli_t *cli, const char *cmd,
                         const char *const *settings, rd_kafka_t **rkp) {
         const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_conf_t *conf              = rd_kafka_conf_new();
+        rd_kafka_conf_t *conf              = sq_kafka_conf_new();
         rd_kafka_t *rk                     = NULL;
         rd_kafka_resp_err_t err;
         char errstr[512], group[96], client_id[64], hex[17];
-        size_t i;
         int ret = SQ_CLI_EXIT_USAGE;
 
         /* A throwaway group: wait subscribes without committing, replay
@@ -232,33 +213,33 @@ int sq_cli_consumer_new(const sq_cli_t *cli, const char *cmd,
         snprintf(group, sizeof(group), "%s-%s-%s", SQ_CLI_PROG, cmd,
                  sq_cli_random_hex(hex, 8));
         snprintf(client_id, sizeof(client_id), "%s-%s", SQ_CLI_PROG, cmd);
-        if (!consumer_conf_set(conf, cmd, "group.id", group) ||
-            !consumer_conf_set(conf, cmd, "client.id", client_id) ||
-            !consumer_conf_set(conf, cmd, "enable.auto.commit", "false") ||
-            !consumer_conf_set(conf, cmd, "enable.auto.offset.store", "false"))
+        if (sq_kafka_conf_set(conf, "group.id", group, errstr,
+                              sizeof(errstr)) != SQ_OK ||
+            sq_kafka_conf_set(conf, "client.id", client_id, errstr,
+                              sizeof(errstr)) != SQ_OK ||
+            sq_kafka_conf_profile(conf, SQ_KAFKA_PROFILE_MANUAL_COMMIT_CONSUMER,
+                                  errstr, sizeof(errstr)) != SQ_OK ||
+            sq_kafka_conf_set_pairs(conf, settings, errstr, sizeof(errstr)) !=
+                SQ_OK ||
+            (cli->brokers &&
+             sq_kafka_conf_set(conf, "bootstrap.servers", cli->brokers, errstr,
+                               sizeof(errstr)) != SQ_OK) ||
+            sq_kafka_conf_apply(conf, cli->props, cli->props_cnt, errstr,
+                                sizeof(errstr)) != SQ_OK) {
+                sq_cli_usage_error(cmd, "%s", errstr);
                 goto done;
-        for (i = 0; settings && settings[i]; i += 2)
-                if (!consumer_conf_set(conf, cmd, settings[i], settings[i + 1]))
-                        goto done;
-        if (cli->brokers &&
-            !consumer_conf_set(conf, cmd, "bootstrap.servers", cli->brokers))
-                goto done;
-        for (i = 0; i < cli->props_cnt; i++)
-                if (!consumer_conf_set(conf, cmd, cli->props[i].name,
-                                       cli->props[i].value))
-                        goto done;
-        rd_kafka_conf_set_log_cb(conf, consumer_log_cb);
+        }
 
         /* librdkafka's threads are created now and inherit the mask. */
         sq_cli_signals_block(true);
-        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+        rk = sq_kafka_conf_new_client(RD_KAFKA_CONSUMER, conf, errstr,
+                                      sizeof(errstr));
         sq_cli_signals_block(false);
+        conf = NULL; /* taken, on failure too */
         if (!rk) {
-                fprintf(stderr, "%s %s: cannot create the Kafka consumer: %s\n",
-                        SQ_CLI_PROG, cmd, errstr);
+                fprintf(stderr, "%s %s: %s\n", SQ_CLI_PROG, cmd, errstr);
                 goto done;
         }
-        conf = NULL; /* rd_kafka_new() took it */
         rd_kafka_poll_set_consumer(rk);
 
         err = rd_kafka_metadata(rk, 0, NULL, &md, cli->connect_timeout_ms);

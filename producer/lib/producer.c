@@ -4,9 +4,10 @@
  * over librdkafka and the core codec.
  *
  * DESIGN
- *   A producer is a configuration (rd_kafka_conf_t, topic names, settings
- *   of our own) until it starts: swarmq_producer_connect() or the first
- *   submit creates the rd_kafka_t, which takes the configuration over;
+ *   A producer is a configuration (rd_kafka_conf_t from the one builder,
+ *   core/kafka/kafka_conf.c, with the idempotent producer profile; topic
+ *   names, settings of our own) until it starts: swarmq_producer_connect() or
+ * the first submit creates the rd_kafka_t, which takes the configuration over;
  *   settings are frozen from then on. Each settings call is applied to the
  *   rd_kafka_conf_t at once so a bad key or value is reported by the call
  *   that gave it.
@@ -29,6 +30,7 @@
 
 #include "codec.h"
 #include "common.h"
+#include "kafka_conf.h"
 #include "log.h"
 #include "task.h"
 #include "topics.h"
@@ -238,11 +240,6 @@ swarmq_err_t swarmq_task_add_header(swarmq_task_t *stask, const char *name,
 /* Producer                                                           */
 /* ------------------------------------------------------------------ */
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
-                   const char *buf) {
-        sq_log_rdkafka_cb(rk, level, fac, buf);
-}
-
 /* Runs on the polling thread: the caller of submit/poll/flush. */
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                       void *opaque) {
@@ -290,52 +287,29 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
                rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-/* Sets one librdkafka property; writes a sentence naming it on error. */
-static swarmq_err_t conf_set(rd_kafka_conf_t *conf, const char *name,
-                             const char *value, char *errstr,
-                             size_t errstr_size) {
-        char rderr[256];
-        if (rd_kafka_conf_set(conf, name, value, rderr, sizeof(rderr)) !=
-            RD_KAFKA_CONF_OK) {
-                sq_errstr_set(errstr, errstr_size,
-                              "Kafka property \"%s\" = \"%s\" rejected: %s",
-                              name, value, rderr);
-                return SWARMQ_ERR_INVALID_ARG;
-        }
-        return SWARMQ_OK;
-}
-
 swarmq_producer_t *swarmq_producer_new(const char *bootstrap_servers,
                                        char *errstr, size_t errstr_size) {
-        static const char *defaults[][2] = {
-            {"enable.idempotence", "true"},
-            {"acks", "all"},
-            {"linger.ms", "5"},
-            {"client.id", "swarmq-producer"},
-        };
         swarmq_producer_t *p = NULL;
-        size_t i;
 
         p                  = sq_calloc(1, sizeof(*p));
-        p->conf            = rd_kafka_conf_new();
+        p->conf            = sq_kafka_conf_new();
         p->topic_tasks     = sq_strdup(SQ_TOPIC_DEFAULT_TASKS);
         p->topic_critical  = sq_strdup(SQ_TOPIC_DEFAULT_CRITICAL);
         p->submit_block_ms = DEFAULT_SUBMIT_BLOCK_MS;
 
-        for (i = 0; i < SQ_ARRAY_SIZE(defaults); i++) {
-                if (conf_set(p->conf, defaults[i][0], defaults[i][1], errstr,
-                             errstr_size) != SWARMQ_OK)
-                        goto fail;
-        }
+        if (sq_kafka_conf_profile(p->conf, SQ_KAFKA_PROFILE_IDEMPOTENT_PRODUCER,
+                                  errstr, errstr_size) != SQ_OK ||
+            sq_kafka_conf_set(p->conf, "client.id", "swarmq-producer", errstr,
+                              errstr_size) != SQ_OK)
+                goto fail;
         if (bootstrap_servers &&
-            conf_set(p->conf, "bootstrap.servers", bootstrap_servers, errstr,
-                     errstr_size) != SWARMQ_OK)
+            sq_kafka_conf_set(p->conf, "bootstrap.servers", bootstrap_servers,
+                              errstr, errstr_size) != SQ_OK)
                 goto fail;
 
         rd_kafka_conf_set_opaque(p->conf, p);
         rd_kafka_conf_set_dr_msg_cb(p->conf, dr_msg_cb);
         rd_kafka_conf_set_error_cb(p->conf, error_cb);
-        rd_kafka_conf_set_log_cb(p->conf, log_cb);
 
         p->codec = sq_codec_new(errstr, errstr_size);
         if (!p->codec)
@@ -373,7 +347,10 @@ swarmq_err_t swarmq_producer_set(swarmq_producer_t *p, const char *key,
                                       "property");
                         return SWARMQ_ERR_INVALID_ARG;
                 }
-                return conf_set(p->conf, key + 6, value, errstr, errstr_size);
+                if (sq_kafka_conf_set(p->conf, key + 6, value, errstr,
+                                      errstr_size) != SQ_OK)
+                        return SWARMQ_ERR_INVALID_ARG;
+                return SWARMQ_OK;
         }
         if (!strcmp(key, "topic.tasks") || !strcmp(key, "topic.critical")) {
                 char **topicp = !strcmp(key, "topic.tasks")
@@ -410,8 +387,6 @@ swarmq_err_t swarmq_producer_set(swarmq_producer_t *p, const char *key,
 /* Creates the client from the configuration; idempotent. */
 static swarmq_err_t producer_start(swarmq_producer_t *p, char *errstr,
                                    size_t errstr_size) {
-        char rderr[512];
-
         if (p->rk) {
                 if (p->rkt_tasks && p->rkt_critical)
                         return SWARMQ_OK;
@@ -420,13 +395,13 @@ static swarmq_err_t producer_start(swarmq_producer_t *p, char *errstr,
                               p->last_error);
                 return SWARMQ_ERR_KAFKA;
         }
-        /* rd_kafka_new() takes the conf only on success. */
-        p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, p->conf, rderr, sizeof(rderr));
-        if (!p->rk) {
-                sq_errstr_set(errstr, errstr_size,
-                              "cannot create the Kafka producer: %s", rderr);
+        /* A copy: after a failure the settings can still be changed and
+         * the start tried again. */
+        p->rk = sq_kafka_conf_new_client(
+            RD_KAFKA_PRODUCER, rd_kafka_conf_dup(p->conf), errstr, errstr_size);
+        if (!p->rk)
                 return SWARMQ_ERR_KAFKA;
-        }
+        rd_kafka_conf_destroy(p->conf);
         p->conf         = NULL;
         p->rkt_tasks    = rd_kafka_topic_new(p->rk, p->topic_tasks, NULL);
         p->rkt_critical = rd_kafka_topic_new(p->rk, p->topic_critical, NULL);

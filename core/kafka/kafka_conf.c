@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kafka_conf.c: the one builder of librdkafka client configurations (see
+ * kafka_conf.h): log routing, pass-through properties, profiles, clients.
+ *
+ * DESIGN
+ *   Stateless wrappers over rd_kafka_conf_set() and rd_kafka_new(). The
+ *   profiles are tables, so what a guarantee needs reads in one place; a
+ *   profile is set before the caller's settings and the user's properties,
+ *   and the caller forbids the keys it must keep (the instance refuses
+ *   kafka.acks, for one). librdkafka's rejection reason is kept verbatim
+ *   after the property it names: it already says what is wrong ("No such
+ *   configuration property", "Invalid value ... expected ...").
+ */
+#include "kafka_conf.h"
+
+#include "log.h"
+
+#include <string.h>
+
+/* The profiles' settings: NULL-terminated name, value pairs. */
+static const char *const idempotent_producer[] = {
+    "enable.idempotence", "true", "acks", "all", "linger.ms", "5", NULL};
+static const char *const manual_commit_consumer[] = {
+    "enable.auto.commit", "false", "enable.auto.offset.store", "false", NULL};
+
+/* librdkafka's log_cb type takes a const rd_kafka_t *; the sink's does
+ * not know librdkafka types. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf) {
+        sq_log_rdkafka_cb(rk, level, fac, buf);
+}
+
+rd_kafka_conf_t *sq_kafka_conf_new(void) {
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+        rd_kafka_conf_set_log_cb(conf, log_cb);
+        return conf;
+}
+
+sq_err_t sq_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
+                           const char *value, char *errstr,
+                           size_t errstr_size) {
+        char rkerr[256];
+
+        if (rd_kafka_conf_set(conf, name, value, rkerr, sizeof(rkerr)) ==
+            RD_KAFKA_CONF_OK)
+                return SQ_OK;
+        sq_errstr_set(errstr, errstr_size, "Kafka property \"%s\" = \"%s\": %s",
+                      name, value, rkerr);
+        return SQ_ERR_CONFIG;
+}
+
+sq_err_t sq_kafka_conf_set_pairs(rd_kafka_conf_t *conf,
+                                 const char *const *settings, char *errstr,
+                                 size_t errstr_size) {
+        size_t i;
+        sq_err_t err;
+
+        for (i = 0; settings && settings[i]; i += 2) {
+                err = sq_kafka_conf_set(conf, settings[i], settings[i + 1],
+                                        errstr, errstr_size);
+                if (err != SQ_OK)
+                        return err;
+        }
+        return SQ_OK;
+}
+
+sq_err_t sq_kafka_conf_apply(rd_kafka_conf_t *conf,
+                             const sq_kafka_prop_t *props, size_t props_cnt,
+                             char *errstr, size_t errstr_size) {
+        const char *name;
+        size_t i;
+        sq_err_t err;
+
+        for (i = 0; i < props_cnt; i++) {
+                name = props[i].name;
+                if (!strncmp(name, "kafka.", 6))
+                        name += 6;
+                err = sq_kafka_conf_set(conf, name, props[i].value, errstr,
+                                        errstr_size);
+                if (err != SQ_OK)
+                        return err;
+        }
+        return SQ_OK;
+}
+
+sq_err_t sq_kafka_conf_profile(rd_kafka_conf_t *conf,
+                               sq_kafka_profile_t profile, char *errstr,
+                               size_t errstr_size) {
+        switch (profile) {
+        case SQ_KAFKA_PROFILE_IDEMPOTENT_PRODUCER:
+                return sq_kafka_conf_set_pairs(conf, idempotent_producer,
+                                               errstr, errstr_size);
+        case SQ_KAFKA_PROFILE_MANUAL_COMMIT_CONSUMER:
+                return sq_kafka_conf_set_pairs(conf, manual_commit_consumer,
+                                               errstr, errstr_size);
+        }
+        sq_assert(!"unknown Kafka client profile");
+        return SQ_ERR_INVALID_ARG;
+}
+
+rd_kafka_t *sq_kafka_conf_new_client(rd_kafka_type_t type,
+                                     rd_kafka_conf_t *conf, char *errstr,
+                                     size_t errstr_size) {
+        char rkerr[512];
+        rd_kafka_t *rk;
+
+        /* rd_kafka_new() takes the configuration only on success. */
+        rk = rd_kafka_new(type, conf, rkerr, sizeof(rkerr));
+        if (!rk) {
+                rd_kafka_conf_destroy(conf);
+                sq_errstr_set(
+                    errstr, errstr_size, "cannot create the Kafka %s: %s",
+                    type == RD_KAFKA_PRODUCER ? "producer" : "consumer", rkerr);
+        }
+        return rk;
+}
