@@ -51,12 +51,9 @@ static void produce_batch(rd_kafka_t *rk, int from, int to) {
 }
 
 static sq_config_t *conf_new(const char *bootstrap, const char *instance_id) {
-        /* A short session: the mock cluster holds a rebalance for the
-         * session timeout less 1 s. */
         return test_conf_new(bootstrap, instance_id, "executor.threads", "3",
                              "admission.high.mark", "50", "admission.low.mark",
-                             "25", "kafka.heartbeat.interval.ms", "300",
-                             "kafka.session.timeout.ms", "4000", NULL);
+                             "25", NULL);
 }
 
 static double tasks_assigned(sq_daemon_t *daemon) {

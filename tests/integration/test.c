@@ -251,6 +251,10 @@ sq_config_t *test_conf_new(const char *bootstrap, const char *instance_id,
         conf_set(conf, "http.port", "auto");
         conf_set(conf, "log.level", level ? level : "notice");
         conf_set(conf, "commit.interval.ms", "200");
+        /* The mock cluster holds a rebalance (a member joining or leaving
+         * a group that has members) for the session timeout less 1 s. */
+        conf_set(conf, "kafka.session.timeout.ms", "4000");
+        conf_set(conf, "kafka.heartbeat.interval.ms", "300");
         va_start(ap, instance_id);
         while ((key = va_arg(ap, const char *))) {
                 const char *value = va_arg(ap, const char *);
@@ -298,7 +302,7 @@ static void *stop_main(void *arg) {
         return NULL;
 }
 
-void test_instance_stop(sq_daemon_t *daemon, int timeout_ms) {
+void test_instance_stop_wait(sq_daemon_t *daemon, int timeout_ms) {
         stop_ctx_t ctx = {.daemon = daemon};
         pthread_condattr_t attr;
         struct timespec ts;
@@ -341,6 +345,10 @@ void test_instance_stop(sq_daemon_t *daemon, int timeout_ms) {
                     sq_err2str(ctx.err));
         TEST_SAY("instance stopped cleanly in %lld ms",
                  (long long)((sq_clock_us() - t0) / 1000));
+}
+
+void test_instance_stop(sq_daemon_t *daemon, int timeout_ms) {
+        test_instance_stop_wait(daemon, timeout_ms);
         sq_daemon_destroy(daemon);
 }
 
@@ -745,7 +753,11 @@ size_t test_read_results(test_reader_t *reader, size_t want, int timeout_ms) {
         return read;
 }
 
-size_t test_read_results_to_end(test_reader_t *reader, int timeout_ms) {
+/* Reads until the reader has read every record the topic holds now,
+ * handing each to @p add. */
+static size_t read_to_end(test_reader_t *reader, int timeout_ms,
+                          void (*add)(test_reader_t *reader,
+                                      rd_kafka_message_t *rkm)) {
         int64_t deadline = sq_clock_us() + (int64_t)timeout_ms * 1000;
         int64_t high[64];
         size_t read = 0;
@@ -771,11 +783,15 @@ size_t test_read_results_to_end(test_reader_t *reader, int timeout_ms) {
                                   reader->topic, i, (long long)reader->next[i],
                                   (long long)high[i], timeout_ms);
                 if ((rkm = test_reader_poll(reader, remaining_ms(deadline)))) {
-                        add_result(reader, rkm);
+                        add(reader, rkm);
                         read++;
                 }
         }
         return read;
+}
+
+size_t test_read_results_to_end(test_reader_t *reader, int timeout_ms) {
+        return read_to_end(reader, timeout_ms, add_result);
 }
 
 static bool has_type(const test_entry_t *entry, const char *type) {
@@ -785,11 +801,42 @@ static bool has_type(const test_entry_t *entry, const char *type) {
         return strstr(padded, word) != NULL;
 }
 
+/* Decodes one event record into the reader's table (instance events,
+ * with no task id, gather under ""). @returns whether its task id had no
+ * event of @p type before. */
+static bool add_event_typed(test_reader_t *reader, rd_kafka_message_t *rkm,
+                            const char *type) {
+        sq_event_t *event = NULL;
+        test_entry_t *entry;
+        char errstr[512];
+        bool first;
+        size_t len;
+
+        if (sq_codec_decode_event(reader->codec, rkm->payload, rkm->len, &event,
+                                  errstr, sizeof(errstr)) != SQ_OK)
+                TEST_FAIL("undecodable event at %s [%d] offset %lld: %s",
+                          reader->topic, (int)rkm->partition,
+                          (long long)rkm->offset, errstr);
+        rd_kafka_message_destroy(rkm);
+        entry = entry_get(reader, event->task_id ? event->task_id : "");
+        first = event->task_id && type && !strcmp(event->type, type) &&
+                !has_type(entry, type);
+        entry->events++;
+        len = strlen(entry->types);
+        snprintf(entry->types + len, sizeof(entry->types) - len, "%s%s",
+                 len ? " " : "", event->type);
+        sq_event_destroy(event);
+        return first;
+}
+
+static void add_event(test_reader_t *reader, rd_kafka_message_t *rkm) {
+        add_event_typed(reader, rkm, NULL);
+}
+
 void test_read_events(test_reader_t *reader, const char *type, size_t want,
                       int timeout_ms) {
         int64_t deadline = sq_clock_us() + (int64_t)timeout_ms * 1000;
         size_t have      = 0, i;
-        char errstr[512];
 
         /* Entries may hold events from an earlier call. */
         for (i = 0; i < READER_BUCKETS; i++) {
@@ -800,36 +847,18 @@ void test_read_events(test_reader_t *reader, const char *type, size_t want,
         }
         while (have < want) {
                 rd_kafka_message_t *rkm;
-                sq_event_t *event = NULL;
-                test_entry_t *entry;
-                size_t len;
-                bool had;
-
                 if (sq_clock_us() >= deadline)
                         TEST_FAIL("%zu of %zu task ids have a \"%s\" event in "
                                   "%s after %d ms",
                                   have, want, type, reader->topic, timeout_ms);
-                if (!(rkm = test_reader_poll(reader, remaining_ms(deadline))))
-                        continue;
-                if (sq_codec_decode_event(reader->codec, rkm->payload, rkm->len,
-                                          &event, errstr,
-                                          sizeof(errstr)) != SQ_OK)
-                        TEST_FAIL("undecodable event at %s [%d] offset "
-                                  "%lld: %s",
-                                  reader->topic, (int)rkm->partition,
-                                  (long long)rkm->offset, errstr);
-                rd_kafka_message_destroy(rkm);
-                /* Instance events (no task id) gather under "". */
-                entry = entry_get(reader, event->task_id ? event->task_id : "");
-                had   = has_type(entry, type);
-                entry->events++;
-                len = strlen(entry->types);
-                snprintf(entry->types + len, sizeof(entry->types) - len, "%s%s",
-                         len ? " " : "", event->type);
-                if (event->task_id && !strcmp(event->type, type) && !had)
+                if ((rkm = test_reader_poll(reader, remaining_ms(deadline))) &&
+                    add_event_typed(reader, rkm, type))
                         have++;
-                sq_event_destroy(event);
         }
+}
+
+size_t test_read_events_to_end(test_reader_t *reader, int timeout_ms) {
+        return read_to_end(reader, timeout_ms, add_event);
 }
 
 /*

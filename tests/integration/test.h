@@ -106,7 +106,9 @@ void test_cluster_destroy(test_cluster_t *cluster);
 /**
  * @brief A finalized instance configuration: @p bootstrap (NULL: the
  *        instance's own embedded broker), instance.id @p instance_id, an
- *        ephemeral HTTP port, commits every 200 ms, then the key/value
+ *        ephemeral HTTP port, commits every 200 ms, a 4 s session (the
+ *        mock cluster holds a rebalance that long, less 1 s), then the
+ *        key/value
  *        pairs that follow, NULL-terminated. A key swarmq rejects fails
  *        the test.
  * @returns the config (caller owns: sq_daemon_new() takes it).
@@ -122,6 +124,12 @@ sq_daemon_t *test_instance_start(sq_config_t *conf);
  *        within @p timeout_ms, then sq_daemon_destroy().
  */
 void test_instance_stop(sq_daemon_t *daemon, int timeout_ms);
+
+/**
+ * @brief test_instance_stop() without the destroy: the instance's HTTP
+ *        server still answers (/readyz says stopping, /metrics counts).
+ */
+void test_instance_stop_wait(sq_daemon_t *daemon, int timeout_ms);
 
 /** @brief Waits until the instance's /readyz answers 200. */
 void test_wait_ready(sq_daemon_t *daemon, int timeout_ms);
@@ -228,6 +236,12 @@ size_t test_read_results_to_end(test_reader_t *reader, int timeout_ms);
  */
 void test_read_events(test_reader_t *reader, const char *type, size_t want,
                       int timeout_ms);
+
+/**
+ * @brief Reads events until the reader has read every record the topic
+ *        holds now; fails the test when @p timeout_ms pass first.
+ */
+size_t test_read_events_to_end(test_reader_t *reader, int timeout_ms);
 
 /** @returns what the reader saw for @p id, or NULL. */
 const test_entry_t *test_entry(const test_reader_t *reader, const char *id);
