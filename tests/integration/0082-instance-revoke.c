@@ -50,10 +50,71 @@ static void produce_batch(rd_kafka_t *rk, int from, int to) {
         TEST_SAY("produced tasks %d..%d", from, to - 1);
 }
 
+/* After each rebalance, tasks on the other two lanes: critical ones
+ * (the fast lane's own queue, forwarded per assigned partition) and
+ * flaky ones that fail once and succeed from the retry lane. */
+#define N_CRIT  10
+#define N_FLAKY 2
+#define N_EXTRA (N_CRIT + N_FLAKY)
+
+static void produce_extras(rd_kafka_t *rk, sq_codec_t *codec, int phase) {
+        char id[32];
+        int i;
+        for (i = 0; i < N_CRIT + N_FLAKY; i++) {
+                sq_task_t *task;
+                if (i < N_CRIT) {
+                        snprintf(id, sizeof(id), "k%d-%d", phase, i);
+                        task = test_task_new(id, "echo", id);
+                        test_produce_task(rk, NULL, "swarmq-tasks-critical",
+                                          task, NULL);
+                } else {
+                        snprintf(id, sizeof(id), "f%d-%d", phase, i);
+                        task = test_task_new(id, "fail", "flaky");
+                        sq_task_add_header(task, "succeed_on_attempt", "2");
+                        /* Avro: JSON tasks written here carry no headers. */
+                        test_produce_task(rk, codec, "swarmq-tasks", task,
+                                          NULL);
+                }
+                sq_task_destroy(task);
+        }
+        test_producer_flush(rk);
+}
+
+static void check_extras(test_reader_t *results, int phase) {
+        char id[32];
+        int i;
+        for (i = 0; i < N_CRIT + N_FLAKY; i++) {
+                const test_entry_t *entry;
+                const sq_result_t *result;
+                const char *want = i < N_CRIT ? id : "succeeded on attempt 2";
+                snprintf(id, sizeof(id), i < N_CRIT ? "k%d-%d" : "f%d-%d",
+                         phase, i);
+                entry = test_entry(results, id);
+                TEST_ASSERT(entry && entry->results == 1,
+                            "task %s has %d results", id,
+                            entry ? entry->results : 0);
+                result = entry->result;
+                TEST_ASSERT(result->status == SQ_STATUS_SUCCEEDED &&
+                                result->attempts == (i < N_CRIT ? 1 : 2) &&
+                                result->output_len == strlen(want) &&
+                                !memcmp(result->output, want, strlen(want)),
+                            "task %s: %s after %d attempts, output \"%.*s\"",
+                            id, sq_status_name(result->status),
+                            (int)result->attempts, (int)result->output_len,
+                            result->output ? (const char *)result->output : "");
+                if (i < N_CRIT)
+                        TEST_ASSERT(result->source.topic &&
+                                        !strcmp(result->source.topic,
+                                                "swarmq-tasks-critical"),
+                                    "task %s came from %s", id,
+                                    result->source.topic);
+        }
+}
+
 static sq_config_t *conf_new(const char *bootstrap, const char *instance_id) {
         return test_conf_new(bootstrap, instance_id, "executor.threads", "3",
                              "admission.high.mark", "50", "admission.low.mark",
-                             "25", NULL);
+                             "25", "retry.backoff.initial.ms", "100", NULL);
 }
 
 static double tasks_assigned(sq_daemon_t *daemon) {
@@ -146,6 +207,8 @@ int main_0082_instance_revoke(int argc, char **argv) {
         test_reader_t *results;
         sq_daemon_t *c1, *c2;
         split_t split;
+        sq_codec_t *codec;
+        char errstr[512];
         rd_kafka_t *rk;
         int on_c1, on_c2, dups, p;
         size_t read = 0;
@@ -158,6 +221,8 @@ int main_0082_instance_revoke(int argc, char **argv) {
         cluster = test_cluster_new(PARTITIONS);
         c1      = test_instance_start(conf_new(cluster->bootstrap, "c1"));
         rk      = test_producer_new(cluster->bootstrap);
+        if (!(codec = sq_codec_new(errstr, sizeof(errstr))))
+                TEST_FAIL("sq_codec_new: %s", errstr);
         produce_batch(rk, 0, N_FIRST);
         results = test_reader_new(cluster->bootstrap, "swarmq-results");
         read += test_read_results(results, 50, 30000);
@@ -188,7 +253,8 @@ int main_0082_instance_revoke(int argc, char **argv) {
                         split_done, &split);
         TEST_SAY("tasks partitions: c1 %g, c2 %g", split.n1, split.n2);
         produce_batch(rk, N_FIRST, N_FIRST + N_SECOND);
-        read += test_read_results(results, N_FIRST + N_SECOND, 60000);
+        produce_extras(rk, codec, 2);
+        read += test_read_results(results, N_FIRST + N_SECOND + N_EXTRA, 60000);
         test_wait_committed_all(cluster->bootstrap, "swarmq", "swarmq-tasks",
                                 PARTITIONS, 10000);
         /* Committed: every result is in the topic. Read them all. */
@@ -201,12 +267,13 @@ int main_0082_instance_revoke(int argc, char **argv) {
         TEST_ASSERT(on_c1 > 0 && on_c2 > 0,
                     "c1 ran %d tasks and c2 %d: one of them did nothing", on_c1,
                     on_c2);
+        check_extras(results, 2);
         TEST_ASSERT(results_in_topic(cluster->bootstrap) ==
-                        N_FIRST + N_SECOND + dups,
+                        N_FIRST + N_SECOND + N_EXTRA + dups,
                     "the results topic holds %lld records for %d tasks "
                     "and %d duplicates",
                     (long long)results_in_topic(cluster->bootstrap),
-                    N_FIRST + N_SECOND, dups);
+                    N_FIRST + N_SECOND + N_EXTRA, dups);
 
         TEST_PHASE("c1 leaves");
         test_instance_stop(c1, 30000);
@@ -214,7 +281,8 @@ int main_0082_instance_revoke(int argc, char **argv) {
         test_wait_until("c2 owns all 6 tasks partitions", 30000, split_done,
                         &split);
         produce_batch(rk, N_FIRST + N_SECOND, N_ALL);
-        read += test_read_results(results, N_ALL, 60000);
+        produce_extras(rk, codec, 3);
+        read += test_read_results(results, N_ALL + 2 * N_EXTRA, 60000);
         test_wait_committed_all(cluster->bootstrap, "swarmq", "swarmq-tasks",
                                 PARTITIONS, 10000);
         read += test_read_results_to_end(results, 10000);
@@ -226,18 +294,21 @@ int main_0082_instance_revoke(int argc, char **argv) {
                     !strcmp(test_entry(results, ids[p])->instances, "c2"),
                     "task %s ran on \"%s\" after c1 left", ids[p],
                     test_entry(results, ids[p])->instances);
-        TEST_ASSERT(read == (size_t)(N_ALL + dups),
+        check_extras(results, 3);
+        TEST_ASSERT(read == (size_t)(N_ALL + 2 * N_EXTRA + dups),
                     "%zu results read for %d tasks and %d duplicates", read,
-                    N_ALL, dups);
-        TEST_ASSERT(results_in_topic(cluster->bootstrap) == N_ALL + dups,
+                    N_ALL + 2 * N_EXTRA, dups);
+        TEST_ASSERT(results_in_topic(cluster->bootstrap) ==
+                        N_ALL + 2 * N_EXTRA + dups,
                     "the results topic holds %lld records for %d tasks and "
                     "%d duplicates",
-                    (long long)results_in_topic(cluster->bootstrap), N_ALL,
-                    dups);
+                    (long long)results_in_topic(cluster->bootstrap),
+                    N_ALL + 2 * N_EXTRA, dups);
 
         TEST_PHASE("stop");
         test_reader_destroy(results);
         rd_kafka_destroy(rk);
+        sq_codec_destroy(codec);
         test_instance_stop(c2, 30000);
         test_cluster_destroy(cluster);
         return 0;
