@@ -12,6 +12,9 @@
  *            [-t INPUT_TOPIC]
  *
  * Prints one line: raw_pipe count=N out_per_in=K seconds=S in_per_sec=R
+ *   cpu_seconds=C delivered=D
+ * cpu_seconds is this process's user + system time over the same span
+ * (getrusage), librdkafka's threads included.
  *
  * DESIGN
  *   Single thread; the consumer and producer share it, as a minimal
@@ -22,11 +25,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common.h"
 
 static int64_t delivered;
+
+/* User + system CPU time of the whole process, in microseconds. */
+static int64_t cpu_us(void) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+               ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
         (void)rk;
@@ -86,6 +98,7 @@ int main(int argc, char **argv) {
         const char *brokers = NULL, *in_topic = "raw-pipe-in";
         int64_t count = 200000, out_per_in = 1, value_size = 100;
         int64_t consumed = 0, t_first = 0, t_last_commit, t_progress, t_end, i;
+        int64_t cpu_first = 0, cpu_end;
         char out_topic[128], group[64], *value;
         rd_kafka_topic_partition_list_t *topics;
         rd_kafka_t *producer, *consumer;
@@ -161,8 +174,10 @@ int main(int argc, char **argv) {
                 if (rkm) {
                         t_progress = sq_clock_us();
                         if (!rkm->err) {
-                                if (!t_first)
-                                        t_first = sq_clock_us();
+                                if (!t_first) {
+                                        t_first   = sq_clock_us();
+                                        cpu_first = cpu_us();
+                                }
                                 for (i = 0; i < out_per_in; i++)
                                         produce(producer, out_topic, rkm->key,
                                                 rkm->key_len, rkm->payload,
@@ -178,14 +193,15 @@ int main(int argc, char **argv) {
                 }
         }
         rd_kafka_flush(producer, 60000);
-        t_end = sq_clock_us();
+        t_end   = sq_clock_us();
+        cpu_end = cpu_us();
         rd_kafka_commit(consumer, NULL, 0);
         printf("raw_pipe count=%lld out_per_in=%lld seconds=%.3f "
-               "in_per_sec=%.0f delivered=%lld\n",
+               "in_per_sec=%.0f cpu_seconds=%.2f delivered=%lld\n",
                (long long)count, (long long)out_per_in,
                (double)(t_end - t_first) / 1e6,
                (double)count / ((double)(t_end - t_first) / 1e6),
-               (long long)delivered);
+               (double)(cpu_end - cpu_first) / 1e6, (long long)delivered);
         rd_kafka_consumer_close(consumer);
         rd_kafka_destroy(consumer);
         rd_kafka_destroy(producer);

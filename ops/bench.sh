@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# One entry point for the benchmark suite: each comparison side by side in
+# one run, on one broker, results appended to docs/benchmarks.md with the
+# machine, versions and the exact command. See ops/bench.sh --help.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/ops/lib.sh"
+
+usage() {
+        cat <<'EOF'
+Usage: ops/bench.sh [COMMAND] [options]
+
+Runs swarmq's benchmarks side by side with what users would pick instead,
+each comparison in one run on one broker (ratios, not absolute figures,
+are what a shared machine can tell), prints the tables and appends them to
+docs/benchmarks.md with the machine, the versions and this command.
+
+Commands:
+  all        keysweep, then pipe, on one broker (default)
+  keysweep   parallel-consumer's key sweep: the same 10,000 `sleep` records
+             (0-5 ms, one partition) run by swarmq and by Confluent
+             parallel-consumer 0.5.3.3 in the modes partition, key with 10,
+             100 and 10,000 keys, unordered, at concurrency 16 and 100;
+             wall time against the work floor (tests/bench/keysweep.sh).
+             Real Kafka only.
+  pipe       throughput and CPU per task: a plain librdkafka
+             consume->produce pipe writing 1 and 4 records per record in vs
+             swarmq with noop tasks (tests/bench/run.sh)
+  guarantee  at_least_once vs exactly_once (tests/bench/guarantee.sh; the
+             options after the command go to that script)
+  memory     RSS figures (tests/bench/memory.sh; options go to it)
+  events-latency  GET /events latency (tests/bench/events_latency.sh;
+             options go to it)
+
+Options (all, keysweep, pipe):
+  --broker real|mock   real: Apache Kafka 3.9.1 from Maven Central
+                       (ops/kafka.sh), the default; mock: librdkafka's mock
+                       cluster (pipe only; `all` then skips the key sweep
+                       and says so)
+  --bootstrap HOST:PORT  use this running broker instead of starting one
+  --build DIR          use this build as it is (tests enabled); default: a
+                       Release build made in ./build-bench
+  --quick              tiny sizes, a smoke run (CI): key sweep of 200
+                       records at concurrency 16, pipe of 2,000 records;
+                       writes no doc unless --doc is given
+  --count N            pipe: records (default 100000)
+  --threads T          pipe: swarmq executor threads (default 4)
+  --sweep-count N      keysweep: records per mode (default 10000)
+  --modes LIST         keysweep: comma-separated, from partition, key10,
+                       key100, key10000 (any key<N>), unordered (default all
+                       five)
+  --concurrency LIST   keysweep: comma-separated (default 16,100)
+  --commit-ms MS       keysweep: commit interval of both (default 100)
+  --seed S             keysweep: seed of the records (default 42)
+  --no-peer            keysweep: swarmq only, no parallel-consumer
+  -X KEY=VALUE         a swarmq-consumer configuration key for every swarmq
+                       run (repeatable), e.g. -X kafka.linger.ms=0
+  --doc FILE           append the results to FILE (default
+                       docs/benchmarks.md)
+  --no-write           print only, append nothing
+  -h, --help           this help
+
+Exit codes: 0 done; 1 a benchmark failed; 2 bad usage; 77 (with --quick)
+the run was partial because java/javac/mvn are missing: the real broker
+and parallel-consumer need them (apt-get install -y openjdk-17-jdk-headless
+maven; bash ops/deps.sh --test), so the pipe ran on the mock only.
+
+Examples:
+  ops/bench.sh all                        the full suite on real Kafka
+  ops/bench.sh keysweep --modes partition,key10 --concurrency 16
+  ops/bench.sh pipe --broker mock --count 100000
+  ops/bench.sh all --quick --build build  the CI smoke
+EOF
+}
+
+die() {
+        echo "bench: $*" >&2
+        echo "bench: see ops/bench.sh --help" >&2
+        exit 2
+}
+
+cmd=all
+if (($#)) && [[ "$1" != -* ]]; then
+        cmd=$1
+        shift
+fi
+case $cmd in
+all | keysweep | pipe) ;;
+guarantee) exec bash "$root/tests/bench/guarantee.sh" "$@" ;;
+memory) exec bash "$root/tests/bench/memory.sh" "$@" ;;
+events-latency) exec bash "$root/tests/bench/events_latency.sh" "$@" ;;
+help) usage; exit 0 ;;
+*) die "unknown command '$cmd' (all, keysweep, pipe, guarantee, memory, events-latency)" ;;
+esac
+
+broker=real bootstrap= build= quick=0 count= threads=4 sweep_count= modes=
+concurrency= commit_ms=100 seed=42 peer=on doc=$root/docs/benchmarks.md
+write=1 doc_given=0
+extra=()
+cmdline="ops/bench.sh $cmd"
+need() { [[ $# -ge 2 && -n "$2" && "$2" != --* ]] || die "$1 needs a value"; }
+posint() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, not '$2'"; }
+while (($#)); do
+        case $1 in
+        --quick) quick=1; cmdline+=" $1"; shift; continue ;;
+        --no-peer) peer=off; cmdline+=" $1"; shift; continue ;;
+        --no-write) write=0; cmdline+=" $1"; shift; continue ;;
+        -h | --help) usage; exit 0 ;;
+        --broker | --bootstrap | --build | --count | --threads | --sweep-count | \
+                --modes | --concurrency | --commit-ms | --seed | -X | --doc) need "$@" ;;
+        *) die "unknown option '$1'" ;;
+        esac
+        case $1 in
+        --broker) [[ "$2" == real || "$2" == mock ]] || die "--broker must be real or mock, not '$2'"; broker=$2 ;;
+        --bootstrap) bootstrap=$2 ;;
+        --build) build=$(cd "$2" 2>/dev/null && pwd) || die "--build: no directory '$2'" ;;
+        --count) posint "$1" "$2"; count=$2 ;;
+        --threads) posint "$1" "$2"; threads=$2 ;;
+        --sweep-count) posint "$1" "$2"; sweep_count=$2 ;;
+        --modes) modes=$2 ;;
+        --concurrency) concurrency=$2 ;;
+        --commit-ms) posint "$1" "$2"; commit_ms=$2 ;;
+        --seed) posint "$1" "$2"; seed=$2 ;;
+        -X) [[ "$2" == *=* ]] || die "-X needs KEY=VALUE, not '$2'"; extra+=(-X "$2") ;;
+        --doc) doc=$2; doc_given=1 ;;
+        *) die "unknown option '$1'" ;;
+        esac
+        cmdline+=" $1 $2"
+        shift 2
+done
+[[ "$cmd" == keysweep && "$broker" == mock ]] &&
+        die "keysweep runs on real Kafka only (parallel-consumer is a Java client; the mock cluster answers no CreateTopics)"
+((quick && !doc_given)) && write=0
+if ((quick)); then
+        : "${count:=2000}" "${sweep_count:=200}" "${concurrency:=16}"
+fi
+: "${count:=100000}" "${sweep_count:=10000}" "${concurrency:=16,100}"
+: "${modes:=partition,key10,key100,key10000,unordered}"
+
+# Without java, javac and mvn there is no real broker and no
+# parallel-consumer: a smoke still runs the pipe on the mock, and says so.
+partial=0
+if [[ "$broker" == real && -z "$bootstrap" ]]; then
+        for tool in java javac mvn; do
+                command -v "$tool" >/dev/null && continue
+                if ((quick)) && [[ "$cmd" != keysweep ]]; then
+                        echo "bench: SKIPPED: $tool not found: no real Kafka and no parallel-consumer; the pipe runs on the mock only" >&2
+                        broker=mock partial=1
+                        break
+                fi
+                echo "bench: $tool not found: real Kafka and parallel-consumer need java, javac and mvn (apt-get install -y openjdk-17-jdk-headless maven)" >&2
+                exit 1
+        done
+fi
+
+if [[ -z "$build" ]]; then
+        "$root/ops/deps.sh" >&2
+        echo "bench: building Release into $root/build-bench" >&2
+        "$root/ops/build.sh" "$root/build-bench" -DCMAKE_BUILD_TYPE=Release -DSWARMQ_TESTS=ON >&2
+        build=$root/build-bench
+fi
+[[ -x "$build/consumer/swarmq-consumer" && -x "$build/tests/bench/sweep_gen" ]] ||
+        die "--build '$build' has no swarmq-consumer or tests/bench/sweep_gen (configure with -DSWARMQ_TESTS=ON)"
+
+out=$(mktemp /tmp/swarmq-bench-out.XXXXXX)
+kafka_state=
+cleanup() {
+        [[ -n "$kafka_state" ]] &&
+                bash "$root/ops/kafka.sh" stop --state-dir "$kafka_state" >/dev/null 2>&1
+        rm -f "$out"
+}
+trap cleanup EXIT
+
+if [[ "$broker" == real && -z "$bootstrap" ]]; then
+        kafka_state=$build/kafka-bench-$$
+        echo "bench: starting Apache Kafka 3.9.1 (state $kafka_state)" >&2
+        bootstrap=$(bash "$root/ops/kafka.sh" start --state-dir "$kafka_state" |
+                sed -n 's/^bootstrap.servers=//p')
+        [[ -n "$bootstrap" ]] || { echo "bench: the Kafka broker did not start" >&2; exit 1; }
+fi
+
+ran=()
+if [[ "$cmd" == all || "$cmd" == keysweep ]]; then
+        if [[ "$broker" == mock ]]; then
+                echo "bench: SKIPPED keysweep: it needs --broker real" >&2
+        else
+                echo "bench: keysweep on $bootstrap" >&2
+                peer_args=(--peer "$peer")
+                {
+                        echo "#### Key sweep: swarmq vs parallel-consumer 0.5.3.3"
+                        echo
+                        bash "$root/tests/bench/keysweep.sh" --bootstrap "$bootstrap" \
+                                --build "$build" --count "$sweep_count" --modes "$modes" \
+                                --concurrency "$concurrency" --commit-ms "$commit_ms" \
+                                --seed "$seed" "${peer_args[@]}" "${extra[@]}"
+                        echo
+                } >>"$out"
+                ran+=(keysweep)
+        fi
+fi
+if [[ "$cmd" == all || "$cmd" == pipe ]]; then
+        echo "bench: pipe on the $broker broker" >&2
+        pipe_args=(--broker "$broker" --build "$build" --count "$count" --threads "$threads")
+        [[ "$broker" == real ]] && pipe_args+=(--bootstrap "$bootstrap")
+        {
+                echo "#### Throughput and CPU: swarmq vs the raw librdkafka pipe"
+                echo
+                bash "$root/tests/bench/run.sh" "${pipe_args[@]}" "${extra[@]}"
+                echo
+        } >>"$out"
+        ran+=(pipe)
+fi
+
+cat "$out"
+if ((write)); then
+        cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+        mem=$(free -g | awk '/^Mem:/ { print $2 " GiB" }')
+        rdkafka=$(pkg-config --modversion rdkafka 2>/dev/null || echo '?')
+        commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')
+        btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)
+        java_v=$(java -version 2>&1 | head -1 | sed 's/.*"\(.*\)".*/\1/' || true)
+        kafka_v="Apache Kafka 3.9.1 (ops/kafka.sh)"
+        [[ "$broker" == mock ]] && kafka_v="librdkafka's mock cluster (swarmq-mock-broker)"
+        {
+                echo
+                echo "### $(date -u +%Y-%m-%dT%H:%MZ) — ${ran[*]}, $kafka_v"
+                echo
+                echo "Machine: $(nproc) cores ($cpu), $mem, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; shared with other engineers' builds and tests, so only ratios within this run mean much."
+                echo "Versions: swarmq $commit (${btype:-default} build), librdkafka $rdkafka, Java $java_v, parallel-consumer 0.5.3.3."
+                echo "Command: \`$cmdline\`"
+                echo
+                cat "$out"
+        } >>"$doc"
+        echo "bench: results appended to $doc" >&2
+fi
+((partial)) && exit 77
+exit 0
