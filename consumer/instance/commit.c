@@ -28,6 +28,7 @@
  */
 #include "commit_int.h"
 #include "daemon_int.h"
+#include "hash.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -53,13 +54,7 @@ void sq_commit_term(sq_daemon_t *daemon) {
 
 /* FNV-1a, 64 bits: tells whether a map changed since it was committed. */
 static uint64_t hash_bytes(const char *buf, size_t len) {
-        uint64_t h = 14695981039346656037ull;
-        size_t i;
-        for (i = 0; i < len; i++) {
-                h ^= (unsigned char)buf[i];
-                h *= 1099511628211ull;
-        }
-        return h;
+        return sq_hash_fnv1a64(buf, len, SQ_HASH_FNV64_BASIS);
 }
 
 static rd_kafka_topic_partition_list_t *

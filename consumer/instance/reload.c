@@ -3,7 +3,9 @@
  * reload.c: applying a reloaded configuration (SIGHUP): the agents (with
  * their breakers), the feature flags, breaker.when.open and log.level
  * change at once; every other changed key is logged as ignored until a
- * restart, and /status shows the configuration that really runs.
+ * restart, and /status shows the configuration that really runs. Which
+ * keys reload is the config key table's reload column
+ * (sq_config_key_reloadable()), not a list here.
  *
  * DESIGN
  *   Thread: the signal thread (consumer/main.c); one reload at a time
@@ -54,29 +56,6 @@ static const char *kv_get(const kv_list_t *list, const char *key) {
         return NULL;
 }
 
-/* Keys a reload applies; every other change waits for a restart. Of an
- * agent's keys: its kind, handler, capabilities, concurrency, breaker;
- * the process settings of exec and pool agents (command, env, limits,
- * pool.*) belong to their runtimes, built at start. */
-static bool key_reloadable(const char *key) {
-        static const char *const fields[] = {
-            ".kind", ".handler", ".capabilities", ".concurrency", ".breaker."};
-        const char *field;
-        size_t i;
-
-        if (!strncmp(key, "agent.", 6)) {
-                field = strchr(key + 6, '.');
-                for (i = 0; field && i < SQ_ARRAY_SIZE(fields); i++)
-                        if (!strncmp(field, fields[i], strlen(fields[i])) &&
-                            (fields[i][strlen(fields[i]) - 1] == '.' ||
-                             !field[strlen(fields[i])]))
-                                return true;
-                return false;
-        }
-        return !strncmp(key, "flag.", 5) || !strcmp(key, "breaker.when.open") ||
-               !strcmp(key, "log.level");
-}
-
 /* An exec or pool agent needs the runtime built at start for its name. */
 static bool runtimes_cover(const sq_daemon_t *daemon, const sq_config_t *conf,
                            char *errstr, size_t errstr_size) {
@@ -121,7 +100,8 @@ static void restart_only_changes(const kv_list_t *old, const kv_list_t *new,
         buf[0] = '\0';
         for (i = 0; i < new->cnt; i++) {
                 const char *key = new->kv[i].name;
-                if (key_reloadable(key) || !strcmp(key, "instance.id"))
+                if (sq_config_key_reloadable(key) ||
+                    !strcmp(key, "instance.id"))
                         continue; /* instance.id: the default has the pid */
                 other = kv_get(old, key);
                 if (!other || strcmp(other, new->kv[i].value))
@@ -129,7 +109,7 @@ static void restart_only_changes(const kv_list_t *old, const kv_list_t *new,
         }
         for (i = 0; i < old->cnt; i++) {
                 const char *key = old->kv[i].name;
-                if (!key_reloadable(key) && !kv_get(new, key))
+                if (!sq_config_key_reloadable(key) && !kv_get(new, key))
                         list_key(buf, size, key);
         }
 }
@@ -142,10 +122,10 @@ static void running_conf_set(sq_daemon_t *daemon, const kv_list_t *old,
         size_t i;
 
         for (i = 0; i < new->cnt; i++)
-                if (key_reloadable(new->kv[i].name))
+                if (sq_config_key_reloadable(new->kv[i].name))
                         kv_collect(&running, new->kv[i].name, new->kv[i].value);
         for (i = 0; i < old->cnt; i++)
-                if (!key_reloadable(old->kv[i].name))
+                if (!sq_config_key_reloadable(old->kv[i].name))
                         kv_collect(&running, old->kv[i].name, old->kv[i].value);
         pthread_mutex_lock(&daemon->snap_lock);
         prev.kv                         = daemon->reload.running_conf;
