@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli.h: what the swarmq-producer commands share: the global options, exit
- * codes, signal handling, the progress line and a string-keyed counter map.
+ * codes, the commands main() dispatches to, signal handling, and the
+ * utilities of cli_util.c (the progress line, a string-keyed counter map,
+ * a bounded line reader, random ids).
  *
  * DESIGN
  *   main.c parses the global options into an sq_cli_t and hands the rest of
- *   argv to one command (cli_submit.c, cli_wait.c, cli_replay.c). A command
- * returns an exit code; nothing below main() calls exit(). SIGINT and SIGTERM
- * only set a flag that the command loops test; they are blocked while Kafka
- *   clients start so librdkafka's threads never take them and a blocking
- *   read on the main thread is interrupted (EINTR) instead.
+ *   argv to one command (cli_submit.c, cli_wait.c, cli_replay.c,
+ *   cli_dlt.c), each built on the command layer (command.h). A command
+ *   returns an exit code; nothing below main() calls exit(). SIGINT and
+ *   SIGTERM only set a flag that the command loops test; they are blocked
+ *   while Kafka clients start so librdkafka's threads never take them and a
+ *   blocking read on the main thread is interrupted (EINTR) instead.
  */
 #ifndef SQ_CLI_H
 #define SQ_CLI_H
@@ -28,12 +31,6 @@
 #define SQ_CLI_EXIT_USAGE      2 /* bad option, argument or input line */
 #define SQ_CLI_EXIT_BROKER     3 /* no broker reachable */
 
-/** One NAME=VALUE pair (both borrowed from argv). */
-typedef struct sq_cli_prop_s {
-        const char *name;
-        const char *value;
-} sq_cli_prop_t;
-
 /** Global options, shared by every command. Strings borrowed from argv. */
 typedef struct sq_cli_s {
         const char *brokers;    /**< -b or SWARMQ_BOOTSTRAP_SERVERS; may be
@@ -49,20 +46,6 @@ typedef struct sq_cli_s {
         bool have_brokers; /**< brokers or -X bootstrap.servers given */
         bool quiet;
 } sq_cli_t;
-
-/**
- * @brief Creates a consumer for command @p cmd: a throwaway group
- *        "swarmq-producer-<cmd>-<random>", client.id
- *        "swarmq-producer-<cmd>", no commits, then the command's own
- *        @p settings (NULL-terminated name, value pairs), then -b and the
- *        -X properties; checks that a broker answers within
- *        --connect-timeout-ms.
- * @param rkp set to the consumer (caller owns, rd_kafka_destroy()).
- * @returns SQ_CLI_EXIT_OK, or SQ_CLI_EXIT_USAGE / SQ_CLI_EXIT_BROKER with a
- *          message printed naming the property or the broker problem.
- */
-int sq_cli_consumer_new(const sq_cli_t *cli, const char *cmd,
-                        const char *const *settings, rd_kafka_t **rkp);
 
 /** @brief Runs `submit`; @p argv[0] is "submit". @returns an exit code. */
 int sq_cli_submit(const sq_cli_t *cli, int argc, char **argv);

@@ -35,21 +35,18 @@
  */
 #include "cli_reader.h"
 
-#include "codec.h"
 #include "log.h"
 #include "retry.h"
 #include "task.h"
 #include "topics.h"
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#define POLL_TIMEOUT_MS  100
-#define MAX_SKIP_NOTES   20 /* skipped-record lines printed on stderr */
+#define POLL_TIMEOUT_MS  100 /* waiting for room, or for reports */
+#define MAX_SKIP_NOTES   20  /* skipped-record lines printed on stderr */
 #define DLT_HDR_PREFIX   "swarmq-dlt-"
 #define DEFAULT_DLT      SQ_TOPIC_DEFAULT_DLT
 #define TOPIC_NAME_MAX   249
@@ -57,7 +54,6 @@
 #define UNDECODABLE_TEXT "<undecodable>"
 
 typedef struct dlt_opts_s {
-        const char *cmd; /* "dlt list" or "dlt redrive" */
         bool redrive;
         sq_reader_opts_t rd;
         sq_reader_offset_t from; /* --partition P --from-offset N */
@@ -87,9 +83,9 @@ typedef struct dlt_rec_s {
 } dlt_rec_t;
 
 typedef struct dlt_state_s {
+        const sq_cmd_t *cmd; /* "dlt list" or "dlt redrive"; its codec */
         const dlt_opts_t *opts;
         sq_reader_t reader;
-        sq_codec_t *codec;
         rd_kafka_t *producer; /* redrive only */
         uint64_t selected;
         uint64_t redriven; /* delivered (or, with --dry-run, would be) */
@@ -229,154 +225,140 @@ static bool topic_name_ok(const char *name) {
         return true;
 }
 
-static int bad_topic(const char *cmd, const char *opt, const char *name) {
-        return sq_cli_usage_error(cmd,
+static int bad_topic(const sq_cmd_t *cmd, const char *opt, const char *name) {
+        return sq_cli_usage_error(cmd->name,
                                   "%s \"%s\" is not a Kafka topic name (1 to "
                                   "249 characters of a-z A-Z 0-9 . _ -)",
                                   opt, name);
 }
 
-/* @returns -1 to go on, or an exit code. */
-static int parse_opts(const sq_cli_t *cli, dlt_opts_t *opts, int argc,
-                      char **argv) {
-        enum {
-                OPT_TOPIC = 256,
-                OPT_PARTITION,
-                OPT_FROM_OFFSET,
-                OPT_SINCE,
-                OPT_REASON,
-                OPT_TASK_ID,
-                OPT_LIMIT,
-                OPT_JSON,
-                OPT_TO,
-                OPT_DRY_RUN,
-                OPT_YES,
-                OPT_INCLUDE_UNDECODABLE,
-        };
-        static const struct option longopts[] = {
-            {"topic", required_argument, NULL, OPT_TOPIC},
-            {"partition", required_argument, NULL, OPT_PARTITION},
-            {"from-offset", required_argument, NULL, OPT_FROM_OFFSET},
-            {"since", required_argument, NULL, OPT_SINCE},
-            {"reason", required_argument, NULL, OPT_REASON},
-            {"task-id", required_argument, NULL, OPT_TASK_ID},
-            {"limit", required_argument, NULL, OPT_LIMIT},
-            {"json", no_argument, NULL, OPT_JSON},
-            {"to", required_argument, NULL, OPT_TO},
-            {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-            {"yes", no_argument, NULL, OPT_YES},
-            {"include-undecodable", no_argument, NULL, OPT_INCLUDE_UNDECODABLE},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-        };
-        const char *cmd = opts->cmd;
-        int64_t v;
-        int opt;
+enum {
+        OPT_TOPIC = 256,
+        OPT_PARTITION,
+        OPT_FROM_OFFSET,
+        OPT_SINCE,
+        OPT_REASON,
+        OPT_TASK_ID,
+        OPT_LIMIT,
+        OPT_JSON,
+        OPT_TO,
+        OPT_DRY_RUN,
+        OPT_YES,
+        OPT_INCLUDE_UNDECODABLE,
+};
 
-        (void)cli;
-        opterr = 0;
-        while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-                switch (opt) {
-                case OPT_TOPIC:
-                        if (!topic_name_ok(optarg))
-                                return bad_topic(cmd, "--topic", optarg);
-                        opts->rd.topic = optarg;
-                        break;
-                case OPT_PARTITION:
-                        if (sq_parse_int64(optarg, 0, INT32_MAX, &v) != SQ_OK)
-                                return sq_cli_usage_error(
-                                    cmd,
-                                    "--partition expects a partition number "
-                                    "(0 or more), got \"%s\"",
-                                    optarg);
-                        opts->partition = (int32_t)v;
-                        break;
-                case OPT_FROM_OFFSET:
-                        if (sq_parse_int64(optarg, 0, INT64_MAX, &v) != SQ_OK)
-                                return sq_cli_usage_error(
-                                    cmd,
-                                    "--from-offset expects an offset (0 or "
-                                    "more), got \"%s\"",
-                                    optarg);
-                        opts->have_from_offset = true;
-                        opts->from_offset      = v;
-                        break;
-                case OPT_SINCE:
-                        if (!sq_cli_time_arg(cmd, "--since", optarg,
-                                             &opts->rd.since_ms))
-                                return SQ_CLI_EXIT_USAGE;
-                        opts->rd.since_arg = optarg;
-                        break;
-                case OPT_REASON:
-                        if (!*optarg)
-                                return sq_cli_usage_error(
-                                    cmd, "--reason must not be empty");
-                        sq_strmap_put(&opts->reasons, optarg, NULL);
-                        break;
-                case OPT_TASK_ID:
-                        if (!*optarg)
-                                return sq_cli_usage_error(
-                                    cmd, "--task-id must not be empty");
-                        sq_strmap_put(&opts->task_ids, optarg, NULL);
-                        break;
-                case OPT_LIMIT:
-                        if (sq_parse_int64(optarg, 1, INT64_MAX, &v) != SQ_OK)
-                                return sq_cli_usage_error(
-                                    cmd,
-                                    "--limit expects a positive number, got "
-                                    "\"%s\"",
-                                    optarg);
-                        opts->limit = (uint64_t)v;
-                        break;
-                case OPT_JSON:
-                        opts->json = true;
-                        break;
-                case OPT_TO:
-                case OPT_DRY_RUN:
-                case OPT_YES:
-                case OPT_INCLUDE_UNDECODABLE:
-                        if (!opts->redrive)
-                                return sq_cli_usage_error(
-                                    cmd,
-                                    "%s is an option of 'dlt redrive', not "
-                                    "of 'dlt list'",
-                                    argv[optind - 1]);
-                        if (opt == OPT_TO) {
-                                if (!topic_name_ok(optarg))
-                                        return bad_topic(cmd, "--to", optarg);
-                                opts->to = optarg;
-                        } else if (opt == OPT_DRY_RUN) {
-                                opts->dry_run = true;
-                        } else if (opt == OPT_YES) {
-                                opts->yes = true;
-                        } else {
-                                opts->include_undecodable = true;
-                        }
-                        break;
-                case 'h':
-                        dlt_usage(stdout);
-                        return SQ_CLI_EXIT_OK;
-                case ':':
+static const struct option longopts[] = {
+    {"topic", required_argument, NULL, OPT_TOPIC},
+    {"partition", required_argument, NULL, OPT_PARTITION},
+    {"from-offset", required_argument, NULL, OPT_FROM_OFFSET},
+    {"since", required_argument, NULL, OPT_SINCE},
+    {"reason", required_argument, NULL, OPT_REASON},
+    {"task-id", required_argument, NULL, OPT_TASK_ID},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"to", required_argument, NULL, OPT_TO},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"yes", no_argument, NULL, OPT_YES},
+    {"include-undecodable", no_argument, NULL, OPT_INCLUDE_UNDECODABLE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One dlt option (sq_cmd_opt_cb_t). */
+static int dlt_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
+                   const char *word) {
+        dlt_opts_t *opts = optsp;
+        int64_t v;
+
+        switch (opt) {
+        case OPT_TOPIC:
+                if (!topic_name_ok(arg))
+                        return bad_topic(cmd, "--topic", arg);
+                opts->rd.topic = arg;
+                break;
+        case OPT_PARTITION:
+                if (!sq_cmd_int_arg(cmd, "--partition", arg, 0, INT32_MAX,
+                                    "a partition number (0 or more)", &v))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->partition = (int32_t)v;
+                break;
+        case OPT_FROM_OFFSET:
+                if (!sq_cmd_int_arg(cmd, "--from-offset", arg, 0, INT64_MAX,
+                                    "an offset (0 or more)", &v))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->have_from_offset = true;
+                opts->from_offset      = v;
+                break;
+        case OPT_SINCE:
+                if (!sq_cli_time_arg(cmd, "--since", arg, &opts->rd.since_ms))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->rd.since_arg = arg;
+                break;
+        case OPT_REASON:
+                if (!sq_cmd_word_arg(cmd, "--reason", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                sq_strmap_put(&opts->reasons, arg, NULL);
+                break;
+        case OPT_TASK_ID:
+                if (!sq_cmd_word_arg(cmd, "--task-id", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                sq_strmap_put(&opts->task_ids, arg, NULL);
+                break;
+        case OPT_LIMIT:
+                if (!sq_cmd_int_arg(cmd, "--limit", arg, 1, INT64_MAX,
+                                    "a positive number", &v))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->limit = (uint64_t)v;
+                break;
+        case OPT_JSON:
+                opts->json = true;
+                break;
+        case OPT_TO:
+        case OPT_DRY_RUN:
+        case OPT_YES:
+        case OPT_INCLUDE_UNDECODABLE:
+                if (!opts->redrive)
                         return sq_cli_usage_error(
-                            cmd, "option %s needs a value", argv[optind - 1]);
-                default:
-                        return sq_cli_usage_error(cmd, "unknown option %s",
-                                                  argv[optind - 1]);
+                            cmd->name,
+                            "%s is an option of 'dlt redrive', not "
+                            "of 'dlt list'",
+                            word);
+                if (opt == OPT_TO) {
+                        if (!topic_name_ok(arg))
+                                return bad_topic(cmd, "--to", arg);
+                        opts->to = arg;
+                } else if (opt == OPT_DRY_RUN) {
+                        opts->dry_run = true;
+                } else if (opt == OPT_YES) {
+                        opts->yes = true;
+                } else {
+                        opts->include_undecodable = true;
                 }
+                break;
         }
-        if (optind < argc)
-                return sq_cli_usage_error(cmd, "unexpected argument \"%s\"",
-                                          argv[optind]);
+        return SQ_CMD_CONTINUE;
+}
+
+/* The options and how they combine. @returns -1 to go on, or an exit
+ * code. */
+static int parse_opts(const sq_cmd_t *cmd, dlt_opts_t *opts, int argc,
+                      char **argv) {
+        int ret = sq_cmd_parse(cmd, argc, argv, ":h", longopts, dlt_opt, opts);
+
+        if (ret != SQ_CMD_CONTINUE)
+                return ret;
         if (opts->have_from_offset && opts->rd.since_arg)
-                return sq_cli_usage_error(cmd, "give at most one start: "
-                                               "--from-offset or --since");
+                return sq_cli_usage_error(cmd->name,
+                                          "give at most one start: "
+                                          "--from-offset or --since");
         if (opts->redrive && !opts->dry_run && !opts->yes)
                 return sq_cli_usage_error(
-                    cmd, "redrive writes to the task topic: give --yes to do "
-                         "it, or --dry-run to see what it would do");
+                    cmd->name,
+                    "redrive writes to the task topic: give --yes to do "
+                    "it, or --dry-run to see what it would do");
         if (opts->redrive && opts->dry_run && opts->yes)
-                return sq_cli_usage_error(cmd, "give --yes or --dry-run, "
-                                               "not both");
+                return sq_cli_usage_error(cmd->name, "give --yes or --dry-run, "
+                                                     "not both");
 
         /* Into the reader's terms. */
         opts->rd.only_partition = opts->partition;
@@ -389,7 +371,7 @@ static int parse_opts(const sq_cli_t *cli, dlt_opts_t *opts, int argc,
                 opts->rd.have_offset_all = true;
                 opts->rd.offset_all      = opts->from_offset;
         }
-        return -1;
+        return SQ_CMD_CONTINUE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -422,7 +404,7 @@ static void rec_load(dlt_state_t *st, const rd_kafka_message_t *rkm,
         if (!rkm->payload)
                 snprintf(rec->decode_error, sizeof(rec->decode_error),
                          "empty record (no value)");
-        else if (sq_codec_decode_task(st->codec, rkm->payload, rkm->len,
+        else if (sq_codec_decode_task(st->cmd->codec, rkm->payload, rkm->len,
                                       &rec->task, rec->decode_error,
                                       sizeof(rec->decode_error)) != SQ_OK)
                 rec->task = NULL;
@@ -544,16 +526,6 @@ static json_t *rec_json(const dlt_opts_t *opts, const dlt_rec_t *rec) {
                                     val ? json_bytes(val, len) : json_null());
         json_object_set_new(obj, "headers", hobj);
         return obj;
-}
-
-/* Prints @p obj as one line on stdout and releases it. */
-static void print_json(json_t *obj) {
-        char *text = json_dumps(obj, JSON_COMPACT);
-
-        sq_assert(text);
-        puts(text);
-        free(text); /* jansson's malloc */
-        json_decref(obj);
 }
 
 /* Prints a value for a key=value line: as it is when it is plain
@@ -715,7 +687,7 @@ static void print_outcome(dlt_state_t *st, const char *action,
                 }
                 if (error)
                         json_object_set_new(obj, "error", json_string(error));
-                print_json(obj);
+                sq_cmd_print_json(obj, JSON_COMPACT);
                 return;
         }
         printf("%s dlt=%s/%" PRId32 "/%" PRId64 " task=", action,
@@ -751,12 +723,12 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                 print_outcome(st, "failed", msg->dlt_partition, msg->dlt_offset,
                               msg->task_id, rd_kafka_topic_name(rkm->rkt), -1,
                               -1, rd_kafka_err2str(rkm->err));
-                fprintf(stderr,
-                        "%s %s: delivery of dlt partition %" PRId32
-                        " offset %" PRId64 " to %s failed: %s\n",
-                        SQ_CLI_PROG, st->opts->cmd, msg->dlt_partition,
-                        msg->dlt_offset, rd_kafka_topic_name(rkm->rkt),
-                        rd_kafka_err2str(rkm->err));
+                sq_cmd_say(st->cmd, NULL,
+                           "delivery of dlt partition %" PRId32
+                           " offset %" PRId64 " to %s failed: %s",
+                           msg->dlt_partition, msg->dlt_offset,
+                           rd_kafka_topic_name(rkm->rkt),
+                           rd_kafka_err2str(rkm->err));
         } else {
                 st->redriven++;
                 print_outcome(st, "redriven", msg->dlt_partition,
@@ -767,40 +739,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         sq_free(msg);
 }
 
-/* Creates the idempotent producer. @returns an exit code. */
-static int producer_open(const sq_cli_t *cli, dlt_state_t *st) {
-        rd_kafka_conf_t *conf = sq_kafka_conf_new();
-        const char *cmd       = st->opts->cmd;
-        char errstr[512];
-
-        if (sq_kafka_conf_profile(conf, SQ_KAFKA_PROFILE_IDEMPOTENT_PRODUCER,
-                                  errstr, sizeof(errstr)) != SQ_OK ||
-            sq_kafka_conf_set(conf, "client.id", SQ_CLI_PROG "-dlt", errstr,
-                              sizeof(errstr)) != SQ_OK ||
-            (cli->brokers &&
-             sq_kafka_conf_set(conf, "bootstrap.servers", cli->brokers, errstr,
-                               sizeof(errstr)) != SQ_OK) ||
-            sq_kafka_conf_apply(conf, cli->props, cli->props_cnt, errstr,
-                                sizeof(errstr)) != SQ_OK) {
-                rd_kafka_conf_destroy(conf);
-                fprintf(stderr, "%s %s: %s\n", SQ_CLI_PROG, cmd, errstr);
-                return SQ_CLI_EXIT_USAGE;
-        }
-        rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-        sq_cli_signals_block(true);
-        st->producer = sq_kafka_conf_new_client(RD_KAFKA_PRODUCER, conf, errstr,
-                                                sizeof(errstr));
-        sq_cli_signals_block(false);
-        if (!st->producer) {
-                fprintf(stderr, "%s %s: %s\n", SQ_CLI_PROG, cmd, errstr);
-                return SQ_CLI_EXIT_USAGE;
-        }
-        return SQ_CLI_EXIT_OK;
-}
-
 /* Re-drives one selected dead letter (or says what it would do). */
-static void redrive_one(const sq_cli_t *cli, dlt_state_t *st,
-                        const dlt_rec_t *rec) {
+static void redrive_one(dlt_state_t *st, const dlt_rec_t *rec) {
         const dlt_opts_t *opts        = st->opts;
         const rd_kafka_message_t *rkm = rec->rkm;
         const char *topic             = opts->to;
@@ -815,24 +755,22 @@ static void redrive_one(const sq_cli_t *cli, dlt_state_t *st,
 
         if (!rec->task && !opts->include_undecodable) {
                 st->skipped++;
-                if (st->skipped <= MAX_SKIP_NOTES) {
-                        sq_progress_clear(&st->reader.prog);
-                        fprintf(stderr,
-                                "%s %s: skipped dlt=%s/%" PRId32 "/%" PRId64
-                                ": not a task (%s); --include-undecodable "
-                                "re-drives its bytes as they are%s\n",
-                                SQ_CLI_PROG, opts->cmd, opts->rd.topic,
-                                rkm->partition, rkm->offset, rec->decode_error,
-                                st->skipped == MAX_SKIP_NOTES
-                                    ? " (further ones only counted)"
-                                    : "");
-                }
+                if (st->skipped <= MAX_SKIP_NOTES)
+                        sq_cmd_say(st->cmd, &st->reader.prog,
+                                   "skipped dlt=%s/%" PRId32 "/%" PRId64
+                                   ": not a task (%s); --include-undecodable "
+                                   "re-drives its bytes as they are%s",
+                                   opts->rd.topic, rkm->partition, rkm->offset,
+                                   rec->decode_error,
+                                   st->skipped == MAX_SKIP_NOTES
+                                       ? " (further ones only counted)"
+                                       : "");
                 return;
         }
         if (!topic)
                 topic = rec->orig_topic[0] && topic_name_ok(rec->orig_topic)
                             ? rec->orig_topic
-                            : cli->topic_tasks;
+                            : st->cmd->cli->topic_tasks;
         if (opts->dry_run) {
                 st->redriven++;
                 print_outcome(st, "would-redrive", rkm->partition, rkm->offset,
@@ -841,7 +779,7 @@ static void redrive_one(const sq_cli_t *cli, dlt_state_t *st,
         }
         if (rec->task && rec->task->attempt != 1) {
                 rec->task->attempt = 1;
-                if (sq_codec_encode_task(st->codec, rec->task, &value,
+                if (sq_codec_encode_task(st->cmd->codec, rec->task, &value,
                                          &value_len, errstr,
                                          sizeof(errstr)) != SQ_OK) {
                         st->failed++;
@@ -917,30 +855,64 @@ static void print_summary(const dlt_state_t *st) {
                                     json_integer((json_int_t)st->skipped));
                 json_object_set_new(obj, "failed",
                                     json_integer((json_int_t)st->failed));
-                print_json(obj);
+                sq_cmd_print_json(obj, JSON_COMPACT);
                 return;
         }
-        fprintf(stderr,
-                "%s %s: selected %" PRIu64 ", %s %" PRIu64 ", skipped %" PRIu64
-                " (undecodable), failed %" PRIu64 "\n",
-                SQ_CLI_PROG, opts->cmd, st->selected,
-                opts->dry_run ? "would redrive" : "redriven", st->redriven,
-                st->skipped, st->failed);
+        sq_cmd_say(st->cmd, NULL,
+                   "selected %" PRIu64 ", %s %" PRIu64 ", skipped %" PRIu64
+                   " (undecodable), failed %" PRIu64,
+                   st->selected, opts->dry_run ? "would redrive" : "redriven",
+                   st->redriven, st->skipped, st->failed);
+}
+
+/* Lists or re-drives one dead letter (sq_reader_sink_t).
+ * @returns false once --limit dead letters are selected. */
+static bool handle_record(void *arg, const rd_kafka_message_t *rkm) {
+        dlt_state_t *st        = arg;
+        const dlt_opts_t *opts = st->opts;
+        dlt_rec_t rec;
+
+        rec_load(st, rkm, &rec);
+        if (!rec.task)
+                st->undecodable++;
+        if (rec_selected(opts, &rec)) {
+                st->selected++;
+                if (opts->redrive) {
+                        redrive_one(st, &rec);
+                } else if (opts->json) {
+                        sq_cmd_print_json(rec_json(opts, &rec), JSON_COMPACT);
+                } else {
+                        print_rec_text(opts, &rec);
+                        putchar('\n');
+                }
+        }
+        sq_task_destroy(rec.task);
+        return !opts->limit || st->selected < opts->limit;
+}
+
+/* Serves the producer's delivery reports between polls (sq_reader_sink_t). */
+static void serve_reports(void *arg) {
+        dlt_state_t *st = arg;
+
+        if (st->producer)
+                rd_kafka_poll(st->producer, 0);
 }
 
 /** @brief Runs `dlt list` / `dlt redrive`; @p argv[0] is "dlt". */
 int sq_cli_dlt(const sq_cli_t *cli, int argc, char **argv) {
         dlt_opts_t opts;
         dlt_state_t st;
-        rd_kafka_message_t *rkm;
-        dlt_rec_t rec;
-        char errstr[512];
+        sq_reader_sink_t sink;
+        sq_cmd_t cmd;
+        bool enough;
         int ret;
 
+        sq_cmd_init(&cmd, cli, "dlt", dlt_usage);
         memset(&opts, 0, sizeof(opts));
         memset(&st, 0, sizeof(st));
         sq_strmap_init(&opts.reasons);
         sq_strmap_init(&opts.task_ids);
+        st.cmd  = &cmd;
         st.opts = &opts;
 
         if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -955,9 +927,9 @@ int sq_cli_dlt(const sq_cli_t *cli, int argc, char **argv) {
                 goto done;
         }
         if (!strcmp(argv[1], "list")) {
-                opts.cmd = "dlt list";
+                cmd.name = "dlt list";
         } else if (!strcmp(argv[1], "redrive")) {
-                opts.cmd     = "dlt redrive";
+                cmd.name     = "dlt redrive";
                 opts.redrive = true;
         } else {
                 ret = sq_cli_usage_error("dlt",
@@ -968,93 +940,47 @@ int sq_cli_dlt(const sq_cli_t *cli, int argc, char **argv) {
         }
         opts.rd.topic  = DEFAULT_DLT;
         opts.partition = -1;
-        optind         = 0;
-        ret            = parse_opts(cli, &opts, argc - 1, argv + 1);
-        if (ret != -1)
+        ret            = parse_opts(&cmd, &opts, argc - 1, argv + 1);
+        if (ret != SQ_CMD_CONTINUE)
                 goto done;
-        if (!cli->have_brokers) {
-                ret = sq_cli_usage_error(NULL,
-                                         "no brokers: give -b BROKERS or set "
-                                         "SWARMQ_BOOTSTRAP_SERVERS");
+        ret = sq_cmd_ready(&cmd, true);
+        if (ret != SQ_CLI_EXIT_OK)
                 goto done;
-        }
-        st.codec = sq_codec_new(errstr, sizeof(errstr));
-        if (!st.codec) {
-                fprintf(stderr, "%s %s: %s\n", SQ_CLI_PROG, opts.cmd, errstr);
-                ret = SQ_CLI_EXIT_INCOMPLETE;
-                goto done;
-        }
-        ret = sq_reader_open(&st.reader, cli, opts.cmd, &opts.rd);
+        ret = sq_reader_open(&st.reader, &cmd, &opts.rd);
         if (ret != SQ_CLI_EXIT_OK)
                 goto done;
         if (opts.redrive && !opts.dry_run) {
-                ret = producer_open(cli, &st);
+                ret = sq_cmd_producer_new(&cmd, SQ_CLI_PROG "-dlt", dr_msg_cb,
+                                          &st.producer);
                 if (ret != SQ_CLI_EXIT_OK)
                         goto done;
         }
 
-        /* Lines on a terminal would scroll the progress line away: drawn
-         * only when stdout goes elsewhere. */
-        sq_progress_init(&st.reader.prog, !cli->quiet && !isatty(STDOUT_FILENO),
-                         st.reader.total, "records");
-        while (!sq_reader_done(&st.reader) &&
-               (!opts.limit || st.selected < opts.limit)) {
-                if (sq_cli_interrupted())
-                        break;
-                ret = sq_reader_poll(&st.reader, POLL_TIMEOUT_MS, &rkm);
-                if (st.producer)
-                        rd_kafka_poll(st.producer, 0);
-                if (ret != SQ_CLI_EXIT_OK)
-                        break;
-                if (!rkm) {
-                        fflush(stdout);
-                        sq_progress_update(&st.reader.prog, st.reader.consumed,
-                                           false);
-                        continue;
-                }
-                rec_load(&st, rkm, &rec);
-                if (!rec.task)
-                        st.undecodable++;
-                if (rec_selected(&opts, &rec)) {
-                        st.selected++;
-                        if (opts.redrive) {
-                                redrive_one(cli, &st, &rec);
-                        } else if (opts.json) {
-                                print_json(rec_json(&opts, &rec));
-                        } else {
-                                print_rec_text(&opts, &rec);
-                                putchar('\n');
-                        }
-                }
-                sq_task_destroy(rec.task);
-                rd_kafka_message_destroy(rkm);
-                sq_progress_update(&st.reader.prog, st.reader.consumed, false);
-        }
-        sq_progress_update(&st.reader.prog, st.reader.consumed, true);
-        sq_progress_clear(&st.reader.prog);
+        memset(&sink, 0, sizeof(sink));
+        sink.record = handle_record;
+        sink.tick   = serve_reports;
+        sink.arg    = &st;
+        ret         = sq_reader_run(&st.reader, &sink, &enough);
         if (st.producer && !redrive_flush(&st)) {
-                fprintf(stderr,
-                        "%s %s: interrupted with %" PRIu64 " deliveries "
-                        "unconfirmed: they may or may not have been written\n",
-                        SQ_CLI_PROG, opts.cmd, st.in_flight);
+                sq_cmd_say(&cmd, NULL,
+                           "interrupted with %" PRIu64 " deliveries "
+                           "unconfirmed: they may or may not have been "
+                           "written",
+                           st.in_flight);
                 st.failed += st.in_flight;
         }
         if (ret == SQ_CLI_EXIT_OK && sq_cli_interrupted() &&
-            !sq_reader_done(&st.reader) &&
-            (!opts.limit || st.selected < opts.limit)) {
-                fprintf(stderr,
-                        "%s %s: interrupted after %" PRIu64
-                        " dead letters, before the end\n",
-                        SQ_CLI_PROG, opts.cmd, st.selected);
+            !sq_reader_done(&st.reader) && !enough) {
+                sq_cmd_say(&cmd, NULL,
+                           "interrupted after %" PRIu64
+                           " dead letters, before the end",
+                           st.selected);
                 ret = SQ_CLI_EXIT_INCOMPLETE;
         }
         if (opts.redrive && (!cli->quiet || opts.json))
                 print_summary(&st);
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-                fprintf(stderr, "%s %s: cannot write to stdout\n", SQ_CLI_PROG,
-                        opts.cmd);
+        if (!sq_cmd_flush_stdout(&cmd))
                 ret = SQ_CLI_EXIT_INCOMPLETE;
-        }
         if (ret == SQ_CLI_EXIT_OK && st.failed > 0)
                 ret = SQ_CLI_EXIT_INCOMPLETE;
 
@@ -1062,7 +988,7 @@ done:
         if (st.producer)
                 rd_kafka_destroy(st.producer);
         sq_reader_term(&st.reader);
-        sq_codec_destroy(st.codec);
+        sq_cmd_term(&cmd);
         sq_strmap_term(&opts.reasons);
         sq_strmap_term(&opts.task_ids);
         return ret;

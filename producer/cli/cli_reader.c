@@ -19,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#define RUN_POLL_TIMEOUT_MS 100
 
 /* ------------------------------------------------------------------ */
 /* Time */
@@ -128,14 +131,13 @@ bool sq_cli_parse_time(const char *str, int64_t *msp) {
 /* Creates the consumer (assigned, never joining its group) and checks that
  * a broker answers. @returns SQ_CLI_EXIT_OK or an exit code, with a
  * message printed. */
-static int consumer_open(const sq_cli_t *cli, const char *cmd,
-                         rd_kafka_t **rkp) {
+static int consumer_open(const sq_cmd_t *cmd, rd_kafka_t **rkp) {
         static const char *const settings[] = {
             "enable.partition.eof", "true",
             /* Start offsets are clamped to the watermarks; a partition
              * truncated by retention meanwhile restarts at its start. */
             "auto.offset.reset", "earliest", NULL};
-        return sq_cli_consumer_new(cli, cmd, settings, rkp);
+        return sq_cmd_consumer_new(cmd, settings, rkp);
 }
 
 static int cmp_part(const void *a, const void *b) {
@@ -147,8 +149,8 @@ static int cmp_part(const void *a, const void *b) {
 
 /* Reads the topic's partitions and their watermarks into @p st.
  * @returns SQ_CLI_EXIT_OK or an exit code, with a message printed. */
-static int load_partitions(const sq_cli_t *cli, sq_reader_t *st,
-                           rd_kafka_t *rk) {
+static int load_partitions(sq_reader_t *st, rd_kafka_t *rk) {
+        const sq_cli_t *cli                = st->cmd->cli;
         const struct rd_kafka_metadata *md = NULL;
         const struct rd_kafka_metadata_topic *mt;
         rd_kafka_topic_t *rkt;
@@ -159,21 +161,20 @@ static int load_partitions(const sq_cli_t *cli, sq_reader_t *st,
         err = rd_kafka_metadata(rk, 0, rkt, &md, cli->connect_timeout_ms);
         rd_kafka_topic_destroy(rkt);
         if (err) {
-                fprintf(stderr,
-                        "%s %s: cannot read the metadata of topic %s: "
-                        "%s\n",
-                        SQ_CLI_PROG, st->cmd, st->opts.topic,
-                        rd_kafka_err2str(err));
+                sq_cmd_say(st->cmd, &st->prog,
+                           "cannot read the metadata of topic %s: "
+                           "%s",
+                           st->opts.topic, rd_kafka_err2str(err));
                 goto done;
         }
         mt = md->topic_cnt == 1 ? &md->topics[0] : NULL;
         if (!mt || mt->err || mt->partition_cnt == 0) {
-                fprintf(stderr, "%s %s: topic %s: %s\n", SQ_CLI_PROG, st->cmd,
-                        st->opts.topic,
-                        mt && mt->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
-                            ? "no such topic on this cluster"
-                        : mt && mt->err ? rd_kafka_err2str(mt->err)
-                                        : "the broker lists no partitions");
+                sq_cmd_say(st->cmd, &st->prog, "topic %s: %s", st->opts.topic,
+                           mt && mt->err ==
+                                       RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                               ? "no such topic on this cluster"
+                           : mt && mt->err ? rd_kafka_err2str(mt->err)
+                                           : "the broker lists no partitions");
                 goto done;
         }
         st->parts_cnt = (size_t)mt->partition_cnt;
@@ -188,11 +189,11 @@ static int load_partitions(const sq_cli_t *cli, sq_reader_t *st,
                                        rk, st->opts.topic, part->partition, &part->low,
                                        &part->high, cli->connect_timeout_ms);
                 if (err) {
-                        fprintf(stderr,
-                                "%s %s: cannot read the offsets of "
-                                "topic %s partition %" PRId32 ": %s\n",
-                                SQ_CLI_PROG, st->cmd, st->opts.topic,
-                                part->partition, rd_kafka_err2str(err));
+                        sq_cmd_say(st->cmd, &st->prog,
+                                   "cannot read the offsets of "
+                                   "topic %s partition %" PRId32 ": %s",
+                                   st->opts.topic, part->partition,
+                                   rd_kafka_err2str(err));
                         goto done;
                 }
         }
@@ -216,8 +217,9 @@ static sq_reader_part_t *find_part(sq_reader_t *st, int32_t partition) {
  * partition that holds records; writes them to @p offsets (-1: none).
  * @returns the count of partitions with records that answered an offset,
  *          or -1 on an error (printed). */
-static int lookup_times(const sq_cli_t *cli, sq_reader_t *st, rd_kafka_t *rk,
-                        int64_t ts_ms, int64_t *offsets) {
+static int lookup_times(sq_reader_t *st, rd_kafka_t *rk, int64_t ts_ms,
+                        int64_t *offsets) {
+        const sq_cli_t *cli = st->cmd->cli;
         rd_kafka_topic_partition_list_t *list;
         rd_kafka_resp_err_t err;
         int i, found = 0;
@@ -229,11 +231,10 @@ static int lookup_times(const sq_cli_t *cli, sq_reader_t *st, rd_kafka_t *rk,
                     ->offset = ts_ms;
         err = rd_kafka_offsets_for_times(rk, list, cli->connect_timeout_ms);
         if (err) {
-                fprintf(stderr,
-                        "%s %s: timestamp lookup on topic %s failed: "
-                        "%s\n",
-                        SQ_CLI_PROG, st->cmd, st->opts.topic,
-                        rd_kafka_err2str(err));
+                sq_cmd_say(st->cmd, &st->prog,
+                           "timestamp lookup on topic %s failed: "
+                           "%s",
+                           st->opts.topic, rd_kafka_err2str(err));
                 found = -1;
                 goto done;
         }
@@ -243,12 +244,11 @@ static int lookup_times(const sq_cli_t *cli, sq_reader_t *st, rd_kafka_t *rk,
 
                 sq_assert(part);
                 if (rktpar->err) {
-                        fprintf(stderr,
-                                "%s %s: timestamp lookup on topic %s "
-                                "partition %" PRId32 " failed: %s\n",
-                                SQ_CLI_PROG, st->cmd, st->opts.topic,
-                                rktpar->partition,
-                                rd_kafka_err2str(rktpar->err));
+                        sq_cmd_say(st->cmd, &st->prog,
+                                   "timestamp lookup on topic %s "
+                                   "partition %" PRId32 " failed: %s",
+                                   st->opts.topic, rktpar->partition,
+                                   rd_kafka_err2str(rktpar->err));
                         found = -1;
                         goto done;
                 }
@@ -264,31 +264,31 @@ done:
 
 /* Decides each partition's start and end from the options.
  * @returns SQ_CLI_EXIT_OK or an exit code, with a message printed. */
-static int plan(const sq_cli_t *cli, sq_reader_t *st, rd_kafka_t *rk) {
+static int plan(sq_reader_t *st, rd_kafka_t *rk) {
         int64_t *found = NULL;
         size_t i, with_data = 0;
         int ret = SQ_CLI_EXIT_OK;
 
         for (i = 0; i < st->opts.offsets_cnt; i++) {
                 if (!find_part(st, st->opts.offsets[i].partition)) {
-                        fprintf(stderr,
-                                "%s %s: --offset %" PRId32 ":%" PRId64
-                                ": topic %s has no partition %" PRId32
-                                " (it has %zu)\n",
-                                SQ_CLI_PROG, st->cmd,
-                                st->opts.offsets[i].partition,
-                                st->opts.offsets[i].offset, st->opts.topic,
-                                st->opts.offsets[i].partition, st->parts_cnt);
+                        sq_cmd_say(st->cmd, &st->prog,
+                                   "--offset %" PRId32 ":%" PRId64
+                                   ": topic %s has no partition %" PRId32
+                                   " (it has %zu)",
+                                   st->opts.offsets[i].partition,
+                                   st->opts.offsets[i].offset, st->opts.topic,
+                                   st->opts.offsets[i].partition,
+                                   st->parts_cnt);
                         return SQ_CLI_EXIT_USAGE;
                 }
         }
         if (st->opts.only_partition >= 0 &&
             !find_part(st, st->opts.only_partition)) {
-                fprintf(stderr,
-                        "%s %s: --partition %" PRId32 ": topic %s has no "
-                        "partition %" PRId32 " (it has %zu)\n",
-                        SQ_CLI_PROG, st->cmd, st->opts.only_partition,
-                        st->opts.topic, st->opts.only_partition, st->parts_cnt);
+                sq_cmd_say(st->cmd, &st->prog,
+                           "--partition %" PRId32 ": topic %s has no "
+                           "partition %" PRId32 " (it has %zu)",
+                           st->opts.only_partition, st->opts.topic,
+                           st->opts.only_partition, st->parts_cnt);
                 return SQ_CLI_EXIT_USAGE;
         }
 
@@ -319,7 +319,7 @@ static int plan(const sq_cli_t *cli, sq_reader_t *st, rd_kafka_t *rk) {
                 int n;
 
                 found = sq_calloc(st->parts_cnt, sizeof(*found));
-                n     = lookup_times(cli, st, rk, st->opts.since_ms, found);
+                n     = lookup_times(st, rk, st->opts.since_ms, found);
                 if (n < 0) {
                         ret = SQ_CLI_EXIT_BROKER;
                         goto done;
@@ -332,23 +332,22 @@ static int plan(const sq_cli_t *cli, sq_reader_t *st, rd_kafka_t *rk) {
                          * apart. */
                         int64_t *probe =
                             sq_calloc(st->parts_cnt, sizeof(*probe));
-                        int m = lookup_times(cli, st, rk, 0, probe);
+                        int m = lookup_times(st, rk, 0, probe);
                         sq_free(probe);
                         if (m < 0) {
                                 ret = SQ_CLI_EXIT_BROKER;
                                 goto done;
                         }
                         if (m == 0) {
-                                fprintf(stderr,
-                                        "%s %s: --since %s: timestamp "
-                                        "lookup is not supported by this "
-                                        "broker (it answered -1 for every "
-                                        "partition of topic %s that has "
-                                        "records, even for time 0); use "
-                                        "--offset or --from-beginning with "
-                                        "--until instead\n",
-                                        SQ_CLI_PROG, st->cmd,
-                                        st->opts.since_arg, st->opts.topic);
+                                sq_cmd_say(st->cmd, &st->prog,
+                                           "--since %s: timestamp "
+                                           "lookup is not supported by this "
+                                           "broker (it answered -1 for every "
+                                           "partition of topic %s that has "
+                                           "records, even for time 0); use "
+                                           "--offset or --from-beginning with "
+                                           "--until instead",
+                                           st->opts.since_arg, st->opts.topic);
                                 ret = SQ_CLI_EXIT_BROKER;
                                 goto done;
                         }
@@ -395,9 +394,8 @@ static int assign(sq_reader_t *st, rd_kafka_t *rk) {
         err = rd_kafka_assign(rk, list);
         rd_kafka_topic_partition_list_destroy(list);
         if (err) {
-                fprintf(stderr, "%s %s: cannot assign topic %s: %s\n",
-                        SQ_CLI_PROG, st->cmd, st->opts.topic,
-                        rd_kafka_err2str(err));
+                sq_cmd_say(st->cmd, &st->prog, "cannot assign topic %s: %s",
+                           st->opts.topic, rd_kafka_err2str(err));
                 return SQ_CLI_EXIT_BROKER;
         }
         return SQ_CLI_EXIT_OK;
@@ -431,17 +429,17 @@ static int sort_message(sq_reader_t *st, rd_kafka_t *rk,
         *handp = false;
 
         if (rkm->err && rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                sq_progress_clear(&st->prog);
                 if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
                         char errstr[512];
                         rd_kafka_fatal_error(rk, errstr, sizeof(errstr));
-                        fprintf(stderr, "%s %s: fatal consumer error: %s\n",
-                                SQ_CLI_PROG, st->cmd, errstr);
+                        sq_cmd_say(st->cmd, &st->prog,
+                                   "fatal consumer error: %s", errstr);
                         return SQ_CLI_EXIT_BROKER;
                 }
                 /* Transient (a broker went away): librdkafka retries. */
+                sq_progress_clear(&st->prog);
                 SQ_LOG(SQ_LOG_WARNING, "READER", "%s: consumer error: %s",
-                       st->cmd, rd_kafka_message_errstr(rkm));
+                       st->cmd->name, rd_kafka_message_errstr(rkm));
                 return SQ_CLI_EXIT_OK;
         }
         part = rkm->rkt ? find_part(st, rkm->partition) : NULL;
@@ -488,11 +486,11 @@ static void finish_idle(sq_reader_t *st, rd_kafka_t *rk) {
         }
 }
 
-bool sq_cli_time_arg(const char *cmd, const char *opt, const char *arg,
+bool sq_cli_time_arg(const sq_cmd_t *cmd, const char *opt, const char *arg,
                      int64_t *msp) {
         if (sq_cli_parse_time(arg, msp))
                 return true;
-        sq_cli_usage_error(cmd,
+        sq_cli_usage_error(cmd->name,
                            "%s expects an ISO 8601 time with a zone "
                            "(2026-11-24T10:00:00Z) or epoch milliseconds, got "
                            "\"%s\"",
@@ -514,7 +512,7 @@ char *sq_cli_format_time(int64_t ms, char *buf, size_t size) {
         return buf;
 }
 
-int sq_reader_open(sq_reader_t *reader, const sq_cli_t *cli, const char *cmd,
+int sq_reader_open(sq_reader_t *reader, const sq_cmd_t *cmd,
                    const sq_reader_opts_t *opts) {
         size_t i;
         int ret;
@@ -522,13 +520,13 @@ int sq_reader_open(sq_reader_t *reader, const sq_cli_t *cli, const char *cmd,
         memset(reader, 0, sizeof(*reader));
         reader->cmd  = cmd;
         reader->opts = *opts;
-        ret          = consumer_open(cli, cmd, &reader->rk);
+        ret          = consumer_open(cmd, &reader->rk);
         if (ret != SQ_CLI_EXIT_OK)
                 return ret;
-        ret = load_partitions(cli, reader, reader->rk);
+        ret = load_partitions(reader, reader->rk);
         if (ret != SQ_CLI_EXIT_OK)
                 return ret;
-        ret = plan(cli, reader, reader->rk);
+        ret = plan(reader, reader->rk);
         if (ret != SQ_CLI_EXIT_OK)
                 return ret;
         for (i = 0; i < reader->parts_cnt; i++) {
@@ -537,8 +535,8 @@ int sq_reader_open(sq_reader_t *reader, const sq_cli_t *cli, const char *cmd,
                                                     reader->parts[i].start);
         }
         SQ_LOG(SQ_LOG_DEBUG, "READER",
-               "%s: topic=%s partitions=%zu to_read=%zu records=%" PRIu64, cmd,
-               opts->topic, reader->parts_cnt,
+               "%s: topic=%s partitions=%zu to_read=%zu records=%" PRIu64,
+               cmd->name, opts->topic, reader->parts_cnt,
                reader->parts_cnt - reader->parts_done, reader->total);
         return assign(reader, reader->rk);
 }
@@ -564,6 +562,43 @@ int sq_reader_poll(sq_reader_t *reader, int timeout_ms,
                 *rkmp = rkm;
         else
                 rd_kafka_message_destroy(rkm);
+        return ret;
+}
+
+int sq_reader_run(sq_reader_t *reader, const sq_reader_sink_t *sink,
+                  bool *enoughp) {
+        const sq_cli_t *cli = reader->cmd->cli;
+        rd_kafka_message_t *rkm;
+        int ret = SQ_CLI_EXIT_OK;
+
+        *enoughp = false;
+        /* Lines on a terminal would scroll the progress line away: drawn
+         * only when stdout goes elsewhere, so a record printed never has
+         * to erase it. */
+        sq_progress_init(&reader->prog, !cli->quiet && !isatty(STDOUT_FILENO),
+                         reader->total, "records");
+        while (!sq_reader_done(reader) && !*enoughp) {
+                if (sq_cli_interrupted())
+                        break;
+                ret = sq_reader_poll(reader, RUN_POLL_TIMEOUT_MS, &rkm);
+                if (sink->tick)
+                        sink->tick(sink->arg);
+                if (ret != SQ_CLI_EXIT_OK)
+                        break;
+                if (!rkm) {
+                        /* Idle: let a pipe reader (tail -f style) see what
+                         * came so far. */
+                        fflush(stdout);
+                        sq_progress_update(&reader->prog, reader->consumed,
+                                           false);
+                        continue;
+                }
+                *enoughp = !sink->record(sink->arg, rkm);
+                rd_kafka_message_destroy(rkm);
+                sq_progress_update(&reader->prog, reader->consumed, false);
+        }
+        sq_progress_update(&reader->prog, reader->consumed, true);
+        sq_progress_clear(&reader->prog);
         return ret;
 }
 

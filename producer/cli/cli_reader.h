@@ -15,7 +15,7 @@
  *   partition that is done is paused, not unassigned, so its buffered
  *   records are never served. The group.id that assign() needs in
  *   librdkafka 2.0 is a throwaway name and nothing is committed (see
- *   sq_cli_consumer_new()).
+ *   sq_cmd_consumer_new()).
  *
  *   Single-threaded: the command's main thread is the only one that calls
  *   sq_reader_poll(). Records come out in each partition's order;
@@ -32,7 +32,7 @@
 #ifndef SQ_CLI_READER_H
 #define SQ_CLI_READER_H
 
-#include "cli.h"
+#include "command.h"
 
 /** One start offset for one partition (--offset P:N). */
 typedef struct sq_reader_offset_s {
@@ -68,7 +68,8 @@ typedef struct sq_reader_part_s {
 } sq_reader_part_t;
 
 typedef struct sq_reader_s {
-        const char *cmd; /**< "replay", "dlt list": for messages */
+        const sq_cmd_t *cmd; /**< the command (borrowed): its name in
+                              *   messages, the global options */
         sq_reader_opts_t opts;
         rd_kafka_t *rk;
         sq_reader_part_t *parts; /**< sorted by partition id (owned) */
@@ -91,7 +92,7 @@ bool sq_cli_parse_time(const char *str, int64_t *msp);
  *        option and @p arg when it is not one.
  * @returns true with *@p msp set.
  */
-bool sq_cli_time_arg(const char *cmd, const char *opt, const char *arg,
+bool sq_cli_time_arg(const sq_cmd_t *cmd, const char *opt, const char *arg,
                      int64_t *msp);
 
 /**
@@ -105,12 +106,13 @@ char *sq_cli_format_time(int64_t ms, char *buf, size_t size);
  *        partitions and watermarks, decides each partition's start and
  *        end from @p opts (copied; its strings and arrays borrowed) and
  *        assigns them.
- * @param cmd borrowed, names the command in messages.
+ * @param cmd borrowed for the reader's life: the client's options, the
+ *            name in messages.
  * @returns SQ_CLI_EXIT_OK or an exit code with a message printed (usage:
  *          no such partition; broker: no broker, no such topic, no
  *          timestamp lookup). sq_reader_term() is needed either way.
  */
-int sq_reader_open(sq_reader_t *reader, const sq_cli_t *cli, const char *cmd,
+int sq_reader_open(sq_reader_t *reader, const sq_cmd_t *cmd,
                    const sq_reader_opts_t *opts);
 
 /** @returns whether every partition reached its end. */
@@ -126,6 +128,27 @@ bool sq_reader_done(const sq_reader_t *reader);
  */
 int sq_reader_poll(sq_reader_t *reader, int timeout_ms,
                    rd_kafka_message_t **rkmp);
+
+/** Where sq_reader_run() hands the records. */
+typedef struct sq_reader_sink_s {
+        /** Handles one record (borrowed until it returns).
+         *  @returns false when no more records are wanted (a limit). */
+        bool (*record)(void *arg, const rd_kafka_message_t *rkm);
+        /** Called after every poll, records or not; may be NULL. */
+        void (*tick)(void *arg);
+        void *arg;
+} sq_reader_sink_t;
+
+/**
+ * @brief Reads every partition to its end and hands each record to
+ *        @p sink, drawing the progress line (not with -q, nor when stdout
+ *        is a terminal); stops early on SIGINT, when the sink has enough,
+ *        or on a fatal consumer error. Flushes stdout while idle.
+ * @param enoughp set to whether the sink said it had enough.
+ * @returns SQ_CLI_EXIT_OK, or SQ_CLI_EXIT_BROKER (printed).
+ */
+int sq_reader_run(sq_reader_t *reader, const sq_reader_sink_t *sink,
+                  bool *enoughp);
 
 /** @brief Closes the consumer and frees the reader; safe after a failed
  *         or no open (a zeroed reader). */

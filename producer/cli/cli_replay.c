@@ -18,21 +18,16 @@
  */
 #include "cli_reader.h"
 
-#include "codec.h"
 #include "log.h"
 #include "task.h"
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#define CMD             "replay"
-#define POLL_TIMEOUT_MS 100
-#define MAX_WARNINGS    20 /* undecodable-record warnings printed */
+#define CMD "replay"
 
 /* What the topic holds. */
 typedef enum {
@@ -51,9 +46,12 @@ typedef struct replay_opts_s {
         sq_strmap_t types;
         bool with_coords;
         bool include_undecodable;
+        int topics_given; /* --events, --results, --topic */
 } replay_opts_t;
 
 typedef struct replay_state_s {
+        const sq_cmd_t *cmd;
+        const replay_opts_t *opts;
         sq_reader_t reader;
         char *topic_json; /* the topic name as a JSON string (owned) */
         uint64_t printed;
@@ -206,131 +204,120 @@ bad:
                                   arg);
 }
 
-/* @returns -1 to go on, or an exit code. */
-static int parse_opts(const sq_cli_t *cli, replay_opts_t *opts, int argc,
-                      char **argv) {
-        enum {
-                OPT_EVENTS = 256,
-                OPT_RESULTS,
-                OPT_TOPIC,
-                OPT_FROM_BEGINNING,
-                OPT_OFFSET,
-                OPT_SINCE,
-                OPT_FOLLOW,
-                OPT_UNTIL,
-                OPT_MAX,
-                OPT_TASK_ID,
-                OPT_TYPE,
-                OPT_WITH_COORDS,
-                OPT_INCLUDE_UNDECODABLE,
-        };
-        static const struct option longopts[] = {
-            {"events", no_argument, NULL, OPT_EVENTS},
-            {"results", no_argument, NULL, OPT_RESULTS},
-            {"topic", required_argument, NULL, OPT_TOPIC},
-            {"from-beginning", no_argument, NULL, OPT_FROM_BEGINNING},
-            {"offset", required_argument, NULL, OPT_OFFSET},
-            {"since", required_argument, NULL, OPT_SINCE},
-            {"follow", no_argument, NULL, OPT_FOLLOW},
-            {"until", required_argument, NULL, OPT_UNTIL},
-            {"max", required_argument, NULL, OPT_MAX},
-            {"task-id", required_argument, NULL, OPT_TASK_ID},
-            {"type", required_argument, NULL, OPT_TYPE},
-            {"with-coordinates", no_argument, NULL, OPT_WITH_COORDS},
-            {"include-undecodable", no_argument, NULL, OPT_INCLUDE_UNDECODABLE},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-        };
-        int topics_given = 0, starts_given;
-        int64_t v;
-        int opt, ret;
+enum {
+        OPT_EVENTS = 256,
+        OPT_RESULTS,
+        OPT_TOPIC,
+        OPT_FROM_BEGINNING,
+        OPT_OFFSET,
+        OPT_SINCE,
+        OPT_FOLLOW,
+        OPT_UNTIL,
+        OPT_MAX,
+        OPT_TASK_ID,
+        OPT_TYPE,
+        OPT_WITH_COORDS,
+        OPT_INCLUDE_UNDECODABLE,
+};
 
-        opterr = 0;
-        while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-                switch (opt) {
-                case OPT_EVENTS:
-                        opts->kind     = KIND_EVENTS;
-                        opts->rd.topic = cli->topic_events;
-                        topics_given++;
-                        break;
-                case OPT_RESULTS:
-                        opts->kind     = KIND_RESULTS;
-                        opts->rd.topic = cli->topic_results;
-                        topics_given++;
-                        break;
-                case OPT_TOPIC:
-                        if (!*optarg)
-                                return sq_cli_usage_error(
-                                    CMD, "--topic must not be empty");
-                        opts->kind     = KIND_ANY;
-                        opts->rd.topic = optarg;
-                        topics_given++;
-                        break;
-                case OPT_FROM_BEGINNING:
-                        opts->from_beginning = true;
-                        break;
-                case OPT_OFFSET:
-                        ret = add_offset(opts, optarg);
-                        if (ret != -1)
-                                return ret;
-                        break;
-                case OPT_SINCE:
-                        if (!sq_cli_time_arg(CMD, "--since", optarg,
-                                             &opts->rd.since_ms))
-                                return SQ_CLI_EXIT_USAGE;
-                        opts->rd.since_arg = optarg;
-                        break;
-                case OPT_FOLLOW:
-                        opts->rd.follow = true;
-                        break;
-                case OPT_UNTIL:
-                        if (!sq_cli_time_arg(CMD, "--until", optarg,
-                                             &opts->rd.until_ms))
-                                return SQ_CLI_EXIT_USAGE;
-                        opts->rd.until_arg = optarg;
-                        break;
-                case OPT_MAX:
-                        if (sq_parse_int64(optarg, 1, INT64_MAX, &v) != SQ_OK)
-                                return sq_cli_usage_error(
-                                    CMD,
-                                    "--max expects a positive number, got "
-                                    "\"%s\"",
-                                    optarg);
-                        opts->max = (uint64_t)v;
-                        break;
-                case OPT_TASK_ID:
-                        if (!*optarg)
-                                return sq_cli_usage_error(
-                                    CMD, "--task-id must not be empty");
-                        sq_strmap_put(&opts->task_ids, optarg, NULL);
-                        break;
-                case OPT_TYPE:
-                        if (!*optarg)
-                                return sq_cli_usage_error(
-                                    CMD, "--type must not be empty");
-                        sq_strmap_put(&opts->types, optarg, NULL);
-                        break;
-                case OPT_WITH_COORDS:
-                        opts->with_coords = true;
-                        break;
-                case OPT_INCLUDE_UNDECODABLE:
-                        opts->include_undecodable = true;
-                        break;
-                case 'h':
-                        replay_usage(stdout);
-                        return SQ_CLI_EXIT_OK;
-                case ':':
-                        return sq_cli_usage_error(
-                            CMD, "option %s needs a value", argv[optind - 1]);
-                default:
-                        return sq_cli_usage_error(CMD, "unknown option %s",
-                                                  argv[optind - 1]);
-                }
+static const struct option longopts[] = {
+    {"events", no_argument, NULL, OPT_EVENTS},
+    {"results", no_argument, NULL, OPT_RESULTS},
+    {"topic", required_argument, NULL, OPT_TOPIC},
+    {"from-beginning", no_argument, NULL, OPT_FROM_BEGINNING},
+    {"offset", required_argument, NULL, OPT_OFFSET},
+    {"since", required_argument, NULL, OPT_SINCE},
+    {"follow", no_argument, NULL, OPT_FOLLOW},
+    {"until", required_argument, NULL, OPT_UNTIL},
+    {"max", required_argument, NULL, OPT_MAX},
+    {"task-id", required_argument, NULL, OPT_TASK_ID},
+    {"type", required_argument, NULL, OPT_TYPE},
+    {"with-coordinates", no_argument, NULL, OPT_WITH_COORDS},
+    {"include-undecodable", no_argument, NULL, OPT_INCLUDE_UNDECODABLE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One replay option (sq_cmd_opt_cb_t). */
+static int replay_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
+                      const char *word) {
+        replay_opts_t *opts = optsp;
+        int64_t v;
+
+        (void)word;
+        switch (opt) {
+        case OPT_EVENTS:
+                opts->kind     = KIND_EVENTS;
+                opts->rd.topic = cmd->cli->topic_events;
+                opts->topics_given++;
+                break;
+        case OPT_RESULTS:
+                opts->kind     = KIND_RESULTS;
+                opts->rd.topic = cmd->cli->topic_results;
+                opts->topics_given++;
+                break;
+        case OPT_TOPIC:
+                if (!sq_cmd_word_arg(cmd, "--topic", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->kind     = KIND_ANY;
+                opts->rd.topic = arg;
+                opts->topics_given++;
+                break;
+        case OPT_FROM_BEGINNING:
+                opts->from_beginning = true;
+                break;
+        case OPT_OFFSET:
+                return add_offset(opts, arg);
+        case OPT_SINCE:
+                if (!sq_cli_time_arg(cmd, "--since", arg, &opts->rd.since_ms))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->rd.since_arg = arg;
+                break;
+        case OPT_FOLLOW:
+                opts->rd.follow = true;
+                break;
+        case OPT_UNTIL:
+                if (!sq_cli_time_arg(cmd, "--until", arg, &opts->rd.until_ms))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->rd.until_arg = arg;
+                break;
+        case OPT_MAX:
+                if (!sq_cmd_int_arg(cmd, "--max", arg, 1, INT64_MAX,
+                                    "a positive number", &v))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->max = (uint64_t)v;
+                break;
+        case OPT_TASK_ID:
+                if (!sq_cmd_word_arg(cmd, "--task-id", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                sq_strmap_put(&opts->task_ids, arg, NULL);
+                break;
+        case OPT_TYPE:
+                if (!sq_cmd_word_arg(cmd, "--type", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                sq_strmap_put(&opts->types, arg, NULL);
+                break;
+        case OPT_WITH_COORDS:
+                opts->with_coords = true;
+                break;
+        default:
+                sq_assert(opt == OPT_INCLUDE_UNDECODABLE);
+                opts->include_undecodable = true;
+                break;
         }
-        if (optind < argc)
-                return sq_cli_usage_error(CMD, "unexpected argument \"%s\"",
-                                          argv[optind]);
-        if (topics_given > 1)
+        return SQ_CMD_CONTINUE;
+}
+
+/* The options and how they combine. @returns -1 to go on, or an exit
+ * code. */
+static int parse_opts(const sq_cmd_t *cmd, replay_opts_t *opts, int argc,
+                      char **argv) {
+        int starts_given, ret = sq_cmd_parse(cmd, argc, argv, ":h", longopts,
+                                             replay_opt, opts);
+
+        if (ret != SQ_CMD_CONTINUE)
+                return ret;
+        if (opts->topics_given > 1)
                 return sq_cli_usage_error(CMD, "give at most one of --events, "
                                                "--results and --topic");
         starts_given = opts->from_beginning +
@@ -344,7 +331,7 @@ static int parse_opts(const sq_cli_t *cli, replay_opts_t *opts, int argc,
                 return sq_cli_usage_error(CMD, "--type filters events; "
                                                "results have none (drop "
                                                "--results or --type)");
-        return -1;
+        return SQ_CMD_CONTINUE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -352,8 +339,9 @@ static int parse_opts(const sq_cli_t *cli, replay_opts_t *opts, int argc,
 
 /* Prints @p json (a JSON object) with the record's coordinates spliced in
  * before its closing brace when asked. */
-static void print_object(const replay_opts_t *opts, replay_state_t *st,
-                         const char *json, const rd_kafka_message_t *rkm) {
+static void print_object(replay_state_t *st, const char *json,
+                         const rd_kafka_message_t *rkm) {
+        const replay_opts_t *opts = st->opts;
         rd_kafka_timestamp_type_t tstype;
         int64_t ts;
         size_t len;
@@ -375,24 +363,15 @@ static void print_object(const replay_opts_t *opts, replay_state_t *st,
                 printf("%" PRId64 "}\n", ts);
 }
 
-static void print_undecodable(const replay_opts_t *opts, replay_state_t *st,
-                              const rd_kafka_message_t *rkm,
+static void print_undecodable(replay_state_t *st, const rd_kafka_message_t *rkm,
                               const char *errstr) {
+        const replay_opts_t *opts = st->opts;
         json_t *obj;
         char *text;
 
-        st->undecodable++;
-        if (st->undecodable <= MAX_WARNINGS) {
-                sq_progress_clear(&st->reader.prog);
-                fprintf(stderr,
-                        "%s " CMD ": warning: undecodable record topic=%s "
-                        "partition=%" PRId32 " offset=%" PRId64 ": %s%s\n",
-                        SQ_CLI_PROG, opts->rd.topic, rkm->partition,
-                        rkm->offset, errstr,
-                        st->undecodable == MAX_WARNINGS
-                            ? " (further ones only counted)"
-                            : "");
-        }
+        sq_cmd_warn_undecodable(st->cmd, &st->reader.prog, ++st->undecodable,
+                                opts->rd.topic, rkm->partition, rkm->offset,
+                                errstr);
         if (!opts->include_undecodable)
                 return;
         obj = json_object();
@@ -402,7 +381,7 @@ static void print_undecodable(const replay_opts_t *opts, replay_state_t *st,
         json_object_set_new(obj, "error", json_string(errstr));
         text = json_dumps(obj, JSON_COMPACT);
         sq_assert(text);
-        print_object(opts, st, text, rkm);
+        print_object(st, text, rkm);
         free(text); /* jansson allocates with malloc by default */
         json_decref(obj);
         st->printed++;
@@ -429,23 +408,26 @@ static replay_kind_t record_kind(const rd_kafka_message_t *rkm) {
         return KIND_ANY;
 }
 
-/* Decodes, filters and prints one record. */
-static void handle_record(const replay_opts_t *opts, replay_state_t *st,
-                          sq_codec_t *codec, const rd_kafka_message_t *rkm) {
-        replay_kind_t kind  = opts->kind;
-        sq_event_t *event   = NULL;
-        sq_result_t *result = NULL;
-        sq_task_t *task     = NULL;
-        char *json          = NULL;
+/* Decodes, filters and prints one record (sq_reader_sink_t).
+ * @returns false once --max records are printed. */
+static bool handle_record(void *arg, const rd_kafka_message_t *rkm) {
+        replay_state_t *st        = arg;
+        const replay_opts_t *opts = st->opts;
+        sq_codec_t *codec         = st->cmd->codec;
+        replay_kind_t kind        = opts->kind;
+        sq_event_t *event         = NULL;
+        sq_result_t *result       = NULL;
+        sq_task_t *task           = NULL;
+        char *json                = NULL;
         char errstr[512];
         sq_err_t err;
 
         if (kind == KIND_ANY)
                 kind = record_kind(rkm);
         if (!rkm->payload) {
-                print_undecodable(opts, st, rkm,
+                print_undecodable(st, rkm,
                                   "empty record (no value: a tombstone?)");
-                return;
+                return !opts->max || st->printed < opts->max;
         }
         switch (kind) {
         case KIND_EVENTS:
@@ -476,49 +458,44 @@ static void handle_record(const replay_opts_t *opts, replay_state_t *st,
                 break;
         }
         if (err != SQ_OK) {
-                print_undecodable(opts, st, rkm, errstr);
+                print_undecodable(st, rkm, errstr);
         } else if (json) {
-                print_object(opts, st, json, rkm);
+                print_object(st, json, rkm);
                 st->printed++;
         }
         sq_free(json);
         sq_event_destroy(event);
         sq_result_destroy(result);
         sq_task_destroy(task);
+        return !opts->max || st->printed < opts->max;
 }
 
 /** @brief Runs `replay`; see replay_usage(). */
 int sq_cli_replay(const sq_cli_t *cli, int argc, char **argv) {
         replay_opts_t opts;
         replay_state_t st;
-        sq_codec_t *codec = NULL;
-        rd_kafka_message_t *rkm;
+        sq_reader_sink_t sink;
+        sq_cmd_t cmd;
         json_t *jtopic;
-        char errstr[512];
+        bool enough;
         int ret;
 
+        sq_cmd_init(&cmd, cli, CMD, replay_usage);
         memset(&opts, 0, sizeof(opts));
         memset(&st, 0, sizeof(st));
+        st.cmd  = &cmd;
+        st.opts = &opts;
         sq_strmap_init(&opts.task_ids);
         sq_strmap_init(&opts.types);
         opts.kind     = KIND_EVENTS;
         opts.rd.topic = cli->topic_events;
 
-        ret = parse_opts(cli, &opts, argc, argv);
-        if (ret != -1)
+        ret = parse_opts(&cmd, &opts, argc, argv);
+        if (ret != SQ_CMD_CONTINUE)
                 goto done;
-        if (!cli->have_brokers) {
-                ret = sq_cli_usage_error(NULL,
-                                         "no brokers: give -b BROKERS or set "
-                                         "SWARMQ_BOOTSTRAP_SERVERS");
+        ret = sq_cmd_ready(&cmd, true);
+        if (ret != SQ_CLI_EXIT_OK)
                 goto done;
-        }
-        codec = sq_codec_new(errstr, sizeof(errstr));
-        if (!codec) {
-                fprintf(stderr, "%s " CMD ": %s\n", SQ_CLI_PROG, errstr);
-                ret = SQ_CLI_EXIT_INCOMPLETE;
-                goto done;
-        }
         jtopic        = json_string(opts.rd.topic);
         st.topic_json = jtopic ? json_dumps(jtopic, JSON_ENCODE_ANY) : NULL;
         json_decref(jtopic);
@@ -529,58 +506,31 @@ int sq_cli_replay(const sq_cli_t *cli, int argc, char **argv) {
         }
 
         opts.rd.only_partition = -1;
-        ret                    = sq_reader_open(&st.reader, cli, CMD, &opts.rd);
+        ret                    = sq_reader_open(&st.reader, &cmd, &opts.rd);
         if (ret != SQ_CLI_EXIT_OK)
                 goto done;
-
-        /* Records on the terminal would scroll the line away: a progress
-         * line only when stdout goes elsewhere, so print_object() never
-         * has to erase it. */
-        sq_progress_init(&st.reader.prog, !cli->quiet && !isatty(STDOUT_FILENO),
-                         st.reader.total, "records");
-        while (!sq_reader_done(&st.reader) &&
-               (!opts.max || st.printed < opts.max)) {
-                if (sq_cli_interrupted())
-                        break;
-                ret = sq_reader_poll(&st.reader, POLL_TIMEOUT_MS, &rkm);
-                if (ret != SQ_CLI_EXIT_OK)
-                        break;
-                if (!rkm) {
-                        /* Idle: let a pipe reader (tail -f style) see what
-                         * came so far. */
-                        fflush(stdout);
-                        sq_progress_update(&st.reader.prog, st.reader.consumed,
-                                           false);
-                        continue;
-                }
-                handle_record(&opts, &st, codec, rkm);
-                rd_kafka_message_destroy(rkm);
-                sq_progress_update(&st.reader.prog, st.reader.consumed, false);
-        }
-        sq_progress_update(&st.reader.prog, st.reader.consumed, true);
-        sq_progress_clear(&st.reader.prog);
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-                fprintf(stderr, "%s " CMD ": cannot write to stdout\n",
-                        SQ_CLI_PROG);
+        memset(&sink, 0, sizeof(sink));
+        sink.record = handle_record;
+        sink.arg    = &st;
+        ret         = sq_reader_run(&st.reader, &sink, &enough);
+        if (!sq_cmd_flush_stdout(&cmd)) {
                 ret = SQ_CLI_EXIT_INCOMPLETE;
         } else if (ret == SQ_CLI_EXIT_OK && sq_cli_interrupted() &&
-                   !opts.rd.follow && !sq_reader_done(&st.reader) &&
-                   (!opts.max || st.printed < opts.max)) {
-                fprintf(stderr,
-                        "%s " CMD ": interrupted after %" PRIu64
-                        " records, before the end\n",
-                        SQ_CLI_PROG, st.printed);
+                   !opts.rd.follow && !sq_reader_done(&st.reader) && !enough) {
+                sq_cmd_say(&cmd, NULL,
+                           "interrupted after %" PRIu64
+                           " records, before the end",
+                           st.printed);
                 ret = SQ_CLI_EXIT_INCOMPLETE;
         }
         if (st.undecodable > 0)
-                fprintf(stderr,
-                        "%s " CMD ": %" PRIu64 " undecodable records in "
-                        "topic %s\n",
-                        SQ_CLI_PROG, st.undecodable, opts.rd.topic);
+                sq_cmd_say(&cmd, NULL,
+                           "%" PRIu64 " undecodable records in topic %s",
+                           st.undecodable, opts.rd.topic);
 
 done:
         sq_reader_term(&st.reader);
-        sq_codec_destroy(codec);
+        sq_cmd_term(&cmd);
         free(st.topic_json); /* jansson's malloc */
         sq_free(opts.rd.offsets);
         sq_strmap_term(&opts.task_ids);

@@ -13,12 +13,11 @@
  *   signal cuts it short) decides the exit code: 0 only when every
  *   submitted task was acknowledged by the broker.
  */
-#include "cli.h"
+#include "command.h"
 
 #include "swarmq/producer.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -29,6 +28,12 @@
 /* Largest --payload-size (the broker's message.max.bytes is lower anyway). */
 #define MAX_PAYLOAD_SIZE (64 * 1024 * 1024)
 
+/* One --header NAME=VALUE (both borrowed from argv). */
+typedef struct submit_header_s {
+        const char *name;
+        const char *value;
+} submit_header_t;
+
 typedef struct submit_opts_s {
         uint64_t count;
         const char *type;
@@ -37,7 +42,7 @@ typedef struct submit_opts_s {
         uint64_t mix_total;
         const char **caps;
         size_t caps_cnt;
-        sq_cli_prop_t *headers;
+        submit_header_t *headers; /* owned array, strings borrowed */
         size_t headers_cnt;
         const char *payload;
         int64_t payload_size; /* -1: not given */
@@ -53,10 +58,11 @@ typedef struct submit_opts_s {
         int64_t rate; /* tasks/s, 0 = unlimited */
         int64_t flush_timeout_ms;
         const char *generator_opt; /* first generator flag seen, or NULL */
+        bool prio_given;
 } submit_opts_t;
 
 typedef struct submit_run_s {
-        const sq_cli_t *cli;
+        const sq_cmd_t *cmd;
         const submit_opts_t *opts;
         swarmq_producer_t *p;
         FILE *ids_fp;
@@ -226,248 +232,231 @@ static void fill_payload(unsigned char *buf, size_t len, uint64_t idx) {
         }
 }
 
-/* Parses an integer option or prints a usage error. */
-static bool opt_int(const char *opt, const char *arg, int64_t min, int64_t max,
-                    int64_t *valp, int *retp) {
-        if (sq_parse_int64(arg, min, max, valp) == SQ_OK)
-                return true;
-        *retp = sq_cli_usage_error("submit",
-                                   "%s expects a number in %" PRId64
-                                   "..%" PRId64 ", got \"%s\"",
-                                   opt, min, max, arg);
-        return false;
+enum {
+        OPT_MIX = 256,
+        OPT_PAYLOAD,
+        OPT_PAYLOAD_SIZE,
+        OPT_TIMEOUT,
+        OPT_MAX_ATTEMPTS,
+        OPT_HEADER,
+        OPT_ID_PREFIX,
+        OPT_STDIN,
+        OPT_SKIP_BAD,
+        OPT_RAW,
+        OPT_IDS_OUT,
+        OPT_RATE,
+        OPT_FLUSH_TIMEOUT,
+};
+
+static const struct option longopts[] = {
+    {"count", required_argument, NULL, 'n'},
+    {"type", required_argument, NULL, 't'},
+    {"priority", required_argument, NULL, 'p'},
+    {"priority-mix", required_argument, NULL, OPT_MIX},
+    {"capability", required_argument, NULL, 'c'},
+    {"payload", required_argument, NULL, OPT_PAYLOAD},
+    {"payload-size", required_argument, NULL, OPT_PAYLOAD_SIZE},
+    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+    {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
+    {"header", required_argument, NULL, OPT_HEADER},
+    {"id-prefix", required_argument, NULL, OPT_ID_PREFIX},
+    {"key", required_argument, NULL, 'k'},
+    {"file", required_argument, NULL, 'f'},
+    {"stdin", no_argument, NULL, OPT_STDIN},
+    {"skip-bad", no_argument, NULL, OPT_SKIP_BAD},
+    {"raw-value", required_argument, NULL, OPT_RAW},
+    {"ids-out", required_argument, NULL, OPT_IDS_OUT},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"flush-timeout-ms", required_argument, NULL, OPT_FLUSH_TIMEOUT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Whether @p opt only makes sense for generated tasks. */
+static bool is_generator_opt(int opt) {
+        return opt == 'n' || opt == 't' || opt == 'p' || opt == 'c' ||
+               opt == OPT_MIX || opt == OPT_PAYLOAD ||
+               opt == OPT_PAYLOAD_SIZE || opt == OPT_TIMEOUT ||
+               opt == OPT_MAX_ATTEMPTS || opt == OPT_HEADER ||
+               opt == OPT_ID_PREFIX;
+}
+
+/* One submit option (sq_cmd_opt_cb_t). */
+static int submit_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
+                      const char *word) {
+        submit_opts_t *opts = optsp;
+        char errstr[256];
+        int64_t v;
+
+        /* Remember the first flag that only generated tasks use. */
+        if (!opts->generator_opt && is_generator_opt(opt))
+                opts->generator_opt = word;
+        switch (opt) {
+        case 'n':
+                if (!sq_cmd_int_arg(cmd, "--count", arg, 0, INT64_MAX, NULL,
+                                    &v))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->count = (uint64_t)v;
+                break;
+        case 't':
+                if (!sq_cmd_word_arg(cmd, "--type", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->type = arg;
+                break;
+        case 'p':
+                if (swarmq_priority_parse(arg, &opts->priority) != SWARMQ_OK)
+                        return sq_cli_usage_error(
+                            cmd->name,
+                            "--priority expects LOW, NORMAL, HIGH or "
+                            "CRITICAL, got \"%s\"",
+                            arg);
+                opts->prio_given = true;
+                break;
+        case OPT_MIX:
+                if (!parse_mix(opts, arg, errstr, sizeof(errstr)))
+                        return sq_cli_usage_error(cmd->name, "%s", errstr);
+                break;
+        case 'c':
+                if (!sq_cmd_word_arg(cmd, "--capability", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->caps = sq_realloc(opts->caps, (opts->caps_cnt + 1) *
+                                                        sizeof(*opts->caps));
+                opts->caps[opts->caps_cnt++] = arg;
+                break;
+        case OPT_PAYLOAD:
+                opts->payload = arg;
+                break;
+        case OPT_PAYLOAD_SIZE:
+                if (!sq_cmd_int_arg(cmd, "--payload-size", arg, 0,
+                                    MAX_PAYLOAD_SIZE, NULL,
+                                    &opts->payload_size))
+                        return SQ_CLI_EXIT_USAGE;
+                break;
+        case OPT_TIMEOUT:
+                if (!sq_cmd_int_arg(cmd, "--timeout-ms", arg, 0, INT64_MAX,
+                                    NULL, &opts->timeout_ms))
+                        return SQ_CLI_EXIT_USAGE;
+                break;
+        case OPT_MAX_ATTEMPTS:
+                if (!sq_cmd_int_arg(cmd, "--max-attempts", arg, 1, INT32_MAX,
+                                    NULL, &opts->max_attempts))
+                        return SQ_CLI_EXIT_USAGE;
+                break;
+        case OPT_HEADER: {
+                char *eq = strchr(arg, '=');
+                if (!eq || eq == arg)
+                        return sq_cli_usage_error(
+                            cmd->name,
+                            "--header expects NAME=VALUE, got \"%s\"", arg);
+                *eq = '\0';
+                opts->headers =
+                    sq_realloc(opts->headers, (opts->headers_cnt + 1) *
+                                                  sizeof(*opts->headers));
+                opts->headers[opts->headers_cnt].name    = arg;
+                opts->headers[opts->headers_cnt++].value = eq + 1;
+                break;
+        }
+        case OPT_ID_PREFIX:
+                if (!sq_cmd_word_arg(cmd, "--id-prefix", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->id_prefix = arg;
+                break;
+        case 'k':
+                opts->key = arg;
+                break;
+        case 'f':
+                opts->file = arg;
+                break;
+        case OPT_STDIN:
+                opts->use_stdin = true;
+                break;
+        case OPT_SKIP_BAD:
+                opts->skip_bad = true;
+                break;
+        case OPT_RAW:
+                opts->raw_value = arg;
+                break;
+        case OPT_IDS_OUT:
+                opts->ids_out = arg;
+                break;
+        case OPT_RATE:
+                if (!sq_cmd_int_arg(cmd, "--rate", arg, 0, 100000000, NULL,
+                                    &opts->rate))
+                        return SQ_CLI_EXIT_USAGE;
+                break;
+        case OPT_FLUSH_TIMEOUT:
+                if (!sq_cmd_int_arg(cmd, "--flush-timeout-ms", arg, 0,
+                                    INT32_MAX, NULL, &opts->flush_timeout_ms))
+                        return SQ_CLI_EXIT_USAGE;
+                break;
+        }
+        return SQ_CMD_CONTINUE;
 }
 
 /* Parses the submit options into @p opts.
  * @returns -1 to go on, or an exit code (help printed, usage error). */
-static int parse_opts(submit_opts_t *opts, int argc, char **argv) {
-        enum {
-                OPT_MIX = 256,
-                OPT_PAYLOAD,
-                OPT_PAYLOAD_SIZE,
-                OPT_TIMEOUT,
-                OPT_MAX_ATTEMPTS,
-                OPT_HEADER,
-                OPT_ID_PREFIX,
-                OPT_STDIN,
-                OPT_SKIP_BAD,
-                OPT_RAW,
-                OPT_IDS_OUT,
-                OPT_RATE,
-                OPT_FLUSH_TIMEOUT,
-        };
-        static const struct option longopts[] = {
-            {"count", required_argument, NULL, 'n'},
-            {"type", required_argument, NULL, 't'},
-            {"priority", required_argument, NULL, 'p'},
-            {"priority-mix", required_argument, NULL, OPT_MIX},
-            {"capability", required_argument, NULL, 'c'},
-            {"payload", required_argument, NULL, OPT_PAYLOAD},
-            {"payload-size", required_argument, NULL, OPT_PAYLOAD_SIZE},
-            {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
-            {"max-attempts", required_argument, NULL, OPT_MAX_ATTEMPTS},
-            {"header", required_argument, NULL, OPT_HEADER},
-            {"id-prefix", required_argument, NULL, OPT_ID_PREFIX},
-            {"key", required_argument, NULL, 'k'},
-            {"file", required_argument, NULL, 'f'},
-            {"stdin", no_argument, NULL, OPT_STDIN},
-            {"skip-bad", no_argument, NULL, OPT_SKIP_BAD},
-            {"raw-value", required_argument, NULL, OPT_RAW},
-            {"ids-out", required_argument, NULL, OPT_IDS_OUT},
-            {"rate", required_argument, NULL, OPT_RATE},
-            {"flush-timeout-ms", required_argument, NULL, OPT_FLUSH_TIMEOUT},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-        };
-        char errstr[256];
-        int64_t v;
-        int opt, idx, ret = -1;
-        bool prio_given = false;
+static int parse_opts(const sq_cmd_t *cmd, submit_opts_t *opts, int argc,
+                      char **argv) {
+        int ret = sq_cmd_parse(cmd, argc, argv, ":n:t:p:c:k:f:h", longopts,
+                               submit_opt, opts);
 
-        opterr = 0;
-        while ((opt = getopt_long(argc, argv, ":n:t:p:c:k:f:h", longopts,
-                                  &idx)) != -1) {
-                /* Remember the first flag that only generated tasks use. */
-                if (!opts->generator_opt &&
-                    (opt == 'n' || opt == 't' || opt == 'p' || opt == 'c' ||
-                     opt == OPT_MIX || opt == OPT_PAYLOAD ||
-                     opt == OPT_PAYLOAD_SIZE || opt == OPT_TIMEOUT ||
-                     opt == OPT_MAX_ATTEMPTS || opt == OPT_HEADER ||
-                     opt == OPT_ID_PREFIX))
-                        opts->generator_opt = argv[optind - 1];
-                switch (opt) {
-                case 'n':
-                        if (!opt_int("--count", optarg, 0, INT64_MAX, &v, &ret))
-                                return ret;
-                        opts->count = (uint64_t)v;
-                        break;
-                case 't':
-                        if (!*optarg)
-                                return sq_cli_usage_error(
-                                    "submit", "--type must not be empty");
-                        opts->type = optarg;
-                        break;
-                case 'p':
-                        if (swarmq_priority_parse(optarg, &opts->priority) !=
-                            SWARMQ_OK)
-                                return sq_cli_usage_error(
-                                    "submit",
-                                    "--priority expects LOW, NORMAL, HIGH or "
-                                    "CRITICAL, got \"%s\"",
-                                    optarg);
-                        prio_given = true;
-                        break;
-                case OPT_MIX:
-                        if (!parse_mix(opts, optarg, errstr, sizeof(errstr)))
-                                return sq_cli_usage_error("submit", "%s",
-                                                          errstr);
-                        break;
-                case 'c':
-                        if (!*optarg)
-                                return sq_cli_usage_error(
-                                    "submit", "--capability must not be empty");
-                        opts->caps =
-                            sq_realloc(opts->caps, (opts->caps_cnt + 1) *
-                                                       sizeof(*opts->caps));
-                        opts->caps[opts->caps_cnt++] = optarg;
-                        break;
-                case OPT_PAYLOAD:
-                        opts->payload = optarg;
-                        break;
-                case OPT_PAYLOAD_SIZE:
-                        if (!opt_int("--payload-size", optarg, 0,
-                                     MAX_PAYLOAD_SIZE, &opts->payload_size,
-                                     &ret))
-                                return ret;
-                        break;
-                case OPT_TIMEOUT:
-                        if (!opt_int("--timeout-ms", optarg, 0, INT64_MAX,
-                                     &opts->timeout_ms, &ret))
-                                return ret;
-                        break;
-                case OPT_MAX_ATTEMPTS:
-                        if (!opt_int("--max-attempts", optarg, 1, INT32_MAX,
-                                     &opts->max_attempts, &ret))
-                                return ret;
-                        break;
-                case OPT_HEADER: {
-                        char *eq = strchr(optarg, '=');
-                        if (!eq || eq == optarg)
-                                return sq_cli_usage_error(
-                                    "submit",
-                                    "--header expects NAME=VALUE, got \"%s\"",
-                                    optarg);
-                        *eq           = '\0';
-                        opts->headers = sq_realloc(opts->headers,
-                                                   (opts->headers_cnt + 1) *
-                                                       sizeof(*opts->headers));
-                        opts->headers[opts->headers_cnt].name    = optarg;
-                        opts->headers[opts->headers_cnt++].value = eq + 1;
-                        break;
-                }
-                case OPT_ID_PREFIX:
-                        if (!*optarg)
-                                return sq_cli_usage_error(
-                                    "submit", "--id-prefix must not be empty");
-                        opts->id_prefix = optarg;
-                        break;
-                case 'k':
-                        opts->key = optarg;
-                        break;
-                case 'f':
-                        opts->file = optarg;
-                        break;
-                case OPT_STDIN:
-                        opts->use_stdin = true;
-                        break;
-                case OPT_SKIP_BAD:
-                        opts->skip_bad = true;
-                        break;
-                case OPT_RAW:
-                        opts->raw_value = optarg;
-                        break;
-                case OPT_IDS_OUT:
-                        opts->ids_out = optarg;
-                        break;
-                case OPT_RATE:
-                        if (!opt_int("--rate", optarg, 0, 100000000,
-                                     &opts->rate, &ret))
-                                return ret;
-                        break;
-                case OPT_FLUSH_TIMEOUT:
-                        if (!opt_int("--flush-timeout-ms", optarg, 0, INT32_MAX,
-                                     &opts->flush_timeout_ms, &ret))
-                                return ret;
-                        break;
-                case 'h':
-                        submit_usage(stdout);
-                        return SQ_CLI_EXIT_OK;
-                case ':':
-                        return sq_cli_usage_error("submit",
-                                                  "option %s needs a value",
-                                                  argv[optind - 1]);
-                default:
-                        return sq_cli_usage_error("submit", "unknown option %s",
-                                                  argv[optind - 1]);
-                }
-        }
-        if (optind < argc)
-                return sq_cli_usage_error(
-                    "submit", "unexpected argument \"%s\"", argv[optind]);
+        if (ret != SQ_CMD_CONTINUE)
+                return ret;
 
         /* One source at a time. */
         if (opts->file && opts->use_stdin)
-                return sq_cli_usage_error("submit", "--file and --stdin "
-                                                    "cannot be combined");
+                return sq_cli_usage_error(cmd->name, "--file and --stdin "
+                                                     "cannot be combined");
         if ((opts->file || opts->use_stdin || opts->raw_value) &&
             opts->generator_opt)
                 return sq_cli_usage_error(
-                    "submit",
+                    cmd->name,
                     "%s generates tasks and cannot be combined with "
                     "%s",
                     opts->generator_opt,
                     opts->raw_value ? "--raw-value"
                                     : (opts->file ? "--file" : "--stdin"));
         if (opts->raw_value && (opts->file || opts->use_stdin))
-                return sq_cli_usage_error("submit",
+                return sq_cli_usage_error(cmd->name,
                                           "--raw-value cannot be combined "
                                           "with --file or --stdin");
         if (opts->raw_value && opts->ids_out)
-                return sq_cli_usage_error("submit",
+                return sq_cli_usage_error(cmd->name,
                                           "--raw-value sends no task, so "
                                           "--ids-out has nothing to write");
         if (opts->skip_bad && !opts->file && !opts->use_stdin)
-                return sq_cli_usage_error("submit", "--skip-bad needs --file "
-                                                    "or --stdin");
-        if (prio_given && opts->mix_total)
-                return sq_cli_usage_error("submit",
+                return sq_cli_usage_error(cmd->name, "--skip-bad needs --file "
+                                                     "or --stdin");
+        if (opts->prio_given && opts->mix_total)
+                return sq_cli_usage_error(cmd->name,
                                           "--priority and --priority-mix "
                                           "cannot be combined");
         if (opts->payload && opts->payload_size >= 0)
-                return sq_cli_usage_error("submit",
+                return sq_cli_usage_error(cmd->name,
                                           "--payload and --payload-size "
                                           "cannot be combined");
-        return -1;
+        return SQ_CMD_CONTINUE;
 }
 
 /* Opens libswarmq with the global options.
  * @returns SQ_CLI_EXIT_OK or an exit code, with a message printed. */
 static int producer_open(submit_run_t *run) {
-        const sq_cli_t *cli = run->cli;
+        const sq_cli_t *cli = run->cmd->cli;
         char errstr[512], name[256];
         swarmq_err_t err;
         size_t i;
 
         run->p = swarmq_producer_new(cli->brokers, errstr, sizeof(errstr));
         if (!run->p) {
-                fprintf(stderr, "%s submit: %s\n", SQ_CLI_PROG, errstr);
+                sq_cmd_say(run->cmd, NULL, "%s", errstr);
                 return SQ_CLI_EXIT_USAGE;
         }
         for (i = 0; i < cli->props_cnt; i++) {
                 snprintf(name, sizeof(name), "kafka.%s", cli->props[i].name);
                 if (swarmq_producer_set(run->p, name, cli->props[i].value,
                                         errstr, sizeof(errstr)) != SWARMQ_OK)
-                        return sq_cli_usage_error("submit", "-X: %s", errstr);
+                        return sq_cli_usage_error(run->cmd->name, "-X: %s",
+                                                  errstr);
         }
         if (swarmq_producer_set(run->p, "topic.tasks", cli->topic_tasks, errstr,
                                 sizeof(errstr)) != SWARMQ_OK ||
@@ -475,20 +464,17 @@ static int producer_open(submit_run_t *run) {
                                 errstr, sizeof(errstr)) != SWARMQ_OK ||
             swarmq_producer_set(run->p, "submit.block.ms", SUBMIT_BLOCK_MS,
                                 errstr, sizeof(errstr)) != SWARMQ_OK)
-                return sq_cli_usage_error("submit", "%s", errstr);
+                return sq_cli_usage_error(run->cmd->name, "%s", errstr);
 
         /* librdkafka's threads are created now and inherit the mask. */
         sq_cli_signals_block(true);
         err = swarmq_producer_connect(run->p, cli->connect_timeout_ms, errstr,
                                       sizeof(errstr));
         sq_cli_signals_block(false);
-        if (err == SWARMQ_ERR_TRANSPORT) {
-                fprintf(stderr, "%s submit: %s\n", SQ_CLI_PROG, errstr);
-                return SQ_CLI_EXIT_BROKER;
-        }
         if (err != SWARMQ_OK) {
-                fprintf(stderr, "%s submit: %s\n", SQ_CLI_PROG, errstr);
-                return SQ_CLI_EXIT_USAGE;
+                sq_cmd_say(run->cmd, NULL, "%s", errstr);
+                return err == SWARMQ_ERR_TRANSPORT ? SQ_CLI_EXIT_BROKER
+                                                   : SQ_CLI_EXIT_USAGE;
         }
         return SQ_CLI_EXIT_OK;
 }
@@ -507,11 +493,13 @@ static void pace(submit_run_t *run) {
 }
 
 /* Submits one task, retrying while the local queue is full.
+ * @param task takes ownership.
  * @returns SQ_OK, SQ_ERR_ENCODE (bad task: @p errstr set) or SQ_ERR_KAFKA
  *          (@p errstr set); sets run->interrupted on a signal. */
-static sq_err_t submit_task(submit_run_t *run, const swarmq_task_t *task,
+static sq_err_t submit_task(submit_run_t *run, swarmq_task_t *task,
                             char *errstr, size_t errstr_size) {
         swarmq_err_t err;
+        sq_err_t ret = SQ_OK;
 
         pace(run);
         while (
@@ -520,20 +508,25 @@ static sq_err_t submit_task(submit_run_t *run, const swarmq_task_t *task,
                 sq_progress_update(&run->prog, run->queued, false);
                 if (sq_cli_interrupted()) {
                         run->interrupted = true;
-                        return SQ_OK;
+                        goto done;
                 }
         }
-        if (err == SWARMQ_ERR_ENCODE || err == SWARMQ_ERR_INVALID_ARG)
-                return SQ_ERR_ENCODE;
-        if (err != SWARMQ_OK)
-                return SQ_ERR_KAFKA;
+        if (err != SWARMQ_OK) {
+                ret = err == SWARMQ_ERR_ENCODE || err == SWARMQ_ERR_INVALID_ARG
+                          ? SQ_ERR_ENCODE
+                          : SQ_ERR_KAFKA;
+                goto done;
+        }
         run->queued++;
         if (run->ids_fp)
                 fprintf(run->ids_fp, "%s\n", swarmq_task_id(task));
         sq_progress_update(&run->prog, run->queued, false);
         if (sq_cli_interrupted())
                 run->interrupted = true;
-        return SQ_OK;
+
+done:
+        swarmq_task_destroy(task);
+        return ret;
 }
 
 /* Builds task number @p idx (0-based) from the flags. */
@@ -574,7 +567,6 @@ static swarmq_task_t *generate_task(const submit_opts_t *opts,
 static int run_generated(submit_run_t *run) {
         const submit_opts_t *opts  = run->opts;
         unsigned char *payload_buf = NULL;
-        swarmq_task_t *task        = NULL;
         char prefix[64], errstr[512];
         uint64_t i;
         int ret = SQ_CLI_EXIT_OK;
@@ -588,21 +580,17 @@ static int run_generated(submit_run_t *run) {
                 payload_buf = sq_malloc((size_t)opts->payload_size);
 
         for (i = 0; i < opts->count && !run->interrupted; i++) {
-                task = generate_task(opts,
-                                     opts->id_prefix ? opts->id_prefix : prefix,
-                                     i, payload_buf);
-                if (submit_task(run, task, errstr, sizeof(errstr)) != SQ_OK) {
-                        sq_progress_clear(&run->prog);
-                        fprintf(stderr, "%s submit: %s\n", SQ_CLI_PROG, errstr);
+                if (submit_task(run,
+                                generate_task(opts,
+                                              opts->id_prefix ? opts->id_prefix
+                                                              : prefix,
+                                              i, payload_buf),
+                                errstr, sizeof(errstr)) != SQ_OK) {
+                        sq_cmd_say(run->cmd, &run->prog, "%s", errstr);
                         ret = SQ_CLI_EXIT_INCOMPLETE;
-                        goto done;
+                        break;
                 }
-                swarmq_task_destroy(task);
-                task = NULL;
         }
-
-done:
-        swarmq_task_destroy(task);
         sq_free(payload_buf);
         return ret;
 }
@@ -620,19 +608,17 @@ static bool is_blank(const char *line, size_t len) {
 /* Reports a bad JSON line; @returns true to go on (--skip-bad). */
 static bool bad_line(submit_run_t *run, const char *src, uint64_t lineno,
                      const char *reason) {
-        sq_progress_clear(&run->prog);
         if (run->opts->skip_bad) {
-                fprintf(stderr,
-                        "%s submit: %s:%" PRIu64 ": skipped bad task: %s\n",
-                        SQ_CLI_PROG, src, lineno, reason);
+                sq_cmd_say(run->cmd, &run->prog,
+                           "%s:%" PRIu64 ": skipped bad task: %s", src, lineno,
+                           reason);
                 run->skipped++;
                 return true;
         }
-        fprintf(stderr,
-                "%s submit: %s:%" PRIu64
-                ": bad task: %s (stopped after %" PRIu64
-                " tasks; --skip-bad skips bad lines)\n",
-                SQ_CLI_PROG, src, lineno, reason, run->queued);
+        sq_cmd_say(run->cmd, &run->prog,
+                   "%s:%" PRIu64 ": bad task: %s (stopped after %" PRIu64
+                   " tasks; --skip-bad skips bad lines)",
+                   src, lineno, reason, run->queued);
         return false;
 }
 
@@ -640,9 +626,9 @@ static bool bad_line(submit_run_t *run, const char *src, uint64_t lineno,
 static int run_json_lines(submit_run_t *run) {
         const submit_opts_t *opts = run->opts;
         const char *src           = opts->file ? opts->file : "stdin";
-        swarmq_task_t *task       = NULL;
-        FILE *fp                  = NULL;
-        char *line                = NULL;
+        swarmq_task_t *task;
+        FILE *fp   = NULL;
+        char *line = NULL;
         char errstr[512], reason[640];
         size_t cap = 0, len = 0;
         uint64_t lineno = 0;
@@ -650,8 +636,8 @@ static int run_json_lines(submit_run_t *run) {
 
         fp = opts->file ? fopen(opts->file, "r") : stdin;
         if (!fp) {
-                fprintf(stderr, "%s submit: cannot open %s: %s\n", SQ_CLI_PROG,
-                        opts->file, strerror(errno));
+                sq_cmd_say(run->cmd, NULL, "cannot open %s: %s", opts->file,
+                           strerror(errno));
                 ret = SQ_CLI_EXIT_USAGE;
                 goto done;
         }
@@ -664,9 +650,8 @@ static int run_json_lines(submit_run_t *run) {
                                 run->interrupted = true;
                                 break;
                         }
-                        sq_progress_clear(&run->prog);
-                        fprintf(stderr, "%s submit: cannot read %s: %s\n",
-                                SQ_CLI_PROG, src, strerror(errno));
+                        sq_cmd_say(run->cmd, &run->prog, "cannot read %s: %s",
+                                   src, strerror(errno));
                         ret = SQ_CLI_EXIT_USAGE;
                         goto done;
                 }
@@ -698,18 +683,14 @@ static int run_json_lines(submit_run_t *run) {
                         ret = SQ_CLI_EXIT_USAGE;
                         goto done;
                 default:
-                        sq_progress_clear(&run->prog);
-                        fprintf(stderr, "%s submit: %s:%" PRIu64 ": %s\n",
-                                SQ_CLI_PROG, src, lineno, errstr);
+                        sq_cmd_say(run->cmd, &run->prog, "%s:%" PRIu64 ": %s",
+                                   src, lineno, errstr);
                         ret = SQ_CLI_EXIT_INCOMPLETE;
                         goto done;
                 }
-                swarmq_task_destroy(task);
-                task = NULL;
         }
 
 done:
-        swarmq_task_destroy(task);
         sq_free(line);
         if (fp && fp != stdin)
                 fclose(fp);
@@ -739,16 +720,52 @@ static uint64_t flush_all(submit_run_t *run) {
         return counts.failed + counts.in_flight;
 }
 
+/* The one-line summary (not with -q), then what was not delivered.
+ * @returns whether everything submitted was delivered. */
+static bool print_summary(const submit_run_t *run, uint64_t undelivered) {
+        const submit_opts_t *opts = run->opts;
+        swarmq_producer_counts_t counts;
+        const char *last;
+        double secs;
+
+        swarmq_producer_counts(run->p, &counts);
+        secs = (double)(sq_clock_us() - run->start_us) / 1e6;
+        if (!run->cmd->cli->quiet) {
+                fprintf(stderr,
+                        "submitted %" PRIu64 " %s in %.2f s (%.0f tasks/s), "
+                        "%" PRIu64 " failed",
+                        counts.submitted,
+                        opts->raw_value ? "raw record" : "tasks", secs,
+                        secs > 0 ? (double)counts.submitted / secs : 0.0,
+                        undelivered);
+                if (run->skipped)
+                        fprintf(stderr, ", %" PRIu64 " bad lines skipped",
+                                run->skipped);
+                fprintf(stderr, "%s\n",
+                        run->interrupted ? " (interrupted)" : "");
+        }
+        if (!undelivered)
+                return true;
+        last = swarmq_producer_last_error(run->p);
+        sq_cmd_say(run->cmd, NULL,
+                   "%" PRIu64 " of %" PRIu64 " not delivered (%" PRIu64
+                   " failed, %" PRIu64 " still in flight)%s%s",
+                   undelivered, counts.submitted, counts.failed,
+                   counts.in_flight, last ? "; last error: " : "",
+                   last ? last : "");
+        return false;
+}
+
 /** @brief Runs `submit`; see submit_usage(). */
 int sq_cli_submit(const sq_cli_t *cli, int argc, char **argv) {
         submit_opts_t opts;
         submit_run_t run;
-        swarmq_producer_counts_t counts;
+        sq_cmd_t cmd;
         char errstr[512];
         uint64_t undelivered;
-        double secs;
         int ret;
 
+        sq_cmd_init(&cmd, cli, "submit", submit_usage);
         memset(&opts, 0, sizeof(opts));
         opts.count            = 1;
         opts.type             = "noop";
@@ -756,24 +773,20 @@ int sq_cli_submit(const sq_cli_t *cli, int argc, char **argv) {
         opts.payload_size     = -1;
         opts.flush_timeout_ms = 30000;
         memset(&run, 0, sizeof(run));
-        run.cli  = cli;
+        run.cmd  = &cmd;
         run.opts = &opts;
 
-        ret = parse_opts(&opts, argc, argv);
-        if (ret != -1)
+        ret = parse_opts(&cmd, &opts, argc, argv);
+        if (ret != SQ_CMD_CONTINUE)
                 goto done;
-        ret = SQ_CLI_EXIT_OK;
-        if (!cli->have_brokers) {
-                ret = sq_cli_usage_error(NULL,
-                                         "no brokers: give -b BROKERS or set "
-                                         "SWARMQ_BOOTSTRAP_SERVERS");
+        ret = sq_cmd_ready(&cmd, false);
+        if (ret != SQ_CLI_EXIT_OK)
                 goto done;
-        }
         if (opts.ids_out) {
                 run.ids_fp = fopen(opts.ids_out, "w");
                 if (!run.ids_fp) {
-                        fprintf(stderr, "%s submit: cannot write %s: %s\n",
-                                SQ_CLI_PROG, opts.ids_out, strerror(errno));
+                        sq_cmd_say(&cmd, NULL, "cannot write %s: %s",
+                                   opts.ids_out, strerror(errno));
                         ret = SQ_CLI_EXIT_USAGE;
                         goto done;
                 }
@@ -793,7 +806,7 @@ int sq_cli_submit(const sq_cli_t *cli, int argc, char **argv) {
                                              opts.raw_value,
                                              strlen(opts.raw_value), errstr,
                                              sizeof(errstr)) != SWARMQ_OK) {
-                        fprintf(stderr, "%s submit: %s\n", SQ_CLI_PROG, errstr);
+                        sq_cmd_say(&cmd, NULL, "%s", errstr);
                         ret = SQ_CLI_EXIT_INCOMPLETE;
                 } else {
                         run.queued = 1;
@@ -805,46 +818,21 @@ int sq_cli_submit(const sq_cli_t *cli, int argc, char **argv) {
         }
 
         undelivered = flush_all(&run);
-        swarmq_producer_counts(run.p, &counts);
         sq_progress_clear(&run.prog);
-        secs = (double)(sq_clock_us() - run.start_us) / 1e6;
-        if (!cli->quiet) {
-                fprintf(stderr,
-                        "submitted %" PRIu64 " %s in %.2f s (%.0f tasks/s), "
-                        "%" PRIu64 " failed",
-                        counts.submitted,
-                        opts.raw_value ? "raw record" : "tasks", secs,
-                        secs > 0 ? (double)counts.submitted / secs : 0.0,
-                        undelivered);
-                if (run.skipped)
-                        fprintf(stderr, ", %" PRIu64 " bad lines skipped",
-                                run.skipped);
-                fprintf(stderr, "%s\n",
-                        run.interrupted ? " (interrupted)" : "");
-        }
-        if (undelivered) {
-                const char *last = swarmq_producer_last_error(run.p);
-                fprintf(stderr,
-                        "%s submit: %" PRIu64 " of %" PRIu64
-                        " not delivered (%" PRIu64 " failed, %" PRIu64
-                        " still in flight)%s%s\n",
-                        SQ_CLI_PROG, undelivered, counts.submitted,
-                        counts.failed, counts.in_flight,
-                        last ? "; last error: " : "", last ? last : "");
-                if (ret == SQ_CLI_EXIT_OK)
-                        ret = SQ_CLI_EXIT_INCOMPLETE;
-        }
+        if (!print_summary(&run, undelivered) && ret == SQ_CLI_EXIT_OK)
+                ret = SQ_CLI_EXIT_INCOMPLETE;
         if (run.interrupted && ret == SQ_CLI_EXIT_OK)
                 ret = SQ_CLI_EXIT_INCOMPLETE;
 
 done:
         if (run.ids_fp && fclose(run.ids_fp) != 0) {
-                fprintf(stderr, "%s submit: cannot write %s: %s\n", SQ_CLI_PROG,
-                        opts.ids_out, strerror(errno));
+                sq_cmd_say(&cmd, NULL, "cannot write %s: %s", opts.ids_out,
+                           strerror(errno));
                 if (ret == SQ_CLI_EXIT_OK)
                         ret = SQ_CLI_EXIT_INCOMPLETE;
         }
         swarmq_producer_destroy(run.p);
+        sq_cmd_term(&cmd);
         sq_free(opts.caps);
         sq_free(opts.headers);
         return ret;

@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cli_util.c: helpers shared by the swarmq-producer commands: the progress
- * line, a string-keyed counter map and a bounded line reader.
+ * cli_util.c: utilities of the swarmq-producer commands: the progress
+ * line, a string-keyed counter map, a bounded line reader and random ids.
  *
  * DESIGN
  *   Single-threaded (the CLI's main thread). The progress line is drawn
  *   with "\r" and erased with "\r\033[K" on a terminal only; it redraws at
  *   most 10 times a second so it never costs the hot loop more than a clock
- *   read. The map is open addressing with linear probing and FNV-1a; it
- *   grows at 70 % load and never shrinks (a CLI run is short).
+ *   read. The map is open addressing with linear probing and FNV-1a
+ *   (core/base/hash.c); it grows at 70 % load and never shrinks (a CLI run
+ *   is short).
  */
 #include "cli.h"
-#include "log.h"
+#include "hash.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -71,15 +72,6 @@ void sq_progress_clear(sq_progress_t *prog) {
 
 /* ------------------------------------------------------------------ */
 
-static uint64_t fnv1a(const char *str) {
-        uint64_t h = 1469598103934665603ULL;
-        for (; *str; str++) {
-                h ^= (unsigned char)*str;
-                h *= 1099511628211ULL;
-        }
-        return h;
-}
-
 void sq_strmap_init(sq_strmap_t *map) {
         memset(map, 0, sizeof(*map));
 }
@@ -94,7 +86,8 @@ void sq_strmap_term(sq_strmap_t *map) {
 
 /* The slot holding @p key, or the empty slot where it would go. */
 static sq_strmap_entry_t *find_slot(const sq_strmap_t *map, const char *key) {
-        size_t i = (size_t)fnv1a(key) & (map->cap - 1);
+        size_t i = (size_t)sq_hash_fnv1a64_str(key, SQ_HASH_FNV64_BASIS) &
+                   (map->cap - 1);
         while (map->slots[i].key && strcmp(map->slots[i].key, key))
                 i = (i + 1) & (map->cap - 1);
         return &map->slots[i];
@@ -197,68 +190,4 @@ char *sq_cli_random_hex(char *buf, size_t nbytes) {
         }
         buf[2 * nbytes] = '\0';
         return buf;
-}
-
-int sq_cli_consumer_new(const sq_cli_t *cli, const char *cmd,
-                        const char *const *settings, rd_kafka_t **rkp) {
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_conf_t *conf              = sq_kafka_conf_new();
-        rd_kafka_t *rk                     = NULL;
-        rd_kafka_resp_err_t err;
-        char errstr[512], group[96], client_id[64], hex[17];
-        int ret = SQ_CLI_EXIT_USAGE;
-
-        /* A throwaway group: wait subscribes without committing, replay
-         * assigns (which librdkafka 2.0 refuses without a group.id). */
-        snprintf(group, sizeof(group), "%s-%s-%s", SQ_CLI_PROG, cmd,
-                 sq_cli_random_hex(hex, 8));
-        snprintf(client_id, sizeof(client_id), "%s-%s", SQ_CLI_PROG, cmd);
-        if (sq_kafka_conf_set(conf, "group.id", group, errstr,
-                              sizeof(errstr)) != SQ_OK ||
-            sq_kafka_conf_set(conf, "client.id", client_id, errstr,
-                              sizeof(errstr)) != SQ_OK ||
-            sq_kafka_conf_profile(conf, SQ_KAFKA_PROFILE_MANUAL_COMMIT_CONSUMER,
-                                  errstr, sizeof(errstr)) != SQ_OK ||
-            sq_kafka_conf_set_pairs(conf, settings, errstr, sizeof(errstr)) !=
-                SQ_OK ||
-            (cli->brokers &&
-             sq_kafka_conf_set(conf, "bootstrap.servers", cli->brokers, errstr,
-                               sizeof(errstr)) != SQ_OK) ||
-            sq_kafka_conf_apply(conf, cli->props, cli->props_cnt, errstr,
-                                sizeof(errstr)) != SQ_OK) {
-                sq_cli_usage_error(cmd, "%s", errstr);
-                goto done;
-        }
-
-        /* librdkafka's threads are created now and inherit the mask. */
-        sq_cli_signals_block(true);
-        rk = sq_kafka_conf_new_client(RD_KAFKA_CONSUMER, conf, errstr,
-                                      sizeof(errstr));
-        sq_cli_signals_block(false);
-        conf = NULL; /* taken, on failure too */
-        if (!rk) {
-                fprintf(stderr, "%s %s: %s\n", SQ_CLI_PROG, cmd, errstr);
-                goto done;
-        }
-        rd_kafka_poll_set_consumer(rk);
-
-        err = rd_kafka_metadata(rk, 0, NULL, &md, cli->connect_timeout_ms);
-        if (err) {
-                fprintf(stderr, "%s %s: no broker answered within %d ms: %s\n",
-                        SQ_CLI_PROG, cmd, cli->connect_timeout_ms,
-                        rd_kafka_err2str(err));
-                ret = SQ_CLI_EXIT_BROKER;
-                goto done;
-        }
-        rd_kafka_metadata_destroy(md);
-        *rkp = rk;
-        rk   = NULL;
-        ret  = SQ_CLI_EXIT_OK;
-
-done:
-        if (rk)
-                rd_kafka_destroy(rk);
-        if (conf)
-                rd_kafka_conf_destroy(conf);
-        return ret;
 }

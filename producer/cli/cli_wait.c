@@ -15,14 +15,12 @@
  *   warned about with their coordinates and skipped. The loop ends when
  *   the expectation is met, at --timeout-ms, or on SIGINT.
  */
-#include "cli.h"
+#include "command.h"
 
-#include "codec.h"
 #include "log.h"
 #include "task.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -32,13 +30,34 @@
 
 #define MAX_ID_LEN      4096 /* longest line accepted in --ids-file */
 #define MISSING_SHOWN   20   /* missing ids listed in the summary */
-#define MAX_WARNINGS    20   /* undecodable-record warnings printed */
 #define POLL_TIMEOUT_MS 100
+
+enum {
+        OPT_ID = 256,
+        OPT_IDS_FILE,
+        OPT_TIMEOUT,
+        OPT_FROM_END,
+        OPT_JSON,
+        OPT_PRINT,
+};
+
+static const struct option longopts[] = {
+    {"count", required_argument, NULL, 'n'},
+    {"id", required_argument, NULL, OPT_ID},
+    {"ids-file", required_argument, NULL, OPT_IDS_FILE},
+    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+    {"from-end", no_argument, NULL, OPT_FROM_END},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"print", no_argument, NULL, OPT_PRINT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
 
 typedef struct wait_opts_s {
         uint64_t count; /* distinct task ids to wait for; 0 = not given */
         char **ids;     /* expected ids, in order (owned, sq_free each) */
         size_t ids_cnt;
+        sq_strmap_t *expected; /* expected id -> results seen (borrowed) */
         const char *ids_file;
         int64_t timeout_ms;
         bool from_end;
@@ -101,10 +120,10 @@ static void wait_usage(FILE *fp) {
 /* clang-format on */
 
 /* Appends one expected id (copied), dropping repeats. */
-static void add_id(wait_opts_t *opts, sq_strmap_t *expected, const char *id) {
+static void add_id(wait_opts_t *opts, const char *id) {
         bool created;
 
-        sq_strmap_put(expected, id, &created);
+        sq_strmap_put(opts->expected, id, &created);
         if (!created)
                 return;
         opts->ids =
@@ -113,7 +132,7 @@ static void add_id(wait_opts_t *opts, sq_strmap_t *expected, const char *id) {
 }
 
 /* Reads --ids-file. @returns SQ_CLI_EXIT_OK or an exit code. */
-static int load_ids_file(wait_opts_t *opts, sq_strmap_t *expected) {
+static int load_ids_file(const sq_cmd_t *cmd, wait_opts_t *opts) {
         FILE *fp     = fopen(opts->ids_file, "r");
         char *line   = NULL;
         size_t cap   = 0, len, start;
@@ -121,17 +140,17 @@ static int load_ids_file(wait_opts_t *opts, sq_strmap_t *expected) {
         int r, ret = SQ_CLI_EXIT_OK;
 
         if (!fp) {
-                fprintf(stderr, "%s wait: cannot open %s: %s\n", SQ_CLI_PROG,
-                        opts->ids_file, strerror(errno));
+                sq_cmd_say(cmd, NULL, "cannot open %s: %s", opts->ids_file,
+                           strerror(errno));
                 return SQ_CLI_EXIT_USAGE;
         }
         while ((r = sq_cli_read_line(fp, &line, &cap, &len, MAX_ID_LEN)) != 0) {
                 lno++;
                 if (r < 0) {
-                        fprintf(stderr, "%s wait: %s:%" PRIu64 ": %s\n",
-                                SQ_CLI_PROG, opts->ids_file, lno,
-                                r == -1 ? "line too long for a task id"
-                                        : strerror(errno));
+                        sq_cmd_say(cmd, NULL, "%s:%" PRIu64 ": %s",
+                                   opts->ids_file, lno,
+                                   r == -1 ? "line too long for a task id"
+                                           : strerror(errno));
                         ret = SQ_CLI_EXIT_USAGE;
                         goto done;
                 }
@@ -143,7 +162,7 @@ static int load_ids_file(wait_opts_t *opts, sq_strmap_t *expected) {
                      start++)
                         ;
                 if (start < len)
-                        add_id(opts, expected, line + start);
+                        add_id(opts, line + start);
         }
 
 done:
@@ -152,102 +171,74 @@ done:
         return ret;
 }
 
-/* @returns -1 to go on, or an exit code. */
-static int parse_opts(wait_opts_t *opts, sq_strmap_t *expected, int argc,
-                      char **argv) {
-        enum {
-                OPT_ID = 256,
-                OPT_IDS_FILE,
-                OPT_TIMEOUT,
-                OPT_FROM_END,
-                OPT_JSON,
-                OPT_PRINT,
-        };
-        static const struct option longopts[] = {
-            {"count", required_argument, NULL, 'n'},
-            {"id", required_argument, NULL, OPT_ID},
-            {"ids-file", required_argument, NULL, OPT_IDS_FILE},
-            {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
-            {"from-end", no_argument, NULL, OPT_FROM_END},
-            {"json", no_argument, NULL, OPT_JSON},
-            {"print", no_argument, NULL, OPT_PRINT},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-        };
+/* One wait option (sq_cmd_opt_cb_t). */
+static int wait_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
+                    const char *word) {
+        wait_opts_t *opts = optsp;
         int64_t v;
-        int opt;
 
-        opterr = 0;
-        while ((opt = getopt_long(argc, argv, ":n:h", longopts, NULL)) != -1) {
-                switch (opt) {
-                case 'n':
-                        if (sq_parse_int64(optarg, 1, INT64_MAX, &v) != SQ_OK)
-                                return sq_cli_usage_error(
-                                    "wait",
-                                    "--count expects a positive number, got "
-                                    "\"%s\"",
-                                    optarg);
-                        opts->count = (uint64_t)v;
-                        break;
-                case OPT_ID:
-                        if (!*optarg)
-                                return sq_cli_usage_error(
-                                    "wait", "--id must not be empty");
-                        add_id(opts, expected, optarg);
-                        break;
-                case OPT_IDS_FILE:
-                        opts->ids_file = optarg;
-                        break;
-                case OPT_TIMEOUT:
-                        if (sq_parse_int64(optarg, 1, INT64_MAX / 1000,
-                                           &opts->timeout_ms) != SQ_OK)
-                                return sq_cli_usage_error(
-                                    "wait",
-                                    "--timeout-ms expects a positive number "
-                                    "of milliseconds, got \"%s\"",
-                                    optarg);
-                        break;
-                case OPT_FROM_END:
-                        opts->from_end = true;
-                        break;
-                case OPT_JSON:
-                        opts->json = true;
-                        break;
-                case OPT_PRINT:
-                        opts->print = true;
-                        break;
-                case 'h':
-                        wait_usage(stdout);
-                        return SQ_CLI_EXIT_OK;
-                case ':':
-                        return sq_cli_usage_error("wait",
-                                                  "option %s needs a value",
-                                                  argv[optind - 1]);
-                default:
-                        return sq_cli_usage_error("wait", "unknown option %s",
-                                                  argv[optind - 1]);
-                }
+        (void)word;
+        switch (opt) {
+        case 'n':
+                if (!sq_cmd_int_arg(cmd, "--count", arg, 1, INT64_MAX,
+                                    "a positive number", &v))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->count = (uint64_t)v;
+                break;
+        case OPT_ID:
+                if (!sq_cmd_word_arg(cmd, "--id", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                add_id(opts, arg);
+                break;
+        case OPT_IDS_FILE:
+                opts->ids_file = arg;
+                break;
+        case OPT_TIMEOUT:
+                if (!sq_cmd_int_arg(
+                        cmd, "--timeout-ms", arg, 1, INT64_MAX / 1000,
+                        "a positive number of milliseconds", &opts->timeout_ms))
+                        return SQ_CLI_EXIT_USAGE;
+                break;
+        case OPT_FROM_END:
+                opts->from_end = true;
+                break;
+        case OPT_JSON:
+                opts->json = true;
+                break;
+        default:
+                sq_assert(opt == OPT_PRINT);
+                opts->print = true;
+                break;
         }
-        if (optind < argc)
-                return sq_cli_usage_error("wait", "unexpected argument \"%s\"",
-                                          argv[optind]);
+        return SQ_CMD_CONTINUE;
+}
+
+/* The options, then --ids-file. @returns -1 to go on, or an exit code. */
+static int parse_opts(const sq_cmd_t *cmd, wait_opts_t *opts, int argc,
+                      char **argv) {
+        int ret =
+            sq_cmd_parse(cmd, argc, argv, ":n:h", longopts, wait_opt, opts);
+
+        if (ret != SQ_CMD_CONTINUE)
+                return ret;
         if (opts->ids_file) {
-                int ret = load_ids_file(opts, expected);
+                ret = load_ids_file(cmd, opts);
                 if (ret != SQ_CLI_EXIT_OK)
                         return ret;
         }
         if (!opts->count && !opts->ids_cnt && !opts->ids_file)
-                return sq_cli_usage_error("wait",
+                return sq_cli_usage_error(cmd->name,
                                           "nothing to wait for: give "
                                           "--count N, --id ID or --ids-file "
                                           "FILE");
-        return -1;
+        return SQ_CMD_CONTINUE;
 }
 
 /* Creates the consumer, checks that a broker answers, subscribes.
  * @returns SQ_CLI_EXIT_OK or an exit code, with a message printed. */
-static int consumer_open(const sq_cli_t *cli, const wait_opts_t *opts,
+static int consumer_open(const sq_cmd_t *cmd, const wait_opts_t *opts,
                          rd_kafka_t **rkp) {
+        const sq_cli_t *cli          = cmd->cli;
         const char *const settings[] = {
             "auto.offset.reset", opts->from_end ? "latest" : "earliest",
             "allow.auto.create.topics", "true", NULL};
@@ -256,16 +247,15 @@ static int consumer_open(const sq_cli_t *cli, const wait_opts_t *opts,
         rd_kafka_resp_err_t err;
         int ret;
 
-        if ((ret = sq_cli_consumer_new(cli, "wait", settings, &rk)) !=
-            SQ_CLI_EXIT_OK)
+        if ((ret = sq_cmd_consumer_new(cmd, settings, &rk)) != SQ_CLI_EXIT_OK)
                 return ret;
         topics = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(topics, cli->topic_results,
                                           RD_KAFKA_PARTITION_UA);
         err = rd_kafka_subscribe(rk, topics);
         if (err) {
-                fprintf(stderr, "%s wait: cannot subscribe to %s: %s\n",
-                        SQ_CLI_PROG, cli->topic_results, rd_kafka_err2str(err));
+                sq_cmd_say(cmd, NULL, "cannot subscribe to %s: %s",
+                           cli->topic_results, rd_kafka_err2str(err));
                 ret = SQ_CLI_EXIT_BROKER;
                 goto done;
         }
@@ -313,8 +303,8 @@ static void count_result(const wait_opts_t *opts, wait_state_t *st,
 }
 
 /* Handles one consumer message or error event. */
-static void handle_message(const wait_opts_t *opts, wait_state_t *st,
-                           sq_codec_t *codec, const rd_kafka_message_t *rkm) {
+static void handle_message(const sq_cmd_t *cmd, const wait_opts_t *opts,
+                           wait_state_t *st, const rd_kafka_message_t *rkm) {
         sq_result_t *result = NULL;
         char errstr[512];
 
@@ -335,21 +325,11 @@ static void handle_message(const wait_opts_t *opts, wait_state_t *st,
                        rd_kafka_message_errstr(rkm));
                 return;
         }
-        if (sq_codec_decode_result(codec, rkm->payload, rkm->len, &result,
+        if (sq_codec_decode_result(cmd->codec, rkm->payload, rkm->len, &result,
                                    errstr, sizeof(errstr)) != SQ_OK) {
-                st->undecodable++;
-                if (st->undecodable <= MAX_WARNINGS) {
-                        sq_progress_clear(&st->prog);
-                        fprintf(stderr,
-                                "%s wait: warning: undecodable record "
-                                "topic=%s partition=%" PRId32 " offset=%" PRId64
-                                ": %s%s\n",
-                                SQ_CLI_PROG, rd_kafka_topic_name(rkm->rkt),
-                                rkm->partition, rkm->offset, errstr,
-                                st->undecodable == MAX_WARNINGS
-                                    ? " (further ones only counted)"
-                                    : "");
-                }
+                sq_cmd_warn_undecodable(cmd, &st->prog, ++st->undecodable,
+                                        rd_kafka_topic_name(rkm->rkt),
+                                        rkm->partition, rkm->offset, errstr);
                 return;
         }
         count_result(opts, st, result);
@@ -427,7 +407,6 @@ static void print_summary_json(const wait_opts_t *opts, const wait_state_t *st,
         json_t *root = json_object(), *status = json_object(),
                *agents = json_object(), *missing = json_array();
         uint64_t shown = 0;
-        char *text;
         size_t i;
         int s;
 
@@ -473,50 +452,39 @@ static void print_summary_json(const wait_opts_t *opts, const wait_state_t *st,
         json_object_set_new(root, "interrupted", json_boolean(st->interrupted));
         json_object_set_new(root, "elapsed_ms",
                             json_integer((json_int_t)(secs * 1000)));
-        text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
-        printf("%s\n", text);
-        free(text); /* jansson allocates with malloc by default */
-        json_decref(root);
+        sq_cmd_print_json(root, JSON_COMPACT | JSON_SORT_KEYS);
 }
 
 /** @brief Runs `wait`; see wait_usage(). */
 int sq_cli_wait(const sq_cli_t *cli, int argc, char **argv) {
         wait_opts_t opts;
         wait_state_t st;
-        sq_codec_t *codec = NULL;
-        rd_kafka_t *rk    = NULL;
+        sq_cmd_t cmd;
+        rd_kafka_t *rk = NULL;
         rd_kafka_message_t *rkm;
-        char errstr[512];
         int64_t deadline;
         size_t i;
         int ret;
 
+        sq_cmd_init(&cmd, cli, "wait", wait_usage);
         memset(&opts, 0, sizeof(opts));
         memset(&st, 0, sizeof(st));
         opts.timeout_ms = 60000;
+        opts.expected   = &st.expected;
         sq_strmap_init(&st.seen);
         sq_strmap_init(&st.expected);
         sq_strmap_init(&st.agents);
         st.start_us = sq_clock_us();
         deadline    = st.start_us; /* set after parsing */
 
-        ret = parse_opts(&opts, &st.expected, argc, argv);
-        if (ret != -1)
+        ret = parse_opts(&cmd, &opts, argc, argv);
+        if (ret != SQ_CMD_CONTINUE)
                 goto done;
-        if (!cli->have_brokers) {
-                ret = sq_cli_usage_error(NULL,
-                                         "no brokers: give -b BROKERS or set "
-                                         "SWARMQ_BOOTSTRAP_SERVERS");
+        ret = sq_cmd_ready(&cmd, true);
+        if (ret != SQ_CLI_EXIT_OK)
                 goto done;
-        }
-        codec = sq_codec_new(errstr, sizeof(errstr));
-        if (!codec) {
-                fprintf(stderr, "%s wait: %s\n", SQ_CLI_PROG, errstr);
-                ret = SQ_CLI_EXIT_INCOMPLETE;
-                goto done;
-        }
         deadline = sq_clock_us() + opts.timeout_ms * 1000;
-        ret      = consumer_open(cli, &opts, &rk);
+        ret      = consumer_open(&cmd, &opts, &rk);
         if (ret != SQ_CLI_EXIT_OK)
                 goto done;
 
@@ -533,7 +501,7 @@ int sq_cli_wait(const sq_cli_t *cli, int argc, char **argv) {
                 }
                 rkm = rd_kafka_consumer_poll(rk, POLL_TIMEOUT_MS);
                 if (rkm) {
-                        handle_message(&opts, &st, codec, rkm);
+                        handle_message(&cmd, &opts, &st, rkm);
                         rd_kafka_message_destroy(rkm);
                 }
                 sq_progress_update(
@@ -553,21 +521,21 @@ int sq_cli_wait(const sq_cli_t *cli, int argc, char **argv) {
         ret = expectation_met(&opts, &st) ? SQ_CLI_EXIT_OK
                                           : SQ_CLI_EXIT_INCOMPLETE;
         if (ret != SQ_CLI_EXIT_OK)
-                fprintf(
-                    stderr,
-                    "%s wait: %s with %" PRIu64 " of %" PRIu64
-                    " expected results missing\n",
-                    SQ_CLI_PROG, st.interrupted ? "interrupted" : "timed out",
-                    opts.ids_cnt ? opts.ids_cnt - st.arrived
-                                 : opts.count - SQ_MIN(opts.count, st.distinct),
-                    opts.ids_cnt ? (uint64_t)opts.ids_cnt : opts.count);
+                sq_cmd_say(&cmd, NULL,
+                           "%s with %" PRIu64 " of %" PRIu64
+                           " expected results missing",
+                           st.interrupted ? "interrupted" : "timed out",
+                           opts.ids_cnt
+                               ? opts.ids_cnt - st.arrived
+                               : opts.count - SQ_MIN(opts.count, st.distinct),
+                           opts.ids_cnt ? (uint64_t)opts.ids_cnt : opts.count);
 
 done:
         if (rk) {
                 rd_kafka_consumer_close(rk);
                 rd_kafka_destroy(rk);
         }
-        sq_codec_destroy(codec);
+        sq_cmd_term(&cmd);
         for (i = 0; i < opts.ids_cnt; i++)
                 sq_free(opts.ids[i]);
         sq_free(opts.ids);

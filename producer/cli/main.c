@@ -9,9 +9,10 @@
  * DESIGN
  *   main() parses the global options (kcat-like -b and -X), installs the
  *   signal handlers and runs one command; each command lives in its own
- *   file (cli_submit.c, cli_wait.c, cli_replay.c, cli_dlt.c) and returns
- *   the process exit code. The only mutable global is the signal counter,
- * written by the handler and read by the command loops.
+ *   file (cli_submit.c, cli_wait.c, cli_replay.c, cli_dlt.c) on the shared
+ *   command layer (command.c) and returns the process exit code. The only
+ * mutable global is the signal counter, written by the handler and read by the
+ * command loops.
  */
 #include "cli.h"
 #include "topics.h"
@@ -299,8 +300,7 @@ int main(int argc, char **argv) {
                 cli.brokers = NULL;
 
         sq_cli_signals_install();
-        cmd_idx = optind;
-        optind  = 0; /* glibc: 0 re-initializes getopt for the command */
+        cmd_idx = optind; /* the command's parser restarts getopt */
         if (!strcmp(cmd, "submit"))
                 ret = sq_cli_submit(&cli, argc - cmd_idx, argv + cmd_idx);
         else if (!strcmp(cmd, "wait"))
