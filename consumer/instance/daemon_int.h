@@ -122,6 +122,12 @@ struct sq_daemon_s {
         atomic_uint_least64_t event_seq;
         char event_nonce[17];
 
+        /* The producer (emit.c): it cannot deliver, so the instance stops
+         * with SQ_ERR_KAFKA (any thread sets it, main reads it after the
+         * join); its message.max.bytes, set at creation. */
+        atomic_bool producer_failed;
+        int64_t max_record_bytes;
+
         /* HTTP and metrics (routes.c, status.c, instance_metrics.c) */
         sq_http_t *http;
         sq_metrics_t *metrics;
@@ -141,6 +147,16 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
                                 size_t errstr_size);
 
 /* emit.c */
+/* What a record costs beyond its key and value, with room for headers:
+ * the margin kept under the producer's message.max.bytes. */
+#define SQ_EMIT_RECORD_OVERHEAD 512
+/* Reads the producer's record limit, and refuses an exec or pool agent's
+ * output.max.bytes whose result could not fit in it. After the clients. */
+sq_err_t sq_emit_init(sq_daemon_t *daemon, char *errstr, size_t errstr_size);
+/* The size of @p result's record (value, key and overhead), 0 when it
+ * cannot be encoded. */
+size_t sq_emit_result_size(sq_daemon_t *daemon, sq_codec_t *codec,
+                           const sq_result_t *result);
 void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                    const sq_task_t *task, const char *agent, const char *detail,
                    sq_job_t *tracked_job);
@@ -152,9 +168,12 @@ void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
 /* A failed or timed-out attempt (executor threads, I/O loop): a retry
  * record and a retry_scheduled event while attempts are left, else a
  * dead letter, a DEAD_LETTERED result and a dead_lettered event; all
- * tracked by the job, which belongs to the delivery reports after. */
+ * tracked by the job, which belongs to the delivery reports after.
+ * @p reason_code NULL: the result's status names the reason and the task
+ * is retried; another code (OUTPUT_TOO_LARGE) dead-letters it at once,
+ * since running it again would end the same way. */
 void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
-                     sq_result_t *result);
+                     sq_result_t *result, const char *reason_code);
 void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                        void *opaque);
 

@@ -15,19 +15,121 @@
  * uncommitted until it is acknowledged): losing a result is never an option,
  * retrying is. Untracked records (received/started events) are logged and
  * counted when they fail; they gate nothing.
+ *
+ *   A record refused because of the record itself (too large for the
+ *   producer's message.max.bytes or the topic's max.message.bytes, or
+ *   invalid), synchronously by rd_kafka_producev() or later in its
+ *   delivery report, is never produced again as it is: it would be refused
+ *   for ever, and an instance that stops on it stops again on every
+ *   restart (a poison pill). It is replaced by what the task's reader needs
+ *   (record_refused()): a refused result or retry record dead-letters the
+ *   task (a DEAD_LETTERED result naming the size and the limit, the task's
+ *   own bytes in the dead-letter topic, a dead_lettered event); a refused
+ *   event is produced again without its detail; a refused dead letter is
+ *   produced again without its value (its headers name where the original
+ *   record still is). The replacements carry the swarmq-refused header;
+ *   one refused again stops the instance, as does any other error a
+ *   produce cannot recover from (a fatal idempotent-producer error, an
+ *   unauthorized topic): the job's offset stays uncommitted, the reason
+ *   is logged, and sq_daemon_wait() returns SQ_ERR_KAFKA.
  */
 #include "daemon_int.h"
 #include "poll_int.h"
 #include "log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* Marks a record produced in place of a refused one (record_refused()). */
+#define HDR_REFUSED "swarmq-refused"
+
+static void record_refused(sq_daemon_t *daemon, sq_codec_t *codec,
+                           rd_kafka_topic_t *rkt, const void *key,
+                           size_t key_len, const void *value, size_t value_len,
+                           rd_kafka_headers_t *headers, sq_job_t *job,
+                           rd_kafka_resp_err_t err, const char *by);
+
+/* Errors that refuse this record for what it is: producing it again as it
+ * is cannot succeed. */
+static bool refuses_record(rd_kafka_resp_err_t err) {
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+        case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+        case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+        case RD_KAFKA_RESP_ERR_INVALID_MSG:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* Errors after which this producer cannot deliver anything: the instance
+ * stops (a delivery report with another error is produced again). */
+static bool ends_producer(rd_kafka_resp_err_t err) {
+        switch (err) {
+        case RD_KAFKA_RESP_ERR__FATAL:
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* A record of @p job that will never be acknowledged counts as delivered,
+ * and the job is dropped with its last record: its offset stays
+ * uncommitted, so the task runs again from there. */
+static void job_record_lost(sq_daemon_t *daemon, sq_job_t *job,
+                            const char *why) {
+        if (!job)
+                return;
+        atomic_store(&job->purged, true);
+        if (atomic_fetch_sub(&job->pending_acks, 1) == 1)
+                sq_job_drop(daemon, job, why);
+}
+
+/* The producer cannot go on: log why once, and stop the instance in
+ * order (sq_daemon_wait() returns SQ_ERR_KAFKA). Any thread. */
+static void producer_failed(sq_daemon_t *daemon, rd_kafka_topic_t *rkt,
+                            rd_kafka_resp_err_t err, const char *what) {
+        char fatal[512] = "";
+
+        if (atomic_exchange(&daemon->producer_failed, true))
+                return;
+        if (err == RD_KAFKA_RESP_ERR__FATAL)
+                rd_kafka_fatal_error(daemon->producer, fatal, sizeof(fatal));
+        SQ_LOG(SQ_LOG_CRIT, "EMIT",
+               "cannot produce to %s: %s%s%s (%s); stopping the instance: "
+               "tasks not acknowledged stay uncommitted and run again",
+               rd_kafka_topic_name(rkt), rd_kafka_err2str(err),
+               *fatal ? ": " : "", fatal, what);
+        sq_daemon_stop(daemon);
+}
+
+/* The value of the swarmq-refused header of @p headers, "" when it has
+ * none. */
+static void refused_mark(const rd_kafka_headers_t *headers, char *buf,
+                         size_t size) {
+        const void *val;
+        size_t len;
+
+        buf[0] = '\0';
+        if (headers &&
+            rd_kafka_header_get_last(headers, HDR_REFUSED, &val, &len) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            val)
+                snprintf(buf, size, "%.*s", (int)len, (const char *)val);
+}
+
 /* Produces one record, waiting out a full local queue (bounded by the
  * admission window, so this only happens on a broker outage). */
-static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt, const char *key,
-                    size_t key_len, const void *value, size_t value_len,
+static void produce(sq_daemon_t *daemon, sq_codec_t *codec,
+                    rd_kafka_topic_t *rkt, const char *key, size_t key_len,
+                    const void *value, size_t value_len,
                     rd_kafka_headers_t *headers, void *opaque) {
         bool warned = false;
 
@@ -87,12 +189,20 @@ static void produce(sq_daemon_t *daemon, rd_kafka_topic_t *rkt, const char *key,
                         sq_daemon_wake(daemon);
                         return;
                 }
+                if (refuses_record(err)) {
+                        /* Takes the headers; the job's count of pending
+                         * records is adjusted there. */
+                        record_refused(daemon, codec, rkt, key, key_len, value,
+                                       value_len, headers, opaque, err,
+                                       "producer");
+                        return;
+                }
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                        /* Only programming errors end here (unknown
-                         * partition is impossible with the partitioner). */
-                        SQ_LOG(SQ_LOG_CRIT, "EMIT", "cannot produce to %s: %s",
-                               rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
-                        sq_assert(!"produce failed");
+                        producer_failed(daemon, rkt, err, "refused locally");
+                        if (headers)
+                                rd_kafka_headers_destroy(headers);
+                        job_record_lost(daemon, opaque, "producer failed");
+                        return;
                 }
                 if (!warned) {
                         SQ_LOG(SQ_LOG_WARNING, "EMIT",
@@ -135,31 +245,96 @@ void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                           detail);
         if (sq_codec_encode_event(codec, &event, &buf, &len, errstr,
                                   sizeof(errstr)) != SQ_OK) {
+                /* Only a string that is not UTF-8 fails to encode, and
+                 * every string here is ours or checked on decoding. */
                 SQ_LOG(SQ_LOG_ERR, "EMIT", "cannot encode %s event: %s", type,
                        errstr);
-                sq_assert(!tracked_job); /* terminal events always encode */
+                job_record_lost(daemon, tracked_job, "event not encoded");
                 return;
         }
         key = task ? task->id : daemon->conf->instance_id;
-        produce(daemon, daemon->rkt_events, key, strlen(key), buf, len, NULL,
-                tracked_job);
+        produce(daemon, codec, daemon->rkt_events, key, strlen(key), buf, len,
+                NULL, tracked_job);
 }
 
-void sq_emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
-                    const sq_result_t *result) {
+/* Produces @p result (tracked by @p job) with @p headers (taken). */
+static void emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                        const sq_result_t *result,
+                        rd_kafka_headers_t *headers) {
         char errstr[256];
         const void *buf;
         size_t len;
 
         if (sq_codec_encode_result(codec, result, &buf, &len, errstr,
                                    sizeof(errstr)) != SQ_OK) {
-                SQ_LOG(SQ_LOG_CRIT, "EMIT",
+                /* Only a string that is not UTF-8 fails to encode, and
+                 * every string here is ours or checked on decoding. */
+                SQ_LOG(SQ_LOG_ERR, "EMIT",
                        "cannot encode the result of task_id=%s: %s",
                        result->task_id, errstr);
-                sq_assert(!"result encoding failed");
+                if (headers)
+                        rd_kafka_headers_destroy(headers);
+                job_record_lost(daemon, job, "result not encoded");
+                return;
         }
-        produce(daemon, daemon->rkt_results, result->task_id,
-                strlen(result->task_id), buf, len, NULL, job);
+        produce(daemon, codec, daemon->rkt_results, result->task_id,
+                strlen(result->task_id), buf, len, headers, job);
+}
+
+void sq_emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                    const sq_result_t *result) {
+        emit_result(daemon, codec, job, result, NULL);
+}
+
+sq_err_t sq_emit_init(sq_daemon_t *daemon, char *errstr, size_t errstr_size) {
+        char limit[32];
+        size_t size = sizeof(limit);
+        char *end;
+        size_t i;
+
+        if (rd_kafka_conf_get(rd_kafka_conf(daemon->producer),
+                              "message.max.bytes", limit,
+                              &size) != RD_KAFKA_CONF_OK ||
+            (daemon->max_record_bytes = strtoll(limit, &end, 10)) <= 0 ||
+            *end) {
+                snprintf(errstr, errstr_size,
+                         "cannot read the producer's message.max.bytes");
+                return SQ_ERR_CONFIG;
+        }
+        for (i = 0; i < daemon->conf->agents_cnt; i++) {
+                const sq_agent_conf_t *aconf = &daemon->conf->agents[i];
+                if (aconf->kind == SQ_AGENT_BUILTIN ||
+                    aconf->output_max_bytes + SQ_EMIT_RECORD_OVERHEAD + 1024 <=
+                        daemon->max_record_bytes)
+                        continue;
+                snprintf(errstr, errstr_size,
+                         "agent.%s.output.max.bytes=%lld cannot fit in a "
+                         "result record: kafka.message.max.bytes (the "
+                         "producer's record limit) is %lld; lower the first "
+                         "or raise the second (and the results topic's "
+                         "max.message.bytes) to at least %lld",
+                         aconf->name, (long long)aconf->output_max_bytes,
+                         (long long)daemon->max_record_bytes,
+                         (long long)(aconf->output_max_bytes +
+                                     SQ_EMIT_RECORD_OVERHEAD + 1024));
+                return SQ_ERR_CONFIG;
+        }
+        return SQ_OK;
+}
+
+size_t sq_emit_result_size(sq_daemon_t *daemon, sq_codec_t *codec,
+                           const sq_result_t *result) {
+        char errstr[256];
+        const void *buf;
+        size_t len;
+
+        (void)daemon;
+        if (sq_codec_encode_result(codec, result, &buf, &len, errstr,
+                                   sizeof(errstr)) != SQ_OK)
+                return 0;
+        /* The record around the value: key, timestamp, attributes and
+         * length varints (librdkafka counts them against the limit). */
+        return len + strlen(result->task_id) + SQ_EMIT_RECORD_OVERHEAD;
 }
 
 void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
@@ -189,13 +364,56 @@ void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
         rd_kafka_header_add(hdrs, SQ_HDR_ORIGINAL_TS, -1, origin.timestamp, -1);
         sq_retry_header_add_int(hdrs, SQ_HDR_DEAD_LETTERED_AT,
                                 sq_wallclock_ms());
-        /* produce() hands the headers to librdkafka on success. */
-        produce(daemon, daemon->rkt_dlt, rkm->key, rkm->key_len, rkm->payload,
-                rkm->len, hdrs, tracked_job);
+        /* produce() hands the headers to librdkafka on success; only the
+         * poll thread dead-letters undecodable records. */
+        produce(daemon, daemon->poll.codec, daemon->rkt_dlt, rkm->key,
+                rkm->key_len, rkm->payload, rkm->len, hdrs, tracked_job);
+}
+
+/* The three records that end a task in the dead-letter topic: the task's
+ * own record there (reason code and message in its headers), the
+ * DEAD_LETTERED @p result and the dead_lettered event with @p detail. The
+ * caller has counted them in the job's pending_acks. @p refused marks
+ * them as produced in place of a refused record. */
+static void dead_letter_job(sq_daemon_t *daemon, sq_codec_t *codec,
+                            sq_job_t *job, sq_result_t *result,
+                            const char *reason_code, const char *message,
+                            const char *detail, bool refused) {
+        const sq_config_t *conf = daemon->conf;
+        const sq_task_t *task   = job->task;
+        const sq_record_t *rec  = job->rec;
+        const char *key         = rec->key ? rec->key : task->id;
+        size_t key_len          = rec->key ? rec->key_len : strlen(task->id);
+        rd_kafka_headers_t *hdrs;
+        sq_origin_t origin;
+
+        sq_retry_origin(rec, conf->topic_retry, &origin);
+        hdrs = sq_retry_headers(rec, &origin, conf->group_id, conf->instance_id,
+                                result->agent, task->id, reason_code, message);
+        rd_kafka_header_add(hdrs, SQ_HDR_ORIGINAL_TS, -1, origin.timestamp, -1);
+        sq_retry_header_add_int(hdrs, SQ_HDR_ATTEMPTS, task->attempt);
+        sq_retry_header_add_int(hdrs, SQ_HDR_DEAD_LETTERED_AT,
+                                sq_wallclock_ms());
+        if (refused)
+                rd_kafka_header_add(hdrs, HDR_REFUSED, -1, reason_code, -1);
+        SQ_LOG(SQ_LOG_NOTICE, "RETRY", "task_id=%s %s", task->id, detail);
+        job->succeeded = false;
+        result->status = SQ_STATUS_DEAD_LETTERED;
+        produce(daemon, codec, daemon->rkt_dlt, key, key_len, rec->value,
+                rec->value_len, hdrs, job);
+        if (refused) {
+                rd_kafka_headers_t *rhdrs = rd_kafka_headers_new(1);
+                rd_kafka_header_add(rhdrs, HDR_REFUSED, -1, reason_code, -1);
+                emit_result(daemon, codec, job, result, rhdrs);
+        } else {
+                emit_result(daemon, codec, job, result, NULL);
+        }
+        sq_emit_event(daemon, codec, "dead_lettered", task, result->agent,
+                      detail, job);
 }
 
 void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
-                     sq_result_t *result) {
+                     sq_result_t *result, const char *reason_code) {
         const sq_config_t *conf = daemon->conf;
         const sq_task_t *task   = job->task;
         const sq_record_t *rec  = job->rec;
@@ -205,20 +423,24 @@ void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         const char *message     = result->error ? result->error : reason;
         const char *key         = rec->key ? rec->key : task->id;
         size_t key_len          = rec->key ? rec->key_len : strlen(task->id);
-        rd_kafka_headers_t *hdrs;
-        sq_origin_t origin;
         char detail[1024];
 
-        sq_retry_origin(rec, conf->topic_retry, &origin);
-        hdrs = sq_retry_headers(rec, &origin, conf->group_id, conf->instance_id,
-                                result->agent, task->id, reason, message);
-        rd_kafka_header_add(hdrs, SQ_HDR_ORIGINAL_TS, -1, origin.timestamp, -1);
+        if (!reason_code)
+                reason_code = reason;
         job->succeeded = false;
-        if (attempt < max) {
+        if (attempt < max && !strcmp(reason_code, reason)) {
                 int64_t backoff =
                     sq_retry_backoff_ms(conf, attempt, sq_retry_random());
                 int64_t due = sq_wallclock_ms() + backoff;
+                rd_kafka_headers_t *hdrs;
+                sq_origin_t origin;
 
+                sq_retry_origin(rec, conf->topic_retry, &origin);
+                hdrs = sq_retry_headers(rec, &origin, conf->group_id,
+                                        conf->instance_id, result->agent,
+                                        task->id, reason, message);
+                rd_kafka_header_add(hdrs, SQ_HDR_ORIGINAL_TS, -1,
+                                    origin.timestamp, -1);
                 sq_retry_header_add_int(hdrs, SQ_HDR_ATTEMPTS, attempt + 1);
                 sq_retry_header_add_int(hdrs, SQ_HDR_BACKOFF_TS, due);
                 snprintf(detail, sizeof(detail),
@@ -231,28 +453,166 @@ void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                 /* The retry record and the event are what make the
                  * offset committable, as a result would. */
                 atomic_store(&job->pending_acks, 2);
-                produce(daemon, daemon->rkt_retry, key, key_len, rec->value,
-                        rec->value_len, hdrs, job);
+                produce(daemon, codec, daemon->rkt_retry, key, key_len,
+                        rec->value, rec->value_len, hdrs, job);
                 sq_emit_event(daemon, codec, "retry_scheduled", task,
                               result->agent, detail, job);
                 return;
         }
-        sq_retry_header_add_int(hdrs, SQ_HDR_ATTEMPTS, attempt);
-        sq_retry_header_add_int(hdrs, SQ_HDR_DEAD_LETTERED_AT,
-                                sq_wallclock_ms());
-        snprintf(detail, sizeof(detail),
-                 "dead-lettered after %d attempt%s (max %d); last %s: %s",
-                 (int)attempt, attempt == 1 ? "" : "s", (int)max, reason,
-                 message);
-        SQ_LOG(SQ_LOG_NOTICE, "RETRY", "task_id=%s %s", task->id, detail);
-        sq_metric_add(daemon->m.dead_lettered_failed, 1);
-        result->status = SQ_STATUS_DEAD_LETTERED;
+        if (strcmp(reason_code, reason))
+                snprintf(detail, sizeof(detail),
+                         "dead-lettered after attempt %d (%s, not retried): %s",
+                         (int)attempt, reason_code, message);
+        else
+                snprintf(detail, sizeof(detail),
+                         "dead-lettered after %d attempt%s (max %d); last %s: "
+                         "%s",
+                         (int)attempt, attempt == 1 ? "" : "s", (int)max,
+                         reason, message);
+        sq_metric_add(!strcmp(reason_code, reason)
+                          ? daemon->m.dead_lettered_failed
+                      : !strcmp(reason_code, "OUTPUT_TOO_LARGE")
+                          ? daemon->m.dead_lettered_output
+                          : daemon->m.dead_lettered_refused,
+                      1);
         atomic_store(&job->pending_acks, 3);
-        produce(daemon, daemon->rkt_dlt, key, key_len, rec->value,
-                rec->value_len, hdrs, job);
-        sq_emit_result(daemon, codec, job, result);
-        sq_emit_event(daemon, codec, "dead_lettered", task, result->agent,
-                      detail, job);
+        dead_letter_job(daemon, codec, job, result, reason_code, message,
+                        detail, false);
+}
+
+/* A tracked record of @p job (a result or a retry record) was refused:
+ * the task is dead-lettered instead, its output dropped. Three records
+ * replace the refused one. */
+static void refused_task(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                         rd_kafka_topic_t *rkt, const void *value,
+                         size_t value_len, const char *why) {
+        const sq_task_t *task = job->task;
+        sq_result_t *decoded  = NULL;
+        sq_result_t result;
+        char errstr[256];
+        char message[512];
+        char detail[1024];
+
+        memset(&result, 0, sizeof(result));
+        /* A refused result still tells who ran the task and when. */
+        if (rkt == daemon->rkt_results &&
+            sq_codec_decode_result(codec, value, value_len, &decoded, errstr,
+                                   sizeof(errstr)) == SQ_OK)
+                result = *decoded;
+        result.task_id          = task->id;
+        result.output           = NULL;
+        result.output_len       = 0;
+        result.instance         = daemon->conf->instance_id;
+        result.attempts         = task->attempt;
+        result.source.topic     = (char *)job->part->topic;
+        result.source.partition = job->part->partition;
+        result.source.offset    = job->offset;
+        result.created_at       = task->created_at;
+        if (!result.finished_at)
+                result.finished_at = sq_wallclock_ms();
+        snprintf(message, sizeof(message),
+                 "the %s record of %zu bytes was refused (%s); output dropped",
+                 rkt == daemon->rkt_results ? "result" : "retry", value_len,
+                 why);
+        result.error = message;
+        snprintf(detail, sizeof(detail), "dead-lettered (RECORD_REFUSED): %s",
+                 message);
+        sq_metric_add(daemon->m.dead_lettered_refused, 1);
+        /* The refused record counted once; its three replacements. */
+        atomic_fetch_add(&job->pending_acks, 2);
+        dead_letter_job(daemon, codec, job, &result, "RECORD_REFUSED", message,
+                        detail, true);
+        if (decoded)
+                sq_result_destroy(decoded);
+}
+
+static void record_refused(sq_daemon_t *daemon, sq_codec_t *codec,
+                           rd_kafka_topic_t *rkt, const void *key,
+                           size_t key_len, const void *value, size_t value_len,
+                           rd_kafka_headers_t *headers, sq_job_t *job,
+                           rd_kafka_resp_err_t err, const char *by) {
+        char why[256];
+        char limit[32];
+        char mark[32];
+        size_t limit_size = sizeof(limit);
+
+        sq_metric_add(daemon->m.records_refused, 1);
+        if (rd_kafka_conf_get(rd_kafka_conf(daemon->producer),
+                              "message.max.bytes", limit,
+                              &limit_size) != RD_KAFKA_CONF_OK)
+                snprintf(limit, sizeof(limit), "?");
+        snprintf(why, sizeof(why),
+                 "%s by the %s; the producer's limit is "
+                 "kafka.message.max.bytes=%s",
+                 rd_kafka_err2str(err), by, limit);
+        SQ_LOG(SQ_LOG_ERR, "EMIT", "record of %zu bytes for %s refused: %s%s",
+               value_len, rd_kafka_topic_name(rkt), why,
+               job ? "" : " (an event that gates nothing: dropped)");
+        if (!job) {
+                if (headers)
+                        rd_kafka_headers_destroy(headers);
+                return;
+        }
+        refused_mark(headers, mark, sizeof(mark));
+        if (*mark &&
+            (rkt != daemon->rkt_dlt || !strcmp(mark, "VALUE_DROPPED"))) {
+                /* What replaced a refused record is refused too (but a
+                 * dead letter that still has its value can lose it). */
+                rd_kafka_headers_destroy(headers);
+                producer_failed(daemon, rkt, err, "a replacement record");
+                job_record_lost(daemon, job, "replacement refused");
+                return;
+        }
+        if (rkt == daemon->rkt_results || rkt == daemon->rkt_retry) {
+                if (headers)
+                        rd_kafka_headers_destroy(headers);
+                refused_task(daemon, codec, job, rkt, value, value_len, why);
+                return;
+        }
+        if (rkt == daemon->rkt_events) {
+                /* A terminal or retry_scheduled event: produced again
+                 * with its detail dropped (only the detail can grow). */
+                sq_event_t *event = NULL;
+                char errstr[256];
+                char detail[300];
+                const void *buf;
+                size_t len;
+
+                if (headers)
+                        rd_kafka_headers_destroy(headers);
+                if (sq_codec_decode_event(codec, value, value_len, &event,
+                                          errstr, sizeof(errstr)) != SQ_OK) {
+                        producer_failed(daemon, rkt, err, errstr);
+                        job_record_lost(daemon, job, "event refused");
+                        return;
+                }
+                snprintf(detail, sizeof(detail), "(detail dropped: %s)", why);
+                free(event->detail);
+                event->detail = strdup(detail);
+                headers       = rd_kafka_headers_new(1);
+                rd_kafka_header_add(headers, HDR_REFUSED, -1, "EVENT", -1);
+                if (event->detail &&
+                    sq_codec_encode_event(codec, event, &buf, &len, errstr,
+                                          sizeof(errstr)) == SQ_OK) {
+                        produce(daemon, codec, rkt, key, key_len, buf, len,
+                                headers, job);
+                } else {
+                        rd_kafka_headers_destroy(headers);
+                        producer_failed(daemon, rkt, err, "event refused");
+                        job_record_lost(daemon, job, "event refused");
+                }
+                sq_event_destroy(event);
+                return;
+        }
+        /* A dead letter: produced again without its value. Its headers
+         * still name the record upstream wrote (kafka_dlt-original-*),
+         * which stays in its topic for the topic's retention. */
+        if (!headers)
+                headers = rd_kafka_headers_new(2);
+        rd_kafka_header_remove(headers, HDR_REFUSED);
+        rd_kafka_header_add(headers, HDR_REFUSED, -1, "VALUE_DROPPED", -1);
+        rd_kafka_header_add(headers, "swarmq-value-dropped", -1, why, -1);
+        produce(daemon, codec, rkt, key, key_len, NULL, 0, headers, job);
 }
 
 void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
@@ -288,17 +648,9 @@ void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                     rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
                         /* Shutting down past the deadline: the offset stays
                          * uncommitted, the task will run again elsewhere. */
-                        atomic_store(&job->purged, true);
-                        if (atomic_fetch_sub(&job->pending_acks, 1) == 1)
-                                sq_job_drop(daemon, job, "purged at shutdown");
+                        job_record_lost(daemon, job, "purged at shutdown");
                         return;
                 }
-                SQ_LOG(SQ_LOG_ERR, "EMIT",
-                       "record for task_id=%s not delivered to %s: %s; "
-                       "producing it again",
-                       job->task ? job->task->id : "(undecodable)",
-                       rd_kafka_topic_name(rkm->rkt),
-                       rd_kafka_err2str(rkm->err));
                 {
                         rd_kafka_headers_t *orig = NULL;
                         rd_kafka_headers_t *hdrs = NULL;
@@ -306,8 +658,33 @@ void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                                 RD_KAFKA_RESP_ERR_NO_ERROR &&
                             orig)
                                 hdrs = rd_kafka_headers_copy(orig);
-                        produce(daemon, rkm->rkt, rkm->key, rkm->key_len,
-                                rkm->payload, rkm->len, hdrs, job);
+                        if (refuses_record(rkm->err)) {
+                                /* Delivery reports are served on the poll
+                                 * thread: its codec. */
+                                record_refused(daemon, daemon->poll.codec,
+                                               rkm->rkt, rkm->key, rkm->key_len,
+                                               rkm->payload, rkm->len, hdrs,
+                                               job, rkm->err, "broker");
+                                return;
+                        }
+                        if (ends_producer(rkm->err) ||
+                            rd_kafka_fatal_error(daemon->producer, NULL, 0)) {
+                                if (hdrs)
+                                        rd_kafka_headers_destroy(hdrs);
+                                producer_failed(daemon, rkm->rkt, rkm->err,
+                                                "delivery report");
+                                job_record_lost(daemon, job, "producer failed");
+                                return;
+                        }
+                        SQ_LOG(SQ_LOG_ERR, "EMIT",
+                               "record for task_id=%s not delivered to %s: "
+                               "%s; producing it again",
+                               job->task ? job->task->id : "(undecodable)",
+                               rd_kafka_topic_name(rkm->rkt),
+                               rd_kafka_err2str(rkm->err));
+                        produce(daemon, daemon->poll.codec, rkm->rkt, rkm->key,
+                                rkm->key_len, rkm->payload, rkm->len, hdrs,
+                                job);
                 }
                 return;
         }

@@ -75,13 +75,11 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                        sq_agent_t *agent, sq_status_t status, const char *error,
                        unsigned char *output, size_t output_len,
                        int64_t started_ms) {
-        const sq_task_t *task = job->task;
+        const sq_task_t *task   = job->task;
+        const char *reason_code = NULL;
+        char too_large[256];
         sq_result_t result;
 
-        sq_metric_add(
-            agent ? sq_agent_metrics(agent)->tasks[status][task->priority]
-                  : daemon->m.tasks_none[status][task->priority],
-            1);
         memset(&result, 0, sizeof(result));
         /* Borrowed pointers: the struct is only encoded, never freed. */
         result.task_id          = task->id;
@@ -99,10 +97,36 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         result.started_at       = started_ms;
         result.finished_at      = sq_wallclock_ms();
 
+        /* An output the result record cannot hold (the producer would
+         * refuse it): the task fails with why, without its output, and is
+         * dead-lettered at once (running it again gives the same output).
+         * Encoded twice only when the output is near the limit. */
+        if (output_len + 2 * SQ_EMIT_RECORD_OVERHEAD >
+            (size_t)daemon->max_record_bytes) {
+                size_t size = sq_emit_result_size(daemon, codec, &result);
+                if (!size || size > (size_t)daemon->max_record_bytes) {
+                        snprintf(too_large, sizeof(too_large),
+                                 "output of %zu bytes does not fit in a "
+                                 "result record (kafka.message.max.bytes="
+                                 "%lld); output dropped",
+                                 output_len,
+                                 (long long)daemon->max_record_bytes);
+                        status            = SQ_STATUS_FAILED;
+                        result.status     = status;
+                        result.output     = NULL;
+                        result.output_len = 0;
+                        result.error      = too_large;
+                        reason_code       = "OUTPUT_TOO_LARGE";
+                }
+        }
+        sq_metric_add(
+            agent ? sq_agent_metrics(agent)->tasks[status][task->priority]
+                  : daemon->m.tasks_none[status][task->priority],
+            1);
         if (status != SQ_STATUS_SUCCEEDED) {
                 /* Retried while attempts are left, else dead-lettered
                  * (emit.c); the job belongs to the delivery reports. */
-                sq_emit_failure(daemon, codec, job, &result);
+                sq_emit_failure(daemon, codec, job, &result, reason_code);
                 return;
         }
         atomic_store(&job->pending_acks, 2);

@@ -123,7 +123,8 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
                 }
                 daemon->bootstrap = sq_strdup(bootstrap);
         }
-        if (sq_kafka_new_clients(daemon, errstr, errstr_size))
+        if (sq_kafka_new_clients(daemon, errstr, errstr_size) ||
+            sq_emit_init(daemon, errstr, errstr_size))
                 goto fail;
         if (!conf->embedded_broker && conf->topics_create) {
                 char topics_err[512];
@@ -197,6 +198,9 @@ sq_err_t sq_daemon_wait(sq_daemon_t *daemon) {
                 daemon->started = false;
                 SQ_LOG(SQ_LOG_NOTICE, "STOP", "instance stopped");
         }
+        /* The producer failed (emit.c) and stopped the instance. */
+        if (!daemon->fatal && atomic_load(&daemon->producer_failed))
+                daemon->fatal = SQ_ERR_KAFKA;
         return daemon->fatal;
 }
 

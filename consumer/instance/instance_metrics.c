@@ -279,6 +279,10 @@ void sq_instance_metrics_register(sq_daemon_t *daemon) {
              "Records the broker did not acknowledge (produced again when they "
              "gate a commit)",
              &m->delivery_errors},
+            {"swarmq_records_refused_total",
+             "Records Kafka refused for what they are (too large, invalid): "
+             "replaced by a smaller one, never produced again as they were",
+             &m->records_refused},
             {"swarmq_tasks_dropped_total",
              "Admitted tasks abandoned before finishing (partition revoked, "
              "instance stopping); their records run again elsewhere",
@@ -348,10 +352,14 @@ void sq_instance_metrics_register(sq_daemon_t *daemon) {
                                 "reason",
                                 SQ_METRIC_COUNTER, reason_label, NULL, 0);
         {
-                const char *decode[]    = {"DECODE_ERROR"};
-                const char *attempts[]  = {"MAX_ATTEMPTS"};
-                m->dead_lettered_decode = sq_metrics_child(fam, decode);
-                m->dead_lettered_failed = sq_metrics_child(fam, attempts);
+                const char *decode[]     = {"DECODE_ERROR"};
+                const char *attempts[]   = {"MAX_ATTEMPTS"};
+                const char *output[]     = {"OUTPUT_TOO_LARGE"};
+                const char *refused[]    = {"RECORD_REFUSED"};
+                m->dead_lettered_decode  = sq_metrics_child(fam, decode);
+                m->dead_lettered_failed  = sq_metrics_child(fam, attempts);
+                m->dead_lettered_output  = sq_metrics_child(fam, output);
+                m->dead_lettered_refused = sq_metrics_child(fam, refused);
         }
         for (s = 0; s < (int)SQ_ARRAY_SIZE(counters); s++) {
                 fam               = sq_metrics_family(metrics, counters[s].name,

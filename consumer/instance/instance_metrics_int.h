@@ -27,9 +27,12 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *reloads_error;
         sq_metric_t *received[SQ_LANE_CNT];
         sq_metric_t *dead_lettered_decode;
-        sq_metric_t *dead_lettered_failed; /* out of attempts */
-        sq_metric_t *retries;              /* retry records produced */
-        sq_metric_t *retry_waits;          /* retry partition paused */
+        sq_metric_t *dead_lettered_failed;  /* out of attempts */
+        sq_metric_t *dead_lettered_output;  /* output over the record limit */
+        sq_metric_t *dead_lettered_refused; /* its result or retry refused */
+        sq_metric_t *records_refused;       /* refused for what they are */
+        sq_metric_t *retries;               /* retry records produced */
+        sq_metric_t *retry_waits;           /* retry partition paused */
         sq_metric_t *selection;
         sq_metric_t *delivery_errors;
         sq_metric_t *commits_ok;

@@ -24,6 +24,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason,
                      void *opaque) {
@@ -327,6 +328,38 @@ static size_t missing_topics(rd_kafka_t *rk, const char *const *topics,
         return cnt;
 }
 
+/* After CreateTopics: waits (up to 15 s) until the consumer's own
+ * metadata shows every topic. The consumer subscribed before they existed,
+ * and librdkafka looks for a subscribed topic it did not find again only
+ * at the next metadata refresh (topic.metadata.refresh.interval.ms, five
+ * minutes by default): without this, an instance that created the task
+ * topics could be assigned none of their partitions for minutes. An
+ * all-topics metadata answer on the consumer's handle is what makes its
+ * group re-check the subscription. */
+static void wait_topics_visible(sq_daemon_t *daemon, const char *const *topics,
+                                size_t topics_cnt) {
+        const char *missing[8];
+        int64_t deadline = sq_clock_us() + 15 * 1000000;
+        char errstr[256];
+        size_t cnt;
+
+        sq_assert(topics_cnt <= SQ_ARRAY_SIZE(missing));
+        while ((cnt = missing_topics(daemon->consumer, topics, topics_cnt,
+                                     missing, errstr, sizeof(errstr))) != 0) {
+                struct timespec ts = {0, 100 * 1000000};
+                if (sq_clock_us() > deadline) {
+                        SQ_LOG(SQ_LOG_WARNING, "TOPICS",
+                               "topic=%s not in the metadata 15 s after "
+                               "it was created%s%s",
+                               cnt == (size_t)-1 ? "(any)" : missing[0],
+                               cnt == (size_t)-1 ? ": " : "",
+                               cnt == (size_t)-1 ? errstr : "");
+                        return;
+                }
+                nanosleep(&ts, NULL);
+        }
+}
+
 sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
                                 size_t errstr_size) {
         const sq_config_t *conf = daemon->conf;
@@ -406,5 +439,7 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
         rd_kafka_AdminOptions_destroy(options);
         rd_kafka_queue_destroy(queue);
         rd_kafka_NewTopic_destroy_array(new_topics, cnt);
+        if (ret == SQ_OK)
+                wait_topics_visible(daemon, topics, SQ_ARRAY_SIZE(topics));
         return ret;
 }
