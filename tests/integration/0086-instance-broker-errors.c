@@ -11,11 +11,19 @@
  * watermarks: a refused commit goes again on a later interval, also once
  * no new work arrives.
  *
- * Refused records: the next 3 Produce requests fail with an error that is
- * final for their records (MSG_SIZE_TOO_LARGE) while 100 more tasks run.
- * The instance produces each refused result and terminal event again
+ * Refused records: the next 3 Produce requests fail with an error that
+ * librdkafka does not retry and that says nothing about the records
+ * themselves (POLICY_VIOLATION) while 100 more tasks run. The instance
+ * produces each refused result and terminal event again
  * (swarmq_delivery_errors_total counts them): every task has exactly one
  * SUCCEEDED result and one "succeeded" event, and the offsets commit.
+ *
+ * Records refused for what they are: the next 3 Produce requests fail with
+ * MSG_SIZE_TOO_LARGE while 100 more tasks run. Such a record is never
+ * produced again as it was (it would be refused for ever: issue 13's poison
+ * pill): a task whose result was refused gets one DEAD_LETTERED result
+ * saying so (RECORD_REFUSED) instead, the others their SUCCEEDED one, each
+ * exactly once, and the offsets still commit.
  */
 #include "test.h"
 
@@ -72,6 +80,38 @@ static void check(test_reader_t *results, test_reader_t *events, int upto) {
         }
 }
 
+/* Tasks [from, to): each has exactly one result, SUCCEEDED with its bytes
+ * or DEAD_LETTERED because its result record was refused. */
+static void check_refused(test_reader_t *results, int from, int to) {
+        char id[16];
+        int i, dead = 0;
+        for (i = from; i < to; i++) {
+                const test_entry_t *entry;
+                snprintf(id, sizeof(id), "e-%03d", i);
+                entry = test_entry(results, id);
+                TEST_ASSERT(entry && entry->results == 1, "task %s: %d results",
+                            id, entry ? entry->results : 0);
+                if (entry->result->status == SQ_STATUS_DEAD_LETTERED) {
+                        TEST_ASSERT(
+                            entry->result->error &&
+                                strstr(entry->result->error, "was refused") &&
+                                entry->result->output_len == 0,
+                            "task %s: DEAD_LETTERED with error %s", id,
+                            entry->result->error ? entry->result->error
+                                                 : "(none)");
+                        dead++;
+                        continue;
+                }
+                TEST_ASSERT(entry->result->status == SQ_STATUS_SUCCEEDED &&
+                                entry->result->output_len == strlen(id) &&
+                                !memcmp(entry->result->output, id, strlen(id)),
+                            "task %s: status %d", id,
+                            (int)entry->result->status);
+        }
+        TEST_SAY("%d of %d tasks dead-lettered for a refused result", dead,
+                 to - from);
+}
+
 int main_0086_instance_broker_errors(int argc, char **argv) {
         test_reader_t *results, *events;
         test_cluster_t *cluster;
@@ -114,9 +154,9 @@ int main_0086_instance_broker_errors(int argc, char **argv) {
         TEST_PHASE("refused records");
         produce(rk, N_FIRST, N_FIRST + N_SECOND);
         rd_kafka_mock_push_request_errors(cluster->mcluster, 0 /* Produce */, 3,
-                                          RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-                                          RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-                                          RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+                                          RD_KAFKA_RESP_ERR_POLICY_VIOLATION,
+                                          RD_KAFKA_RESP_ERR_POLICY_VIOLATION,
+                                          RD_KAFKA_RESP_ERR_POLICY_VIOLATION);
         test_read_results(results, N_FIRST + N_SECOND, 30000);
         test_wait_committed_all(cluster->bootstrap, "swarmq", "swarmq-tasks",
                                 PARTITIONS, 20000);
@@ -130,6 +170,18 @@ int main_0086_instance_broker_errors(int argc, char **argv) {
         events = test_reader_new(cluster->bootstrap, "swarmq-events");
         test_read_events_to_end(events, 10000);
         check(results, events, N_FIRST + N_SECOND);
+
+        TEST_PHASE("records refused for their size");
+        produce(rk, N_FIRST + N_SECOND, N_FIRST + 2 * N_SECOND);
+        rd_kafka_mock_push_request_errors(cluster->mcluster, 0 /* Produce */, 3,
+                                          RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+                                          RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+                                          RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+        test_read_results(results, N_FIRST + 2 * N_SECOND, 30000);
+        test_wait_committed_all(cluster->bootstrap, "swarmq", "swarmq-tasks",
+                                PARTITIONS, 20000);
+        test_read_results_to_end(results, 10000);
+        check_refused(results, N_FIRST + N_SECOND, N_FIRST + 2 * N_SECOND);
 
         TEST_PHASE("stop");
         test_reader_destroy(results);
