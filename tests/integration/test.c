@@ -15,6 +15,7 @@
  *   own (start time, phase, watchdog deadline), never an instance's.
  */
 #include "test.h"
+#include "hash.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -669,10 +670,7 @@ rd_kafka_message_t *test_reader_poll(test_reader_t *reader, int timeout_ms) {
 }
 
 static uint32_t hash_str(const char *str) {
-        uint32_t h = 2166136261u;
-        for (; *str; str++)
-                h = (h ^ (unsigned char)*str) * 16777619u;
-        return h;
+        return sq_hash_fnv1a32_str(str, SQ_HASH_FNV32_BASIS);
 }
 
 static test_entry_t *entry_get(test_reader_t *reader, const char *id) {
