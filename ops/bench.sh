@@ -58,7 +58,8 @@ Options (all, keysweep, pipe):
   -X KEY=VALUE         a swarmq-consumer configuration key for every swarmq
                        run (repeatable), e.g. -X kafka.linger.ms=0
   --doc FILE           append the results to FILE (default
-                       docs/benchmarks.md)
+                       docs/benchmarks.md), and PNG plots of them to
+                       bench/ beside it (gnuplot-nox; none without it)
   --no-write           print only, append nothing
   -h, --help           this help
 
@@ -234,6 +235,21 @@ if ((write)); then
                 cat "$out"
         } >>"$doc"
         echo "bench: results appended to $doc" >&2
+        # Plots beside the doc, linked from the section (gnuplot-nox).
+        plots=$(dirname "$doc")/bench
+        mkdir -p "$plots"
+        stamp=$(date -u +%Y%m%dT%H%M)
+        rc=0
+        pngs=$(bash "$root/tests/bench/plot.sh" "$out" "$plots/$stamp") || rc=$?
+        if ((rc == 0)); then
+                echo >>"$doc"
+                for png in $pngs; do
+                        echo "![${png##*-}](bench/${png##*/})" >>"$doc"
+                        echo "bench: plot $png" >&2
+                done
+        elif ((rc != 77)); then
+                echo "bench: plotting failed (the tables are written)" >&2
+        fi
 fi
 ((partial)) && exit 77
 exit 0

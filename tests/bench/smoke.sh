@@ -37,6 +37,10 @@ expect "^\| raw librdkafka, 4 records out per record in \| $num \| $num \| $num 
 expect "^\| swarmq, noop tasks .* \| $num \| $num \| — \| — \|$"
 grep -q '^Command: `ops/bench.sh all --quick' "$work/doc.md" || fail "no Command line in the doc section"
 grep -q '^Machine: ' "$work/doc.md" || fail "no Machine line in the doc section"
+if command -v gnuplot >/dev/null; then
+        grep -q '^!\[pipe.png\](bench/.*-pipe.png)$' "$work/doc.md" || fail "no pipe plot linked"
+        [[ -s $(ls "$work"/bench/*-pipe.png) ]] || fail "no pipe plot written"
+fi
 if ((rc == 77)); then
         grep -q 'SKIPPED' "$work/err" || fail "exit 77 without saying what was skipped"
         echo "SKIPPED: key sweep and real Kafka (no java/javac/mvn); the pipe ran on the mock"
