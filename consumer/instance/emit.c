@@ -401,6 +401,9 @@ static void dead_letter_job(sq_daemon_t *daemon, sq_codec_t *codec,
         result->status = SQ_STATUS_DEAD_LETTERED;
         produce(daemon, codec, daemon->rkt_dlt, key, key_len, rec->value,
                 rec->value_len, hdrs, job);
+        /* The result and the event are still to produce: the job is
+         * alive. */
+        sq_job_finished(daemon, job);
         if (refused) {
                 rd_kafka_headers_t *rhdrs = rd_kafka_headers_new(1);
                 rd_kafka_header_add(rhdrs, HDR_REFUSED, -1, reason_code, -1);
@@ -455,6 +458,8 @@ void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                 atomic_store(&job->pending_acks, 2);
                 produce(daemon, codec, daemon->rkt_retry, key, key_len,
                         rec->value, rec->value_len, hdrs, job);
+                /* The event is still to produce: the job is alive. */
+                sq_job_finished(daemon, job);
                 sq_emit_event(daemon, codec, "retry_scheduled", task,
                               result->agent, detail, job);
                 return;

@@ -132,6 +132,9 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         atomic_store(&job->pending_acks, 2);
         job->succeeded = status == SQ_STATUS_SUCCEEDED;
         sq_emit_result(daemon, codec, job, &result);
+        /* Its event is still to produce, so the job is alive: the next
+         * task of its key may start (ordering.handoff=finished). */
+        sq_job_finished(daemon, job);
         sq_emit_event(daemon, codec, terminal_event_type(status), task,
                       result.agent, error, job);
         /* The job may be freed by now (poll thread): do not touch it. */

@@ -18,8 +18,14 @@
  *   and counts it in window[lane] and in its partition's outstanding;
  *   job_free() undoes both, whoever frees it: the poll thread on the last
  *   delivery report (sq_job_acked), any thread when a job will not run
- *   here (sq_job_drop). Under an ordering mode, freeing a job starts the
- *   next one held behind its key.
+ *   here (sq_job_drop). Under an ordering mode the next job held behind
+ *   a job's key starts when the job finished running (sq_job_finished,
+ *   ordering.handoff=finished, the default), or when it is freed
+ *   (ordering.handoff=acknowledged, or a job dropped before it ran). Its
+ *   results still go out in offset order: the job hands its key over after
+ *   producing its first record, and the idempotent producer keeps the
+ *   order of each partition; its offset still commits only once its
+ *   records are acknowledged (offsets.c does not depend on the gate).
  *
  *   Snapshots: every commit interval the poll thread copies each
  *   partition's state (assigned, paused, committed, position, the fetched
@@ -109,33 +115,50 @@ bool sq_partitions_lane(const sq_daemon_t *daemon, const char *topic,
  * Jobs
  */
 
-/* Frees a job; under an ordering mode, the next job held behind its key
- * starts (pushed to the scheduler), or is freed too when stopping. */
+/* Releases @p job's key in the ordering gate, once: the next job held
+ * behind it starts (pushed to the scheduler). Returns that job instead when
+ * the instance is stopping (it will never run here: the caller frees it),
+ * else NULL. */
+static sq_job_t *order_release(sq_daemon_t *daemon, sq_job_t *job) {
+        sq_order_item_t *item;
+        sq_job_t *next;
+
+        if (!job->ordered || atomic_exchange(&job->order_released, true))
+                return NULL;
+        item = sq_order_release(daemon->partitions.order, &job->order);
+        if (!item)
+                return NULL;
+        next = (sq_job_t *)((char *)item - offsetof(sq_job_t, order));
+        atomic_fetch_sub(&daemon->partitions.order_held, 1);
+        if (atomic_load(&daemon->partitions.order_closed))
+                return next;
+        sq_sched_push(daemon->sched, &next->item);
+        return NULL;
+}
+
+/* Frees a job; under an ordering mode whose key it still holds, the next
+ * job held behind its key starts, or is freed too when stopping. */
 static void job_free(sq_daemon_t *daemon, sq_job_t *job) {
         while (job) {
-                sq_job_t *next = NULL;
-                if (job->ordered) {
-                        sq_order_item_t *item = sq_order_release(
-                            daemon->partitions.order, &job->order);
-                        if (item) {
-                                next = (sq_job_t *)((char *)item -
-                                                    offsetof(sq_job_t, order));
-                                atomic_fetch_sub(&daemon->partitions.order_held,
-                                                 1);
-                        }
-                }
+                sq_job_t *next = order_release(daemon, job);
                 atomic_fetch_sub(&job->part->outstanding, 1);
                 atomic_fetch_sub(&daemon->partitions.window[job->part->lane],
                                  1);
                 sq_task_destroy(job->task);
                 sq_record_destroy(job->rec);
                 sq_free(job);
-                if (next && !atomic_load(&daemon->partitions.order_closed)) {
-                        sq_sched_push(daemon->sched, &next->item);
-                        next = NULL;
-                }
                 job = next; /* stopping: it will never run here */
         }
+}
+
+void sq_job_finished(sq_daemon_t *daemon, sq_job_t *job) {
+        sq_job_t *next;
+
+        /* ordering.handoff=acknowledged: the key waits for job_free(). */
+        if (daemon->conf->ordering_handoff != SQ_HANDOFF_FINISHED)
+                return;
+        if ((next = order_release(daemon, job)))
+                job_free(daemon, next);
 }
 
 /* Jobs in memory over every lane. */

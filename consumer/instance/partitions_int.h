@@ -102,11 +102,12 @@ typedef struct sq_job_s {
         uint64_t part_gen;
         int64_t offset;
         int64_t received_us;
-        sq_order_item_t order;   /* ordering gate link (ordered only) */
-        bool ordered;            /* admitted through the ordering gate */
-        atomic_int pending_acks; /* tracked records not yet acknowledged */
-        bool succeeded;          /* its result says SUCCEEDED (dedup) */
-        atomic_bool purged;      /* a tracked record was purged */
+        sq_order_item_t order;      /* ordering gate link (ordered only) */
+        bool ordered;               /* admitted through the ordering gate */
+        atomic_bool order_released; /* its key handed to the next job */
+        atomic_int pending_acks;    /* tracked records not yet acknowledged */
+        bool succeeded;             /* its result says SUCCEEDED (dedup) */
+        atomic_bool purged;         /* a tracked record was purged */
 } sq_job_t;
 
 /**
@@ -198,5 +199,17 @@ void sq_job_acked(sq_daemon_t *daemon, sq_job_t *job);
  * @locality any thread
  */
 void sq_job_drop(sq_daemon_t *daemon, sq_job_t *job, const char *why);
+
+/**
+ * @brief The job finished running (its first record is produced): under
+ *        ordering.handoff=finished the next job held behind its key starts
+ *        now, instead of when this one's records are acknowledged. Call it
+ *        while the job still has a record to produce (it cannot be freed
+ *        yet). Once per job; job_free() releases the key of a job that
+ *        never called it.
+ * @locality executor threads and the I/O loop
+ * @locks the ordering gate's own lock
+ */
+void sq_job_finished(sq_daemon_t *daemon, sq_job_t *job);
 
 #endif /* SQ_PARTITIONS_INT_H */

@@ -96,6 +96,12 @@ typedef enum {
         SQ_ORDERING_PARTITION = 2,
 } sq_ordering_t;
 
+/** When the next task of an ordering key may start (ordering.handoff). */
+typedef enum {
+        SQ_HANDOFF_FINISHED     = 0, /**< once the previous one finished */
+        SQ_HANDOFF_ACKNOWLEDGED = 1, /**< once its records are acknowledged */
+} sq_handoff_t;
+
 typedef enum {
         SQ_JITTER_FULL  = 0, /* uniform in [0, d] */
         SQ_JITTER_EQUAL = 1, /* d/2 + uniform in [0, d/2] */
@@ -122,14 +128,15 @@ typedef struct sq_config_s {
         char *topic_events;
 
         /* Executor and scheduler */
-        int executor_threads;        /**< executor.threads, default 4 */
-        int executor_critical_slots; /**< executor.critical.reserved, 1 */
-        int admission_high;          /**< admission.high.mark, 10000 */
-        int admission_low;           /**< admission.low.mark, 5000 */
-        int critical_high;           /**< admission.critical.high.mark 1000*/
-        int64_t aging_ms;            /**< scheduler.aging.ms, 500 */
-        sq_ordering_t ordering;      /**< ordering: unordered|key|partition*/
-        int64_t default_timeout_ms;  /**< task.default.timeout.ms, 60000 */
+        int executor_threads;          /**< executor.threads, default 4 */
+        int executor_critical_slots;   /**< executor.critical.reserved, 1 */
+        int admission_high;            /**< admission.high.mark, 10000 */
+        int admission_low;             /**< admission.low.mark, 5000 */
+        int critical_high;             /**< admission.critical.high.mark 1000*/
+        int64_t aging_ms;              /**< scheduler.aging.ms, 500 */
+        sq_ordering_t ordering;        /**< ordering: unordered|key|partition*/
+        sq_handoff_t ordering_handoff; /**< ordering.handoff, finished */
+        int64_t default_timeout_ms;    /**< task.default.timeout.ms, 60000 */
         sq_when_open_t breaker_when_open; /**< breaker.when.open, wait */
 
         /* Offsets and shutdown */

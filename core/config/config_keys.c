@@ -32,6 +32,11 @@ static const sq_config_sym_t ordering_syms[] = {
     {"partition", SQ_ORDERING_PARTITION},
     {NULL, 0},
 };
+static const sq_config_sym_t handoff_syms[] = {
+    {"finished", SQ_HANDOFF_FINISHED},
+    {"acknowledged", SQ_HANDOFF_ACKNOWLEDGED},
+    {NULL, 0},
+};
 
 static const sq_config_sym_t when_open_syms[] = {
     {"wait", SQ_WHEN_OPEN_WAIT},
@@ -124,6 +129,11 @@ const sq_config_key_t sq_config_keys[] = {
     {"ordering", SQ_KEY_ENUM, 0, 0, OFF(ordering), "unordered", ordering_syms,
      RESTART, GROUP,
      "unordered, key (one task per key at a time) or partition."},
+    {"ordering.handoff", SQ_KEY_ENUM, 0, 0, OFF(ordering_handoff), "finished",
+     handoff_syms, RESTART, INSTANCE,
+     "When the next task of a key starts: finished (its previous task "
+     "finished) or acknowledged (its previous task's records acknowledged "
+     "by the broker)."},
     {"task.default.timeout.ms", SQ_KEY_INT64, 0, 604800000,
      OFF(default_timeout_ms), "60000", NULL, RESTART, INSTANCE,
      "Deadline for tasks that set none; 0 = none."},
