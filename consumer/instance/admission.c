@@ -233,6 +233,14 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                        job->task->id, topic, (int)rkm->partition,
                        (long long)rkm->offset);
                 sq_metric_add(daemon->m.duplicates_dropped, 1);
+                if (!sq_emit_event_acks(daemon)) {
+                        /* events.publish=none: no record to wait for. */
+                        sq_emit_event(daemon, daemon->poll.codec,
+                                      "duplicate_dropped", job->task, NULL,
+                                      "this task id already succeeded", NULL);
+                        sq_job_acked(daemon, job);
+                        return;
+                }
                 atomic_store(&job->pending_acks, 1);
                 sq_emit_event(daemon, daemon->poll.codec, "duplicate_dropped",
                               job->task, NULL, "this task id already succeeded",

@@ -153,6 +153,9 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
 /* Reads the producer's record limit, and refuses an exec or pool agent's
  * output.max.bytes whose result could not fit in it. After the clients. */
 sq_err_t sq_emit_init(sq_daemon_t *daemon, char *errstr, size_t errstr_size);
+/* Records a task's tracked event adds to its job's pending_acks: 1, or 0
+ * under events.publish=none. */
+int sq_emit_event_acks(const sq_daemon_t *daemon);
 /* The size of @p result's record (value, key and overhead), 0 when it
  * cannot be encoded. */
 size_t sq_emit_result_size(sq_daemon_t *daemon, sq_codec_t *codec,

@@ -218,6 +218,26 @@ static void produce(sq_daemon_t *daemon, sq_codec_t *codec,
         }
 }
 
+/* events.publish: whether this event goes to topic.events. A tracked
+ * event is a task's last (terminal or retry_scheduled); an event with no
+ * task is the instance's own or an undecodable record's. */
+static bool event_published(const sq_daemon_t *daemon, const sq_task_t *task,
+                            const sq_job_t *tracked_job) {
+        switch (daemon->conf->events_publish) {
+        case SQ_EVENTS_ALL:
+                return true;
+        case SQ_EVENTS_TERMINAL:
+                return tracked_job || !task;
+        case SQ_EVENTS_NONE:
+                return false;
+        }
+        return true;
+}
+
+int sq_emit_event_acks(const sq_daemon_t *daemon) {
+        return daemon->conf->events_publish == SQ_EVENTS_NONE ? 0 : 1;
+}
+
 void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                    const sq_task_t *task, const char *agent, const char *detail,
                    sq_job_t *tracked_job) {
@@ -243,6 +263,8 @@ void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
         /* The same event, for GET /events and the live page. */
         sq_eventring_push(daemon->events, event.at, type, event.task_id, agent,
                           detail);
+        if (!event_published(daemon, task, tracked_job))
+                return; /* not counted in the job's pending_acks either */
         if (sq_codec_encode_event(codec, &event, &buf, &len, errstr,
                                   sizeof(errstr)) != SQ_OK) {
                 /* Only a string that is not UTF-8 fails to encode, and
@@ -384,6 +406,7 @@ static void dead_letter_job(sq_daemon_t *daemon, sq_codec_t *codec,
         const sq_record_t *rec  = job->rec;
         const char *key         = rec->key ? rec->key : task->id;
         size_t key_len          = rec->key ? rec->key_len : strlen(task->id);
+        int ev                  = sq_emit_event_acks(daemon);
         rd_kafka_headers_t *hdrs;
         sq_origin_t origin;
 
@@ -401,9 +424,13 @@ static void dead_letter_job(sq_daemon_t *daemon, sq_codec_t *codec,
         result->status = SQ_STATUS_DEAD_LETTERED;
         produce(daemon, codec, daemon->rkt_dlt, key, key_len, rec->value,
                 rec->value_len, hdrs, job);
-        /* The result and the event are still to produce: the job is
-         * alive. */
+        /* The result is still to produce: the job is alive. */
         sq_job_finished(daemon, job);
+        /* The job may be freed once its last record is produced: an event
+         * that is not (events.publish=none) comes before it. */
+        if (!ev)
+                sq_emit_event(daemon, codec, "dead_lettered", task,
+                              result->agent, detail, job);
         if (refused) {
                 rd_kafka_headers_t *rhdrs = rd_kafka_headers_new(1);
                 rd_kafka_header_add(rhdrs, HDR_REFUSED, -1, reason_code, -1);
@@ -411,8 +438,9 @@ static void dead_letter_job(sq_daemon_t *daemon, sq_codec_t *codec,
         } else {
                 emit_result(daemon, codec, job, result, NULL);
         }
-        sq_emit_event(daemon, codec, "dead_lettered", task, result->agent,
-                      detail, job);
+        if (ev)
+                sq_emit_event(daemon, codec, "dead_lettered", task,
+                              result->agent, detail, job);
 }
 
 void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
@@ -426,6 +454,7 @@ void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         const char *message     = result->error ? result->error : reason;
         const char *key         = rec->key ? rec->key : task->id;
         size_t key_len          = rec->key ? rec->key_len : strlen(task->id);
+        int ev                  = sq_emit_event_acks(daemon);
         char detail[1024];
 
         if (!reason_code)
@@ -455,7 +484,17 @@ void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                 sq_metric_add(daemon->m.retries, 1);
                 /* The retry record and the event are what make the
                  * offset committable, as a result would. */
-                atomic_store(&job->pending_acks, 2);
+                atomic_store(&job->pending_acks, 1 + ev);
+                if (!ev) {
+                        /* The retry record is the job's only record:
+                         * after it the job may be freed. */
+                        sq_job_finished(daemon, job);
+                        sq_emit_event(daemon, codec, "retry_scheduled", task,
+                                      result->agent, detail, job);
+                        produce(daemon, codec, daemon->rkt_retry, key, key_len,
+                                rec->value, rec->value_len, hdrs, job);
+                        return;
+                }
                 produce(daemon, codec, daemon->rkt_retry, key, key_len,
                         rec->value, rec->value_len, hdrs, job);
                 /* The event is still to produce: the job is alive. */
@@ -480,7 +519,7 @@ void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                           ? daemon->m.dead_lettered_output
                           : daemon->m.dead_lettered_refused,
                       1);
-        atomic_store(&job->pending_acks, 3);
+        atomic_store(&job->pending_acks, 2 + sq_emit_event_acks(daemon));
         dead_letter_job(daemon, codec, job, result, reason_code, message,
                         detail, false);
 }
@@ -523,8 +562,9 @@ static void refused_task(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         snprintf(detail, sizeof(detail), "dead-lettered (RECORD_REFUSED): %s",
                  message);
         sq_metric_add(daemon->m.dead_lettered_refused, 1);
-        /* The refused record counted once; its three replacements. */
-        atomic_fetch_add(&job->pending_acks, 2);
+        /* The refused record counted once; its replacements: the dead
+         * letter, the result and (events.publish) the event. */
+        atomic_fetch_add(&job->pending_acks, 1 + sq_emit_event_acks(daemon));
         dead_letter_job(daemon, codec, job, &result, "RECORD_REFUSED", message,
                         detail, true);
         if (decoded)

@@ -129,8 +129,18 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                 sq_emit_failure(daemon, codec, job, &result, reason_code);
                 return;
         }
-        atomic_store(&job->pending_acks, 2);
+        atomic_store(&job->pending_acks, 1 + sq_emit_event_acks(daemon));
         job->succeeded = status == SQ_STATUS_SUCCEEDED;
+        if (!sq_emit_event_acks(daemon)) {
+                /* events.publish=none: the result is the job's only
+                 * record, after which it may be freed; the event (for
+                 * GET /events only) and the hand-off come first. */
+                sq_job_finished(daemon, job);
+                sq_emit_event(daemon, codec, terminal_event_type(status), task,
+                              result.agent, error, job);
+                sq_emit_result(daemon, codec, job, &result);
+                return;
+        }
         sq_emit_result(daemon, codec, job, &result);
         /* Its event is still to produce, so the job is alive: the next
          * task of its key may start (ordering.handoff=finished). */

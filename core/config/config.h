@@ -96,6 +96,13 @@ typedef enum {
         SQ_ORDERING_PARTITION = 2,
 } sq_ordering_t;
 
+/** Which lifecycle events go to topic.events (events.publish). */
+typedef enum {
+        SQ_EVENTS_ALL      = 0, /**< every event */
+        SQ_EVENTS_TERMINAL = 1, /**< a task's last event, instance events */
+        SQ_EVENTS_NONE     = 2, /**< none (GET /events still has them) */
+} sq_events_publish_t;
+
 /** When the next task of an ordering key may start (ordering.handoff). */
 typedef enum {
         SQ_HANDOFF_FINISHED     = 0, /**< once the previous one finished */
@@ -136,7 +143,8 @@ typedef struct sq_config_s {
         int64_t aging_ms;              /**< scheduler.aging.ms, 500 */
         sq_ordering_t ordering;        /**< ordering: unordered|key|partition*/
         sq_handoff_t ordering_handoff; /**< ordering.handoff, finished */
-        int64_t default_timeout_ms;    /**< task.default.timeout.ms, 60000 */
+        sq_events_publish_t events_publish; /**< events.publish, all */
+        int64_t default_timeout_ms;       /**< task.default.timeout.ms, 60000 */
         sq_when_open_t breaker_when_open; /**< breaker.when.open, wait */
 
         /* Offsets and shutdown */

@@ -32,6 +32,12 @@ static const sq_config_sym_t ordering_syms[] = {
     {"partition", SQ_ORDERING_PARTITION},
     {NULL, 0},
 };
+static const sq_config_sym_t events_publish_syms[] = {
+    {"all", SQ_EVENTS_ALL},
+    {"terminal", SQ_EVENTS_TERMINAL},
+    {"none", SQ_EVENTS_NONE},
+    {NULL, 0},
+};
 static const sq_config_sym_t handoff_syms[] = {
     {"finished", SQ_HANDOFF_FINISHED},
     {"acknowledged", SQ_HANDOFF_ACKNOWLEDGED},
@@ -107,6 +113,10 @@ const sq_config_key_t sq_config_keys[] = {
     {"topic.events", SQ_KEY_TOPIC, 1, 249, OFF(topic_events),
      SQ_TOPIC_DEFAULT_EVENTS, NULL, RESTART, GROUP,
      "Topic task lifecycle events are written to."},
+    {"events.publish", SQ_KEY_ENUM, 0, 0, OFF(events_publish), "all",
+     events_publish_syms, RESTART, INSTANCE,
+     "Which events go to topic.events: all, terminal (each task's last "
+     "event and instance events) or none."},
     {"executor.threads", SQ_KEY_INT, 1, 1024, OFF(executor_threads), "4", NULL,
      RESTART, INSTANCE, "Executor threads running tasks."},
     {"executor.critical.reserved", SQ_KEY_INT, 0, 1023,
