@@ -169,14 +169,17 @@ void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
                          const char *reason_code, const char *reason,
                          sq_job_t *tracked_job);
 /* A failed or timed-out attempt (executor threads, I/O loop): a retry
- * record and a retry_scheduled event while attempts are left, else a
- * dead letter, a DEAD_LETTERED result and a dead_lettered event; all
- * tracked by the job, which belongs to the delivery reports after.
- * @p reason_code NULL: the result's status names the reason and the task
- * is retried; another code (OUTPUT_TOO_LARGE) dead-letters it at once,
- * since running it again would end the same way. */
-void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
-                     sq_result_t *result, const char *reason_code);
+ * record and a retry_scheduled event while attempts are left and the
+ * failure is @p retryable, else a dead letter with reason @p why, a
+ * DEAD_LETTERED result and a dead_lettered event; all tracked by the job,
+ * which belongs to the delivery reports after. OUTPUT_TOO_LARGE is not
+ * retryable: running the task again would end the same way.
+ * Returns true when the task was dead-lettered. */
+bool sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                     sq_result_t *result, sq_dl_reason_t why, bool retryable);
+/* Whether a failed attempt of @p job is dead-lettered (not retried). */
+bool sq_emit_dead_letters(const sq_daemon_t *daemon, const sq_job_t *job,
+                          bool retryable);
 void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                        void *opaque);
 

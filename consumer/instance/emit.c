@@ -443,24 +443,28 @@ static void dead_letter_job(sq_daemon_t *daemon, sq_codec_t *codec,
                               result->agent, detail, job);
 }
 
-void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
-                     sq_result_t *result, const char *reason_code) {
+bool sq_emit_dead_letters(const sq_daemon_t *daemon, const sq_job_t *job,
+                          bool retryable) {
+        return !retryable || job->task->attempt >=
+                                 sq_retry_max_attempts(daemon->conf, job->task);
+}
+
+bool sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                     sq_result_t *result, sq_dl_reason_t why, bool retryable) {
         const sq_config_t *conf = daemon->conf;
         const sq_task_t *task   = job->task;
         const sq_record_t *rec  = job->rec;
         int32_t attempt         = task->attempt;
         int32_t max             = sq_retry_max_attempts(conf, task);
-        const char *reason      = sq_status_name(result->status);
+        const char *reason      = sq_dl_reason_name(why);
         const char *message     = result->error ? result->error : reason;
         const char *key         = rec->key ? rec->key : task->id;
         size_t key_len          = rec->key ? rec->key_len : strlen(task->id);
         int ev                  = sq_emit_event_acks(daemon);
         char detail[1024];
 
-        if (!reason_code)
-                reason_code = reason;
         job->succeeded = false;
-        if (attempt < max && !strcmp(reason_code, reason)) {
+        if (!sq_emit_dead_letters(daemon, job, retryable)) {
                 int64_t backoff =
                     sq_retry_backoff_ms(conf, attempt, sq_retry_random());
                 int64_t due = sq_wallclock_ms() + backoff;
@@ -493,7 +497,7 @@ void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                                       result->agent, detail, job);
                         produce(daemon, codec, daemon->rkt_retry, key, key_len,
                                 rec->value, rec->value_len, hdrs, job);
-                        return;
+                        return false;
                 }
                 produce(daemon, codec, daemon->rkt_retry, key, key_len,
                         rec->value, rec->value_len, hdrs, job);
@@ -501,27 +505,23 @@ void sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                 sq_job_finished(daemon, job);
                 sq_emit_event(daemon, codec, "retry_scheduled", task,
                               result->agent, detail, job);
-                return;
+                return false;
         }
-        if (strcmp(reason_code, reason))
+        if (!retryable)
                 snprintf(detail, sizeof(detail),
                          "dead-lettered after attempt %d (%s, not retried): %s",
-                         (int)attempt, reason_code, message);
+                         (int)attempt, reason, message);
         else
                 snprintf(detail, sizeof(detail),
                          "dead-lettered after %d attempt%s (max %d); last %s: "
                          "%s",
                          (int)attempt, attempt == 1 ? "" : "s", (int)max,
                          reason, message);
-        sq_metric_add(!strcmp(reason_code, reason)
-                          ? daemon->m.dead_lettered_failed
-                      : !strcmp(reason_code, "OUTPUT_TOO_LARGE")
-                          ? daemon->m.dead_lettered_output
-                          : daemon->m.dead_lettered_refused,
-                      1);
+        sq_metric_add(daemon->m.dead_letters[why], 1);
         atomic_store(&job->pending_acks, 2 + sq_emit_event_acks(daemon));
-        dead_letter_job(daemon, codec, job, result, reason_code, message,
-                        detail, false);
+        dead_letter_job(daemon, codec, job, result, reason, message, detail,
+                        false);
+        return true;
 }
 
 /* A tracked record of @p job (a result or a retry record) was refused:
@@ -561,11 +561,12 @@ static void refused_task(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         result.error = message;
         snprintf(detail, sizeof(detail), "dead-lettered (RECORD_REFUSED): %s",
                  message);
-        sq_metric_add(daemon->m.dead_lettered_refused, 1);
+        sq_metric_add(daemon->m.dead_letters[SQ_DL_RECORD_REFUSED], 1);
         /* The refused record counted once; its replacements: the dead
          * letter, the result and (events.publish) the event. */
         atomic_fetch_add(&job->pending_acks, 1 + sq_emit_event_acks(daemon));
-        dead_letter_job(daemon, codec, job, &result, "RECORD_REFUSED", message,
+        dead_letter_job(daemon, codec, job, &result,
+                        sq_dl_reason_name(SQ_DL_RECORD_REFUSED), message,
                         detail, true);
         if (decoded)
                 sq_result_destroy(decoded);

@@ -74,9 +74,12 @@ static const char *drop_reason(sq_daemon_t *daemon, const sq_job_t *job) {
 static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                        sq_agent_t *agent, sq_status_t status, const char *error,
                        unsigned char *output, size_t output_len,
-                       int64_t started_ms) {
-        const sq_task_t *task   = job->task;
-        const char *reason_code = NULL;
+                       int64_t started_ms, bool no_agent) {
+        const sq_task_t *task = job->task;
+        sq_dl_reason_t why    = status == SQ_STATUS_TIMED_OUT ? SQ_DL_TIMED_OUT
+                                : no_agent                    ? SQ_DL_NO_AGENT
+                                                              : SQ_DL_FAILED;
+        bool retryable        = true;
         char too_large[256];
         sq_result_t result;
 
@@ -116,17 +119,29 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                         result.output     = NULL;
                         result.output_len = 0;
                         result.error      = too_large;
-                        reason_code       = "OUTPUT_TOO_LARGE";
+                        why               = SQ_DL_OUTPUT_TOO_LARGE;
+                        retryable         = false;
                 }
         }
-        sq_metric_add(
-            agent ? sq_agent_metrics(agent)->tasks[status][task->priority]
-                  : daemon->m.tasks_none[status][task->priority],
-            1);
+        /* A task's last attempt counts as DEAD_LETTERED when it is
+         * dead-lettered (the status of its result), any other attempt by
+         * its own status: one count per attempt. Counted before anything
+         * is produced, so a reader that saw the result sees the count. */
+        {
+                sq_status_t counted = status;
+                if (status != SQ_STATUS_SUCCEEDED &&
+                    sq_emit_dead_letters(daemon, job, retryable))
+                        counted = SQ_STATUS_DEAD_LETTERED;
+                sq_metric_add(
+                    agent ? sq_agent_metrics(agent)
+                                ->tasks[counted][task->priority]
+                          : daemon->m.tasks_none[counted][task->priority],
+                    1);
+        }
         if (status != SQ_STATUS_SUCCEEDED) {
                 /* Retried while attempts are left, else dead-lettered
                  * (emit.c); the job belongs to the delivery reports. */
-                sq_emit_failure(daemon, codec, job, &result, reason_code);
+                sq_emit_failure(daemon, codec, job, &result, why, retryable);
                 return;
         }
         atomic_store(&job->pending_acks, 1 + sq_emit_event_acks(daemon));
@@ -241,7 +256,7 @@ static void async_done(void *opaque, sq_outcome_t *outcome) {
         } else {
                 finish_job(daemon, daemon->io_codec, run->job, slot.agent,
                            outcome->status, outcome->error, outcome->output,
-                           outcome->output_len, run->started_ms);
+                           outcome->output_len, run->started_ms, false);
                 res = outcome_of(outcome->status);
         }
         sq_free(outcome->output);
@@ -342,7 +357,7 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
         }
         finish_job(daemon, codec, job, agent, status,
                    status == SQ_STATUS_SUCCEEDED ? NULL : run.error, run.output,
-                   run.output_len, started_ms);
+                   run.output_len, started_ms, false);
         sq_free(run.output);
         *outcomep = outcome_of(status);
         return true;
@@ -386,7 +401,7 @@ static void run_job(sq_executor_t *exec, sq_job_t *job) {
                           (double)(sq_clock_us() - t0) / 1e6);
         if (acq == SQ_ACQ_NO_AGENT || acq == SQ_ACQ_NO_HEALTHY) {
                 finish_job(daemon, exec->codec, job, NULL, SQ_STATUS_FAILED,
-                           errstr, NULL, 0, 0);
+                           errstr, NULL, 0, 0, acq == SQ_ACQ_NO_AGENT);
                 goto done;
         }
         if (acq == SQ_ACQ_PARKED)

@@ -77,6 +77,13 @@ static const char *const agent_gauges[][2] = {
      "Each agent's circuit breaker: 0 closed, 1 half-open, 2 open"},
 };
 
+const char *sq_dl_reason_name(sq_dl_reason_t reason) {
+        static const char *const names[SQ_DL_REASON_CNT] = {
+            "DECODE_ERROR", "FAILED",           "TIMED_OUT",
+            "NO_AGENT",     "OUTPUT_TOO_LARGE", "RECORD_REFUSED"};
+        return (unsigned)reason < SQ_DL_REASON_CNT ? names[reason] : "?";
+}
+
 /* One per-agent gauge, each agent's figures from one snapshot. */
 static void collect_agents(void *opaque, sq_metrics_t *metrics, void *out) {
         struct sq_agent_collect_s *ac = opaque;
@@ -351,15 +358,9 @@ void sq_instance_metrics_register(sq_daemon_t *daemon) {
                                 "Records sent to the dead-letter topic, by "
                                 "reason",
                                 SQ_METRIC_COUNTER, reason_label, NULL, 0);
-        {
-                const char *decode[]     = {"DECODE_ERROR"};
-                const char *attempts[]   = {"MAX_ATTEMPTS"};
-                const char *output[]     = {"OUTPUT_TOO_LARGE"};
-                const char *refused[]    = {"RECORD_REFUSED"};
-                m->dead_lettered_decode  = sq_metrics_child(fam, decode);
-                m->dead_lettered_failed  = sq_metrics_child(fam, attempts);
-                m->dead_lettered_output  = sq_metrics_child(fam, output);
-                m->dead_lettered_refused = sq_metrics_child(fam, refused);
+        for (s = 0; s < SQ_DL_REASON_CNT; s++) {
+                const char *reason[] = {sq_dl_reason_name((sq_dl_reason_t)s)};
+                m->dead_letters[s]   = sq_metrics_child(fam, reason);
         }
         for (s = 0; s < (int)SQ_ARRAY_SIZE(counters); s++) {
                 fam               = sq_metrics_family(metrics, counters[s].name,

@@ -15,6 +15,24 @@
 #include "metrics.h"
 #include "partitions_int.h"
 
+/**
+ * Why a record went to the dead-letter topic: one vocabulary for the
+ * swarmq-reason header, the metric's reason label, the result's error and
+ * `swarmq-producer dlt list --reason`.
+ */
+typedef enum {
+        SQ_DL_DECODE_ERROR     = 0, /* the record is not a task */
+        SQ_DL_FAILED           = 1, /* its last attempt failed */
+        SQ_DL_TIMED_OUT        = 2, /* its last attempt timed out */
+        SQ_DL_NO_AGENT         = 3, /* no agent has its capabilities */
+        SQ_DL_OUTPUT_TOO_LARGE = 4, /* its output cannot fit in a result */
+        SQ_DL_RECORD_REFUSED   = 5, /* Kafka refused its result or retry */
+        SQ_DL_REASON_CNT
+} sq_dl_reason_t;
+
+/** @returns the reason's name ("DECODE_ERROR", "FAILED", ...). */
+const char *sq_dl_reason_name(sq_dl_reason_t reason);
+
 /** Metric handles kept for the hot path (children of the registry). */
 typedef struct sq_daemon_metrics_s {
         /* tasks without an agent, [status][priority]; agents' own
@@ -26,13 +44,11 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *reloads_ok;
         sq_metric_t *reloads_error;
         sq_metric_t *received[SQ_LANE_CNT];
-        sq_metric_t *dead_lettered_decode;
-        sq_metric_t *dead_lettered_failed;  /* out of attempts */
-        sq_metric_t *dead_lettered_output;  /* output over the record limit */
-        sq_metric_t *dead_lettered_refused; /* its result or retry refused */
-        sq_metric_t *records_refused;       /* refused for what they are */
-        sq_metric_t *retries;               /* retry records produced */
-        sq_metric_t *retry_waits;           /* retry partition paused */
+        /* swarmq_dead_letters_total{reason}, [sq_dl_reason_t] */
+        sq_metric_t *dead_letters[SQ_DL_REASON_CNT];
+        sq_metric_t *records_refused; /* refused for what they are */
+        sq_metric_t *retries;         /* retry records produced */
+        sq_metric_t *retry_waits;     /* retry partition paused */
         sq_metric_t *selection;
         sq_metric_t *delivery_errors;
         sq_metric_t *commits_ok;

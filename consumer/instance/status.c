@@ -293,9 +293,15 @@ static json_t *status_agents(sq_daemon_t *daemon, json_t *totals) {
                 json_int_t)(sq_metric_value(daemon->m.received[SQ_LANE_TASKS]) +
                             sq_metric_value(
                                 daemon->m.received[SQ_LANE_CRITICAL]))));
-        json_object_set_new(totals, "dead_lettered",
-                            json_integer((json_int_t)sq_metric_value(
-                                daemon->m.dead_lettered_decode)));
+        {
+                /* Every dead letter, whatever its reason. */
+                double dead = 0;
+                int r;
+                for (r = 0; r < SQ_DL_REASON_CNT; r++)
+                        dead += sq_metric_value(daemon->m.dead_letters[r]);
+                json_object_set_new(totals, "dead_lettered",
+                                    json_integer((json_int_t)dead));
+        }
         json_object_set_new(totals, "duration_count",
                             json_integer((json_int_t)dur_cnt));
         json_object_set_new(totals, "duration_sum_seconds", json_real(dur_sum));

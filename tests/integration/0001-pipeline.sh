@@ -95,10 +95,16 @@ sys.exit(1 if bad else 0)
 PY
 
 # /metrics agrees with what the topics say.
-assert_eq "metric: FAILED tasks on agent fail" \
-        "$(metric_sum "$c1_http" 'swarmq_tasks_total\{status="FAILED",agent="fail"')" 500
-assert_eq "metric: FAILED tasks with no agent" \
-        "$(metric_sum "$c1_http" 'swarmq_tasks_total\{status="FAILED",agent="none"')" 100
+assert_eq "metric: DEAD_LETTERED tasks on agent fail" \
+        "$(metric_sum "$c1_http" 'swarmq_tasks_total\{status="DEAD_LETTERED",agent="fail"')" 500
+assert_eq "metric: DEAD_LETTERED tasks with no agent" \
+        "$(metric_sum "$c1_http" 'swarmq_tasks_total\{status="DEAD_LETTERED",agent="none"')" 100
+assert_eq "metric: dead letters for no agent" \
+        "$(metric_sum "$c1_http" 'swarmq_dead_letters_total\{reason="NO_AGENT"')" 100
+assert_eq "metric: dead letters for a failed attempt" \
+        "$(metric_sum "$c1_http" 'swarmq_dead_letters_total\{reason="FAILED"')" 500
+assert_eq "/status: dead-lettered" \
+        "$(sq_http_get "$c1_http/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tasks"]["dead_lettered"])')" 600
 assert_eq "metric: all finished tasks" \
         "$(metric_sum "$c1_http" '^swarmq_tasks_total')" 10000
 

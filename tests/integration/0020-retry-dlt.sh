@@ -205,4 +205,8 @@ sys.exit(1 if errors else 0)
 PY
 assert_eq "metric: retries" "$(metric_sum "$c1_http" '^swarmq_retries_total')" 8
 assert_eq "metric: dead letters out of attempts" \
-        "$(metric_sum "$c1_http" 'swarmq_dead_letters_total\{reason="MAX_ATTEMPTS"')" 3
+        "$(metric_sum "$c1_http" 'swarmq_dead_letters_total\{reason="(FAILED|TIMED_OUT)"')" 3
+assert_eq "metric: tasks dead-lettered" \
+        "$(metric_sum "$c1_http" 'swarmq_tasks_total\{status="DEAD_LETTERED"')" 3
+assert_eq "/status: dead-lettered" \
+        "$(sq_http_get "$c1_http/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tasks"]["dead_lettered"])')" 3

@@ -118,7 +118,7 @@ assert_eq "labels of a tasks series" \
         "$(q 'swarmq_tasks_total{status="SUCCEEDED",agent="sha256",priority="NORMAL"}' \
                 'sorted(r[0]["metric"].items())')" \
         "[('__name__', 'swarmq_tasks_total'), ('agent', 'sha256'), ('instance', '$target'), ('job', 'swarmq'), ('priority', 'NORMAL'), ('status', 'SUCCEEDED')]"
-wait_q 'sum(swarmq_tasks_total{status="FAILED",agent="fail"})' 'r[0]["value"][1]' 20
+wait_q 'sum(swarmq_tasks_total{status="DEAD_LETTERED",agent="fail"})' 'r[0]["value"][1]' 20
 wait_q 'swarmq_dead_letters_total{reason="DECODE_ERROR"}' 'r[0]["value"][1]' 1
 wait_q 'swarmq_task_duration_seconds_bucket{agent="sha256",le="+Inf"}' 'r[0]["value"][1]' 200
 wait_q 'sum(swarmq_schedule_latency_seconds_count)' 'r[0]["value"][1]' 220
