@@ -43,7 +43,7 @@ assert_eq "metric: finished tasks" \
 assert_eq "metric: decode dead letters" \
         "$(metric_sum "$c1_http" '^swarmq_dead_letters_total\{reason="DECODE_ERROR"')" 0
 assert_eq "metric: dead letters after their one attempt" \
-        "$(metric_sum "$c1_http" '^swarmq_dead_letters_total\{reason="(FAILED|TIMED_OUT)"')" \
+        "$(metric_sum "$c1_http" '^swarmq_dead_letters_total\{reason="(FAILED|TIMED_OUT|NO_AGENT)"')" \
         "$(grep -c '"status": *"DEAD_LETTERED"' "$work/plan.jsonl")"
 
 kill -TERM "$c1_pid"
