@@ -150,6 +150,7 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         char errstr[512];
         bool done;
         sq_err_t err;
+        bool demoted;
 
         if (rkm->err) {
                 if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -268,14 +269,33 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         }
         /* The critical topic is the fast lane whatever the task says; the
          * ordinary topic never gets into the reserved slots. */
-        if (lane == SQ_LANE_CRITICAL)
+        demoted =
+            lane != SQ_LANE_CRITICAL && job->task->priority == SQ_PRIO_CRITICAL;
+        if (lane == SQ_LANE_CRITICAL) {
                 job->task->priority = SQ_PRIO_CRITICAL;
-        else if (job->task->priority == SQ_PRIO_CRITICAL)
+        } else if (demoted) {
+                /* Never silently: counted, logged (the first time and
+                 * every 1000th after), and said in its received event. */
+                uint64_t n =
+                    (uint64_t)sq_metric_value(daemon->m.priority_demoted);
+                sq_metric_add(daemon->m.priority_demoted, 1);
+                if (n % 1000 == 0)
+                        SQ_LOG(SQ_LOG_WARNING, "ADMIT",
+                               "task_id=%s topic=%s has priority CRITICAL: "
+                               "run as HIGH (%llu so far); write critical "
+                               "tasks to %s, whose reserved executor slots "
+                               "they are",
+                               job->task->id, topic, (unsigned long long)n + 1,
+                               daemon->conf->topic_critical);
                 job->task->priority = SQ_PRIO_HIGH;
+        }
         job->item.priority = job->task->priority;
 
         sq_emit_event(daemon, daemon->poll.codec, "received", job->task, NULL,
-                      NULL, NULL);
+                      demoted ? "priority CRITICAL run as HIGH: critical tasks "
+                                "go to topic.critical"
+                              : NULL,
+                      NULL);
         if (daemon->partitions.order &&
             job_order_key(daemon, lane, rkm, job->task, &job->order.key)) {
                 job->ordered = true;

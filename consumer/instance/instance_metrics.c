@@ -310,6 +310,10 @@ void sq_instance_metrics_register(sq_daemon_t *daemon) {
              "Records not run because the previous owner's completed-offset "
              "map says they were finished",
              &m->completed_skipped},
+            {"swarmq_priority_demoted_total",
+             "Tasks with priority CRITICAL read from topic.tasks, run as HIGH "
+             "(the reserved slots belong to topic.critical)",
+             &m->priority_demoted},
             {"swarmq_duplicates_dropped_total",
              "Deliveries of a task id that already succeeded within "
              "dedup.ttl.ms, not run again",

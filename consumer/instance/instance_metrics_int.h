@@ -61,6 +61,7 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *sched_latency[SQ_PRIO_CNT]; /* admission to start */
         sq_metric_t *completed_skipped;
         sq_metric_t *duplicates_dropped;
+        sq_metric_t *priority_demoted; /* CRITICAL on topic.tasks: HIGH */
         sq_metric_t *map_pauses;
         sq_metric_t *events_dropped; /* /events clients fell behind */
         /* Opaques of the per-agent /metrics collectors (one per gauge). */

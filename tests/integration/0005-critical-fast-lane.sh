@@ -39,4 +39,25 @@ print(f"critical task: {latency} ms from submit to finish; "
       f"backlog finished {ahead} ms after it")
 sys.exit(0 if latency < 2000 and ahead > 3000 else 1)
 PY
+
+# A CRITICAL priority written to topic.tasks is run as HIGH (the reserved
+# slots belong to topic.critical), never silently: counted, logged, and
+# said in its received event (issue 13).
+producer -q submit --raw-value '{"id":"demoted-1","type":"noop","priority":"CRITICAL"}' ||
+        fail "raw submit failed"
+echo demoted-1 >"$work/demoted.ids"
+producer wait --ids-file "$work/demoted.ids" --timeout-ms 60000 >/dev/null ||
+        fail "no result for demoted-1"
+assert_eq "metric: priority demoted" \
+        "$(metric_sum "$c1_http" '^swarmq_priority_demoted_total')" 1
+grep -q 'task_id=demoted-1 .*priority CRITICAL: run as HIGH' "$work/c1.log" ||
+        fail "the demotion was not logged"
+kcat -b "$bootstrap" -C -t swarmq-events -e -q -D '@@end@@' 2>/dev/null |
+        python3 -c '
+import sys
+recs = sys.stdin.buffer.read().split(b"@@end@@")
+sys.exit(0 if any(b"demoted-1" in r and b"received" in r and
+                  b"priority CRITICAL run as HIGH" in r for r in recs) else 1)' ||
+        fail "the received event of demoted-1 does not say it was run as HIGH"
+log "ok: demoted-1 counted, logged and its received event says so"
 log "passed"
