@@ -216,12 +216,7 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                        topic, (int)rkm->partition, (long long)rkm->offset,
                        errstr);
                 sq_metric_add(daemon->m.dead_letters[SQ_DL_DECODE_ERROR], 1);
-                atomic_store(&job->pending_acks, 1);
-                sq_emit_event(daemon, daemon->poll.codec, "dead_lettered", NULL,
-                              NULL, errstr, NULL);
-                sq_emit_dead_letter(daemon, rkm,
-                                    sq_dl_reason_name(SQ_DL_DECODE_ERROR),
-                                    errstr, job);
+                sq_emit_undecodable(daemon, rkm, job, errstr);
                 return;
         }
         if (daemon->admission.dedup &&

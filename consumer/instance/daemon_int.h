@@ -165,6 +165,13 @@ void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                    sq_job_t *tracked_job);
 void sq_emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                     const sq_result_t *result);
+/* A record that is not a task (poll thread, @p job admitted for it): its
+ * bytes to the dead-letter topic (DECODE_ERROR) and a dead_lettered event;
+ * when its task id can still be read, a DEAD_LETTERED result for that id
+ * too (so a client waiting for it gets an answer) and the id on the
+ * event. */
+void sq_emit_undecodable(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
+                         sq_job_t *job, const char *why);
 void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
                          const char *reason_code, const char *reason,
                          sq_job_t *tracked_job);

@@ -392,6 +392,46 @@ void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
                 rkm->key_len, rkm->payload, rkm->len, hdrs, tracked_job);
 }
 
+void sq_emit_undecodable(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
+                         sq_job_t *job, const char *why) {
+        sq_codec_t *codec = daemon->poll.codec;
+        char id[256];
+        char error[1024];
+        sq_task_t idonly;
+        sq_result_t result;
+
+        if (!sq_codec_peek_task_id(rkm->payload, rkm->len, id, sizeof(id))) {
+                atomic_store(&job->pending_acks, 1);
+                sq_emit_event(daemon, codec, "dead_lettered", NULL, NULL, why,
+                              NULL);
+                sq_emit_dead_letter(daemon, rkm,
+                                    sq_dl_reason_name(SQ_DL_DECODE_ERROR), why,
+                                    job);
+                return;
+        }
+        snprintf(error, sizeof(error),
+                 "not a valid task: %s; its record is in the dead-letter "
+                 "topic",
+                 why);
+        memset(&idonly, 0, sizeof(idonly));
+        idonly.id = id; /* borrowed: only its id is read */
+        memset(&result, 0, sizeof(result));
+        result.task_id          = id;
+        result.status           = SQ_STATUS_DEAD_LETTERED;
+        result.error            = error;
+        result.instance         = daemon->conf->instance_id;
+        result.source.topic     = (char *)rd_kafka_topic_name(rkm->rkt);
+        result.source.partition = rkm->partition;
+        result.source.offset    = rkm->offset;
+        result.finished_at      = sq_wallclock_ms();
+        /* The dead letter, the result and (events.publish) the event. */
+        atomic_store(&job->pending_acks, 2 + sq_emit_event_acks(daemon));
+        emit_result(daemon, codec, job, &result, NULL);
+        sq_emit_event(daemon, codec, "dead_lettered", &idonly, NULL, why, job);
+        sq_emit_dead_letter(daemon, rkm, sq_dl_reason_name(SQ_DL_DECODE_ERROR),
+                            why, job);
+}
+
 /* The three records that end a task in the dead-letter topic: the task's
  * own record there (reason code and message in its headers), the
  * DEAD_LETTERED @p result and the dead_lettered event with @p detail. The

@@ -42,6 +42,7 @@
 #include <avro.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -992,6 +993,60 @@ sq_err_t sq_codec_decode_task(sq_codec_t *codec, const void *buf, size_t len,
         if (err != SQ_OK)
                 return err;
         return task_from_value(s, rec, taskp, errstr, errstr_size);
+}
+
+bool sq_codec_peek_task_id(const void *buf, size_t len, char *out,
+                           size_t size) {
+        const unsigned char *p = buf;
+        const char *id         = NULL;
+        json_t *root = NULL, *str = NULL;
+        uint64_t zz = 0;
+        size_t i = 0, n, shift = 0;
+        bool ok = false;
+
+        while (i < len &&
+               (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+                i++;
+        if (i < len && p[i] == '{') {
+                root = json_loadb((const char *)p, len, 0, NULL);
+                id   = json_string_value(json_object_get(root, "id"));
+                n    = id ? strlen(id) : 0;
+        } else if (len > 5 && p[0] == 0) {
+                /* Only a task schema of the catalog says where the id is
+                 * (its first field). Avro: a string is a zigzag varint
+                 * length, then the bytes. */
+                uint32_t schema = ((uint32_t)p[1] << 24) |
+                                  ((uint32_t)p[2] << 16) |
+                                  ((uint32_t)p[3] << 8) | p[4];
+                bool task_schema = false;
+                for (i = 0; i < CATALOG_CNT; i++)
+                        task_schema |= catalog[i].id == schema &&
+                                       catalog[i].kind == KIND_TASK;
+                if (!task_schema)
+                        goto done;
+                for (i = 5; i < len && i < 15; i++, shift += 7) {
+                        zz |= (uint64_t)(p[i] & 0x7f) << shift;
+                        if (!(p[i] & 0x80))
+                                break;
+                }
+                if (i >= len || i >= 15 || (zz & 1))
+                        goto done; /* truncated, or a negative length */
+                n = (size_t)(zz >> 1);
+                if (n > len - i - 1)
+                        goto done;
+                /* json_stringn() refuses bytes that are not UTF-8. */
+                str = json_stringn((const char *)p + i + 1, n);
+                id  = json_string_value(str);
+        }
+        if (id && n > 0 && n < size && !memchr(id, '\0', n)) {
+                memcpy(out, id, n);
+                out[n] = '\0';
+                ok     = true;
+        }
+done:
+        json_decref(root);
+        json_decref(str);
+        return ok;
 }
 
 sq_err_t sq_codec_decode_result(sq_codec_t *codec, const void *buf, size_t len,

@@ -54,6 +54,17 @@ sq_err_t sq_codec_decode_task(sq_codec_t *codec, const void *buf, size_t len,
                               size_t errstr_size);
 
 /**
+ * @brief The id of a task record that sq_codec_decode_task() refused, when
+ *        it can be read: the "id" string of a JSON object, or the first
+ *        field (every task schema's `id`) of a Confluent-framed record
+ *        whose schema id is a task schema of the catalog.
+ * @param buf borrowed, @p len bytes.
+ * @param out set to the id, NUL-terminated, when it fits in @p size.
+ * @returns true with @p out set to a non-empty UTF-8 id, else false.
+ */
+bool sq_codec_peek_task_id(const void *buf, size_t len, char *out, size_t size);
+
+/**
  * @brief Encodes a value into the codec's output buffer, Confluent-framed.
  * @param bufp set to a buffer owned by the codec, valid until the next
  *             encode call on the same codec (copy it, or produce with

@@ -112,6 +112,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
                 memcpy(last_error, errstr, sizeof(last_error));
                 fuzz_last_error = last_error;
+                /* The instance then reads the refused record's id, if it
+                 * can: a non-empty string that fits, or nothing. */
+                {
+                        char id[256];
+                        if (sq_codec_peek_task_id(data, size, id, sizeof(id)) &&
+                            (!id[0] || strlen(id) >= sizeof(id))) {
+                                fprintf(stderr, "fuzz_task: peeked a bad "
+                                                "task id\n");
+                                abort();
+                        }
+                }
                 return 0;
         }
         if (!task || !task->id || !*task->id || !task->type ||

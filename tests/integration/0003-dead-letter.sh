@@ -20,7 +20,30 @@ cat "$work/before.ids" "$work/after.ids" >"$work/all.ids"
 
 producer wait --ids-file "$work/all.ids" --timeout-ms 60000 --json >"$work/summary.json" ||
         fail "tasks around the bad records did not all finish"
-assert_eq "results for good tasks" "$(json_get "$work/summary.json" 'j["distinct"]')" 200
+assert_eq "results for good tasks" "$(json_get "$work/summary.json" 'j["arrived"]')" 200
+
+# A refused record whose id can still be read gets a DEAD_LETTERED result
+# saying why, so a client waiting for that id gets an answer (issue 13).
+printf 't-no-type\nt1\n' >"$work/bad.ids"
+producer wait --ids-file "$work/bad.ids" --timeout-ms 60000 --print --json \
+        >"$work/bad.json" || fail "no result for the refused tasks whose id parses"
+python3 - "$work/bad.json" <<'PY' || fail "results of refused records are wrong"
+import json, sys
+seen = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if "task_id" in r:
+        seen[r["task_id"]] = r
+want = {"t-no-type": "type", "t1": "colour"}
+ok = True
+for tid, word in want.items():
+    r = seen.get(tid, {})
+    print(tid, r.get("status"), r.get("error"))
+    ok = ok and r.get("status") == "DEAD_LETTERED" and word in (r.get("error") or "") \
+        and "dead-letter topic" in r["error"]
+sys.exit(0 if ok else 1)
+PY
+log "ok: t-no-type and t1 have DEAD_LETTERED results naming what is wrong"
 
 # Wait for the three dead letters to be visible (they are produced and
 # acknowledged before their offsets commit).

@@ -48,7 +48,7 @@ while len(got) < nbad and time.time() < deadline:
     m = c.poll(0.5)
     if m is None or m.error():
         continue
-    if dict(m.headers() or []).get("swarmq-reason") in (b"FAILED", b"TIMED_OUT"):
+    if dict(m.headers() or []).get("swarmq-reason") in (b"FAILED", b"TIMED_OUT", b"NO_AGENT"):
         continue  # a decodable task that ran and failed (no agent for it)
     got.append(m)
 # Anything more than one per bad input would show up within a moment.

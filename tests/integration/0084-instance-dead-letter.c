@@ -6,9 +6,12 @@
  * Five records that are not tasks (plain text; JSON without a type; JSON
  * with an unknown field; Confluent framing with a schema id the catalog
  * lacks; an Avro task cut in half) sit between 40 echo tasks in one
- * partition. Every echo task gets its SUCCEEDED result. The dead-letter
- * topic holds exactly the five, each with its original key, value and
- * upstream header, and the reason: swarmq-reason=DECODE_ERROR,
+ * partition. Every echo task gets its SUCCEEDED result; the three whose
+ * task id can still be read (the two JSON ones and the cut Avro task) get
+ * a DEAD_LETTERED result naming what is wrong, so a client waiting for
+ * them gets an answer, and their dead_lettered event carries the id. The
+ * dead-letter topic holds exactly the five, each with its original key, value
+ * and upstream header, and the reason: swarmq-reason=DECODE_ERROR,
  * kafka_dlt-exception-message naming what is wrong, and
  * kafka_dlt-original-topic/-partition/-offset where it was produced.
  * Five dead_lettered events; /metrics counts five DECODE_ERROR dead
@@ -23,6 +26,9 @@
 
 #define N_GOOD 40
 #define N_BAD  5
+#define N_IDS  3 /* bad records whose task id can be read */
+static const char *const bad_ids[N_IDS] = {"t-no-type", "t1", "cut-in-half"};
+static const char *const bad_reasons[N_IDS] = {"type", "colour", "byte offset"};
 
 typedef struct bad_s {
         char key[16];
@@ -169,7 +175,7 @@ int main_0084_instance_dead_letter(int argc, char **argv) {
 
         TEST_PHASE("the tasks around them run");
         results = test_reader_new(bootstrap, "swarmq-results");
-        test_read_results(results, N_GOOD, 30000);
+        test_read_results(results, N_GOOD + N_IDS, 30000);
         for (i = 0; i < N_GOOD; i++) {
                 const test_entry_t *entry = test_entry(results, ids[i]);
                 const sq_result_t *result = entry->result;
@@ -181,9 +187,22 @@ int main_0084_instance_dead_letter(int argc, char **argv) {
                     sq_status_name(result->status), (int)result->output_len,
                     result->output ? (const char *)result->output : "");
         }
-        TEST_ASSERT(test_results_distinct(results) == N_GOOD,
-                    "%zu task ids have results, %d tasks were produced",
-                    test_results_distinct(results), N_GOOD);
+        for (i = 0; i < N_IDS; i++) {
+                const test_entry_t *entry = test_entry(results, bad_ids[i]);
+                TEST_ASSERT(entry && entry->results == 1 &&
+                                entry->result->status ==
+                                    SQ_STATUS_DEAD_LETTERED &&
+                                entry->result->error &&
+                                strstr(entry->result->error, bad_reasons[i]),
+                            "refused task %s: %d results, error %s", bad_ids[i],
+                            entry ? entry->results : 0,
+                            entry && entry->result->error ? entry->result->error
+                                                          : "(none)");
+        }
+        TEST_ASSERT(test_results_distinct(results) == N_GOOD + N_IDS,
+                    "%zu task ids have results, %d tasks and %d refused "
+                    "records with an id were produced",
+                    test_results_distinct(results), N_GOOD, N_IDS);
 
         TEST_PHASE("dead letters");
         test_wait_committed_all(bootstrap, "swarmq", "swarmq-tasks", 1, 10000);
@@ -218,10 +237,16 @@ int main_0084_instance_dead_letter(int argc, char **argv) {
         for (word = strstr(types, " dead_lettered "); word;
              word = strstr(word + 1, " dead_lettered "))
                 dead_lettered++;
-        TEST_ASSERT(dead_lettered == N_BAD,
+        TEST_ASSERT(dead_lettered == N_BAD - N_IDS,
                     "%d dead_lettered events without a task id, %d "
-                    "undecodable records",
-                    dead_lettered, N_BAD);
+                    "undecodable records without a readable id",
+                    dead_lettered, N_BAD - N_IDS);
+        for (i = 0; i < N_IDS; i++) {
+                const test_entry_t *ev = test_entry(events, bad_ids[i]);
+                TEST_ASSERT(ev && strstr(ev->types, "dead_lettered"),
+                            "refused task %s: events \"%s\"", bad_ids[i],
+                            ev ? ev->types : "");
+        }
         metric = test_metric(
             daemon, "swarmq_dead_letters_total{reason=\"DECODE_ERROR\"");
         TEST_ASSERT(metric == N_BAD,

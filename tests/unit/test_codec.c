@@ -771,6 +771,41 @@ static void test_catalog_covers_schema_files(void **state) {
  * JSON renderings
  */
 
+/* The id of a record the decoder refuses, read where it can be. */
+static void test_peek_task_id(void **state) {
+        char id[16];
+        /* Avro framing, schema id 1, then "abc" (zigzag length 6). */
+        static const unsigned char avro[]  = {0, 0,   0,   0,   1,
+                                              6, 'a', 'b', 'c', 0xff};
+        static const unsigned char trunc[] = {0, 0, 0, 0, 1, 6, 'a', 'b'};
+        static const unsigned char neg[]   = {0, 0, 0, 0, 1, 5, 'a', 'b', 'c'};
+        static const unsigned char utf8[]  = {0, 0, 0, 0, 1, 4, 0xc3, 0x28};
+        static const unsigned char other[] = {0, 0, 0, 3, 0xe7, 2, 'A'};
+        static const char json[] = " {\"id\":\"t-1\",\"priority\":\"URGENT\"}";
+        static const char json_noid[] = "{\"type\":\"noop\"}";
+        static const char json_long[] =
+            "{\"id\":\"0123456789abcdefXYZ\"}"; /* over sizeof(id) */
+
+        (void)state;
+        assert_true(sq_codec_peek_task_id(avro, sizeof(avro), id, sizeof(id)));
+        assert_string_equal(id, "abc");
+        assert_true(sq_codec_peek_task_id(json, strlen(json), id, sizeof(id)));
+        assert_string_equal(id, "t-1");
+        assert_false(
+            sq_codec_peek_task_id(trunc, sizeof(trunc), id, sizeof(id)));
+        assert_false(sq_codec_peek_task_id(neg, sizeof(neg), id, sizeof(id)));
+        assert_false(sq_codec_peek_task_id(utf8, sizeof(utf8), id, sizeof(id)));
+        /* Schema id 999: not a task schema, its layout is unknown. */
+        assert_false(
+            sq_codec_peek_task_id(other, sizeof(other), id, sizeof(id)));
+        assert_false(sq_codec_peek_task_id(json_noid, strlen(json_noid), id,
+                                           sizeof(id)));
+        assert_false(sq_codec_peek_task_id(json_long, strlen(json_long), id,
+                                           sizeof(id)));
+        assert_false(sq_codec_peek_task_id("plain", 5, id, sizeof(id)));
+        assert_false(sq_codec_peek_task_id(NULL, 0, id, sizeof(id)));
+}
+
 static void test_to_json(void **state) {
         sq_result_t result;
         sq_event_t event;
@@ -865,6 +900,7 @@ int main(void) {
                                             setup_codec, teardown_codec),
             cmocka_unit_test(test_catalog_covers_schema_files),
             cmocka_unit_test(test_to_json),
+            cmocka_unit_test(test_peek_task_id),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
