@@ -15,10 +15,13 @@
  *     returns SQ_OK within seconds, and /readyz says "stopping" until
  *     sq_daemon_destroy();
  *   - http.port=0: sq_daemon_http_port() is 0;
- *   - stopped before the group assigned anything: a clean stop too.
+ *   - stopped before the group assigned anything: a clean stop too;
+ *   - destroyed while tasks run, without a stop: sq_daemon_destroy()
+ *     stops it first, returns within seconds and frees everything.
  */
 #include "test.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void do_test_no_broker(void) {
@@ -137,6 +140,41 @@ static void do_test_no_http_stop_early(void) {
         test_instance_stop(daemon, 15000);
 }
 
+static void do_test_destroy_running(void) {
+        sq_daemon_t *daemon;
+        test_reader_t *events;
+        rd_kafka_t *rk;
+        int64_t t0;
+        int i;
+
+        TEST_PHASE("destroyed while tasks run");
+        daemon = test_instance_start(
+            test_conf_new(NULL, "c3", "embedded.partitions", "1", NULL));
+        rk = test_producer_new(sq_daemon_bootstrap_servers(daemon));
+        for (i = 0; i < 4; i++) {
+                char id[16];
+                sq_task_t *task;
+                snprintf(id, sizeof(id), "s-%d", i);
+                task = test_task_new(id, "sleep", "300");
+                test_produce_task(rk, NULL, "swarmq-tasks", task, NULL);
+                sq_task_destroy(task);
+        }
+        test_producer_flush(rk);
+        rd_kafka_destroy(rk);
+        events = test_reader_new(sq_daemon_bootstrap_servers(daemon),
+                                 "swarmq-events");
+        test_read_events(events, "started", 1, 30000);
+        test_reader_destroy(events);
+        /* Documented: stops first when running. */
+        t0 = sq_clock_us();
+        sq_daemon_destroy(daemon);
+        TEST_ASSERT(sq_clock_us() - t0 < 10 * 1000000,
+                    "sq_daemon_destroy() of a running instance took %lld ms",
+                    (long long)((sq_clock_us() - t0) / 1000));
+        TEST_SAY("destroyed in %lld ms",
+                 (long long)((sq_clock_us() - t0) / 1000));
+}
+
 int main_0080_instance_start_stop(int argc, char **argv) {
         (void)argc;
         (void)argv;
@@ -145,5 +183,6 @@ int main_0080_instance_start_stop(int argc, char **argv) {
         do_test_new_destroy();
         do_test_start_ready_stop();
         do_test_no_http_stop_early();
+        do_test_destroy_running();
         return 0;
 }

@@ -13,12 +13,16 @@
  * in that order. Then the group's committed offset of every partition of
  * both input topics reaches its high watermark, the results and events
  * topics hold exactly one result and three events per task (no
- * duplicates), and /metrics counts 340 SUCCEEDED tasks.
+ * duplicates), /status shows every input partition with the committed
+ * offset and high watermark the broker has and lag 0, and 340 tasks
+ * received, finished and succeeded, and /metrics counts 340 SUCCEEDED.
  */
 #include "test.h"
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define N_ECHO     100
@@ -99,9 +103,93 @@ static int64_t sum_high(const char *bootstrap, const char *topic) {
         return sum;
 }
 
+typedef struct status_ctx_s {
+        sq_daemon_t *daemon;
+        const char *bootstrap;
+        char why[512];
+} status_ctx_t;
+
+/* /status agrees with the broker: every partition of both input topics
+ * assigned, its committed offset and high watermark those an independent
+ * client reads, lag 0; 340 tasks received, finished and succeeded. */
+static bool status_agrees(void *opaque) {
+        status_ctx_t *ctx                 = opaque;
+        static const char *const topics[] = {"swarmq-tasks",
+                                             "swarmq-tasks-critical"};
+        int64_t high[2][PARTITIONS];
+        json_t *doc, *parts, *p, *tasks;
+        json_error_t jerr;
+        char *body = NULL;
+        int t, seen = 0;
+        size_t i;
+        bool ok = false;
+
+        for (t = 0; t < 2; t++)
+                test_high_watermarks(ctx->bootstrap, topics[t], PARTITIONS,
+                                     high[t]);
+        if (test_http_get(ctx->daemon, "/status", &body) != 200 || !body) {
+                snprintf(ctx->why, sizeof(ctx->why), "GET /status failed");
+                goto done;
+        }
+        if (!(doc = json_loads(body, 0, &jerr)))
+                TEST_FAIL("/status is not JSON: %s", jerr.text);
+        parts = json_object_get(doc, "partitions");
+        json_array_foreach(parts, i, p) {
+                const char *topic =
+                    json_string_value(json_object_get(p, "topic"));
+                int partition =
+                    (int)json_integer_value(json_object_get(p, "partition"));
+                json_t *committed = json_object_get(p, "committed");
+                json_t *hw        = json_object_get(p, "high_watermark");
+                json_t *lag       = json_object_get(p, "lag");
+                for (t = 0; t < 2; t++) {
+                        if (!topic || strcmp(topic, topics[t]))
+                                continue;
+                        seen++;
+                        if (!json_is_integer(committed) ||
+                            json_integer_value(committed) !=
+                                high[t][partition] ||
+                            !json_is_integer(hw) ||
+                            json_integer_value(hw) != high[t][partition] ||
+                            !json_is_integer(lag) ||
+                            json_integer_value(lag) != 0) {
+                                char *text = json_dumps(p, JSON_COMPACT);
+                                snprintf(ctx->why, sizeof(ctx->why),
+                                         "%s, the broker's high watermark "
+                                         "%lld",
+                                         text, (long long)high[t][partition]);
+                                free(text);
+                                json_decref(doc);
+                                goto done;
+                        }
+                }
+        }
+        tasks = json_object_get(doc, "tasks");
+        if (seen != 2 * PARTITIONS ||
+            json_integer_value(json_object_get(tasks, "received")) != N_TASKS ||
+            json_integer_value(json_object_get(tasks, "finished")) != N_TASKS ||
+            json_integer_value(json_object_get(tasks, "succeeded")) !=
+                N_TASKS ||
+            !json_string_value(json_object_get(doc, "instance")) ||
+            strcmp(json_string_value(json_object_get(doc, "instance")), "c1")) {
+                char *text = json_dumps(tasks, JSON_COMPACT);
+                snprintf(ctx->why, sizeof(ctx->why),
+                         "%d input partitions listed, tasks %s", seen, text);
+                free(text);
+                json_decref(doc);
+                goto done;
+        }
+        json_decref(doc);
+        ok = true;
+done:
+        sq_free(body);
+        return ok;
+}
+
 int main_0081_instance_run_commit(int argc, char **argv) {
         static sent_t sent[N_TASKS];
         test_reader_t *results, *events;
+        status_ctx_t status;
         sq_daemon_t *daemon;
         sq_codec_t *codec;
         const char *bootstrap;
@@ -193,6 +281,11 @@ int main_0081_instance_run_commit(int argc, char **argv) {
         TEST_ASSERT(sum_high(bootstrap, "swarmq-events") == 3 * N_TASKS,
                     "the events topic holds %lld records for %d tasks",
                     (long long)sum_high(bootstrap, "swarmq-events"), N_TASKS);
+        status.daemon    = daemon;
+        status.bootstrap = bootstrap;
+        status.why[0]    = '\0';
+        test_wait_until_why("/status agrees with the broker", 10000,
+                            status_agrees, &status, status.why);
         succeeded =
             test_metric(daemon, "swarmq_tasks_total{status=\"SUCCEEDED\"");
         TEST_ASSERT(succeeded == N_TASKS,

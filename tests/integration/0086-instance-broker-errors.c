@@ -17,6 +17,8 @@
  * produces each refused result and terminal event again
  * (swarmq_delivery_errors_total counts them): every task has exactly one
  * SUCCEEDED result and one "succeeded" event, and the offsets commit.
+ * ("received" and "started" events gate no commit and are not produced
+ * again, emit.c: those the broker refused are missing.)
  *
  * Records refused for what they are: the next 3 Produce requests fail with
  * MSG_SIZE_TOO_LARGE while 100 more tasks run. Such a record is never

@@ -137,17 +137,24 @@ void test_timeout_set(int seconds) {
         pthread_mutex_unlock(&watchdog_lock);
 }
 
-void test_wait_until(const char *what, int timeout_ms,
-                     bool (*cond)(void *opaque), void *opaque) {
+void test_wait_until_why(const char *what, int timeout_ms,
+                         bool (*cond)(void *opaque), void *opaque,
+                         const char *why) {
         int64_t deadline = sq_clock_us() + (int64_t)timeout_ms * 1000;
         for (;;) {
                 struct timespec ts = {0, 20 * 1000 * 1000};
                 if (cond(opaque))
                         return;
                 if (sq_clock_us() >= deadline)
-                        TEST_FAIL("%s: not true after %d ms", what, timeout_ms);
+                        TEST_FAIL("%s: not true after %d ms%s%s", what,
+                                  timeout_ms, why ? ": " : "", why ? why : "");
                 nanosleep(&ts, NULL);
         }
+}
+
+void test_wait_until(const char *what, int timeout_ms,
+                     bool (*cond)(void *opaque), void *opaque) {
+        test_wait_until_why(what, timeout_ms, cond, opaque, NULL);
 }
 
 int main(int argc, char **argv) {

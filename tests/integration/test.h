@@ -80,6 +80,15 @@ int64_t test_elapsed_ms(void);
 void test_wait_until(const char *what, int timeout_ms,
                      bool (*cond)(void *opaque), void *opaque);
 
+/**
+ * @brief test_wait_until() for a condition that explains itself: on the
+ *        deadline the failure also prints @p why, which @p cond fills
+ *        each time it returns false.
+ */
+void test_wait_until_why(const char *what, int timeout_ms,
+                         bool (*cond)(void *opaque), void *opaque,
+                         const char *why);
+
 /*
  * The broker: librdkafka's mock cluster, owned by the test (so that
  * instances can stop and start while the data lives on)
