@@ -45,10 +45,7 @@ trap cleanup EXIT
 pids+=($!)
 bootstrap=$(sq_wait_line "$work/c.out" bootstrap.servers 30)
 url=$(sq_wait_line "$work/c.out" http.url 10)
-for ((i = 0; i < 300; i++)); do
-        [[ "$(sq_http_status "$url/readyz" 2>/dev/null)" == 200 ]] && break
-        sleep 0.1
-done
+wait_until 30 "$url/readyz answers 200" -- value_is == 200 sq_http_status "$url/readyz"
 seq -f 'lat-%06g' 1 "$count" >"$work/ids"
 python3 "$root/tests/integration/sse_client.py" "$url/events" --out "$work/ev.jsonl" \
         --until-ids "$work/ids" --timeout 300 --ready-file "$work/ready" 2>"$work/sse.log" &

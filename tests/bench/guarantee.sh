@@ -70,10 +70,8 @@ run() {
                 >"$work/$prefix.out" 2>"$work/$prefix.log" &
         consumer_pid=$!
         http=$(sq_wait_line "$work/$prefix.out" http.url 60)
-        for ((i = 0; i < 600; i++)); do
-                [[ "$(sq_http_status "$http/readyz" 2>/dev/null)" == 200 ]] && break
-                sleep 0.05
-        done
+        wait_until 30 "$http/readyz answers 200" --every 0.05 -- \
+                value_is == 200 sq_http_status "$http/readyz"
         t0=$(date +%s.%N)
         "$b/producer/swarmq-producer" -b "$bootstrap" "${ptopics[@]}" wait \
                 --ids-file "$work/$prefix.ids" --timeout-ms 600000 >/dev/null

@@ -42,6 +42,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# scrape: one timed scrape of $url/metrics into times, rss into peak;
+# succeeds once $count tasks finished.
+scrape() {
+        times+=("$(curl -s -o "$work/m.txt" -w '%{time_total}' "$url/metrics")")
+        rss=$(awk '$1 == "process_resident_memory_bytes" { print $2 }' "$work/m.txt")
+        ((rss > peak)) && peak=$rss
+        done_cnt=$(awk '$1 ~ /^swarmq_tasks_total/ { s += $2 } END { printf "%d", s }' "$work/m.txt")
+        echo "$done_cnt finished"
+        ((done_cnt >= count))
+}
+
 # run LABEL [consumer args...]: prints one table row.
 run() {
         local label=$1 bs url idle peak=0 rss done_cnt t0 t1 times=() n sorted
@@ -54,20 +65,14 @@ run() {
                 >"$work/c.out" 2>"$work/c.log" &
         pids+=($!)
         url=$(sq_wait_line "$work/c.out" http.url 30)
-        until [[ "$(sq_http_status "$url/readyz" 2>/dev/null)" == 200 ]]; do sleep 0.2; done
+        wait_until 60 "$url/readyz answers 200" --every 0.2 -- \
+                value_is == 200 sq_http_status "$url/readyz"
         idle=$(curl -s "$url/metrics" | awk '$1 == "process_resident_memory_bytes" { print $2 }')
         "$build/producer/swarmq-producer" -b "$bs" -q submit --count "$count" --type noop \
                 --payload-size 100 &
         local sub=$!
         t0=$(date +%s.%N)
-        while :; do
-                times+=("$(curl -s -o "$work/m.txt" -w '%{time_total}' "$url/metrics")")
-                rss=$(awk '$1 == "process_resident_memory_bytes" { print $2 }' "$work/m.txt")
-                ((rss > peak)) && peak=$rss
-                done_cnt=$(awk '$1 ~ /^swarmq_tasks_total/ { s += $2 } END { printf "%d", s }' "$work/m.txt")
-                ((done_cnt >= count)) && break
-                sleep 0.2
-        done
+        wait_until 600 "$count tasks finished" --every 0.2 -- scrape
         t1=$(date +%s.%N)
         wait "$sub"
         n=${#times[@]}

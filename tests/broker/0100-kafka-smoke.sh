@@ -15,13 +15,14 @@ use_real_kafka
 # never ready, for the topic to appear. A metadata request naming the
 # topic (what a producer sends) creates it with num.partitions (12).
 create_topic() {
-        local t=$1 i out
-        for ((i = 0; i < 150; i++)); do
-                out=$(kcat -b "$bootstrap" -L -t "$t" -m 2 2>&1) || true
-                [[ "$out" == *"\"$t\" with 12 partitions"* ]] && return 0
-                sleep 0.2
-        done
-        fail "topic $t was not auto-created with 12 partitions: $out"
+        wait_until 60 "topic $1 auto-created with 12 partitions" --every 0.2 -- \
+                topic_has_12 "$1"
+}
+topic_has_12() { # topic_has_12 TOPIC: kcat's metadata for TOPIC, if it has 12 partitions
+        local out
+        out=$(kcat -b "$bootstrap" -L -t "$1" -m 2 2>&1) || true
+        echo "$out"
+        [[ "$out" == *"\"$1\" with 12 partitions"* ]]
 }
 t0=$SECONDS
 create_topic "$t_tasks"

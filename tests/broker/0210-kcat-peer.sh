@@ -152,12 +152,12 @@ PY
 log "ok: ${#tasks[@]} JSON tasks from kcat got the right results"
 
 # ---- the dead-letter topic, read with kcat until it holds them all.
-for ((i = 0; i < 300; i++)); do
+dlt_count() { # reads the DLT into dlt.jsonl, prints its records
         kcat -b "$bootstrap" -C -t "$t_dlt" -o beginning -e -q -J \
                 >"$work/dlt.jsonl" 2>>"$work/kcat.log" || true
-        (($(wc -l <"$work/dlt.jsonl") >= ${#bad[@]})) && break
-        sleep 0.2
-done
+        wc -l <"$work/dlt.jsonl"
+}
+wait_until 120 "${#bad[@]} records in the DLT" --every 0.2 -- value_is -ge ${#bad[@]} dlt_count
 printf '%s\n' "${bad[@]}" >"$work/bad.txt"
 python3 - "$work/dlt.jsonl" "$work/tasks.jsonl" "$work/bad.txt" "$work" \
         "$t_tasks" "$group" <<'PY' ||

@@ -24,35 +24,30 @@ producer "${producer_topic_args[@]}" -q submit --count 200 --type noop --id-pref
 producer "${producer_topic_args[@]}" wait --ids-file "$work/quick.ids" --timeout-ms 60000 >/dev/null ||
         fail "the quick tasks did not finish behind the slow head"
 # Acknowledged: only the head is left in c1's window.
-for ((i = 0; i < 300; i++)); do
-        window=$(metric_sum "$c1_http" '^swarmq_tasks_in_flight')
-        ((window == 1)) && break
-        sleep 0.1
-done
-assert_eq "tasks in c1's window before the rebalance" "$window" 1
+wait_until 30 "tasks in c1's window before the rebalance = 1" -- \
+        value_is -eq 1 metric_sum "$c1_http" '^swarmq_tasks_in_flight'
+assert_eq "tasks in c1's window before the rebalance" "$wait_seen" 1
 assert_eq "commits before the rebalance" \
         "$(metric_sum "$c1_http" '^swarmq_commits_total')" 0
 
 log "c2 joins: c1 revokes, drains for 1 s, commits synchronously"
 start_consumer c2 "${common[@]}"
-for ((i = 0; i < 600; i++)); do
+reassigned() { # c1 revoked, the tasks partition assigned once
         revoked=$(metric_sum "$c1_http" '^swarmq_partitions_revoked_total')
         a1=$(metric_sum "$c1_http" '^swarmq_partitions_assigned\{lane="tasks"')
         a2=$(metric_sum "$c2_http" '^swarmq_partitions_assigned\{lane="tasks"')
-        ((revoked >= 1 && a1 + a2 == 1)) && break
-        sleep 0.1
-done
-((revoked >= 1)) || fail "c1 never revoked its partitions"
-((a1 + a2 == 1)) || fail "the tasks partition was not reassigned (c1=$a1 c2=$a2)"
+        echo "c1 revoked $revoked times; tasks partitions c1=$a1 c2=$a2"
+        ((revoked >= 1 && a1 + a2 == 1))
+}
+wait_until 60 "c1 revoked and the tasks partition reassigned" -- reassigned
 grep -q "inherited completed-offset map" "$work/c1.log" "$work/c2.log" ||
         fail "no instance inherited the map the revocation committed"
-for ((i = 0; i < 300; i++)); do
-        skipped=$(($(metric_sum "$c1_http" '^swarmq_completed_skipped_total') +
+skipped_sum() { # records skipped as completed, both instances
+        echo $(($(metric_sum "$c1_http" '^swarmq_completed_skipped_total') +
                 $(metric_sum "$c2_http" '^swarmq_completed_skipped_total')))
-        ((skipped >= 200)) && break
-        sleep 0.1
-done
-assert_eq "records skipped as completed by the new owner" "$skipped" 200
+}
+wait_until 30 "records skipped as completed by the new owner >= 200" -- value_is -ge 200 skipped_sum
+assert_eq "records skipped as completed by the new owner" "$wait_seen" 200
 
 # One results partition: reading up to a task submitted now sees every
 # result written before it, duplicates included.

@@ -42,17 +42,14 @@ run_scale_out() {
         # 12 task partitions owned, and every instance owning partitions.
         # (cooperative-sticky balances the total over the three input
         # topics, not each topic: one instance may hold no task partition.)
-        for ((i = 0; i < 300; i++)); do
+        spread() { # all 12 task partitions owned, every instance owning some
                 a=$(owned "$c1_http") b=$(owned "$c2_http") c=$(owned "$c3_http")
                 ta=$(owned_all "$c1_http") tb=$(owned_all "$c2_http") tc=$(owned_all "$c3_http")
-                if ((a + b + c == 12 && ta > 0 && tb > 0 && tc > 0)); then
-                        break
-                fi
-                sleep 0.1
-        done
+                echo "tasks $a/$b/$c, all lanes $ta/$tb/$tc"
+                ((a + b + c == 12 && ta > 0 && tb > 0 && tc > 0))
+        }
+        wait_until 60 "the partitions spread over 3 instances" -- spread
         log "task partitions owned: c1=$a c2=$b c3=$c (all lanes: $ta/$tb/$tc)"
-        ((a + b + c == 12 && ta > 0 && tb > 0 && tc > 0)) ||
-                fail "the partitions are not spread over 3 instances (tasks $a/$b/$c, all lanes $ta/$tb/$tc)"
 
         # 9,000 tasks of 3 ms on 3 x 2 ordinary slots: a few seconds of work.
         producer "${producer_topic_args[@]}" -q submit --count 9000 --type sleep \

@@ -50,31 +50,31 @@ group_lag() {
 # GROUP's committed offsets on TOPIC reach the end; prints the seconds it
 # took. Fails naming what was still wrong at the deadline.
 wait_drained() {
-        local deadline_s=$1 group=$2 topic=$3 t0=$EPOCHREALTIME url why
-        shift 3
-        local end=$((SECONDS + deadline_s))
-        while :; do
-                why=
-                for url in "$@"; do
-                        if [[ "$(sq_http_status "$url/healthz" 2>/dev/null)" != 200 ]]; then
-                                why="$url/healthz is not 200"
-                                break
-                        fi
-                        if (($(metric_sum "$url" '^swarmq_consumer_lag') != 0)); then
-                                why="$url reports swarmq_consumer_lag $(metric_sum "$url" '^swarmq_consumer_lag')"
-                                break
-                        fi
-                done
-                if [[ -z "$why" ]]; then
-                        local lag
-                        lag=$(group_lag "$group" "$topic") || lag=unknown
-                        [[ "$lag" == 0 ]] && break
-                        why="group $group has $lag records of $topic uncommitted"
-                fi
-                ((SECONDS < end)) || fail "not drained after ${deadline_s}s: $why"
-                sleep 0.5
-        done
+        local deadline_s=$1 t0=$EPOCHREALTIME
+        wait_until "$deadline_s" "healthy, lag 0 and $2 committed on $3" --every 0.5 -- drained "${@:2}"
         awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }'
+}
+
+# drained GROUP TOPIC URL...: succeeds when wait_drained's conditions hold;
+# otherwise prints the first that does not.
+drained() {
+        local group=$1 topic=$2 url lag
+        shift 2
+        for url in "$@"; do
+                if [[ "$(sq_http_status "$url/healthz" 2>/dev/null)" != 200 ]]; then
+                        echo "$url/healthz is not 200"
+                        return 1
+                fi
+                lag=$(metric_sum "$url" '^swarmq_consumer_lag')
+                if ((lag != 0)); then
+                        echo "$url reports swarmq_consumer_lag $lag"
+                        return 1
+                fi
+        done
+        lag=$(group_lag "$group" "$topic") || lag=unknown
+        [[ "$lag" == 0 ]] && return 0
+        echo "group $group has $lag records of $topic uncommitted"
+        return 1
 }
 
 # check_results IDS_FILE BOUND TIMEOUT_MS [producer topic args...]: every id
@@ -110,19 +110,20 @@ start_fault_broker() {
 }
 
 fault() {
-        local i line
         fault_seq=$((fault_seq + 1))
         echo "$*" >"$work/control"
-        for ((i = 0; i < 100; i++)); do
-                line=$(grep -E "^(ok|error) $fault_seq:" "$work/broker.out" || true)
-                if [[ "$line" == ok* ]]; then
-                        log "fault: $*"
-                        return 0
-                fi
-                [[ -z "$line" ]] || fail "mock broker refused '$*': $line"
-                sleep 0.05
-        done
-        fail "mock broker did not answer '$*'"
+        wait_until 10 "mock broker answers '$*'" --every 0.05 -- fault_answered "$*"
+        log "fault: $*"
+}
+
+# fault_answered CMD: succeeds when the broker answered "ok" to command
+# number $fault_seq; fails the test when it answered "error".
+fault_answered() {
+        local line
+        line=$(grep -E "^(ok|error) $fault_seq:" "$work/broker.out" || true)
+        [[ "$line" == ok* ]] && return 0
+        [[ -z "$line" ]] || fail "mock broker refused '$1': $line"
+        return 1
 }
 
 # progress N [producer args...]: waits until N distinct tasks have results.

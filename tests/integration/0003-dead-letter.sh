@@ -47,11 +47,8 @@ log "ok: t-no-type and t1 have DEAD_LETTERED results naming what is wrong"
 
 # Wait for the three dead letters to be visible (they are produced and
 # acknowledged before their offsets commit).
-for ((i = 0; i < 100; i++)); do
-        n=$(kcat -b "$bootstrap" -C -t swarmq-tasks-dlt -e -q -f 'x\n' 2>/dev/null | wc -l)
-        ((n >= 3)) && break
-        sleep 0.1
-done
+dlt_count() { kcat -b "$bootstrap" -C -t swarmq-tasks-dlt -e -q -f 'x\n' 2>/dev/null | wc -l; }
+wait_until 20 "3 records in the DLT" -- value_is -ge 3 dlt_count
 kcat -b "$bootstrap" -C -t swarmq-tasks-dlt -e -q -J \
         >"$work/dlt.txt" 2>"$work/kcat.log" || fail "kcat failed"
 assert_eq "records in the DLT" "$(wc -l <"$work/dlt.txt")" 3

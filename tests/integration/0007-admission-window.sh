@@ -18,15 +18,15 @@ producer -q submit --count 600 --type sleep --payload 10 \
 
 peak=0
 samples=0
-deadline=$((SECONDS + 120))
-while ((SECONDS < deadline)); do
+sample() { # records the peak of the window; succeeds once 600 finished
         n=$(metric_sum "$c1_http" '^swarmq_tasks_in_flight\{lane="tasks"\}')
         ((n > peak)) && peak=$n
         samples=$((samples + 1))
         done_cnt=$(metric_sum "$c1_http" '^swarmq_tasks_total\{')
-        ((done_cnt >= 600)) && break
-        sleep 0.05
-done
+        echo "$done_cnt finished"
+        ((done_cnt >= 600))
+}
+wait_until 120 "600 tasks finished" --every 0.05 -- sample
 log "admitted at most $peak tasks over $samples samples"
 producer wait --ids-file "$work/ids" --timeout-ms 60000 >/dev/null ||
         fail "not every task finished"

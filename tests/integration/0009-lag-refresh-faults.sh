@@ -14,12 +14,8 @@ source "$(dirname "$0")/lag_lib.sh"
 
 # wait_log FILE PATTERN WHAT: waits (30 s) for a line matching PATTERN.
 wait_log() {
-        local i
-        for ((i = 0; i < 300; i++)); do
-                grep -qE "$2" "$1" && { log "ok: $3"; return 0; }
-                sleep 0.1
-        done
-        fail "$3: no line matching '$2' in $1"
+        wait_until 30 "$3: a line matching '$2' in $1" -- grep -qE "$2" "$1"
+        log "ok: $3"
 }
 
 start_fault_broker

@@ -25,14 +25,14 @@ for block in 1 2 3 4 5 6; do
 done
 
 max_bytes=0
-for ((i = 0; i < 600; i++)); do
+sample_map() { # records the largest map; succeeds once the partition paused
         bytes=$(metric_sum "$c1_http" '^swarmq_offset_map_bytes')
         ((bytes > max_bytes)) && max_bytes=$bytes
         pauses=$(metric_sum "$c1_http" '^swarmq_offset_map_pauses_total')
-        ((pauses >= 1)) && break
-        sleep 0.05
-done
-((pauses >= 1)) || fail "the partition never paused for its map"
+        echo "pauses $pauses, largest map $max_bytes bytes"
+        ((pauses >= 1))
+}
+wait_until 60 "the partition paused for its map" --every 0.05 -- sample_map
 grep -q "completed-offset map needs" "$work/c1.log" ||
         fail "no log line says why the partition paused"
 producer wait --ids-file "$work/all.ids" --timeout-ms 60000 --json \
@@ -43,11 +43,8 @@ bytes=$(metric_sum "$c1_http" '^swarmq_offset_map_bytes')
 log "largest committed map seen: $max_bytes bytes (budget 32)"
 ((max_bytes <= 32)) || fail "a committed map of $max_bytes bytes exceeds the budget"
 # Everything done: the map is empty again.
-for ((i = 0; i < 100; i++)); do
-        bytes=$(metric_sum "$c1_http" '^swarmq_offset_map_bytes')
-        ((bytes == 0)) && break
-        sleep 0.1
-done
-assert_eq "map bytes once every task finished" "$bytes" 0
+wait_until 20 "map bytes once every task finished = 0" -- \
+        value_is -eq 0 metric_sum "$c1_http" '^swarmq_offset_map_bytes'
+assert_eq "map bytes once every task finished" "$wait_seen" 0
 stop_consumers c1
 log "passed"

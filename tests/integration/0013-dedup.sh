@@ -8,6 +8,14 @@
 # dedup off (dedup.max.entries=0) the same sequence runs it twice.
 source "$(dirname "$0")/lib.sh"
 
+ran() { # ran URL N: N runs finished and acknowledged, none in flight
+        local runs flight
+        runs=$(metric_sum "$1" '^swarmq_tasks_total')
+        flight=$(metric_sum "$1" '^swarmq_tasks_in_flight')
+        echo "$runs runs, $flight in flight"
+        ((runs >= $2 && flight == 0))
+}
+
 run() {
         local name=$1 expect_runs=$2 expect_dropped=$3
         shift 3
@@ -19,10 +27,7 @@ run() {
                 producer -q submit --stdin || fail "submit failed"
         producer wait --id dup-1 --timeout-ms 30000 >/dev/null || fail "dup-1 did not run"
         # Its result is acknowledged (its window slot freed) before the copy.
-        for ((i = 0; i < 300; i++)); do
-                (($(metric_sum "$http" '^swarmq_tasks_in_flight') == 0)) && break
-                sleep 0.1
-        done
+        wait_until 30 "$name: dup-1 acknowledged" -- ran "$http" 1
         echo '{"id":"dup-1","type":"echo","payload":"second"}' |
                 producer -q submit --stdin || fail "submit failed"
         echo '{"id":"after-1","type":"echo","payload":"x"}' |
@@ -30,11 +35,7 @@ run() {
         # Both copies and after-1 run on 4 executors at once, so after-1's
         # result can come first: wait until the instance has finished
         # (and the broker acknowledged) every run it will make, then read.
-        for ((i = 0; i < 300; i++)); do
-                (($(metric_sum "$http" '^swarmq_tasks_total') >= expect_runs + 1)) &&
-                        (($(metric_sum "$http" '^swarmq_tasks_in_flight') == 0)) && break
-                sleep 0.1
-        done
+        wait_until 30 "$name: every run acknowledged" -- ran "$http" $((expect_runs + 1))
         producer wait --id dup-1 --id after-1 --timeout-ms 30000 --json \
                 >"$work/$name.json" || fail "results missing"
         # wait stops at the first result of each id, and after-1's can

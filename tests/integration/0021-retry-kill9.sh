@@ -25,12 +25,13 @@ producer -q submit --count 10 --id-prefix doomed --type fail --payload doomed \
 
 # Every first attempt failed and its retry record is in Kafka; the retry
 # lane holds them (paused partitions, not due for 4 s).
-for ((i = 0; i < 300; i++)); do
+retries_waiting() { # 30 retries scheduled, a retry partition waited
         retries=$(metric_sum "$c1_http" '^swarmq_retries_total')
         waits=$(metric_sum "$c1_http" '^swarmq_retry_waits_total')
-        ((retries == 30 && waits >= 1)) && break
-        sleep 0.05
-done
+        echo "retries $retries, retry waits $waits"
+        ((retries == 30 && waits >= 1))
+}
+wait_until 30 "30 retries waiting" --every 0.05 -- retries_waiting
 assert_eq "retries scheduled on c1" "$retries" 30
 ((waits >= 1)) || fail "no retry partition waited for its head"
 assert_eq "results before the kill" "$(metric_sum "$c1_http" '^swarmq_tasks_total\{status="SUCCEEDED"')" 0

@@ -111,13 +111,10 @@ cat "$work/check.out"
 [[ -f "$work/grandchild.started" ]] || fail "the grandchild never started"
 pgid=$(sed -n 's/^pgid=//p' "$work/check.out")
 [[ -n "$pgid" ]] || fail "no process group in the timeout error"
-for ((i = 0; i < 50; i++)); do
-        if ! pgrep -f "$marker" >/dev/null && ! pgrep -g "$pgid" >/dev/null; then
-                break
-        fi
-        sleep 0.1
-done
-if pgrep -f "$marker" >/dev/null || pgrep -g "$pgid" >/dev/null; then
+group_gone() { # nothing of the task's process group is running
+        ! pgrep -f "$marker" >/dev/null && ! pgrep -g "$pgid" >/dev/null
+}
+if ! wait_until 5 "process group $pgid gone" --no-fail -- group_gone; then
         ps -eo pid,pgid,stat,args | grep -E "$marker|^ *[0-9]+ +$pgid " >&2 || true
         pkill -KILL -f "$marker" || true
         fail "processes of the timed-out task's group are still running"

@@ -59,12 +59,8 @@ print(" ".join(f"{k}={v}" for k, v in sorted(c.items())))
 PY
 }
 wait_metric() { # pattern want what
-        local i
-        for ((i = 0; i < 300; i++)); do
-                [[ "$(m "$1")" == "$2" ]] && break
-                sleep 0.1
-        done
-        assert_eq "$3" "$(m "$1")" "$2"
+        wait_until 30 "$3 = $2" -- value_is == "$2" m "$1"
+        assert_eq "$3" "$wait_seen" "$2"
 }
 
 # 1. Three failures open the breaker.
@@ -112,11 +108,11 @@ assert_eq "transitions to closed" \
         "$(m '^swarmq_agent_breaker_transitions_total\{agent="flaky",to="closed"')" 1
 
 # The events topic tells the same story, in order.
-for ((i = 0; i < 100; i++)); do
+replay_closed() { # replays the events; prints how many are breaker_closed
         producer replay --events >"$work/events.jsonl" 2>"$work/replay.log" || true
-        [[ "$(grep -c breaker_closed "$work/events.jsonl")" == 1 ]] && break
-        sleep 0.1
-done
+        grep -c breaker_closed "$work/events.jsonl"
+}
+wait_until 30 "a breaker_closed event in the events topic" -- value_is == 1 replay_closed
 python3 - "$work/events.jsonl" <<'PY' || fail "breaker events are wrong"
 import json, sys
 seq = [e for e in map(json.loads, open(sys.argv[1])) if e.get("type", "").startswith("breaker_")]

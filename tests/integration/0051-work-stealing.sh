@@ -49,13 +49,8 @@ run_case() {
         # of a loaded machine.
         producer -q submit -f "$work/long.jsonl" --ids-out "$work/$name.ids" ||
                 fail "submit failed"
-        local i
-        for ((i = 0; i < 300; i++)); do
-                (($(metric_sum "${!url_var}" '^swarmq_agent_in_flight') == 1)) && break
-                sleep 0.05
-        done
-        (($(metric_sum "${!url_var}" '^swarmq_agent_in_flight') == 1)) ||
-                fail "the long task did not start"
+        wait_until 30 "the long task started (agent in flight = 1)" --every 0.05 -- \
+                value_is -eq 1 metric_sum "${!url_var}" '^swarmq_agent_in_flight'
         producer -q submit -f "$work/short.jsonl" --ids-out "$work/$name.short.ids" ||
                 fail "submit failed"
         cat "$work/$name.short.ids" >>"$work/$name.ids"

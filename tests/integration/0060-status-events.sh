@@ -19,13 +19,14 @@ sse=(python3 "$src/tests/integration/sse_client.py")
 
 # The snapshot before any task: wait until the partition snapshot (taken
 # every commit interval) lists the assignment.
-for ((i = 0; i < 100; i++)); do
-        sq_http_get "$c1_http/status" >"$work/status0.json"
-        n=$(json_get "$work/status0.json" 'len(j["partitions"])')
-        ((n == 36)) && break
-        sleep 0.1
-done
-assert_eq "partitions in /status" "$n" 36
+# status_to FILE EXPR: saves a fresh /status in FILE, prints EXPR on it.
+status_to() {
+        sq_http_get "$c1_http/status" >"$1"
+        json_get "$1" "$2"
+}
+wait_until 10 "36 partitions in /status" -- \
+        value_is -eq 36 status_to "$work/status0.json" 'len(j["partitions"])'
+assert_eq "partitions in /status" "$wait_seen" 36
 assert_eq "instance" "$(json_get "$work/status0.json" 'j["instance"]')" c1
 assert_eq "group" "$(json_get "$work/status0.json" 'j["group"]')" swarmq
 assert_eq "version" "$(json_get "$work/status0.json" 'j["version"]')" \
@@ -108,13 +109,10 @@ assert_eq "bad since" "$(sq_http_status "$c1_http/events?since=abc")" 400
 assert_eq "bad format" "$(sq_http_status "$c1_http/events?format=xml")" 400
 
 # The snapshot after: counts, offsets committed, no lag.
-for ((i = 0; i < 100; i++)); do
-        sq_http_get "$c1_http/status" >"$work/status1.json"
-        c=$(json_get "$work/status1.json" 'sum(p["committed"] or 0 for p in j["partitions"] if p["lane"] == "tasks")')
-        ((c == 300)) && break
-        sleep 0.1
-done
-assert_eq "committed offsets over all partitions" "$c" 300
+wait_until 10 "committed offsets over all partitions = 300" -- \
+        value_is -eq 300 status_to "$work/status1.json" \
+        'sum(p["committed"] or 0 for p in j["partitions"] if p["lane"] == "tasks")'
+assert_eq "committed offsets over all partitions" "$wait_seen" 300
 assert_eq "lag" "$(json_get "$work/status1.json" 'sum(p["lag"] for p in j["partitions"])')" 0
 assert_eq "tasks finished" "$(json_get "$work/status1.json" 'j["tasks"]["finished"]')" 300
 assert_eq "echo agent finished" "$(json_get "$work/status1.json" '[a for a in j["agents"] if a["name"] == "echo"][0]["finished"]')" 300
@@ -125,23 +123,17 @@ assert_eq "window empty" "$(json_get "$work/status1.json" 'j["admission"]["windo
 assert_eq "flag before reload" "$(json_get "$work/status1.json" 'j["flags"]["work_stealing"]')" off
 printf 'flag.work_stealing = 25%%\n' >"$work/c1.properties"
 kill -HUP "$c1_pid"
-for ((i = 0; i < 100; i++)); do
-        f=$(sq_http_get "$c1_http/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["flags"]["work_stealing"])')
-        [[ "$f" == "25%" ]] && break
-        sleep 0.1
-done
-assert_eq "flag after SIGHUP" "$f" "25%"
+wait_until 10 "flag after SIGHUP = 25%" -- \
+        value_is == 25% status_to "$work/status-hup.json" 'j["flags"]["work_stealing"]'
+assert_eq "flag after SIGHUP" "$wait_seen" "25%"
 
 # The config section shows what runs: a reloaded key's new value, and a
 # key that only a restart applies (executor.threads) still as started.
 threads0=$(json_get "$work/status1.json" 'j["config"]["executor.threads"]')
 printf 'flag.work_stealing = 50%%\nexecutor.threads = 7\n' >"$work/c1.properties"
 kill -HUP "$c1_pid"
-for ((i = 0; i < 100; i++)); do
-        sq_http_get "$c1_http/status" >"$work/status2.json"
-        [[ "$(json_get "$work/status2.json" 'j["flags"]["work_stealing"]')" == "50%" ]] && break
-        sleep 0.1
-done
+wait_until 10 "flag after the second SIGHUP = 50%" -- \
+        value_is == 50% status_to "$work/status2.json" 'j["flags"]["work_stealing"]'
 assert_eq "config: reloaded flag" \
         "$(json_get "$work/status2.json" 'j["config"]["flag.work_stealing"]')" "50%"
 assert_eq "config: restart-only key keeps its running value" \

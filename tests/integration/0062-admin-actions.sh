@@ -15,13 +15,8 @@ status_get() { # status_get EXPR: evaluates EXPR on a fresh /status
 }
 # wait_status EXPR WANT WHAT: polls /status until EXPR prints WANT (60 s).
 wait_status() {
-        local got i
-        for ((i = 0; i < 600; i++)); do
-                got=$(status_get "$1")
-                [[ "$got" == "$2" ]] && { log "ok: $3 = $2"; return 0; }
-                sleep 0.1
-        done
-        fail "$3: got '$got', expected '$2'"
+        wait_until 60 "$3 = $2" -- value_is == "$2" status_get "$1"
+        log "ok: $3 = $2"
 }
 post() { # post PATH [curl args]: prints "status body"
         local path=$1
@@ -131,12 +126,11 @@ PY
 )
 assert_eq "instance events on /events" "$got" \
         "instance_paused instance_resumed instance_draining instance_drained instance_resumed"
-for ((i = 0; i < 100; i++)); do
-        kcat -b "$bootstrap" -C -t swarmq-events -e -q -f '%k\n' 2>/dev/null | grep -c '^c1$' >"$work/kc" || true
-        (($(cat "$work/kc") >= 5)) && break
-        sleep 0.1
-done
-assert_eq "instance events in the events topic (key = instance id)" "$(cat "$work/kc")" 5
+c1_events() { # the events in the events topic with key c1
+        kcat -b "$bootstrap" -C -t swarmq-events -e -q -f '%k\n' 2>/dev/null | grep -c '^c1$'
+}
+wait_until 30 "5 instance events in the events topic" -- value_is -ge 5 c1_events
+assert_eq "instance events in the events topic (key = instance id)" "$wait_seen" 5
 
 stop_consumers c1
 log "passed"

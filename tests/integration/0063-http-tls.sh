@@ -45,12 +45,9 @@ log "ok: bad TLS settings refused at start-up with the key or file named"
 start_consumer c1 --embedded-broker -X http.tls.cert="$work/cert.pem" \
         -X http.tls.key="$work/key.pem" -X http.admin.token=tls-token
 url=${c1_http/http:/https:}
-for ((i = 0; i < 300; i++)); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/cert.pem" "$url/readyz" || true)
-        [[ "$code" == 200 ]] && break
-        sleep 0.1
-done
-assert_eq "GET /readyz over TLS" "$code" 200
+wait_until 30 "GET /readyz over TLS answers 200" -- value_is == 200 \
+        curl -s -o /dev/null -w '%{http_code}' --cacert "$work/cert.pem" "$url/readyz"
+assert_eq "GET /readyz over TLS" "$wait_seen" 200
 assert_eq "GET /healthz over TLS" "$(curl -s --cacert "$work/cert.pem" "$url/healthz")" ok
 assert_eq "/status says tls" \
         "$(curl -s --cacert "$work/cert.pem" "$url/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["http"]["tls"])')" True

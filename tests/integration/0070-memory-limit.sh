@@ -39,10 +39,8 @@ log "ok: intake paused on memory $pauses times"
 grep -q 'MEMORY.*pausing intake: rss=' "$work/c1.log" ||
         fail "no 'pausing intake' log line"
 # Everything finished, so intake must be flowing again.
-for ((i = 0; i < 100; i++)); do
-        [[ "$(metric_sum "$c1_http" '^swarmq_memory_paused$')" == 0 ]] && break
-        sleep 0.1
-done
+wait_until 10 "swarmq_memory_paused = 0" -- \
+        value_is == 0 metric_sum "$c1_http" '^swarmq_memory_paused$'
 assert_eq "swarmq_memory_paused after the work" "$(metric_sum "$c1_http" '^swarmq_memory_paused$')" 0
 grep -q 'MEMORY.*resuming intake: rss=' "$work/c1.log" ||
         fail "no 'resuming intake' log line"

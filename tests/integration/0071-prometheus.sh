@@ -68,6 +68,10 @@ scrape_configs:
     static_configs:
       - targets: ["$target"]
 YML
+prom_ready_or_gone() { # prometheus answers /-/ready, or it has exited
+        ! kill -0 "$prom_pid" 2>/dev/null ||
+                [[ "$(curl -s -o /dev/null -w '%{http_code}' "$prom/-/ready")" == 200 ]]
+}
 for ((try = 0; try < 5; try++)); do
         port=$(free_port)
         prometheus --config.file="$work/prometheus.yml" \
@@ -77,12 +81,8 @@ for ((try = 0; try < 5; try++)); do
         prom_pid=$!
         sq_pids+=("$prom_pid")
         prom=http://127.0.0.1:$port
-        for ((i = 0; i < 300; i++)); do
-                kill -0 "$prom_pid" 2>/dev/null || break
-                [[ "$(curl -s -o /dev/null -w '%{http_code}' "$prom/-/ready")" == 200 ]] && break 2
-                sleep 0.1
-        done
-        kill -0 "$prom_pid" 2>/dev/null && fail "prometheus not ready in 30 s"
+        wait_until 30 "prometheus ready" -- prom_ready_or_gone
+        kill -0 "$prom_pid" 2>/dev/null && break
         grep -q "address already in use" "$work/prometheus.log" ||
                 fail "prometheus exited: $(tail -5 "$work/prometheus.log")"
 done
@@ -98,13 +98,8 @@ r=j["data"]["result"]; print(eval(sys.argv[2]))' "$work/q.json" "$2"
 }
 # wait_q EXPR PYEXPR WANT: until the query's PYEXPR prints WANT (30 s).
 wait_q() {
-        local got=
-        for ((i = 0; i < 300; i++)); do
-                got=$(q "$1" "$2" 2>/dev/null) || got=
-                [[ "$got" == "$3" ]] && break
-                sleep 0.1
-        done
-        assert_eq "$1 ($2)" "$got" "$3"
+        wait_until 30 "$1 ($2) = $3" -- value_is == "$3" q "$1" "$2"
+        assert_eq "$1 ($2)" "$wait_seen" "$3"
 }
 
 wait_q 'up{job="swarmq"}' 'r[0]["value"][1] if r else None' 1
@@ -132,12 +127,11 @@ assert_eq "swarmq_build_info instance label" \
         "$(q 'swarmq_build_info' 'r[0]["metric"]["instance"]')" "$target"
 
 # The rules: every alert of alerts.yml loaded, evaluated, healthy.
-for ((i = 0; i < 300; i++)); do
+rules_evaluated() { # saves the rules, prints whether all were evaluated
         curl -sf "$prom/api/v1/rules" >"$work/rules.json" &&
-                [[ "$(json_get "$work/rules.json" 'all(r["lastEvaluation"] > "2000" for g in j["data"]["groups"] for r in g["rules"])')" == True ]] &&
-                break
-        sleep 0.1
-done
+                json_get "$work/rules.json" 'all(r["lastEvaluation"] > "2000" for g in j["data"]["groups"] for r in g["rules"])'
+}
+wait_until 30 "every alert rule evaluated" -- value_is == True rules_evaluated
 assert_eq "alert rules loaded" \
         "$(json_get "$work/rules.json" '"\n".join(sorted(r["name"] for g in j["data"]["groups"] for r in g["rules"]))')" \
         "$alerts"
@@ -155,12 +149,12 @@ log "scrape_duration_seconds: $(q 'scrape_duration_seconds{job="swarmq"}' 'r[0][
 # after 1 min; pending is enough to show the rule sees the outage).
 kill -KILL "$c1_pid"
 wait_q 'up{job="swarmq"}' 'r[0]["value"][1] if r else None' 0
-for ((i = 0; i < 300; i++)); do
+alerts_now() { # saves the alerts, prints (name, state) of each
         curl -sf "$prom/api/v1/alerts" >"$work/alerts.json" || true
-        [[ "$(json_get "$work/alerts.json" '[(a["labels"]["alertname"], a["state"]) for a in j["data"]["alerts"]]' 2>/dev/null)" == "[('SwarmqInstanceDown', 'pending')]" ]] &&
-                break
-        sleep 0.1
-done
+        json_get "$work/alerts.json" '[(a["labels"]["alertname"], a["state"]) for a in j["data"]["alerts"]]'
+}
+wait_until 30 "SwarmqInstanceDown pending" -- \
+        value_is == "[('SwarmqInstanceDown', 'pending')]" alerts_now
 assert_eq "alerts after killing the consumer" \
         "$(json_get "$work/alerts.json" '[(a["labels"]["alertname"], a["labels"]["instance"], a["state"]) for a in j["data"]["alerts"]]')" \
         "[('SwarmqInstanceDown', '$target', 'pending')]"

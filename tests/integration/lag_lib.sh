@@ -31,17 +31,9 @@ metric_lag() {
 # wait_for WHAT CMD OP WANT [SECONDS]: polls until $(CMD) OP WANT holds
 # (OP: -eq or -ge), or fails showing the last value.
 wait_for() {
-        local what=$1 cmd=$2 op=$3 want=$4 limit=${5:-30} got deadline
-        deadline=$((SECONDS + limit))
-        while :; do
-                got=$(eval "$cmd")
-                if [[ "$got" =~ ^-?[0-9]+$ ]] && [ "$got" "$op" "$want" ]; then
-                        log "ok: $what = $got ($op $want)"
-                        return 0
-                fi
-                ((SECONDS < deadline)) || fail "$what: got '$got' after ${limit} s, expected $op $want"
-                sleep 0.1
-        done
+        local what=$1 cmd=$2 op=$3 want=$4 limit=${5:-30}
+        wait_until "$limit" "$what $op $want" -- value_is "$op" "$want" eval "$cmd"
+        log "ok: $what = $wait_seen ($op $want)"
 }
 lag_producer() { # the producer CLI on this test's topics
         producer ${producer_topic_args[@]+"${producer_topic_args[@]}"} "$@"

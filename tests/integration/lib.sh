@@ -75,14 +75,8 @@ start_consumer() {
 
 # wait_ready URL: waits until /readyz answers 200 (the group assigned us).
 wait_ready() {
-        local url=$1 i
-        for ((i = 0; i < 300; i++)); do
-                if [[ "$(sq_http_status "$url/readyz" 2>/dev/null)" == 200 ]]; then
-                        return 0
-                fi
-                sleep 0.1
-        done
-        fail "$url/readyz never became ready"
+        wait_until 30 "$1/readyz answers 200" -- \
+                value_is == 200 sq_http_status "$1/readyz"
 }
 
 producer() {

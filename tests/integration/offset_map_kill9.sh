@@ -31,12 +31,9 @@ run_offset_map_kill9() {
                 fail "the quick tasks did not finish behind the slow head"
 
         # The map in the last commit marks all N done (the head still runs).
-        for ((i = 0; i < 300; i++)); do
-                done_cnt=$(metric_sum "$c1_http" '^swarmq_offset_map_done')
-                ((done_cnt == quick)) && break
-                sleep 0.1
-        done
-        assert_eq "offsets the committed map marks done" "$done_cnt" "$quick"
+        wait_until 30 "offsets the committed map marks done = $quick" -- \
+                value_is -eq "$quick" metric_sum "$c1_http" '^swarmq_offset_map_done'
+        assert_eq "offsets the committed map marks done" "$wait_seen" "$quick"
         bytes=$(metric_sum "$c1_http" '^swarmq_offset_map_bytes')
         log "committed map: $bytes bytes for $quick completions above the head"
 
@@ -46,12 +43,9 @@ run_offset_map_kill9() {
 
         start_consumer c2 "${common[@]}" -X shutdown.drain.timeout.ms=1000
         wait_ready "$c2_http"
-        for ((i = 0; i < 300; i++)); do
-                skipped=$(metric_sum "$c2_http" '^swarmq_completed_skipped_total')
-                ((skipped >= quick)) && break
-                sleep 0.1
-        done
-        assert_eq "records c2 skipped as already completed" "$skipped" "$quick"
+        wait_until 30 "records c2 skipped as already completed >= $quick" -- \
+                value_is -ge "$quick" metric_sum "$c2_http" '^swarmq_completed_skipped_total'
+        assert_eq "records c2 skipped as already completed" "$wait_seen" "$quick"
         grep -q "inherited completed-offset map" "$work/c2.log" ||
                 fail "c2 did not log the map it inherited"
 
