@@ -15,11 +15,7 @@ worker=$src/consumer/workers/swarmq_worker.py
 # worker: another run of this test (another checkout, CI and a developer
 # at once) has workers with the same names.
 pool() { # NAME [key=value...]: a pool agent running the Python worker
-        local name=$1 kv
-        shift
-        echo "agent.$name.kind=pool"
-        echo "agent.$name.command=[\"python3\", \"-u\", \"$worker\", \"$name\"]"
-        for kv in "$@"; do echo "agent.$name.$kv"; done
+        pool_agent "$1" "\"python3\", \"-u\", \"$worker\"" "${@:2}"
 }
 {
         pool reuse pool.min=1 pool.max=1 concurrency=1
@@ -30,9 +26,7 @@ pool() { # NAME [key=value...]: a pool agent running the Python worker
                 pool.ping.timeout.ms=300
 } >"$work/swarmq.properties"
 
-start_consumer c1 --embedded-broker -c "$work/swarmq.properties" -X retry.max.attempts=1 \
-        -X executor.threads=2 -X executor.critical.reserved=0
-wait_ready "$c1_http"
+pool_start
 
 # 1. Reuse: 30 tasks, one worker, one pid, the worker's.
 wait_metric '^swarmq_pool_workers\{agent="reuse"' 1
@@ -99,6 +93,5 @@ after=$(field "$work/hung2.jsonl" 'r["output"]')
 kill -0 "$hungpid" 2>/dev/null && fail "hung worker $hungpid is still running"
 log "ok: hung worker $hungpid replaced by ${after#pid=}"
 
-stop_consumers c1
-wait_no_process "$worker"
+pool_stop "$worker"
 log "passed"

@@ -12,11 +12,7 @@ source "$(dirname "$0")/pool_lib.sh"
 
 worker=$build/consumer/swarmq-worker
 pool() { # NAME [key=value...]: a pool agent running the C worker
-        local name=$1 kv
-        shift
-        echo "agent.$name.kind=pool"
-        echo "agent.$name.command=[\"$worker\", \"$name\"]"
-        for kv in "$@"; do echo "agent.$name.$kv"; done
+        pool_agent "$1" "\"$worker\"" "${@:2}"
 }
 {
         pool rec pool.min=1 pool.max=1 concurrency=1 pool.recycle.tasks=5
@@ -29,9 +25,7 @@ pool() { # NAME [key=value...]: a pool agent running the C worker
         echo "agent.missing.pool.acquire.timeout.ms=500"
 } >"$work/swarmq.properties"
 
-start_consumer c1 --embedded-broker -c "$work/swarmq.properties" -X retry.max.attempts=1 \
-        -X executor.threads=2 -X executor.critical.reserved=0
-wait_ready "$c1_http"
+pool_start
 
 # 1. Recycle: 12 tasks one at a time on a pool of one worker recycled
 # every 5 tasks: at least 3 workers, none serving more than 5 tasks.
@@ -93,6 +87,5 @@ results missing >"$work/missing.jsonl"
 assert_eq "missing binary" "$(field "$work/missing.jsonl" 'r["status"] + ": " + r["error"]')" \
         'DEAD_LETTERED: no worker of pool agent missing became free within 500 ms (0 workers, at most 4); last worker problem: cannot execute "/nonexistent/sq-worker": No such file or directory'
 
-stop_consumers c1
-wait_no_process "$worker"
+pool_stop "$worker"
 log "passed"

@@ -1,8 +1,38 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Helpers of the pool and exec agent tests (0040-0049), sourced after
-# lib.sh with one consumer c1 running: submit tasks by prefix, wait for
-# their results, read fields of them, wait for a metric to reach a value.
+# lib.sh: write pool agents, start and stop consumer c1 for them, and with
+# c1 running submit tasks by prefix, wait for their results, read fields
+# of them, wait for a metric to reach a value. 0041 (the Python worker)
+# and 0042 (the C worker) share the set-up and the teardown; their cases
+# differ on purpose: each tests what its worker is there to show.
+
+# pool_agent NAME COMMAND [key=value...]: prints the properties of a pool
+# agent NAME whose workers run COMMAND (JSON array items, comma-separated)
+# with NAME as their last argument.
+pool_agent() {
+        local name=$1 command=$2 kv
+        shift 2
+        echo "agent.$name.kind=pool"
+        echo "agent.$name.command=[$command, \"$name\"]"
+        for kv in "$@"; do echo "agent.$name.$kv"; done
+}
+
+# pool_start: starts c1 on the embedded broker with the agents of
+# $work/swarmq.properties, one attempt per task, two executors (none
+# reserved for critical tasks), and waits until it is ready.
+pool_start() {
+        start_consumer c1 --embedded-broker -c "$work/swarmq.properties" \
+                -X retry.max.attempts=1 -X executor.threads=2 \
+                -X executor.critical.reserved=0
+        wait_ready "$c1_http"
+}
+
+# pool_stop WORKER: stops c1; no process running WORKER may be left.
+pool_stop() {
+        stop_consumers c1
+        wait_no_process "$1"
+}
 
 # sub PREFIX TYPE PAYLOAD [submit args...]: ids go to $work/ids.PREFIX.
 sub() {
@@ -36,23 +66,14 @@ for line in open(sys.argv[1]):
 # wait_metric PATTERN VALUE: waits (30 s at most) until the sum of the
 # /metrics series matching PATTERN is VALUE.
 wait_metric() {
-        local pattern=$1 want=$2 i got
-        for ((i = 0; i < 300; i++)); do
-                got=$(metric_sum "$c1_http" "$pattern")
-                [[ "$got" == "$want" ]] && return 0
-                sleep 0.1
-        done
-        fail "metric $pattern: $got, expected $want"
+        wait_until 30 "metric $1 = $2" -- value_is == "$2" metric_sum "$c1_http" "$1"
 }
 
 # wait_no_process PATTERN: waits (5 s at most) until no process's command
 # line matches PATTERN.
 wait_no_process() {
-        local i
-        for ((i = 0; i < 50; i++)); do
-                pgrep -f "$1" >/dev/null || return 0
-                sleep 0.1
-        done
-        ps -eo pid,pgid,args | grep -F -- "$1" >&2 || true
-        fail "processes matching $1 are still running"
+        wait_until 5 "no process matching $1 running" -- no_process "$1"
+}
+no_process() { # no_process PATTERN: prints the processes matching PATTERN
+        ! pgrep -af -- "$1"
 }
