@@ -18,28 +18,17 @@
 #   (same key, value that decodes to the same id with attempt 1,
 #   swarmq-redriven-from naming the dead letter) and a SUCCEEDED result
 #   for each after its DEAD_LETTERED one.
+# The scenario is in tests/integration/dlt_redrive.sh, shared with 0022.
 source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/../integration/dlt_redrive.sh"
 use_real_kafka
 use_python_peer
 
-cat >"$work/c1.properties" <<'EOF'
-agent.worker.kind=builtin
-agent.worker.handler=fail
-agent.worker.capabilities=fail
-EOF
-start_consumer c1 -b "$bootstrap" "${consumer_topic_args[@]}" -c "$work/c1.properties" \
+# Two attempts each, the second through the retry topic.
+dlt_args=(--topic "$t_dlt")
+dlt_dead_letters 4 "" -b "$bootstrap" "${consumer_topic_args[@]}" \
         -X retry.max.attempts=2 -X retry.backoff.initial.ms=200 -X retry.backoff.max.ms=500
-wait_ready "$c1_http"
 p=(producer "${producer_topic_args[@]}")
-
-before=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
-"${p[@]}" -q submit --count 4 --id-prefix boom --type fail --payload boom \
-        --ids-out "$work/boom.ids" || fail "submit failed"
-"${p[@]}" -q submit --raw-value 'not a task at all' || fail "raw submit failed"
-"${p[@]}" wait --ids-file "$work/boom.ids" --timeout-ms 60000 --json >"$work/wait1.json" ||
-        fail "the failing tasks got no results"
-assert_eq "DEAD_LETTERED results" \
-        "$(json_get "$work/wait1.json" 'j["status"].get("DEAD_LETTERED", 0)')" 4
 
 cat >"$work/peer.py" <<'PY'
 """The independent reader: confluent-kafka (assign, no commits) + fastavro."""
@@ -170,13 +159,7 @@ elif cmd == "redriven":
 sys.exit(1 if errors else 0)
 PY
 
-# The dead letters become visible as they are acknowledged: wait for five.
-for ((i = 0; i < 100; i++)); do
-        "${p[@]}" dlt list --topic "$t_dlt" --json >"$work/list.jsonl" 2>"$work/list.err" ||
-                fail "dlt list failed: $(cat "$work/list.err")"
-        (($(wc -l <"$work/list.jsonl") >= 5)) && break
-        sleep 0.2
-done
+# The dead letters as the peer and dlt list see them.
 "$python" "$work/peer.py" "$bootstrap" "$src" dlt "$t_tasks" "$t_dlt" "$group" "$work/peer.json" ||
         fail "the peer found the dead letters wrong"
 "${p[@]}" dlt list --topic "$t_dlt" --since "$before" --json >"$work/since.jsonl" 2>"$work/since.err" ||
@@ -199,14 +182,7 @@ grep -q "topic $t_dlt-does-not-exist: no such topic" "$work/missing.err" ||
         fail "missing topic not named: $(cat "$work/missing.err")"
 
 # Fix the agent, re-drive.
-sed -i 's/^agent.worker.handler=fail$/agent.worker.handler=echo/' "$work/c1.properties"
-kill -HUP "$c1_pid"
-for ((i = 0; i < 100; i++)); do
-        (($(metric_sum "$c1_http" '^swarmq_config_reloads_total\{result="ok"') >= 1)) && break
-        sleep 0.1
-done
-(($(metric_sum "$c1_http" '^swarmq_config_reloads_total\{result="ok"') >= 1)) ||
-        fail "the fixed config was not applied"
+dlt_fix_agent
 "${p[@]}" dlt redrive --topic "$t_dlt" --reason FAILED --yes >"$work/redrive.txt" 2>"$work/redrive.err" ||
         fail "dlt redrive failed: $(cat "$work/redrive.err")"
 cat "$work/redrive.txt" "$work/redrive.err"

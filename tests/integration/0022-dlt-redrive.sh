@@ -19,41 +19,19 @@
 #   id and fields), to the topic --to names;
 # - bad arguments (topic name, --since, missing --yes, a partition that
 #   does not exist) give an error naming them and a non-zero exit.
+# The scenario is in dlt_redrive.sh, shared with tests/broker/0603.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/dlt_redrive.sh"
 
-# The agent serving `fail` fails every task, until its config is fixed.
-cat >"$work/c1.properties" <<'EOF'
-agent.worker.kind=builtin
-agent.worker.handler=fail
-agent.worker.capabilities=fail
-agent.sleeper.kind=builtin
-agent.sleeper.handler=sleep
-agent.sleeper.capabilities=sleep
-EOF
+# Besides the `fail` tasks: one task past its timeout (the sleeper agent).
+dlt_more_dead() {
+        producer -q submit --id-prefix slow --type sleep --payload 3000 \
+                --timeout-ms 100 --ids-out "$work/slow.ids" || fail "submit failed"
+        cat "$work/slow.ids" >>"$work/dead.ids"
+}
 start_broker --partitions 3
-start_consumer c1 -b "$bootstrap" -c "$work/c1.properties" -X retry.max.attempts=1
-wait_ready "$c1_http"
-
-producer -q submit --count 3 --id-prefix boom --type fail --payload boom \
-        --ids-out "$work/boom.ids" || fail "submit failed"
-producer -q submit --id-prefix slow --type sleep --payload 3000 \
-        --timeout-ms 100 --ids-out "$work/slow.ids" || fail "submit failed"
-producer -q submit --raw-value 'not a task at all' || fail "raw submit failed"
-cat "$work/boom.ids" "$work/slow.ids" >"$work/dead.ids"
-producer wait --ids-file "$work/dead.ids" --timeout-ms 30000 --json \
-        >"$work/wait1.json" || fail "the failing tasks got no results"
-assert_eq "DEAD_LETTERED results" \
-        "$(json_get "$work/wait1.json" 'j["status"].get("DEAD_LETTERED", 0)')" 4
-
-# The five dead letters are acknowledged before their offsets commit; wait
-# until the list shows them all (deadline, no fixed sleep).
-for ((i = 0; i < 100; i++)); do
-        producer dlt list --json >"$work/list.jsonl" 2>"$work/list.log" ||
-                fail "dlt list failed: $(cat "$work/list.log")"
-        (($(wc -l <"$work/list.jsonl") >= 5)) && break
-        sleep 0.1
-done
-assert_eq "dead letters listed (--json)" "$(wc -l <"$work/list.jsonl")" 5
+dlt_dead_letters 3 $'agent.sleeper.kind=builtin\nagent.sleeper.handler=sleep\nagent.sleeper.capabilities=sleep\n' \
+        -b "$bootstrap" -X retry.max.attempts=1
 
 # Where upstream's records are: task id -> partition/offset in swarmq-tasks.
 kcat -b "$bootstrap" -C -t swarmq-tasks -e -q -f '%k %p %o\n' \
@@ -184,14 +162,7 @@ grep -q 'selected 1, redriven 0, skipped 1' "$work/undec.err" || fail "summary: 
 assert_eq "records in swarmq-tasks after dry run and skip" "$(count_tasks)" "$before"
 
 # The agent is fixed: `fail` tasks now run on echo (SIGHUP reload).
-sed -i 's/^agent.worker.handler=fail$/agent.worker.handler=echo/' "$work/c1.properties"
-kill -HUP "$c1_pid"
-for ((i = 0; i < 100; i++)); do
-        (($(metric_sum "$c1_http" '^swarmq_config_reloads_total\{result="ok"') >= 1)) && break
-        sleep 0.1
-done
-(($(metric_sum "$c1_http" '^swarmq_config_reloads_total\{result="ok"') >= 1)) ||
-        fail "the fixed config was not applied"
+dlt_fix_agent
 
 producer dlt redrive --reason FAILED --yes --json >"$work/redrive.jsonl" 2>"$work/redrive.err" ||
         fail "redrive failed: $(cat "$work/redrive.err")"
@@ -245,13 +216,12 @@ sys.exit(0 if ok else 1)
 PY
 
 # Each re-driven task ends SUCCEEDED (after its earlier DEAD_LETTERED).
-for ((i = 0; i < 300; i++)); do
+boom_succeeded() { # replays the boom results, prints how many SUCCEEDED
         producer replay --results --task-id boom-000001 --task-id boom-000002 \
                 --task-id boom-000003 >"$work/results.jsonl" 2>/dev/null || true
-        n=$(grep -c '"status":"SUCCEEDED"' "$work/results.jsonl" || true)
-        ((n >= 3)) && break
-        sleep 0.1
-done
+        grep -c '"status":"SUCCEEDED"' "$work/results.jsonl"
+}
+wait_until 60 "3 re-driven tasks SUCCEEDED" -- value_is -ge 3 boom_succeeded
 python3 - "$work/results.jsonl" <<'PY' || fail "re-driven tasks did not succeed"
 import json, sys
 rs = [json.loads(l) for l in open(sys.argv[1])]
@@ -274,10 +244,8 @@ producer -q submit --raw-value \
         '{"id":"again-1","type":"sleep","payload":"3000","timeout_ms":100,"attempt":3,"max_attempts":3}' ||
         fail "raw submit failed"
 producer wait --id again-1 --timeout-ms 30000 >/dev/null || fail "again-1 got no result"
-for ((i = 0; i < 100; i++)); do
-        (($(producer dlt list --task-id again-1 | wc -l) >= 1)) && break
-        sleep 0.1
-done
+wait_until 20 "again-1 in the DLT" -- \
+        value_is -ge 1 eval 'producer dlt list --task-id again-1 | wc -l'
 producer dlt list --task-id again-1 | grep -q 'task=again-1 .* attempts=3 reason=TIMED_OUT' ||
         fail "again-1 not dead-lettered with attempts=3: $(producer dlt list --task-id again-1)"
 producer dlt redrive --task-id again-1 --to swarmq-redrive-check --yes >"$work/again.txt" 2>"$work/again.err" ||
