@@ -8,42 +8,17 @@
 # +hh:mm offset, or epoch millis) gives exactly the second batch, --until
 # exactly the first; --offset, --task-id and --max work; a --since after the
 # last record is an empty replay, not an error; a bad --since is a usage
-# error naming the value; a missing topic is a broker error.
+# error naming the value; a missing topic is a broker error. The steps
+# shared with tests/integration/0006 are in replay_lib.sh.
 source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/../integration/replay_lib.sh"
 use_real_kafka
 
 start_consumer c1 -b "$bootstrap" "${consumer_topic_args[@]}" -X retry.max.attempts=1
 wait_ready "$c1_http"
 
 p=(producer "${producer_topic_args[@]}" --topic-events "$t_events")
-
-# replay_rc NAME [args...]: runs replay with stdout in $work/NAME.jsonl,
-# stderr in $work/NAME.err and the exit code in $rc.
-replay_rc() {
-        local name=$1
-        shift
-        rc=0
-        "${p[@]}" replay "$@" >"$work/$name.jsonl" 2>"$work/$name.err" || rc=$?
-}
-
-# replay_to NAME [args...]: the same, and the replay must exit 0.
-replay_to() {
-        replay_rc "$@"
-        ((rc == 0)) || fail "replay ${*:2}: exit code $rc: $(tail -3 "$work/$1.err")"
-}
-
-# wait_events N: replays the events topic until it holds N events (the
-# terminal events are acknowledged with the results, not before them).
-wait_events() {
-        local want=$1 i
-        for ((i = 0; i < 100; i++)); do
-                replay_to all_events
-                ((rc == 0)) || fail "replay exit code $rc: $(cat "$work/all_events.err")"
-                (($(wc -l <"$work/all_events.jsonl") >= want)) && return 0
-                sleep 0.1
-        done
-        fail "the events topic holds $(wc -l <"$work/all_events.jsonl") events, expected $want"
-}
+replay_cli=("${p[@]}")
 
 # Batch 1: 30 tasks that succeed and 10 that fail.
 "${p[@]}" -q submit --count 30 --type echo --payload one --id-prefix b1 \
@@ -53,7 +28,7 @@ wait_events() {
 cat "$work/b1-ok.ids" "$work/b1-fail.ids" >"$work/b1.ids"
 "${p[@]}" -q wait --ids-file "$work/b1.ids" --timeout-ms 60000 >/dev/null ||
         fail "batch 1 results missing"
-wait_events 120
+wait_events all_events 120
 
 sleep 0.3
 between=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
@@ -68,7 +43,7 @@ log "between the batches: $between"
 cat "$work/b2-ok.ids" "$work/b2-fail.ids" >"$work/b2.ids"
 "${p[@]}" -q wait --ids-file "$work/b2.ids" --timeout-ms 60000 >/dev/null ||
         fail "batch 2 results missing"
-wait_events 210
+wait_events all_events 210
 cat "$work/b1.ids" "$work/b2.ids" >"$work/all.ids"
 
 # check_events FILE IDS_FILE...: FILE holds exactly the events of the tasks
@@ -154,34 +129,8 @@ assert_eq "--since in the future: exit code" "$rc" 0
 assert_eq "--since in the future: lines" "$(wc -l <"$work/since_future.jsonl")" 0
 
 log "--offset"
-replay_to coords --with-coordinates
-python3 - "$work/coords.jsonl" "$t_events" <<'PY' || fail "coordinates are wrong"
-import json, sys
-last = {}
-for line in open(sys.argv[1]):
-    e = json.loads(line)
-    assert e["_topic"] == sys.argv[2], e
-    p, o = e["_partition"], e["_offset"]
-    assert o > last.get(p, -1), f"partition {p}: offset {o} after {last.get(p)}"
-    last[p] = o
-print(f"{sum(1 for _ in open(sys.argv[1]))} events over {len(last)} partitions, offsets in order")
-PY
-want=$(python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l)["_offset"] >= 5))' "$work/coords.jsonl")
-replay_to offset --offset 5
-assert_eq "replay --offset 5 exit code" "$rc" 0
-assert_eq "events at offset >= 5" "$(wc -l <"$work/offset.jsonl")" "$want"
-read -r part want < <(python3 -c '
-import json, sys, collections
-c = collections.Counter(json.loads(l)["_partition"] for l in open(sys.argv[1]))
-p, n = c.most_common(1)[0]
-print(p, n - 2)' "$work/coords.jsonl")
-replay_to offsetp --offset "$part:2" --with-coordinates
-assert_eq "events of partition $part from offset 2" \
-        "$(wc -l <"$work/offsetp.jsonl")" "$want"
-assert_eq "events of other partitions" \
-        "$(grep -vc "\"_partition\":$part," "$work/offsetp.jsonl" || true)" 0
-assert_eq "first offset of partition $part" \
-        "$(head -1 "$work/offsetp.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["_offset"])')" 2
+replay_check_coordinates "$t_events"
+replay_check_offsets 5 2
 
 log "--task-id, --max"
 id1=$(sed -n 7p "$work/b1-fail.ids") id2=$(sed -n 3p "$work/b2-ok.ids")
@@ -192,19 +141,13 @@ replay_to taskid_results --results --task-id "$id1"
 assert_eq "--results --task-id $id1" \
         "$(python3 -c 'import json,sys; print(*[(j["task_id"], j["status"]) for j in map(json.loads, open(sys.argv[1]))])' "$work/taskid_results.jsonl")" \
         "('$id1', 'DEAD_LETTERED')"
-replay_to max --max 17
-assert_eq "replay --max 17 exit code" "$rc" 0
-assert_eq "replay --max 17 lines" "$(wc -l <"$work/max.jsonl")" 17
+replay_check_max 17
 replay_to max_filtered --type dead_lettered --max 12
 assert_eq "replay --type dead_lettered --max 12 lines" \
         "$(grep -c '"type":"dead_lettered"' "$work/max_filtered.jsonl")" 12
 
 log "errors"
-replay_rc bad_since --since 2026-11-24T25:00:00Z
-assert_eq "bad --since exit code" "$rc" 2
-grep -q '"2026-11-24T25:00:00Z"' "$work/bad_since.err" ||
-        fail "bad --since value not named: $(cat "$work/bad_since.err")"
-log "ok: $(head -1 "$work/bad_since.err")"
+replay_check_bad_since 2026-11-24T25:00:00Z
 replay_rc no_topic --topic "$t_events-missing"
 assert_eq "missing topic exit code" "$rc" 3
 grep -q "$t_events-missing: no such topic" "$work/no_topic.err" ||

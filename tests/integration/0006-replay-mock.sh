@@ -7,7 +7,9 @@
 # an undecodable record is warned about (and printed on request) without
 # stopping the replay; --since fails clearly because the mock cluster has no
 # timestamp lookup (tests/broker/0300-replay.sh covers --since on Kafka).
+# The steps both share are in replay_lib.sh.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/replay_lib.sh"
 
 start_consumer c1 --embedded-broker
 wait_ready "$c1_http"
@@ -17,29 +19,8 @@ producer -q submit --count 30 --type echo --payload hi --id-prefix rp \
 producer -q wait --ids-file "$work/ids.txt" --timeout-ms 60000 >/dev/null ||
         fail "results missing"
 
-# replay_rc NAME [args...]: runs replay with stdout in $work/NAME.jsonl,
-# stderr in $work/NAME.err and the exit code in $rc.
-replay_rc() {
-        local name=$1
-        shift
-        rc=0
-        producer replay "$@" >"$work/$name.jsonl" 2>"$work/$name.err" || rc=$?
-}
-
-# replay_to NAME [args...]: the same, and the replay must exit 0.
-replay_to() {
-        replay_rc "$@"
-        ((rc == 0)) || fail "replay ${*:2}: exit code $rc: $(tail -3 "$work/$1.err")"
-}
-
-# The terminal events are acknowledged with the results, not before them:
-# replay (which ends at the end of the topic each time) until all 90 are in.
-for ((i = 0; i < 100; i++)); do
-        replay_to events
-        ((rc == 0)) || fail "replay exit code $rc: $(cat "$work/events.err")"
-        (($(wc -l <"$work/events.jsonl") >= 90)) && break
-        sleep 0.1
-done
+replay_cli=(producer)
+wait_events events 90
 assert_eq "events replayed" "$(wc -l <"$work/events.jsonl")" 90
 
 python3 - "$work/events.jsonl" "$work/ids.txt" <<'PY' || fail "events are wrong"
@@ -60,43 +41,11 @@ assert_eq "results replayed" "$(wc -l <"$work/results.jsonl")" 30
 assert_eq "results that SUCCEEDED" \
         "$(grep -c '"status":"SUCCEEDED"' "$work/results.jsonl")" 30
 
-# Coordinates: the right topic, offsets increasing within each partition.
-replay_to coords --with-coordinates
-assert_eq "coordinates exit code" "$rc" 0
-python3 - "$work/coords.jsonl" <<'PY' || fail "coordinates are wrong"
-import json, sys
-last = {}
-n = 0
-for line in open(sys.argv[1]):
-    e = json.loads(line)
-    n += 1
-    assert e["_topic"] == "swarmq-events", e
-    assert isinstance(e["_timestamp"], int) and e["_timestamp"] > 0, e
-    p, o = e["_partition"], e["_offset"]
-    assert o > last.get(p, -1), f"partition {p}: offset {o} after {last.get(p)}"
-    last[p] = o
-print(f"{n} records over {len(last)} partitions, offsets in order")
-PY
-
-# --offset N: every partition from offset N (records below N are skipped).
-want=$(python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l)["_offset"] >= 2))' "$work/coords.jsonl")
-replay_to offset2 --offset 2
-assert_eq "records at offset >= 2" "$(wc -l <"$work/offset2.jsonl")" "$want"
-# --offset P:N: only partition P, from N.
-read -r part want < <(python3 -c '
-import json, sys, collections
-c = collections.Counter(json.loads(l)["_partition"] for l in open(sys.argv[1]))
-p, n = c.most_common(1)[0]
-print(p, n - 1)' "$work/coords.jsonl")
-replay_to offsetp --offset "$part:1" --with-coordinates
-assert_eq "records of partition $part from offset 1" \
-        "$(wc -l <"$work/offsetp.jsonl")" "$want"
-assert_eq "records of other partitions" \
-        "$(grep -vc "\"_partition\":$part," "$work/offsetp.jsonl" || true)" 0
-
-replay_to max --max 7
-assert_eq "--max 7 exit code" "$rc" 0
-assert_eq "--max 7 lines" "$(wc -l <"$work/max.jsonl")" 7
+# Coordinates: the right topic, offsets increasing within each partition;
+# --offset N (every partition) and P:N (one partition) from offset N.
+replay_check_coordinates swarmq-events
+replay_check_offsets 2 1
+replay_check_max 7
 
 replay_to taskid --task-id "$(sed -n 3p "$work/ids.txt")" \
         --task-id "$(sed -n 5p "$work/ids.txt")"
@@ -155,9 +104,7 @@ grep -q 'timestamp lookup is not supported by this broker' "$work/since.err" ||
 log "ok: $(cat "$work/since.err")"
 
 # Usage errors name the bad value.
-replay_rc usage --since yesterday
-assert_eq "bad --since exit code" "$rc" 2
-grep -q '"yesterday"' "$work/usage.err" || fail "bad --since not named: $(cat "$work/usage.err")"
+replay_check_bad_since yesterday
 replay_rc usage --until 2026-13-01T00:00:00Z
 assert_eq "bad --until (month 13) exit code" "$rc" 2
 replay_rc usage --since 2026-11-24T10:00:00
@@ -178,10 +125,8 @@ follow_pid=$!
 sq_pids+=("$follow_pid")
 producer -q submit --count 5 --type echo --payload hi --id-prefix late \
         --ids-out "$work/late.ids" || fail "submit failed"
-for ((i = 0; i < 300; i++)); do
-        (($(grep -c '"task_id":"late' "$work/follow.jsonl") == 5)) && break
-        sleep 0.1
-done
+wait_until 30 "--follow saw 5 late tasks" -- \
+        value_is -eq 5 grep -c '"task_id":"late' "$work/follow.jsonl"
 assert_eq "--follow saw the late tasks" "$(grep -c '"task_id":"late' "$work/follow.jsonl")" 5
 kill -INT "$follow_pid"
 status=0
