@@ -140,28 +140,25 @@ finished() {
                 $1 ~ /^swarmq_tasks_in_flight/ { f += $2 }
                 END { printf "%d\n", (f > 0 ? s - f : s) }'
 }
-t_first=
-deadline=$(($(date +%s) + 600))
-while :; do
+# sample: notes the time and CPU of the first and the last finished task.
+sample() {
         n=$(finished)
         now=$(date +%s.%N)
+        echo "$n done"
         if [[ -z "$t_first" ]] && ((n > 0)); then
                 t_first=$now
                 n_first=$n
                 cpu_first=$(cpu_of "$consumer_pid")
         fi
-        if ((n >= count)); then
-                t_last=$now
-                cpu_last=$(cpu_of "$consumer_pid")
-                break
-        fi
-        if (($(date +%s) > deadline)); then
-                echo "bench pipe: swarmq did not finish $count tasks in 600 s ($n done)" >&2
-                tail -5 "$work/consumer.log" >&2
-                exit 1
-        fi
-        sleep 0.02
-done
+        ((n >= count)) || return 1
+        t_last=$now
+        cpu_last=$(cpu_of "$consumer_pid")
+}
+t_first=
+if ! wait_until 600 "bench pipe: swarmq finished $count tasks" --every 0.02 -- sample; then
+        tail -5 "$work/consumer.log" >&2
+        exit 1
+fi
 rss=$(awk '/VmHWM/ { print $2 }' "/proc/$consumer_pid/status")
 swarmq=$(awk -v n="$count" -v f="$n_first" -v a="$t_first" -v z="$t_last" \
         'BEGIN { printf "%.0f", (n - f) / (z - a) }')
