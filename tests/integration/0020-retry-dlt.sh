@@ -24,15 +24,17 @@ start_consumer c1 --embedded-broker -X embedded.partitions=3 \
 wait_ready "$c1_http"
 
 producer -q submit --id-prefix boom --type fail --payload boom \
-        --max-attempts 3 --ids-out "$work/ids" || fail "submit failed"
+        --max-attempts 3 --ids-out "$work/boom.ids" || fail "submit failed"
 producer -q submit --id-prefix flaky --type fail --payload flaky \
-        --max-attempts 5 --header succeed_on_attempt=3 --ids-out "$work/ids" ||
+        --max-attempts 5 --header succeed_on_attempt=3 --ids-out "$work/flaky.ids" ||
         fail "submit failed"
 producer -q submit --id-prefix slow --type sleep --payload 5000 \
-        --timeout-ms 100 --max-attempts 2 --ids-out "$work/ids" ||
+        --timeout-ms 100 --max-attempts 2 --ids-out "$work/slow.ids" ||
         fail "submit failed"
 producer -q submit --id-prefix capped --type fail --payload capped \
-        --max-attempts 50 --ids-out "$work/ids" || fail "submit failed"
+        --max-attempts 50 --ids-out "$work/capped.ids" || fail "submit failed"
+# --ids-out rewrites its file: one per submit, then every id in one.
+cat "$work"/{boom,flaky,slow,capped}.ids >"$work/ids"
 producer wait --ids-file "$work/ids" --timeout-ms 40000 --print --json \
         >"$work/wait.out" || fail "not every task got a result"
 

@@ -18,10 +18,13 @@ start_consumer c1 "${common[@]}"
 wait_ready "$c1_http"
 
 producer -q submit --count 20 --id-prefix flaky --type fail --payload flaky \
-        --header succeed_on_attempt=2 --max-attempts 3 --ids-out "$work/ids" ||
+        --header succeed_on_attempt=2 --max-attempts 3 --ids-out "$work/flaky.ids" ||
         fail "submit failed"
 producer -q submit --count 10 --id-prefix doomed --type fail --payload doomed \
-        --max-attempts 2 --ids-out "$work/ids" || fail "submit failed"
+        --max-attempts 2 --ids-out "$work/doomed.ids" || fail "submit failed"
+# --ids-out rewrites its file: one per submit, then all 30 ids in one.
+cat "$work/flaky.ids" "$work/doomed.ids" >"$work/ids"
+assert_eq "task ids to wait for" "$(sort -u "$work/ids" | wc -l)" 30
 
 # Every first attempt failed and its retry record is in Kafka; the retry
 # lane holds them (paused partitions, not due for 4 s).

@@ -41,10 +41,12 @@ log "ok: every alert has a runbook section and a runbook_url to it"
 
 start_consumer c1 --embedded-broker -X executor.threads=2 -X retry.max.attempts=1
 wait_ready "$c1_http"
-producer -q submit --count 200 --type sha256 --payload abc --id-prefix sha --ids-out "$work/ids" ||
+producer -q submit --count 200 --type sha256 --payload abc --id-prefix sha --ids-out "$work/sha.ids" ||
         fail "submit failed"
-producer -q submit --count 20 --type fail --payload no --id-prefix fail --ids-out "$work/ids" ||
+producer -q submit --count 20 --type fail --payload no --id-prefix fail --ids-out "$work/fail.ids" ||
         fail "submit failed"
+# --ids-out rewrites its file: one per submit, then every id in one.
+cat "$work"/{sha,fail}.ids >"$work/ids"
 producer -q submit --raw-value 'not a task' --key bad-1 || fail "raw submit failed"
 producer wait --ids-file "$work/ids" --timeout-ms 60000 >/dev/null || fail "not every task got a result"
 

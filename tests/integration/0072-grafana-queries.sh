@@ -18,10 +18,12 @@ rules=$src/ops/prometheus/alerts.yml
 
 start_consumer c1 --embedded-broker
 wait_ready "$c1_http"
-producer -q submit --count 50 --type sha256 --payload abc --ids-out "$work/ids" || fail "submit failed"
-producer -q submit --count 5 --type fail --payload no --ids-out "$work/ids" || fail "submit failed"
-producer -q submit --count 5 --type sleep --payload 1 --priority CRITICAL --ids-out "$work/ids" ||
+producer -q submit --count 50 --type sha256 --payload abc --ids-out "$work/sha.ids" || fail "submit failed"
+producer -q submit --count 5 --type fail --payload no --ids-out "$work/fail.ids" || fail "submit failed"
+producer -q submit --count 5 --type sleep --payload 1 --priority CRITICAL --ids-out "$work/sleep.ids" ||
         fail "submit failed"
+# --ids-out rewrites its file: one per submit, then every id in one.
+cat "$work"/{sha,fail,sleep}.ids >"$work/ids"
 producer -q submit --raw-value 'not a task' --key bad-1 || fail "raw submit failed"
 producer wait --ids-file "$work/ids" --timeout-ms 60000 >/dev/null || fail "not every task got a result"
 sq_http_get "$c1_http/metrics" >"$work/metrics.txt"
