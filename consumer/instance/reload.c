@@ -14,8 +14,11 @@
  *   running jobs keep a reference to the registry they were selected
  *   from, parked jobs are selected again on the new one. exec and pool
  *   agents' processes are started at start-up, so a reload may not add
- *   one. The running configuration for /status (running_conf) is replaced
- *   under snap_lock.
+ *   one. What /status shows of a reload changes in one step: the flags,
+ *   the registry pointer and the running configuration (running_conf)
+ *   are published together under snap_lock (registry.lock nested inside
+ *   it, never the reverse), and status.c reads the three under it too,
+ *   so no snapshot shows a reloaded flag next to the old config.
  */
 #include "daemon_int.h"
 #include "instance_metrics_int.h"
@@ -115,10 +118,11 @@ static void restart_only_changes(const kv_list_t *old, const kv_list_t *new,
 }
 
 /* What now runs, for /status: reloadable keys from @p new, the others
- * from @p old (the configuration the instance started with). */
-static void running_conf_set(sq_daemon_t *daemon, const kv_list_t *old,
-                             const kv_list_t *new) {
-        kv_list_t running = {0}, prev;
+ * from @p old (the configuration the instance started with).
+ * @returns the list (caller owns, free with kv_free). */
+static kv_list_t running_conf_build(const kv_list_t *old,
+                                    const kv_list_t *new) {
+        kv_list_t running = {0};
         size_t i;
 
         for (i = 0; i < new->cnt; i++)
@@ -127,13 +131,7 @@ static void running_conf_set(sq_daemon_t *daemon, const kv_list_t *old,
         for (i = 0; i < old->cnt; i++)
                 if (!sq_config_key_reloadable(old->kv[i].name))
                         kv_collect(&running, old->kv[i].name, old->kv[i].value);
-        pthread_mutex_lock(&daemon->snap_lock);
-        prev.kv                         = daemon->reload.running_conf;
-        prev.cnt                        = daemon->reload.running_conf_cnt;
-        daemon->reload.running_conf     = running.kv;
-        daemon->reload.running_conf_cnt = running.cnt;
-        pthread_mutex_unlock(&daemon->snap_lock);
-        kv_free(&prev);
+        return running;
 }
 
 void sq_daemon_reload_rejected(sq_daemon_t *daemon, const char *why) {
@@ -146,7 +144,7 @@ void sq_daemon_reload_rejected(sq_daemon_t *daemon, const char *why) {
 
 sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
                           size_t errstr_size) {
-        kv_list_t old_kv = {0}, new_kv = {0};
+        kv_list_t old_kv = {0}, new_kv = {0}, running, prev;
         sq_agents_out_t out = {0};
         sq_agents_t *agents, *old;
         char ignored[1024], flagbuf[16], flags[256];
@@ -164,16 +162,24 @@ sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
                 sq_agents_release_ref(old);
                 goto done;
         }
-        /* /status shows the new configuration before the flags change:
-         * it reads the flags first, so a reader that sees the new flags
-         * also sees the configuration that set them. */
+        sq_instance_metrics_register_agents(daemon, agents);
         sq_config_dump(daemon->conf, kv_collect, &old_kv);
         sq_config_dump(conf, kv_collect, &new_kv);
         restart_only_changes(&old_kv, &new_kv, ignored, sizeof(ignored));
-        running_conf_set(daemon, &old_kv, &new_kv);
-        sq_instance_metrics_register_agents(daemon, agents);
+        running = running_conf_build(&old_kv, &new_kv);
+        /* One step for /status, which reads these three under snap_lock
+         * too: a snapshot shows the registry, the flags and the config of
+         * the same configuration, never a reloaded flag next to the old
+         * config, nor the reverse. */
+        pthread_mutex_lock(&daemon->snap_lock);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
         sq_registry_swap(daemon, agents); /* returns old: released below */
+        prev.kv                         = daemon->reload.running_conf;
+        prev.cnt                        = daemon->reload.running_conf_cnt;
+        daemon->reload.running_conf     = running.kv;
+        daemon->reload.running_conf_cnt = running.cnt;
+        pthread_mutex_unlock(&daemon->snap_lock);
+        kv_free(&prev);
         /* The daemon's reference to the old registry goes; running jobs
          * keep theirs. Parked jobs are selected again on the new one. */
         sq_agents_retire(old, &out);

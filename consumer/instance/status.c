@@ -228,11 +228,12 @@ static void agent_counts(sq_metric_t *const tasks[SQ_STATUS_CNT][SQ_PRIO_CNT],
                 }
 }
 
-static json_t *status_agents(sq_daemon_t *daemon, json_t *totals) {
+/* @p agents: takes ownership of one reference. */
+static json_t *status_agents(sq_daemon_t *daemon, sq_agents_t *agents,
+                             json_t *totals) {
         json_t *arr   = json_array();
         double all_ok = 0, all = 0, dur_sum = 0;
-        uint64_t dur_cnt    = 0;
-        sq_agents_t *agents = sq_daemon_agents(daemon);
+        uint64_t dur_cnt = 0;
         int i, cnt = sq_agents_count(agents);
 
         for (i = 0; i < cnt; i++) {
@@ -322,8 +323,35 @@ char *sq_status_json(sq_daemon_t *daemon, size_t *lenp) {
         const sq_config_t *conf = daemon->conf;
         json_t *doc = json_object(), *totals = json_object();
         json_t *events = json_object(), *config = json_object();
-        json_t *http   = json_object();
+        json_t *http = json_object(), *flags = json_object();
         int64_t now_us = sq_clock_us();
+        sq_agents_t *agents;
+        char buf[16];
+        int f;
+
+        /* What one SIGHUP changes (the agent registry, the flags, the
+         * config shown) is read in one step: the reload publishes all three
+         * under snap_lock, so the snapshot never mixes two
+         * configurations. The flags are the rollouts now, not the ones the
+         * instance started with; the config shows what runs: after a
+         * reload, the reloaded values of the keys a reload applies (the
+         * others wait for a restart). */
+        pthread_mutex_lock(&daemon->snap_lock);
+        agents = sq_daemon_agents(daemon);
+        for (f = 0; f < SQ_FLAG_CNT; f++)
+                json_object_set_new(
+                    flags, sq_flag_name((sq_flag_t)f),
+                    json_string(sq_flag_format(
+                        sq_flags_rollout(&daemon->flags, (sq_flag_t)f), buf,
+                        sizeof(buf))));
+        if (daemon->reload.running_conf) {
+                size_t i;
+                for (i = 0; i < daemon->reload.running_conf_cnt; i++)
+                        config_emit(config, daemon->reload.running_conf[i].name,
+                                    daemon->reload.running_conf[i].value);
+        } else
+                sq_config_dump(conf, config_emit, config);
+        pthread_mutex_unlock(&daemon->snap_lock);
 
         json_object_set_new(doc, "instance", jstr(conf->instance_id));
         json_object_set_new(doc, "version", json_string(SWARMQ_VERSION));
@@ -341,7 +369,8 @@ char *sq_status_json(sq_daemon_t *daemon, size_t *lenp) {
             json_real((double)(now_us - daemon->started_us) / 1e6));
         json_object_set_new(doc, "partitions", status_partitions(daemon));
         json_object_set_new(doc, "admission", status_admission(daemon));
-        json_object_set_new(doc, "agents", status_agents(daemon, totals));
+        json_object_set_new(doc, "agents",
+                            status_agents(daemon, agents, totals));
         json_object_set_new(doc, "tasks", totals);
 
         json_object_set_new(
@@ -363,31 +392,7 @@ char *sq_status_json(sq_daemon_t *daemon, size_t *lenp) {
                             json_boolean(daemon->admin.token != NULL));
         json_object_set_new(doc, "http", http);
 
-        {
-                json_t *flags = json_object();
-                char buf[16];
-                int f;
-                /* The rollouts now (SIGHUP changes them), not the config
-                 * the instance started with. */
-                for (f = 0; f < SQ_FLAG_CNT; f++)
-                        json_object_set_new(
-                            flags, sq_flag_name((sq_flag_t)f),
-                            json_string(sq_flag_format(
-                                sq_flags_rollout(&daemon->flags, (sq_flag_t)f),
-                                buf, sizeof(buf))));
-                json_object_set_new(doc, "flags", flags);
-        }
-        /* What runs now: after a SIGHUP, the reloaded values of the keys
-         * a reload applies (the others wait for a restart). */
-        pthread_mutex_lock(&daemon->snap_lock);
-        if (daemon->reload.running_conf) {
-                size_t i;
-                for (i = 0; i < daemon->reload.running_conf_cnt; i++)
-                        config_emit(config, daemon->reload.running_conf[i].name,
-                                    daemon->reload.running_conf[i].value);
-        } else
-                sq_config_dump(conf, config_emit, config);
-        pthread_mutex_unlock(&daemon->snap_lock);
+        json_object_set_new(doc, "flags", flags);
         json_object_set_new(doc, "config", config);
         return jdump(doc, lenp);
 }
