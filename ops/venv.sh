@@ -11,7 +11,8 @@
 # when the stamp differs, so a second call returns in well under a second.
 # The stamp is written after pip succeeded, so an interrupted install is
 # redone. A venv whose python no longer runs (its base interpreter was
-# removed or upgraded) is rebuilt from scratch.
+# removed or upgraded) is rebuilt from scratch. Concurrent calls (tests
+# under ctest -j) take turns on a lock file next to the venv.
 #
 #   ops/venv.sh            create or update, print the python path
 #   SWARMQ_VENV=DIR ...    use DIR instead of ~/.cache/swarmq/venv
@@ -30,7 +31,7 @@ die() {
 
 case "${1:-}" in
 -h | --help)
-        sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '4,19p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
 "") ;;
@@ -40,6 +41,12 @@ esac
 [[ -f "$req" ]] || die "$req is missing"
 command -v "$base" >/dev/null 2>&1 ||
         die "no '$base' on PATH: install python3 (bash ops/deps.sh --test)"
+
+# One creator at a time: tests that run in parallel (ctest -j) may all
+# call this on a fresh machine; the others wait and then find it ready.
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
 
 py=$venv/bin/python
 if [[ -e "$venv" ]] && ! "$py" -c 'import sys' >/dev/null 2>&1; then
