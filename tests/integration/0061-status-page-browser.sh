@@ -56,7 +56,11 @@ try:
     wait.until(lambda d: text("state") == "running")
     wait.until(lambda d: text("live") == "events: live")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#partitions tbody tr")) == 36)
-    agents = [r.text.split()[0] for r in drv.find_elements(By.CSS_SELECTOR, "#agents tbody tr")]
+    # One script call: the page replaces the table's rows every second, so
+    # rows found by one WebDriver call can be stale by the next.
+    agents = drv.execute_script(
+        "return Array.from(document.querySelectorAll('#agents tbody tr'))"
+        ".map(r => r.cells[0].textContent);")
     assert agents == ["noop", "echo", "sleep", "sha256", "fail", "cpu"], agents
     flags = text("flags")
     assert flags not in ("…", "none") and "=" in flags, flags
