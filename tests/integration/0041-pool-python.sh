@@ -10,10 +10,12 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pool_lib.sh"
 
-worker=$src/consumer/workers/swarmq_worker.py
-# Workers are found as this consumer's children running this checkout's
-# worker: another run of this test (another checkout, CI and a developer
-# at once) has workers with the same names.
+# The workers run a copy in this run's work directory: they are found by
+# that path (this consumer's children, and "none left" at the end), and
+# another run of this test (another checkout or build directory, CI and
+# a developer at once) has workers with the same names.
+worker=$work/swarmq_worker.py
+cp "$src/consumer/workers/swarmq_worker.py" "$worker"
 pool() { # NAME [key=value...]: a pool agent running the Python worker
         pool_agent "$1" "\"python3\", \"-u\", \"$worker\"" "${@:2}"
 }
