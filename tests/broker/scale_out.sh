@@ -51,15 +51,27 @@ run_scale_out() {
         wait_until 60 "the partitions spread over 3 instances" -- spread
         log "task partitions owned: c1=$a c2=$b c3=$c (all lanes: $ta/$tb/$tc)"
 
-        # 9,000 tasks of 3 ms on 3 x 2 ordinary slots: a few seconds of work.
-        producer "${producer_topic_args[@]}" -q submit --count 9000 --type sleep \
-                --payload 3 --priority-mix LOW:1,NORMAL:3,HIGH:1,CRITICAL:1 \
-                --ids-out "$work/all.ids" || fail "submit failed"
+        # 9,000 tasks of 3 ms on 3 x 2 ordinary slots: a few seconds of
+        # work, in two halves. The second half goes in once the fourth
+        # instance is assigned, so it has tasks of its own to run however
+        # fast the others drained the first half (a loaded machine once
+        # finished all 9,000 before the group settled with c4).
+        submit_half() { # PREFIX
+                producer "${producer_topic_args[@]}" -q submit --count 4500 \
+                        --type sleep --payload 3 --id-prefix "$1" \
+                        --priority-mix LOW:1,NORMAL:3,HIGH:1,CRITICAL:1 \
+                        --ids-out "$work/$1.ids" || fail "submit failed"
+        }
+        submit_half first
 
         producer "${producer_topic_args[@]}" wait --count 1500 --timeout-ms 60000 \
                 >/dev/null || fail "no progress"
         log "a fourth instance joins mid-run"
         start_consumer c4 "${common[@]}"
+        wait_ready "$c4_http"
+        log "c4 assigned: task partitions owned c4=$(owned "$c4_http")"
+        submit_half second
+        cat "$work/first.ids" "$work/second.ids" >"$work/all.ids"
 
         producer "${producer_topic_args[@]}" wait --count 4000 --timeout-ms 60000 \
                 >/dev/null || fail "no progress after the join"
