@@ -22,8 +22,11 @@ quick=0
 
 echo "test: building (warnings are errors)"
 SWARMQ_WERROR=ON "$root/ops/build.sh" "$root/build-ci"
+# -j4: the real-Kafka tests run one at a time (RESOURCE_LOCK kafka, about
+# 300 s) and the integration tests, mostly waiting on group joins and
+# backoffs, fill the other slots beside them (README, "Flaky tests").
 echo "test: running the suite"
-ctest --test-dir "$root/build-ci" --output-on-failure --timeout 600 -j2
+ctest --test-dir "$root/build-ci" --output-on-failure --timeout 600 -j4
 
 if ((quick == 0)); then
         echo "test: building with ASan + UBSan"
@@ -33,7 +36,7 @@ if ((quick == 0)); then
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
                 ctest --test-dir "$root/build-asan" --output-on-failure \
-                --timeout 900 -j2
+                --timeout 900 -j4
 fi
 # A short libFuzzer run on the task decoder and the config parser (the kept
 # corpus also runs in every build as unit.fuzz_replay_*). Skipped, loudly,
