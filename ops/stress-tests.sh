@@ -29,7 +29,7 @@ Options:
                       'broker' starts its real-Kafka fixture each run)
   -R, --tests REGEX   only the tests whose name matches (ctest -R)
   -n, --runs N        runs of the suite (default 5)
-  -j, --jobs N        tests at once (ctest -j, default 2, as ops/test.sh)
+  -j, --jobs N        tests at once (ctest -j, default 4, as ops/test.sh)
       --hogs N        CPU hogs (busy loops at nice 0) for the whole
                       duration (default: one per core, nproc); 0 = none
       --asan          use the AddressSanitizer + UBSan build
@@ -54,7 +54,7 @@ EOF
 label='integration|broker'
 regex=''
 runs=5
-jobs=2
+jobs=4
 hogs=$(nproc)
 asan=0
 build_dir=''
