@@ -142,6 +142,53 @@ int64_t sq_admission_retry_due(sq_daemon_t *daemon) {
         return next;
 }
 
+/* The partition a consumed record may be admitted from, or NULL when it
+ * is not admitted: an error or end of partition, a topic not ours, a
+ * partition not owned (or revoking, or the instance stopping), a retry
+ * record not due yet (its partition starts waiting) or behind one. */
+static sq_partition_t *admissible(sq_daemon_t *daemon,
+                                  const rd_kafka_message_t *rkm,
+                                  const char *topic, sq_lane_t *lanep) {
+        sq_partition_t *part;
+        sq_lane_t lane;
+
+        if (rkm->err) {
+                if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        return NULL;
+                SQ_LOG(SQ_LOG_WARNING, "POLL", "consumer error: %s%s%s",
+                       rd_kafka_message_errstr(rkm), rkm->rkt ? " topic=" : "",
+                       rkm->rkt ? topic : "");
+                return NULL;
+        }
+        if (!sq_partitions_lane(daemon, topic, &lane)) {
+                SQ_LOG(SQ_LOG_WARNING, "POLL",
+                       "record from unexpected topic=%s ignored", topic);
+                return NULL;
+        }
+        part = sq_partitions_get(daemon, lane, rkm->partition);
+        if (!part->assigned || atomic_load(&part->revoking) ||
+            atomic_load(&daemon->stop_requested))
+                return NULL; /* not ours any more: not admitted, not
+                              * committed */
+        if (lane == SQ_LANE_RETRY) {
+                rd_kafka_headers_t *hdrs = NULL;
+                int64_t due;
+                if (part->retry_waiting)
+                        return NULL; /* behind a head that is not due:
+                                      * fetched again after the seek */
+                if (rd_kafka_message_headers(rkm, &hdrs) ==
+                        RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    sq_retry_header_int(hdrs, SQ_HDR_BACKOFF_TS, 0, INT64_MAX,
+                                        &due) &&
+                    due > sq_wallclock_ms()) {
+                        retry_wait(daemon, part, rkm->offset, due);
+                        return NULL;
+                }
+        }
+        *lanep = lane;
+        return part;
+}
+
 void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         const char *topic = rd_kafka_topic_name(rkm->rkt);
         sq_partition_t *part;
@@ -152,38 +199,8 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         sq_err_t err;
         bool demoted;
 
-        if (rkm->err) {
-                if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                        return;
-                SQ_LOG(SQ_LOG_WARNING, "POLL", "consumer error: %s%s%s",
-                       rd_kafka_message_errstr(rkm), rkm->rkt ? " topic=" : "",
-                       rkm->rkt ? topic : "");
+        if (!(part = admissible(daemon, rkm, topic, &lane)))
                 return;
-        }
-        if (!sq_partitions_lane(daemon, topic, &lane)) {
-                SQ_LOG(SQ_LOG_WARNING, "POLL",
-                       "record from unexpected topic=%s ignored", topic);
-                return;
-        }
-        part = sq_partitions_get(daemon, lane, rkm->partition);
-        if (!part->assigned || atomic_load(&part->revoking) ||
-            atomic_load(&daemon->stop_requested))
-                return; /* not ours any more: not admitted, not committed */
-        if (lane == SQ_LANE_RETRY) {
-                rd_kafka_headers_t *hdrs = NULL;
-                int64_t due;
-                if (part->retry_waiting)
-                        return; /* behind a head that is not due: fetched
-                                 * again after the seek */
-                if (rd_kafka_message_headers(rkm, &hdrs) ==
-                        RD_KAFKA_RESP_ERR_NO_ERROR &&
-                    sq_retry_header_int(hdrs, SQ_HDR_BACKOFF_TS, 0, INT64_MAX,
-                                        &due) &&
-                    due > sq_wallclock_ms()) {
-                        retry_wait(daemon, part, rkm->offset, due);
-                        return;
-                }
-        }
         if (sq_offsets_admit(part->offsets, rkm->offset, &done) != SQ_OK)
                 return; /* re-delivery after a seek/resume: already held */
         if (done) {

@@ -253,20 +253,67 @@ static void collect_map_done(void *opaque, sq_metrics_t *metrics, void *out) {
         emit_map_gauge(opaque, out, "swarmq_offset_map_done", true);
 }
 
-void sq_instance_metrics_register(sq_daemon_t *daemon) {
+/* The labelled task families and their hot-path children: build info,
+ * tasks finished without an agent, records received, dead letters. */
+static void register_task_families(sq_daemon_t *daemon) {
         static const char *const tasks_labels[] = {"status", "agent",
                                                    "priority", NULL};
         static const char *const lane_label[]   = {"lane", NULL};
-        static const char *const agent_label[]  = {"agent", NULL};
         static const char *const reason_label[] = {"reason", NULL};
-        static const char *const result_label[] = {"result", NULL};
-        static const char *const prio_label[]   = {"priority", NULL};
         static const char *const info_labels[]  = {"version", "instance",
                                                    "group", NULL};
         sq_metrics_t *metrics                   = daemon->metrics;
         sq_daemon_metrics_t *m                  = &daemon->m;
-        /* The unlabelled counters: one family each, and its only child
-         * kept for the hot path in *slot. */
+        sq_mfamily_t *fam;
+        int s, p;
+
+        fam = sq_metrics_family(metrics, "swarmq_build_info",
+                                "Build and instance information (always 1)",
+                                SQ_METRIC_GAUGE, info_labels, NULL, 0);
+        {
+                const char *values[] = {SWARMQ_VERSION,
+                                        daemon->conf->instance_id,
+                                        daemon->conf->group_id};
+                sq_metric_set(sq_metrics_child(fam, values), 1);
+        }
+        fam             = sq_metrics_family(metrics, "swarmq_tasks_total",
+                                            "Tasks finished, by status, agent and "
+                                                        "priority",
+                                            SQ_METRIC_COUNTER, tasks_labels, NULL, 0);
+        m->tasks_family = fam;
+        for (s = 0; s < SQ_STATUS_CNT; s++)
+                for (p = 0; p < SQ_PRIO_CNT; p++) {
+                        const char *values[3];
+                        values[0] = sq_status_name((sq_status_t)s);
+                        values[1] = "none";
+                        values[2] = sq_priority_name((sq_priority_t)p);
+                        m->tasks_none[s][p] = sq_metrics_child(fam, values);
+                }
+        fam = sq_metrics_family(metrics, "swarmq_records_received_total",
+                                "Task records admitted from Kafka, by lane",
+                                SQ_METRIC_COUNTER, lane_label, NULL, 0);
+        {
+                const char *tasks[] = {"tasks"}, *crit[] = {"critical"};
+                const char *retry[]           = {"retry"};
+                m->received[SQ_LANE_TASKS]    = sq_metrics_child(fam, tasks);
+                m->received[SQ_LANE_CRITICAL] = sq_metrics_child(fam, crit);
+                m->received[SQ_LANE_RETRY]    = sq_metrics_child(fam, retry);
+        }
+        fam = sq_metrics_family(metrics, "swarmq_dead_letters_total",
+                                "Records sent to the dead-letter topic, by "
+                                "reason",
+                                SQ_METRIC_COUNTER, reason_label, NULL, 0);
+        for (s = 0; s < SQ_DL_REASON_CNT; s++) {
+                const char *reason[] = {sq_dl_reason_name((sq_dl_reason_t)s)};
+                m->dead_letters[s]   = sq_metrics_child(fam, reason);
+        }
+}
+
+/* The unlabelled counters: one family each, and its only child kept for
+ * the hot path. */
+static void register_counters(sq_daemon_t *daemon) {
+        sq_metrics_t *metrics  = daemon->metrics;
+        sq_daemon_metrics_t *m = &daemon->m;
         const struct {
                 const char *name;
                 const char *help;
@@ -324,54 +371,27 @@ void sq_instance_metrics_register(sq_daemon_t *daemon) {
              &m->map_pauses},
         };
         sq_mfamily_t *fam;
-        int s, p;
+        int s;
 
-        fam = sq_metrics_family(metrics, "swarmq_build_info",
-                                "Build and instance information (always 1)",
-                                SQ_METRIC_GAUGE, info_labels, NULL, 0);
-        {
-                const char *values[] = {SWARMQ_VERSION,
-                                        daemon->conf->instance_id,
-                                        daemon->conf->group_id};
-                sq_metric_set(sq_metrics_child(fam, values), 1);
-        }
-        fam             = sq_metrics_family(metrics, "swarmq_tasks_total",
-                                            "Tasks finished, by status, agent and "
-                                                        "priority",
-                                            SQ_METRIC_COUNTER, tasks_labels, NULL, 0);
-        m->tasks_family = fam;
-        for (s = 0; s < SQ_STATUS_CNT; s++)
-                for (p = 0; p < SQ_PRIO_CNT; p++) {
-                        const char *values[3];
-                        values[0] = sq_status_name((sq_status_t)s);
-                        values[1] = "none";
-                        values[2] = sq_priority_name((sq_priority_t)p);
-                        m->tasks_none[s][p] = sq_metrics_child(fam, values);
-                }
-        fam = sq_metrics_family(metrics, "swarmq_records_received_total",
-                                "Task records admitted from Kafka, by lane",
-                                SQ_METRIC_COUNTER, lane_label, NULL, 0);
-        {
-                const char *tasks[] = {"tasks"}, *crit[] = {"critical"};
-                const char *retry[]           = {"retry"};
-                m->received[SQ_LANE_TASKS]    = sq_metrics_child(fam, tasks);
-                m->received[SQ_LANE_CRITICAL] = sq_metrics_child(fam, crit);
-                m->received[SQ_LANE_RETRY]    = sq_metrics_child(fam, retry);
-        }
-        fam = sq_metrics_family(metrics, "swarmq_dead_letters_total",
-                                "Records sent to the dead-letter topic, by "
-                                "reason",
-                                SQ_METRIC_COUNTER, reason_label, NULL, 0);
-        for (s = 0; s < SQ_DL_REASON_CNT; s++) {
-                const char *reason[] = {sq_dl_reason_name((sq_dl_reason_t)s)};
-                m->dead_letters[s]   = sq_metrics_child(fam, reason);
-        }
         for (s = 0; s < (int)SQ_ARRAY_SIZE(counters); s++) {
                 fam               = sq_metrics_family(metrics, counters[s].name,
                                                       counters[s].help, SQ_METRIC_COUNTER,
                                                       NULL, NULL, 0);
                 *counters[s].slot = sq_metrics_child(fam, NULL);
         }
+}
+
+/* Histograms (selection, run time, schedule latency), the agents'
+ * children, reload and commit results, the memory limit. */
+static void register_results(sq_daemon_t *daemon) {
+        static const char *const agent_label[]  = {"agent", NULL};
+        static const char *const result_label[] = {"result", NULL};
+        static const char *const prio_label[]   = {"priority", NULL};
+        sq_metrics_t *metrics                   = daemon->metrics;
+        sq_daemon_metrics_t *m                  = &daemon->m;
+        sq_mfamily_t *fam;
+        int p;
+
         fam = sq_metrics_family(
             metrics, "swarmq_selection_seconds",
             "Time to select an agent for a task", SQ_METRIC_HISTOGRAM, NULL,
@@ -418,6 +438,12 @@ void sq_instance_metrics_register(sq_daemon_t *daemon) {
                 const char *values[] = {sq_priority_name((sq_priority_t)p)};
                 m->sched_latency[p]  = sq_metrics_child(fam, values);
         }
+}
+
+/* The gauges rendered at scrape time (HTTP thread). */
+static void register_collectors(sq_daemon_t *daemon) {
+        sq_metrics_t *metrics = daemon->metrics;
+        int s;
 
         sq_metrics_collector(metrics, "swarmq_tasks_in_flight",
                              "Tasks admitted and not yet finished and "
@@ -472,6 +498,14 @@ void sq_instance_metrics_register(sq_daemon_t *daemon) {
         sq_metrics_collector(metrics, "swarmq_memory_paused",
                              "1 while intake is paused by memory.limit.bytes",
                              SQ_METRIC_GAUGE, collect_mem_paused, daemon);
-        sq_metrics_register_process(metrics);
+}
+
+void sq_instance_metrics_register(sq_daemon_t *daemon) {
+        /* In this order: /metrics renders the families as registered. */
+        register_task_families(daemon);
+        register_counters(daemon);
+        register_results(daemon);
+        register_collectors(daemon);
+        sq_metrics_register_process(daemon->metrics);
         sq_status_register_metrics(daemon);
 }

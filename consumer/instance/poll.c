@@ -201,6 +201,121 @@ static void finish_drain(sq_daemon_t *daemon) {
                       NULL, NULL, NULL);
 }
 
+/* While stopping: true once the window is empty, or waiting no longer
+ * makes sense (a failed transaction, the drain deadline). */
+static bool drain_over(sq_daemon_t *daemon, int64_t now,
+                       int64_t drain_deadline) {
+        if (sq_partitions_window_total(daemon) == 0)
+                return true;
+        if (daemon->commit.txn_dead) {
+                /* exactly_once after a failed transaction: nothing
+                 * finished now can be committed, so waiting for it only
+                 * delays the restart that runs it again. */
+                SQ_LOG(SQ_LOG_WARNING, "STOP",
+                       "transaction failed; abandoning %ld unfinished tasks "
+                       "without waiting (they run again from the last "
+                       "committed offsets)",
+                       sq_partitions_window_total(daemon));
+                return true;
+        }
+        if (now >= drain_deadline) {
+                SQ_LOG(SQ_LOG_WARNING, "STOP",
+                       "drain deadline passed; abandoning %ld unfinished "
+                       "tasks (they will run again after a restart or on "
+                       "another instance)",
+                       sq_partitions_window_total(daemon));
+                return true;
+        }
+        return false;
+}
+
+/* The poll(2) timeout: the earliest of the next commit, the earliest open
+ * breaker's end (moving due ones to half-open), the earliest retry head's
+ * due time (resuming due ones) and, stopping, the drain deadline. */
+static int64_t next_timeout_us(sq_daemon_t *daemon, int64_t now, bool stopping,
+                               int64_t drain_deadline) {
+        int64_t timeout_us = daemon->commit.next_us - now, due, retry_due;
+
+        if ((due = breakers_tick(daemon, now)))
+                timeout_us = SQ_MIN(timeout_us, due - now);
+        /* The retry lane's timer: wake when the earliest waiting head is
+         * due. */
+        retry_due = sq_admission_retry_due(daemon);
+        if (retry_due != INT64_MAX)
+                timeout_us =
+                    SQ_MIN(timeout_us, (retry_due - sq_wallclock_ms()) * 1000);
+        if (stopping)
+                timeout_us = SQ_MIN(timeout_us, drain_deadline - now);
+        return timeout_us < 0 ? 0 : timeout_us;
+}
+
+/* One wake-up's work: delivery reports first (they free window room),
+ * then the critical and the ordinary queue, backpressure, admin actions,
+ * and the commit when its interval is due. */
+static void serve_wakeup(sq_daemon_t *daemon) {
+        int64_t now;
+        int busy = 0;
+
+        /* Clear the wake-ups first: an event enqueued after this writes
+         * the pipe again, so nothing is missed. */
+        drain_pipe(daemon->poll.consumer_pipe[0]);
+        drain_pipe(daemon->poll.critical_pipe[0]);
+        drain_pipe(daemon->poll.producer_pipe[0]);
+        drain_pipe(daemon->poll.wake_fd);
+
+        sq_poll_serve_reports(daemon, 0);
+        if (daemon->eos && atomic_load(&daemon->commit.txn_failed) &&
+            !daemon->commit.txn_dead)
+                sq_commit_fail_transaction(daemon, "a produce", NULL);
+        sq_admission_check_map_budget(daemon);
+        busy += serve_queue(daemon, daemon->critical_q, false);
+        busy += serve_queue(daemon, daemon->consumer_q, true);
+        sq_admission_backpressure(daemon);
+        admin_events(daemon);
+        if (atomic_load(&daemon->admin.draining) &&
+            !atomic_load(&daemon->admin.drained) &&
+            sq_partitions_window_total(daemon) == 0)
+                finish_drain(daemon);
+
+        now = sq_clock_us();
+        if (now >= daemon->commit.next_us) {
+                sq_commit_offsets(daemon, NULL, false);
+                sq_partitions_snapshot(daemon);
+                daemon->commit.next_us =
+                    now + daemon->conf->commit_interval_ms * 1000;
+        }
+        if (busy)
+                /* A full batch may have left records queued without a new
+                 * io event: wake ourselves to continue. */
+                sq_daemon_wake(daemon);
+}
+
+/* Stopped: abandon what is left, commit the completed prefix, close the
+ * consumer, deliver what finished. */
+static void shut_down(sq_daemon_t *daemon) {
+        atomic_store(&daemon->partitions.order_closed, true);
+        atomic_store(&daemon->cancel, true);
+        sq_sched_shutdown(daemon->sched);
+        sq_executors_join(daemon);
+        sq_runtimes_shutdown(daemon); /* kills children, drops their jobs */
+        sq_poll_serve_reports(daemon, 0);
+        sq_commit_offsets(daemon, NULL, true);
+        sq_lag_stop(daemon); /* no query on a closing consumer */
+        SQ_LOG(SQ_LOG_NOTICE, "STOP", "closing the consumer");
+        rd_kafka_consumer_close(daemon->consumer);
+        /* Results of tasks that finished are still worth delivering
+         * (not after a failed transaction: they would be aborted). */
+        if (!daemon->commit.txn_dead &&
+            rd_kafka_flush(daemon->producer, 10000) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR)
+                SQ_LOG(SQ_LOG_WARNING, "STOP",
+                       "%d records not delivered before the flush timeout",
+                       rd_kafka_outq_len(daemon->producer));
+        rd_kafka_purge(daemon->producer,
+                       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        sq_poll_serve_reports(daemon, 0);
+}
+
 static void *poll_main(void *arg) {
         sq_daemon_t *daemon = arg;
         struct pollfd fds[4];
@@ -224,8 +339,7 @@ static void *poll_main(void *arg) {
         sq_daemon_wake(daemon);
 
         for (;;) {
-                int64_t now = sq_clock_us(), timeout_us, due;
-                int busy    = 0;
+                int64_t now = sq_clock_us(), timeout_us;
 
                 atomic_store(&daemon->poll.heartbeat_us, now);
                 if (!stopping && atomic_load(&daemon->stop_requested)) {
@@ -234,49 +348,10 @@ static void *poll_main(void *arg) {
                             now + daemon->conf->drain_timeout_ms * 1000;
                         stop_intake(daemon);
                 }
-                if (stopping) {
-                        if (sq_partitions_window_total(daemon) == 0)
-                                break;
-                        if (daemon->commit.txn_dead) {
-                                /* exactly_once after a failed transaction:
-                                 * nothing finished now can be committed,
-                                 * so waiting for it only delays the
-                                 * restart that runs it again. */
-                                SQ_LOG(SQ_LOG_WARNING, "STOP",
-                                       "transaction failed; abandoning %ld "
-                                       "unfinished tasks without waiting "
-                                       "(they run again from the last "
-                                       "committed offsets)",
-                                       sq_partitions_window_total(daemon));
-                                break;
-                        }
-                        if (now >= drain_deadline) {
-                                SQ_LOG(SQ_LOG_WARNING, "STOP",
-                                       "drain deadline passed; abandoning "
-                                       "%ld unfinished tasks (they will run "
-                                       "again after a restart or on another "
-                                       "instance)",
-                                       sq_partitions_window_total(daemon));
-                                break;
-                        }
-                }
-
-                timeout_us = daemon->commit.next_us - now;
-                if ((due = breakers_tick(daemon, now)))
-                        timeout_us = SQ_MIN(timeout_us, due - now);
-                {
-                        /* The retry lane's timer: wake when the earliest
-                         * waiting head is due. */
-                        int64_t retry_due = sq_admission_retry_due(daemon);
-                        if (retry_due != INT64_MAX)
-                                timeout_us = SQ_MIN(
-                                    timeout_us,
-                                    (retry_due - sq_wallclock_ms()) * 1000);
-                }
-                if (stopping)
-                        timeout_us = SQ_MIN(timeout_us, drain_deadline - now);
-                if (timeout_us < 0)
-                        timeout_us = 0;
+                if (stopping && drain_over(daemon, now, drain_deadline))
+                        break;
+                timeout_us =
+                    next_timeout_us(daemon, now, stopping, drain_deadline);
                 if (poll(fds, 4, (int)((timeout_us + 999) / 1000)) < 0 &&
                     errno != EINTR) {
                         SQ_LOG(SQ_LOG_CRIT, "POLL", "poll() failed: %s",
@@ -284,62 +359,9 @@ static void *poll_main(void *arg) {
                         daemon->fatal = SQ_ERR_IO;
                         break;
                 }
-                /* Clear the wake-ups first: an event enqueued after this
-                 * writes the pipe again, so nothing is missed. */
-                drain_pipe(daemon->poll.consumer_pipe[0]);
-                drain_pipe(daemon->poll.critical_pipe[0]);
-                drain_pipe(daemon->poll.producer_pipe[0]);
-                drain_pipe(daemon->poll.wake_fd);
-
-                sq_poll_serve_reports(daemon, 0);
-                if (daemon->eos && atomic_load(&daemon->commit.txn_failed) &&
-                    !daemon->commit.txn_dead)
-                        sq_commit_fail_transaction(daemon, "a produce", NULL);
-                sq_admission_check_map_budget(daemon);
-                busy += serve_queue(daemon, daemon->critical_q, false);
-                busy += serve_queue(daemon, daemon->consumer_q, true);
-                sq_admission_backpressure(daemon);
-                admin_events(daemon);
-                if (atomic_load(&daemon->admin.draining) &&
-                    !atomic_load(&daemon->admin.drained) &&
-                    sq_partitions_window_total(daemon) == 0)
-                        finish_drain(daemon);
-
-                now = sq_clock_us();
-                if (now >= daemon->commit.next_us) {
-                        sq_commit_offsets(daemon, NULL, false);
-                        sq_partitions_snapshot(daemon);
-                        daemon->commit.next_us =
-                            now + daemon->conf->commit_interval_ms * 1000;
-                }
-                if (busy)
-                        /* A full batch may have left records queued without
-                         * a new io event: wake ourselves to continue. */
-                        sq_daemon_wake(daemon);
+                serve_wakeup(daemon);
         }
-
-        /* Stopped: abandon what is left, commit the completed prefix. */
-        atomic_store(&daemon->partitions.order_closed, true);
-        atomic_store(&daemon->cancel, true);
-        sq_sched_shutdown(daemon->sched);
-        sq_executors_join(daemon);
-        sq_runtimes_shutdown(daemon); /* kills children, drops their jobs */
-        sq_poll_serve_reports(daemon, 0);
-        sq_commit_offsets(daemon, NULL, true);
-        sq_lag_stop(daemon); /* no query on a closing consumer */
-        SQ_LOG(SQ_LOG_NOTICE, "STOP", "closing the consumer");
-        rd_kafka_consumer_close(daemon->consumer);
-        /* Results of tasks that finished are still worth delivering
-         * (not after a failed transaction: they would be aborted). */
-        if (!daemon->commit.txn_dead &&
-            rd_kafka_flush(daemon->producer, 10000) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR)
-                SQ_LOG(SQ_LOG_WARNING, "STOP",
-                       "%d records not delivered before the flush timeout",
-                       rd_kafka_outq_len(daemon->producer));
-        rd_kafka_purge(daemon->producer,
-                       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        sq_poll_serve_reports(daemon, 0);
+        shut_down(daemon);
         return NULL;
 }
 
