@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * daemon_int.h: one instance (struct sq_daemon_s), put together from the
- * state each concern owns, and the functions of kafka.c, emit.c and
- * executor.c. Each other concern declares its state and its functions in
- * its own header (poll_int.h, partitions_int.h, admission_int.h,
- * commit_int.h, rebalance_int.h, registry_int.h, reload_int.h,
- * routes_int.h, lag_int.h, instance_metrics_int.h).
+ * state each concern owns, and the functions of kafka.c and emit.c. Each
+ * other concern declares its state and its functions in its own header
+ * (poll_int.h, partitions_int.h, admission_int.h, commit_int.h,
+ * rebalance_int.h, registry_int.h, reload_int.h, routes_int.h,
+ * executor_int.h, lag_int.h, instance_metrics_int.h).
  *
  * DESIGN
  *   A concern's member is written by the threads its header names; other
@@ -39,6 +39,7 @@
 #include "ttlmap.h"
 #include "admission_int.h"
 #include "commit_int.h"
+#include "executor_int.h"
 #include "instance_metrics_int.h"
 #include "lag_int.h"
 #include "partitions_int.h"
@@ -47,19 +48,12 @@
 #include "reload_int.h"
 #include "routes_int.h"
 
-typedef struct sq_executor_s {
-        struct sq_daemon_s *daemon;
-        pthread_t thread;
-        int idx;
-        sq_codec_t *codec;
-} sq_executor_t;
-
 /*
  * One instance. The state each concern owns is a member of its own type,
  * declared in that concern's header with the threads that read and write
  * it; what is left here is the instance's own: its configuration, the
- * Kafka clients (kafka.c), the executors (executor.c), the lifecycle
- * flags and the handles several concerns share.
+ * Kafka clients (kafka.c), the scheduler, the lifecycle flags and the
+ * handles several concerns share.
  */
 struct sq_daemon_s {
         /* Read-only after sq_daemon_new() */
@@ -98,18 +92,10 @@ struct sq_daemon_s {
 
         sq_flags_t flags; /* current rollouts (atomics; reload.c sets) */
 
-        /* The executors (executor.c): the scheduler they pop from, the
-         * threads, and the out-of-process agents: the I/O loop, its
-         * codec, and per agent index an sq_exec_t or sq_pool_t (NULL for
-         * builtin agents). All NULL when every agent is builtin. */
+        /* The scheduler lanes: admission (poll thread) and requeues (any
+         * thread) push, executors pop; its own lock. */
         sq_sched_t *sched;
-        sq_executor_t *executors;
-        int executors_cnt;
-        sq_ioloop_t *ioloop;
-        sq_codec_t *io_codec;
-        void **runtimes;
-        void *rt_collectors; /* /metrics collector contexts (executor.c) */
-        atomic_int_least64_t exec_progress_us; /* for /healthz */
+        sq_executors_t executors; /* executor.c */
 
         /* Lifecycle */
         bool started;               /* main: the poll thread runs */
@@ -189,20 +175,5 @@ bool sq_emit_dead_letters(const sq_daemon_t *daemon, const sq_job_t *job,
                           bool retryable);
 void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                        void *opaque);
-
-/* executor.c */
-sq_err_t sq_executors_start(sq_daemon_t *daemon, char *errstr,
-                            size_t errstr_size);
-void sq_executors_join(sq_daemon_t *daemon);
-/* The I/O loop and the exec/pool agents: created with the instance,
- * started before the executors, shut down (children killed, their jobs
- * dropped) after the executors are joined. */
-sq_err_t sq_runtimes_new(sq_daemon_t *daemon, char *errstr, size_t errstr_size);
-sq_err_t sq_runtimes_start(sq_daemon_t *daemon, char *errstr,
-                           size_t errstr_size);
-void sq_runtimes_shutdown(sq_daemon_t *daemon);
-void sq_runtimes_destroy(sq_daemon_t *daemon);
-/* After the metrics registry is destroyed. */
-void sq_runtimes_free_collectors(sq_daemon_t *daemon);
 
 #endif /* SQ_DAEMON_INT_H */

@@ -29,9 +29,9 @@
  *   parked job, which it starts there. A job of an instance stopping past
  *   its deadline is dropped, not failed. The runtimes are indexed like
  *   the agents of the configuration the instance started with
- *   (daemon->runtimes); an agent finds its runtime by name and kind, so
- *   a reload keeps them (exec and pool settings need a restart). The
- *   async run holds a reference to its registry until async_done().
+ *   (daemon->executors.runtimes); an agent finds its runtime by name and
+ *   kind, so a reload keeps them (exec and pool settings need a restart).
+ *   The async run holds a reference to its registry until async_done().
  */
 #include "daemon_int.h"
 #include "registry_int.h"
@@ -198,12 +198,12 @@ static void *runtime_of(sq_daemon_t *daemon, sq_agent_t *agent) {
         const sq_config_t *conf = daemon->conf;
         size_t i;
 
-        if (!daemon->runtimes)
+        if (!daemon->executors.runtimes)
                 return NULL;
         for (i = 0; i < conf->agents_cnt; i++)
                 if (conf->agents[i].kind == sq_agent_kind(agent) &&
                     !strcmp(conf->agents[i].name, sq_agent_name(agent)))
-                        return daemon->runtimes[i];
+                        return daemon->executors.runtimes[i];
         return NULL;
 }
 
@@ -254,9 +254,10 @@ static void async_done(void *opaque, sq_outcome_t *outcome) {
                  * partition's next owner runs it again. */
                 sq_job_drop(daemon, run->job, "instance stopping");
         } else {
-                finish_job(daemon, daemon->io_codec, run->job, slot.agent,
-                           outcome->status, outcome->error, outcome->output,
-                           outcome->output_len, run->started_ms, false);
+                finish_job(daemon, daemon->executors.io_codec, run->job,
+                           slot.agent, outcome->status, outcome->error,
+                           outcome->output, outcome->output_len,
+                           run->started_ms, false);
                 res = outcome_of(outcome->status);
         }
         sq_free(outcome->output);
@@ -268,8 +269,8 @@ static void async_done(void *opaque, sq_outcome_t *outcome) {
          * blocks on it, and its own completion continues the chain (a
          * slot is only ever handed over on the same agent, so the jobs
          * run here are exec or pool jobs too, stolen ones included). */
-        release_chain(daemon, daemon->io_codec, agents, &slot, res, latency_us,
-                      false);
+        release_chain(daemon, daemon->executors.io_codec, agents, &slot, res,
+                      latency_us, false);
         sq_agents_release_ref(agents);
 }
 
@@ -424,7 +425,7 @@ static void *executor_main(void *arg) {
                 sq_priority_t prio = item->priority;
                 run_job(exec, (sq_job_t *)item);
                 sq_sched_done(daemon->sched, prio);
-                atomic_store(&daemon->exec_progress_us, sq_clock_us());
+                atomic_store(&daemon->executors.progress_us, sq_clock_us());
         }
         return NULL;
 }
@@ -433,26 +434,26 @@ sq_err_t sq_executors_start(sq_daemon_t *daemon, char *errstr,
                             size_t errstr_size) {
         int i;
 
-        daemon->executors_cnt = daemon->conf->executor_threads;
-        daemon->executors =
-            sq_calloc((size_t)daemon->executors_cnt, sizeof(sq_executor_t));
-        for (i = 0; i < daemon->executors_cnt; i++) {
-                sq_executor_t *exec = &daemon->executors[i];
+        daemon->executors.cnt = daemon->conf->executor_threads;
+        daemon->executors.threads =
+            sq_calloc((size_t)daemon->executors.cnt, sizeof(sq_executor_t));
+        for (i = 0; i < daemon->executors.cnt; i++) {
+                sq_executor_t *exec = &daemon->executors.threads[i];
                 exec->daemon        = daemon;
                 exec->idx           = i;
                 exec->codec         = sq_codec_new(errstr, errstr_size);
                 if (!exec->codec)
                         return SQ_ERR_ENCODE;
         }
-        for (i = 0; i < daemon->executors_cnt; i++) {
-                sq_executor_t *exec = &daemon->executors[i];
+        for (i = 0; i < daemon->executors.cnt; i++) {
+                sq_executor_t *exec = &daemon->executors.threads[i];
                 int err =
                     pthread_create(&exec->thread, NULL, executor_main, exec);
                 if (err) {
                         sq_errstr_set(errstr, errstr_size,
                                       "cannot start executor thread %d: %s", i,
                                       strerror(err));
-                        daemon->executors_cnt = i;
+                        daemon->executors.cnt = i;
                         return SQ_ERR_IO;
                 }
         }
@@ -461,14 +462,15 @@ sq_err_t sq_executors_start(sq_daemon_t *daemon, char *errstr,
 
 void sq_executors_join(sq_daemon_t *daemon) {
         int i;
-        for (i = 0; i < daemon->executors_cnt; i++)
-                pthread_join(daemon->executors[i].thread, NULL);
-        for (i = 0; i < daemon->conf->executor_threads && daemon->executors;
+        for (i = 0; i < daemon->executors.cnt; i++)
+                pthread_join(daemon->executors.threads[i].thread, NULL);
+        for (i = 0;
+             i < daemon->conf->executor_threads && daemon->executors.threads;
              i++)
-                sq_codec_destroy(daemon->executors[i].codec);
-        sq_free(daemon->executors);
-        daemon->executors     = NULL;
-        daemon->executors_cnt = 0;
+                sq_codec_destroy(daemon->executors.threads[i].codec);
+        sq_free(daemon->executors.threads);
+        daemon->executors.threads = NULL;
+        daemon->executors.cnt     = 0;
 }
 
 /*
@@ -486,19 +488,20 @@ sq_err_t sq_runtimes_new(sq_daemon_t *daemon, char *errstr,
                 any |= conf->agents[i].kind != SQ_AGENT_BUILTIN;
         if (!any)
                 return SQ_OK;
-        if (!(daemon->ioloop = sq_ioloop_new(errstr, errstr_size)))
+        if (!(daemon->executors.ioloop = sq_ioloop_new(errstr, errstr_size)))
                 return SQ_ERR_IO;
-        if (!(daemon->io_codec = sq_codec_new(errstr, errstr_size)))
+        if (!(daemon->executors.io_codec = sq_codec_new(errstr, errstr_size)))
                 return SQ_ERR_ENCODE;
-        daemon->runtimes = sq_calloc(conf->agents_cnt, sizeof(void *));
+        daemon->executors.runtimes =
+            sq_calloc(conf->agents_cnt, sizeof(void *));
         for (i = 0; i < conf->agents_cnt; i++) {
                 const sq_agent_conf_t *aconf = &conf->agents[i];
                 if (aconf->kind == SQ_AGENT_EXEC)
-                        daemon->runtimes[i] =
-                            sq_exec_new(daemon->ioloop, aconf, environ);
+                        daemon->executors.runtimes[i] = sq_exec_new(
+                            daemon->executors.ioloop, aconf, environ);
                 else if (aconf->kind == SQ_AGENT_POOL)
-                        daemon->runtimes[i] =
-                            sq_pool_new(daemon->ioloop, aconf, environ);
+                        daemon->executors.runtimes[i] = sq_pool_new(
+                            daemon->executors.ioloop, aconf, environ);
         }
         return SQ_OK;
 }
@@ -534,11 +537,12 @@ static void collect_runtime(void *opaque, sq_metrics_t *metrics, void *out) {
                 snprintf(labels, sizeof(labels), "agent=\"%s\"", name);
                 if (aconf->kind == SQ_AGENT_EXEC &&
                     col->what == RT_EXEC_RUNNING)
-                        sq_metrics_emit(out, "swarmq_exec_running", labels,
-                                        sq_exec_running(daemon->runtimes[i]));
+                        sq_metrics_emit(
+                            out, "swarmq_exec_running", labels,
+                            sq_exec_running(daemon->executors.runtimes[i]));
                 if (aconf->kind != SQ_AGENT_POOL)
                         continue;
-                sq_pool_stats(daemon->runtimes[i], &st);
+                sq_pool_stats(daemon->executors.runtimes[i], &st);
                 switch (col->what) {
                 case RT_WORKERS:
                         sq_metrics_emit(out, "swarmq_pool_workers", labels,
@@ -622,11 +626,11 @@ static void register_runtime_metrics(sq_daemon_t *daemon) {
         };
         size_t i;
 
-        daemon->rt_collectors =
+        daemon->executors.rt_collectors =
             sq_calloc(SQ_ARRAY_SIZE(families), sizeof(rt_collector_t));
         for (i = 0; i < SQ_ARRAY_SIZE(families); i++) {
                 rt_collector_t *col =
-                    &((rt_collector_t *)daemon->rt_collectors)[i];
+                    &((rt_collector_t *)daemon->executors.rt_collectors)[i];
                 col->daemon = daemon;
                 col->what   = (rt_metric_t)i;
                 sq_metrics_collector(daemon->metrics, families[i].name,
@@ -640,15 +644,16 @@ sq_err_t sq_runtimes_start(sq_daemon_t *daemon, char *errstr,
         size_t i;
         sq_err_t err;
 
-        if (!daemon->ioloop)
+        if (!daemon->executors.ioloop)
                 return SQ_OK;
-        if ((err = sq_ioloop_start(daemon->ioloop, errstr, errstr_size)))
+        if ((err = sq_ioloop_start(daemon->executors.ioloop, errstr,
+                                   errstr_size)))
                 return err;
-        if (daemon->metrics && !daemon->rt_collectors)
+        if (daemon->metrics && !daemon->executors.rt_collectors)
                 register_runtime_metrics(daemon);
         for (i = 0; i < daemon->conf->agents_cnt; i++) {
                 if (daemon->conf->agents[i].kind == SQ_AGENT_POOL)
-                        sq_pool_start(daemon->runtimes[i]);
+                        sq_pool_start(daemon->executors.runtimes[i]);
         }
         return SQ_OK;
 }
@@ -656,41 +661,41 @@ sq_err_t sq_runtimes_start(sq_daemon_t *daemon, char *errstr,
 void sq_runtimes_shutdown(sq_daemon_t *daemon) {
         size_t i;
 
-        if (!daemon->runtimes)
+        if (!daemon->executors.runtimes)
                 return;
         for (i = 0; i < daemon->conf->agents_cnt; i++) {
-                if (!daemon->runtimes[i])
+                if (!daemon->executors.runtimes[i])
                         continue;
                 if (daemon->conf->agents[i].kind == SQ_AGENT_EXEC)
-                        sq_exec_shutdown(daemon->runtimes[i]);
+                        sq_exec_shutdown(daemon->executors.runtimes[i]);
                 else
-                        sq_pool_shutdown(daemon->runtimes[i]);
+                        sq_pool_shutdown(daemon->executors.runtimes[i]);
         }
-        sq_ioloop_stop(daemon->ioloop);
+        sq_ioloop_stop(daemon->executors.ioloop);
 }
 
 void sq_runtimes_destroy(sq_daemon_t *daemon) {
         size_t i;
 
-        if (daemon->runtimes) {
+        if (daemon->executors.runtimes) {
                 sq_runtimes_shutdown(daemon);
                 for (i = 0; i < daemon->conf->agents_cnt; i++) {
                         if (daemon->conf->agents[i].kind == SQ_AGENT_EXEC)
-                                sq_exec_destroy(daemon->runtimes[i]);
+                                sq_exec_destroy(daemon->executors.runtimes[i]);
                         else if (daemon->conf->agents[i].kind == SQ_AGENT_POOL)
-                                sq_pool_destroy(daemon->runtimes[i]);
+                                sq_pool_destroy(daemon->executors.runtimes[i]);
                 }
-                sq_free(daemon->runtimes);
-                daemon->runtimes = NULL;
+                sq_free(daemon->executors.runtimes);
+                daemon->executors.runtimes = NULL;
         }
-        sq_ioloop_destroy(daemon->ioloop);
-        daemon->ioloop = NULL;
-        sq_codec_destroy(daemon->io_codec);
-        daemon->io_codec = NULL;
+        sq_ioloop_destroy(daemon->executors.ioloop);
+        daemon->executors.ioloop = NULL;
+        sq_codec_destroy(daemon->executors.io_codec);
+        daemon->executors.io_codec = NULL;
         /* The registry (destroyed after this) no longer renders them. */
 }
 
 void sq_runtimes_free_collectors(sq_daemon_t *daemon) {
-        sq_free(daemon->rt_collectors);
-        daemon->rt_collectors = NULL;
+        sq_free(daemon->executors.rt_collectors);
+        daemon->executors.rt_collectors = NULL;
 }

@@ -82,7 +82,7 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         sq_partitions_init(daemon);
         sq_admission_init(daemon);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
-        atomic_store(&daemon->exec_progress_us, daemon->started_us);
+        atomic_store(&daemon->executors.progress_us, daemon->started_us);
         if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
                 int64_t t = sq_clock_us() ^ (int64_t)getpid();
                 memcpy(nonce, &t, sizeof(nonce));
@@ -212,7 +212,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
                 sq_daemon_wait(daemon);
         }
         sq_routes_destroy(daemon); /* HTTP first: it reads everything */
-        if (daemon->executors) {
+        if (daemon->executors.threads) {
                 /* Started executors but never the poll thread. */
                 atomic_store(&daemon->partitions.order_closed, true);
                 atomic_store(&daemon->cancel, true);

@@ -36,7 +36,7 @@ static void http_healthz(void *opaque, const char *method, const char *path,
         sq_daemon_t *daemon = opaque;
         int64_t now         = sq_clock_us();
         int64_t poll_age    = now - atomic_load(&daemon->poll.heartbeat_us);
-        int64_t exec_age    = now - atomic_load(&daemon->exec_progress_us);
+        int64_t exec_age    = now - atomic_load(&daemon->executors.progress_us);
         int64_t exec_limit_us =
             (2 * daemon->conf->default_timeout_ms + 10000) * 1000;
         size_t queued = 0;
