@@ -30,6 +30,29 @@
 
 #include <string.h>
 
+/* The partition of @p list's element @p i, or NULL when its topic is
+ * not one of the instance's lanes. */
+static sq_partition_t *
+list_partition(sq_daemon_t *daemon, const rd_kafka_topic_partition_list_t *list,
+               int i) {
+        sq_lane_t lane;
+        if (!sq_partitions_lane(daemon, list->elems[i].topic, &lane))
+                return NULL;
+        return sq_partitions_get(daemon, lane, list->elems[i].partition);
+}
+
+/* Forwards a critical partition's queue to @p to (borrowed), or with NULL
+ * gives it back to the consumer. */
+static void forward_queue(sq_daemon_t *daemon, const sq_partition_t *part,
+                          rd_kafka_queue_t *to) {
+        rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
+            daemon->consumer, part->topic, part->partition);
+        if (pq) {
+                rd_kafka_queue_forward(pq, to);
+                rd_kafka_queue_destroy(pq);
+        }
+}
+
 /* Waits until every job of the revoked partitions is freed (or the drain
  * deadline passes), serving delivery reports meanwhile. */
 static void drain_partitions(sq_daemon_t *daemon,
@@ -41,14 +64,9 @@ static void drain_partitions(sq_daemon_t *daemon,
         for (;;) {
                 long outstanding = 0;
                 for (i = 0; i < list->cnt; i++) {
-                        sq_lane_t lane;
-                        if (!sq_partitions_lane(daemon, list->elems[i].topic,
-                                                &lane))
-                                continue;
-                        outstanding += atomic_load(
-                            &sq_partitions_get(daemon, lane,
-                                               list->elems[i].partition)
-                                 ->outstanding);
+                        sq_partition_t *part = list_partition(daemon, list, i);
+                        if (part)
+                                outstanding += atomic_load(&part->outstanding);
                 }
                 if (!outstanding)
                         return;
@@ -171,35 +189,22 @@ static void revoke_partitions(sq_daemon_t *daemon,
 
         SQ_LOG(SQ_LOG_NOTICE, "REBALANCE", "revoking %d partitions", list->cnt);
         for (i = 0; i < list->cnt; i++) {
-                sq_lane_t lane;
-                if (sq_partitions_lane(daemon, list->elems[i].topic, &lane))
-                        atomic_store(
-                            &sq_partitions_get(daemon, lane,
-                                               list->elems[i].partition)
-                                 ->revoking,
-                            true);
+                sq_partition_t *part = list_partition(daemon, list, i);
+                if (part)
+                        atomic_store(&part->revoking, true);
         }
         drain_partitions(daemon, list);
         sq_commit_offsets(daemon, list, true);
         for (i = 0; i < list->cnt; i++) {
-                sq_partition_t *part;
-                sq_lane_t lane;
-                if (!sq_partitions_lane(daemon, list->elems[i].topic, &lane))
+                sq_partition_t *part = list_partition(daemon, list, i);
+                if (!part)
                         continue;
-                part =
-                    sq_partitions_get(daemon, lane, list->elems[i].partition);
-                if (lane == SQ_LANE_CRITICAL) {
-                        rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
-                            daemon->consumer, part->topic, part->partition);
-                        if (pq) {
-                                rd_kafka_queue_forward(pq, NULL);
-                                rd_kafka_queue_destroy(pq);
-                        }
-                }
+                if (part->lane == SQ_LANE_CRITICAL)
+                        forward_queue(daemon, part, NULL);
                 atomic_fetch_add(&part->gen, 1);
                 if (part->assigned)
-                        atomic_fetch_sub(&daemon->partitions.assigned_cnt[lane],
-                                         1);
+                        atomic_fetch_sub(
+                            &daemon->partitions.assigned_cnt[part->lane], 1);
                 part->assigned = false;
                 part->paused   = false;
                 partition_forget(part);
@@ -222,30 +227,21 @@ static void assign_partitions(sq_daemon_t *daemon,
 
         SQ_LOG(SQ_LOG_NOTICE, "REBALANCE", "assigned %d partitions", list->cnt);
         for (i = 0; i < list->cnt; i++) {
-                sq_partition_t *part;
-                sq_lane_t lane;
-                if (!sq_partitions_lane(daemon, list->elems[i].topic, &lane))
+                sq_partition_t *part = list_partition(daemon, list, i);
+                if (!part)
                         continue;
-                part =
-                    sq_partitions_get(daemon, lane, list->elems[i].partition);
                 atomic_fetch_add(&part->gen, 1);
                 if (!part->assigned)
-                        atomic_fetch_add(&daemon->partitions.assigned_cnt[lane],
-                                         1);
+                        atomic_fetch_add(
+                            &daemon->partitions.assigned_cnt[part->lane], 1);
                 part->assigned = true;
                 part->paused   = false;
                 partition_forget(part);
-                if (lane == SQ_LANE_CRITICAL) {
+                if (part->lane == SQ_LANE_CRITICAL)
                         /* The fast lane's own queue: never behind a paused
                          * or deep ordinary queue. */
-                        rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
-                            daemon->consumer, part->topic, part->partition);
-                        if (pq) {
-                                rd_kafka_queue_forward(pq, daemon->critical_q);
-                                rd_kafka_queue_destroy(pq);
-                        }
-                }
-                if (daemon->admission.lane_paused[lane] ||
+                        forward_queue(daemon, part, daemon->critical_q);
+                if (daemon->admission.lane_paused[part->lane] ||
                     atomic_load(&daemon->stop_requested)) {
                         rd_kafka_topic_partition_list_add(
                             pause_list, part->topic, part->partition);
