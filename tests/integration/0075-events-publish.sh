@@ -29,13 +29,9 @@ for mode in terminal none; do
 
         # Every offset completes: the lag of the tasks and retry topics
         # comes to 0 once the records are acknowledged and committed.
-        lag=-1
-        for ((i = 0; i < 200; i++)); do
-                lag=$(metric_sum "$http" '^swarmq_consumer_lag\{')
-                ((lag == 0)) && break
-                sleep 0.1
-        done
-        assert_eq "$mode: consumer lag once committed" "$lag" 0
+        wait_until 20 "$mode: consumer lag once committed = 0" -- \
+                value_is -eq 0 metric_sum "$http" '^swarmq_consumer_lag\{'
+        assert_eq "$mode: consumer lag once committed" "$wait_seen" 0
 
         kcat -b "$bootstrap" -C -t swarmq-events -e -q -f '%s\n' >"$work/$mode.events" \
                 2>"$work/kcat.log" || fail "kcat failed"
