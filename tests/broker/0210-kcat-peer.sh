@@ -108,6 +108,10 @@ want = {
                                         "created_at": 1700000000000}),
     "k-timeout": ("DEAD_LETTERED", "sleep", {"output": ""}),
     "k-crit": ("SUCCEEDED", "echo", {"output": "fast lane"}),
+    # Refused by the decoder but their id reads: a DEAD_LETTERED result
+    # naming what is wrong, so a waiting client gets an answer (issue 13).
+    "bad-field": ("DEAD_LETTERED", None, {"output": "", "attempts": 0}),
+    "bad-notype": ("DEAD_LETTERED", None, {"output": "", "attempts": 0}),
 }
 errors = 0
 def check(cond, msg):
@@ -143,13 +147,16 @@ for tid, (status, agent, fields) in want.items():
           f"{tid}: source {src}, kcat read it at {origin.get(tid)}")
 check("gpu" in (seen.get("k-nogpu", {}).get("error") or ""),
       f"k-nogpu: error {seen.get('k-nogpu', {}).get('error')!r} does not name gpu")
+for tid, word in (("bad-field", "colour"), ("bad-notype", "type")):
+    check(word in (seen.get(tid, {}).get("error") or ""),
+          f"{tid}: error {seen.get(tid, {}).get('error')!r} does not name {word}")
 check((seen.get("k-timeout", {}).get("error") or "").startswith("sleep: timed out"),
       f"k-timeout: error {seen.get('k-timeout', {}).get('error')!r}")
 print(f"checked {len(seen)} results, {errors} errors")
 sys.exit(1 if errors else 0)
 PY
         fail "JSON task results are wrong (see above)"
-log "ok: ${#tasks[@]} JSON tasks from kcat got the right results"
+log "ok: ${#tasks[@]} JSON tasks from kcat got the right results, and the two refused ones whose id reads"
 
 # ---- the dead-letter topic, read with kcat until it holds them all.
 dlt_count() { # reads the DLT into dlt.jsonl, prints its records
