@@ -243,7 +243,12 @@ sq_err_t sq_config_load_file(sq_config_t *conf, const char *path, char *errstr,
  *        environ): SWARMQ_HTTP_PORT=9000 sets http.port; the name after
  *        SWARMQ_ is lower-cased and '_' becomes '.'; a double underscore
  *        "__" becomes a literal '_' (SWARMQ_KAFKA_SASL_USERNAME sets
- *        kafka.sasl.username). SWARMQ_CONFIG is the config-file path and is
+ *        kafka.sasl.username). Only variables naming a key swarmq has
+ *        are taken (a table key, agent.*, flag.*, kafka.<a property
+ *        librdkafka knows); the others are ignored with one warning
+ *        naming them. SWARMQ_BOOTSTRAP_SERVERS (or the deprecated
+ *        SWARMQ_KAFKA_BOOTSTRAP_SERVERS, with a warning) sets
+ *        kafka.bootstrap.servers. SWARMQ_CONFIG is the config-file path and is
  *        skipped here.
  */
 sq_err_t sq_config_load_env(sq_config_t *conf, char *const *envp, char *errstr,

@@ -168,6 +168,25 @@ static int add_prop(sq_cli_t *cli, char *arg) {
         return SQ_CLI_EXIT_OK;
 }
 
+/* The brokers from the environment: SWARMQ_BOOTSTRAP_SERVERS, the name
+ * swarmq-consumer reads too, or the older consumer spelling
+ * SWARMQ_KAFKA_BOOTSTRAP_SERVERS with a deprecation warning. */
+static const char *env_brokers(void) {
+        const char *canonical  = getenv("SWARMQ_BOOTSTRAP_SERVERS");
+        const char *deprecated = getenv("SWARMQ_KAFKA_BOOTSTRAP_SERVERS");
+
+        if (deprecated && *deprecated)
+                fprintf(stderr,
+                        "%s: SWARMQ_KAFKA_BOOTSTRAP_SERVERS is deprecated: use "
+                        "SWARMQ_BOOTSTRAP_SERVERS, which swarmq-consumer reads "
+                        "too%s\n",
+                        SQ_CLI_PROG,
+                        canonical && *canonical
+                            ? " (both are set: SWARMQ_BOOTSTRAP_SERVERS wins)"
+                            : "");
+        return canonical && *canonical ? canonical : deprecated;
+}
+
 /* Whether bootstrap servers were given in any of the three ways. */
 static bool have_brokers(const sq_cli_t *cli) {
         size_t i;
@@ -211,7 +230,7 @@ int main(int argc, char **argv) {
         int opt, cmd_idx, ret = SQ_CLI_EXIT_OK;
 
         memset(&cli, 0, sizeof(cli));
-        cli.brokers            = getenv("SWARMQ_BOOTSTRAP_SERVERS");
+        cli.brokers            = env_brokers();
         cli.topic_tasks        = SQ_TOPIC_DEFAULT_TASKS;
         cli.topic_critical     = SQ_TOPIC_DEFAULT_CRITICAL;
         cli.topic_results      = SQ_TOPIC_DEFAULT_RESULTS;

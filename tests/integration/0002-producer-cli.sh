@@ -94,6 +94,35 @@ expect_rc 3 "unreachable broker (submit)" -- "$PRODUCER" -b 127.0.0.1:1 \
 expect_rc 3 "unreachable broker (wait)" -- "$PRODUCER" -b 127.0.0.1:1 \
         --connect-timeout-ms 1500 wait --count 1
 
+# --- One environment for both binaries --------------------------------
+# SWARMQ_BOOTSTRAP_SERVERS is the brokers for the consumer too; the old
+# consumer name still works, with a deprecation warning, in both.
+expect_rc 0 "consumer reads SWARMQ_BOOTSTRAP_SERVERS" -- \
+        env SWARMQ_BOOTSTRAP_SERVERS=env-broker:9092 "$CONSUMER" --dump-config &&
+        expect_in "$WORK/out" "^kafka.bootstrap.servers=env-broker:9092$" \
+                "SWARMQ_BOOTSTRAP_SERVERS is kafka.bootstrap.servers"
+expect_rc 0 "consumer reads SWARMQ_KAFKA_BOOTSTRAP_SERVERS" -- \
+        env SWARMQ_KAFKA_BOOTSTRAP_SERVERS=old-broker:9092 "$CONSUMER" \
+        --dump-config &&
+        {
+                expect_in "$WORK/out" \
+                        "^kafka.bootstrap.servers=old-broker:9092$" \
+                        "the deprecated name still sets the brokers"
+                expect_in "$WORK/err" \
+                        "SWARMQ_KAFKA_BOOTSTRAP_SERVERS is deprecated: use SWARMQ_BOOTSTRAP_SERVERS" \
+                        "consumer: deprecation warning"
+        }
+expect_rc 3 "producer reads SWARMQ_KAFKA_BOOTSTRAP_SERVERS" -- \
+        env SWARMQ_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1 "$PRODUCER" \
+        --connect-timeout-ms 500 wait --count 1 &&
+        expect_in "$WORK/err" \
+                "SWARMQ_KAFKA_BOOTSTRAP_SERVERS is deprecated: use SWARMQ_BOOTSTRAP_SERVERS" \
+                "producer: deprecation warning"
+# ops/kafka.sh's own variables (and a typo) must not stop the consumer: the
+# embedded one below runs with them exported, and says it ignored them.
+export SWARMQ_KAFKA_CACHE=$WORK/kafka-cache SWARMQ_KAFKA_STATE=$WORK/kafka-state
+export SWARMQ_EXECUTOR_THREDS=4
+
 # --- The embedded broker and consumer ---------------------------------
 "$CONSUMER" --embedded-broker --http-port 0 >"$WORK/consumer.out" \
         2>"$WORK/consumer.err" &
@@ -113,6 +142,13 @@ if [[ -z $BROKERS ]]; then
         exit 1
 fi
 echo "embedded broker at $BROKERS"
+unset SWARMQ_KAFKA_CACHE SWARMQ_KAFKA_STATE SWARMQ_EXECUTOR_THREDS
+expect_in "$WORK/consumer.err" \
+        "ignoring 3 SWARMQ_\\* environment variables that name no configuration key: .*SWARMQ_KAFKA_CACHE" \
+        "consumer starts with ops/kafka.sh's variables and names them ignored"
+expect_in "$WORK/consumer.err" \
+        "SWARMQ_EXECUTOR_THREDS \\(did you mean SWARMQ_EXECUTOR_THREADS\\?\\)" \
+        "a misspelt key variable is reported with the right name"
 P=("$PRODUCER" -b "$BROKERS")
 
 # kcat_keys TOPIC: the keys of every record in TOPIC, one per line.

@@ -493,6 +493,11 @@ static void test_env(void **state) {
             "SWARMQ_ORDERING=key",
             "SWARMQNOTOURS=1",
             "HOME=/root",
+            /* Not configuration keys: ignored with a warning. */
+            "SWARMQ_KAFKA_CACHE=/var/cache/kafka",
+            "SWARMQ_KAFKA_STATE=/tmp/kafka",
+            "SWARMQ_WERROR=ON",
+            "SWARMQ_EXECUTOR_THREDS=4",
             NULL,
         };
         sq_config_t *conf        = sq_config_new();
@@ -510,9 +515,36 @@ static void test_env(void **state) {
         assert_string_equal(conf->agents[0].handler, "echo");
         assert_int_equal(conf->executor_critical_slots, 2);
         assert_int_equal(conf->ordering, SQ_ORDERING_KEY);
+        assert_int_equal(conf->executor_threads, 4); /* the default */
         assert_int_equal(sq_config_load_env(conf, NULL, errstr, sizeof(errstr)),
                          SQ_OK);
         sq_config_destroy(conf);
+}
+
+/* SWARMQ_BOOTSTRAP_SERVERS, shared with swarmq-producer, is
+ * kafka.bootstrap.servers; the older SWARMQ_KAFKA_BOOTSTRAP_SERVERS
+ * still works, and loses to it when both are set, in either order. */
+static void test_env_bootstrap(void **state) {
+        char *canonical[]   = {"SWARMQ_BOOTSTRAP_SERVERS=a:9092", NULL};
+        char *deprecated[]  = {"SWARMQ_KAFKA_BOOTSTRAP_SERVERS=b:9092", NULL};
+        char *both[]        = {"SWARMQ_KAFKA_BOOTSTRAP_SERVERS=b:9092",
+                               "SWARMQ_BOOTSTRAP_SERVERS=a:9092", NULL};
+        char *const *envs[] = {canonical, deprecated, both};
+        const char *want[]  = {"a:9092", "b:9092", "a:9092"};
+        char errstr[ERRSTR_SIZE] = "";
+        size_t i;
+        (void)state;
+
+        for (i = 0; i < SQ_ARRAY_SIZE(envs); i++) {
+                sq_config_t *conf = sq_config_new();
+                if (sq_config_load_env(conf, envs[i], errstr, sizeof(errstr)) !=
+                    SQ_OK)
+                        fail_msg("load_env failed: %s", errstr);
+                assert_string_equal(
+                    sq_config_kafka_get(conf, "bootstrap.servers"), want[i]);
+                assert_int_equal(conf->kafka_cnt, 1);
+                sq_config_destroy(conf);
+        }
 }
 
 static const struct {
@@ -522,9 +554,12 @@ static const struct {
     {"SWARMQ_EXECUTOR_THREADS=zero",
      "env SWARMQ_EXECUTOR_THREADS: executor.threads=zero: expected an "
      "integer from 1 to 1024"},
-    {"SWARMQ_EXECUTOR_THREDS=4",
-     "env SWARMQ_EXECUTOR_THREDS: unknown configuration key "
-     "\"executor.threds\"; did you mean executor.threads?"},
+    /* agent.* is swarmq's own family: a bad field stops the load. */
+    {"SWARMQ_AGENT_X_KIDN=exec",
+     "env SWARMQ_AGENT_X_KIDN: agent.x.kidn: unknown agent field \"kidn\" "
+     "(expected kind, handler, capabilities, concurrency, breaker.*, command, "
+     "workdir, env.allow, kill.grace.ms, output.max.bytes, stderr.max.bytes, "
+     "limit.*, pool.* or env.<VAR>)"},
     {"SWARMQ_KAFKA_=x", "env SWARMQ_KAFKA_: \"kafka.\" names no librdkafka "
                         "property: expected kafka.<property>, e.g. "
                         "kafka.bootstrap.servers"},
@@ -1418,6 +1453,7 @@ int main(void) {
             cmocka_unit_test(test_file_missing),
             cmocka_unit_test(test_env),
             cmocka_unit_test(test_env_errors),
+            cmocka_unit_test(test_env_bootstrap),
             cmocka_unit_test(test_precedence),
             cmocka_unit_test(test_kafka_passthrough),
             cmocka_unit_test(test_agents_declared),
