@@ -18,7 +18,7 @@ are what a shared machine can tell), prints the tables and appends them to
 docs/benchmarks.md with the machine, the versions and this command.
 
 Commands:
-  all        keysweep, then pipe, on one broker (default)
+  all        keysweep, pipe, then jobqueues, on one broker (default)
   keysweep   parallel-consumer's key sweep: the same 10,000 `sleep` records
              (0-5 ms, one partition) run by swarmq and by Confluent
              parallel-consumer 0.5.3.3 in the modes partition, key with 10,
@@ -28,6 +28,12 @@ Commands:
   pipe       throughput and CPU per task: a plain librdkafka
              consume->produce pipe writing 1 and 4 records per record in vs
              swarmq with noop tasks (tests/bench/run.sh)
+  jobqueues  swarmq vs Celery 5 (Redis broker and result backend) and
+             Sidekiq 6.4 (Redis), all from Debian: the same backlog of
+             no-op tasks (--jobs, 20,000) drained at concurrency 4, tasks/s
+             and CPU per 100,000 of the workers and of the store, with what
+             each keeps (tests/bench/jobqueues.sh). Needs redis-server,
+             python3-celery, python3-redis, ruby-sidekiq (ops/deps.sh --test)
   guarantee  at_least_once vs exactly_once (tests/bench/guarantee.sh; the
              options after the command go to that script)
   memory     RSS figures (tests/bench/memory.sh; options go to it)
@@ -46,6 +52,7 @@ Options (all, keysweep, pipe):
                        records at concurrency 16, pipe of 2,000 records;
                        writes no doc unless --doc is given
   --count N            pipe: records (default 100000)
+  --jobs N             jobqueues: tasks per system (default 20000)
   --threads T          pipe: swarmq executor threads (default 4)
   --sweep-count N      keysweep: records per mode (default 10000)
   --modes LIST         keysweep: comma-separated, from partition, key10,
@@ -88,15 +95,15 @@ if (($#)) && [[ "$1" != -* ]]; then
         shift
 fi
 case $cmd in
-all | keysweep | pipe) ;;
+all | keysweep | pipe | jobqueues) ;;
 guarantee) exec bash "$root/tests/bench/guarantee.sh" "$@" ;;
 memory) exec bash "$root/tests/bench/memory.sh" "$@" ;;
 events-latency) exec bash "$root/tests/bench/events_latency.sh" "$@" ;;
 help) usage; exit 0 ;;
-*) die "unknown command '$cmd' (all, keysweep, pipe, guarantee, memory, events-latency)" ;;
+*) die "unknown command '$cmd' (all, keysweep, pipe, jobqueues, guarantee, memory, events-latency)" ;;
 esac
 
-broker=real bootstrap= build= quick=0 count= threads=4 sweep_count= modes=
+broker=real bootstrap= build= quick=0 count= jobs= threads=4 sweep_count= modes=
 concurrency= commit_ms=100 seed=42 peer=on doc=$root/docs/benchmarks.md
 write=1 doc_given=0
 extra=()
@@ -109,7 +116,7 @@ while (($#)); do
         --no-peer) peer=off; cmdline+=" $1"; shift; continue ;;
         --no-write) write=0; cmdline+=" $1"; shift; continue ;;
         -h | --help) usage; exit 0 ;;
-        --broker | --bootstrap | --build | --count | --threads | --sweep-count | \
+        --broker | --bootstrap | --build | --count | --jobs | --threads | --sweep-count | \
                 --modes | --concurrency | --commit-ms | --seed | -X | --doc) need "$@" ;;
         *) die "unknown option '$1'" ;;
         esac
@@ -118,6 +125,7 @@ while (($#)); do
         --bootstrap) bootstrap=$2 ;;
         --build) build=$(cd "$2" 2>/dev/null && pwd) || die "--build: no directory '$2'" ;;
         --count) posint "$1" "$2"; count=$2 ;;
+        --jobs) posint "$1" "$2"; jobs=$2 ;;
         --threads) posint "$1" "$2"; threads=$2 ;;
         --sweep-count) posint "$1" "$2"; sweep_count=$2 ;;
         --modes) modes=$2 ;;
@@ -131,13 +139,15 @@ while (($#)); do
         cmdline+=" $1 $2"
         shift 2
 done
+[[ "$cmd" == jobqueues && "$broker" == mock ]] &&
+        die "jobqueues runs on real Kafka only (the peers keep their queues in Redis; the mock cluster is no store to compare)"
 [[ "$cmd" == keysweep && "$broker" == mock ]] &&
         die "keysweep runs on real Kafka only (parallel-consumer is a Java client; the mock cluster answers no CreateTopics)"
 ((quick && !doc_given)) && write=0
 if ((quick)); then
-        : "${count:=2000}" "${sweep_count:=200}" "${concurrency:=16}"
+        : "${count:=2000}" "${sweep_count:=200}" "${concurrency:=16}" "${jobs:=500}"
 fi
-: "${count:=100000}" "${sweep_count:=10000}" "${concurrency:=16,100}"
+: "${count:=100000}" "${sweep_count:=10000}" "${concurrency:=16,100}" "${jobs:=20000}"
 : "${modes:=partition,key10,key100,key10000,unordered}"
 
 # Without java, javac and mvn there is no real broker and no
@@ -212,6 +222,22 @@ if [[ "$cmd" == all || "$cmd" == pipe ]]; then
                 echo
         } >>"$out"
         ran+=(pipe)
+fi
+
+if [[ "$cmd" == all || "$cmd" == jobqueues ]]; then
+        if [[ "$broker" == mock ]]; then
+                echo "bench: SKIPPED jobqueues: it needs --broker real" >&2
+        else
+                echo "bench: jobqueues on $bootstrap" >&2
+                {
+                        echo "#### Job queues: swarmq vs Celery and Sidekiq"
+                        echo
+                        bash "$root/tests/bench/jobqueues.sh" --bootstrap "$bootstrap" \
+                                --build "$build" --count "$jobs"
+                        echo
+                } >>"$out"
+                ran+=(jobqueues)
+        fi
 fi
 
 cat "$out"

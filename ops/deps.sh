@@ -10,14 +10,17 @@
 #                        promtool from the prometheus package, python3 with
 #                        venv, clang-format, chromium + chromium-driver
 #                        for the status page test, clang with libFuzzer,
-#                        systemd-analyze, and Java 17 + Maven for the real
-#                        Apache Kafka broker of tests/broker/)
+#                        systemd-analyze, Java 17 + Maven for the real
+#                        Apache Kafka broker of tests/broker/, and the
+#                        peers of ops/bench.sh jobqueues: redis-server,
+#                        Celery and Sidekiq)
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev
             libmicrohttpd-dev libjansson-dev libssl-dev libcmocka-dev)
 test_pkgs=(kcat valgrind prometheus python3 python3-venv curl clang-format
-           chromium chromium-driver clang libclang-rt-14-dev systemd)
+           chromium chromium-driver clang libclang-rt-14-dev systemd
+           redis-server python3-celery python3-redis ruby-sidekiq)
 # A JVM or Maven that is already there (from any source) is used as is.
 command -v java >/dev/null 2>&1 || test_pkgs+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || test_pkgs+=(maven)

@@ -3,7 +3,8 @@
 #
 # ctest bench.smoke: the benchmark suite still runs. `ops/bench.sh all
 # --quick` on this build (a real Kafka broker of its own, a 200-record key
-# sweep against parallel-consumer, a 2,000-record pipe) must print every
+# sweep against parallel-consumer, a 2,000-record pipe, 500 no-op tasks
+# through Celery, Sidekiq and swarmq) must print every
 # table line and append a section with the machine and the command to a
 # scratch copy of the doc. No figure is judged: speed lives in
 # docs/benchmarks.md, not in tests.
@@ -52,4 +53,8 @@ expect "^\| key, 10 keys \([0-9]+ distinct\) \| 16 \| $pc \|$"
 expect "^\| key, 100 keys \([0-9]+ distinct\) \| 16 \| $pc \|$"
 expect "^\| key, 10000 keys \([0-9]+ distinct\) \| 16 \| $pc \|$"
 expect "^\| unordered \| 16 \| $pc \|$"
+kept='[^|]+'
+expect "^\| Celery, prefork pool of 4, Redis broker and result backend \| $num \| $num \| $num \(redis-server\) \| $kept \|$"
+expect "^\| Sidekiq, 4 threads, Redis \| $num \| $num \| $num \(redis-server\) \| $kept \|$"
+expect "^\| swarmq, 4 executors, Kafka \| $num \| $num \| $num \(Kafka broker\) \| $kept \|$"
 echo "bench smoke: every table line printed"
