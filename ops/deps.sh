@@ -13,11 +13,14 @@
 #                        systemd-analyze, Java 17 + Maven for the real
 #                        Apache Kafka broker of tests/broker/, and the
 #                        peers of ops/bench.sh jobqueues: redis-server,
-#                        Celery and Sidekiq)
+#                        Celery and Sidekiq, and the Apicurio Registry that
+#                        ops/registry.sh runs for the schema registry
+#                        tests, fetched into its cache)
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev
-            libmicrohttpd-dev libjansson-dev libssl-dev libcmocka-dev)
+            libmicrohttpd-dev libjansson-dev libssl-dev libcmocka-dev
+            libcurl4-openssl-dev)
 test_pkgs=(kcat valgrind prometheus python3 python3-venv curl clang-format
            chromium chromium-driver clang libclang-rt-14-dev systemd
            redis-server python3-celery python3-redis ruby-sidekiq)
@@ -38,8 +41,15 @@ for p in "${pkgs[@]}"; do
         fi
 done
 
+# fetch_registry: the Schema Registry of the tests (label registry), once.
+fetch_registry() {
+        [[ "${1:-}" == "--test" ]] || return 0
+        bash "$(dirname "${BASH_SOURCE[0]}")/registry.sh" fetch
+}
+
 if ((${#missing[@]} == 0)); then
         echo "deps: all ${#pkgs[@]} packages present"
+        fetch_registry "${1:-}"
         exit 0
 fi
 
@@ -52,3 +62,4 @@ echo "deps: installing ${missing[*]}"
 $SUDO apt-get update -q
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
         --no-install-recommends "${missing[@]}"
+fetch_registry "${1:-}"

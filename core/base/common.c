@@ -47,6 +47,8 @@ const char *sq_err2str(sq_err_t err) {
                 return "unsupported";
         case SQ_ERR_HTTP:
                 return "HTTP server error";
+        case SQ_ERR_UNAVAILABLE:
+                return "remote service unavailable";
         }
         return "unknown error";
 }

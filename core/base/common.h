@@ -35,6 +35,8 @@ typedef enum {
         SQ_ERR_HANDLER     = -11, /**< a task handler failed */
         SQ_ERR_UNSUPPORTED = -12, /**< not supported (yet) */
         SQ_ERR_HTTP        = -13, /**< the HTTP server failed */
+        SQ_ERR_UNAVAILABLE = -14, /**< a remote service did not answer:
+                                   *   try again later */
 } sq_err_t;
 
 /**
