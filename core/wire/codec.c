@@ -35,9 +35,22 @@
  *   fields it lacks then take the "default" of the current schema's JSON,
  *   applied by the JSON task setters (codec_json.c). An older schema whose
  *   missing fields have no default fails sq_codec_new().
+ *
+ *   Schema Registry mode (sq_codec_use_registry()): a schema id is the
+ *   registry's, never the catalog's (the numbers collide). Writes are framed
+ *   with the ids registered for the current schemas
+ *   (sq_codec_register_schema()); a record of an id the codec has not seen
+ *   has its writer schema fetched from the registry (the registry client
+ *   caches the text for every thread) and parsed into a codec_schema_t of
+ *   this codec's own: the current schema itself when equal, else resolved
+ *   to it as an older catalog schema is. The table of these is a ring of
+ *   REGISTRY_SCHEMAS_MAX entries; an id the registry does not know, or
+ *   whose schema cannot be read as the current one, is remembered with its
+ *   error sentence, so a burst of such records asks the registry once.
  */
 #include "codec.h"
 #include "codec_json.h"
+#include "schema_registry.h"
 
 #include <avro.h>
 #include <errno.h>
@@ -58,6 +71,8 @@ extern const struct sq_embedded_schema sq_embedded_schemas[];
 #define CODEC_INITIAL_OUT 1024
 /** Nesting bound of the validating walk (the schemas are flat). */
 #define WALK_MAX_DEPTH 16
+/** Registry mode: writer schemas (and refused ids) one codec keeps. */
+#define REGISTRY_SCHEMAS_MAX 64
 
 typedef enum {
         KIND_TASK,
@@ -67,6 +82,11 @@ typedef enum {
 } kind_t;
 
 static const char *kind_names[KIND_CNT] = {"Task", "Result", "Event"};
+_Static_assert((int)KIND_TASK == (int)SQ_CODEC_KIND_TASK &&
+                   (int)KIND_RESULT == (int)SQ_CODEC_KIND_RESULT &&
+                   (int)KIND_EVENT == (int)SQ_CODEC_KIND_EVENT &&
+                   KIND_CNT == SQ_SCHEMA_REGISTRY_KINDS,
+               "kind_t and sq_codec_kind_t are one order");
 
 /* The catalog: id -> file -> record kind. Append only; an id is never
  * reused and a schema file is never edited once released. */
@@ -154,6 +174,11 @@ typedef struct codec_schema_s {
         avro_value_iface_t *resolver;
         avro_value_t resolved;
         json_t *defaults;
+        /* Registry mode only: the entry this schema owns (its id, a name
+         * for messages, its kind), or why the id cannot be read. */
+        struct catalog_entry owned;
+        char name[48];
+        char *error;
 } codec_schema_t;
 
 struct sq_codec_s {
@@ -165,6 +190,11 @@ struct sq_codec_s {
         avro_writer_t writer;
         char *out; /* header + body of the last encode */
         size_t out_size;
+        /* Registry mode (NULL: the catalog): borrowed client, and the
+         * writer schemas of registry ids seen, a ring (see DESIGN). */
+        sq_schema_registry_t *reg;
+        codec_schema_t reg_schemas[REGISTRY_SCHEMAS_MAX];
+        size_t reg_next;
 };
 
 /*
@@ -658,30 +688,37 @@ fail:
         return NULL;
 }
 
+/* Frees what one schema slot holds and empties it. */
+static void codec_schema_clear(codec_schema_t *s) {
+        if (s->resolved.iface) {
+                avro_resolved_writer_clear_dest(&s->resolved);
+                avro_value_decref(&s->resolved);
+        }
+        if (s->resolver)
+                avro_value_iface_decref(s->resolver);
+        if (s->proj_value.iface)
+                avro_value_decref(&s->proj_value);
+        if (s->proj_iface)
+                avro_value_iface_decref(s->proj_iface);
+        if (s->proj)
+                avro_schema_decref(s->proj);
+        if (s->schema)
+                avro_schema_decref(s->schema);
+        json_decref(s->defaults);
+        sq_free(s->error);
+        memset(s, 0, sizeof(*s));
+}
+
 void sq_codec_destroy(sq_codec_t *codec) {
         size_t i;
         int k;
 
         if (!codec)
                 return;
-        for (i = 0; i < CATALOG_CNT; i++) {
-                codec_schema_t *s = &codec->schemas[i];
-                if (s->resolved.iface) {
-                        avro_resolved_writer_clear_dest(&s->resolved);
-                        avro_value_decref(&s->resolved);
-                }
-                if (s->resolver)
-                        avro_value_iface_decref(s->resolver);
-                if (s->proj_value.iface)
-                        avro_value_decref(&s->proj_value);
-                if (s->proj_iface)
-                        avro_value_iface_decref(s->proj_iface);
-                if (s->proj)
-                        avro_schema_decref(s->proj);
-                if (s->schema)
-                        avro_schema_decref(s->schema);
-                json_decref(s->defaults);
-        }
+        for (i = 0; i < CATALOG_CNT; i++)
+                codec_schema_clear(&codec->schemas[i]);
+        for (i = 0; i < REGISTRY_SCHEMAS_MAX; i++)
+                codec_schema_clear(&codec->reg_schemas[i]);
         for (k = 0; k < KIND_CNT; k++) {
                 if (codec->value[k].iface)
                         avro_value_decref(&codec->value[k]);
@@ -694,6 +731,166 @@ void sq_codec_destroy(sq_codec_t *codec) {
                 avro_writer_free(codec->writer);
         sq_free(codec->out);
         sq_free(codec);
+}
+
+/*
+ * Schema Registry mode
+ */
+
+void sq_codec_use_registry(sq_codec_t *codec, sq_schema_registry_t *reg) {
+        codec->reg = reg;
+}
+
+sq_err_t sq_codec_register_schema(sq_schema_registry_t *reg,
+                                  sq_codec_kind_t kind, const char *topic,
+                                  uint32_t *idp, char *errstr,
+                                  size_t errstr_size) {
+        const struct sq_embedded_schema *emb;
+        char subject[512];
+        uint32_t id = 0, prev;
+        size_t i;
+        sq_err_t err;
+
+        sq_assert((int)kind >= 0 && (int)kind < KIND_CNT);
+        for (i = 0; i < CATALOG_CNT && catalog[i].id != current_ids[kind]; i++)
+                ;
+        sq_assert(i < CATALOG_CNT);
+        emb = embedded_find(catalog[i].file);
+        sq_assert(emb);
+        /* Confluent's default TopicNameStrategy. */
+        snprintf(subject, sizeof(subject), "%s-value", topic);
+        err = sq_schema_registry_register(reg, subject, emb->json, &id, errstr,
+                                          errstr_size);
+        if (err != SQ_OK)
+                return err;
+        /* Several topics of one kind (tasks, critical) share the first
+         * id; the registry gives one schema one id in any case. */
+        prev = sq_schema_registry_writer_id(reg, (int)kind);
+        if (!prev)
+                sq_schema_registry_set_writer_id(reg, (int)kind, id);
+        if (idp)
+                *idp = id;
+        return SQ_OK;
+}
+
+/* The kind of a registry writer schema: a record named Task, Result or
+ * Event (any namespace). */
+static bool registry_kind(avro_schema_t schema, kind_t *kindp) {
+        int k;
+        if (!is_avro_record(schema))
+                return false;
+        for (k = 0; k < KIND_CNT; k++) {
+                if (!strcmp(avro_schema_name(schema), kind_names[k])) {
+                        *kindp = (kind_t)k;
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* Fills the empty slot @p s with the writer schema of registry id @p id:
+ * the schema and its resolver, or the error sentence of why it cannot be
+ * read. @returns SQ_ERR_UNAVAILABLE (nothing kept: try again) or SQ_OK. */
+static sq_err_t registry_load(sq_codec_t *codec, codec_schema_t *s, uint32_t id,
+                              char *errstr, size_t errstr_size) {
+        char *json = NULL, why[512];
+        kind_t kind;
+        sq_err_t err;
+
+        s->owned.id = id;
+        s->entry    = &s->owned;
+        snprintf(s->name, sizeof(s->name), "registry schema %" PRIu32, id);
+        s->owned.file = s->name;
+        err = sq_schema_registry_get(codec->reg, id, &json, why, sizeof(why));
+        if (err == SQ_ERR_UNAVAILABLE) {
+                sq_errstr_set(errstr, errstr_size, "%s", why);
+                memset(s, 0, sizeof(*s));
+                return err;
+        }
+        if (err != SQ_OK)
+                goto refused;
+        if (avro_schema_from_json_length(json, strlen(json), &s->schema)) {
+                snprintf(why, sizeof(why),
+                         "schema id %" PRIu32 " of the schema registry %s is "
+                         "not a valid Avro schema: %s",
+                         id, sq_schema_registry_url(codec->reg),
+                         avro_strerror());
+                goto refused;
+        }
+        if (!registry_kind(s->schema, &kind)) {
+                snprintf(why, sizeof(why),
+                         "schema id %" PRIu32 " of the schema registry %s is "
+                         "not a Task, Result or Event record (it is %s %s)",
+                         id, sq_schema_registry_url(codec->reg),
+                         is_avro_record(s->schema) ? "the record"
+                                                   : "a non-record type",
+                         is_avro_record(s->schema) ? avro_schema_name(s->schema)
+                                                   : "");
+                goto refused;
+        }
+        s->owned.kind = kind;
+        if (!avro_schema_equal(s->schema, codec->current[kind]->schema) &&
+            !setup_older(s, codec->current[kind], why, sizeof(why)))
+                goto refused;
+        sq_free(json);
+        return SQ_OK;
+refused:
+        /* Kept, so the next record of this id is refused without a
+         * request. */
+        codec_schema_clear(s);
+        s->owned.id = id;
+        s->entry    = &s->owned;
+        s->error    = sq_strdup(why);
+        sq_free(json);
+        return SQ_OK;
+}
+
+/* The writer schema of registry id @p id, loaded on first sight. @returns
+ * it, or NULL with @p errp SQ_ERR_UNAVAILABLE (try again) or SQ_ERR_DECODE
+ * (the id is refused) and @p errstr set. */
+static codec_schema_t *registry_schema(sq_codec_t *codec, uint32_t id,
+                                       sq_err_t *errp, char *errstr,
+                                       size_t errstr_size) {
+        codec_schema_t *s = NULL;
+        size_t i;
+
+        for (i = 0; i < REGISTRY_SCHEMAS_MAX; i++) {
+                if (codec->reg_schemas[i].entry &&
+                    codec->reg_schemas[i].owned.id == id) {
+                        s = &codec->reg_schemas[i];
+                        break;
+                }
+        }
+        if (!s) {
+                s               = &codec->reg_schemas[codec->reg_next];
+                codec->reg_next = (codec->reg_next + 1) % REGISTRY_SCHEMAS_MAX;
+                codec_schema_clear(s);
+                if ((*errp = registry_load(codec, s, id, errstr,
+                                           errstr_size)) != SQ_OK)
+                        return NULL;
+        }
+        if (s->error) {
+                sq_errstr_set(errstr, errstr_size, "%s", s->error);
+                *errp = SQ_ERR_DECODE;
+                return NULL;
+        }
+        return s;
+}
+
+sq_err_t sq_codec_prepare(sq_codec_t *codec, const void *buf, size_t len,
+                          char *errstr, size_t errstr_size) {
+        const unsigned char *p = buf;
+        sq_err_t err           = SQ_OK;
+        uint32_t id;
+
+        if (!codec->reg || len < SQ_CODEC_HEADER_LEN || p[0] != SQ_CODEC_MAGIC)
+                return SQ_OK; /* JSON, or refused by the decode itself */
+        id = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
+             ((uint32_t)p[3] << 8) | p[4];
+        if (!registry_schema(codec, id, &err, errstr, errstr_size) &&
+            err == SQ_ERR_UNAVAILABLE)
+                return err;
+        return SQ_OK;
 }
 
 /*
@@ -754,7 +951,23 @@ static sq_err_t decode_frame(sq_codec_t *codec, kind_t kind, const void *buf,
         }
         id = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
              ((uint32_t)p[3] << 8) | p[4];
-        s = codec_schema_find(codec, id);
+        if (codec->reg) {
+                sq_err_t err = SQ_OK;
+                if (!(s = registry_schema(codec, id, &err, errstr,
+                                          errstr_size)))
+                        return err;
+                if (s->entry->kind != kind) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "schema id %" PRIu32 " of the schema "
+                                      "registry %s is a %s schema, not a %s",
+                                      id, sq_schema_registry_url(codec->reg),
+                                      kind_names[s->entry->kind],
+                                      kind_names[kind]);
+                        return SQ_ERR_DECODE;
+                }
+        } else {
+                s = codec_schema_find(codec, id);
+        }
         if (!s || s->entry->kind != kind) {
                 known_ids(kind, known, sizeof(known));
                 if (s)
@@ -1199,10 +1412,20 @@ static sq_err_t encode_finish(sq_codec_t *codec, kind_t kind, int rc,
                               const void **bufp, size_t *lenp, char *errstr,
                               size_t errstr_size) {
         avro_value_t *val = &codec->value[kind];
-        uint32_t id       = current_ids[kind];
+        uint32_t id       = codec->reg
+                                ? sq_schema_registry_writer_id(codec->reg, (int)kind)
+                                : current_ids[kind];
         size_t need;
         char why[256];
 
+        if (!id) {
+                sq_errstr_set(errstr, errstr_size,
+                              "the %s schema is not registered in the schema "
+                              "registry %s yet",
+                              kind_names[kind],
+                              sq_schema_registry_url(codec->reg));
+                return SQ_ERR_ENCODE;
+        }
         if (rc) {
                 sq_errstr_set(errstr, errstr_size,
                               "cannot build the %s value: %s", kind_names[kind],

@@ -4,7 +4,9 @@
  *
  * Wire format (DESIGN.md): Avro binary in the Confluent framing: byte 0x00,
  * a 4-byte big-endian schema id, then the Avro body. Schema ids come from
- * the local catalog (schemas/, embedded at build time). A task value whose
+ * the local catalog (schemas/, embedded at build time), or, when a codec
+ * is given a Schema Registry client (sq_codec_use_registry()), from that
+ * registry (docs/wire.md has both). A task value whose
  * first non-blank byte is '{' is a JSON task with the same field names
  * ("payload" a UTF-8 string, or "payload_base64").
  *
@@ -31,6 +33,14 @@
 #define SQ_SCHEMA_ID_EVENT  3
 
 typedef struct sq_codec_s sq_codec_t;
+typedef struct sq_schema_registry_s sq_schema_registry_t;
+
+/** The record kinds, indexes of the registry's writer ids. */
+typedef enum {
+        SQ_CODEC_KIND_TASK,
+        SQ_CODEC_KIND_RESULT,
+        SQ_CODEC_KIND_EVENT,
+} sq_codec_kind_t;
 
 /**
  * @brief Creates a codec: parses the embedded schema catalog.
@@ -42,12 +52,50 @@ sq_codec_t *sq_codec_new(char *errstr, size_t errstr_size);
 void sq_codec_destroy(sq_codec_t *codec);
 
 /**
+ * @brief Schema Registry mode: from now on a schema id in a record is the
+ *        registry's (never the catalog's), a writer schema not seen yet is
+ *        fetched from @p reg and resolved to the current schema, and what
+ *        the codec writes is framed with the ids sq_codec_register_schema()
+ *        recorded in @p reg.
+ * @param reg borrowed; outlives the codec.
+ */
+void sq_codec_use_registry(sq_codec_t *codec, sq_schema_registry_t *reg);
+
+/**
+ * @brief Registers the current schema of @p kind under the subject
+ *        "<topic>-value" (TopicNameStrategy) and, the first time for this
+ *        kind, records its id in @p reg as the id records of that kind are
+ *        written with.
+ * @param idp optional: set to the id.
+ * @returns SQ_OK, SQ_ERR_UNAVAILABLE (try again) or SQ_ERR_CONFIG (the
+ *          registry refused it), with @p errstr naming the URL and status.
+ */
+sq_err_t sq_codec_register_schema(sq_schema_registry_t *reg,
+                                  sq_codec_kind_t kind, const char *topic,
+                                  uint32_t *idp, char *errstr,
+                                  size_t errstr_size);
+
+/**
+ * @brief Registry mode: makes sure the writer schema of a framed record is
+ *        known (fetched and resolved, or refused with its reason) before the
+ *        record is decoded, so a registry that does not answer delays the
+ *        record instead of refusing it. Without a registry, a no-op.
+ * @returns SQ_ERR_UNAVAILABLE (keep the record, try again later) with
+ *          @p errstr set, else SQ_OK (the decode reports any other
+ *          problem).
+ */
+sq_err_t sq_codec_prepare(sq_codec_t *codec, const void *buf, size_t len,
+                          char *errstr, size_t errstr_size);
+
+/**
  * @brief Decodes a task from a Kafka record value: Confluent-framed Avro
  *        (any task schema id of the catalog) or JSON.
  * @param buf borrowed, @p len bytes.
  * @param taskp on success, a new task (caller owns, sq_task_destroy()).
  * @returns SQ_OK, or SQ_ERR_DECODE with @p errstr a sentence naming what is
- *          wrong (the field, the byte offset, the schema id).
+ *          wrong (the field, the byte offset, the schema id); in registry
+ *          mode also SQ_ERR_UNAVAILABLE when the writer schema could not be
+ *          fetched (a transient failure: the record is not at fault).
  */
 sq_err_t sq_codec_decode_task(sq_codec_t *codec, const void *buf, size_t len,
                               sq_task_t **taskp, char *errstr,
