@@ -75,13 +75,14 @@ static bool job_order_key(const sq_daemon_t *daemon, sq_lane_t lane,
  * Admission (poll thread)
  */
 
-/* The retry lane's head record is not due: pause its partition, then seek
- * it back to that record (pausing sets the next fetch to the record after
- * the last one consumed; the seek, queued behind the pause on the same
- * partition, sets it back), and wake when it is due. Nothing is admitted,
- * so nothing is committed past it: a crash while it waits loses nothing. */
-static void retry_wait(sq_daemon_t *daemon, sq_partition_t *part,
-                       int64_t offset, int64_t due_ms) {
+/* A partition's head record must wait (a retry not due, a writer schema
+ * the registry did not serve): pause its partition, then seek it back to
+ * that record (pausing sets the next fetch to the record after the last
+ * one consumed; the seek, queued behind the pause on the same partition,
+ * sets it back), and wake when it is due. Nothing is admitted, so nothing
+ * is committed past it: a crash while it waits loses nothing. */
+static void hold_at(sq_daemon_t *daemon, sq_partition_t *part, int64_t offset,
+                    int64_t due_ms) {
         rd_kafka_topic_partition_list_t *list =
             rd_kafka_topic_partition_list_new(1);
         rd_kafka_resp_err_t err;
@@ -95,7 +96,6 @@ static void retry_wait(sq_daemon_t *daemon, sq_partition_t *part,
         part->retry_due_ms  = due_ms;
         part->retry_offset  = offset;
         part->paused        = true;
-        sq_metric_add(daemon->m.retry_waits, 1);
         rd_kafka_topic_partition_list_add(list, part->topic, part->partition)
             ->offset = offset;
         if ((err = rd_kafka_pause_partitions(daemon->consumer, list)))
@@ -116,19 +116,25 @@ static void retry_wait(sq_daemon_t *daemon, sq_partition_t *part,
         rd_kafka_topic_partition_list_destroy(list);
 }
 
+static void retry_wait(sq_daemon_t *daemon, sq_partition_t *part,
+                       int64_t offset, int64_t due_ms) {
+        sq_metric_add(daemon->m.retry_waits, 1);
+        hold_at(daemon, part, offset, due_ms);
+}
+
 static void sync_pauses(sq_daemon_t *daemon);
 
-/* Resumes the retry partitions whose head is due. @returns the earliest
- * due time still waited for (wall clock ms), or INT64_MAX. */
+/* Resumes the held partitions (a retry head, a schema fetch) whose head is
+ * due. @returns the earliest due time still waited for (wall clock ms), or
+ * INT64_MAX. */
 int64_t sq_admission_retry_due(sq_daemon_t *daemon) {
         int64_t now = sq_wallclock_ms(), next = INT64_MAX;
         bool changed = false;
-        int i;
+        sq_partition_t *part;
+        int lane, i;
 
-        for (i = 0; i < daemon->partitions.cnt[SQ_LANE_RETRY]; i++) {
-                sq_partition_t *part =
-                    daemon->partitions.parts[SQ_LANE_RETRY][i];
-                if (!part || !part->assigned || !part->retry_waiting)
+        SQ_FOREACH_PARTITION(daemon, lane, i, part) {
+                if (!part->assigned || !part->retry_waiting)
                         continue;
                 if (part->retry_due_ms <= now) {
                         part->retry_waiting = false;
@@ -170,12 +176,12 @@ static sq_partition_t *admissible(sq_daemon_t *daemon,
             atomic_load(&daemon->stop_requested))
                 return NULL; /* not ours any more: not admitted, not
                               * committed */
+        if (part->retry_waiting)
+                return NULL; /* behind a head that is not due: fetched
+                              * again after the seek */
         if (lane == SQ_LANE_RETRY) {
                 rd_kafka_headers_t *hdrs = NULL;
                 int64_t due;
-                if (part->retry_waiting)
-                        return NULL; /* behind a head that is not due:
-                                      * fetched again after the seek */
                 if (rd_kafka_message_headers(rkm, &hdrs) ==
                         RD_KAFKA_RESP_ERR_NO_ERROR &&
                     sq_retry_header_int(hdrs, SQ_HDR_BACKOFF_TS, 0, INT64_MAX,
@@ -201,6 +207,21 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
 
         if (!(part = admissible(daemon, rkm, topic, &lane)))
                 return;
+        /* Registry mode: a writer schema the registry did not serve holds
+         * the partition at this record (a transient failure is not the
+         * record's fault: it is not dead-lettered). */
+        if (sq_codec_prepare(daemon->poll.codec, rkm->payload, rkm->len, errstr,
+                             sizeof(errstr)) == SQ_ERR_UNAVAILABLE) {
+                int64_t wait_ms = sq_schemas_fetch_failed(daemon, errstr);
+                SQ_LOG(SQ_LOG_WARNING, "SCHEMA",
+                       "holding topic=%s partition=%d at offset=%lld for "
+                       "%lld ms: %s",
+                       topic, (int)rkm->partition, (long long)rkm->offset,
+                       (long long)wait_ms, errstr);
+                hold_at(daemon, part, rkm->offset, sq_wallclock_ms() + wait_ms);
+                return;
+        }
+        sq_schemas_fetch_ok(daemon);
         if (sq_offsets_admit(part->offsets, rkm->offset, &done) != SQ_OK)
                 return; /* re-delivery after a seek/resume: already held */
         if (done) {

@@ -47,6 +47,7 @@
 #include "registry_int.h"
 #include "reload_int.h"
 #include "routes_int.h"
+#include "schemas_int.h"
 
 /*
  * One instance. The state each concern owns is a member of its own type,
@@ -84,6 +85,7 @@ struct sq_daemon_s {
         sq_reload_t reload;         /* reload.c */
         sq_admin_t admin;           /* routes.c */
         sq_lag_t lag;               /* lag.c */
+        sq_schemas_t schemas;       /* schemas.c */
 
         /* Guards the partition table's growth and every snapshot the
          * HTTP thread reads: the partitions' snap_* fields (poll thread,

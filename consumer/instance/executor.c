@@ -444,6 +444,7 @@ sq_err_t sq_executors_start(sq_daemon_t *daemon, char *errstr,
                 exec->codec         = sq_codec_new(errstr, errstr_size);
                 if (!exec->codec)
                         return SQ_ERR_ENCODE;
+                sq_schemas_use(daemon, exec->codec);
         }
         for (i = 0; i < daemon->executors.cnt; i++) {
                 sq_executor_t *exec = &daemon->executors.threads[i];
@@ -492,6 +493,7 @@ sq_err_t sq_runtimes_new(sq_daemon_t *daemon, char *errstr,
                 return SQ_ERR_IO;
         if (!(daemon->executors.io_codec = sq_codec_new(errstr, errstr_size)))
                 return SQ_ERR_ENCODE;
+        sq_schemas_use(daemon, daemon->executors.io_codec);
         daemon->executors.runtimes =
             sq_calloc(conf->agents_cnt, sizeof(void *));
         for (i = 0; i < conf->agents_cnt; i++) {

@@ -13,6 +13,7 @@
  *   routes.c            the HTTP server, /healthz /readyz /metrics /admin
  *   instance_metrics.c  metric families and collectors
  *   status.c            /status, /events and the live page
+ *   schemas.c           the Schema Registry: registration, fetch back-off
  *   executor.c, emit.c, kafka.c, lag.c: running tasks, producing records,
  *   building clients, the lag refresher.
  *
@@ -90,7 +91,8 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         for (i = 0; i < 8; i++)
                 snprintf(daemon->event_nonce + 2 * i, 3, "%02x", nonce[i]);
 
-        if (sq_poll_init(daemon, errstr, errstr_size))
+        if (sq_schemas_init(daemon, errstr, errstr_size) ||
+            sq_poll_init(daemon, errstr, errstr_size))
                 goto fail;
         if (sq_registry_load(daemon, errstr, errstr_size))
                 goto fail;
@@ -230,7 +232,8 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         sq_metrics_destroy(daemon->metrics);
         sq_runtimes_free_collectors(daemon);
         sq_eventring_destroy(daemon->events);
-        sq_poll_term(daemon); /* after the clients: they write its pipes */
+        sq_poll_term(daemon);    /* after the clients: they write its pipes */
+        sq_schemas_term(daemon); /* after every codec */
         sq_reload_term(daemon);
         pthread_mutex_destroy(&daemon->snap_lock);
         sq_lag_term(daemon);

@@ -74,7 +74,10 @@ sq_err_t sq_poll_init(sq_daemon_t *daemon, char *errstr, size_t errstr_size) {
 sq_err_t sq_poll_new_codec(sq_daemon_t *daemon, char *errstr,
                            size_t errstr_size) {
         daemon->poll.codec = sq_codec_new(errstr, errstr_size);
-        return daemon->poll.codec ? SQ_OK : SQ_ERR_CONFIG;
+        if (!daemon->poll.codec)
+                return SQ_ERR_CONFIG;
+        sq_schemas_use(daemon, daemon->poll.codec);
+        return SQ_OK;
 }
 
 void sq_poll_watch_queues(sq_daemon_t *daemon) {
@@ -238,6 +241,9 @@ static int64_t next_timeout_us(sq_daemon_t *daemon, int64_t now, bool stopping,
 
         if ((due = breakers_tick(daemon, now)))
                 timeout_us = SQ_MIN(timeout_us, due - now);
+        /* Start-up registration in the schema registry: its retry. */
+        if ((due = sq_schemas_tick(daemon, now)) != INT64_MAX)
+                timeout_us = SQ_MIN(timeout_us, due - sq_clock_us());
         /* The retry lane's timer: wake when the earliest waiting head is
          * due. */
         retry_due = sq_admission_retry_due(daemon);
@@ -268,8 +274,13 @@ static void serve_wakeup(sq_daemon_t *daemon) {
             !daemon->commit.txn_dead)
                 sq_commit_fail_transaction(daemon, "a produce", NULL);
         sq_admission_check_map_budget(daemon);
-        busy += serve_queue(daemon, daemon->critical_q, false);
-        busy += serve_queue(daemon, daemon->consumer_q, true);
+        /* Nothing is admitted before swarmq's schemas are registered
+         * (schemas.c): the queues wait, and the registration's success
+         * wakes this loop. */
+        if (sq_schemas_ready(daemon)) {
+                busy += serve_queue(daemon, daemon->critical_q, false);
+                busy += serve_queue(daemon, daemon->consumer_q, true);
+        }
         sq_admission_backpressure(daemon);
         admin_events(daemon);
         if (atomic_load(&daemon->admin.draining) &&

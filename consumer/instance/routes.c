@@ -62,6 +62,7 @@ static void http_healthz(void *opaque, const char *method, const char *path,
 static void http_readyz(void *opaque, const char *method, const char *path,
                         sq_http_response_t *resp) {
         sq_daemon_t *daemon = opaque;
+        char why[512];
         (void)method;
         (void)path;
         if (atomic_load(&daemon->stop_requested))
@@ -75,6 +76,9 @@ static void http_readyz(void *opaque, const char *method, const char *path,
                 sq_http_respond(resp, 503, NULL,
                                 "not ready: draining, %ld tasks in flight\n",
                                 sq_partitions_window_total(daemon));
+        else if ((sq_schemas_why(daemon, why, sizeof(why)), *why))
+                sq_http_respond(resp, 503, NULL,
+                                "not ready: schema registry: %s\n", why);
         else if (!atomic_load(&daemon->assigned_once))
                 sq_http_respond(resp, 503, NULL,
                                 "not ready: no partition assignment from "

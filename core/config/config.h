@@ -134,6 +134,13 @@ typedef struct sq_config_s {
         char *topic_results;
         char *topic_events;
 
+        /* Schema Registry (schema.registry.*): "" url = embedded catalog */
+        char *schema_registry_url;
+        char *schema_registry_user_info; /**< user:password, a secret */
+        char *schema_registry_ca_location;
+        int schema_registry_timeout_ms;
+        int schema_registry_cache_max;
+
         /* Executor and scheduler */
         int executor_threads;          /**< executor.threads, default 4 */
         int executor_critical_slots;   /**< executor.critical.reserved, 1 */

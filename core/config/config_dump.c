@@ -29,7 +29,7 @@ typedef struct dump_s {
 static bool key_is_secret(const char *key) {
         static const char *const words[] = {
             "password", "secret", "sasl.jaas",  "sasl.oauthbearer.config",
-            "ssl.key",  "token",  "credential",
+            "ssl.key",  "token",  "credential", "user.info",
         };
         size_t i;
 
