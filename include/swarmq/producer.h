@@ -180,7 +180,14 @@ SWARMQ_API swarmq_producer_t *swarmq_producer_new(const char *bootstrap_servers,
  *        "kafka.<property>" passes <property> to librdkafka;
  *        "topic.tasks" and "topic.critical" name the topics;
  *        "submit.block.ms" is how long submit() waits for room in a full
- *        local queue (default 30000; 0 = do not wait).
+ *        local queue (default 30000; 0 = do not wait);
+ *        "schema.registry.url" (with "schema.registry.basic.auth.user.info",
+ *        "schema.registry.ssl.ca.location", "schema.registry.timeout.ms")
+ *        frames tasks with the id of the Task schema in that Confluent-
+ *        compatible Schema Registry, registered under "<topic>-value" of
+ *        both task topics when the producer starts (the consumer must use
+ *        the same registry; docs/wire.md). Without it, the embedded
+ *        catalog's id 1.
  * @returns SWARMQ_OK; SWARMQ_ERR_INVALID_ARG naming the key or value;
  *          SWARMQ_ERR_STATE after the producer started.
  */
@@ -192,7 +199,9 @@ SWARMQ_API swarmq_err_t swarmq_producer_set(swarmq_producer_t *p,
  * @brief Starts the Kafka client (if not started) and, when
  *        @p timeout_ms > 0, waits for a broker to answer a metadata request.
  * @returns SWARMQ_OK; SWARMQ_ERR_KAFKA when the client refuses the
- *          configuration; SWARMQ_ERR_TRANSPORT when no broker answered.
+ *          configuration; SWARMQ_ERR_TRANSPORT when no broker (or, with
+ *          schema.registry.url, no registry) answered; SWARMQ_ERR_ENCODE
+ *          when the registry refused the Task schema.
  */
 SWARMQ_API swarmq_err_t swarmq_producer_connect(swarmq_producer_t *p,
                                                 int timeout_ms, char *errstr,

@@ -38,6 +38,9 @@ typedef struct sq_cli_s {
         sq_kafka_prop_t *props; /**< -X, in order, "kafka." stripped
                                  *   (owned, sq_free()) */
         size_t props_cnt;
+        sq_kafka_prop_t *sr_props; /**< -X schema.registry.*, in order
+                                    *   (owned, sq_free()) */
+        size_t sr_props_cnt;
         const char *topic_tasks;
         const char *topic_critical;
         const char *topic_results;

@@ -779,7 +779,9 @@ static void redrive_one(dlt_state_t *st, const dlt_rec_t *rec) {
         }
         if (rec->task && rec->task->attempt != 1) {
                 rec->task->attempt = 1;
-                if (sq_codec_encode_task(st->cmd->codec, rec->task, &value,
+                if (sq_cmd_register_task_schema(st->cmd, topic, errstr,
+                                                sizeof(errstr)) != SQ_OK ||
+                    sq_codec_encode_task(st->cmd->codec, rec->task, &value,
                                          &value_len, errstr,
                                          sizeof(errstr)) != SQ_OK) {
                         st->failed++;

@@ -458,6 +458,13 @@ static int producer_open(submit_run_t *run) {
                         return sq_cli_usage_error(run->cmd->name, "-X: %s",
                                                   errstr);
         }
+        for (i = 0; i < cli->sr_props_cnt; i++) {
+                if (swarmq_producer_set(run->p, cli->sr_props[i].name,
+                                        cli->sr_props[i].value, errstr,
+                                        sizeof(errstr)) != SWARMQ_OK)
+                        return sq_cli_usage_error(run->cmd->name, "-X: %s",
+                                                  errstr);
+        }
         if (swarmq_producer_set(run->p, "topic.tasks", cli->topic_tasks, errstr,
                                 sizeof(errstr)) != SWARMQ_OK ||
             swarmq_producer_set(run->p, "topic.critical", cli->topic_critical,

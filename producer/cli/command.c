@@ -18,6 +18,7 @@
 #include "command.h"
 
 #include "kafka_conf.h"
+#include "schema_registry.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -37,6 +38,8 @@ void sq_cmd_init(sq_cmd_t *cmd, const sq_cli_t *cli, const char *name,
 void sq_cmd_term(sq_cmd_t *cmd) {
         sq_codec_destroy(cmd->codec);
         cmd->codec = NULL;
+        sq_schema_registry_destroy(cmd->registry);
+        cmd->registry = NULL;
 }
 
 int sq_cmd_parse(const sq_cmd_t *cmd, int argc, char **argv,
@@ -93,6 +96,44 @@ bool sq_cmd_word_arg(const sq_cmd_t *cmd, const char *opt, const char *arg) {
         return false;
 }
 
+/* -X schema.registry.*: the registry client of the command's codec. */
+static int registry_new(sq_cmd_t *cmd) {
+        const sq_cli_t *cli             = cmd->cli;
+        sq_schema_registry_conf_t rconf = {.timeout_ms = 10000,
+                                           .cache_max  = 1000};
+        char errstr[512];
+        int64_t ms;
+        size_t i;
+
+        for (i = 0; i < cli->sr_props_cnt; i++) {
+                const char *name = cli->sr_props[i].name;
+                const char *val  = cli->sr_props[i].value;
+                if (!strcmp(name, "schema.registry.url"))
+                        rconf.url = *val ? val : NULL;
+                else if (!strcmp(name, "schema.registry.basic.auth.user.info"))
+                        rconf.userinfo = val;
+                else if (!strcmp(name, "schema.registry.ssl.ca.location"))
+                        rconf.ca_location = val;
+                else if (!strcmp(name, "schema.registry.timeout.ms") &&
+                         sq_parse_int64(val, 100, 600000, &ms) == SQ_OK)
+                        rconf.timeout_ms = (int)ms;
+                else
+                        return sq_cli_usage_error(
+                            cmd->name,
+                            "-X %s=%s: not a schema registry setting (url, "
+                            "basic.auth.user.info, ssl.ca.location, "
+                            "timeout.ms 100..600000)",
+                            name, val);
+        }
+        if (!rconf.url)
+                return SQ_CLI_EXIT_OK;
+        cmd->registry = sq_schema_registry_new(&rconf, errstr, sizeof(errstr));
+        if (!cmd->registry)
+                return sq_cli_usage_error(cmd->name, "%s", errstr);
+        sq_codec_use_registry(cmd->codec, cmd->registry);
+        return SQ_CLI_EXIT_OK;
+}
+
 int sq_cmd_ready(sq_cmd_t *cmd, bool want_codec) {
         char errstr[512];
 
@@ -107,7 +148,17 @@ int sq_cmd_ready(sq_cmd_t *cmd, bool want_codec) {
                 sq_cmd_say(cmd, NULL, "%s", errstr);
                 return SQ_CLI_EXIT_INCOMPLETE;
         }
-        return SQ_CLI_EXIT_OK;
+        return registry_new(cmd);
+}
+
+sq_err_t sq_cmd_register_task_schema(const sq_cmd_t *cmd, const char *topic,
+                                     char *errstr, size_t errstr_size) {
+        /* Once: the registry gives one schema one id in any subject. */
+        if (!cmd->registry ||
+            sq_schema_registry_writer_id(cmd->registry, SQ_CODEC_KIND_TASK))
+                return SQ_OK;
+        return sq_codec_register_schema(cmd->registry, SQ_CODEC_KIND_TASK,
+                                        topic, NULL, errstr, errstr_size);
 }
 
 /* -b and -X on top of what the caller set. */

@@ -39,10 +39,12 @@
 
 /** One command being run. */
 typedef struct sq_cmd_s {
-        const sq_cli_t *cli;     /**< global options (borrowed) */
-        const char *name;        /**< "submit", "dlt list" (borrowed) */
-        void (*usage)(FILE *fp); /**< prints the command's --help */
-        sq_codec_t *codec;       /**< set by sq_cmd_ready() (owned) */
+        const sq_cli_t *cli;            /**< global options (borrowed) */
+        const char *name;               /**< "submit", "dlt list" (borrowed) */
+        void (*usage)(FILE *fp);        /**< prints the command's --help */
+        sq_codec_t *codec;              /**< set by sq_cmd_ready() (owned) */
+        sq_schema_registry_t *registry; /**< -X schema.registry.url, set by
+                                         *   sq_cmd_ready() (owned) */
 } sq_cmd_t;
 
 /**
@@ -98,6 +100,15 @@ bool sq_cmd_word_arg(const sq_cmd_t *cmd, const char *opt, const char *arg);
  *          SQ_CLI_EXIT_INCOMPLETE (no codec) with the message printed.
  */
 int sq_cmd_ready(sq_cmd_t *cmd, bool want_codec);
+
+/**
+ * @brief With -X schema.registry.url: registers the Task schema under
+ *        "<topic>-value", so the codec can write tasks (dlt redrive).
+ *        Without it, nothing to do.
+ * @returns SQ_OK, or an error with @p errstr naming the registry's answer.
+ */
+sq_err_t sq_cmd_register_task_schema(const sq_cmd_t *cmd, const char *topic,
+                                     char *errstr, size_t errstr_size);
 
 /**
  * @brief Creates a consumer: a throwaway group

@@ -104,6 +104,14 @@ static void usage(FILE *fp) {
             "the\n"
             "                             'kafka.' prefix is optional "
             "(repeatable)\n"
+            "                             -X schema.registry.url=URL (and\n"
+            "                             "
+            "schema.registry.basic.auth.user.info,\n"
+            "                             schema.registry.ssl.ca.location,\n"
+            "                             schema.registry.timeout.ms): Avro "
+            "ids\n"
+            "                             from that Schema Registry, as the\n"
+            "                             consumer's (docs/wire.md)\n"
             "      --topic-tasks T        tasks topic "
             "(default " SQ_TOPIC_DEFAULT_TASKS ")\n"
             "      --topic-critical T     fast-lane topic for CRITICAL tasks\n"
@@ -160,6 +168,17 @@ static int add_prop(sq_cli_t *cli, char *arg) {
                 arg += 6;
         if (!*arg)
                 return sq_cli_usage_error(NULL, "-X names no property");
+        if (!strncmp(arg, "schema.registry.", 16)) {
+                /* Ours, not librdkafka's: the Schema Registry of every
+                 * command's codec (command.c) and of submit's libswarmq. */
+                cli->sr_props =
+                    sq_realloc(cli->sr_props, (cli->sr_props_cnt + 1) *
+                                                  sizeof(*cli->sr_props));
+                cli->sr_props[cli->sr_props_cnt].name  = arg;
+                cli->sr_props[cli->sr_props_cnt].value = eq + 1;
+                cli->sr_props_cnt++;
+                return SQ_CLI_EXIT_OK;
+        }
         cli->props =
             sq_realloc(cli->props, (cli->props_cnt + 1) * sizeof(*cli->props));
         cli->props[cli->props_cnt].name  = arg;
@@ -331,5 +350,6 @@ int main(int argc, char **argv) {
 
 done:
         sq_free(cli.props);
+        sq_free(cli.sr_props);
         return ret;
 }

@@ -32,6 +32,7 @@
 #include "common.h"
 #include "kafka_conf.h"
 #include "log.h"
+#include "schema_registry.h"
 #include "task.h"
 #include "topics.h"
 
@@ -62,6 +63,10 @@ struct swarmq_producer_s {
         sq_codec_t *codec;
         char *topic_tasks;
         char *topic_critical;
+        /* schema.registry.* settings; the client exists once started */
+        char *sr_url, *sr_userinfo, *sr_ca;
+        int64_t sr_timeout_ms;
+        sq_schema_registry_t *registry;
         int64_t submit_block_ms;
         uint64_t submit_cnt; /* for the periodic poll in submit() */
         swarmq_producer_counts_t counts;
@@ -296,6 +301,7 @@ swarmq_producer_t *swarmq_producer_new(const char *bootstrap_servers,
         p->topic_tasks     = sq_strdup(SQ_TOPIC_DEFAULT_TASKS);
         p->topic_critical  = sq_strdup(SQ_TOPIC_DEFAULT_CRITICAL);
         p->submit_block_ms = DEFAULT_SUBMIT_BLOCK_MS;
+        p->sr_timeout_ms   = 10000;
 
         if (sq_kafka_conf_profile(p->conf, SQ_KAFKA_PROFILE_IDEMPOTENT_PRODUCER,
                                   errstr, errstr_size) != SQ_OK ||
@@ -365,6 +371,29 @@ swarmq_err_t swarmq_producer_set(swarmq_producer_t *p, const char *key,
                 *topicp = sq_strdup(value);
                 return SWARMQ_OK;
         }
+        if (!strcmp(key, "schema.registry.url") ||
+            !strcmp(key, "schema.registry.basic.auth.user.info") ||
+            !strcmp(key, "schema.registry.ssl.ca.location")) {
+                char **strp = !strcmp(key, "schema.registry.url") ? &p->sr_url
+                              : !strcmp(key, "schema.registry.ssl.ca.location")
+                                  ? &p->sr_ca
+                                  : &p->sr_userinfo;
+                sq_free(*strp);
+                *strp = *value ? sq_strdup(value) : NULL;
+                return SWARMQ_OK;
+        }
+        if (!strcmp(key, "schema.registry.timeout.ms")) {
+                if (sq_parse_int64(value, 100, 600000, &ms) != SQ_OK) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "setting \"schema.registry.timeout.ms\" "
+                                      "= \"%s\" is not a number of "
+                                      "milliseconds (100..600000)",
+                                      value);
+                        return SWARMQ_ERR_INVALID_ARG;
+                }
+                p->sr_timeout_ms = ms;
+                return SWARMQ_OK;
+        }
         if (!strcmp(key, "submit.block.ms")) {
                 if (sq_parse_int64(value, 0, INT32_MAX, &ms) != SQ_OK) {
                         sq_errstr_set(errstr, errstr_size,
@@ -379,9 +408,42 @@ swarmq_err_t swarmq_producer_set(swarmq_producer_t *p, const char *key,
         }
         sq_errstr_set(errstr, errstr_size,
                       "unknown setting \"%s\" (expected kafka.<property>, "
-                      "topic.tasks, topic.critical or submit.block.ms)",
+                      "topic.tasks, topic.critical, submit.block.ms or "
+                      "schema.registry.*)",
                       key);
         return SWARMQ_ERR_INVALID_ARG;
+}
+
+/* schema.registry.url: a client of the registry, the Task schema
+ * registered under the subjects of both task topics, and the codec in
+ * registry mode. On failure nothing is kept: the next call tries again. */
+static swarmq_err_t register_schemas(swarmq_producer_t *p, char *errstr,
+                                     size_t errstr_size) {
+        sq_schema_registry_conf_t rconf = {.url         = p->sr_url,
+                                           .userinfo    = p->sr_userinfo,
+                                           .ca_location = p->sr_ca,
+                                           .timeout_ms  = (int)p->sr_timeout_ms,
+                                           .cache_max   = 1000};
+        sq_schema_registry_t *reg;
+        sq_err_t err;
+
+        if (!(reg = sq_schema_registry_new(&rconf, errstr, errstr_size)))
+                return SWARMQ_ERR_INVALID_ARG;
+        err = sq_codec_register_schema(reg, SQ_CODEC_KIND_TASK, p->topic_tasks,
+                                       NULL, errstr, errstr_size);
+        if (err == SQ_OK)
+                err = sq_codec_register_schema(reg, SQ_CODEC_KIND_TASK,
+                                               p->topic_critical, NULL, errstr,
+                                               errstr_size);
+        if (err != SQ_OK) {
+                snprintf(p->last_error, sizeof(p->last_error), "%s", errstr);
+                sq_schema_registry_destroy(reg);
+                return err == SQ_ERR_UNAVAILABLE ? SWARMQ_ERR_TRANSPORT
+                                                 : SWARMQ_ERR_ENCODE;
+        }
+        p->registry = reg;
+        sq_codec_use_registry(p->codec, reg);
+        return SWARMQ_OK;
 }
 
 /* Creates the client from the configuration; idempotent. */
@@ -394,6 +456,11 @@ static swarmq_err_t producer_start(swarmq_producer_t *p, char *errstr,
                               "the producer failed to start earlier: %s",
                               p->last_error);
                 return SWARMQ_ERR_KAFKA;
+        }
+        if (p->sr_url && !p->registry) {
+                swarmq_err_t ret = register_schemas(p, errstr, errstr_size);
+                if (ret != SWARMQ_OK)
+                        return ret;
         }
         /* A copy: after a failure the settings can still be changed and
          * the start tried again. */
@@ -565,6 +632,10 @@ void swarmq_producer_destroy(swarmq_producer_t *p) {
         if (p->conf)
                 rd_kafka_conf_destroy(p->conf);
         sq_codec_destroy(p->codec);
+        sq_schema_registry_destroy(p->registry);
+        sq_free(p->sr_url);
+        sq_free(p->sr_userinfo);
+        sq_free(p->sr_ca);
         sq_free(p->topic_tasks);
         sq_free(p->topic_critical);
         sq_free(p);

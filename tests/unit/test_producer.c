@@ -5,7 +5,7 @@
  * CRITICAL tasks go to the fast-lane topic and others to the task topic,
  * record keys are task ids (or the task key), values decode back to the
  * task, and delivery counts add up. A broker nobody answers on is a
- * transport error.
+ * transport error, and so is a schema registry nobody answers on.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -214,8 +214,40 @@ static void test_unreachable_broker_is_a_transport_error(void **state) {
         swarmq_producer_destroy(p);
 }
 
+static void test_unreachable_registry_is_a_transport_error(void **state) {
+        cluster_t *cl = *state;
+        swarmq_producer_t *p;
+        char errstr[512] = "";
+
+        p = swarmq_producer_new(cl->bootstrap, errstr, sizeof(errstr));
+        assert_non_null(p);
+        assert_int_equal(swarmq_producer_set(p, "schema.registry.timeout.ms",
+                                             "5", errstr, sizeof(errstr)),
+                         SWARMQ_ERR_INVALID_ARG);
+        assert_non_null(strstr(errstr, "schema.registry.timeout.ms"));
+        /* Port 1 on loopback: no registry there. The start registers the
+         * Task schema first, so it fails naming the registry, and nothing
+         * is started: the next call tries again. */
+        assert_int_equal(swarmq_producer_set(p, "schema.registry.url",
+                                             "http://127.0.0.1:1", errstr,
+                                             sizeof(errstr)),
+                         SWARMQ_OK);
+        assert_int_equal(
+            swarmq_producer_connect(p, 1000, errstr, sizeof(errstr)),
+            SWARMQ_ERR_TRANSPORT);
+        assert_non_null(strstr(errstr, "http://127.0.0.1:1"));
+        assert_int_equal(swarmq_producer_set(p, "schema.registry.url", "",
+                                             errstr, sizeof(errstr)),
+                         SWARMQ_OK);
+        assert_int_equal(
+            swarmq_producer_connect(p, 5000, errstr, sizeof(errstr)),
+            SWARMQ_OK);
+        swarmq_producer_destroy(p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_unreachable_registry_is_a_transport_error),
             cmocka_unit_test(test_settings_name_the_bad_key),
             cmocka_unit_test(test_routing_keys_and_counts),
             cmocka_unit_test(test_unreachable_broker_is_a_transport_error),
