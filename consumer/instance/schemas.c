@@ -51,6 +51,8 @@ void sq_schemas_term(sq_daemon_t *daemon) {
 }
 
 void sq_schemas_use(sq_daemon_t *daemon, sq_codec_t *codec) {
+        sq_codec_set_json_output(codec,
+                                 daemon->conf->output_format == SQ_OUTPUT_JSON);
         if (daemon->schemas.reg)
                 sq_codec_use_registry(codec, daemon->schemas.reg);
 }

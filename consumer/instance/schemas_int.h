@@ -55,7 +55,8 @@ sq_err_t sq_schemas_init(sq_daemon_t *daemon, char *errstr, size_t errstr_size);
 /** @brief Frees the client. Main, every codec destroyed. */
 void sq_schemas_term(sq_daemon_t *daemon);
 
-/** @brief Puts a new codec of the instance in registry mode, if set. */
+/** @brief Sets up a new codec of the instance: registry mode (if set) and
+ *         output.format. */
 void sq_schemas_use(sq_daemon_t *daemon, sq_codec_t *codec);
 
 /**

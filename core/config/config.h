@@ -103,6 +103,12 @@ typedef enum {
         SQ_EVENTS_NONE     = 2, /**< none (GET /events still has them) */
 } sq_events_publish_t;
 
+/** output.format: how results and events are written. */
+typedef enum {
+        SQ_OUTPUT_AVRO = 0, /**< Confluent-framed Avro */
+        SQ_OUTPUT_JSON = 1, /**< one JSON object per record (docs/wire.md) */
+} sq_output_format_t;
+
 /** When the next task of an ordering key may start (ordering.handoff). */
 typedef enum {
         SQ_HANDOFF_FINISHED     = 0, /**< once the previous one finished */
@@ -151,6 +157,7 @@ typedef struct sq_config_s {
         sq_ordering_t ordering;        /**< ordering: unordered|key|partition*/
         sq_handoff_t ordering_handoff; /**< ordering.handoff, finished */
         sq_events_publish_t events_publish; /**< events.publish, all */
+        sq_output_format_t output_format;   /**< output.format, avro */
         int64_t default_timeout_ms;       /**< task.default.timeout.ms, 60000 */
         sq_when_open_t breaker_when_open; /**< breaker.when.open, wait */
 

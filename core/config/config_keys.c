@@ -38,6 +38,11 @@ static const sq_config_sym_t events_publish_syms[] = {
     {"none", SQ_EVENTS_NONE},
     {NULL, 0},
 };
+static const sq_config_sym_t output_format_syms[] = {
+    {"avro", SQ_OUTPUT_AVRO},
+    {"json", SQ_OUTPUT_JSON},
+    {NULL, 0},
+};
 static const sq_config_sym_t handoff_syms[] = {
     {"finished", SQ_HANDOFF_FINISHED},
     {"acknowledged", SQ_HANDOFF_ACKNOWLEDGED},
@@ -77,6 +82,7 @@ static const char *const log_level_names[] = {
 /* Stored through memcpy(): the enum must have int's size. */
 _Static_assert(sizeof(sq_ordering_t) == sizeof(int), "enum is int-sized");
 _Static_assert(sizeof(sq_when_open_t) == sizeof(int), "enum is int-sized");
+_Static_assert(sizeof(sq_output_format_t) == sizeof(int), "enum is int-sized");
 _Static_assert(sizeof(sq_jitter_t) == sizeof(int), "enum is int-sized");
 _Static_assert(sizeof(sq_guarantee_t) == sizeof(int), "enum is int-sized");
 
@@ -129,6 +135,10 @@ const sq_config_key_t sq_config_keys[] = {
     {"schema.registry.cache.max", SQ_KEY_INT, 1, 100000,
      OFF(schema_registry_cache_max), "1000", NULL, RESTART, INSTANCE,
      "Schemas kept in memory by id."},
+    {"output.format", SQ_KEY_ENUM, 0, 0, OFF(output_format), "avro",
+     output_format_syms, RESTART, GROUP,
+     "How results and events are written: avro (Confluent-framed) or json "
+     "(one object per record)."},
     {"events.publish", SQ_KEY_ENUM, 0, 0, OFF(events_publish), "all",
      events_publish_syms, RESTART, INSTANCE,
      "Which events go to topic.events: all, terminal (each task's last "

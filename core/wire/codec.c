@@ -195,6 +195,10 @@ struct sq_codec_s {
         sq_schema_registry_t *reg;
         codec_schema_t reg_schemas[REGISTRY_SCHEMAS_MAX];
         size_t reg_next;
+        /* output.format=json: results and events as JSON; the text of the
+         * last such encode (sq_malloc'd). */
+        bool json_out;
+        char *json_buf;
 };
 
 /*
@@ -730,6 +734,7 @@ void sq_codec_destroy(sq_codec_t *codec) {
         if (codec->writer)
                 avro_writer_free(codec->writer);
         sq_free(codec->out);
+        sq_free(codec->json_buf);
         sq_free(codec);
 }
 
@@ -739,6 +744,31 @@ void sq_codec_destroy(sq_codec_t *codec) {
 
 void sq_codec_use_registry(sq_codec_t *codec, sq_schema_registry_t *reg) {
         codec->reg = reg;
+}
+
+void sq_codec_set_json_output(sq_codec_t *codec, bool json) {
+        codec->json_out = json;
+}
+
+/* Keeps @p text as the codec's last encode (output.format=json). */
+static sq_err_t json_finish(sq_codec_t *codec, char *text, const void **bufp,
+                            size_t *lenp) {
+        sq_free(codec->json_buf);
+        codec->json_buf = text;
+        *bufp           = text;
+        *lenp           = strlen(text);
+        return SQ_OK;
+}
+
+/* Whether a value is JSON: its first non-blank byte is '{'. */
+static bool is_json(const void *buf, size_t len) {
+        const char *p = buf;
+        size_t i;
+        for (i = 0; i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' ||
+                                p[i] == '\r');
+             i++)
+                ;
+        return i < len && p[i] == '{';
 }
 
 sq_err_t sq_codec_register_schema(sq_schema_registry_t *reg,
@@ -1271,6 +1301,9 @@ sq_err_t sq_codec_decode_result(sq_codec_t *codec, const void *buf, size_t len,
         sq_err_t err;
 
         sq_assert(codec && resultp && (buf || !len));
+        if (is_json(buf, len))
+                return sq_codec_result_from_wire_json(buf, len, resultp, errstr,
+                                                      errstr_size);
         err = decode_frame(codec, KIND_RESULT, buf, len, &s, &rec, errstr,
                            errstr_size);
         if (err != SQ_OK)
@@ -1307,6 +1340,9 @@ sq_err_t sq_codec_decode_event(sq_codec_t *codec, const void *buf, size_t len,
         sq_err_t err;
 
         sq_assert(codec && eventp && (buf || !len));
+        if (is_json(buf, len))
+                return sq_codec_event_from_wire_json(buf, len, eventp, errstr,
+                                                     errstr_size);
         err = decode_frame(codec, KIND_EVENT, buf, len, &s, &rec, errstr,
                            errstr_size);
         if (err != SQ_OK)
@@ -1556,6 +1592,9 @@ sq_err_t sq_codec_encode_result(sq_codec_t *codec, const sq_result_t *result,
                               (int)result->status, SQ_STATUS_CNT - 1);
                 return SQ_ERR_ENCODE;
         }
+        if (codec->json_out)
+                return json_finish(codec, sq_codec_result_to_wire_json(result),
+                                   bufp, lenp);
         /* Every field is overwritten: no reset (see encode_task). */
         enc_str(&rc, rec, RF_TASK_ID, result->task_id);
         enc_enum(&rc, rec, RF_STATUS, (int)result->status);
@@ -1592,6 +1631,9 @@ sq_err_t sq_codec_encode_event(sq_codec_t *codec, const sq_event_t *event,
                               missing);
                 return SQ_ERR_ENCODE;
         }
+        if (codec->json_out)
+                return json_finish(codec, sq_codec_event_to_wire_json(event),
+                                   bufp, lenp);
         /* Every field is overwritten: no reset (see encode_task). */
         enc_str(&rc, rec, EF_EVENT_ID, event->event_id);
         enc_optstr(&rc, rec, EF_TASK_ID, event->task_id);

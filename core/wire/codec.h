@@ -62,6 +62,13 @@ void sq_codec_destroy(sq_codec_t *codec);
 void sq_codec_use_registry(sq_codec_t *codec, sq_schema_registry_t *reg);
 
 /**
+ * @brief output.format=json: sq_codec_encode_result() and
+ *        sq_codec_encode_event() write the JSON wire form (docs/wire.md)
+ *        instead of framed Avro. Decoding reads both forms always.
+ */
+void sq_codec_set_json_output(sq_codec_t *codec, bool json);
+
+/**
  * @brief Registers the current schema of @p kind under the subject
  *        "<topic>-value" (TopicNameStrategy) and, the first time for this
  *        kind, records its id in @p reg as the id records of that kind are
@@ -130,8 +137,10 @@ sq_err_t sq_codec_encode_event(sq_codec_t *codec, const sq_event_t *event,
                                size_t errstr_size);
 
 /**
- * @brief Decodes a Confluent-framed Result / Event (caller owns the new
- *        value). Used by the producer CLI (wait, replay) and the tests.
+ * @brief Decodes a Result / Event (caller owns the new value): Confluent-
+ *        framed Avro, or the JSON wire form when the value's first
+ *        non-blank byte is '{'. Used by the producer CLI (wait, replay)
+ *        and the tests.
  */
 sq_err_t sq_codec_decode_result(sq_codec_t *codec, const void *buf, size_t len,
                                 sq_result_t **resultp, char *errstr,

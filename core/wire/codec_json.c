@@ -539,3 +539,202 @@ char *sq_codec_event_to_json(const sq_event_t *event) {
         set_new(obj, "detail", jstr(event->detail));
         return dump(obj);
 }
+
+/*
+ * The JSON wire form of results and events (output.format=json)
+ *
+ * One object per record, the Avro schemas' fields by the same names,
+ * except: bytes are always base64 under "<field>_base64" (the encoding
+ * named, whatever the bytes), and times are integers under "<field>_ms"
+ * (milliseconds since the Unix epoch, the unit named). docs/wire.md.
+ */
+
+static void set_base64(json_t *obj, const char *name, const void *buf,
+                       size_t len) {
+        char b64name[64];
+        char *b64 = sq_base64_encode(len ? buf : "", len, SQ_BASE64_STD);
+
+        snprintf(b64name, sizeof(b64name), "%s_base64", name);
+        set_new(obj, b64name, json_string(b64));
+        sq_free(b64);
+}
+
+char *sq_codec_result_to_wire_json(const sq_result_t *result) {
+        json_t *obj = json_object();
+        json_t *src = json_object();
+
+        sq_assert(result && obj && src);
+        set_new(obj, "task_id", jstr(result->task_id));
+        set_new(obj, "status", json_string(sq_status_name(result->status)));
+        set_base64(obj, "output", result->output, result->output_len);
+        set_new(obj, "error", jstr(result->error));
+        set_new(obj, "agent", jstr(result->agent));
+        set_new(obj, "instance", jstr(result->instance));
+        set_new(obj, "attempts", json_integer(result->attempts));
+        set_new(src, "topic",
+                jstr(result->source.topic ? result->source.topic : ""));
+        set_new(src, "partition", json_integer(result->source.partition));
+        set_new(src, "offset", json_integer(result->source.offset));
+        set_new(obj, "source", src);
+        set_new(obj, "created_at_ms", json_integer(result->created_at));
+        set_new(obj, "started_at_ms", json_integer(result->started_at));
+        set_new(obj, "finished_at_ms", json_integer(result->finished_at));
+        return dump(obj);
+}
+
+char *sq_codec_event_to_wire_json(const sq_event_t *event) {
+        json_t *obj = json_object();
+
+        sq_assert(event && obj);
+        set_new(obj, "event_id", jstr(event->event_id));
+        set_new(obj, "task_id", jstr(event->task_id));
+        set_new(obj, "type", jstr(event->type));
+        set_new(obj, "at_ms", json_integer(event->at));
+        set_new(obj, "instance", jstr(event->instance));
+        set_new(obj, "agent", jstr(event->agent));
+        set_new(obj, "detail", jstr(event->detail));
+        return dump(obj);
+}
+
+/* Field readers of the wire form: each names the record kind, the field
+ * and what it expected. */
+typedef struct wire_read_s {
+        const char *kind; /* "Result" */
+        json_t *obj;
+        char *errstr;
+        size_t errstr_size;
+        bool failed;
+} wire_read_t;
+
+static json_t *wire_field(wire_read_t *r, const char *name, bool nullable,
+                          json_type type, const char *expected) {
+        json_t *val = json_object_get(r->obj, name);
+
+        if (r->failed)
+                return NULL;
+        if (nullable && (!val || json_is_null(val)))
+                return NULL;
+        if (!val || json_typeof(val) != type) {
+                sq_errstr_set(r->errstr, r->errstr_size,
+                              "JSON %s field \"%s\": expected %s, got %s",
+                              r->kind, name, expected,
+                              val ? json_type_name(val) : "nothing");
+                r->failed = true;
+                return NULL;
+        }
+        return val;
+}
+
+static char *wire_str(wire_read_t *r, const char *name, bool nullable) {
+        json_t *val = wire_field(r, name, nullable, JSON_STRING, "a string");
+        return val ? sq_strndup(json_string_value(val), json_string_length(val))
+                   : NULL;
+}
+
+static int64_t wire_int(wire_read_t *r, json_t *obj, const char *name) {
+        json_t *saved = r->obj, *val;
+        r->obj        = obj;
+        val           = wire_field(r, name, false, JSON_INTEGER, "an integer");
+        r->obj        = saved;
+        return val ? (int64_t)json_integer_value(val) : 0;
+}
+
+/* Parses @p buf as one JSON object of the wire form; NULL on error. */
+static json_t *wire_parse(const char *kind, const void *buf, size_t len,
+                          char *errstr, size_t errstr_size) {
+        json_error_t jerr;
+        json_t *root = json_loadb(buf, len, 0, &jerr);
+
+        if (!root || !json_is_object(root)) {
+                sq_errstr_set(errstr, errstr_size,
+                              "JSON %s: %s at byte offset %d", kind,
+                              root ? "not an object" : jerr.text,
+                              root ? 0 : jerr.position);
+                json_decref(root);
+                return NULL;
+        }
+        return root;
+}
+
+sq_err_t sq_codec_result_from_wire_json(const void *buf, size_t len,
+                                        sq_result_t **resultp, char *errstr,
+                                        size_t errstr_size) {
+        wire_read_t r = {"Result", NULL, errstr, errstr_size, false};
+        sq_result_t *result;
+        json_t *src;
+        char *status;
+
+        if (!(r.obj = wire_parse("Result", buf, len, errstr, errstr_size)))
+                return SQ_ERR_DECODE;
+        result           = sq_result_new();
+        result->task_id  = wire_str(&r, "task_id", false);
+        status           = wire_str(&r, "status", false);
+        result->error    = wire_str(&r, "error", true);
+        result->agent    = wire_str(&r, "agent", true);
+        result->instance = wire_str(&r, "instance", false);
+        result->attempts = (int32_t)wire_int(&r, r.obj, "attempts");
+        src = wire_field(&r, "source", false, JSON_OBJECT, "an object");
+        if (src) {
+                json_t *topic = json_object_get(src, "topic");
+                result->source.topic =
+                    json_is_string(topic) && json_string_length(topic)
+                        ? sq_strdup(json_string_value(topic))
+                        : NULL;
+                result->source.partition =
+                    (int32_t)wire_int(&r, src, "partition");
+                result->source.offset = wire_int(&r, src, "offset");
+        }
+        result->created_at  = wire_int(&r, r.obj, "created_at_ms");
+        result->started_at  = wire_int(&r, r.obj, "started_at_ms");
+        result->finished_at = wire_int(&r, r.obj, "finished_at_ms");
+        if (!r.failed) {
+                json_t *b64 = wire_field(&r, "output_base64", false,
+                                         JSON_STRING, "a base64 string");
+                if (b64 &&
+                    sq_base64_decode(json_string_value(b64),
+                                     json_string_length(b64), SQ_BASE64_STD,
+                                     &result->output, &result->output_len,
+                                     errstr, errstr_size) != SQ_OK)
+                        r.failed = true;
+        }
+        if (!r.failed && sq_status_parse(status, &result->status) != SQ_OK) {
+                sq_errstr_set(errstr, errstr_size,
+                              "JSON Result field \"status\": \"%s\" is not "
+                              "SUCCEEDED, FAILED, TIMED_OUT or DEAD_LETTERED",
+                              status);
+                r.failed = true;
+        }
+        sq_free(status);
+        json_decref(r.obj);
+        if (r.failed) {
+                sq_result_destroy(result);
+                return SQ_ERR_DECODE;
+        }
+        *resultp = result;
+        return SQ_OK;
+}
+
+sq_err_t sq_codec_event_from_wire_json(const void *buf, size_t len,
+                                       sq_event_t **eventp, char *errstr,
+                                       size_t errstr_size) {
+        wire_read_t r = {"Event", NULL, errstr, errstr_size, false};
+        sq_event_t *event;
+
+        if (!(r.obj = wire_parse("Event", buf, len, errstr, errstr_size)))
+                return SQ_ERR_DECODE;
+        event           = sq_event_new();
+        event->event_id = wire_str(&r, "event_id", false);
+        event->task_id  = wire_str(&r, "task_id", true);
+        event->type     = wire_str(&r, "type", false);
+        event->at       = wire_int(&r, r.obj, "at_ms");
+        event->instance = wire_str(&r, "instance", false);
+        event->agent    = wire_str(&r, "agent", true);
+        event->detail   = wire_str(&r, "detail", true);
+        json_decref(r.obj);
+        if (r.failed) {
+                sq_event_destroy(event);
+                return SQ_ERR_DECODE;
+        }
+        *eventp = event;
+        return SQ_OK;
+}

@@ -32,6 +32,26 @@ sq_err_t sq_codec_json_task_set(sq_task_t *task, const char *name,
                                 const json_t *val, char *errstr,
                                 size_t errstr_size);
 
+/**
+ * @brief The JSON wire form of a result / event (output.format=json): the
+ *        schema's fields, bytes as "<field>_base64", times as "<field>_ms".
+ * @returns a new string (caller owns, sq_free()).
+ */
+char *sq_codec_result_to_wire_json(const sq_result_t *result);
+char *sq_codec_event_to_wire_json(const sq_event_t *event);
+
+/**
+ * @brief Parses the JSON wire form of a result / event.
+ * @returns SQ_OK (caller owns the new value), or SQ_ERR_DECODE with
+ *          @p errstr naming the field and what it expected.
+ */
+sq_err_t sq_codec_result_from_wire_json(const void *buf, size_t len,
+                                        sq_result_t **resultp, char *errstr,
+                                        size_t errstr_size);
+sq_err_t sq_codec_event_from_wire_json(const void *buf, size_t len,
+                                       sq_event_t **eventp, char *errstr,
+                                       size_t errstr_size);
+
 /** @returns true if @p len bytes at @p buf are valid UTF-8 without NULs. */
 bool sq_codec_utf8_valid(const void *buf, size_t len);
 
