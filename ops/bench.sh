@@ -41,7 +41,7 @@ Commands:
              options go to it)
 
 Options (all, keysweep, pipe):
-  --broker real|mock   real: Apache Kafka 3.9.1 from Maven Central
+  --broker real|mock   real: Apache Kafka 4.4.0 from Maven Central
                        (ops/kafka.sh), the default; mock: librdkafka's mock
                        cluster (pipe only; `all` then skips the key sweep
                        and says so)
@@ -186,7 +186,7 @@ trap cleanup EXIT
 
 if [[ "$broker" == real && -z "$bootstrap" ]]; then
         kafka_state=$build/kafka-bench-$$
-        echo "bench: starting Apache Kafka 3.9.1 (state $kafka_state)" >&2
+        echo "bench: starting Apache Kafka (ops/kafka.sh's default version, state $kafka_state)" >&2
         bootstrap=$(bash "$root/ops/kafka.sh" start --state-dir "$kafka_state" |
                 sed -n 's/^bootstrap.servers=//p')
         [[ -n "$bootstrap" ]] || { echo "bench: the Kafka broker did not start" >&2; exit 1; }
@@ -248,7 +248,7 @@ if ((write)); then
         commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')
         btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)
         java_v=$(java -version 2>&1 | head -1 | sed 's/.*"\(.*\)".*/\1/' || true)
-        kafka_v="Apache Kafka 3.9.1 (ops/kafka.sh)"
+        kafka_v="Apache Kafka $(cat "${kafka_state:-/nonexistent}/kafka-version" 2>/dev/null || echo '(version not known: --bootstrap)') (ops/kafka.sh)"
         [[ "$broker" == mock ]] && kafka_v="librdkafka's mock cluster (swarmq-mock-broker)"
         {
                 echo

@@ -15,7 +15,10 @@
 #                        peers of ops/bench.sh jobqueues: redis-server,
 #                        Celery and Sidekiq, and the Apicurio Registry that
 #                        ops/registry.sh runs for the schema registry
-#                        tests, fetched into its cache)
+#                        tests, fetched into its cache), and the Kafka
+#                        broker's jars of every version the suite runs
+#                        (4.4.0 and 3.9.1, ops/kafka.sh fetch; cached in
+#                        ~/.cache/swarmq, quick once there)
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev
@@ -41,10 +44,12 @@ for p in "${pkgs[@]}"; do
         fi
 done
 
-# fetch_registry: the Schema Registry of the tests (label registry), once.
+# fetch_registry: the Schema Registry of the tests (label registry), once;
+# and the jars of the real Kafka broker (label broker), every version.
 fetch_registry() {
         [[ "${1:-}" == "--test" ]] || return 0
         bash "$(dirname "${BASH_SOURCE[0]}")/registry.sh" fetch
+        bash "$(dirname "${BASH_SOURCE[0]}")/kafka.sh" fetch --kafka-version all
 }
 
 if ((${#missing[@]} == 0)); then

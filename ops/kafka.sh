@@ -1,80 +1,116 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# Runs a real Apache Kafka 3.9.1 broker on loopback for tests, benchmarks and
-# the demo: one KRaft node that is both broker and controller, from Maven
-# Central jars (no tarball, no docker). See /work/shared/KAFKA.md section 2.
+# Runs real Apache Kafka on loopback for tests, benchmarks, chaos runs and
+# the demo: Kafka 4.4.0 by default (3.9.1 with --kafka-version 3.9.1), one
+# KRaft node that is both broker and controller, or with --brokers N a
+# cluster of N such nodes (each its own JVM and ports, replication factor
+# 3, min.insync.replicas 2), from Maven Central jars (no tarball, no
+# docker). See /work/shared/KAFKA.md section 2 and docs/operations.md.
 #
-# DESIGN: the jars (ops/kafka/pom.xml's runtime dependencies, ~40 files) are
-# copied by Maven into a cache outside the repository, once; a marker file
-# holding the pom's sha256 is written only after a complete download, so an
-# interrupted or outdated download is redone. A state directory holds one
-# broker: server.properties, data/, kafka.pid, bootstrap (the
-# "bootstrap.servers=..." line) and kafka.log. The broker runs in its own
-# session (setsid + nohup) so it outlives the script that started it; a pid
-# file counts only while /proc/PID/cmdline is a kafka.Kafka JVM of this
-# state directory, so a stale pid (reused by another process) is ignored.
+# DESIGN: the jars of a version (ops/kafka/pom-VERSION.xml's runtime
+# dependencies, ~40 files) are copied by Maven into a cache outside the
+# repository, one folder per version, once; a marker file holding the pom's
+# sha256 is written only after a complete download, so an interrupted or
+# outdated download is redone. A state directory holds one broker or one
+# cluster: kafka-version (the version that formatted it: a restart must use
+# the same jars, since a log formatted by 4.x crashes 3.9.1), brokers (the
+# node count), bootstrap (the "bootstrap.servers=..." line) and, per node,
+# a node directory with server.properties, data/, kafka.pid and kafka.log.
+# A single broker's node directory is the state directory itself (the
+# layout of before clusters); node N of a cluster lives in STATE/nodeN.
+# Each node runs in its own session (setsid + nohup) so it outlives the
+# script that started it; a pid file counts only while /proc/PID/cmdline
+# is a kafka.Kafka JVM of that node's server.properties, so a stale pid
+# (reused by another process) is ignored.
 # Ports are picked by the kernel at a fresh start, so runs can share a
-# machine; "halt" stops the broker but keeps its data and ports, and the
-# next "start" (or "restart") brings the same broker back on the same port,
-# so clients reconnect to the address they know (the chaos suite's broker
-# outages).
-# Start is ready when a metadata request to the broker answers (kcat -L),
-# polled every 0.2 s; there is no fixed sleep anywhere.
+# machine; "halt" stops nodes but keeps their data and ports, and the next
+# "start" (or "restart") brings the same nodes back on the same ports, so
+# clients reconnect to the addresses they know (the chaos suite's broker
+# outages; --node N does it to one node of a cluster).
+# A node is ready when a metadata request to it answers and lists itself
+# (a KRaft broker lists only unfenced brokers, so a restarted node counts
+# once the controller let it back in); a fresh cluster is ready when every
+# node lists all N. Polled every 0.2 s; there is no fixed sleep anywhere.
 set -euo pipefail
 
-kafka_version=3.9.1
+default_version=4.4.0
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-pom=$root/ops/kafka/pom.xml
-log4j=$root/ops/kafka/log4j.properties
-cache=${SWARMQ_KAFKA_CACHE:-$HOME/.cache/swarmq/kafka-$kafka_version}
+cache_root=${SWARMQ_KAFKA_CACHE:-$HOME/.cache/swarmq}
 state=${SWARMQ_KAFKA_STATE:-/tmp/swarmq-kafka}
 partitions=12
 timeout_s=120
 signal=TERM
+version_opt=
+brokers_opt=
+node_opt=
+
+# The versions this script can run: one pom per version.
+known_versions() {
+        local f
+        for f in "$root"/ops/kafka/pom-*.xml; do
+                f=${f##*/pom-}
+                printf '%s ' "${f%.xml}"
+        done
+}
 
 usage() {
         cat <<EOF
 Usage: ops/kafka.sh COMMAND [--state-dir DIR] [options]
 
-Runs one Apache Kafka $kafka_version broker (KRaft, combined broker and
-controller) on 127.0.0.1 with kernel-chosen ports, from Maven Central jars.
+Runs Apache Kafka (KRaft, combined broker and controller nodes) on
+127.0.0.1 with kernel-chosen ports, from Maven Central jars: one node, or
+a cluster of --brokers N nodes, each its own process and ports.
 
 Commands:
-  start   fetch the jars if needed, format storage, start the broker in the
-          background, wait until it answers a metadata request, and print
-          "bootstrap.servers=127.0.0.1:PORT" on stdout. If the broker of DIR
-          is already running, says so (stderr) and prints its bootstrap.
-          After a halt, start brings the same broker back: same data, same
-          ports (no format).
-  stop    SIGTERM (controlled shutdown), SIGKILL after 60 s; removes the
-          broker's data (kafka.log is kept). Exit 0 also when none ran.
-  halt    stop the broker but keep its data and ports for the next start:
+  start   fetch the jars if needed, format storage, start the node(s) in the
+          background, wait until they answer metadata requests, and print
+          "bootstrap.servers=127.0.0.1:PORT[,...]" on stdout. If the nodes
+          of DIR already run, says so (stderr) and prints the bootstrap.
+          After a halt, start brings the same nodes back: same data, same
+          ports, same Kafka version (no format). --node N: only node N of
+          a cluster (after "halt --node N").
+  stop    SIGTERM (controlled shutdown) to every node, SIGKILL after 60 s
+          (15 s for several nodes); removes the data (kafka.log is kept).
+          Exit 0 also when none ran.
+  halt    stop the node(s) but keep data and ports for the next start:
           SIGTERM (controlled shutdown) by default, --signal KILL for a
-          crash. Exit 0 also when none ran.
-  restart halt, then start again on the same port and data.
-  status  prints whether it runs, its pid and bootstrap; exit 0 running,
-          1 not running.
-  env     prints "bootstrap.servers=..." of the running broker; exit 1 if
-          none runs.
-  fetch   only download the jars into the cache (start does this itself).
+          crash; --node N: only node N. Exit 0 also when none ran.
+  restart halt, then start again on the same ports and data (--node N: one
+          node).
+  status  one line per node: whether it runs, its pid and port, and the
+          Kafka version; exit 0 when every node runs, 1 otherwise.
+  env     prints "bootstrap.servers=..." while a node runs; exit 1 if none.
+  fetch   only download the jars of --kafka-version into the cache (start
+          does this itself); --kafka-version all: every known version.
 
 Options:
-  --state-dir DIR   the broker's directory (default \$SWARMQ_KAFKA_STATE or
-                    /tmp/swarmq-kafka; current: $state)
+  --state-dir DIR   the broker's or cluster's directory (default
+                    \$SWARMQ_KAFKA_STATE or /tmp/swarmq-kafka; current: $state)
+  --kafka-version V start, fetch: the Apache Kafka version, one of:
+                    $(known_versions)(default $default_version). A state
+                    directory remembers the version that formatted it; a
+                    later start uses it (a different V is refused).
+  --brokers N       start: a cluster of N nodes (default 1). N >= 3 sets
+                    default.replication.factor=3 and min.insync.replicas=2
+                    (internal topics too); N = 2 uses 2 and 1.
+  --node N          halt, start, restart: only node N (1..N) of a cluster
   --partitions N    start: num.partitions of auto-created topics (default 12)
   --timeout S       start: seconds to wait for readiness (default 120)
-  --signal TERM|KILL  halt, restart: how to stop the broker (default TERM)
+  --signal TERM|KILL  halt, restart: how to stop the node(s) (default TERM)
   -h, --help        this help
 
 Environment:
-  SWARMQ_KAFKA_CACHE  jar cache (default ~/.cache/swarmq/kafka-$kafka_version;
-                      current: $cache)
+  SWARMQ_KAFKA_CACHE  jar cache root; version V in its kafka-V folder
+                      (default ~/.cache/swarmq; current: $cache_root)
   SWARMQ_KAFKA_STATE  default state directory
+  KAFKA_HEAP_OPTS     JVM heap of each node (default -Xms128m -Xmx512m
+                      for one node, -Xms64m -Xmx256m per cluster node)
 
 Needs java (11+) and mvn to start (apt-get install -y
 openjdk-17-jre-headless maven), and kcat to check readiness
-(apt-get install -y kcat); bash ops/deps.sh --test installs all three.
+(apt-get install -y kcat); bash ops/deps.sh --test installs all three and
+fetches the jars.
 EOF
 }
 
@@ -94,35 +130,27 @@ start | stop | halt | restart | status | env | fetch) shift ;;
 *) echo "kafka.sh: unknown command '$cmd'" >&2 && usage >&2 && exit 2 ;;
 esac
 
+# Options: "--name value" is rewritten to "--name=value", then read.
 while (($#)); do
         case "$1" in
-        --state-dir)
-                (($# >= 2)) || die "--state-dir needs a directory"
-                state=$2
-                shift 2
+        --state-dir | --partitions | --timeout | --signal | --kafka-version | \
+                --brokers | --node)
+                (($# >= 2)) || die "$1 needs a value"
+                set -- "$1=$2" "${@:3}"
                 ;;
-        --state-dir=*) state=${1#*=} && shift ;;
-        --partitions)
-                (($# >= 2)) || die "--partitions needs a number"
-                partitions=$2
-                shift 2
-                ;;
-        --partitions=*) partitions=${1#*=} && shift ;;
-        --timeout)
-                (($# >= 2)) || die "--timeout needs seconds"
-                timeout_s=$2
-                shift 2
-                ;;
-        --timeout=*) timeout_s=${1#*=} && shift ;;
-        --signal)
-                (($# >= 2)) || die "--signal needs TERM or KILL"
-                signal=$2
-                shift 2
-                ;;
-        --signal=*) signal=${1#*=} && shift ;;
+        esac
+        case "$1" in
+        --state-dir=*) state=${1#*=} ;;
+        --partitions=*) partitions=${1#*=} ;;
+        --timeout=*) timeout_s=${1#*=} ;;
+        --signal=*) signal=${1#*=} ;;
+        --kafka-version=*) version_opt=${1#*=} ;;
+        --brokers=*) brokers_opt=${1#*=} ;;
+        --node=*) node_opt=${1#*=} ;;
         -h | --help) usage && exit 0 ;;
         *) die "unknown option '$1' (see ops/kafka.sh --help)" ;;
         esac
+        shift
 done
 [[ "$partitions" =~ ^[1-9][0-9]*$ ]] ||
         die "--partitions must be a positive integer, not '$partitions'"
@@ -130,26 +158,84 @@ done
         die "--timeout must be a positive integer, not '$timeout_s'"
 [[ "$signal" == TERM || "$signal" == KILL ]] ||
         die "--signal must be TERM or KILL, not '$signal'"
+[[ -z "$brokers_opt" || "$brokers_opt" =~ ^[1-9]$ ]] ||
+        die "--brokers must be a number from 1 to 9, not '$brokers_opt'"
+[[ -z "$node_opt" || "$node_opt" =~ ^[1-9]$ ]] ||
+        die "--node must be a node id from 1 to 9, not '$node_opt'"
+if [[ -n "$version_opt" && "$version_opt" != all &&
+        ! -f "$root/ops/kafka/pom-$version_opt.xml" ]]; then
+        die "--kafka-version $version_opt is not one this script runs (known:" \
+                "$(known_versions)); each needs ops/kafka/pom-VERSION.xml"
+fi
 [[ -n "$state" ]] || die "the state directory is empty"
 [[ "$cmd" != start && "$cmd" != restart ]] || mkdir -p "$state"
 if [[ -d "$state" ]]; then
         state=$(cd "$state" && pwd)
 fi
-lib=$cache/lib
-marker=$cache/complete
 
-# running_pid: prints the pid of the broker of $state and returns 0 when it
+# --- the state directory's layout -----------------------------------------
+
+# state_brokers: the node count of the state directory (1 for a single
+# broker, also one formatted before clusters existed).
+state_brokers() {
+        if [[ -f "$state/brokers" ]]; then
+                cat "$state/brokers"
+        else
+                echo 1
+        fi
+}
+
+# state_version: the Kafka version that formatted the state directory; a
+# folder from before versions were recorded was formatted by 3.9.1.
+state_version() {
+        if [[ -f "$state/kafka-version" ]]; then
+                cat "$state/kafka-version"
+        else
+                echo 3.9.1
+        fi
+}
+
+# node_dir ID: the directory of node ID (the state directory itself when
+# the state holds one broker).
+node_dir() {
+        if (($(state_brokers) == 1)); then
+                echo "$state"
+        else
+                echo "$state/node$1"
+        fi
+}
+
+# node_ids: the ids to act on: --node N, or every node of the state.
+node_ids() {
+        local n
+        n=$(state_brokers)
+        if [[ -n "$node_opt" ]]; then
+                ((node_opt <= n)) ||
+                        die "--node $node_opt: $state holds $n node(s)"
+                echo "$node_opt"
+        else
+                seq 1 "$n"
+        fi
+}
+
+# running_pid DIR: prints the pid of the node of DIR and returns 0 when it
 # runs; returns 1 otherwise.
 running_pid() {
-        local pid cmdline
-        [[ -f "$state/kafka.pid" ]] || return 1
-        pid=$(<"$state/kafka.pid")
+        local dir=$1 pid cmdline
+        [[ -f "$dir/kafka.pid" ]] || return 1
+        pid=$(<"$dir/kafka.pid")
         [[ "$pid" =~ ^[0-9]+$ ]] || return 1
         [[ -r "/proc/$pid/cmdline" ]] || return 1 # a stale pid file
         cmdline=$( (tr '\0' ' ' <"/proc/$pid/cmdline") 2>/dev/null) || return 1
-        [[ "$cmdline" == *kafka.Kafka*"$state/server.properties"* ]] ||
+        [[ "$cmdline" == *kafka.Kafka*"$dir/server.properties"* ]] ||
                 return 1
         echo "$pid"
+}
+
+# node_port DIR: the PLAINTEXT port in DIR's server.properties.
+node_port() {
+        sed -n 's/^listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' \
+                "$1/server.properties" 2>/dev/null
 }
 
 bootstrap_line() {
@@ -165,10 +251,15 @@ need() {
                 "'apt-get install -y $2' (bash ops/deps.sh --test does it)."
 }
 
-# fetch_jars: makes $lib hold the runtime jars of $pom, downloading them
-# with Maven unless the marker says a previous download of the same pom
-# completed. A lock serializes concurrent callers on one cache.
+# --- jars ---------------------------------------------------------------
+
+# fetch_jars VERSION: makes the cache's kafka-VERSION/lib hold the runtime
+# jars of ops/kafka/pom-VERSION.xml, downloading them with Maven unless the
+# marker says a previous download of the same pom completed. A lock
+# serializes concurrent callers on one cache folder.
 fetch_jars() {
+        local v=$1 pom=$root/ops/kafka/pom-$1.xml cache=$cache_root/kafka-$1
+        local lib=$cache_root/kafka-$1/lib marker=$cache_root/kafka-$1/complete
         local sum tmp out
         sum=$(sha256sum "$pom" | cut -d' ' -f1)
         if [[ -f "$marker" && "$(<"$marker")" == "$sum" && -d "$lib" ]]; then
@@ -182,8 +273,8 @@ fetch_jars() {
                 exec 8>&-
                 return 0
         fi
-        echo "kafka.sh: fetching Apache Kafka $kafka_version jars from" \
-                "Maven Central into $cache" >&2
+        echo "kafka.sh: fetching Apache Kafka $v jars from Maven Central" \
+                "into $cache" >&2
         rm -f "$marker"
         tmp=$cache/lib.tmp.$$
         rm -rf "$tmp"
@@ -193,23 +284,36 @@ fetch_jars() {
                 rm -rf "$tmp"
                 exec 8>&-
                 echo "$out" | tail -n 40 >&2
-                die "Maven could not fetch the Kafka jars (output above)"
+                die "Maven could not fetch the Kafka $v jars (output above)"
         fi
-        ls "$tmp"/kafka_2.13-"$kafka_version".jar >/dev/null 2>&1 ||
-                die "Maven ran but $tmp has no kafka_2.13-$kafka_version.jar"
+        ls "$tmp"/kafka_2.13-"$v".jar >/dev/null 2>&1 ||
+                die "Maven ran but $tmp has no kafka_2.13-$v.jar"
         rm -rf "$lib"
         mv "$tmp" "$lib"
         echo "$sum" >"$marker"
-        echo "kafka.sh: $(find "$lib" -name '*.jar' | wc -l) jars cached" >&2
+        echo "kafka.sh: $(find "$lib" -name '*.jar' | wc -l) jars of Kafka $v" \
+                "cached" >&2
         exec 8>&-
 }
 
-# free_ports: prints two distinct free loopback TCP ports.
+# log_opts VERSION: the JVM options that point the broker's logging at our
+# configuration: reload4j (log4j 1 syntax) up to 3.x, log4j2 from 4.0 on.
+log_opts() {
+        if [[ "$1" == 3.* ]]; then
+                echo "-Dlog4j.configuration=file:$root/ops/kafka/log4j.properties"
+        else
+                echo "-Dlog4j2.configurationFile=$root/ops/kafka/log4j2.properties"
+        fi
+}
+
+# --- a fresh start --------------------------------------------------------
+
+# free_ports N: prints N distinct free loopback TCP ports.
 free_ports() {
-        python3 - <<'EOF'
-import socket
+        python3 - "$1" <<'EOF'
+import socket, sys
 socks = []
-for _ in range(2):
+for _ in range(int(sys.argv[1])):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -231,36 +335,114 @@ while True:
         break'
 }
 
+# write_properties DIR ID PORT CPORT VOTERS N: server.properties of node ID
+# of an N-node cluster (N = 1: the single broker).
 write_properties() {
-        local port=$1 cport=$2
-        cat >"$state/server.properties" <<EOF
-# Written by ops/kafka.sh start: one KRaft node, broker and controller.
+        local dir=$1 id=$2 port=$3 cport=$4 voters=$5 n=$6 rf=1 isr=1
+        if ((n >= 3)); then
+                rf=3
+                isr=2
+        elif ((n == 2)); then
+                rf=2
+        fi
+        cat >"$dir/server.properties" <<EOF
+# Written by ops/kafka.sh start: node $id of $n, KRaft broker and controller.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$cport
+node.id=$id
+controller.quorum.voters=$voters
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
 advertised.listeners=PLAINTEXT://127.0.0.1:$port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$state/data
+log.dirs=$dir/data
 num.partitions=$partitions
 auto.create.topics.enable=true
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=1
+default.replication.factor=$rf
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=$n
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+transaction.state.log.num.partitions=$n
+unclean.leader.election.enable=false
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=2097152
 EOF
 }
 
-# ready PORT: true when the broker answers a metadata request listing itself.
-ready() {
-        local out
-        out=$(kcat -b "127.0.0.1:$1" -L -m 2 2>/dev/null) || return 1
-        [[ "$out" == *"broker 1 at"* ]]
+# format_state VERSION N: a fresh state directory of N nodes, formatted by
+# VERSION with one cluster id.
+format_state() {
+        local v=$1 n=$2 lib=$cache_root/kafka-$1/lib voters= id i dir
+        local -a p
+        rm -rf "$state/data" "$state"/node[0-9] "$state/server.properties"
+        read -r -a p <<<"$(free_ports $((2 * n)))"
+        for ((i = 1; i <= n; i++)); do
+                voters+="${voters:+,}$i@127.0.0.1:${p[2 * i - 1]}"
+        done
+        echo "$n" >"$state/brokers"
+        echo "$v" >"$state/kafka-version"
+        id=$(cluster_id)
+        # The nodes are formatted side by side (a JVM start each).
+        local -a fpids=()
+        for ((i = 1; i <= n; i++)); do
+                dir=$(node_dir "$i")
+                mkdir -p "$dir"
+                write_properties "$dir" "$i" "${p[2 * i - 2]}" "${p[2 * i - 1]}" \
+                        "$voters" "$n"
+                # shellcheck disable=SC2046
+                java $(log_opts "$v") -cp "$lib/*" kafka.tools.StorageTool \
+                        format -t "$id" -c "$dir/server.properties" -g \
+                        >"$dir/format.log" 2>&1 &
+                fpids+=($!)
+        done
+        for ((i = 1; i <= n; i++)); do
+                dir=$(node_dir "$i")
+                if ! wait "${fpids[i - 1]}"; then
+                        cat "$dir/format.log" >&2
+                        die "formatting node $i's storage in $dir/data failed"
+                fi
+                rm -f "$dir/format.log"
+        done
+}
+
+# --- running nodes --------------------------------------------------------
+
+# launch_node ID VERSION: starts node ID's JVM in its own session, stdin
+# from /dev/null and output to its log: it outlives this script and holds
+# none of its caller's pipes (nor the start lock: 7>&-).
+launch_node() {
+        local dir v=$2 heap lib=$cache_root/kafka-$2/lib
+        dir=$(node_dir "$1")
+        heap=${KAFKA_HEAP_OPTS:-}
+        if [[ -z "$heap" ]]; then
+                if (($(state_brokers) == 1)); then
+                        heap="-Xms128m -Xmx512m"
+                else
+                        heap="-Xms64m -Xmx256m"
+                fi
+        fi
+        [[ -f "$dir/kafka.log" ]] &&
+                mv "$dir/kafka.log" "$dir/kafka.log.$(date +%s%N)"
+        rm -f "$dir/halted"
+        # shellcheck disable=SC2046,SC2086
+        setsid nohup java $heap -XX:+UseSerialGC \
+                -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
+                $(log_opts "$v") -cp "$lib/*" \
+                kafka.Kafka "$dir/server.properties" \
+                </dev/null >"$dir/kafka.log" 2>&1 7>&- &
+        echo "$!" >"$dir/kafka.pid"
+}
+
+# node_ready ID WANT: node ID answers a metadata request that lists itself
+# and at least WANT brokers.
+node_ready() {
+        local port out
+        port=$(node_port "$(node_dir "$1")")
+        out=$(kcat -b "127.0.0.1:$port" -L -m 2 2>/dev/null) || return 1
+        [[ "$out" == *"broker $1 at"* ]] || return 1
+        (($(grep -c '^  *broker [0-9]* at' <<<"$out") >= $2))
 }
 
 # since T0: prints the seconds elapsed since T0 (an $EPOCHREALTIME value).
@@ -268,15 +450,82 @@ since() {
         awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
 }
 
+# wait_nodes WANT ID...: waits until each node ID is ready and lists WANT
+# brokers; on a node's exit or at the deadline, shows its log and fails
+# (stopping the nodes this start launched).
+wait_nodes() {
+        local want=$1 id dir pid deadline
+        shift
+        deadline=$((SECONDS + timeout_s))
+        for id in "$@"; do
+                dir=$(node_dir "$id")
+                pid=$(<"$dir/kafka.pid")
+                until node_ready "$id" "$want"; do
+                        if ! kill -0 "$pid" 2>/dev/null; then
+                                tail -n 40 "$dir/kafka.log" >&2 || true
+                                rm -f "$dir/kafka.pid"
+                                halt_nodes TERM "$@"
+                                die "node $id exited during startup (log" \
+                                        "above: $dir/kafka.log)"
+                        fi
+                        if ((SECONDS >= deadline)); then
+                                tail -n 40 "$dir/kafka.log" >&2 || true
+                                echo "kafka.sh: node $id (pid $pid) did not" \
+                                        "answer a metadata request listing" \
+                                        "$want broker(s) within ${timeout_s}s" \
+                                        "(log above: $dir/kafka.log);" \
+                                        "stopping what this start launched" >&2
+                                halt_nodes TERM "$@"
+                                exit 1
+                        fi
+                        sleep 0.2
+                done
+        done
+}
+
 do_start() {
-        local pid port cport ports id out i deadline t_start t_run
-        # One start at a time per state directory (the broker itself does
-        # not inherit the lock: 7>&- below).
+        local pid id v n t_start t_run resume=0 dir
+        local -a launch=()
+        # One start at a time per state directory (the nodes do not
+        # inherit the lock: 7>&- in launch_node).
         exec 7>"$state/.start.lock"
         flock 7
-        if pid=$(running_pid); then
-                echo "kafka.sh: a broker of $state is already running" \
-                        "(pid $pid)" >&2
+        # Resume when a node runs or was halted; otherwise a fresh start.
+        n=$(state_brokers)
+        if [[ -f "$(node_dir 1)/server.properties" ]]; then
+                for ((id = 1; id <= n; id++)); do
+                        dir=$(node_dir "$id")
+                        if running_pid "$dir" >/dev/null ||
+                                [[ -f "$dir/halted" ]]; then
+                                resume=1
+                        fi
+                done
+        fi
+        if ((resume)); then
+                v=$(state_version)
+                [[ -z "$version_opt" || "$version_opt" == "$v" ]] ||
+                        die "$state was formatted by Kafka $v; it restarts" \
+                                "only with those jars (not $version_opt):" \
+                                "ops/kafka.sh stop --state-dir $state first"
+                [[ -z "$brokers_opt" || "$brokers_opt" == "$n" ]] ||
+                        die "$state holds $n node(s), not $brokers_opt:" \
+                                "ops/kafka.sh stop --state-dir $state first"
+        else
+                [[ -z "$node_opt" ]] ||
+                        die "--node $node_opt: no cluster in $state to" \
+                                "start a node of (start it without --node)"
+                v=${version_opt:-$default_version}
+                n=${brokers_opt:-1}
+        fi
+        for id in $(node_ids); do
+                if pid=$(running_pid "$(node_dir "$id")"); then
+                        echo "kafka.sh: node $id of $state is already" \
+                                "running (pid $pid)" >&2
+                else
+                        launch+=("$id")
+                fi
+        done
+        if ((resume && ${#launch[@]} == 0)); then
                 bootstrap_line || die "it has no bootstrap file in $state"
                 return 0
         fi
@@ -285,127 +534,172 @@ do_start() {
         need kcat kcat
         need python3 python3
         t_start=$EPOCHREALTIME
-        fetch_jars
-
-        rm -f "$state/kafka.pid" "$state/bootstrap"
-        if [[ -f "$state/halted" && -f "$state/server.properties" &&
-                -f "$state/data/meta.properties" ]]; then
-                # The broker of a halt: same data, same ports.
-                port=$(sed -n 's/^listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' \
-                        "$state/server.properties")
-                [[ -n "$port" ]] || die "no PLAINTEXT port in $state/server.properties"
-                echo "kafka.sh: restarting the halted broker of $state on" \
-                        "127.0.0.1:$port" >&2
-                mv "$state/kafka.log" "$state/kafka.log.$(date +%s)" 2>/dev/null || true
+        fetch_jars "$v"
+        if ((resume)); then
+                for id in "${launch[@]}"; do
+                        [[ -f "$(node_dir "$id")/data/meta.properties" ]] ||
+                                die "node $id of $state has no formatted" \
+                                        "data to restart from"
+                done
+                echo "kafka.sh: restarting node(s) ${launch[*]} of $state" \
+                        "(Kafka $v) on the same ports and data" >&2
         else
-                rm -rf "$state/data"
-                ports=$(free_ports)
-                port=${ports% *}
-                cport=${ports#* }
-                write_properties "$port" "$cport"
-                id=$(cluster_id)
-                if ! out=$(java -Dlog4j.configuration="file:$log4j" -cp "$lib/*" \
-                        kafka.tools.StorageTool format -t "$id" \
-                        -c "$state/server.properties" -g 2>&1); then
-                        echo "$out" >&2
-                        die "formatting the broker's storage in $state/data failed"
-                fi
+                format_state "$v" "$n"
+                launch=($(seq 1 "$n"))
         fi
-        rm -f "$state/halted"
 
-        # Its own session, stdin from /dev/null and output to the log: the
-        # broker outlives this script and holds none of its caller's pipes.
         t_run=$EPOCHREALTIME
-        setsid nohup java -Xms128m -Xmx512m -XX:+UseSerialGC \
-                -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
-                -Dlog4j.configuration="file:$log4j" -cp "$lib/*" \
-                kafka.Kafka "$state/server.properties" \
-                </dev/null >"$state/kafka.log" 2>&1 7>&- &
-        pid=$!
-        echo "$pid" >"$state/kafka.pid"
-
-        deadline=$((SECONDS + timeout_s))
-        for ((i = 0; ; i++)); do
-                if ready "$port"; then
-                        break
-                fi
-                if ! kill -0 "$pid" 2>/dev/null; then
-                        tail -n 40 "$state/kafka.log" >&2 || true
-                        rm -f "$state/kafka.pid"
-                        die "the broker exited during startup (log above:" \
-                                "$state/kafka.log)"
-                fi
-                if ((SECONDS >= deadline)); then
-                        tail -n 40 "$state/kafka.log" >&2 || true
-                        echo "kafka.sh: the broker (pid $pid) did not" \
-                                "answer a metadata request on" \
-                                "127.0.0.1:$port within ${timeout_s}s (log" \
-                                "above: $state/kafka.log); stopping it" >&2
-                        do_stop
-                        exit 1
-                fi
-                sleep 0.2
+        for id in "${launch[@]}"; do
+                launch_node "$id" "$v"
         done
-        echo "bootstrap.servers=127.0.0.1:$port" >"$state/bootstrap"
-        echo "kafka.sh: Apache Kafka $kafka_version ready in $(since "$t_run") s" \
-                "($(since "$t_start") s with jars and format; pid $pid," \
-                "state $state)" >&2
+        # A fresh cluster is ready when every node sees all of them; a
+        # restarted node when it is back (unfenced) and lists itself.
+        if ((resume)); then
+                wait_nodes 1 "${launch[@]}"
+        else
+                wait_nodes "$n" "${launch[@]}"
+                local servers=
+                for ((id = 1; id <= n; id++)); do
+                        servers+="${servers:+,}127.0.0.1:$(node_port "$(node_dir "$id")")"
+                done
+                echo "bootstrap.servers=$servers" >"$state/bootstrap"
+        fi
+        echo "kafka.sh: Apache Kafka $v ready in $(since "$t_run") s" \
+                "($(since "$t_start") s with jars and format; node(s)" \
+                "${launch[*]} of $n, state $state)" >&2
         cat "$state/bootstrap"
 }
 
-# halt_broker SIGNAL: stops the broker of $state and waits for its exit
-# (SIGKILL after 60 s of SIGTERM); its data stays.
-halt_broker() {
-        local pid i
-        if pid=$(running_pid); then
-                kill "-$1" "$pid" 2>/dev/null || true
-                for ((i = 0; i < 600; i++)); do
-                        kill -0 "$pid" 2>/dev/null || break
-                        sleep 0.1
-                done
+# any_alive PID...: true while one of the processes still exists.
+any_alive() {
+        local p
+        for p in "$@"; do
+                kill -0 "$p" 2>/dev/null && return 0
+        done
+        return 1
+}
+
+# halt_nodes SIGNAL ID...: signals every node ID at once, then waits for
+# each to exit, SIGKILL after 60 s (one node) or 15 s (several: of nodes
+# shut down together the last ones wait, in their controlled shutdown,
+# for a controller quorum that has gone, and would use up the 60 s);
+# their data stays.
+halt_nodes() {
+        local sig=$1 id dir pid i grace
+        local -a pids=() ids=()
+        shift
+        for id in "$@"; do
+                dir=$(node_dir "$id")
+                if pid=$(running_pid "$dir"); then
+                        kill "-$sig" "$pid" 2>/dev/null || true
+                        pids+=("$pid")
+                        ids+=("$id")
+                fi
+        done
+        ((${#pids[@]})) || {
+                echo "kafka.sh: no node of $state was running" \
+                        "(node(s) $*)" >&2
+                return 0
+        }
+        grace=600
+        ((${#pids[@]} == 1)) || grace=150
+        for ((i = 0; i < grace; i++)); do
+                any_alive "${pids[@]}" || break
+                sleep 0.1
+        done
+        for pid in "${pids[@]}"; do
                 if kill -0 "$pid" 2>/dev/null; then
-                        echo "kafka.sh: pid $pid still runs 60 s after" \
-                                "SIGTERM; sending SIGKILL" >&2
+                        echo "kafka.sh: pid $pid still runs $((grace / 10)) s" \
+                                "after SIG$sig; sending SIGKILL" >&2
                         kill -KILL "$pid" 2>/dev/null || true
                         for ((i = 0; i < 100; i++)); do
                                 kill -0 "$pid" 2>/dev/null || break
                                 sleep 0.1
                         done
                 fi
-                echo "kafka.sh: stopped the broker of $state (pid $pid," \
-                        "SIG$1)" >&2
-        else
-                echo "kafka.sh: no broker of $state was running" >&2
-        fi
+        done
+        echo "kafka.sh: stopped node(s) ${ids[*]} of $state (pid(s)" \
+                "${pids[*]}, SIG$sig)" >&2
 }
 
 do_stop() {
-        halt_broker TERM
+        local -a ids
+        [[ -d "$state" ]] || {
+                echo "kafka.sh: no broker of $state was running" >&2
+                return 0
+        }
+        [[ -z "$node_opt" ]] ||
+                die "stop removes every node's data; for one node use" \
+                        "halt --node $node_opt"
+        ids=($(node_ids))
+        halt_nodes TERM "${ids[@]}"
         rm -rf "$state/data" "$state/kafka.pid" "$state/bootstrap" \
-                "$state/server.properties" "$state/.start.lock" "$state/halted"
+                "$state/server.properties" "$state/.start.lock" \
+                "$state/halted" "$state"/node[0-9]/data \
+                "$state"/node[0-9]/kafka.pid "$state"/node[0-9]/server.properties \
+                "$state"/node[0-9]/halted "$state/brokers" "$state/kafka-version"
 }
 
 do_halt() {
-        halt_broker "$signal"
-        rm -f "$state/kafka.pid" "$state/bootstrap"
-        [[ -f "$state/server.properties" ]] && touch "$state/halted"
+        local id dir
+        local -a ids
+        [[ -d "$state" ]] || {
+                echo "kafka.sh: no broker of $state was running" >&2
+                return 0
+        }
+        ids=($(node_ids))
+        halt_nodes "$signal" "${ids[@]}"
+        for id in "${ids[@]}"; do
+                dir=$(node_dir "$id")
+                rm -f "$dir/kafka.pid"
+                [[ -f "$dir/server.properties" ]] && touch "$dir/halted"
+        done
         return 0
 }
 
 do_status() {
-        local pid
-        if pid=$(running_pid); then
-                echo "running pid=$pid $(bootstrap_line || echo 'bootstrap.servers=(not ready)') state=$state"
-                return 0
+        local id dir pid n all=0 v
+        n=$(state_brokers)
+        v=$(state_version)
+        if [[ ! -f "$(node_dir 1)/server.properties" ]]; then
+                echo "not running (state $state)"
+                return 1
         fi
-        echo "not running (state $state)"
-        return 1
+        if ((n == 1)); then
+                if pid=$(running_pid "$state"); then
+                        echo "running pid=$pid $(bootstrap_line ||
+                                echo 'bootstrap.servers=(not ready)')" \
+                                "kafka=$v state=$state"
+                        return 0
+                fi
+                echo "not running (state $state, kafka=$v)"
+                return 1
+        fi
+        for ((id = 1; id <= n; id++)); do
+                dir=$(node_dir "$id")
+                if pid=$(running_pid "$dir"); then
+                        echo "node $id running pid=$pid port=$(node_port "$dir")"
+                else
+                        echo "node $id not running port=$(node_port "$dir")" \
+                                "$([[ -f "$dir/halted" ]] && echo halted)"
+                        all=1
+                fi
+        done
+        echo "$(bootstrap_line || echo 'bootstrap.servers=(not ready)')" \
+                "kafka=$v state=$state"
+        return "$all"
 }
 
 do_env() {
-        running_pid >/dev/null ||
-                die "no broker of $state is running (ops/kafka.sh start --state-dir $state)"
-        bootstrap_line || die "the broker of $state is not ready yet"
+        local id
+        for ((id = 1; id <= $(state_brokers); id++)); do
+                if running_pid "$(node_dir "$id")" >/dev/null; then
+                        bootstrap_line ||
+                                die "the broker of $state is not ready yet"
+                        return 0
+                fi
+        done
+        die "no broker of $state is running (ops/kafka.sh start --state-dir $state)"
 }
 
 case "$cmd" in
@@ -420,7 +714,13 @@ status) do_status ;;
 env) do_env ;;
 fetch)
         need java "openjdk-17-jre-headless maven"
-        fetch_jars
-        echo "kafka.sh: jars in $lib" >&2
+        if [[ "$version_opt" == all ]]; then
+                for v in $(known_versions); do
+                        fetch_jars "$v"
+                done
+        else
+                fetch_jars "${version_opt:-$default_version}"
+        fi
+        echo "kafka.sh: jars in $cache_root/kafka-*/lib" >&2
         ;;
 esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# Smoke test on a real Apache Kafka 3.9.1 broker (ops/kafka.sh): 1,000
+# Smoke test on a real Apache Kafka broker (ops/kafka.sh): 1,000
 # mixed tasks through one swarmq-consumer get exactly the results a user
 # expects; SIGTERM stops it with exit 0; the group's committed offsets,
 # read back from __consumer_offsets with kcat, equal the end offsets of both

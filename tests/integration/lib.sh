@@ -15,7 +15,10 @@ source "$src/ops/lib.sh"
 consumer_bin=$build/consumer/swarmq-consumer
 producer_bin=$build/producer/swarmq-producer
 mock_broker_bin=$build/tests/swarmq-mock-broker
-test_name=$(basename "$0" .sh)
+# SQ_TEST_VARIANT names a second registration of the same script (the
+# broker tests run again on Kafka 3.9.1 as broker39.NNNN): its own work
+# folder and topics.
+test_name=$(basename "$0" .sh)${SQ_TEST_VARIANT:+.$SQ_TEST_VARIANT}
 work=$build/tests/out/$test_name
 rm -rf "$work"
 mkdir -p "$work"
@@ -105,13 +108,15 @@ metric_sum() {
 
 # use_real_kafka: for tests under tests/broker/ (ctest label "broker"):
 # sets $bootstrap to the real Apache Kafka broker that the ctest fixture
-# started (ops/kafka.sh, state in $build/tests/kafka), and makes every
+# started (ops/kafka.sh, state in $SQ_KAFKA_STATE, by default
+# $build/tests/kafka: Kafka 4.4.0; the broker39 fixture's is
+# $build/tests/kafka39: Kafka 3.9.1), and makes every
 # topic and the group unique to this test, so tests sharing the broker
 # never see each other's records. Consumers take "${consumer_topic_args[@]}",
 # the producer CLI takes "${producer_topic_args[@]}"; topic names are in
 # $t_tasks $t_critical $t_results $t_events $t_dlt $t_retry.
 use_real_kafka() {
-        local state=$build/tests/kafka prefix
+        local state=${SQ_KAFKA_STATE:-$build/tests/kafka} prefix
         bootstrap=$(bash "$src/ops/kafka.sh" env --state-dir "$state" |
                 sed -n 's/^bootstrap.servers=//p')
         [[ -n "$bootstrap" ]] || fail "no real Kafka broker running (ops/kafka.sh status --state-dir $state)"
@@ -129,7 +134,8 @@ use_real_kafka() {
                 -X "topic.retry=$t_retry")
         producer_topic_args=(--topic-tasks "$t_tasks" --topic-critical "$t_critical"
                 --topic-results "$t_results" --topic-events "$t_events")
-        log "real Kafka at $bootstrap, topics $prefix-*"
+        kafka_state=$state
+        log "real Kafka $(cat "$state/kafka-version" 2>/dev/null) at $bootstrap, topics $prefix-*"
 }
 
 # use_python_peer: the independent Python peer (confluent-kafka + fastavro in
