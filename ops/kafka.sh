@@ -71,7 +71,7 @@ Commands:
           ports, same Kafka version (no format). --node N: only node N of
           a cluster (after "halt --node N").
   stop    SIGTERM (controlled shutdown) to every node, SIGKILL after 60 s
-          (15 s for several nodes); removes the data (kafka.log is kept).
+          (15 s for a cluster); removes the data (kafka.log is kept).
           Exit 0 also when none ran.
   halt    stop the node(s) but keep data and ports for the next start:
           SIGTERM (controlled shutdown) by default, --signal KILL for a
@@ -580,10 +580,9 @@ any_alive() {
 }
 
 # halt_nodes SIGNAL ID...: signals every node ID at once, then waits for
-# each to exit, SIGKILL after 60 s (one node) or 15 s (several: of nodes
-# shut down together the last ones wait, in their controlled shutdown,
-# for a controller quorum that has gone, and would use up the 60 s);
-# their data stays.
+# each to exit, SIGKILL after 60 s, or after 15 s when the nodes left
+# running are no controller majority (a node's controlled shutdown would
+# wait for the quorum that has gone until the SIGKILL); their data stays.
 halt_nodes() {
         local sig=$1 id dir pid i grace
         local -a pids=() ids=()
@@ -601,8 +600,17 @@ halt_nodes() {
                         "(node(s) $*)" >&2
                 return 0
         }
+        # 60 s, or 15 s when the nodes left running are no controller
+        # quorum (a majority): the stopping nodes' controlled shutdown
+        # would wait for one until the SIGKILL.
         grace=600
-        ((${#pids[@]} == 1)) || grace=150
+        local n left=0
+        n=$(state_brokers)
+        for ((id = 1; id <= n; id++)); do
+                running_pid "$(node_dir "$id")" >/dev/null && left=$((left + 1))
+        done
+        left=$((left - ${#pids[@]}))
+        ((n == 1 || 2 * left > n)) || grace=150
         for ((i = 0; i < grace; i++)); do
                 any_alive "${pids[@]}" || break
                 sleep 0.1

@@ -10,7 +10,9 @@ the fault (the survivors of a kill -9 run on until the rebalance stops
 them, so the dip can come seconds later). The recovery time is the seconds
 from the fault to the end of that dip: the first moment from which the
 rate stays at or above FRACTION of the baseline for SUSTAIN seconds (or
-until the next fault). A fault with no dip recovers in 0 s. Also reported
+until the next fault). A stretch with no samples longer than two windows
+(the sampler got no answer: brokers down) counts as a dip. A fault with no
+dip recovers in 0 s. Also reported
 per fault: the longest stretch with no new result in the 60 s after it.
 Prints one JSON object: the baseline, per fault, the median and the max.
 
@@ -62,10 +64,13 @@ def main():
         j = bisect.bisect_left(ts, te)
         dip = None
         for k in range(j, len(ts)):
-            if ts[k] > te + a.dip:
+            prev_t = max(ts[k - 1], te) if k > 0 else te
+            if prev_t > te + a.dip:
                 break
             r = rate_at(k)
-            if r is not None and r < low:
+            # A gap in the samples is a dip too: the sampler got no answer
+            # (the brokers leading the results partitions were down).
+            if (r is not None and r < low) or ts[k] - prev_t > 2 * a.window:
                 dip = k
                 break
         if base > 0 and dip is None:
