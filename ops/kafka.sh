@@ -12,10 +12,14 @@
 # dependencies, ~40 files) are copied by Maven into a cache outside the
 # repository, one folder per version, once; a marker file holding the pom's
 # sha256 is written only after a complete download, so an interrupted or
-# outdated download is redone. A state directory holds one broker or one
-# cluster: kafka-version (the version that formatted it: a restart must use
-# the same jars, since a log formatted by 4.x crashes 3.9.1), brokers (the
-# node count), bootstrap (the "bootstrap.servers=..." line) and, per node,
+# outdated download is redone. (The folders are kafka-jars-VERSION: the
+# script of before versions kept its 3.9.1 jars in kafka-3.9.1 with a
+# marker of its own pom; sharing that folder, each script would fetch
+# again, replacing the jars under the other's running broker.) A state
+# directory holds one broker or one cluster: kafka-version (the version
+# that formatted it: a restart must use the same jars, since a log
+# formatted by 4.x crashes 3.9.1), brokers (the node count), bootstrap
+# (the "bootstrap.servers=..." line) and, per node,
 # a node directory with server.properties, data/, kafka.pid and kafka.log.
 # A single broker's node directory is the state directory itself (the
 # layout of before clusters); node N of a cluster lives in STATE/nodeN.
@@ -101,7 +105,7 @@ Options:
   -h, --help        this help
 
 Environment:
-  SWARMQ_KAFKA_CACHE  jar cache root; version V in its kafka-V folder
+  SWARMQ_KAFKA_CACHE  jar cache root; version V in its kafka-jars-V folder
                       (default ~/.cache/swarmq; current: $cache_root)
   SWARMQ_KAFKA_STATE  default state directory
   KAFKA_HEAP_OPTS     JVM heap of each node (default -Xms128m -Xmx512m
@@ -253,13 +257,13 @@ need() {
 
 # --- jars ---------------------------------------------------------------
 
-# fetch_jars VERSION: makes the cache's kafka-VERSION/lib hold the runtime
-# jars of ops/kafka/pom-VERSION.xml, downloading them with Maven unless the
-# marker says a previous download of the same pom completed. A lock
+# fetch_jars VERSION: makes the cache's kafka-jars-VERSION/lib hold the
+# runtime jars of ops/kafka/pom-VERSION.xml, downloading them with Maven
+# unless the marker says a previous download of the same pom completed. A lock
 # serializes concurrent callers on one cache folder.
 fetch_jars() {
-        local v=$1 pom=$root/ops/kafka/pom-$1.xml cache=$cache_root/kafka-$1
-        local lib=$cache_root/kafka-$1/lib marker=$cache_root/kafka-$1/complete
+        local v=$1 pom=$root/ops/kafka/pom-$1.xml cache=$cache_root/kafka-jars-$1
+        local lib=$cache/lib marker=$cache/complete
         local sum tmp out
         sum=$(sha256sum "$pom" | cut -d' ' -f1)
         if [[ -f "$marker" && "$(<"$marker")" == "$sum" && -d "$lib" ]]; then
@@ -374,7 +378,7 @@ EOF
 # format_state VERSION N: a fresh state directory of N nodes, formatted by
 # VERSION with one cluster id.
 format_state() {
-        local v=$1 n=$2 lib=$cache_root/kafka-$1/lib voters= id i dir
+        local v=$1 n=$2 lib=$cache_root/kafka-jars-$1/lib voters= id i dir
         local -a p
         rm -rf "$state/data" "$state"/node[0-9] "$state/server.properties"
         read -r -a p <<<"$(free_ports $((2 * n)))"
@@ -413,7 +417,7 @@ format_state() {
 # from /dev/null and output to its log: it outlives this script and holds
 # none of its caller's pipes (nor the start lock: 7>&-).
 launch_node() {
-        local dir v=$2 heap lib=$cache_root/kafka-$2/lib
+        local dir v=$2 heap lib=$cache_root/kafka-jars-$2/lib
         dir=$(node_dir "$1")
         heap=${KAFKA_HEAP_OPTS:-}
         if [[ -z "$heap" ]]; then
@@ -729,6 +733,6 @@ fetch)
         else
                 fetch_jars "${version_opt:-$default_version}"
         fi
-        echo "kafka.sh: jars in $cache_root/kafka-*/lib" >&2
+        echo "kafka.sh: jars in $cache_root/kafka-jars-*/lib" >&2
         ;;
 esac
