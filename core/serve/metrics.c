@@ -33,8 +33,9 @@
  *   libraries, so dashboards and alerts written for any exporter work, and
  *   glibc's mallinfo2() as swarmq_malloc_*: RSS far above the allocator's
  *   in-use bytes means memory held by free lists (fragmentation), not by
- *   live tasks. mallinfo2() walks every arena's bins under their locks;
- *   once per scrape is cheap, never call it on a hot path.
+ *   live tasks. mallinfo2() walks every arena's bins under their locks
+ *   (milliseconds on a fragmented heap): it is called once per scrape
+ *   for the five families, never on a hot path.
  */
 #include "metrics.h"
 
@@ -102,6 +103,10 @@ typedef struct render_buf_s {
         size_t max;  /* hard limit on len */
         size_t mark; /* len at the start of the current line */
         bool truncated;
+        /* glibc's allocator figures, read once per render by the first
+         * swarmq_malloc_* collector and shared by the others. */
+        bool have_mallinfo;
+        struct mallinfo2 mallinfo;
 } render_buf_t;
 
 const double sq_metrics_buckets_selection[] = {
@@ -399,13 +404,14 @@ uint64_t sq_metric_count(const sq_metric_t *metric) {
  */
 
 static void buf_init(render_buf_t *out, size_t max) {
-        out->size      = 4096;
-        out->buf       = sq_malloc(out->size);
-        out->buf[0]    = '\0';
-        out->len       = 0;
-        out->max       = max;
-        out->mark      = 0;
-        out->truncated = false;
+        out->size          = 4096;
+        out->buf           = sq_malloc(out->size);
+        out->buf[0]        = '\0';
+        out->len           = 0;
+        out->max           = max;
+        out->mark          = 0;
+        out->truncated     = false;
+        out->have_mallinfo = false;
 }
 
 /* Starts a line: an overflow inside it drops the whole line. */
@@ -905,11 +911,20 @@ static const struct {
                            "keepcost)"},
 };
 
+/* mallinfo2() walks every free chunk of every arena under its lock (a
+ * few milliseconds on a fragmented heap): one call per render serves the
+ * five families. */
 static void collect_malloc(void *opaque, sq_metrics_t *metrics, void *out) {
         malloc_figure_t fig = (malloc_figure_t)(uintptr_t)opaque;
-        struct mallinfo2 mi = mallinfo2();
-        double value        = 0;
+        render_buf_t *buf   = out;
+        struct mallinfo2 mi;
+        double value = 0;
         (void)metrics;
+        if (!buf->have_mallinfo) {
+                buf->mallinfo      = mallinfo2();
+                buf->have_mallinfo = true;
+        }
+        mi = buf->mallinfo;
         switch (fig) {
         case MALLOC_HEAP:
                 value = (double)mi.arena;
