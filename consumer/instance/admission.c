@@ -339,7 +339,19 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                         return;
                 }
         }
-        sq_sched_push(daemon->sched, &job->item);
+        job->item.next = NULL;
+        if (!daemon->admission.batch_head)
+                daemon->admission.batch_tail = &daemon->admission.batch_head;
+        *daemon->admission.batch_tail = &job->item;
+        daemon->admission.batch_tail  = &job->item.next;
+}
+
+void sq_admission_flush(sq_daemon_t *daemon) {
+        sq_sched_item_t *first = daemon->admission.batch_head;
+
+        daemon->admission.batch_head = NULL;
+        daemon->admission.batch_tail = &daemon->admission.batch_head;
+        sq_sched_push_list(daemon->sched, first);
 }
 
 /*

@@ -34,6 +34,10 @@ typedef struct sq_admission_s {
          * task id up, sq_job_acked() inserts it (both poll thread). */
         sq_ttlmap_t *dedup;
         atomic_size_t dedup_entries; /* its size (copy) */
+        /* Jobs admitted and not yet handed to the scheduler: one push
+         * (one lock, at most one wake-up) per batch, not per task. */
+        sq_sched_item_t *batch_head;
+        sq_sched_item_t **batch_tail;
 } sq_admission_t;
 
 /** @brief Creates the dedup map (dedup.ttl.ms, dedup.max.entries). Main. */
@@ -43,7 +47,8 @@ void sq_admission_init(sq_daemon_t *daemon);
 void sq_admission_term(sq_daemon_t *daemon);
 
 /**
- * @brief Admits a consumed record: a job pushed to the scheduler (or held
+ * @brief Admits a consumed record: a job queued for the scheduler
+ *        (sq_admission_flush() pushes it), or held
  *        behind its ordering key), a dead letter when it does not decode,
  *        a duplicate_dropped event when its task id already succeeded.
  *        Records of partitions not owned, revoking, or while stopping are
@@ -52,6 +57,14 @@ void sq_admission_term(sq_daemon_t *daemon);
  * @locality poll thread
  */
 void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm);
+
+/**
+ * @brief Hands the jobs admitted since the last call to the scheduler,
+ *        in one push. Called after each batch of records and before
+ *        anything waits for admitted jobs (a revocation drains them).
+ * @locality poll thread
+ */
+void sq_admission_flush(sq_daemon_t *daemon);
 
 /**
  * @brief Resumes the retry partitions whose head record is due.

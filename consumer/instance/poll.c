@@ -12,7 +12,8 @@
  *   eventfd (sq_daemon_wake: stop requests, dropped jobs, an opened
  *   breaker, admin actions). On wake-up it serves delivery reports first
  *   (they free window room), then up to POLL_BATCH critical records, then
- *   up to POLL_BATCH ordinary ones, applies backpressure, and commits the
+ *   up to POLL_BATCH ordinary ones (admitted jobs go to the scheduler
+ *   ADMIT_BATCH at a time), applies backpressure, and commits the
  *   completed prefix of every partition when the commit interval is due.
  *   The poll(2) timeout is the earliest of the next commit, the earliest
  *   open breaker's end and the earliest retry head's due time: timers, no
@@ -41,6 +42,11 @@
 /* How many records one wake-up takes from a queue before looking at the
  * other queues again (keeps the critical lane responsive). */
 #define POLL_BATCH 512
+
+/* How many admitted jobs go to the scheduler in one push: one lock and at
+ * most one executor wake-up per batch instead of per task, while the
+ * first job of a batch waits for at most this many decodes. */
+#define ADMIT_BATCH 64
 
 static sq_err_t make_pipe(int fds[2], char *errstr, size_t errstr_size) {
         if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
@@ -155,6 +161,8 @@ static int serve_queue(sq_daemon_t *daemon, rd_kafka_queue_t *queue,
                 sq_admission_admit(daemon, rkm);
                 rd_kafka_message_destroy(rkm);
                 n++;
+                if (n % ADMIT_BATCH == 0)
+                        sq_admission_flush(daemon);
                 /* Pause the moment a lane reaches its high mark, not at
                  * the end of the batch: pausing drops what librdkafka
                  * prefetched for those partitions, so the window (and
@@ -163,6 +171,7 @@ static int serve_queue(sq_daemon_t *daemon, rd_kafka_queue_t *queue,
                 if (sq_admission_at_high_mark(daemon))
                         sq_admission_backpressure(daemon);
         }
+        sq_admission_flush(daemon);
         return n;
 }
 

@@ -22,6 +22,7 @@
  *   and assign, so every newly assigned partition is paused or resumed
  *   explicitly, by the lane's state.
  */
+#include "admission_int.h"
 #include "commit_int.h"
 #include "daemon_int.h"
 #include "log.h"
@@ -272,6 +273,10 @@ void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_error_t *error     = NULL;
         rd_kafka_resp_err_t ret_err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
+        /* Served from inside a consumer poll, maybe mid-batch: jobs
+         * admitted before it go to the executors first (a revocation
+         * waits for them to finish). */
+        sq_admission_flush(daemon);
         switch (err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
                 if (cooperative)

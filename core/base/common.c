@@ -169,6 +169,12 @@ int64_t sq_clock_us(void) {
         return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int64_t sq_clock_coarse_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int64_t sq_wallclock_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

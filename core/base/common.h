@@ -131,6 +131,12 @@ char *sq_base64_encode(const void *buf, size_t len,
 
 /** @returns monotonic clock in microseconds. */
 int64_t sq_clock_us(void);
+/**
+ * @returns the monotonic clock in microseconds as of the last timer tick
+ *          (CLOCK_MONOTONIC_COARSE: a few milliseconds behind at most, and
+ *          cheaper): for liveness stamps, never for durations.
+ */
+int64_t sq_clock_coarse_us(void);
 /** @returns wall clock in milliseconds since the Unix epoch. */
 int64_t sq_wallclock_ms(void);
 

@@ -23,6 +23,7 @@ struct sq_sched_s {
         int64_t aging_us;
         int running_critical;
         int running_other;
+        int sleeping; /* executors waiting on cond */
         bool shutdown;
 };
 
@@ -66,15 +67,53 @@ static sq_sched_item_t *lane_pop(lane_t *lane) {
         return item;
 }
 
+/* Called with the lock held: could a waiting executor take an item now?
+ * Every executor is bound by the same slot rules, so when one cannot,
+ * none can, and one wake-up is always enough. */
+static bool pickable_locked(const sq_sched_t *sched) {
+        int prio;
+        if (sched->lanes[SQ_PRIO_CRITICAL].head)
+                return true;
+        if (sched->running_other >= sched->threads - sched->critical_reserved)
+                return false;
+        for (prio = SQ_PRIO_LOW; prio <= SQ_PRIO_HIGH; prio++)
+                if (sched->lanes[prio].head)
+                        return true;
+        return false;
+}
+
+/* Called with the lock held: whether to wake one sleeping executor after
+ * unlocking (never when none sleeps: no futex call then). */
+static bool wake_one_locked(const sq_sched_t *sched) {
+        return sched->sleeping > 0 && pickable_locked(sched);
+}
+
 void sq_sched_push(sq_sched_t *sched, sq_sched_item_t *item) {
-        sq_assert((unsigned)item->priority < SQ_PRIO_CNT);
-        item->enqueued_us = sq_clock_us();
+        item->next = NULL;
+        sq_sched_push_list(sched, item);
+}
+
+void sq_sched_push_list(sq_sched_t *sched, sq_sched_item_t *first) {
+        int64_t now = sq_clock_us();
+        bool wake;
+
+        if (!first)
+                return;
         pthread_mutex_lock(&sched->lock);
-        lane_push(&sched->lanes[item->priority], item);
+        while (first) {
+                sq_sched_item_t *next = first->next;
+                sq_assert((unsigned)first->priority < SQ_PRIO_CNT);
+                first->enqueued_us = now;
+                lane_push(&sched->lanes[first->priority], first);
+                first = next;
+        }
+        wake = wake_one_locked(sched);
         pthread_mutex_unlock(&sched->lock);
-        /* Broadcast, not signal: a woken executor may not be allowed to
-         * take this item (slot rules), and another one may. */
-        pthread_cond_broadcast(&sched->cond);
+        /* One executor: the one that takes an item wakes the next while
+         * items are left (sq_sched_next), so a batch wakes as many
+         * executors as it keeps busy, at most one futex call each. */
+        if (wake)
+                pthread_cond_signal(&sched->cond);
 }
 
 /* Called with the lock held. */
@@ -116,31 +155,59 @@ sq_sched_item_t *sq_sched_try_pop(sq_sched_t *sched, int64_t now_us) {
         return item;
 }
 
-sq_sched_item_t *sq_sched_pop(sq_sched_t *sched) {
-        sq_sched_item_t *item;
-        pthread_mutex_lock(&sched->lock);
-        while (!(item = pick_locked(sched, sq_clock_us()))) {
-                if (sched->shutdown &&
-                    !atomic_load(&sched->lanes[SQ_PRIO_CRITICAL].depth) &&
-                    !atomic_load(&sched->lanes[SQ_PRIO_HIGH].depth) &&
-                    !atomic_load(&sched->lanes[SQ_PRIO_NORMAL].depth) &&
-                    !atomic_load(&sched->lanes[SQ_PRIO_LOW].depth))
-                        break;
-                pthread_cond_wait(&sched->cond, &sched->lock);
-        }
-        pthread_mutex_unlock(&sched->lock);
-        return item;
-}
-
-void sq_sched_done(sq_sched_t *sched, sq_priority_t priority) {
-        pthread_mutex_lock(&sched->lock);
+/* Called with the lock held: frees the slot an item of @p priority took. */
+static void done_locked(sq_sched_t *sched, sq_priority_t priority) {
         if (priority == SQ_PRIO_CRITICAL)
                 sched->running_critical--;
         else
                 sched->running_other--;
         sq_assert(sched->running_critical >= 0 && sched->running_other >= 0);
+}
+
+static bool lanes_empty(sq_sched_t *sched) {
+        return !atomic_load(&sched->lanes[SQ_PRIO_CRITICAL].depth) &&
+               !atomic_load(&sched->lanes[SQ_PRIO_HIGH].depth) &&
+               !atomic_load(&sched->lanes[SQ_PRIO_NORMAL].depth) &&
+               !atomic_load(&sched->lanes[SQ_PRIO_LOW].depth);
+}
+
+sq_sched_item_t *sq_sched_next(sq_sched_t *sched, int done_priority) {
+        sq_sched_item_t *item;
+        bool wake;
+
+        pthread_mutex_lock(&sched->lock);
+        if (done_priority >= 0)
+                done_locked(sched, (sq_priority_t)done_priority);
+        while (!(item = pick_locked(sched, sq_clock_us()))) {
+                if (sched->shutdown && lanes_empty(sched))
+                        break;
+                sched->sleeping++;
+                pthread_cond_wait(&sched->cond, &sched->lock);
+                sched->sleeping--;
+        }
+        /* Items left that a sleeping executor could take: wake one (it
+         * does the same), instead of every push waking every executor. */
+        wake = wake_one_locked(sched);
         pthread_mutex_unlock(&sched->lock);
-        pthread_cond_broadcast(&sched->cond);
+        if (wake)
+                pthread_cond_signal(&sched->cond);
+        return item;
+}
+
+sq_sched_item_t *sq_sched_pop(sq_sched_t *sched) {
+        return sq_sched_next(sched, -1);
+}
+
+void sq_sched_done(sq_sched_t *sched, sq_priority_t priority) {
+        bool wake;
+        pthread_mutex_lock(&sched->lock);
+        done_locked(sched, priority);
+        /* The freed slot may let a waiting executor take an item the slot
+         * rules held back. */
+        wake = wake_one_locked(sched);
+        pthread_mutex_unlock(&sched->lock);
+        if (wake)
+                pthread_cond_signal(&sched->cond);
 }
 
 void sq_sched_claim(sq_sched_t *sched, sq_priority_t priority) {

@@ -11,6 +11,15 @@
  *   executors sleep on the condvar (no polling) and are woken by a push or
  *   by a slot being freed. The poll thread pushes; executor threads pop.
  *
+ *   Wake-ups: one at a time, and only when an executor sleeps and could
+ *   take an item (the slot rules bind every executor alike, so one
+ *   wake-up is enough). An executor that takes an item while more are
+ *   takeable wakes the next sleeper, so a batch pushed at once
+ *   (sq_sched_push_list) spreads over as many executors as it keeps
+ *   busy, and a busy instance makes no futex call per task: a push finds
+ *   nobody asleep, and an executor finishing a task takes the next one
+ *   under the same lock (sq_sched_next).
+ *
  *   Slot accounting: of `threads` executor slots, `critical_reserved` are
  *   only ever used by CRITICAL items. A non-critical item is popped only
  *   while fewer than threads - critical_reserved non-critical items run,
@@ -50,12 +59,26 @@ void sq_sched_destroy(sq_sched_t *sched);
 void sq_sched_push(sq_sched_t *sched, sq_sched_item_t *item);
 
 /**
+ * @brief Queues a list of items linked by their next pointers (a batch
+ *        admitted together): one lock, and at most one executor woken
+ *        (it wakes the next while items are left). Any thread.
+ */
+void sq_sched_push_list(sq_sched_t *sched, sq_sched_item_t *first);
+
+/**
  * @brief Takes the next item the slot rules allow, waiting for one.
  *        The caller must call sq_sched_done() when it finished running it.
  * @returns the item, or NULL once sq_sched_shutdown() was called and no
  *          item is left that this caller may take.
  */
 sq_sched_item_t *sq_sched_pop(sq_sched_t *sched);
+
+/**
+ * @brief sq_sched_done() for the item the caller just ran (when
+ *        @p done_priority >= 0), then sq_sched_pop(), under one lock: an
+ *        executor's loop.
+ */
+sq_sched_item_t *sq_sched_next(sq_sched_t *sched, int done_priority);
 
 /**
  * @brief Non-blocking pop at a given clock (for tests and for executors

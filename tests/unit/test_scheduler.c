@@ -11,6 +11,9 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #include "scheduler.h"
 
@@ -173,6 +176,86 @@ static void test_blocking_pop_drains_then_returns_null(void **state) {
         sq_sched_destroy(sched);
 }
 
+static void test_push_list_keeps_order(void **state) {
+        sq_sched_t *sched = sq_sched_new(8, 1, AGING_US);
+        sq_sched_item_t items[5];
+        int i;
+        (void)state;
+        for (i = 0; i < 5; i++)
+                item_at(items, i, SQ_PRIO_NORMAL)->next =
+                    i < 4 ? &items[i + 1] : NULL;
+        sq_sched_push_list(sched, &items[0]);
+        sq_sched_push_list(sched, NULL); /* nothing: no-op */
+        assert_int_equal(sq_sched_depth(sched, SQ_PRIO_NORMAL), 5);
+        for (i = 0; i < 5; i++)
+                assert_ptr_equal(sq_sched_try_pop(sched, sq_clock_us()),
+                                 &items[i]);
+        assert_null(sq_sched_try_pop(sched, sq_clock_us()));
+        sq_sched_destroy(sched);
+}
+
+/* Executors looping on sq_sched_next(): each item waits until all three
+ * executors hold one, so the batch must reach every sleeping executor
+ * (one woken by the push, each of them waking the next). */
+typedef struct batch_exec_s {
+        sq_sched_t *sched;
+        _Atomic int *started;
+        _Atomic int ran;
+        atomic_bool timed_out;
+} batch_exec_t;
+
+static void *batch_exec_main(void *arg) {
+        batch_exec_t *exec = arg;
+        sq_sched_item_t *item;
+        int done = -1;
+        while ((item = sq_sched_next(exec->sched, done))) {
+                int64_t deadline = sq_clock_us() + 10 * 1000000;
+                done             = (int)item->priority;
+                atomic_fetch_add(exec->started, 1);
+                while (atomic_load(exec->started) < 3 &&
+                       sq_clock_us() < deadline)
+                        sched_yield();
+                if (atomic_load(exec->started) < 3)
+                        atomic_store(&exec->timed_out, true);
+                exec->ran++;
+        }
+        return NULL;
+}
+
+static void test_batch_reaches_every_sleeping_executor(void **state) {
+        sq_sched_t *sched = sq_sched_new(4, 1, AGING_US);
+        sq_sched_item_t items[3];
+        batch_exec_t execs[3];
+        pthread_t threads[3];
+        _Atomic int started = 0;
+        int i;
+        (void)state;
+        for (i = 0; i < 3; i++) {
+                execs[i].sched   = sched;
+                execs[i].started = &started;
+                atomic_init(&execs[i].ran, 0);
+                atomic_init(&execs[i].timed_out, false);
+                pthread_create(&threads[i], NULL, batch_exec_main, &execs[i]);
+        }
+        for (i = 0; i < 3; i++)
+                item_at(items, i, SQ_PRIO_NORMAL)->next =
+                    i < 2 ? &items[i + 1] : NULL;
+        sq_sched_push_list(sched, &items[0]);
+        /* Not before all three started (or gave up): the shutdown wakes
+         * every executor, which would hide a missing wake-up. */
+        while (atomic_load(&started) < 3 && !execs[0].ran && !execs[1].ran &&
+               !execs[2].ran)
+                sched_yield();
+        sq_sched_shutdown(sched);
+        for (i = 0; i < 3; i++) {
+                pthread_join(threads[i], NULL);
+                assert_false(atomic_load(&execs[i].timed_out));
+                assert_int_equal(atomic_load(&execs[i].ran), 1);
+        }
+        assert_int_equal(sq_sched_running(sched), 0);
+        sq_sched_destroy(sched);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_priority_order_without_aging),
@@ -181,6 +264,8 @@ int main(void) {
             cmocka_unit_test(test_low_never_starves_under_steady_high_load),
             cmocka_unit_test(test_reserved_slots_only_serve_critical),
             cmocka_unit_test(test_blocking_pop_drains_then_returns_null),
+            cmocka_unit_test(test_push_list_keeps_order),
+            cmocka_unit_test(test_batch_reaches_every_sleeping_executor),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
