@@ -26,8 +26,10 @@ Commands:
              wall time against the work floor (tests/bench/keysweep.sh).
              Real Kafka only.
   pipe       throughput and CPU per task: a plain librdkafka
-             consume->produce pipe writing 1 and 4 records per record in vs
-             swarmq with noop tasks (tests/bench/run.sh)
+             consume->produce pipe writing 1, 2 and 4 records per record
+             in vs swarmq with noop tasks, events.publish=all (4 records
+             per task) and terminal (2), each against the pipe writing as
+             many (tests/bench/run.sh)
   jobqueues  swarmq vs Celery 5 (Redis broker and result backend) and
              Sidekiq 6.4 (Redis), all from Debian: the same backlog of
              no-op tasks (--jobs, 20,000) drained at concurrency 4, tasks/s
@@ -54,6 +56,13 @@ Options (all, keysweep, pipe):
   --count N            pipe: records (default 100000)
   --jobs N             jobqueues: tasks per system (default 20000)
   --threads T          pipe: swarmq executor threads (default 4)
+  --publish LIST       pipe: events.publish modes swarmq runs with,
+                       comma-separated from all, terminal, none (default
+                       all,terminal)
+  --rounds R           pipe: repeat the whole comparison R times and report
+                       medians (default 1; 3 for figures worth keeping)
+  --baseline-build DIR pipe: also run swarmq from this build (e.g. main
+                       before a change) in the same rounds
   --sweep-count N      keysweep: records per mode (default 10000)
   --modes LIST         keysweep: comma-separated, from partition, key10,
                        key100, key10000 (any key<N>), unordered (default all
@@ -104,6 +113,7 @@ help) usage; exit 0 ;;
 esac
 
 broker=real bootstrap= build= quick=0 count= jobs= threads=4 sweep_count= modes=
+publish=all,terminal rounds=1 baseline=
 concurrency= commit_ms=100 seed=42 peer=on doc=$root/docs/benchmarks.md
 write=1 doc_given=0
 extra=()
@@ -117,7 +127,8 @@ while (($#)); do
         --no-write) write=0; cmdline+=" $1"; shift; continue ;;
         -h | --help) usage; exit 0 ;;
         --broker | --bootstrap | --build | --count | --jobs | --threads | --sweep-count | \
-                --modes | --concurrency | --commit-ms | --seed | -X | --doc) need "$@" ;;
+                --modes | --concurrency | --commit-ms | --seed | -X | --doc | \
+                --publish | --rounds | --baseline-build) need "$@" ;;
         *) die "unknown option '$1'" ;;
         esac
         case $1 in
@@ -127,6 +138,11 @@ while (($#)); do
         --count) posint "$1" "$2"; count=$2 ;;
         --jobs) posint "$1" "$2"; jobs=$2 ;;
         --threads) posint "$1" "$2"; threads=$2 ;;
+        --publish) [[ "$2" =~ ^(all|terminal|none)(,(all|terminal|none))*$ ]] ||
+                die "--publish must list all, terminal or none (comma-separated), not '$2'"
+                publish=$2 ;;
+        --rounds) posint "$1" "$2"; rounds=$2 ;;
+        --baseline-build) baseline=$(cd "$2" 2>/dev/null && pwd) || die "--baseline-build: no directory '$2'" ;;
         --sweep-count) posint "$1" "$2"; sweep_count=$2 ;;
         --modes) modes=$2 ;;
         --concurrency) concurrency=$2 ;;
@@ -213,7 +229,9 @@ if [[ "$cmd" == all || "$cmd" == keysweep ]]; then
 fi
 if [[ "$cmd" == all || "$cmd" == pipe ]]; then
         echo "bench: pipe on the $broker broker" >&2
-        pipe_args=(--broker "$broker" --build "$build" --count "$count" --threads "$threads")
+        pipe_args=(--broker "$broker" --build "$build" --count "$count" --threads "$threads"
+                --publish "$publish" --rounds "$rounds")
+        [[ -n "$baseline" ]] && pipe_args+=(--baseline-build "$baseline")
         [[ "$broker" == real ]] && pipe_args+=(--bootstrap "$bootstrap")
         {
                 echo "#### Throughput and CPU: swarmq vs the raw librdkafka pipe"

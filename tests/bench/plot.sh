@@ -52,14 +52,18 @@ fi
 # Pipe rows: | pipeline | in/s | CPU per 100k | ... |
 awk -F'|' '($2 ~ /raw librdkafka/ || $2 ~ /swarmq, noop/) && $3 ~ /^ [0-9]+ $/ {
         n = $2; gsub(/^ +| +$/, "", n)
-        if (n ~ /1 record out/) n = "pipe 1→1"
-        else if (n ~ /4 records out/) n = "pipe 1→4"
-        else n = "swarmq"
+        if (n ~ /^raw/) {
+                k = n; sub(/^raw librdkafka, /, "", k); sub(/ records? out.*/, "", k)
+                n = "pipe 1→" k
+        } else if (n ~ /events.publish=/) {
+                m = n; sub(/.*events.publish=/, "", m); sub(/[),].*/, "", m)
+                n = "swarmq " m (n ~ /baseline build/ ? " (baseline)" : "")
+        } else n = "swarmq"
         r = $3; c = $4; gsub(/ /, "", r); gsub(/ /, "", c)
         printf "\"%s\" %s %s\n", n, r, c }' "$results" >"$work/pipe.dat"
 if [[ -s "$work/pipe.dat" ]]; then
         gnuplot <<EOF
-set terminal pngcairo size 1000,400 font ",10"
+set terminal pngcairo size 1200,420 font ",10"
 set output "$prefix-pipe.png"
 set multiplot layout 1,2 title "swarmq vs the raw librdkafka pipe, same broker, same run"
 set style data histograms
