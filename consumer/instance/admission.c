@@ -259,7 +259,7 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         }
         if (daemon->admission.dedup &&
             sq_ttlmap_contains(daemon->admission.dedup, job->task->id,
-                               sq_clock_us())) {
+                               job->received_us)) {
                 /* Succeeded here within dedup.ttl.ms: not run again. The
                  * event is the record's acknowledgement, as a result
                  * would be. */

@@ -151,6 +151,16 @@ size_t sq_emit_result_size(sq_daemon_t *daemon, sq_codec_t *codec,
 void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                    const sq_task_t *task, const char *agent, const char *detail,
                    sq_job_t *tracked_job);
+/* sq_emit_event() at a wall-clock time the caller already read (ms): the
+ * executors' per-task events reuse the time of their stage. */
+void sq_emit_event_at(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
+                      const sq_task_t *task, const char *agent,
+                      const char *detail, sq_job_t *tracked_job, int64_t at_ms);
+/* Fills the fields of @p result that come from @p job and its task (id,
+ * instance, attempts, source record, created_at), borrowed: the struct is
+ * only encoded, never freed. */
+void sq_emit_result_of_job(const sq_daemon_t *daemon, const sq_job_t *job,
+                           sq_result_t *result);
 void sq_emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                     const sq_result_t *result);
 /* A record that is not a task (poll thread, @p job admitted for it): its

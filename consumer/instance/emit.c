@@ -238,33 +238,59 @@ int sq_emit_event_acks(const sq_daemon_t *daemon) {
         return daemon->conf->events_publish == SQ_EVENTS_NONE ? 0 : 1;
 }
 
+/* Writes "<nonce>-<seq in hex>" (what "%s-%llx" would) into @p buf, of
+ * at least 17 + 1 + 16 + 1 bytes: no printf on the per-task path. */
+static void format_event_id(char *buf, const char *nonce, uint64_t seq) {
+        static const char digits[] = "0123456789abcdef";
+        char hex[16];
+        size_t len = strlen(nonce), n = 0;
+
+        memcpy(buf, nonce, len);
+        buf[len++] = '-';
+        do {
+                hex[n++] = digits[seq & 0xf];
+                seq >>= 4;
+        } while (seq);
+        while (n)
+                buf[len++] = hex[--n];
+        buf[len] = '\0';
+}
+
 void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                    const sq_task_t *task, const char *agent, const char *detail,
                    sq_job_t *tracked_job) {
-        char event_id[64];
+        sq_emit_event_at(daemon, codec, type, task, agent, detail, tracked_job,
+                         sq_wallclock_ms());
+}
+
+void sq_emit_event_at(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
+                      const sq_task_t *task, const char *agent,
+                      const char *detail, sq_job_t *tracked_job,
+                      int64_t at_ms) {
+        char event_id[sizeof(daemon->event_nonce) + 18];
         char errstr[256];
         sq_event_t event;
         const void *buf;
         size_t len;
         const char *key;
+        const char *task_id = task ? task->id : NULL;
 
-        snprintf(event_id, sizeof(event_id), "%s-%llx", daemon->event_nonce,
-                 (unsigned long long)atomic_fetch_add_explicit(
-                     &daemon->event_seq, 1, memory_order_relaxed));
+        /* The same event, for GET /events and the live page. */
+        sq_eventring_push(daemon->events, at_ms, type, task_id, agent, detail);
+        if (!event_published(daemon, task, tracked_job))
+                return; /* not counted in the job's pending_acks either */
+        format_event_id(event_id, daemon->event_nonce,
+                        atomic_fetch_add_explicit(&daemon->event_seq, 1,
+                                                  memory_order_relaxed));
         memset(&event, 0, sizeof(event));
         /* Borrowed pointers: the struct is only encoded, never freed. */
         event.event_id = event_id;
-        event.task_id  = task ? task->id : NULL;
+        event.task_id  = (char *)task_id;
         event.type     = (char *)type;
-        event.at       = sq_wallclock_ms();
+        event.at       = at_ms;
         event.instance = daemon->conf->instance_id;
         event.agent    = (char *)agent;
         event.detail   = (char *)detail;
-        /* The same event, for GET /events and the live page. */
-        sq_eventring_push(daemon->events, event.at, type, event.task_id, agent,
-                          detail);
-        if (!event_published(daemon, task, tracked_job))
-                return; /* not counted in the job's pending_acks either */
         if (sq_codec_encode_event(codec, &event, &buf, &len, errstr,
                                   sizeof(errstr)) != SQ_OK) {
                 /* Only a string that is not UTF-8 fails to encode, and
@@ -277,6 +303,19 @@ void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
         key = task ? task->id : daemon->conf->instance_id;
         produce(daemon, codec, daemon->rkt_events, key, strlen(key), buf, len,
                 NULL, tracked_job);
+}
+
+void sq_emit_result_of_job(const sq_daemon_t *daemon, const sq_job_t *job,
+                           sq_result_t *result) {
+        const sq_task_t *task = job->task;
+
+        result->task_id          = task->id;
+        result->instance         = daemon->conf->instance_id;
+        result->attempts         = task->attempt;
+        result->source.topic     = (char *)job->part->topic;
+        result->source.partition = job->part->partition;
+        result->source.offset    = job->offset;
+        result->created_at       = task->created_at;
 }
 
 /* Produces @p result (tracked by @p job) with @p headers (taken). */
@@ -570,8 +609,7 @@ bool sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
 static void refused_task(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                          rd_kafka_topic_t *rkt, const void *value,
                          size_t value_len, const char *why) {
-        const sq_task_t *task = job->task;
-        sq_result_t *decoded  = NULL;
+        sq_result_t *decoded = NULL;
         sq_result_t result;
         char errstr[256];
         char message[512];
@@ -583,15 +621,9 @@ static void refused_task(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
             sq_codec_decode_result(codec, value, value_len, &decoded, errstr,
                                    sizeof(errstr)) == SQ_OK)
                 result = *decoded;
-        result.task_id          = task->id;
-        result.output           = NULL;
-        result.output_len       = 0;
-        result.instance         = daemon->conf->instance_id;
-        result.attempts         = task->attempt;
-        result.source.topic     = (char *)job->part->topic;
-        result.source.partition = job->part->partition;
-        result.source.offset    = job->offset;
-        result.created_at       = task->created_at;
+        sq_emit_result_of_job(daemon, job, &result);
+        result.output     = NULL;
+        result.output_len = 0;
         if (!result.finished_at)
                 result.finished_at = sq_wallclock_ms();
         snprintf(message, sizeof(message),

@@ -85,20 +85,15 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
 
         memset(&result, 0, sizeof(result));
         /* Borrowed pointers: the struct is only encoded, never freed. */
-        result.task_id          = task->id;
-        result.status           = status;
-        result.output           = output;
-        result.output_len       = output_len;
-        result.error            = (char *)error;
-        result.agent            = agent ? (char *)sq_agent_name(agent) : NULL;
-        result.instance         = daemon->conf->instance_id;
-        result.attempts         = task->attempt;
-        result.source.topic     = (char *)job->part->topic;
-        result.source.partition = job->part->partition;
-        result.source.offset    = job->offset;
-        result.created_at       = task->created_at;
-        result.started_at       = started_ms;
-        result.finished_at      = sq_wallclock_ms();
+        sq_emit_result_of_job(daemon, job, &result);
+        result.status     = status;
+        result.output     = output;
+        result.output_len = output_len;
+        result.error      = (char *)error;
+        result.agent      = agent ? (char *)sq_agent_name(agent) : NULL;
+        result.started_at = started_ms;
+        /* One wall-clock read: the result's and the terminal event's. */
+        result.finished_at = sq_wallclock_ms();
 
         /* An output the result record cannot hold (the producer would
          * refuse it): the task fails with why, without its output, and is
@@ -151,8 +146,9 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                  * record, after which it may be freed; the event (for
                  * GET /events only) and the hand-off come first. */
                 sq_job_finished(daemon, job);
-                sq_emit_event(daemon, codec, terminal_event_type(status), task,
-                              result.agent, error, job);
+                sq_emit_event_at(daemon, codec, terminal_event_type(status),
+                                 task, result.agent, error, job,
+                                 result.finished_at);
                 sq_emit_result(daemon, codec, job, &result);
                 return;
         }
@@ -160,8 +156,8 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         /* Its event is still to produce, so the job is alive: the next
          * task of its key may start (ordering.handoff=finished). */
         sq_job_finished(daemon, job);
-        sq_emit_event(daemon, codec, terminal_event_type(status), task,
-                      result.agent, error, job);
+        sq_emit_event_at(daemon, codec, terminal_event_type(status), task,
+                         result.agent, error, job, result.finished_at);
         /* The job may be freed by now (poll thread): do not touch it. */
 }
 
@@ -177,8 +173,8 @@ typedef struct async_run_s {
 
 static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
                          sq_agents_t *agents, sq_job_t *job,
-                         const sq_slot_t *slot, sq_agent_outcome_t *outcomep,
-                         int64_t *latency_usp);
+                         const sq_slot_t *slot, int64_t now_us,
+                         sq_agent_outcome_t *outcomep, int64_t *latency_usp);
 
 /* Registry callback: may this parked job move to another agent? */
 static bool may_steal(void *opaque, void *job) {
@@ -228,8 +224,8 @@ static void release_chain(sq_daemon_t *daemon, sq_codec_t *codec,
                 prio = next->item.priority;
                 if (claim)
                         sq_sched_claim(daemon->sched, prio);
-                done = run_on_agent(daemon, codec, agents, next, slot, &outcome,
-                                    &latency_us);
+                done = run_on_agent(daemon, codec, agents, next, slot,
+                                    sq_clock_us(), &outcome, &latency_us);
                 if (claim)
                         sq_sched_done(daemon->sched, prio);
                 if (!done)
@@ -274,18 +270,20 @@ static void async_done(void *opaque, sq_outcome_t *outcome) {
         sq_agents_release_ref(agents);
 }
 
-/* Runs one job on an agent whose slot it holds. Returns true when the job
- * is done with the slot (ran here, or was dropped), with the outcome and
- * run time for the registry; false when it went to an exec or pool
- * agent, whose completion releases the slot. */
+/* Runs one job on an agent whose slot it holds, @p now_us being the
+ * monotonic clock the caller just read (one clock read per stage: this
+ * one starts the run, its deadline and its scheduling latency). Returns
+ * true when the job is done with the slot (ran here, or was dropped), with
+ * the outcome and run time for the registry; false when it went to an
+ * exec or pool agent, whose completion releases the slot. */
 static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
                          sq_agents_t *agents, sq_job_t *job,
-                         const sq_slot_t *slot, sq_agent_outcome_t *outcomep,
-                         int64_t *latency_usp) {
+                         const sq_slot_t *slot, int64_t now_us,
+                         sq_agent_outcome_t *outcomep, int64_t *latency_usp) {
         sq_agent_t *agent     = slot->agent;
         const sq_task_t *task = job->task;
         const char *why       = drop_reason(daemon, job);
-        int64_t timeout_ms, started_ms, t0, deadline_us;
+        int64_t timeout_ms, started_ms, t0, deadline_us, end_us;
         sq_status_t status;
         async_run_t *arun;
         void *runtime;
@@ -298,13 +296,13 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
                 return true;
         }
         started_ms = sq_wallclock_ms();
+        t0         = now_us;
         sq_metric_observe(daemon->m.sched_latency[task->priority],
-                          (double)(sq_clock_us() - job->received_us) / 1e6);
-        sq_emit_event(daemon, codec, "started", task, sq_agent_name(agent),
-                      NULL, NULL);
+                          (double)(t0 - job->received_us) / 1e6);
+        sq_emit_event_at(daemon, codec, "started", task, sq_agent_name(agent),
+                         NULL, NULL, started_ms);
         timeout_ms  = task->timeout_ms > 0 ? task->timeout_ms
                                            : daemon->conf->default_timeout_ms;
-        t0          = sq_clock_us();
         deadline_us = timeout_ms > 0 ? t0 + timeout_ms * 1000 : 0;
 
         runtime = sq_agent_kind(agent) != SQ_AGENT_BUILTIN
@@ -332,7 +330,8 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
         run.cancel      = &daemon->cancel;
         run.deadline_us = deadline_us;
         status          = sq_agent_run(agent, &run);
-        *latency_usp    = sq_clock_us() - t0;
+        end_us          = sq_clock_us();
+        *latency_usp    = end_us - t0;
         sq_metric_observe(sq_agent_metrics(agent)->duration,
                           (double)*latency_usp / 1e6);
 
@@ -344,12 +343,12 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
                 return true;
         }
         if (run.deadline_us && status != SQ_STATUS_TIMED_OUT &&
-            sq_clock_us() > run.deadline_us) {
+            end_us > run.deadline_us) {
                 /* A handler that does not watch the deadline (or returned
                  * just past it): the task still timed out. */
                 snprintf(run.error, sizeof(run.error),
                          "timed out: ran %lld ms, timeout_ms %lld",
-                         (long long)((sq_clock_us() - t0) / 1000),
+                         (long long)((end_us - t0) / 1000),
                          (long long)timeout_ms);
                 sq_free(run.output);
                 run.output     = NULL;
@@ -375,7 +374,7 @@ static void run_job(sq_executor_t *exec, sq_job_t *job) {
         sq_slot_t slot;
         const char *why;
         char errstr[512];
-        int64_t t0;
+        int64_t t0, t1;
 
         if ((why = drop_reason(daemon, job))) {
                 sq_job_drop(daemon, job, why);
@@ -398,8 +397,8 @@ static void run_job(sq_executor_t *exec, sq_job_t *job) {
                 acq = sq_agents_acquire(agents, &sel, job, &slot, errstr,
                                         sizeof(errstr));
         } while (acq == SQ_ACQ_STALE);
-        sq_metric_observe(daemon->m.selection,
-                          (double)(sq_clock_us() - t0) / 1e6);
+        t1 = sq_clock_us(); /* the selection's end, the run's start */
+        sq_metric_observe(daemon->m.selection, (double)(t1 - t0) / 1e6);
         if (acq == SQ_ACQ_NO_AGENT || acq == SQ_ACQ_NO_HEALTHY) {
                 finish_job(daemon, exec->codec, job, NULL, SQ_STATUS_FAILED,
                            errstr, NULL, 0, 0, acq == SQ_ACQ_NO_AGENT);
@@ -408,7 +407,7 @@ static void run_job(sq_executor_t *exec, sq_job_t *job) {
         if (acq == SQ_ACQ_PARKED)
                 goto done; /* a releasing executor takes it over */
 
-        if (run_on_agent(daemon, exec->codec, agents, job, &slot, &outcome,
+        if (run_on_agent(daemon, exec->codec, agents, job, &slot, t1, &outcome,
                          &latency_us))
                 release_chain(daemon, exec->codec, agents, &slot, outcome,
                               latency_us, true);
