@@ -116,8 +116,10 @@ void sq_sched_push_list(sq_sched_t *sched, sq_sched_item_t *first) {
                 pthread_cond_signal(&sched->cond);
 }
 
-/* Called with the lock held. */
-static sq_sched_item_t *pick_locked(sq_sched_t *sched, int64_t now_us) {
+/* Called with the lock held. The heads' scores, level * aging + (now -
+ * enqueued), are compared with the clock cancelled out (level * aging -
+ * enqueued): no clock read per pick. */
+static sq_sched_item_t *pick_locked(sq_sched_t *sched) {
         lane_t *best       = NULL;
         int64_t best_score = 0;
         int prio;
@@ -133,8 +135,8 @@ static sq_sched_item_t *pick_locked(sq_sched_t *sched, int64_t now_us) {
                 int64_t score;
                 if (!lane->head)
                         continue;
-                score = (int64_t)prio * sched->aging_us +
-                        (now_us - lane->head->enqueued_us);
+                score =
+                    (int64_t)prio * sched->aging_us - lane->head->enqueued_us;
                 /* Strictly greater: ties go to the higher priority. */
                 if (!best || score > best_score) {
                         best       = lane;
@@ -150,7 +152,8 @@ static sq_sched_item_t *pick_locked(sq_sched_t *sched, int64_t now_us) {
 sq_sched_item_t *sq_sched_try_pop(sq_sched_t *sched, int64_t now_us) {
         sq_sched_item_t *item;
         pthread_mutex_lock(&sched->lock);
-        item = pick_locked(sched, now_us);
+        (void)now_us; /* the pick compares waits: the clock cancels out */
+        item = pick_locked(sched);
         pthread_mutex_unlock(&sched->lock);
         return item;
 }
@@ -178,7 +181,7 @@ sq_sched_item_t *sq_sched_next(sq_sched_t *sched, int done_priority) {
         pthread_mutex_lock(&sched->lock);
         if (done_priority >= 0)
                 done_locked(sched, (sq_priority_t)done_priority);
-        while (!(item = pick_locked(sched, sq_clock_us()))) {
+        while (!(item = pick_locked(sched))) {
                 if (sched->shutdown && lanes_empty(sched))
                         break;
                 sched->sleeping++;

@@ -81,8 +81,9 @@ sq_sched_item_t *sq_sched_pop(sq_sched_t *sched);
 sq_sched_item_t *sq_sched_next(sq_sched_t *sched, int done_priority);
 
 /**
- * @brief Non-blocking pop at a given clock (for tests and for executors
- *        that want to check before sleeping).
+ * @brief Non-blocking pop (for tests and for executors that want to check
+ *        before sleeping). @p now_us is not needed any more: the pick
+ *        compares the lanes' waits, in which the clock cancels out.
  * @returns an item or NULL.
  */
 sq_sched_item_t *sq_sched_try_pop(sq_sched_t *sched, int64_t now_us);

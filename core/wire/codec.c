@@ -274,18 +274,38 @@ static bool walk_span(struct walk *w, size_t start, int64_t n,
         return true;
 }
 
+/* Appends @p str to the path, cut to fit (it only names the field in an
+ * error message). No printf: every field of every decoded record. */
+static void walk_path_append(struct walk *w, size_t *lenp, const char *str) {
+        size_t n = strlen(str);
+        if (n > sizeof(w->path) - 1 - *lenp)
+                n = sizeof(w->path) - 1 - *lenp;
+        memcpy(w->path + *lenp, str, n);
+        *lenp += n;
+        w->path[*lenp] = '\0';
+}
+
 /* Appends a field name or an item index to the path; @returns the old
  * length, to restore. */
 static size_t walk_push_name(struct walk *w, const char *name) {
-        size_t old = strlen(w->path);
-        snprintf(w->path + old, sizeof(w->path) - old, old ? ".%s" : "%s",
-                 name);
+        size_t old = strlen(w->path), len = old;
+        if (old)
+                walk_path_append(w, &len, ".");
+        walk_path_append(w, &len, name);
         return old;
 }
 
 static size_t walk_push_index(struct walk *w, size_t idx) {
-        size_t old = strlen(w->path);
-        snprintf(w->path + old, sizeof(w->path) - old, "[%zu]", idx);
+        size_t old = strlen(w->path), len = old;
+        char digits[24], *p               = digits + sizeof(digits);
+        *--p = '\0';
+        *--p = ']';
+        do {
+                *--p = (char)('0' + idx % 10);
+                idx /= 10;
+        } while (idx);
+        *--p = '[';
+        walk_path_append(w, &len, p);
         return old;
 }
 

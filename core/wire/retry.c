@@ -19,20 +19,32 @@
 #include <string.h>
 #include <sys/random.h>
 
+/* One allocation per record (it is copied for every admitted task): the
+ * struct, then the topic name, the key and the value. */
 sq_record_t *sq_record_new(const rd_kafka_message_t *rkm) {
-        sq_record_t *rec         = sq_calloc(1, sizeof(*rec));
+        const char *topic        = rd_kafka_topic_name(rkm->rkt);
+        size_t topic_size        = strlen(topic) + 1;
+        size_t key_len           = rkm->key ? rkm->key_len : 0;
         rd_kafka_headers_t *hdrs = NULL;
         rd_kafka_timestamp_type_t tstype;
+        sq_record_t *rec;
+        char *p;
 
-        rec->topic     = sq_strdup(rd_kafka_topic_name(rkm->rkt));
+        rec = sq_calloc(1, sizeof(*rec) + topic_size + key_len + rkm->len);
+        p   = (char *)(rec + 1);
+        rec->topic = memcpy(p, topic, topic_size);
+        p += topic_size;
         rec->partition = rkm->partition;
         rec->offset    = rkm->offset;
         rec->timestamp = rd_kafka_message_timestamp(rkm, &tstype);
-        if (rkm->key) {
-                rec->key     = sq_memdup(rkm->key, rkm->key_len);
-                rec->key_len = rkm->key_len;
+        /* An empty key or value is NULL, as before (sq_memdup). */
+        if (key_len) {
+                rec->key     = memcpy(p, rkm->key, key_len);
+                rec->key_len = key_len;
+                p += key_len;
         }
-        rec->value     = sq_memdup(rkm->payload ? rkm->payload : "", rkm->len);
+        if (rkm->len)
+                rec->value = memcpy(p, rkm->payload, rkm->len);
         rec->value_len = rkm->len;
         if (rd_kafka_message_headers(rkm, &hdrs) ==
                 RD_KAFKA_RESP_ERR_NO_ERROR &&
@@ -46,10 +58,7 @@ void sq_record_destroy(sq_record_t *rec) {
                 return;
         if (rec->headers)
                 rd_kafka_headers_destroy(rec->headers);
-        sq_free(rec->topic);
-        sq_free(rec->key);
-        sq_free(rec->value);
-        sq_free(rec);
+        sq_free(rec); /* topic, key and value live in the same block */
 }
 
 bool sq_retry_header_get(const rd_kafka_headers_t *hdrs, const char *name,
