@@ -88,14 +88,22 @@ static void http_readyz(void *opaque, const char *method, const char *path,
                 sq_http_respond(resp, 200, NULL, "ready\n");
 }
 
+/* GET /metrics, or only the families named by ?name[]=... (as the
+ * Prometheus client libraries do: a probe polling two counters does not
+ * pay for the whole registry). */
 static void http_metrics(void *opaque, const char *method, const char *path,
                          sq_http_response_t *resp) {
         sq_daemon_t *daemon = opaque;
+        const char *names[32];
+        size_t cnt = sq_http_request_args(resp->req, "name[]", names,
+                                          SQ_ARRAY_SIZE(names));
         (void)method;
         (void)path;
         resp->status       = 200;
         resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-        resp->body = sq_metrics_render(daemon->metrics, &resp->body_len);
+        resp->body = cnt ? sq_metrics_render_only(daemon->metrics, names, cnt,
+                                                  &resp->body_len)
+                         : sq_metrics_render(daemon->metrics, &resp->body_len);
 }
 
 /* POST /admin/{pause,resume,drain}: bearer token, then flags the poll

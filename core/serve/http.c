@@ -734,6 +734,30 @@ const char *sq_http_request_arg(const sq_http_request_t *req,
                                            name);
 }
 
+typedef struct args_iter_s {
+        const char *name;
+        const char **out;
+        size_t max;
+        size_t cnt;
+} args_iter_t;
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind,
+                                   const char *key, const char *value) {
+        args_iter_t *it = cls;
+        (void)kind;
+        if (value && !strcmp(key, it->name) && it->cnt < it->max)
+                it->out[it->cnt++] = value;
+        return MHD_YES;
+}
+
+size_t sq_http_request_args(const sq_http_request_t *req, const char *name,
+                            const char **values, size_t max) {
+        args_iter_t it = {name, values, max, 0};
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_arg,
+                                  &it);
+        return it.cnt;
+}
+
 void sq_http_response_header(sq_http_response_t *resp, const char *name,
                              const char *value) {
         sq_assert(resp->headers_cnt < SQ_HTTP_HEADERS_MAX);

@@ -128,6 +128,13 @@ const char *sq_http_request_header(const sq_http_request_t *req,
                                    const char *name);
 /** @returns query-string argument @p name (decoded), borrowed, or NULL. */
 const char *sq_http_request_arg(const sq_http_request_t *req, const char *name);
+/**
+ * @brief Every value of a query-string argument given more than once
+ *        (?name[]=a&name[]=b), decoded and borrowed, in order.
+ * @returns how many were stored in @p values (at most @p max).
+ */
+size_t sq_http_request_args(const sq_http_request_t *req, const char *name,
+                            const char **values, size_t max);
 
 /**
  * @brief Helper for handlers: sets status, content type and a copy of a

@@ -589,11 +589,20 @@ static void render_header(render_buf_t *out, const sq_mfamily_t *family) {
         buf_puts(out, "\n");
 }
 
-/**
- * @brief Renders the registry (see metrics.h).
- * @locks takes the registry mutex, dropped around collect callbacks.
- */
-char *sq_metrics_render(sq_metrics_t *metrics, size_t *lenp) {
+static bool family_wanted(const sq_mfamily_t *family, const char *const *names,
+                          size_t names_cnt) {
+        size_t i;
+        if (!names)
+                return true;
+        for (i = 0; i < names_cnt; i++)
+                if (!strcmp(family->name, names[i]))
+                        return true;
+        return false;
+}
+
+/* Renders the families @p names lists, or all of them (NULL). */
+static char *render(sq_metrics_t *metrics, const char *const *names,
+                    size_t names_cnt, size_t *lenp) {
         render_buf_t out;
         sq_mfamily_t *family;
         sq_metric_t *metric;
@@ -602,6 +611,8 @@ char *sq_metrics_render(sq_metrics_t *metrics, size_t *lenp) {
         pthread_mutex_lock(&metrics->lock);
         for (family = metrics->families; family && !out.truncated;
              family = family->next) {
+                if (!family_wanted(family, names, names_cnt))
+                        continue;
                 render_header(&out, family);
                 if (family->cb) {
                         /* Families are never removed: @family stays valid
@@ -623,6 +634,19 @@ char *sq_metrics_render(sq_metrics_t *metrics, size_t *lenp) {
         if (lenp)
                 *lenp = out.len;
         return out.buf;
+}
+
+/**
+ * @brief Renders the registry (see metrics.h).
+ * @locks takes the registry mutex, dropped around collect callbacks.
+ */
+char *sq_metrics_render(sq_metrics_t *metrics, size_t *lenp) {
+        return render(metrics, NULL, 0, lenp);
+}
+
+char *sq_metrics_render_only(sq_metrics_t *metrics, const char *const *names,
+                             size_t names_cnt, size_t *lenp) {
+        return render(metrics, names, names_cnt, lenp);
 }
 
 /*

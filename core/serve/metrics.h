@@ -106,6 +106,17 @@ void sq_metrics_escape_label(char *dst, size_t dst_size, const char *value);
 char *sq_metrics_render(sq_metrics_t *metrics, size_t *lenp);
 
 /**
+ * @brief Renders only the families named in @p names (@p names_cnt of
+ *        them; names not registered are skipped), as the Prometheus
+ *        client libraries do for GET /metrics?name[]=...: a probe that
+ *        reads two counters does not pay for every collector (the
+ *        allocator figures walk the heap).
+ * @returns a new string (caller owns, sq_free()); *@p lenp its length.
+ */
+char *sq_metrics_render_only(sq_metrics_t *metrics, const char *const *names,
+                             size_t names_cnt, size_t *lenp);
+
+/**
  * @brief Registers the process collectors: process_cpu_seconds_total,
  *        process_resident_memory_bytes, process_virtual_memory_bytes,
  *        process_start_time_seconds, process_open_fds, process_max_fds

@@ -71,6 +71,58 @@ static void test_counter_gauge_values(void **state) {
         sq_metrics_destroy(metrics);
 }
 
+/* GET /metrics?name[]=...: only the named families, and no collector of
+ * another family runs (the allocator's walk of the heap). */
+static int collector_calls;
+static void count_collect(void *opaque, sq_metrics_t *metrics, void *out) {
+        (void)opaque;
+        (void)metrics;
+        collector_calls++;
+        sq_metrics_emit(out, "t_collected", NULL, 1);
+}
+
+static void test_render_only_named_families(void **state) {
+        sq_metrics_t *metrics    = sq_metrics_new();
+        const char *const want[] = {"t_b_total", "t_missing", "t_c"};
+        char *text;
+        size_t len;
+        (void)state;
+
+        sq_metric_add(sq_metrics_child(
+                          sq_metrics_family(metrics, "t_a_total", "A.",
+                                            SQ_METRIC_COUNTER, NULL, NULL, 0),
+                          NULL),
+                      1);
+        sq_metric_add(sq_metrics_child(
+                          sq_metrics_family(metrics, "t_b_total", "B.",
+                                            SQ_METRIC_COUNTER, NULL, NULL, 0),
+                          NULL),
+                      2);
+        sq_metrics_collector(metrics, "t_collected", "C.", SQ_METRIC_GAUGE,
+                             count_collect, NULL);
+        sq_metric_set(
+            sq_metrics_child(sq_metrics_family(metrics, "t_c", "C.",
+                                               SQ_METRIC_GAUGE, NULL, NULL, 0),
+                             NULL),
+            3);
+        collector_calls = 0;
+        text            = sq_metrics_render_only(metrics, want, 3, &len);
+        assert_string_equal(text, "# HELP t_b_total B.\n"
+                                  "# TYPE t_b_total counter\n"
+                                  "t_b_total 2\n"
+                                  "# HELP t_c C.\n"
+                                  "# TYPE t_c gauge\n"
+                                  "t_c 3\n");
+        assert_int_equal(len, strlen(text));
+        assert_int_equal(collector_calls, 0);
+        sq_free(text);
+        text = sq_metrics_render(metrics, NULL);
+        assert_non_null(strstr(text, "t_a_total 1\n"));
+        assert_int_equal(collector_calls, 1);
+        sq_free(text);
+        sq_metrics_destroy(metrics);
+}
+
 static void test_children_by_label_values(void **state) {
         static const char *const names[] = {"a", "b", NULL};
         const char *v1[] = {"x", "y"}, *v1_again[] = {"x", "y"};
@@ -796,6 +848,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_counter_gauge_values),
             cmocka_unit_test(test_children_by_label_values),
+            cmocka_unit_test(test_render_only_named_families),
             cmocka_unit_test(test_histogram_buckets_are_inclusive),
             cmocka_unit_test(test_histogram_nan_goes_to_inf),
             cmocka_unit_test(test_golden_render),
