@@ -27,7 +27,7 @@
 # markdown tables on stdout, progress on stderr.
 #
 # Rates: raw pipe, N / (last output acknowledged - first record consumed);
-# swarmq, tasks / (last task acknowledged - first task finished), read from
+# swarmq, tasks / (last task acknowledged - last moment none was), read from
 # its /metrics every 20 ms (its two counters only). CPU: user + system
 # seconds of the pipe process
 # (getrusage) and of swarmq-consumer (/proc/PID/stat) over the same spans,
@@ -167,17 +167,20 @@ finished() {
                 $1 ~ /^swarmq_tasks_in_flight/ { f += $2 }
                 END { printf "%d\n", (f > 0 ? s - f : s) }'
 }
-# sample: notes the time and CPU of the first and the last finished task:
-# the span raw_pipe measures (from the first record consumed to the last
-# output acknowledged; group join excluded).
+# sample: notes the time and CPU of the last sample that saw no task
+# finished (the span starts there, at most 20 ms before the first task
+# finished, so even a backlog finished within one sample is measured) and
+# of the first that saw them all: the span raw_pipe measures (from the
+# first record consumed to the last output acknowledged; group join
+# excluded).
 sample() {
         n=$(finished)
         now=$(date +%s.%N)
         echo "$n done"
-        if [[ -z "$t_first" ]] && ((n > 0)); then
+        if ((n == 0)); then
                 t_first=$now
-                n_first=$n
                 cpu_first=$(cpu_of "$consumer_pid")
+                return 1
         fi
         ((n >= count)) || return 1
         t_last=$now
@@ -201,16 +204,17 @@ run_swarmq() {
         consumer_pid=$!
         pids+=($consumer_pid)
         http=$(sq_wait_line "$work/consumer.out" http.url 60)
-        t_first=
+        t_first=$(date +%s.%N)
+        cpu_first=$(cpu_of "$consumer_pid")
         if ! wait_until 600 "bench pipe: swarmq finished $count tasks" --every 0.02 -- sample; then
                 tail -5 "$work/consumer.log" >&2
                 exit 1
         fi
         sq_rss=$(awk '/VmHWM/ { print $2 }' "/proc/$consumer_pid/status")
-        sq_rate=$(awk -v n="$count" -v f="$n_first" -v a="$t_first" -v z="$t_last" \
-                'BEGIN { printf "%.0f", (n - f) / (z - a) }')
-        sq_cpu=$(awk -v n="$count" -v f="$n_first" -v a="$cpu_first" -v z="$cpu_last" \
-                'BEGIN { printf "%.2f", (z - a) * 100000 / (n - f) }')
+        sq_rate=$(awk -v n="$count" -v a="$t_first" -v z="$t_last" \
+                'BEGIN { printf "%.0f", n / (z - a) }')
+        sq_cpu=$(awk -v n="$count" -v a="$cpu_first" -v z="$cpu_last" \
+                'BEGIN { printf "%.2f", (z - a) * 100000 / n }')
         kill -TERM "$consumer_pid" 2>/dev/null || true
         wait "$consumer_pid" 2>/dev/null || true
         unset 'pids[${#pids[@]}-1]'

@@ -35,7 +35,10 @@ expect() { # PATTERN: a table line matching it was printed
 num='[0-9]+(\.[0-9]+)?'
 expect "^\| raw librdkafka, 1 record out per record in \| $num \| $num \| $num \| $num \|$"
 expect "^\| raw librdkafka, 4 records out per record in \| $num \| $num \| $num \| $num \|$"
+expect "^\| raw librdkafka, 2 records out per record in \| $num \| $num \| $num \| $num \|$"
 expect "^\| swarmq, noop tasks .* \| $num \| $num \| — \| — \|$"
+expect "^\| swarmq, noop tasks .*events.publish=all.* \| 1→4 \| $num \| $num \|$"
+expect "^\| swarmq, noop tasks .*events.publish=terminal.* \| 1→2 \| $num \| $num \|$"
 grep -q '^Command: `ops/bench.sh all --quick' "$work/doc.md" || fail "no Command line in the doc section"
 grep -q '^Machine: ' "$work/doc.md" || fail "no Machine line in the doc section"
 if command -v gnuplot >/dev/null; then
