@@ -82,10 +82,35 @@ static bool pickable_locked(const sq_sched_t *sched) {
         return false;
 }
 
-/* Called with the lock held: whether to wake one sleeping executor after
- * unlocking (never when none sleeps: no futex call then). */
-static bool wake_one_locked(const sq_sched_t *sched) {
-        return sched->sleeping > 0 && pickable_locked(sched);
+static bool lanes_empty(sq_sched_t *sched) {
+        return !atomic_load(&sched->lanes[SQ_PRIO_CRITICAL].depth) &&
+               !atomic_load(&sched->lanes[SQ_PRIO_HIGH].depth) &&
+               !atomic_load(&sched->lanes[SQ_PRIO_NORMAL].depth) &&
+               !atomic_load(&sched->lanes[SQ_PRIO_LOW].depth);
+}
+
+typedef enum { WAKE_NONE, WAKE_ONE, WAKE_ALL } wake_t;
+
+/* Called with the lock held: whom to wake after unlocking. Nobody when
+ * no executor sleeps (no futex call then); one when an item is takeable;
+ * all once shut down with nothing left to take, so that every sleeper
+ * returns (one that slept on an item the slot rules held back would
+ * otherwise sleep on after the lanes emptied). */
+static wake_t wake_locked(sq_sched_t *sched) {
+        if (!sched->sleeping)
+                return WAKE_NONE;
+        if (pickable_locked(sched))
+                return WAKE_ONE;
+        if (sched->shutdown && lanes_empty(sched))
+                return WAKE_ALL;
+        return WAKE_NONE;
+}
+
+static void wake(sq_sched_t *sched, wake_t how) {
+        if (how == WAKE_ONE)
+                pthread_cond_signal(&sched->cond);
+        else if (how == WAKE_ALL)
+                pthread_cond_broadcast(&sched->cond);
 }
 
 void sq_sched_push(sq_sched_t *sched, sq_sched_item_t *item) {
@@ -95,7 +120,7 @@ void sq_sched_push(sq_sched_t *sched, sq_sched_item_t *item) {
 
 void sq_sched_push_list(sq_sched_t *sched, sq_sched_item_t *first) {
         int64_t now = sq_clock_us();
-        bool wake;
+        wake_t how;
 
         if (!first)
                 return;
@@ -107,13 +132,12 @@ void sq_sched_push_list(sq_sched_t *sched, sq_sched_item_t *first) {
                 lane_push(&sched->lanes[first->priority], first);
                 first = next;
         }
-        wake = wake_one_locked(sched);
+        how = wake_locked(sched);
         pthread_mutex_unlock(&sched->lock);
         /* One executor: the one that takes an item wakes the next while
          * items are left (sq_sched_next), so a batch wakes as many
          * executors as it keeps busy, at most one futex call each. */
-        if (wake)
-                pthread_cond_signal(&sched->cond);
+        wake(sched, how);
 }
 
 /* Called with the lock held. The heads' scores, level * aging + (now -
@@ -167,16 +191,9 @@ static void done_locked(sq_sched_t *sched, sq_priority_t priority) {
         sq_assert(sched->running_critical >= 0 && sched->running_other >= 0);
 }
 
-static bool lanes_empty(sq_sched_t *sched) {
-        return !atomic_load(&sched->lanes[SQ_PRIO_CRITICAL].depth) &&
-               !atomic_load(&sched->lanes[SQ_PRIO_HIGH].depth) &&
-               !atomic_load(&sched->lanes[SQ_PRIO_NORMAL].depth) &&
-               !atomic_load(&sched->lanes[SQ_PRIO_LOW].depth);
-}
-
 sq_sched_item_t *sq_sched_next(sq_sched_t *sched, int done_priority) {
         sq_sched_item_t *item;
-        bool wake;
+        wake_t how;
 
         pthread_mutex_lock(&sched->lock);
         if (done_priority >= 0)
@@ -190,10 +207,9 @@ sq_sched_item_t *sq_sched_next(sq_sched_t *sched, int done_priority) {
         }
         /* Items left that a sleeping executor could take: wake one (it
          * does the same), instead of every push waking every executor. */
-        wake = wake_one_locked(sched);
+        how = wake_locked(sched);
         pthread_mutex_unlock(&sched->lock);
-        if (wake)
-                pthread_cond_signal(&sched->cond);
+        wake(sched, how);
         return item;
 }
 
@@ -202,15 +218,14 @@ sq_sched_item_t *sq_sched_pop(sq_sched_t *sched) {
 }
 
 void sq_sched_done(sq_sched_t *sched, sq_priority_t priority) {
-        bool wake;
+        wake_t how;
         pthread_mutex_lock(&sched->lock);
         done_locked(sched, priority);
         /* The freed slot may let a waiting executor take an item the slot
          * rules held back. */
-        wake = wake_one_locked(sched);
+        how = wake_locked(sched);
         pthread_mutex_unlock(&sched->lock);
-        if (wake)
-                pthread_cond_signal(&sched->cond);
+        wake(sched, how);
 }
 
 void sq_sched_claim(sq_sched_t *sched, sq_priority_t priority) {

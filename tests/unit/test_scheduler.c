@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "scheduler.h"
 
@@ -256,6 +257,50 @@ static void test_batch_reaches_every_sleeping_executor(void **state) {
         sq_sched_destroy(sched);
 }
 
+/* Shut down with items queued that the slot rules hold back from an
+ * idle executor (it sleeps on them): once the others took them, every
+ * executor returns. */
+static atomic_bool release_items;
+
+static void *held_exec_main(void *arg) {
+        sq_sched_t *sched = arg;
+        sq_sched_item_t *item;
+        int done = -1;
+        while ((item = sq_sched_next(sched, done))) {
+                done = (int)item->priority;
+                while (!atomic_load(&release_items))
+                        sched_yield();
+        }
+        return NULL;
+}
+
+static void test_shutdown_wakes_executor_held_back_by_slots(void **state) {
+        /* 3 executors, 1 reserved: 2 run NORMAL items, the third sleeps
+         * while 2 more NORMAL items wait for a slot. */
+        sq_sched_t *sched = sq_sched_new(3, 1, AGING_US);
+        sq_sched_item_t items[4];
+        pthread_t threads[3];
+        struct timespec deadline;
+        int i;
+        (void)state;
+        atomic_store(&release_items, false);
+        for (i = 0; i < 3; i++)
+                pthread_create(&threads[i], NULL, held_exec_main, sched);
+        for (i = 0; i < 4; i++)
+                sq_sched_push(sched, item_at(items, i, SQ_PRIO_NORMAL));
+        while (sq_sched_running(sched) < 2)
+                sched_yield();
+        sq_sched_shutdown(sched);
+        atomic_store(&release_items, true);
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 10;
+        for (i = 0; i < 3; i++)
+                assert_int_equal(
+                    pthread_timedjoin_np(threads[i], NULL, &deadline), 0);
+        assert_int_equal(sq_sched_running(sched), 0);
+        sq_sched_destroy(sched);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_priority_order_without_aging),
@@ -266,6 +311,7 @@ int main(void) {
             cmocka_unit_test(test_blocking_pop_drains_then_returns_null),
             cmocka_unit_test(test_push_list_keeps_order),
             cmocka_unit_test(test_batch_reaches_every_sleeping_executor),
+            cmocka_unit_test(test_shutdown_wakes_executor_held_back_by_slots),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
