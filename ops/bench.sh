@@ -18,7 +18,8 @@ are what a shared machine can tell), prints the tables and appends them to
 docs/benchmarks.md with the machine, the versions and this command.
 
 Commands:
-  all        keysweep, pipe, then jobqueues, on one broker (default)
+  all        keysweep, pipe, jobqueues, then latency, on one broker
+             (default)
   keysweep   parallel-consumer's key sweep: the same 10,000 `sleep` records
              (0-5 ms, one partition) run by swarmq and by Confluent
              parallel-consumer 0.5.3.3 in the modes partition, key with 10,
@@ -36,6 +37,10 @@ Commands:
              and CPU per 100,000 of the workers and of the store, with what
              each keeps (tests/bench/jobqueues.sh). Needs redis-server,
              python3-celery, python3-redis, ruby-sidekiq (ops/deps.sh --test)
+  latency    submit -> result visible (the result's broker append time
+             minus the task's created_at), p50 / p99 / p99.9 at 10, 50 and
+             90 % of the maximum throughput, one instance
+             (tests/bench/latency.sh). Real Kafka only.
   guarantee  at_least_once vs exactly_once (tests/bench/guarantee.sh; the
              options after the command go to that script)
   memory     RSS figures (tests/bench/memory.sh; options go to it)
@@ -55,6 +60,10 @@ Options (all, keysweep, pipe):
                        writes no doc unless --doc is given
   --count N            pipe: records (default 100000)
   --jobs N             jobqueues: tasks per system (default 20000)
+  --latency-count N    latency: tasks of the maximum-throughput backlog,
+                       and at least that many per level (default 20000)
+  --levels LIST        latency: percentages of the maximum throughput
+                       (default 10,50,90)
   --threads T          pipe: swarmq executor threads (default 4)
   --publish LIST       pipe: events.publish modes swarmq runs with,
                        comma-separated from all, terminal, none (default
@@ -104,15 +113,16 @@ if (($#)) && [[ "$1" != -* ]]; then
         shift
 fi
 case $cmd in
-all | keysweep | pipe | jobqueues) ;;
+all | keysweep | pipe | jobqueues | latency) ;;
 guarantee) exec bash "$root/tests/bench/guarantee.sh" "$@" ;;
 memory) exec bash "$root/tests/bench/memory.sh" "$@" ;;
 events-latency) exec bash "$root/tests/bench/events_latency.sh" "$@" ;;
 help) usage; exit 0 ;;
-*) die "unknown command '$cmd' (all, keysweep, pipe, jobqueues, guarantee, memory, events-latency)" ;;
+*) die "unknown command '$cmd' (all, keysweep, pipe, jobqueues, latency, guarantee, memory, events-latency)" ;;
 esac
 
 broker=real bootstrap= build= quick=0 count= jobs= threads=4 sweep_count= modes=
+latency_count= levels=10,50,90
 publish=all,terminal rounds=1 baseline=
 concurrency= commit_ms=100 seed=42 peer=on doc=$root/docs/benchmarks.md
 write=1 doc_given=0
@@ -128,7 +138,7 @@ while (($#)); do
         -h | --help) usage; exit 0 ;;
         --broker | --bootstrap | --build | --count | --jobs | --threads | --sweep-count | \
                 --modes | --concurrency | --commit-ms | --seed | -X | --doc | \
-                --publish | --rounds | --baseline-build) need "$@" ;;
+                --publish | --rounds | --baseline-build | --latency-count | --levels) need "$@" ;;
         *) die "unknown option '$1'" ;;
         esac
         case $1 in
@@ -137,6 +147,10 @@ while (($#)); do
         --build) build=$(cd "$2" 2>/dev/null && pwd) || die "--build: no directory '$2'" ;;
         --count) posint "$1" "$2"; count=$2 ;;
         --jobs) posint "$1" "$2"; jobs=$2 ;;
+        --latency-count) posint "$1" "$2"; latency_count=$2 ;;
+        --levels) [[ "$2" =~ ^[1-9][0-9]?(,[1-9][0-9]?)*$ ]] ||
+                die "--levels must list percentages from 1 to 99 (comma-separated), not '$2'"
+                levels=$2 ;;
         --threads) posint "$1" "$2"; threads=$2 ;;
         --publish) [[ "$2" =~ ^(all|terminal|none)(,(all|terminal|none))*$ ]] ||
                 die "--publish must list all, terminal or none (comma-separated), not '$2'"
@@ -155,6 +169,8 @@ while (($#)); do
         cmdline+=" $1 $2"
         shift 2
 done
+[[ "$cmd" == latency && "$broker" == mock ]] &&
+        die "latency runs on real Kafka only (its results topics keep the broker's append time; the mock cluster answers no CreateTopics)"
 [[ "$cmd" == jobqueues && "$broker" == mock ]] &&
         die "jobqueues runs on real Kafka only (the peers keep their queues in Redis; the mock cluster is no store to compare)"
 [[ "$cmd" == keysweep && "$broker" == mock ]] &&
@@ -162,8 +178,10 @@ done
 ((quick && !doc_given)) && write=0
 if ((quick)); then
         : "${count:=2000}" "${sweep_count:=200}" "${concurrency:=16}" "${jobs:=500}"
+        : "${latency_count:=300}"
 fi
 : "${count:=100000}" "${sweep_count:=10000}" "${concurrency:=16,100}" "${jobs:=20000}"
+: "${latency_count:=20000}"
 : "${modes:=partition,key10,key100,key10000,unordered}"
 
 # Without java, javac and mvn there is no real broker and no
@@ -255,6 +273,23 @@ if [[ "$cmd" == all || "$cmd" == jobqueues ]]; then
                         echo
                 } >>"$out"
                 ran+=(jobqueues)
+        fi
+fi
+
+if [[ "$cmd" == all || "$cmd" == latency ]]; then
+        if [[ "$broker" == mock ]]; then
+                echo "bench: SKIPPED latency: it needs --broker real (LogAppendTime)" >&2
+        else
+                echo "bench: latency on $bootstrap" >&2
+                {
+                        echo "#### Latency: submit to result visible, one instance"
+                        echo
+                        bash "$root/tests/bench/latency.sh" --bootstrap "$bootstrap" \
+                                --build "$build" --count "$latency_count" \
+                                --levels "$levels" --threads "$threads" "${extra[@]}"
+                        echo
+                } >>"$out"
+                ran+=(latency)
         fi
 fi
 

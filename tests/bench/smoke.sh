@@ -56,6 +56,9 @@ expect "^\| key, 10 keys \([0-9]+ distinct\) \| 16 \| $pc \|$"
 expect "^\| key, 100 keys \([0-9]+ distinct\) \| 16 \| $pc \|$"
 expect "^\| key, 10000 keys \([0-9]+ distinct\) \| 16 \| $pc \|$"
 expect "^\| unordered \| 16 \| $pc \|$"
+for level in 10 50 90; do
+        expect "^\| $level % \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \|$"
+done
 kept='[^|]+'
 expect "^\| Celery, prefork pool of 4, Redis broker and result backend \| $num \| $num \| $num \(redis-server\) \| $kept \|$"
 expect "^\| Sidekiq, 4 threads, Redis \| $num \| $num \| $num \(redis-server\) \| $kept \|$"

@@ -9,9 +9,11 @@
  * the same payload, so both run exactly the same work.
  *
  *   sweep_gen -b BROKERS -t TOPIC [-n COUNT] [-K KEYS] [-m MAX_MS]
- *             [-S SEED] [-i IDS_FILE] [-p PARTITIONS] [-N]
+ *             [-S SEED] [-i IDS_FILE] [-p PARTITIONS] [-c KEY=VALUE]... [-N]
  *
  * -N: do not create the topic (it exists, e.g. on the mock cluster).
+ * -c: a topic configuration entry for its creation (repeatable), e.g.
+ * message.timestamp.type=LogAppendTime (tests/bench/latency.sh).
  * -n 0: only create the topic. -p: its partitions (default 1; the records
  * all go to partition 0). Other tools use it to create topics before a
  * consumer subscribes (see wait_leader()).
@@ -86,6 +88,10 @@ static int wait_leader(rd_kafka_t *rk, const char *topic) {
 
 /* Creates TOPIC with PARTITIONS partitions; an existing topic is fine (a
  * rerun). */
+#define MAX_CONFIGS 16
+static char *configs[MAX_CONFIGS];
+static int configs_cnt;
+
 static int create_topic(rd_kafka_t *rk, const char *topic, int partitions) {
         char errstr[256];
         rd_kafka_NewTopic_t *nt;
@@ -100,6 +106,18 @@ static int create_topic(rd_kafka_t *rk, const char *topic, int partitions) {
         if (!nt) {
                 fprintf(stderr, "sweep_gen: topic %s: %s\n", topic, errstr);
                 return -1;
+        }
+        for (int c = 0; c < configs_cnt; c++) {
+                char *eq = strchr(configs[c], '=');
+                *eq      = '\0';
+                if (rd_kafka_NewTopic_set_config(nt, configs[c], eq + 1)) {
+                        fprintf(stderr, "sweep_gen: topic config %s refused\n",
+                                configs[c]);
+                        *eq = '=';
+                        rd_kafka_NewTopic_destroy(nt);
+                        return -1;
+                }
+                *eq = '=';
         }
         q = rd_kafka_queue_new(rk);
         rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
@@ -146,7 +164,7 @@ int main(int argc, char **argv) {
         char errstr[256];
         int opt, create = 1;
 
-        while ((opt = getopt(argc, argv, "b:t:n:K:m:S:i:p:Nh")) != -1) {
+        while ((opt = getopt(argc, argv, "b:t:n:K:m:S:i:p:c:Nh")) != -1) {
                 switch (opt) {
                 case 'b':
                         brokers = optarg;
@@ -176,6 +194,11 @@ int main(int argc, char **argv) {
                 case 'p':
                         if (sq_parse_int64(optarg, 1, 100000, &partitions))
                                 goto usage;
+                        break;
+                case 'c':
+                        if (!strchr(optarg, '=') || configs_cnt == MAX_CONFIGS)
+                                goto usage;
+                        configs[configs_cnt++] = optarg;
                         break;
                 case 'N':
                         create = 0;
@@ -271,6 +294,6 @@ int main(int argc, char **argv) {
 usage:
         fprintf(stderr, "Usage: sweep_gen -b BROKERS -t TOPIC [-n COUNT] "
                         "[-K KEYS] [-m MAX_MS] [-S SEED] [-i IDS_FILE] "
-                        "[-p PARTITIONS] [-N]\n");
+                        "[-p PARTITIONS] [-c KEY=VALUE]... [-N]\n");
         return 2;
 }
