@@ -213,9 +213,12 @@ static void add_capability(void *opaque, const char *capability) {
         json_array_append_new(opaque, jstr(capability));
 }
 
-/* Finished-task counters of an agent's [status][priority] children. */
+/* Finished-task counters of an agent's [status][priority] children;
+ * each status's count is also added to @p by_status (the instance's
+ * totals). */
 static void agent_counts(sq_metric_t *const tasks[SQ_STATUS_CNT][SQ_PRIO_CNT],
-                         double *succeeded, double *finished) {
+                         double *succeeded, double *finished,
+                         double by_status[SQ_STATUS_CNT]) {
         int s, p;
 
         *succeeded = *finished = 0;
@@ -223,6 +226,7 @@ static void agent_counts(sq_metric_t *const tasks[SQ_STATUS_CNT][SQ_PRIO_CNT],
                 for (p = 0; p < SQ_PRIO_CNT; p++) {
                         double v = sq_metric_value(tasks[s][p]);
                         *finished += v;
+                        by_status[s] += v;
                         if (s == SQ_STATUS_SUCCEEDED)
                                 *succeeded += v;
                 }
@@ -233,7 +237,8 @@ static json_t *status_agents(sq_daemon_t *daemon, sq_agents_t *agents,
                              json_t *totals) {
         json_t *arr   = json_array();
         double all_ok = 0, all = 0, dur_sum = 0;
-        uint64_t dur_cnt = 0;
+        double by_status[SQ_STATUS_CNT] = {0};
+        uint64_t dur_cnt                = 0;
         int i, cnt = sq_agents_count(agents);
 
         for (i = 0; i < cnt; i++) {
@@ -244,7 +249,7 @@ static json_t *status_agents(sq_daemon_t *daemon, sq_agents_t *agents,
                 double ok, finished;
 
                 sq_agent_stats(agent, &st);
-                agent_counts(am->tasks, &ok, &finished);
+                agent_counts(am->tasks, &ok, &finished, by_status);
                 all_ok += ok;
                 all += finished;
                 json_object_set_new(a, "name", jstr(sq_agent_name(agent)));
@@ -280,7 +285,7 @@ static json_t *status_agents(sq_daemon_t *daemon, sq_agents_t *agents,
         }
         {
                 double ok, finished;
-                agent_counts(daemon->m.tasks_none, &ok, &finished);
+                agent_counts(daemon->m.tasks_none, &ok, &finished, by_status);
                 all += finished;
                 json_object_set_new(totals, "no_agent",
                                     json_integer((json_int_t)finished));
@@ -303,6 +308,18 @@ static json_t *status_agents(sq_daemon_t *daemon, sq_agents_t *agents,
                 json_object_set_new(totals, "dead_lettered",
                                     json_integer((json_int_t)dead));
         }
+        /* Attempts that failed or timed out (retried or dead-lettered
+         * after), and the retry records written for them: the live page's
+         * "failed · timed out · retried". */
+        json_object_set_new(
+            totals, "failed",
+            json_integer((json_int_t)by_status[SQ_STATUS_FAILED]));
+        json_object_set_new(
+            totals, "timed_out",
+            json_integer((json_int_t)by_status[SQ_STATUS_TIMED_OUT]));
+        json_object_set_new(
+            totals, "retried",
+            json_integer((json_int_t)sq_metric_value(daemon->m.retries)));
         json_object_set_new(totals, "duration_count",
                             json_integer((json_int_t)dur_cnt));
         json_object_set_new(totals, "duration_sum_seconds", json_real(dur_sum));
@@ -579,15 +596,19 @@ void sq_status_events_notify(void *opaque) {
                 sq_http_streams_wake(daemon->http);
 }
 
-/* ?format=json: a page of the ring, oldest first. */
+/* ?format=json: a page of the ring, oldest first. With task_id=ID only
+ * that task's events, looked for in the whole ring from @p since (the
+ * live page's task lookup): the ring is read in pages of @p limit, so the
+ * HTTP thread holds the ring's lock for one page at a time. */
 static void events_json_page(sq_daemon_t *daemon, uint64_t since,
                              sq_http_response_t *resp) {
         const char *limit_arg = sq_http_request_arg(resp->req, "limit");
+        const char *task_id   = sq_http_request_arg(resp->req, "task_id");
         json_t *doc = json_object(), *arr = json_array();
         sq_ring_event_t *batch;
         int64_t limit = 100;
         uint64_t missed;
-        size_t cnt, i;
+        size_t cnt, i, found = 0;
 
         if (limit_arg &&
             sq_parse_int64(limit_arg, 1, EVENTS_JSON_LIMIT, &limit) != SQ_OK) {
@@ -598,11 +619,39 @@ static void events_json_page(sq_daemon_t *daemon, uint64_t since,
                                 limit_arg, EVENTS_JSON_LIMIT);
                 return;
         }
+        if (task_id && (!*task_id || strlen(task_id) >= SQ_EVENTRING_ID_MAX)) {
+                json_decref(doc);
+                json_decref(arr);
+                sq_http_respond(resp, 400, NULL,
+                                "invalid task_id: expected 1 to %d bytes\n",
+                                SQ_EVENTRING_ID_MAX - 1);
+                return;
+        }
         batch = sq_malloc((size_t)limit * sizeof(*batch));
-        cnt   = sq_eventring_read(daemon->events, since, batch, (size_t)limit,
-                                  &missed);
-        for (i = 0; i < cnt; i++)
-                json_array_append_new(arr, event_json(daemon, &batch[i]));
+        if (!task_id) {
+                cnt = sq_eventring_read(daemon->events, since, batch,
+                                        (size_t)limit, &missed);
+                for (i = 0; i < cnt; i++)
+                        json_array_append_new(arr,
+                                              event_json(daemon, &batch[i]));
+        } else {
+                uint64_t skipped;
+
+                missed = 0;
+                while (found < (size_t)limit &&
+                       (cnt = sq_eventring_read(daemon->events, since, batch,
+                                                (size_t)limit, &skipped)) > 0) {
+                        missed += skipped;
+                        for (i = 0; i < cnt && found < (size_t)limit; i++) {
+                                if (strcmp(batch[i].task_id, task_id) != 0)
+                                        continue;
+                                json_array_append_new(
+                                    arr, event_json(daemon, &batch[i]));
+                                found++;
+                        }
+                        since = batch[cnt - 1].seq;
+                }
+        }
         sq_free(batch);
         json_object_set_new(
             doc, "last_seq",
@@ -644,6 +693,8 @@ static void http_events(void *opaque, const char *method, const char *path,
                                         since_arg);
                         return;
                 }
+        } else if (format && sq_http_request_arg(resp->req, "task_id")) {
+                since = 0; /* a task's events: the whole ring */
         } else {
                 since = last > EVENTS_BACKLOG ? last - EVENTS_BACKLOG : 0;
         }
@@ -656,6 +707,12 @@ static void http_events(void *opaque, const char *method, const char *path,
         }
         if (format) {
                 events_json_page(daemon, since, resp);
+                return;
+        }
+        if (sq_http_request_arg(resp->req, "task_id")) {
+                sq_http_respond(resp, 400, NULL,
+                                "task_id= looks a task up in the recent "
+                                "events and needs format=json\n");
                 return;
         }
         if (atomic_fetch_add(&daemon->events_clients, 1) >=

@@ -5,8 +5,10 @@
 # driven by selenium (the test venv from ops/venv.sh). Opens the page of a
 # consumer on the embedded broker, submits tasks with swarmq-producer, and
 # asserts from the DOM that the numbers move (finished tasks, throughput,
-# sparklines, tables) and that the tasks' events appear in the list, live
-# from /events. Saves a screenshot: tests/out/0061-status-page-browser/
+# sparklines with their scale, tables) and that the tasks' events appear in
+# the list, live from /events, with their date; failed, retried and
+# dead-lettered counts; an event's full JSON on a click; partitions grouped
+# by topic and sorted by lag on a click; the task lookup; the favicon. Saves a screenshot: tests/out/0061-status-page-browser/
 # page.png under the build directory. Skips loudly only when chromium or
 # chromedriver is not installed.
 source "$(dirname "$0")/lib.sh"
@@ -20,7 +22,8 @@ if [[ -z "$chromium_bin" || -z "$driver_bin" ]]; then
 fi
 python=$(bash "$src/ops/venv.sh" | tail -n 1) || fail "ops/venv.sh failed"
 
-start_consumer c1 --embedded-broker -X executor.threads=4
+start_consumer c1 --embedded-broker -X executor.threads=4 \
+        -X retry.backoff.initial.ms=100 -X retry.backoff.jitter=none
 wait_ready "$c1_http"
 
 # The page and its assets come from the binary, with their types.
@@ -55,7 +58,13 @@ try:
     wait.until(lambda d: text("instance") == "c1")
     wait.until(lambda d: text("state") == "running")
     wait.until(lambda d: text("live") == "events: live")
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#partitions tbody tr")) == 36)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#partitions tbody tr.part")) == 36)
+    groups = drv.execute_script(
+        "return Array.from(document.querySelectorAll('#partitions tbody tr.group'))"
+        ".map(r => r.textContent);")
+    assert len(groups) == 3 and all(" · 12 partitions · lag " in g for g in groups), groups
+    icon = drv.find_element(By.CSS_SELECTOR, "link[rel=icon]").get_attribute("href")
+    assert icon.startswith("data:image/svg+xml"), icon
     # One script call: the page replaces the table's rows every second, so
     # rows found by one WebDriver call can be stale by the next.
     agents = drv.execute_script(
@@ -75,10 +84,21 @@ try:
         subprocess.run([producer, "-b", bootstrap, "-q", "submit", "--rate", "1500"] + args,
                        check=True)
 
+    # 4 tasks that fail twice: each a failed attempt that is retried, then
+    # a last attempt counted as dead-lettered (every attempt is finished).
+    subprocess.run([producer, "-b", bootstrap, "-q", "submit", "--count", "4",
+                    "--type", "fail", "--payload", "on purpose", "--max-attempts", "2",
+                    "--id-prefix", "bad"], check=True)
+
     wait = WebDriverWait(drv, 90, poll_frequency=0.2)
-    wait.until(lambda d: int(text("tasks-finished")) == 3200)
-    assert int(text("tasks-received")) == 3200
+    wait.until(lambda d: int(text("tasks-dlt")) == 4)
+    wait.until(lambda d: int(text("tasks-finished")) == 3208)
+    assert int(text("tasks-received")) == 3204
     assert int(text("tasks-succeeded")) == 3200
+    assert int(text("tasks-failed")) == 4, text("tasks-failed")
+    assert int(text("tasks-retried")) == 4, text("tasks-retried")
+    assert int(text("tasks-timed-out")) == 0, text("tasks-timed-out")
+    assert "nonzero" in drv.find_element(By.ID, "tasks-dlt").get_attribute("class")
     # Events: the list is live, newest first, and shows these tasks.
     wait.until(lambda d: int(text("events-count")) >= 100)
     # The event stream is rate limited per client, so it can still be
@@ -103,10 +123,56 @@ try:
     assert low < peak, f"flat throughput sparkline: {pts}"
     lat = drv.find_element(By.CSS_SELECTOR, "#spark-latency polyline").get_attribute("points")
     assert len(lat.split()) >= 2, lat
+    # The scale: the maximum drawn, a number above zero.
+    scale = text("scale-throughput")
+    assert scale.startswith("max ") and scale.endswith(" tasks/s"), scale
+    assert float(scale.split()[1].replace(",", "")) > 0, scale
+    assert text("scale-latency").startswith("max "), text("scale-latency")
+
+    # Event times carry their date; a click opens the event's full JSON.
+    import json, re
+    first = drv.find_element(By.CSS_SELECTOR, "#events li[data-type] summary")
+    stamp = first.find_element(By.CSS_SELECTOR, ".t").text
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}", stamp), stamp
+    det = first.find_element(By.XPATH, "..")
+    drv.execute_script("arguments[0].scrollIntoView(); arguments[0].querySelector('summary').click();", det)
+    assert det.get_attribute("open") is not None, "the event did not open"
+    shown = json.loads(det.find_element(By.TAG_NAME, "pre").get_attribute("textContent"))
+    assert shown["type"] == det.find_element(By.XPATH, "..").get_attribute("data-type"), shown
+    assert {"seq", "at", "type", "instance"} <= set(shown), shown
+
+    # The task lookup: a dead-lettered task's whole story from the ring.
+    box = drv.find_element(By.ID, "lookup-id")
+    box.clear()
+    box.send_keys("bad-000001")
+    drv.find_element(By.CSS_SELECTOR, "#lookup button").click()
+    wait.until(lambda d: text("lookup-result").startswith(tuple("123456789")))
+    story = drv.execute_script(
+        "return Array.from(document.querySelectorAll('#lookup-events li'))"
+        ".map(li => [li.dataset.type, li.dataset.taskId]);")
+    assert {i for _, i in story} == {"bad-000001"}, story
+    kinds = [t for t, _ in story]
+    for k in ("received", "started", "retry_scheduled", "dead_lettered"):
+        assert k in kinds, (k, kinds)
+    box.clear()
+    box.send_keys("no-such-task")
+    drv.find_element(By.CSS_SELECTOR, "#lookup button").click()
+    wait.until(lambda d: text("lookup-result").startswith("0 events of no-such-task"))
+
+    # Sorting by lag: a click on the lag header; each topic's rows are then
+    # in falling lag order, and the grouping stays.
+    drv.find_element(By.ID, "sort-lag").click()
+    assert "on" in drv.find_element(By.ID, "sort-lag").get_attribute("class")
+    lags = drv.execute_script(
+        "const by = {}; for (const r of document.querySelectorAll('#partitions tbody tr.part'))"
+        " (by[r.dataset.topic] = by[r.dataset.topic] || []).push(parseInt(r.cells[2].textContent) || 0);"
+        " return by;")
+    assert len(lags) == 3 and all(len(v) == 12 for v in lags.values()), lags
+    assert all(v == sorted(v, reverse=True) for v in lags.values()), lags
     committed = drv.execute_script(
-        "return Array.from(document.querySelectorAll('#partitions tbody tr'))"
-        ".reduce((s, r) => s + (parseInt(r.cells[2].textContent) || 0), 0);")
-    print(f"page shows: 3200 finished, {text('events-count')} events seen, "
+        "return Array.from(document.querySelectorAll('#partitions tbody tr.part'))"
+        ".reduce((s, r) => s + (parseInt(r.cells[1].textContent) || 0), 0);")
+    print(f"page shows: 3208 finished, 4 failed, 4 retried, 4 dead-lettered, {text('events-count')} events seen, "
           f"throughput sparkline {len(pts.split())} points, committed sum {committed}")
     shot = work + "/page.png"
     drv.save_screenshot(shot)

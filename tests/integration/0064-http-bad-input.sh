@@ -25,6 +25,12 @@ assert_eq "GET /../etc/passwd" "$(code --path-as-is "$c1_http/../etc/passwd")" 4
 assert_eq "POST /status" "$(code -X POST "$c1_http/status")" 405
 assert_eq "DELETE /metrics" "$(code -X DELETE "$c1_http/metrics")" 405
 assert_eq "PUT /events" "$(code -X PUT "$c1_http/events")" 405
+assert_eq "GET /events?task_id= without format=json" "$(code "$c1_http/events?task_id=x")" 400
+assert_eq "GET /events?format=json&task_id= (empty)" "$(code "$c1_http/events?format=json&task_id=")" 400
+assert_eq "GET /events?format=json&task_id=(200 bytes)" \
+        "$(code "$c1_http/events?format=json&task_id=$(head -c 200 /dev/zero | tr '\0' i)")" 400
+assert_eq "GET /events?format=json&task_id=unknown" "$(curl -s "$c1_http/events?format=json&task_id=unknown" |
+        python3 -c 'import json,sys; print(len(json.load(sys.stdin)["events"]))')" 0
 allow=$(curl -s -D - -o /dev/null -X POST "$c1_http/metrics" | tr -d '\r' | sed -n 's/^Allow: //p')
 assert_eq "Allow on 405" "$allow" "GET, HEAD"
 assert_eq "POST /admin/pause, no token" "$(code -X POST "$c1_http/admin/pause")" 401
