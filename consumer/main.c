@@ -82,9 +82,11 @@ static void usage(FILE *fp) {
             "Every key is documented in docs/configuration.md.\n"
             "\n"
             "Standard output carries machine-readable lines only:\n"
-            "  bootstrap.servers=HOST:PORT   the brokers in use\n"
             "  http.url=http://ADDR:PORT     where /metrics, /healthz, /readyz "
             "are\n"
+            "                                (at once: /readyz says what "
+            "start-up waits for)\n"
+            "  bootstrap.servers=HOST:PORT   the brokers in use, once started\n"
             "\n"
             "Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 on a "
             "runtime\n"
@@ -314,17 +316,22 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "swarmq-consumer: %s\n", errstr);
                 goto done;
         }
-        if (sq_daemon_start(daemon, errstr, sizeof(errstr)) != SQ_OK) {
+        /* Listening before start-up waits for the brokers: the URL is
+         * printed, and /healthz, /readyz and /status answer, at once;
+         * bootstrap.servers= follows once the instance runs (scripts wait
+         * for it as the sign that it started). */
+        if (sq_daemon_listen(daemon, errstr, sizeof(errstr)) != SQ_OK) {
                 fprintf(stderr, "swarmq-consumer: %s\n", errstr);
                 exit_code = EXIT_RUNTIME;
                 goto done;
         }
-        printf("bootstrap.servers=%s\n", sq_daemon_bootstrap_servers(daemon));
         if (sq_daemon_http_port(daemon))
                 printf("http.url=http://%s:%d\n", http_bind,
                        sq_daemon_http_port(daemon));
         fflush(stdout);
 
+        /* The signal thread before start: a SIGTERM while start-up waits
+         * for the brokers stops that wait. */
         sigctx.daemon      = daemon;
         sigctx.config_path = config_path;
         sigctx.flags       = flags;
@@ -338,7 +345,15 @@ int main(int argc, char **argv) {
                 exit_code = EXIT_RUNTIME;
                 goto done;
         }
-        exit_code = sq_daemon_wait(daemon) == SQ_OK ? 0 : EXIT_RUNTIME;
+        if (sq_daemon_start(daemon, errstr, sizeof(errstr)) != SQ_OK) {
+                fprintf(stderr, "swarmq-consumer: %s\n", errstr);
+                exit_code = EXIT_RUNTIME;
+        } else {
+                printf("bootstrap.servers=%s\n",
+                       sq_daemon_bootstrap_servers(daemon));
+                fflush(stdout);
+                exit_code = sq_daemon_wait(daemon) == SQ_OK ? 0 : EXIT_RUNTIME;
+        }
         pthread_kill(signal_thread, SIGUSR2);
         pthread_join(signal_thread, NULL);
 

@@ -27,13 +27,27 @@ typedef struct sq_daemon_s sq_daemon_t;
  */
 sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr, size_t errstr_size);
 
-/** @brief Starts the threads. @returns SQ_OK or an error with errstr. */
+/**
+ * @brief Starts the HTTP server (when configured), so /healthz, /readyz
+ *        and /status answer while start-up still waits for the brokers.
+ *        Called by sq_daemon_start() when not yet; idempotent.
+ * @returns SQ_OK or an error with errstr (the port is taken, ...).
+ */
+sq_err_t sq_daemon_listen(sq_daemon_t *daemon, char *errstr,
+                          size_t errstr_size);
+
+/**
+ * @brief Creates missing topics (topics.create) and starts the threads.
+ *        May wait for the brokers (up to about 45 s when none answers);
+ *        sq_daemon_stop() from another thread cuts that wait short.
+ * @returns SQ_OK or an error with errstr.
+ */
 sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr, size_t errstr_size);
 
 /** @returns the bootstrap servers in use (borrowed). */
 const char *sq_daemon_bootstrap_servers(const sq_daemon_t *daemon);
 
-/** @returns the HTTP port (after start), or 0 when HTTP is off. */
+/** @returns the HTTP port (after listen), or 0 when HTTP is off. */
 int sq_daemon_http_port(const sq_daemon_t *daemon);
 
 /**

@@ -100,7 +100,11 @@ struct sq_daemon_s {
         sq_executors_t executors; /* executor.c */
 
         /* Lifecycle */
-        bool started;               /* main: the poll thread runs */
+        bool started;   /* main: the poll thread runs */
+        bool listening; /* main: the HTTP server runs */
+        /* What start-up waits for ("the Kafka cluster: ..."), NULL once
+         * the threads run: /readyz and /status say it. Static strings. */
+        _Atomic(const char *) starting;
         atomic_bool stop_requested; /* sq_daemon_stop(): any thread */
         atomic_bool cancel;         /* drain deadline passed: abandon */
         atomic_bool assigned_once;  /* for /readyz */

@@ -75,6 +75,7 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         daemon->conf       = conf;
         daemon->started_us = sq_clock_us();
         daemon->eos        = conf->guarantee == SQ_GUARANTEE_EXACTLY_ONCE;
+        atomic_store(&daemon->starting, "its threads to start");
         pthread_mutex_init(&daemon->snap_lock, NULL);
         sq_lag_init(daemon);
         sq_registry_init(daemon);
@@ -128,17 +129,6 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         if (sq_kafka_new_clients(daemon, errstr, errstr_size) ||
             sq_emit_init(daemon, errstr, errstr_size))
                 goto fail;
-        if (!conf->embedded_broker && conf->topics_create) {
-                char topics_err[512];
-                /* Not fatal: a cluster that forbids CreateTopics may still
-                 * have the topics made by its operators later. */
-                if (sq_kafka_ensure_topics(daemon, topics_err,
-                                           sizeof(topics_err)))
-                        SQ_LOG(SQ_LOG_WARNING, "TOPICS",
-                               "%s; create them as README.md describes "
-                               "(or set topics.create=false to skip this)",
-                               topics_err);
-        }
         sq_poll_watch_queues(daemon);
 
         if (conf->http_port != 0 &&
@@ -151,15 +141,45 @@ fail:
         return NULL;
 }
 
+sq_err_t sq_daemon_listen(sq_daemon_t *daemon, char *errstr,
+                          size_t errstr_size) {
+        sq_err_t err;
+
+        if (daemon->listening || !daemon->http)
+                return SQ_OK;
+        if ((err = sq_http_start(daemon->http, errstr, errstr_size)))
+                return err;
+        daemon->listening = true;
+        return SQ_OK;
+}
+
 sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
                          size_t errstr_size) {
+        const sq_config_t *conf = daemon->conf;
         sq_agents_t *agents;
         int agents_cnt;
         sq_err_t err;
 
-        if (daemon->http &&
-            (err = sq_http_start(daemon->http, errstr, errstr_size)))
+        /* HTTP first: while start-up waits for the brokers (below, up to
+         * tens of seconds on a cluster that does not answer), /healthz,
+         * /readyz and /status already say what it waits for. */
+        if ((err = sq_daemon_listen(daemon, errstr, errstr_size)))
                 return err;
+        if (!conf->embedded_broker && conf->topics_create) {
+                char topics_err[512];
+                atomic_store(&daemon->starting,
+                             "the Kafka cluster: looking for (and creating) "
+                             "the topics");
+                /* Not fatal: a cluster that forbids CreateTopics may still
+                 * have the topics made by its operators later. */
+                if (sq_kafka_ensure_topics(daemon, topics_err,
+                                           sizeof(topics_err)))
+                        SQ_LOG(SQ_LOG_WARNING, "TOPICS",
+                               "%s; create them as README.md describes "
+                               "(or set topics.create=false to skip this)",
+                               topics_err);
+        }
+        atomic_store(&daemon->starting, "its threads to start");
         if ((err = sq_runtimes_start(daemon, errstr, errstr_size)))
                 return err;
         if ((err = sq_executors_start(daemon, errstr, errstr_size)))
@@ -169,8 +189,9 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
         if ((err = sq_poll_start(daemon, errstr, errstr_size)))
                 return err;
         daemon->started = true;
-        agents          = sq_daemon_agents(daemon);
-        agents_cnt      = sq_agents_count(agents);
+        atomic_store(&daemon->starting, NULL);
+        agents     = sq_daemon_agents(daemon);
+        agents_cnt = sq_agents_count(agents);
         sq_agents_release_ref(agents);
         SQ_LOG(SQ_LOG_NOTICE, "START",
                "instance=%s group=%s bootstrap.servers=%s executors=%d "

@@ -344,7 +344,8 @@ static void wait_topics_visible(sq_daemon_t *daemon, const char *const *topics,
         size_t cnt;
 
         sq_assert(topics_cnt <= SQ_ARRAY_SIZE(missing));
-        while ((cnt = missing_topics(daemon->consumer, topics, topics_cnt,
+        while (!atomic_load(&daemon->stop_requested) &&
+               (cnt = missing_topics(daemon->consumer, topics, topics_cnt,
                                      missing, errstr, sizeof(errstr))) != 0) {
                 struct timespec ts = {0, 100 * 1000000};
                 if (sq_clock_us() > deadline) {
@@ -394,8 +395,21 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
                                                   sizeof(rkerr));
         rd_kafka_CreateTopics(daemon->producer, new_topics, cnt, options,
                               queue);
-        rkev = rd_kafka_queue_poll(queue, 35000);
-        if (!rkev || rd_kafka_event_error(rkev)) {
+        /* In slices, so a stop asked for meanwhile (SIGTERM while start-up
+         * waits for a cluster that does not answer) ends the wait. */
+        {
+                int64_t deadline = sq_clock_us() + 35 * 1000000;
+                while (!(rkev = rd_kafka_queue_poll(queue, 250)) &&
+                       !atomic_load(&daemon->stop_requested) &&
+                       sq_clock_us() < deadline)
+                        ;
+        }
+        if (!rkev && atomic_load(&daemon->stop_requested)) {
+                sq_errstr_set(errstr, errstr_size,
+                              "creating the missing topics: stopped before "
+                              "the broker answered");
+                ret = SQ_ERR_KAFKA;
+        } else if (!rkev || rd_kafka_event_error(rkev)) {
                 sq_errstr_set(errstr, errstr_size,
                               "cannot create the missing topics: %s",
                               rkev ? rd_kafka_event_error_string(rkev)

@@ -151,6 +151,15 @@ sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
         sq_err_t err = SQ_ERR_CONFIG;
         int f;
 
+        if (atomic_load(&daemon->starting)) {
+                sq_config_destroy(conf);
+                sq_errstr_set(errstr, errstr_size,
+                              "the instance is still starting (waiting for "
+                              "%s); send SIGHUP again once it runs",
+                              atomic_load(&daemon->starting));
+                sq_daemon_reload_rejected(daemon, errstr);
+                return SQ_ERR_CONFIG;
+        }
         pthread_mutex_lock(&daemon->reload.lock);
         old = sq_daemon_agents(daemon);
 

@@ -42,8 +42,16 @@ static void http_healthz(void *opaque, const char *method, const char *path,
         size_t queued = 0;
         int prio;
 
+        const char *starting = atomic_load(&daemon->starting);
+
         (void)method;
         (void)path;
+        /* Alive while start-up waits: its waits are bounded (start). */
+        if (starting) {
+                sq_http_respond(resp, 200, NULL,
+                                "ok: starting, waiting for %s\n", starting);
+                return;
+        }
         for (prio = 0; prio < SQ_PRIO_CNT; prio++)
                 queued += sq_sched_depth(daemon->sched, (sq_priority_t)prio);
         if (poll_age > 15 * 1000000 + daemon->conf->commit_interval_ms * 1000)
@@ -61,12 +69,17 @@ static void http_healthz(void *opaque, const char *method, const char *path,
 
 static void http_readyz(void *opaque, const char *method, const char *path,
                         sq_http_response_t *resp) {
-        sq_daemon_t *daemon = opaque;
+        sq_daemon_t *daemon  = opaque;
+        const char *starting = atomic_load(&daemon->starting);
         char why[512];
         (void)method;
         (void)path;
         if (atomic_load(&daemon->stop_requested))
                 sq_http_respond(resp, 503, NULL, "not ready: stopping\n");
+        else if (starting)
+                sq_http_respond(resp, 503, NULL,
+                                "not ready: starting, waiting for %s\n",
+                                starting);
         else if (atomic_load(&daemon->admin.draining) &&
                  atomic_load(&daemon->admin.drained))
                 sq_http_respond(resp, 503, NULL,

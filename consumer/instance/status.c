@@ -114,6 +114,8 @@ static char *jdump(json_t *doc, size_t *lenp) {
 static const char *instance_state(sq_daemon_t *daemon) {
         if (atomic_load(&daemon->stop_requested))
                 return "stopping";
+        if (atomic_load(&daemon->starting))
+                return "starting";
         if (atomic_load(&daemon->admin.draining))
                 return atomic_load(&daemon->admin.drained) ? "drained"
                                                            : "draining";
@@ -375,6 +377,12 @@ char *sq_status_json(sq_daemon_t *daemon, size_t *lenp) {
         json_object_set_new(doc, "group", jstr(conf->group_id));
         json_object_set_new(doc, "bootstrap_servers", jstr(daemon->bootstrap));
         json_object_set_new(doc, "state", json_string(instance_state(daemon)));
+        {
+                const char *starting = atomic_load(&daemon->starting);
+                if (starting)
+                        json_object_set_new(doc, "waiting_for",
+                                            json_string(starting));
+        }
         json_object_set_new(
             doc, "ready",
             json_boolean(atomic_load(&daemon->assigned_once) &&
