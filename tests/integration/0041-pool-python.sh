@@ -41,13 +41,21 @@ assert_eq "reuse: the pid is the running worker's" \
         "$(field "$work/reuse.jsonl" 'r["output"]' | sort -u)" "pid=$wpid"
 assert_eq "reuse: workers started" "$(metric_sum "$c1_http" '^swarmq_pool_workers_started_total\{agent="reuse"')" 1
 
-# 2. Grow to max on demand: three slow tasks at once, three workers.
+# 2. Grow to max on demand: three slow tasks at once start two more
+# workers. Which worker runs which task depends on how fast Python starts
+# (on a loaded machine the first worker can finish a task, and take the
+# next, before a new one is ready), so the growth is read from the pool's
+# counters, not from the pids in the outputs.
 wait_metric '^swarmq_pool_workers\{agent="grow"' 1
 sub grow grow "sleep 1500" --count 3
 results grow >"$work/grow.jsonl"
-assert_eq "grow: distinct worker pids" \
-        "$(field "$work/grow.jsonl" 'r["output"].split("pid=")[1]' | sort -u | wc -l)" 3
-assert_eq "grow: workers alive" "$(metric_sum "$c1_http" '^swarmq_pool_workers\{agent="grow"')" 3
+assert_eq "grow: statuses" "$(field "$work/grow.jsonl" 'r["status"]' | sort -u)" SUCCEEDED
+wait_metric '^swarmq_pool_workers\{agent="grow"' 3
+assert_eq "grow: workers started" \
+        "$(metric_sum "$c1_http" '^swarmq_pool_workers_started_total\{agent="grow"')" 3
+assert_eq "grow: every output names a live worker of the pool" \
+        "$(comm -23 <(field "$work/grow.jsonl" 'r["output"].split("pid=")[1]' | sort -u) \
+                <(pgrep -P "$c1_pid" -f "$worker grow$" | sort -u) | wc -l)" 0
 
 # 3. Acquire timeout: the only worker is busy for 2 s; two more tasks wait
 # 400 ms for it and fail.
