@@ -27,8 +27,11 @@ fast_pid=$!
         --ready-file "$work/slow.ready" 2>"$work/slow.log" &
 slow_pid=$!
 sq_pids+=("$fast_pid" "$slow_pid")
-sq_wait_line "$work/fast.ready" ready 10 >/dev/null || fail "fast client did not connect"
-sq_wait_line "$work/slow.ready" ready 10 >/dev/null || fail "slow client did not connect"
+# The clients are Python processes: on a loaded machine they take seconds
+# to start, so the bound on their connecting is generous (an event, not a
+# sleep: the test goes on as soon as each says it is connected).
+sq_wait_line "$work/fast.ready" ready 60 >/dev/null || fail "fast client did not connect within 60 s"
+sq_wait_line "$work/slow.ready" ready 60 >/dev/null || fail "slow client did not connect within 60 s"
 t0=$(date +%s.%N)
 set +e
 "${sse[@]}" "$c1_http/events" --out "$work/third.jsonl" --timeout 5 2>"$work/third.log"
