@@ -22,6 +22,10 @@
 #   mock          the mock cluster with injected faults (transport errors,
 #                 request timeouts, leader loss, broker down, coordinator
 #                 moves): tests/integration/0030 and 0031 with --tasks
+#   oversized     poison pills in bulk: 1 % of --tasks have an output too
+#                 large for a result record; the instance stays up and
+#                 every task gets one terminal result
+#                 (tests/integration/0078 with --tasks)
 #
 # DESIGN: real-Kafka scenarios share one broker (ops/kafka.sh, state in
 # <build>/chaos/kafka unless --kafka-state) and use topics and a group of
@@ -65,8 +69,8 @@ Prints a progress line per fault and a summary table; exit 0 when every
 scenario passed, 1 on a failure (what failed is named), 2 on bad usage.
 
 Options:
-  --scenario LIST    comma-separated: kill, broker, cluster, mock (default
-                     $scenarios)
+  --scenario LIST    comma-separated: kill, broker, cluster, mock, oversized
+                     (default $scenarios)
   --tasks N          tasks per scenario (default $tasks)
   --instances N      swarmq-consumer instances (default $instances)
   --kills N          kill -9 count in the kill scenario (default $kills)
@@ -137,8 +141,9 @@ done
         die "--cluster-faults must list leader, rolling or two-down, not '$cluster_faults'"
 IFS=, read -r -a scenario_list <<<"$scenarios"
 for s in "${scenario_list[@]}"; do
-        [[ "$s" == kill || "$s" == broker || "$s" == cluster || "$s" == mock ]] ||
-                die "unknown scenario '$s' (kill, broker, cluster, mock)"
+        [[ "$s" == kill || "$s" == broker || "$s" == cluster || "$s" == mock ||
+                "$s" == oversized ]] ||
+                die "unknown scenario '$s' (kill, broker, cluster, mock, oversized)"
 done
 [[ -x "$build/consumer/swarmq-consumer" ]] ||
         die "no swarmq-consumer in $build (run: bash ops/build.sh $build)"
@@ -573,6 +578,23 @@ scenario_mock() {
                         "$(echo "$out" | sed -n 's/.*to the end \([0-9.]*\)s.*/\1/p')" \
                         $((SECONDS - s)))")
         done
+}
+
+scenario_oversized() {
+        local s=$SECONDS out line d
+        log "oversized: tests/integration/0078 with $tasks tasks, 1 % of them oversized"
+        out=$(CHAOS_TASKS=$tasks bash "$src/tests/integration/0078-oversized-outputs.sh" \
+                "$build" "$src" 2>&1) || {
+                echo "$out" | tail -40 >&2
+                fail "oversized: 0078 failed"
+        }
+        echo "$out" | grep -E '^\[0.*(ok:|healthy|submitted)' | sed 's/^/  /'
+        line=$(echo "$out" | grep 'have a result, lost 0')
+        d=$(echo "$line" | sed -n 's/.*duplicates \([0-9]*\) (bound \([0-9]*\)).*/\1 \2/p')
+        rows+=("$(printf '| oversized outputs (1 %%) | %d | 1 | %d | 0 | %s | %s | - | - | %s | %d |' \
+                "$tasks" $((tasks / 100)) "${d% *}" "${d#* }" \
+                "$(echo "$out" | sed -n 's/.*to the end \([0-9.]*\)s.*/\1/p')" \
+                $((SECONDS - s)))")
 }
 
 for s in "${scenario_list[@]}"; do
