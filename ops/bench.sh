@@ -18,7 +18,8 @@ are what a shared machine can tell), prints the tables and appends them to
 docs/benchmarks.md with the machine, the versions and this command.
 
 Commands:
-  all        keysweep, pipe, jobqueues, then latency, on one broker
+  all        keysweep, pipe, jobqueues, latency, then scaling, on one
+             broker (default)
              (default)
   keysweep   parallel-consumer's key sweep: the same 10,000 `sleep` records
              (0-5 ms, one partition) run by swarmq and by Confluent
@@ -41,6 +42,10 @@ Commands:
              minus the task's created_at), p50 / p99 / p99.9 at 10, 50 and
              90 % of the maximum throughput, one instance
              (tests/bench/latency.sh). Real Kafka only.
+  scaling    1, 2 and 3 instances in one group on 12 partitions running
+             the same backlog of `sleep` tasks (--scale-count, 6,000, of
+             20 ms): tasks/s and the speed-up over one instance
+             (tests/bench/scaling.sh). Real Kafka only
   guarantee  at_least_once vs exactly_once (tests/bench/guarantee.sh; the
              options after the command go to that script)
   memory     RSS figures (tests/bench/memory.sh; options go to it)
@@ -64,6 +69,7 @@ Options (all, keysweep, pipe):
                        and at least that many per level (default 20000)
   --levels LIST        latency: percentages of the maximum throughput
                        (default 10,50,90)
+  --scale-count N      scaling: tasks per size (default 6000)
   --threads T          pipe: swarmq executor threads (default 4)
   --publish LIST       pipe: events.publish modes swarmq runs with,
                        comma-separated from all, terminal, none (default
@@ -113,15 +119,15 @@ if (($#)) && [[ "$1" != -* ]]; then
         shift
 fi
 case $cmd in
-all | keysweep | pipe | jobqueues | latency) ;;
+all | keysweep | pipe | jobqueues | latency | scaling) ;;
 guarantee) exec bash "$root/tests/bench/guarantee.sh" "$@" ;;
 memory) exec bash "$root/tests/bench/memory.sh" "$@" ;;
 events-latency) exec bash "$root/tests/bench/events_latency.sh" "$@" ;;
 help) usage; exit 0 ;;
-*) die "unknown command '$cmd' (all, keysweep, pipe, jobqueues, latency, guarantee, memory, events-latency)" ;;
+*) die "unknown command '$cmd' (all, keysweep, pipe, jobqueues, latency, scaling, guarantee, memory, events-latency)" ;;
 esac
 
-broker=real bootstrap= build= quick=0 count= jobs= threads=4 sweep_count= modes=
+broker=real bootstrap= build= quick=0 count= jobs= scale_count= threads=4 sweep_count= modes=
 latency_count= levels=10,50,90
 publish=all,terminal rounds=1 baseline=
 concurrency= commit_ms=100 seed=42 peer=on doc=$root/docs/benchmarks.md
@@ -136,7 +142,7 @@ while (($#)); do
         --no-peer) peer=off; cmdline+=" $1"; shift; continue ;;
         --no-write) write=0; cmdline+=" $1"; shift; continue ;;
         -h | --help) usage; exit 0 ;;
-        --broker | --bootstrap | --build | --count | --jobs | --threads | --sweep-count | \
+        --broker | --bootstrap | --build | --count | --jobs | --scale-count | --threads | --sweep-count | \
                 --modes | --concurrency | --commit-ms | --seed | -X | --doc | \
                 --publish | --rounds | --baseline-build | --latency-count | --levels) need "$@" ;;
         *) die "unknown option '$1'" ;;
@@ -151,6 +157,7 @@ while (($#)); do
         --levels) [[ "$2" =~ ^[1-9][0-9]?(,[1-9][0-9]?)*$ ]] ||
                 die "--levels must list percentages from 1 to 99 (comma-separated), not '$2'"
                 levels=$2 ;;
+        --scale-count) posint "$1" "$2"; scale_count=$2 ;;
         --threads) posint "$1" "$2"; threads=$2 ;;
         --publish) [[ "$2" =~ ^(all|terminal|none)(,(all|terminal|none))*$ ]] ||
                 die "--publish must list all, terminal or none (comma-separated), not '$2'"
@@ -171,16 +178,18 @@ while (($#)); do
 done
 [[ "$cmd" == latency && "$broker" == mock ]] &&
         die "latency runs on real Kafka only (its results topics keep the broker's append time; the mock cluster answers no CreateTopics)"
+[[ "$cmd" == scaling && "$broker" == mock ]] &&
+        die "scaling runs on real Kafka only (the mock cluster runs in one process: it would be the bottleneck measured)"
 [[ "$cmd" == jobqueues && "$broker" == mock ]] &&
         die "jobqueues runs on real Kafka only (the peers keep their queues in Redis; the mock cluster is no store to compare)"
 [[ "$cmd" == keysweep && "$broker" == mock ]] &&
         die "keysweep runs on real Kafka only (parallel-consumer is a Java client; the mock cluster answers no CreateTopics)"
 ((quick && !doc_given)) && write=0
 if ((quick)); then
-        : "${count:=2000}" "${sweep_count:=200}" "${concurrency:=16}" "${jobs:=500}"
+        : "${count:=2000}" "${sweep_count:=200}" "${concurrency:=16}" "${jobs:=500}" "${scale_count:=400}"
         : "${latency_count:=300}"
 fi
-: "${count:=100000}" "${sweep_count:=10000}" "${concurrency:=16,100}" "${jobs:=20000}"
+: "${count:=100000}" "${sweep_count:=10000}" "${concurrency:=16,100}" "${jobs:=20000}" "${scale_count:=6000}"
 : "${latency_count:=20000}"
 : "${modes:=partition,key10,key100,key10000,unordered}"
 
@@ -290,6 +299,23 @@ if [[ "$cmd" == all || "$cmd" == latency ]]; then
                         echo
                 } >>"$out"
                 ran+=(latency)
+        fi
+fi
+if [[ "$cmd" == all || "$cmd" == scaling ]]; then
+        if [[ "$broker" == mock ]]; then
+                echo "bench: SKIPPED scaling: it needs --broker real" >&2
+        else
+                echo "bench: scaling on $bootstrap" >&2
+                scale_sizes=1,2,3
+                ((quick)) && scale_sizes=1,2
+                {
+                        echo "#### Scaling out: 1 to 3 instances"
+                        echo
+                        bash "$root/tests/bench/scaling.sh" --bootstrap "$bootstrap" \
+                                --build "$build" --count "$scale_count" --sizes "$scale_sizes"
+                        echo
+                } >>"$out"
+                ran+=(scaling)
         fi
 fi
 

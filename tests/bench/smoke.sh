@@ -4,7 +4,8 @@
 # ctest bench.smoke: the benchmark suite still runs. `ops/bench.sh all
 # --quick` on this build (a real Kafka broker of its own, a 200-record key
 # sweep against parallel-consumer, a 2,000-record pipe, 500 no-op tasks
-# through Celery, Sidekiq and swarmq) must print every
+# through Celery, Sidekiq and swarmq, 400 tasks on 1 and 2 instances) must
+# print every
 # table line and append a section with the machine and the command to a
 # scratch copy of the doc. No figure is judged: speed lives in
 # docs/benchmarks.md, not in tests.
@@ -63,4 +64,6 @@ kept='[^|]+'
 expect "^\| Celery, prefork pool of 4, Redis broker and result backend \| $num \| $num \| $num \(redis-server\) \| $kept \|$"
 expect "^\| Sidekiq, 4 threads, Redis \| $num \| $num \| $num \(redis-server\) \| $kept \|$"
 expect "^\| swarmq, 4 executors, Kafka \| $num \| $num \| $num \(Kafka broker\) \| $kept \|$"
+expect "^\| 1 \| $num \| 1.00x \| $num % \|$"
+expect "^\| 2 \| $num \| ${num}x \| $num % \|$"
 echo "bench smoke: every table line printed"
