@@ -51,6 +51,8 @@ static const char *terminal_event_type(sq_status_t status) {
                 return "timed_out";
         case SQ_STATUS_DEAD_LETTERED:
                 return "dead_lettered";
+        case SQ_STATUS_CANCELLED:
+                return "cancelled";
         }
         return "failed";
 }

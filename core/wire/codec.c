@@ -95,15 +95,27 @@ static const struct catalog_entry {
         const char *file;
         kind_t kind;
 } catalog[] = {
-    {SQ_SCHEMA_ID_TASK, "task.avsc", KIND_TASK},
-    {SQ_SCHEMA_ID_RESULT, "result.avsc", KIND_RESULT},
+    {SQ_SCHEMA_ID_TASK_V1, "task.avsc", KIND_TASK},
+    {SQ_SCHEMA_ID_RESULT_V1, "result.avsc", KIND_RESULT},
     {SQ_SCHEMA_ID_EVENT, "event.avsc", KIND_EVENT},
     {4, "task-v0.avsc", KIND_TASK},
+    {SQ_SCHEMA_ID_TASK, "task-v2.avsc", KIND_TASK},
+    {SQ_SCHEMA_ID_RESULT, "result-v2.avsc", KIND_RESULT},
 };
 #define CATALOG_CNT SQ_ARRAY_SIZE(catalog)
 
 static const uint32_t current_ids[KIND_CNT] = {
     SQ_SCHEMA_ID_TASK, SQ_SCHEMA_ID_RESULT, SQ_SCHEMA_ID_EVENT};
+
+/* The previous version of each kind that the encoders write when a record
+ * does not use what the current one added (0: none). sq_codec_new()
+ * checks that its bytes are the current ones': the same fields, types and
+ * enum symbols in the same order, the current schema having at most one
+ * more field at the end (an optional one, written as its null branch: one
+ * 0x00 byte, which the compact form drops) and more enum symbols at the
+ * end (a record whose symbol the old schema has encodes the same). */
+static const uint32_t compact_ids[KIND_CNT] = {SQ_SCHEMA_ID_TASK_V1,
+                                               SQ_SCHEMA_ID_RESULT_V1, 0};
 
 /* Field positions in the current schemas, used by the encoders (checked
  * against the parsed schemas by sq_codec_new()). */
@@ -119,12 +131,13 @@ enum {
         TF_MAX_ATTEMPTS,
         TF_ATTEMPT,
         TF_HEADERS,
+        TF_NOT_BEFORE, /* the last: its null is what the compact id drops */
         TF_CNT
 };
 static const char *task_fields[TF_CNT] = {
     "id",           "type",    "priority",   "capabilities",
     "payload",      "key",     "created_at", "timeout_ms",
-    "max_attempts", "attempt", "headers"};
+    "max_attempts", "attempt", "headers",    "not_before"};
 
 enum {
         RF_TASK_ID,
@@ -186,6 +199,7 @@ struct sq_codec_s {
         codec_schema_t *current[KIND_CNT];
         avro_value_iface_t *iface[KIND_CNT]; /* of the current schemas */
         avro_value_t value[KIND_CNT];
+        codec_schema_t *compact[KIND_CNT]; /* compact_ids' schemas, or NULL */
         avro_reader_t reader;
         avro_writer_t writer;
         char *out; /* header + body of the last encode */
@@ -534,13 +548,6 @@ static bool setup_older(codec_schema_t *s, const codec_schema_t *cur,
         char why[256];
         bool ok = false;
 
-        if (s->entry->kind != KIND_TASK) {
-                sq_errstr_set(errstr, errstr_size,
-                              "schema %s (id %" PRIu32 "): older %s schemas "
-                              "are not supported yet",
-                              file, s->entry->id, kind_names[s->entry->kind]);
-                goto done;
-        }
         root   = json_loads(embedded_find(cur->entry->file)->json, 0, &jerr);
         fields = root ? json_object_get(root, "fields") : NULL;
         if (!json_is_array(fields)) {
@@ -561,6 +568,18 @@ static bool setup_older(codec_schema_t *s, const codec_schema_t *cur,
                 if (avro_schema_record_field_get_index(s->schema, name) >= 0) {
                         json_array_append(kept, field);
                         continue;
+                }
+                if (s->entry->kind != KIND_TASK) {
+                        /* Only task fields have default setters. */
+                        json_decref(kept);
+                        sq_errstr_set(errstr, errstr_size,
+                                      "schema %s (id %" PRIu32 ") cannot be "
+                                      "read as %s: field \"%s\" is missing "
+                                      "from it, and older %s schemas must "
+                                      "have every current field",
+                                      file, s->entry->id, cur->entry->file,
+                                      name, kind_names[s->entry->kind]);
+                        goto done;
                 }
                 if (!def) {
                         json_decref(kept);
@@ -621,6 +640,65 @@ done:
         return ok;
 }
 
+/* True when enum @p old's symbols are the first ones of @p cur's. */
+static bool enum_prefix(avro_schema_t old, avro_schema_t cur) {
+        int i, n = avro_schema_enum_number_of_symbols(old);
+
+        if (n > avro_schema_enum_number_of_symbols(cur) ||
+            strcmp(avro_schema_name(old), avro_schema_name(cur)))
+                return false;
+        for (i = 0; i < n; i++) {
+                if (strcmp(avro_schema_enum_get(old, i),
+                           avro_schema_enum_get(cur, i)))
+                        return false;
+        }
+        return true;
+}
+
+/* Checks that the compact schema @p old writes the current schema's bytes
+ * (see compact_ids): same fields and types in order, enums extended at
+ * the end, at most one trailing optional field more in @p cur. */
+static bool check_compact(const codec_schema_t *old, const codec_schema_t *cur,
+                          char *errstr, size_t errstr_size) {
+        size_t oldcnt = avro_schema_record_size(old->schema);
+        size_t curcnt = avro_schema_record_size(cur->schema);
+        size_t i;
+
+        if (curcnt != oldcnt && curcnt != oldcnt + 1)
+                goto bad;
+        for (i = 0; i < oldcnt; i++) {
+                avro_schema_t of =
+                    avro_schema_record_field_get_by_index(old->schema, (int)i);
+                avro_schema_t cf =
+                    avro_schema_record_field_get_by_index(cur->schema, (int)i);
+                if (strcmp(avro_schema_record_field_name(old->schema, (int)i),
+                           avro_schema_record_field_name(cur->schema, (int)i)))
+                        goto bad;
+                if (avro_schema_equal(of, cf))
+                        continue;
+                if (!is_avro_enum(of) || !is_avro_enum(cf) ||
+                    !enum_prefix(of, cf))
+                        goto bad;
+        }
+        if (curcnt == oldcnt + 1) {
+                avro_schema_t last = avro_schema_record_field_get_by_index(
+                    cur->schema, (int)oldcnt);
+                if (!is_avro_union(last) ||
+                    !is_avro_null(avro_schema_union_branch(last, 0)))
+                        goto bad;
+        }
+        return true;
+bad:
+        sq_errstr_set(errstr, errstr_size,
+                      "schema %s (id %" PRIu32 ") is not a compact form of "
+                      "%s (id %" PRIu32 "): the current schema may only add "
+                      "enum symbols at the end and one optional field (null "
+                      "first) at the end",
+                      old->entry->file, old->entry->id, cur->entry->file,
+                      cur->entry->id);
+        return false;
+}
+
 sq_codec_t *sq_codec_new(char *errstr, size_t errstr_size) {
         sq_codec_t *codec = sq_calloc(1, sizeof(*codec));
         const struct sq_embedded_schema *emb;
@@ -669,6 +747,8 @@ sq_codec_t *sq_codec_new(char *errstr, size_t errstr_size) {
                 }
                 if (catalog[i].id == current_ids[catalog[i].kind])
                         codec->current[catalog[i].kind] = s;
+                if (catalog[i].id == compact_ids[catalog[i].kind])
+                        codec->compact[catalog[i].kind] = s;
         }
         for (k = 0; k < KIND_CNT; k++) {
                 codec_schema_t *cur = codec->current[k];
@@ -683,16 +763,28 @@ sq_codec_t *sq_codec_new(char *errstr, size_t errstr_size) {
                 }
         }
         if (!check_fields(codec->current[KIND_TASK]->schema, task_fields,
-                          TF_CNT, "task.avsc", errstr, errstr_size) ||
+                          TF_CNT, codec->current[KIND_TASK]->entry->file,
+                          errstr, errstr_size) ||
             !check_fields(codec->current[KIND_RESULT]->schema, result_fields,
-                          RF_CNT, "result.avsc", errstr, errstr_size) ||
+                          RF_CNT, codec->current[KIND_RESULT]->entry->file,
+                          errstr, errstr_size) ||
             !check_fields(avro_schema_record_field_get_by_index(
                               codec->current[KIND_RESULT]->schema, RF_SOURCE),
-                          source_fields, SF_CNT, "result.avsc", errstr,
+                          source_fields, SF_CNT,
+                          codec->current[KIND_RESULT]->entry->file, errstr,
                           errstr_size) ||
             !check_fields(codec->current[KIND_EVENT]->schema, event_fields,
-                          EF_CNT, "event.avsc", errstr, errstr_size))
+                          EF_CNT, codec->current[KIND_EVENT]->entry->file,
+                          errstr, errstr_size))
                 goto fail;
+        for (k = 0; k < KIND_CNT; k++) {
+                if (!compact_ids[k])
+                        continue;
+                sq_assert(codec->compact[k]); /* the table names it */
+                if (!check_compact(codec->compact[k], codec->current[k], errstr,
+                                   errstr_size))
+                        goto fail;
+        }
         for (i = 0; i < CATALOG_CNT; i++) {
                 codec_schema_t *s = &codec->schemas[i];
                 if (codec->current[s->entry->kind] != s &&
@@ -1181,6 +1273,13 @@ static sq_err_t task_from_value(codec_schema_t *s, avro_value_t *rec,
                 task->max_attempts = field_int(rec, "max_attempts");
         if (field_get(rec, "attempt", &field))
                 task->attempt = field_int(rec, "attempt");
+        if (field_get(rec, "not_before", &field)) {
+                avro_value_t branch;
+                sq_assert(!avro_value_get_current_branch(&field, &branch));
+                if (avro_value_get_type(&branch) != AVRO_NULL)
+                        sq_assert(
+                            !avro_value_get_long(&branch, &task->not_before));
+        }
         if (field_get(rec, "headers", &field)) {
                 sq_assert(!avro_value_get_size(&field, &cnt));
                 for (i = 0; i < cnt; i++) {
@@ -1204,12 +1303,15 @@ static sq_err_t task_from_value(codec_schema_t *s, avro_value_t *rec,
         }
         /* Same ranges as JSON tasks (codec_json.c): a record means the
          * same thing whichever form it came in. */
-        if (task->created_at < 0) {
-                sq_errstr_set(errstr, errstr_size,
-                              "Task %s: field \"created_at\" is out of range "
-                              "(%" PRId64 " must be >= 0, milliseconds "
-                              "since 1970)",
-                              task->id, task->created_at);
+        if (task->created_at < 0 || task->not_before < 0) {
+                sq_errstr_set(
+                    errstr, errstr_size,
+                    "Task %s: field \"%s\" is out of range "
+                    "(%" PRId64 " must be >= 0, milliseconds "
+                    "since 1970)",
+                    task->id,
+                    task->created_at < 0 ? "created_at" : "not_before",
+                    task->created_at < 0 ? task->created_at : task->not_before);
                 goto done;
         }
         if (task->timeout_ms < 0 || task->max_attempts < 1 ||
@@ -1463,17 +1565,26 @@ static const char *first_null(const char *const *vals, const char **names,
 }
 
 /* Writes the built value of @p kind after a header into codec->out,
- * growing it (up to CODEC_MAX_ENCODED) when avro runs out of room. */
+ * growing it (up to CODEC_MAX_ENCODED) when avro runs out of room. With
+ * @p compact the header says the previous version's id (compact_ids) and
+ * a trailing null field (one 0x00 byte) is dropped, which is then that
+ * version's encoding of the same record. */
 static sq_err_t encode_finish(sq_codec_t *codec, kind_t kind, int rc,
-                              const void **bufp, size_t *lenp, char *errstr,
-                              size_t errstr_size) {
+                              bool compact, const void **bufp, size_t *lenp,
+                              char *errstr, size_t errstr_size) {
         avro_value_t *val = &codec->value[kind];
-        uint32_t id       = codec->reg
-                                ? sq_schema_registry_writer_id(codec->reg, (int)kind)
-                                : current_ids[kind];
-        size_t need;
+        uint32_t id;
+        size_t need, body;
         char why[256];
 
+        /* With a registry the id is the current schema's registered one,
+         * so the bytes must be the current schema's: no compact form (the
+         * registry gives older readers the writer schema instead). */
+        if (codec->reg)
+                compact = false;
+        id = codec->reg ? sq_schema_registry_writer_id(codec->reg, (int)kind)
+             : compact  ? compact_ids[kind]
+                        : current_ids[kind];
         if (!id) {
                 sq_errstr_set(errstr, errstr_size,
                               "the %s schema is not registered in the schema "
@@ -1526,8 +1637,17 @@ static sq_err_t encode_finish(sq_codec_t *codec, kind_t kind, int rc,
         codec->out[2] = (char)(id >> 16);
         codec->out[3] = (char)(id >> 8);
         codec->out[4] = (char)id;
-        *bufp         = codec->out;
-        *lenp = SQ_CODEC_HEADER_LEN + (size_t)avro_writer_tell(codec->writer);
+        body          = (size_t)avro_writer_tell(codec->writer);
+        if (compact &&
+            avro_schema_record_size(codec->current[kind]->schema) >
+                avro_schema_record_size(codec->compact[kind]->schema)) {
+                /* The trailing optional field's null branch. */
+                sq_assert(body > 0 &&
+                          codec->out[SQ_CODEC_HEADER_LEN + body - 1] == 0);
+                body--;
+        }
+        *bufp = codec->out;
+        *lenp = SQ_CODEC_HEADER_LEN + body;
         return SQ_OK;
 }
 
@@ -1546,6 +1666,14 @@ sq_err_t sq_codec_encode_task(sq_codec_t *codec, const sq_task_t *task,
                 sq_errstr_set(errstr, errstr_size,
                               "Task field \"%s\" is NULL; it is required",
                               missing);
+                return SQ_ERR_ENCODE;
+        }
+        if (task->not_before < 0) {
+                sq_errstr_set(errstr, errstr_size,
+                              "Task field \"not_before\": %" PRId64 " is "
+                              "negative; it is milliseconds since 1970, or "
+                              "0 for none",
+                              task->not_before);
                 return SQ_ERR_ENCODE;
         }
         if ((unsigned)task->priority >= SQ_PRIO_CNT) {
@@ -1584,8 +1712,18 @@ sq_err_t sq_codec_encode_task(sq_codec_t *codec, const sq_task_t *task,
                 if (!rc)
                         rc = lend_str(&item, task->headers[i].value);
         }
-        return encode_finish(codec, KIND_TASK, rc, bufp, lenp, errstr,
-                             errstr_size);
+        enc_field(&rc, rec, TF_NOT_BEFORE, &field);
+        if (!rc)
+                rc = avro_value_set_branch(&field, task->not_before ? 1 : 0,
+                                           &item);
+        if (!rc)
+                rc = task->not_before
+                         ? avro_value_set_long(&item, task->not_before)
+                         : avro_value_set_null(&item);
+        /* No not_before: the previous version's id and bytes, which every
+         * reader a version behind still reads. */
+        return encode_finish(codec, KIND_TASK, rc, !task->not_before, bufp,
+                             lenp, errstr, errstr_size);
 }
 
 sq_err_t sq_codec_encode_result(sq_codec_t *codec, const sq_result_t *result,
@@ -1631,8 +1769,10 @@ sq_err_t sq_codec_encode_result(sq_codec_t *codec, const sq_result_t *result,
         enc_long(&rc, rec, RF_CREATED_AT, result->created_at);
         enc_long(&rc, rec, RF_STARTED_AT, result->started_at);
         enc_long(&rc, rec, RF_FINISHED_AT, result->finished_at);
-        return encode_finish(codec, KIND_RESULT, rc, bufp, lenp, errstr,
-                             errstr_size);
+        /* Only CANCELLED needs the current id (see encode_task). */
+        return encode_finish(codec, KIND_RESULT, rc,
+                             result->status != SQ_STATUS_CANCELLED, bufp, lenp,
+                             errstr, errstr_size);
 }
 
 sq_err_t sq_codec_encode_event(sq_codec_t *codec, const sq_event_t *event,
@@ -1662,6 +1802,6 @@ sq_err_t sq_codec_encode_event(sq_codec_t *codec, const sq_event_t *event,
         enc_str(&rc, rec, EF_INSTANCE, event->instance);
         enc_optstr(&rc, rec, EF_AGENT, event->agent);
         enc_optstr(&rc, rec, EF_DETAIL, event->detail);
-        return encode_finish(codec, KIND_EVENT, rc, bufp, lenp, errstr,
+        return encode_finish(codec, KIND_EVENT, rc, false, bufp, lenp, errstr,
                              errstr_size);
 }

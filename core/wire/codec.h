@@ -28,9 +28,17 @@
 #define SQ_CODEC_HEADER_LEN 5
 
 /** Stable catalog ids of the current schemas (never reused). */
-#define SQ_SCHEMA_ID_TASK   1
-#define SQ_SCHEMA_ID_RESULT 2
+#define SQ_SCHEMA_ID_TASK   5 /* task-v2.avsc */
+#define SQ_SCHEMA_ID_RESULT 6 /* result-v2.avsc */
 #define SQ_SCHEMA_ID_EVENT  3
+/**
+ * The previous versions, which the encoders still write whenever a record
+ * does not use what the current version added (a task with no not_before,
+ * a result that is not CANCELLED): same bytes, so readers a version
+ * behind keep reading them (schemas/README.md, "Compact ids").
+ */
+#define SQ_SCHEMA_ID_TASK_V1   1 /* task.avsc */
+#define SQ_SCHEMA_ID_RESULT_V1 2 /* result.avsc */
 
 typedef struct sq_codec_s sq_codec_t;
 typedef struct sq_schema_registry_s sq_schema_registry_t;

@@ -310,6 +310,18 @@ static sq_err_t f_headers(sq_task_t *task, const char *name, const json_t *val,
         return SQ_OK;
 }
 
+/* Milliseconds since 1970, or null (none). */
+static sq_err_t f_not_before(sq_task_t *task, const char *name,
+                             const json_t *val, char *errstr,
+                             size_t errstr_size) {
+        if (json_is_null(val)) {
+                task->not_before = 0;
+                return SQ_OK;
+        }
+        return set_int(name, val, 0, INT64_MAX, &task->not_before, errstr,
+                       errstr_size);
+}
+
 typedef sq_err_t(field_setter_t)(sq_task_t *task, const char *name,
                                  const json_t *val, char *errstr,
                                  size_t errstr_size);
@@ -330,6 +342,7 @@ static const struct {
     {"max_attempts", f_max_attempts},
     {"attempt", f_attempt},
     {"headers", f_headers},
+    {"not_before", f_not_before},
 };
 
 sq_err_t sq_codec_json_task_set(sq_task_t *task, const char *name,
@@ -390,7 +403,7 @@ sq_err_t sq_codec_task_from_json(const char *json, size_t len,
                                       "capabilities, payload, "
                                       "payload_base64, key, created_at, "
                                       "timeout_ms, max_attempts, attempt, "
-                                      "headers)",
+                                      "headers, not_before)",
                                       name);
                         goto done;
                 }
@@ -501,6 +514,9 @@ char *sq_codec_task_to_json(const sq_task_t *task) {
                 set_new(hdrs, task->headers[i].name,
                         jstr(task->headers[i].value));
         set_new(obj, "headers", hdrs);
+        set_new(obj, "not_before",
+                task->not_before ? json_integer(task->not_before)
+                                 : json_null());
         return dump(obj);
 }
 

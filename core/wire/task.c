@@ -10,8 +10,8 @@
 
 static const char *priority_names[SQ_PRIO_CNT] = {"LOW", "NORMAL", "HIGH",
                                                   "CRITICAL"};
-static const char *status_names[SQ_STATUS_CNT] = {"SUCCEEDED", "FAILED",
-                                                  "TIMED_OUT", "DEAD_LETTERED"};
+static const char *status_names[SQ_STATUS_CNT] = {
+    "SUCCEEDED", "FAILED", "TIMED_OUT", "DEAD_LETTERED", "CANCELLED"};
 
 const char *sq_priority_name(sq_priority_t prio) {
         if ((unsigned)prio >= SQ_PRIO_CNT)

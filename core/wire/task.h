@@ -29,8 +29,9 @@ typedef enum {
         SQ_STATUS_FAILED        = 1,
         SQ_STATUS_TIMED_OUT     = 2,
         SQ_STATUS_DEAD_LETTERED = 3,
+        SQ_STATUS_CANCELLED     = 4, /* cancelled by id before it ended */
 } sq_status_t;
-#define SQ_STATUS_CNT 4
+#define SQ_STATUS_CNT 5
 
 /** One string header (task.headers map entry). */
 typedef struct sq_kv_s {
@@ -60,6 +61,7 @@ typedef struct sq_task_s {
         int32_t attempt; /**< 1 for the first delivery */
         sq_kv_t *headers;
         size_t headers_cnt;
+        int64_t not_before; /**< timestamp-millis; 0 = none (null) */
 } sq_task_t;
 
 typedef struct sq_result_s {
@@ -91,7 +93,8 @@ typedef struct sq_event_s {
 const char *sq_priority_name(sq_priority_t prio);
 /** @brief Parses a priority name (case-insensitive). */
 sq_err_t sq_priority_parse(const char *str, sq_priority_t *priop);
-/** @returns "SUCCEEDED", "FAILED", "TIMED_OUT" or "DEAD_LETTERED". */
+/** @returns "SUCCEEDED", "FAILED", "TIMED_OUT", "DEAD_LETTERED" or
+ *           "CANCELLED". */
 const char *sq_status_name(sq_status_t status);
 /** @brief Parses a status name (case-insensitive). */
 sq_err_t sq_status_parse(const char *str, sq_status_t *statusp);

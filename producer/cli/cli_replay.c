@@ -403,7 +403,7 @@ static replay_kind_t record_kind(const rd_kafka_message_t *rkm) {
              ((uint32_t)p[3] << 8) | p[4];
         if (id == SQ_SCHEMA_ID_EVENT)
                 return KIND_EVENTS;
-        if (id == SQ_SCHEMA_ID_RESULT)
+        if (id == SQ_SCHEMA_ID_RESULT || id == SQ_SCHEMA_ID_RESULT_V1)
                 return KIND_RESULTS;
         return KIND_ANY;
 }

@@ -127,6 +127,7 @@ static void assert_tasks_equal(const sq_task_t *a, const sq_task_t *b) {
         assert_int_equal(a->timeout_ms, b->timeout_ms);
         assert_int_equal(a->max_attempts, b->max_attempts);
         assert_int_equal(a->attempt, b->attempt);
+        assert_int_equal(a->not_before, b->not_before);
         assert_int_equal(a->headers_cnt, b->headers_cnt);
         for (i = 0; i < a->headers_cnt; i++)
                 assert_string_equal(sq_task_header(b, a->headers[i].name),
@@ -162,7 +163,7 @@ static int teardown_codec(void **state) {
 
 static void test_task_round_trip(void **state) {
         sq_codec_t *codec = *state;
-        enum { FULL, MINIMAL, BINARY, ROWS };
+        enum { FULL, MINIMAL, BINARY, DELAYED, ROWS };
         int row;
 
         for (row = 0; row < ROWS; row++) {
@@ -185,6 +186,8 @@ static void test_task_round_trip(void **state) {
                         task->payload_len = sizeof(binary_payload);
                         sq_free(task->key);
                         task->key = NULL;
+                } else if (row == DELAYED) {
+                        task->not_before = 1764297660123LL;
                 }
                 assert_int_equal(sq_codec_encode_task(codec, task, &buf, &len,
                                                       errstr, sizeof(errstr)),
@@ -192,8 +195,11 @@ static void test_task_round_trip(void **state) {
                 p = buf;
                 assert_true(len > SQ_CODEC_HEADER_LEN);
                 assert_int_equal(p[0], 0x00);
+                /* Only a task that uses not_before needs the current id;
+                 * the others keep the id readers a version behind know. */
                 assert_int_equal(p[1] << 24 | p[2] << 16 | p[3] << 8 | p[4],
-                                 SQ_SCHEMA_ID_TASK);
+                                 row == DELAYED ? SQ_SCHEMA_ID_TASK
+                                                : SQ_SCHEMA_ID_TASK_V1);
                 if (sq_codec_decode_task(codec, buf, len, &back, errstr,
                                          sizeof(errstr)) != SQ_OK)
                         fail_msg("row %d: %s", row, errstr);
@@ -245,6 +251,50 @@ static void test_task_wire_bytes_match_spec(void **state) {
                          SQ_OK);
         assert_int_equal(len, w.len);
         assert_memory_equal(buf, w.buf, w.len);
+
+        /* With not_before: schema id 5, the same body, then the union's
+         * long branch. */
+        task->not_before = 1500;
+        w.buf[4]         = SQ_SCHEMA_ID_TASK;
+        w_long(&w, 1);    /* not_before: long branch */
+        w_long(&w, 1500); /* not_before */
+        assert_int_equal(sq_codec_encode_task(codec, task, &buf, &len, errstr,
+                                              sizeof(errstr)),
+                         SQ_OK);
+        assert_int_equal(len, w.len);
+        assert_memory_equal(buf, w.buf, w.len);
+        /* An id-5 writer that spells null out (another Avro library):
+         * read as no not_before. */
+        w.len -= 3; /* the branch index and the 2-byte 1500 */
+        w_long(&w, 0);
+        {
+                sq_task_t *back = NULL;
+                if (sq_codec_decode_task(codec, w.buf, w.len, &back, errstr,
+                                         sizeof(errstr)) != SQ_OK)
+                        fail_msg("id 5 with null not_before: %s", errstr);
+                assert_int_equal(back->not_before, 0);
+                assert_string_equal(back->type, "echo");
+                sq_task_destroy(back);
+        }
+        /* A negative time is refused, naming the field. */
+        w.len -= 1;
+        w_long(&w, 1);
+        w_long(&w, -5);
+        {
+                sq_task_t *back = NULL;
+                assert_err(sq_codec_decode_task(codec, w.buf, w.len, &back,
+                                                errstr, sizeof(errstr)),
+                           SQ_ERR_DECODE, errstr,
+                           "Task t1: field \"not_before\" is out of range "
+                           "(-5 must be >= 0",
+                           "negative not_before");
+                assert_null(back);
+        }
+        task->not_before = -1;
+        assert_err(sq_codec_encode_task(codec, task, &buf, &len, errstr,
+                                        sizeof(errstr)),
+                   SQ_ERR_ENCODE, errstr, "\"not_before\": -1 is negative",
+                   "encode negative not_before");
         sq_task_destroy(task);
 }
 
@@ -252,7 +302,7 @@ static void test_result_round_trip(void **state) {
         sq_codec_t *codec = *state;
         int row;
 
-        for (row = 0; row < 3; row++) {
+        for (row = 0; row < 4; row++) {
                 sq_result_t *result = sq_result_new(), *back = NULL;
                 const void *buf;
                 size_t len;
@@ -277,6 +327,9 @@ static void test_result_round_trip(void **state) {
                         result->source.topic = sq_strdup("tasks");
                 } else if (row == 1) { /* all absent, empty output */
                         result->status = SQ_STATUS_DEAD_LETTERED;
+                } else if (row == 3) { /* the status result-v2 added */
+                        result->status = SQ_STATUS_CANCELLED;
+                        result->error  = sq_strdup("cancelled by its id");
                 } else {
                         result->status       = SQ_STATUS_SUCCEEDED;
                         result->output       = sq_memdup("ok", 2);
@@ -289,7 +342,10 @@ static void test_result_round_trip(void **state) {
                                                         sizeof(errstr)),
                                  SQ_OK);
                 p = buf;
-                assert_int_equal(p[4], SQ_SCHEMA_ID_RESULT);
+                /* Only CANCELLED needs the current id (result-v2.avsc);
+                 * the others are decoded through the id-2 resolver. */
+                assert_int_equal(p[4], row == 3 ? SQ_SCHEMA_ID_RESULT
+                                                : SQ_SCHEMA_ID_RESULT_V1);
                 if (sq_codec_decode_result(codec, buf, len, &back, errstr,
                                            sizeof(errstr)) != SQ_OK)
                         fail_msg("row %d: %s", row, errstr);
@@ -441,7 +497,7 @@ static void test_json_task_forms(void **state) {
             " \"capabilities\": [\"gpu\"], \"payload\": \"h\\u00e9llo\","
             " \"key\": \"k\", \"created_at\": 42, \"timeout_ms\": 5000,"
             " \"max_attempts\": 4, \"attempt\": 2,"
-            " \"headers\": {\"a\": \"b\"}}";
+            " \"headers\": {\"a\": \"b\"}, \"not_before\": 1764297660000}";
         static const char *b64_json =
             "{\"id\": \"j2\", \"type\": \"t\", \"key\": null,"
             " \"payload_base64\": \"AP8AgGEA/g==\", \"created_at\": 7}";
@@ -466,6 +522,7 @@ static void test_json_task_forms(void **state) {
         assert_int_equal(task->max_attempts, 4);
         assert_int_equal(task->attempt, 2);
         assert_string_equal(sq_task_header(task, "a"), "b");
+        assert_int_equal(task->not_before, 1764297660000LL);
         sq_task_destroy(task);
 
         if (sq_codec_decode_task(codec, b64_json, strlen(b64_json), &task,
@@ -489,7 +546,44 @@ static void test_json_task_forms(void **state) {
         assert_int_equal(task->timeout_ms, 0);
         assert_true(task->created_at >= before &&
                     task->created_at <= sq_wallclock_ms());
+        assert_int_equal(task->not_before, 0);
         sq_task_destroy(task);
+
+        /* not_before: null is none; anything but a non-negative integer is
+         * refused, naming the field. */
+        {
+                static const struct {
+                        const char *json;
+                        const char *err; /* NULL: accepted */
+                        int64_t not_before;
+                } rows[] = {
+                    {"{\"id\":\"n\",\"type\":\"t\",\"not_before\":null}", NULL,
+                     0},
+                    {"{\"id\":\"n\",\"type\":\"t\",\"not_before\":5}", NULL, 5},
+                    {"{\"id\":\"n\",\"type\":\"t\",\"not_before\":-1}",
+                     "field \"not_before\": -1 is out of range", 0},
+                    {"{\"id\":\"n\",\"type\":\"t\",\"not_before\":\"soon\"}",
+                     "field \"not_before\": expected an integer, got a "
+                     "string",
+                     0},
+                };
+                size_t i;
+                for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+                        sq_err_t err = sq_codec_task_from_json(
+                            rows[i].json, strlen(rows[i].json), &task, errstr,
+                            sizeof(errstr));
+                        if (rows[i].err) {
+                                assert_err(err, SQ_ERR_DECODE, errstr,
+                                           rows[i].err, rows[i].json);
+                                continue;
+                        }
+                        if (err != SQ_OK)
+                                fail_msg("%s: %s", rows[i].json, errstr);
+                        assert_int_equal(task->not_before, rows[i].not_before);
+                        sq_task_destroy(task);
+                        task = NULL;
+                }
+        }
 }
 
 /*
@@ -513,10 +607,10 @@ static void test_decode_errors(void **state) {
              "short header: the record is 3 bytes"},
             {"unknown schema id", "\0\0\0\0\x2a\2a", 7,
              "schema id 42 is not a Task schema in the local catalog "
-             "(known: 1, 4)"},
+             "(known: 1, 4, 5)"},
             {"result schema id used as task", "\0\0\0\0\2\2a", 7,
              "schema id 2 is not a Task schema in the local catalog "
-             "(known: 1, 4); it is the Result schema result.avsc"},
+             "(known: 1, 4, 5); it is the Result schema result.avsc"},
             {"header only", "\0\0\0\0\1", 5,
              "Task field \"id\" at byte offset 5: the record ends inside a "
              "string length"},
@@ -664,8 +758,8 @@ static void test_trailing_bytes(void **state) {
         assert_err(sq_codec_decode_event(codec, longer, len, &back, errstr,
                                          sizeof(errstr)),
                    SQ_ERR_DECODE, errstr,
-                   "schema id 1 is not a Event schema in the local catalog "
-                   "(known: 3)",
+                   "schema id 5 is not a Event schema in the local catalog "
+                   "(known: 3); it is the Task schema task-v2.avsc",
                    "task id as event");
 }
 
@@ -702,6 +796,7 @@ static void test_v0_task_decodes_with_defaults(void **state) {
         assert_int_equal(task->max_attempts, 3);
         assert_int_equal(task->attempt, 1);
         assert_int_equal(task->headers_cnt, 0);
+        assert_int_equal(task->not_before, 0);
         sq_task_destroy(task);
         task = NULL;
 
