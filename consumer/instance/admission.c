@@ -31,6 +31,7 @@
  */
 #include "admission_int.h"
 #include "daemon_int.h"
+#include "delay.h"
 #include "log.h"
 #include "poll_int.h"
 
@@ -151,10 +152,14 @@ int64_t sq_admission_retry_due(sq_daemon_t *daemon) {
 /* The partition a consumed record may be admitted from, or NULL when it
  * is not admitted: an error or end of partition, a topic not ours, a
  * partition not owned (or revoking, or the instance stopping), a retry
- * record not due yet (its partition starts waiting) or behind one. */
+ * record not due yet (its partition starts waiting) or behind one.
+ * *hopp says the record is a retry-lane record that held its partition
+ * for delay.hold.max.ms and is still not due: admitted only to be moved
+ * to the end of the topic (sq_emit_delay()). */
 static sq_partition_t *admissible(sq_daemon_t *daemon,
                                   const rd_kafka_message_t *rkm,
-                                  const char *topic, sq_lane_t *lanep) {
+                                  const char *topic, sq_lane_t *lanep,
+                                  bool *hopp) {
         sq_partition_t *part;
         sq_lane_t lane;
 
@@ -176,19 +181,31 @@ static sq_partition_t *admissible(sq_daemon_t *daemon,
             atomic_load(&daemon->stop_requested))
                 return NULL; /* not ours any more: not admitted, not
                               * committed */
+        *hopp = false;
         if (part->retry_waiting)
                 return NULL; /* behind a head that is not due: fetched
                               * again after the seek */
         if (lane == SQ_LANE_RETRY) {
                 rd_kafka_headers_t *hdrs = NULL;
-                int64_t due;
+                int64_t due, now = sq_wallclock_ms(), wake;
                 if (rd_kafka_message_headers(rkm, &hdrs) ==
                         RD_KAFKA_RESP_ERR_NO_ERROR &&
                     sq_retry_header_int(hdrs, SQ_HDR_BACKOFF_TS, 0, INT64_MAX,
                                         &due) &&
-                    due > sq_wallclock_ms()) {
-                        retry_wait(daemon, part, rkm->offset, due);
-                        return NULL;
+                    due > now) {
+                        /* It holds the partition until it is due, or for
+                         * delay.hold.max.ms after it was written; then,
+                         * still not due, it moves to the end so that a
+                         * long delay does not hold up the records behind
+                         * it (one rewrite per period). */
+                        if (sq_delay_decide(
+                                due, rd_kafka_message_timestamp(rkm, NULL), now,
+                                daemon->conf->delay_hold_max_ms,
+                                &wake) == SQ_DELAY_WAIT) {
+                                retry_wait(daemon, part, rkm->offset, wake);
+                                return NULL;
+                        }
+                        *hopp = true;
                 }
         }
         *lanep = lane;
@@ -203,9 +220,9 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         char errstr[512];
         bool done;
         sq_err_t err;
-        bool demoted;
+        bool demoted, hop;
 
-        if (!(part = admissible(daemon, rkm, topic, &lane)))
+        if (!(part = admissible(daemon, rkm, topic, &lane, &hop)))
                 return;
         /* Registry mode: a writer schema the registry did not serve holds
          * the partition at this record (a transient failure is not the
@@ -281,6 +298,18 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                 sq_emit_event(daemon, daemon->poll.codec, "duplicate_dropped",
                               job->task, NULL, "this task id already succeeded",
                               job);
+                return;
+        }
+        if (hop) {
+                sq_emit_delay(daemon, daemon->poll.codec, job, true);
+                return;
+        }
+        if (lane != SQ_LANE_RETRY &&
+            job->task->not_before > sq_wallclock_ms()) {
+                /* Read before its time: it waits on the retry lane (the
+                 * header's due time is its not_before), where a record
+                 * runs only once due; never here, holding memory. */
+                sq_emit_delay(daemon, daemon->poll.codec, job, false);
                 return;
         }
         if (lane == SQ_LANE_RETRY) {

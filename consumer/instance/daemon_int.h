@@ -186,6 +186,16 @@ void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
  * Returns true when the task was dead-lettered. */
 bool sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                      sq_result_t *result, sq_dl_reason_t why, bool retryable);
+/* A task read before its not_before (poll thread, @p job admitted and
+ * decoded): its record, untouched, to topic.retry due at not_before with
+ * the attempt it is at, and a delayed event, both tracked by the job: the
+ * retry lane holds it there (state in Kafka, no executor, no memory) and
+ * runs it when due. With @p hop, @p job is a retry-lane record that held
+ * its partition for delay.hold.max.ms and is still not due: the same
+ * bytes and headers go to the end of topic.retry, tracked, with no
+ * event. */
+void sq_emit_delay(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                   bool hop);
 /* Whether a failed attempt of @p job is dead-lettered (not retried). */
 bool sq_emit_dead_letters(const sq_daemon_t *daemon, const sq_job_t *job,
                           bool retryable);

@@ -603,6 +603,62 @@ bool sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         return true;
 }
 
+void sq_emit_delay(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                   bool hop) {
+        const sq_config_t *conf = daemon->conf;
+        const sq_task_t *task   = job->task;
+        const sq_record_t *rec  = job->rec;
+        const char *key         = rec->key ? rec->key : task->id;
+        size_t key_len          = rec->key ? rec->key_len : strlen(task->id);
+        int64_t now             = sq_wallclock_ms();
+        int ev                  = sq_emit_event_acks(daemon);
+        rd_kafka_headers_t *hdrs;
+        sq_origin_t origin;
+        char detail[256];
+
+        job->succeeded = false;
+        if (hop) {
+                /* Headers and all: its due time, attempt and origin stay
+                 * what they were; only its place in the partition moves. */
+                hdrs =
+                    rec->headers ? rd_kafka_headers_copy(rec->headers) : NULL;
+                SQ_LOG(SQ_LOG_DEBUG, "DELAY",
+                       "task_id=%s not due after delay.hold.max.ms: moved "
+                       "to the end of topic=%s from partition=%d "
+                       "offset=%lld",
+                       task->id, conf->topic_retry, (int)rec->partition,
+                       (long long)rec->offset);
+                sq_metric_add(daemon->m.delay_hops, 1);
+                atomic_store(&job->pending_acks, 1);
+                sq_job_finished(daemon, job);
+                produce(daemon, codec, daemon->rkt_retry, key, key_len,
+                        rec->value, rec->value_len, hdrs, job);
+                return;
+        }
+        snprintf(detail, sizeof(detail),
+                 "not before %lld (in %lld ms): waiting in %s",
+                 (long long)task->not_before,
+                 (long long)(task->not_before - now), conf->topic_retry);
+        sq_retry_origin(rec, conf->topic_retry, &origin);
+        hdrs = sq_retry_headers(rec, &origin, conf->group_id, conf->instance_id,
+                                NULL, task->id, "DELAYED", detail);
+        rd_kafka_header_add(hdrs, SQ_HDR_ORIGINAL_TS, -1, origin.timestamp, -1);
+        sq_retry_header_add_int(hdrs, SQ_HDR_ATTEMPTS, task->attempt);
+        sq_retry_header_add_int(hdrs, SQ_HDR_BACKOFF_TS, task->not_before);
+        SQ_LOG(SQ_LOG_INFO, "DELAY", "task_id=%s %s", task->id, detail);
+        sq_metric_add(daemon->m.delayed, 1);
+        /* As for a retry: the record and the event make the original
+         * offset committable, so a crash before both are in Kafka runs
+         * this again, and one after finds the task waiting there. */
+        atomic_store(&job->pending_acks, 1 + ev);
+        sq_job_finished(daemon, job); /* its record is still to produce */
+        produce(daemon, codec, daemon->rkt_retry, key, key_len, rec->value,
+                rec->value_len, hdrs, job);
+        if (ev)
+                sq_emit_event(daemon, codec, "delayed", task, NULL, detail,
+                              job);
+}
+
 /* A tracked record of @p job (a result or a retry record) was refused:
  * the task is dead-lettered instead, its output dropped. Three records
  * replace the refused one. */

@@ -325,6 +325,14 @@ static void register_counters(sq_daemon_t *daemon) {
             {"swarmq_retry_waits_total",
              "Times a retry partition paused until its head record was due",
              &m->retry_waits},
+            {"swarmq_tasks_delayed_total",
+             "Tasks read before their not_before, moved to the retry topic "
+             "to wait there",
+             &m->delayed},
+            {"swarmq_delay_hops_total",
+             "Retry-topic records not due after delay.hold.max.ms at the head "
+             "of their partition, produced again at its end",
+             &m->delay_hops},
             {"swarmq_tasks_stolen_total",
              "Parked tasks an agent with a free slot took over from another "
              "agent (work stealing)",

@@ -49,6 +49,8 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *records_refused; /* refused for what they are */
         sq_metric_t *retries;         /* retry records produced */
         sq_metric_t *retry_waits;     /* retry partition paused */
+        sq_metric_t *delayed;         /* tasks moved to wait (not_before) */
+        sq_metric_t *delay_hops;      /* waiting records moved to the end */
         sq_metric_t *selection;
         sq_metric_t *delivery_errors;
         sq_metric_t *commits_ok;

@@ -175,6 +175,7 @@ typedef struct sq_config_s {
         int retry_max_attempts;           /**< retry.max.attempts, 10 */
         int64_t retry_backoff_initial_ms; /**< retry.backoff.initial.ms */
         int64_t retry_backoff_max_ms;     /**< retry.backoff.max.ms */
+        int64_t delay_hold_max_ms;        /**< delay.hold.max.ms */
         double retry_backoff_multiplier;  /**< retry.backoff.multiplier */
         sq_jitter_t retry_backoff_jitter; /**< retry.backoff.jitter */
 

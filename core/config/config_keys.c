@@ -210,6 +210,10 @@ const sq_config_key_t sq_config_keys[] = {
     {"retry.backoff.max.ms", SQ_KEY_INT64, 0, 604800000,
      OFF(retry_backoff_max_ms), "60000", NULL, RESTART, INSTANCE,
      "Longest backoff between attempts."},
+    {"delay.hold.max.ms", SQ_KEY_INT64, 1000, 604800000, OFF(delay_hold_max_ms),
+     "60000", NULL, RESTART, INSTANCE,
+     "Longest a retry-lane record not yet due (a delayed task, a long "
+     "retry) holds its partition before it is moved to the end."},
     {"retry.backoff.multiplier", SQ_KEY_DOUBLE, 1, 100,
      OFF(retry_backoff_multiplier), "2", NULL, RESTART, INSTANCE,
      "Factor the backoff grows by per attempt."},

@@ -153,6 +153,23 @@ SWARMQ_API swarmq_err_t swarmq_task_set_timeout_ms(swarmq_task_t *task,
 SWARMQ_API swarmq_err_t swarmq_task_set_max_attempts(swarmq_task_t *task,
                                                      int32_t max_attempts);
 
+/**
+ * @brief Do not start the task before @p not_before_ms (milliseconds since
+ *        the Unix epoch); 0 clears it. A consumer that reads it earlier
+ *        parks it in the retry topic until then (docs/delayed-and-cancel.md).
+ * @returns SWARMQ_OK, or SWARMQ_ERR_INVALID_ARG when negative.
+ */
+SWARMQ_API swarmq_err_t swarmq_task_set_not_before(swarmq_task_t *task,
+                                                   int64_t not_before_ms);
+
+/**
+ * @brief Do not start the task before @p delay_ms from now: sets its
+ *        not_before to the wall clock plus @p delay_ms (0 clears it).
+ * @returns SWARMQ_OK, or SWARMQ_ERR_INVALID_ARG when negative.
+ */
+SWARMQ_API swarmq_err_t swarmq_task_set_delay_ms(swarmq_task_t *task,
+                                                 int64_t delay_ms);
+
 /** @brief Adds a string header (both copied; @p name must not be empty). */
 SWARMQ_API swarmq_err_t swarmq_task_add_header(swarmq_task_t *task,
                                                const char *name,

@@ -48,6 +48,8 @@ typedef struct submit_opts_s {
         int64_t payload_size; /* -1: not given */
         int64_t timeout_ms;
         int64_t max_attempts; /* 0: the library default */
+        int64_t delay_ms;     /* --delay-ms, 0: none */
+        int64_t not_before;   /* --not-before, 0: none */
         const char *id_prefix;
         const char *key;
         const char *file; /* "-" never: --stdin sets use_stdin */
@@ -101,6 +103,13 @@ static void submit_usage(FILE *fp) {
             "      --max-attempts N     attempts before dead-lettering "
             "(default 3)\n"
             "      --header NAME=VALUE  task header (repeatable)\n"
+            "      --delay-ms MS        do not start a task before MS after "
+            "it is\n"
+            "                           submitted (sets its not_before)\n"
+            "      --not-before TIME    do not start before TIME, "
+            "milliseconds since\n"
+            "                           1970 (e.g. $(( $(date +%%s) * 1000 "
+            "+ 60000 )))\n"
             "      --id-prefix P        ids P-000001, P-000002, ... (default a "
             "random\n"
             "                           run prefix run-<8 hex>)\n"
@@ -110,7 +119,7 @@ static void submit_usage(FILE *fp) {
             "type,\n"
             "priority, capabilities, payload or payload_base64, key, "
             "timeout_ms,\n"
-            "max_attempts, headers); blank lines are ignored:\n"
+            "max_attempts, headers, not_before); blank lines are ignored:\n"
             "  -f, --file FILE          read tasks from FILE\n"
             "      --stdin              read tasks from standard input\n"
             "      --skip-bad           warn about a bad line and go on "
@@ -246,6 +255,8 @@ enum {
         OPT_IDS_OUT,
         OPT_RATE,
         OPT_FLUSH_TIMEOUT,
+        OPT_DELAY,
+        OPT_NOT_BEFORE,
 };
 
 static const struct option longopts[] = {
@@ -268,6 +279,8 @@ static const struct option longopts[] = {
     {"ids-out", required_argument, NULL, OPT_IDS_OUT},
     {"rate", required_argument, NULL, OPT_RATE},
     {"flush-timeout-ms", required_argument, NULL, OPT_FLUSH_TIMEOUT},
+    {"delay-ms", required_argument, NULL, OPT_DELAY},
+    {"not-before", required_argument, NULL, OPT_NOT_BEFORE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -278,7 +291,8 @@ static bool is_generator_opt(int opt) {
                opt == OPT_MIX || opt == OPT_PAYLOAD ||
                opt == OPT_PAYLOAD_SIZE || opt == OPT_TIMEOUT ||
                opt == OPT_MAX_ATTEMPTS || opt == OPT_HEADER ||
-               opt == OPT_ID_PREFIX;
+               opt == OPT_ID_PREFIX || opt == OPT_DELAY ||
+               opt == OPT_NOT_BEFORE;
 }
 
 /* One submit option (sq_cmd_opt_cb_t). */
@@ -342,6 +356,21 @@ static int submit_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
                                     NULL, &opts->max_attempts))
                         return SQ_CLI_EXIT_USAGE;
                 break;
+        case OPT_DELAY:
+        case OPT_NOT_BEFORE: {
+                bool delay = opt == OPT_DELAY;
+                if (opts->delay_ms || opts->not_before)
+                        return sq_cli_usage_error(cmd->name,
+                                                  "give one of --delay-ms and "
+                                                  "--not-before, once");
+                /* A delay up to a year; a time up to when int64 ms end. */
+                if (!sq_cmd_int_arg(
+                        cmd, delay ? "--delay-ms" : "--not-before", arg, 0,
+                        delay ? (int64_t)366 * 86400000 : INT64_MAX / 2, NULL,
+                        delay ? &opts->delay_ms : &opts->not_before))
+                        return SQ_CLI_EXIT_USAGE;
+                break;
+        }
         case OPT_HEADER: {
                 char *eq = strchr(arg, '=');
                 if (!eq || eq == arg)
@@ -563,6 +592,10 @@ static swarmq_task_t *generate_task(const submit_opts_t *opts,
                                         (size_t)opts->payload_size);
         }
         swarmq_task_set_timeout_ms(task, opts->timeout_ms);
+        if (opts->not_before)
+                swarmq_task_set_not_before(task, opts->not_before);
+        else if (opts->delay_ms)
+                swarmq_task_set_delay_ms(task, opts->delay_ms);
         if (opts->max_attempts)
                 swarmq_task_set_max_attempts(task, (int32_t)opts->max_attempts);
         if (opts->key)

@@ -223,6 +223,23 @@ swarmq_err_t swarmq_task_set_timeout_ms(swarmq_task_t *stask,
         return SWARMQ_OK;
 }
 
+swarmq_err_t swarmq_task_set_not_before(swarmq_task_t *stask,
+                                        int64_t not_before_ms) {
+        sq_assert(stask);
+        if (not_before_ms < 0)
+                return SWARMQ_ERR_INVALID_ARG;
+        stask->task->not_before = not_before_ms;
+        return SWARMQ_OK;
+}
+
+swarmq_err_t swarmq_task_set_delay_ms(swarmq_task_t *stask, int64_t delay_ms) {
+        sq_assert(stask);
+        if (delay_ms < 0 || delay_ms > INT64_MAX / 2)
+                return SWARMQ_ERR_INVALID_ARG;
+        stask->task->not_before = delay_ms ? sq_wallclock_ms() + delay_ms : 0;
+        return SWARMQ_OK;
+}
+
 swarmq_err_t swarmq_task_set_max_attempts(swarmq_task_t *stask,
                                           int32_t max_attempts) {
         sq_assert(stask);
