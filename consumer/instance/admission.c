@@ -300,6 +300,16 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                               job);
                 return;
         }
+        if (sq_control_cancelled(daemon, job->task->id)) {
+                /* Queued in Kafka, waiting in the retry lane or arriving
+                 * after its cancel: it ends here without running. */
+                sq_emit_cancelled(daemon, daemon->poll.codec, job,
+                                  lane == SQ_LANE_RETRY
+                                      ? "cancelled by its id while it waited"
+                                      : "cancelled by its id before it "
+                                        "started");
+                return;
+        }
         if (hop) {
                 sq_emit_delay(daemon, daemon->poll.codec, job, true);
                 return;

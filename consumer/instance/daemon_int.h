@@ -41,6 +41,7 @@
 #include "commit_int.h"
 #include "executor_int.h"
 #include "instance_metrics_int.h"
+#include "control_int.h"
 #include "lag_int.h"
 #include "partitions_int.h"
 #include "poll_int.h"
@@ -73,9 +74,10 @@ struct sq_daemon_s {
         rd_kafka_topic_t *rkt_events;
         rd_kafka_topic_t *rkt_dlt;
         rd_kafka_topic_t *rkt_retry;
-        rd_kafka_queue_t *consumer_q; /* the consumer group queue */
-        rd_kafka_queue_t *critical_q; /* critical partitions forwarded */
-        rd_kafka_queue_t *producer_q; /* delivery reports */
+        rd_kafka_topic_t *rkt_control; /* cancellations (POST /admin/cancel) */
+        rd_kafka_queue_t *consumer_q;  /* the consumer group queue */
+        rd_kafka_queue_t *critical_q;  /* critical partitions forwarded */
+        rd_kafka_queue_t *producer_q;  /* delivery reports */
 
         sq_poll_t poll;             /* poll.c */
         sq_partitions_t partitions; /* partitions.c */
@@ -86,6 +88,7 @@ struct sq_daemon_s {
         sq_admin_t admin;           /* routes.c */
         sq_lag_t lag;               /* lag.c */
         sq_schemas_t schemas;       /* schemas.c */
+        sq_control_t control;       /* control.c */
 
         /* Guards the partition table's growth and every snapshot the
          * HTTP thread reads: the partitions' snap_* fields (poll thread,
@@ -134,6 +137,10 @@ sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
 sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                               size_t errstr_size);
 void sq_kafka_destroy_clients(sq_daemon_t *daemon);
+/* A consumer with no group for topic.control (control.c), configured
+ * like the others (bootstrap, kafka.* keys); NULL with @p errstr set. */
+rd_kafka_t *sq_kafka_new_control_consumer(sq_daemon_t *daemon, char *errstr,
+                                          size_t errstr_size);
 /* Creates the swarmq topics the cluster lacks (topics.create). */
 sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
                                 size_t errstr_size);
@@ -196,6 +203,11 @@ bool sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
  * event. */
 void sq_emit_delay(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                    bool hop);
+/* A task cancelled by its id before it ran (poll thread or an executor,
+ * @p job admitted and decoded): a CANCELLED result (error @p why) and a
+ * cancelled event, tracked by the job; no retry, no dead letter. */
+void sq_emit_cancelled(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                       const char *why);
 /* Whether a failed attempt of @p job is dead-lettered (not retried). */
 bool sq_emit_dead_letters(const sq_daemon_t *daemon, const sq_job_t *job,
                           bool retryable);

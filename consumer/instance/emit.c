@@ -603,6 +603,35 @@ bool sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         return true;
 }
 
+void sq_emit_cancelled(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                       const char *why) {
+        const sq_task_t *task = job->task;
+        int ev                = sq_emit_event_acks(daemon);
+        sq_result_t result;
+
+        memset(&result, 0, sizeof(result));
+        /* Borrowed pointers: the struct is only encoded, never freed. */
+        result.task_id          = task->id;
+        result.status           = SQ_STATUS_CANCELLED;
+        result.error            = (char *)why;
+        result.instance         = daemon->conf->instance_id;
+        result.attempts         = task->attempt;
+        result.source.topic     = (char *)job->part->topic;
+        result.source.partition = job->part->partition;
+        result.source.offset    = job->offset;
+        result.created_at       = task->created_at;
+        result.finished_at      = sq_wallclock_ms();
+        SQ_LOG(SQ_LOG_INFO, "CANCEL", "task_id=%s %s", task->id, why);
+        sq_metric_add(daemon->m.tasks_none[SQ_STATUS_CANCELLED][task->priority],
+                      1);
+        job->succeeded = false;
+        atomic_store(&job->pending_acks, 1 + ev);
+        sq_job_finished(daemon, job); /* its records are still to produce */
+        emit_result(daemon, codec, job, &result, NULL);
+        if (ev)
+                sq_emit_event(daemon, codec, "cancelled", task, NULL, why, job);
+}
+
 void sq_emit_delay(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                    bool hop) {
         const sq_config_t *conf = daemon->conf;

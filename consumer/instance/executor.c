@@ -127,6 +127,7 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         {
                 sq_status_t counted = status;
                 if (status != SQ_STATUS_SUCCEEDED &&
+                    status != SQ_STATUS_CANCELLED &&
                     sq_emit_dead_letters(daemon, job, retryable))
                         counted = SQ_STATUS_DEAD_LETTERED;
                 sq_metric_add(
@@ -135,9 +136,11 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                           : daemon->m.tasks_none[counted][task->priority],
                     1);
         }
-        if (status != SQ_STATUS_SUCCEEDED) {
+        if (status != SQ_STATUS_SUCCEEDED && status != SQ_STATUS_CANCELLED) {
                 /* Retried while attempts are left, else dead-lettered
-                 * (emit.c); the job belongs to the delivery reports. */
+                 * (emit.c); the job belongs to the delivery reports. A
+                 * cancelled task ends here, like a success: its result
+                 * and event, no retry. */
                 sq_emit_failure(daemon, codec, job, &result, why, retryable);
                 return;
         }
@@ -186,8 +189,10 @@ static bool may_steal(void *opaque, void *job) {
 }
 
 static sq_agent_outcome_t outcome_of(sq_status_t status) {
-        return status == SQ_STATUS_SUCCEEDED ? SQ_AGENT_OUTCOME_SUCCESS
-                                             : SQ_AGENT_OUTCOME_FAILURE;
+        /* A cancelled task says nothing of its agent's health. */
+        return status == SQ_STATUS_SUCCEEDED   ? SQ_AGENT_OUTCOME_SUCCESS
+               : status == SQ_STATUS_CANCELLED ? SQ_AGENT_OUTCOME_NONE
+                                               : SQ_AGENT_OUTCOME_FAILURE;
 }
 
 /* The exec or pool runtime of @p agent (by name and kind among the
@@ -297,6 +302,12 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
                 sq_job_drop(daemon, job, why);
                 return true;
         }
+        if (sq_control_cancelled(daemon, task->id)) {
+                /* Cancelled while it waited for an executor or a slot. */
+                sq_emit_cancelled(daemon, codec, job,
+                                  "cancelled by its id before it started");
+                return true;
+        }
         started_ms = sq_wallclock_ms();
         t0         = now_us;
         sq_metric_observe(daemon->m.sched_latency[task->priority],
@@ -330,6 +341,7 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
         memset(&run, 0, sizeof(run));
         run.task        = task;
         run.cancel      = &daemon->cancel;
+        run.cancels     = daemon->control.cancels;
         run.deadline_us = deadline_us;
         status          = sq_agent_run(agent, &run);
         end_us          = sq_clock_us();
@@ -345,7 +357,7 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
                 return true;
         }
         if (run.deadline_us && status != SQ_STATUS_TIMED_OUT &&
-            end_us > run.deadline_us) {
+            status != SQ_STATUS_CANCELLED && end_us > run.deadline_us) {
                 /* A handler that does not watch the deadline (or returned
                  * just past it): the task still timed out. */
                 snprintf(run.error, sizeof(run.error),
@@ -380,6 +392,12 @@ static void run_job(sq_executor_t *exec, sq_job_t *job) {
 
         if ((why = drop_reason(daemon, job))) {
                 sq_job_drop(daemon, job, why);
+                return;
+        }
+        if (sq_control_cancelled(daemon, task->id)) {
+                /* Before selection: no slot taken, no agent needed. */
+                sq_emit_cancelled(daemon, exec->codec, job,
+                                  "cancelled by its id before it started");
                 return;
         }
         memset(&sel, 0, sizeof(sel));
@@ -665,9 +683,26 @@ sq_err_t sq_runtimes_start(sq_daemon_t *daemon, char *errstr,
         return SQ_OK;
 }
 
+void sq_runtimes_cancel(sq_daemon_t *daemon, const char *task_id) {
+        size_t i;
+
+        if (!daemon->executors.runtimes)
+                return;
+        for (i = 0; i < daemon->conf->agents_cnt; i++) {
+                if (!daemon->executors.runtimes[i])
+                        continue;
+                if (daemon->conf->agents[i].kind == SQ_AGENT_EXEC)
+                        sq_exec_cancel(daemon->executors.runtimes[i], task_id);
+                else
+                        sq_pool_cancel(daemon->executors.runtimes[i], task_id);
+        }
+}
+
 void sq_runtimes_shutdown(sq_daemon_t *daemon) {
         size_t i;
 
+        /* No cancellation is posted to a runtime after this. */
+        sq_control_stop(daemon);
         if (!daemon->executors.runtimes)
                 return;
         for (i = 0; i < daemon->conf->agents_cnt; i++) {

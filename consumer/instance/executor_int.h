@@ -82,6 +82,13 @@ sq_err_t sq_runtimes_start(sq_daemon_t *daemon, char *errstr,
  */
 void sq_runtimes_shutdown(sq_daemon_t *daemon);
 
+/**
+ * @brief Asks every exec and pool runtime to end the task @p task_id if
+ *        it runs it (CANCELLED). Any thread, before sq_runtimes_shutdown()
+ *        (which stops the control thread first).
+ */
+void sq_runtimes_cancel(sq_daemon_t *daemon, const char *task_id);
+
 /** @brief Frees the runtimes and the I/O loop. Main. */
 void sq_runtimes_destroy(sq_daemon_t *daemon);
 

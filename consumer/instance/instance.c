@@ -83,6 +83,7 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         sq_commit_init(daemon);
         sq_partitions_init(daemon);
         sq_admission_init(daemon);
+        sq_control_init(daemon);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
         atomic_store(&daemon->executors.progress_us, daemon->started_us);
         if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
@@ -186,6 +187,8 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
                 return err;
         if ((err = sq_lag_start(daemon, errstr, errstr_size)))
                 return err;
+        if ((err = sq_control_start(daemon, errstr, errstr_size)))
+                return err;
         if ((err = sq_poll_start(daemon, errstr, errstr_size)))
                 return err;
         daemon->started = true;
@@ -258,6 +261,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         sq_reload_term(daemon);
         pthread_mutex_destroy(&daemon->snap_lock);
         sq_lag_term(daemon);
+        sq_control_term(daemon); /* every thread that reads it is gone */
         sq_free(daemon->bootstrap);
         sq_config_destroy(daemon->conf);
         sq_free(daemon);

@@ -39,7 +39,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
 sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
                                  size_t errstr_size) {
         const sq_config_t *conf = daemon->conf;
-        const char *topics[6];
+        const char *topics[7];
         char rkerr[256];
         rd_kafka_conf_t *rkconf = sq_kafka_conf_new();
         size_t i;
@@ -70,6 +70,7 @@ sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
         topics[3] = conf->topic_dlt;
         topics[4] = conf->topic_results;
         topics[5] = conf->topic_events;
+        topics[6] = conf->topic_control;
         for (i = 0; i < SQ_ARRAY_SIZE(topics); i++) {
                 rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
                     daemon->mcluster, topics[i], conf->embedded_partitions, 1);
@@ -239,6 +240,8 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
             rd_kafka_topic_new(daemon->producer, conf->topic_dlt, NULL);
         daemon->rkt_retry =
             rd_kafka_topic_new(daemon->producer, conf->topic_retry, NULL);
+        daemon->rkt_control =
+            rd_kafka_topic_new(daemon->producer, conf->topic_control, NULL);
 
         /* The retry topic is a lane of its own: its partitions pause
          * until their head record is due (admission.c). */
@@ -269,7 +272,37 @@ fail:
         return err;
 }
 
+rd_kafka_t *sq_kafka_new_control_consumer(sq_daemon_t *daemon, char *errstr,
+                                          size_t errstr_size) {
+        /* No group: every instance reads every partition, assigned by
+         * hand; nothing is committed (each reads from the beginning and
+         * keeps what is younger than cancel.ttl.ms). librdkafka 2.0.2
+         * wants a group.id even for assign(): one of its own, never
+         * joined (no subscribe) and never committed to. */
+        static const char *const settings[] = {"enable.partition.eof", "false",
+                                               NULL};
+        rd_kafka_conf_t *cconf              = sq_kafka_conf_new();
+        char group[600];
+
+        snprintf(group, sizeof(group), "swarmq-control-%s-%s",
+                 daemon->conf->instance_id, daemon->event_nonce);
+        if (sq_kafka_conf_set(cconf, "group.id", group, errstr, errstr_size) ||
+            sq_kafka_conf_profile(cconf,
+                                  SQ_KAFKA_PROFILE_MANUAL_COMMIT_CONSUMER,
+                                  errstr, errstr_size) ||
+            sq_kafka_conf_set_pairs(cconf, settings, errstr, errstr_size) ||
+            apply_common(daemon, cconf, errstr, errstr_size)) {
+                rd_kafka_conf_destroy(cconf);
+                return NULL;
+        }
+        return sq_kafka_conf_new_client(RD_KAFKA_CONSUMER, cconf, errstr,
+                                        errstr_size);
+}
+
 void sq_kafka_destroy_clients(sq_daemon_t *daemon) {
+        if (daemon->rkt_control)
+                rd_kafka_topic_destroy(daemon->rkt_control);
+        daemon->rkt_control = NULL;
         if (daemon->rkt_results)
                 rd_kafka_topic_destroy(daemon->rkt_results);
         if (daemon->rkt_events)
@@ -366,7 +399,8 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
         const sq_config_t *conf = daemon->conf;
         const char *topics[]    = {conf->topic_tasks,   conf->topic_critical,
                                    conf->topic_retry,   conf->topic_dlt,
-                                   conf->topic_results, conf->topic_events};
+                                   conf->topic_results, conf->topic_events,
+                                   conf->topic_control};
         const char *missing[SQ_ARRAY_SIZE(topics)];
         rd_kafka_NewTopic_t *new_topics[SQ_ARRAY_SIZE(topics)];
         rd_kafka_queue_t *queue          = NULL;

@@ -17,6 +17,7 @@
  *   bearer token is compared in constant time and cleansed from memory
  *   with the server; so is the TLS key once libmicrohttpd has it.
  */
+#include "codec_json.h"
 #include "daemon_int.h"
 #include "log.h"
 #include "poll_int.h"
@@ -25,8 +26,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -119,16 +122,13 @@ static void http_metrics(void *opaque, const char *method, const char *path,
                          : sq_metrics_render(daemon->metrics, &resp->body_len);
 }
 
-/* POST /admin/{pause,resume,drain}: bearer token, then flags the poll
- * thread applies (it owns pause/resume and commits). */
-static void http_admin(void *opaque, const char *method, const char *path,
-                       sq_http_response_t *resp) {
-        sq_daemon_t *daemon = opaque;
-        const char *auth   = sq_http_request_header(resp->req, "Authorization");
-        const char *action = path + strlen("/admin/");
-        size_t want        = strlen(daemon->admin.token);
+/* Whether the request carries the admin bearer token (compared in
+ * constant time); answers 401 when it does not. */
+static bool admin_authorized(sq_daemon_t *daemon, const char *path,
+                             sq_http_response_t *resp) {
+        const char *auth = sq_http_request_header(resp->req, "Authorization");
+        size_t want      = strlen(daemon->admin.token);
 
-        (void)method;
         if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 ||
             strlen(auth + 7) != want ||
             CRYPTO_memcmp(auth + 7, daemon->admin.token, want) != 0) {
@@ -141,8 +141,21 @@ static void http_admin(void *opaque, const char *method, const char *path,
                                 path);
                 sq_http_response_header(resp, "WWW-Authenticate",
                                         "Bearer realm=\"swarmq\"");
-                return;
+                return false;
         }
+        return true;
+}
+
+/* POST /admin/{pause,resume,drain}: bearer token, then flags the poll
+ * thread applies (it owns pause/resume and commits). */
+static void http_admin(void *opaque, const char *method, const char *path,
+                       sq_http_response_t *resp) {
+        sq_daemon_t *daemon = opaque;
+        const char *action  = path + strlen("/admin/");
+
+        (void)method;
+        if (!admin_authorized(daemon, path, resp))
+                return;
         if (atomic_load(&daemon->stop_requested)) {
                 sq_http_respond(resp, 409, NULL,
                                 "conflict: the instance is stopping\n");
@@ -166,6 +179,44 @@ static void http_admin(void *opaque, const char *method, const char *path,
                         atomic_load(&daemon->admin.draining) ? "draining"
                         : atomic_load(&daemon->admin.paused) ? "paused"
                                                              : "running");
+}
+
+/* POST /admin/cancel?id=TASK_ID: bearer token, then a control record
+ * that every instance reads (control.c). Accepted is all it can say: the
+ * task may be queued, waiting, running elsewhere, finished or unknown. */
+static void http_admin_cancel(void *opaque, const char *method,
+                              const char *path, sq_http_response_t *resp) {
+        sq_daemon_t *daemon = opaque;
+        const char *id      = sq_http_request_arg(resp->req, "id");
+        char errstr[512];
+        json_t *body;
+        char *text;
+
+        (void)method;
+        if (!admin_authorized(daemon, path, resp))
+                return;
+        if (!id || !*id || strlen(id) > 4096 ||
+            !sq_codec_utf8_valid(id, strlen(id))) {
+                sq_http_respond(resp, 400, NULL,
+                                "bad request: POST /admin/cancel?id=TASK_ID "
+                                "needs the task id (UTF-8, 1 to 4096 "
+                                "bytes)\n");
+                return;
+        }
+        if (sq_control_send_cancel(daemon, id, errstr, sizeof(errstr))) {
+                SQ_LOG(SQ_LOG_ERR, "ADMIN", "cancel task_id=%s: %s", id,
+                       errstr);
+                sq_http_respond(resp, 503, NULL, "unavailable: %s\n", errstr);
+                return;
+        }
+        SQ_LOG(SQ_LOG_NOTICE, "ADMIN", "cancel task_id=%s requested over HTTP",
+               id);
+        body = json_pack("{s:s, s:s, s:s}", "action", "cancel", "task_id", id,
+                         "state", "sent");
+        text = json_dumps(body, JSON_COMPACT);
+        sq_http_respond(resp, 202, "application/json", "%s\n", text);
+        free(text); /* jansson's allocator */
+        json_decref(body);
 }
 
 /* Reads a small text file whole. @returns sq_malloc()ed text, or NULL
@@ -272,6 +323,8 @@ sq_err_t sq_routes_setup(sq_daemon_t *daemon, char *errstr,
                               daemon);
                 sq_http_route(daemon->http, "/admin/drain", "POST", http_admin,
                               daemon);
+                sq_http_route(daemon->http, "/admin/cancel", "POST",
+                              http_admin_cancel, daemon);
                 if (!*conf->http_tls_cert &&
                     strcmp(conf->http_bind, "127.0.0.1") &&
                     strcmp(conf->http_bind, "::1"))

@@ -32,6 +32,17 @@ static bool past_deadline(const sq_run_t *run) {
         return run->deadline_us && sq_clock_us() >= run->deadline_us;
 }
 
+/* The task was cancelled by its id (checked where a handler looks at its
+ * deadline: O(1), no lock while nothing is cancelled). */
+static bool task_cancelled(sq_run_t *run, const char *handler) {
+        if (!run->cancels ||
+            !sq_cancels_contains(run->cancels, run->task->id, sq_clock_us()))
+                return false;
+        snprintf(run->error, sizeof(run->error), "%s: cancelled by its id",
+                 handler);
+        return true;
+}
+
 static sq_status_t handle_noop(sq_run_t *run) {
         (void)run;
         return SQ_STATUS_SUCCEEDED;
@@ -80,6 +91,8 @@ static sq_status_t handle_sleep(sq_run_t *run) {
                                  (long long)ms);
                         return SQ_STATUS_TIMED_OUT;
                 }
+                if (task_cancelled(run, "sleep"))
+                        return SQ_STATUS_CANCELLED;
                 if (run->cancel && atomic_load(run->cancel)) {
                         snprintf(run->error, sizeof(run->error),
                                  "sleep: cancelled by instance shutdown");
@@ -185,6 +198,8 @@ static sq_status_t handle_cpu(sq_run_t *run) {
                                  (long long)i, (long long)rounds);
                         return SQ_STATUS_TIMED_OUT;
                 }
+                if ((i & 1023) == 0 && task_cancelled(run, "cpu"))
+                        return SQ_STATUS_CANCELLED;
                 if (!sha256(md, sizeof(md), md))
                         goto digest_failed;
         }

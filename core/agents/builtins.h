@@ -15,6 +15,7 @@
 
 #include <stdatomic.h>
 
+#include "cancels.h"
 #include "common.h"
 #include "task.h"
 
@@ -25,6 +26,7 @@ typedef struct sq_run_s {
         const sq_task_t *task;     /**< borrowed */
         int64_t deadline_us;       /**< sq_clock_us() deadline; 0 = none */
         const atomic_bool *cancel; /**< set when the instance stops */
+        sq_cancels_t *cancels;     /**< task ids cancelled, or NULL */
         unsigned char *output;     /**< sq_malloc()ed, owner frees */
         size_t output_len;
         char error[256]; /**< set on FAILED / TIMED_OUT */

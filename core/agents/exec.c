@@ -411,7 +411,8 @@ typedef struct proc_s {
         capbuf_t out, err;
         sq_timer_t deadline, kill;
         bool timed_out;
-        bool cancelled;
+        bool cancelled;    /* shutdown */
+        bool id_cancelled; /* sq_exec_cancel() */
 } proc_t;
 
 struct sq_exec_s {
@@ -592,7 +593,13 @@ static void on_exit_cb(void *opaque, uint32_t events) {
                 ;
 
         memset(&outcome, 0, sizeof(outcome));
-        if (proc->timed_out) {
+        if (proc->id_cancelled) {
+                outcome.status = SQ_STATUS_CANCELLED;
+                snprintf(what, sizeof(what),
+                         "cancelled by its id: process group %d killed",
+                         (int)proc->child.pid);
+                outcome.error = error_with_stderr(proc, what);
+        } else if (proc->timed_out) {
                 outcome.status = SQ_STATUS_TIMED_OUT;
                 snprintf(what, sizeof(what),
                          "timed out: process group %d killed (SIGTERM, then "
@@ -725,6 +732,35 @@ static void shutdown_cb(void *opaque) {
                 if (proc->child.pid > 0)
                         kill(-proc->child.pid, SIGKILL);
         }
+}
+
+typedef struct cancel_req_s {
+        sq_exec_t *ex;
+        char task_id[]; /* NUL-terminated */
+} cancel_req_t;
+
+static void cancel_cb(void *opaque) {
+        cancel_req_t *req = opaque;
+        proc_t *proc;
+
+        for (proc = req->ex->procs; proc; proc = proc->next) {
+                if (proc->child.pid <= 0 || proc->id_cancelled ||
+                    strcmp(proc->task->id, req->task_id))
+                        continue;
+                /* on_exit_cb() reaps it and reports CANCELLED. */
+                proc->id_cancelled = true;
+                kill(-proc->child.pid, SIGKILL);
+        }
+        sq_free(req);
+}
+
+void sq_exec_cancel(sq_exec_t *ex, const char *task_id) {
+        size_t len        = strlen(task_id);
+        cancel_req_t *req = sq_malloc(sizeof(*req) + len + 1);
+
+        req->ex = ex;
+        memcpy(req->task_id, task_id, len + 1);
+        sq_ioloop_post(ex->loop, cancel_cb, req);
 }
 
 void sq_exec_shutdown(sq_exec_t *ex) {

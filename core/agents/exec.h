@@ -43,7 +43,9 @@ typedef struct sq_outcome_s {
         unsigned char *output; /**< sq_malloc()ed or NULL; callee frees */
         size_t output_len;
         char *error;    /**< sq_malloc()ed or NULL; callee frees */
-        bool cancelled; /**< cut short by shutdown: not the task's result */
+        bool cancelled; /**< cut short by shutdown: not the task's result
+                         * (a task cancelled by its id has status
+                         * CANCELLED instead) */
 } sq_outcome_t;
 
 /**
@@ -120,6 +122,15 @@ void sq_exec_submit(sq_exec_t *ex, const sq_task_t *task, int64_t deadline_us,
  *        thread.
  */
 void sq_exec_shutdown(sq_exec_t *ex);
+
+/**
+ * @brief Kills the child running the task with id @p task_id, if any
+ *        (SIGKILL to its group); its outcome is CANCELLED. Any thread
+ *        but after sq_exec_shutdown(); returns at once (the kill happens
+ *        on the loop thread).
+ * @param task_id borrowed (copied).
+ */
+void sq_exec_cancel(sq_exec_t *ex, const char *task_id);
 
 /** @brief Frees the agent; shut it down first. NULL is a no-op. */
 void sq_exec_destroy(sq_exec_t *ex);

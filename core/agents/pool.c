@@ -1029,6 +1029,59 @@ static void shutdown_cb(void *opaque) {
         }
 }
 
+typedef struct cancel_req_s {
+        sq_pool_t *pool;
+        char task_id[]; /* NUL-terminated */
+} cancel_req_t;
+
+/* The task cancelled by its id ends CANCELLED: taken out of the wait
+ * FIFO, or its worker killed and replaced, as on a task timeout. */
+static void cancel_cb(void *opaque) {
+        cancel_req_t *creq = opaque;
+        sq_pool_t *pool    = creq->pool;
+        worker_t *worker;
+        req_t *req, *next;
+
+        for (req = pool->wait_head; req; req = next) {
+                next = req->next;
+                if (!strcmp(req->task->id, creq->task_id))
+                        req_complete(req, SQ_STATUS_CANCELLED,
+                                     strf("cancelled by its id while waiting "
+                                          "for a worker of pool agent %s",
+                                          pool->name),
+                                     NULL, 0, false);
+        }
+        for (worker = pool->workers; worker; worker = worker->next) {
+                if (worker->state != W_BUSY || !worker->req ||
+                    strcmp(worker->req->task->id, creq->task_id))
+                        continue;
+                req         = worker->req;
+                worker->req = NULL;
+                req_complete(req, SQ_STATUS_CANCELLED,
+                             strf("cancelled by its id: worker pid %d of pool "
+                                  "agent %s killed and replaced",
+                                  (int)worker->child.pid, pool->name),
+                             NULL, 0, false);
+                /* As a timed-out task's worker (on_worker_timer), at once. */
+                set_state(worker, W_STOPPING);
+                kill(-worker->child.pid, SIGKILL);
+                sq_ioloop_timer_start(pool->loop, &worker->timer,
+                                      sq_clock_us() +
+                                          pool->kill_grace_ms * 1000);
+        }
+        pump(pool);
+        sq_free(creq);
+}
+
+void sq_pool_cancel(sq_pool_t *pool, const char *task_id) {
+        size_t len         = strlen(task_id);
+        cancel_req_t *creq = sq_malloc(sizeof(*creq) + len + 1);
+
+        creq->pool = pool;
+        memcpy(creq->task_id, task_id, len + 1);
+        sq_ioloop_post(pool->loop, cancel_cb, creq);
+}
+
 void sq_pool_shutdown(sq_pool_t *pool) {
         sq_ioloop_call(pool->loop, shutdown_cb, pool);
         pthread_mutex_lock(&pool->lock);

@@ -77,6 +77,15 @@ void sq_pool_submit(sq_pool_t *pool, const sq_task_t *task, int64_t deadline_us,
                     sq_outcome_cb_t *cb, void *opaque);
 
 /**
+ * @brief Ends the task with id @p task_id, if this pool has it: waiting
+ *        for a worker, it leaves the queue; running, its worker is killed
+ *        (and replaced). Its outcome is CANCELLED. Any thread but after
+ *        sq_pool_shutdown(); returns at once.
+ * @param task_id borrowed (copied).
+ */
+void sq_pool_cancel(sq_pool_t *pool, const char *task_id);
+
+/**
  * @brief Cancels waiting and running tasks (their callbacks run with a
  *        cancelled outcome), closes every worker's stdin, kills what is
  *        still alive after kill.grace.ms, and waits until all are gone.

@@ -173,8 +173,8 @@ sq_err_t sq_config_set(sq_config_t *conf, const char *key, const char *value,
 
 sq_err_t sq_config_finalize(sq_config_t *conf, char *errstr,
                             size_t errstr_size) {
-        const char *const *topics[6];
-        const char *names[6];
+        const char *const *topics[7];
+        const char *names[7];
         size_t i, j, n = 0;
         sq_err_t err = SQ_ERR_CONFIG;
 

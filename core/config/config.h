@@ -139,6 +139,9 @@ typedef struct sq_config_s {
         char *topic_dlt;
         char *topic_results;
         char *topic_events;
+        char *topic_control;    /**< topic.control */
+        int64_t cancel_ttl_ms;  /**< cancel.ttl.ms */
+        int cancel_max_entries; /**< cancel.max.entries */
 
         /* Schema Registry (schema.registry.*): "" url = embedded catalog */
         char *schema_registry_url;

@@ -139,6 +139,16 @@ const sq_config_key_t sq_config_keys[] = {
      output_format_syms, RESTART, GROUP,
      "How results and events are written: avro (Confluent-framed) or json "
      "(one object per record)."},
+    {"topic.control", SQ_KEY_TOPIC, 1, 249, OFF(topic_control),
+     SQ_TOPIC_DEFAULT_CONTROL, NULL, RESTART, GROUP,
+     "Topic of control records (cancellations) every instance reads."},
+    {"cancel.ttl.ms", SQ_KEY_INT64, 1000, 604800000, OFF(cancel_ttl_ms),
+     "3600000", NULL, RESTART, INSTANCE,
+     "How long a cancelled task id is remembered (a task that comes later "
+     "is still cancelled)."},
+    {"cancel.max.entries", SQ_KEY_INT, 1, 10000000, OFF(cancel_max_entries),
+     "100000", NULL, RESTART, INSTANCE,
+     "Most cancelled task ids remembered at once (the oldest go first)."},
     {"events.publish", SQ_KEY_ENUM, 0, 0, OFF(events_publish), "all",
      events_publish_syms, RESTART, INSTANCE,
      "Which events go to topic.events: all, terminal (each task's last "

@@ -20,5 +20,6 @@
 #define SQ_TOPIC_DEFAULT_DLT      "swarmq-tasks-dlt"      /* topic.dlt */
 #define SQ_TOPIC_DEFAULT_RESULTS  "swarmq-results"        /* topic.results */
 #define SQ_TOPIC_DEFAULT_EVENTS   "swarmq-events"         /* topic.events */
+#define SQ_TOPIC_DEFAULT_CONTROL  "swarmq-control"        /* topic.control */
 
 #endif /* SQ_TOPICS_H */

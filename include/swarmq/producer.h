@@ -195,7 +195,8 @@ SWARMQ_API swarmq_producer_t *swarmq_producer_new(const char *bootstrap_servers,
 /**
  * @brief Changes a setting before the producer starts. Keys:
  *        "kafka.<property>" passes <property> to librdkafka;
- *        "topic.tasks" and "topic.critical" name the topics;
+ *        "topic.tasks", "topic.critical" and "topic.control" name the
+ *        topics;
  *        "submit.block.ms" is how long submit() waits for room in a full
  *        local queue (default 30000; 0 = do not wait);
  *        "schema.registry.url" (with "schema.registry.basic.auth.user.info",
@@ -235,6 +236,24 @@ SWARMQ_API swarmq_err_t swarmq_producer_connect(swarmq_producer_t *p,
  */
 SWARMQ_API swarmq_err_t swarmq_producer_submit(swarmq_producer_t *p,
                                                const swarmq_task_t *task,
+                                               char *errstr,
+                                               size_t errstr_size);
+
+/**
+ * @brief Asks every swarmq instance to cancel the task @p task_id: a
+ *        control record (topic.control, default "swarmq-control") that
+ *        each instance reads. A task not yet run (queued, delayed, or
+ *        submitted within cancel.ttl.ms after this) ends CANCELLED without
+ *        running; a running exec or pool task is killed, a builtin stops
+ *        at its next check; each gets one CANCELLED result. A task that
+ *        already ended, or an unknown id, is not affected. Delivery is
+ *        reported like a submit (flush(), counts()).
+ * @param task_id borrowed: 1 to 4096 bytes of UTF-8.
+ * @returns SWARMQ_OK when queued for delivery; SWARMQ_ERR_INVALID_ARG for
+ *          a bad id; the errors of submit() otherwise.
+ */
+SWARMQ_API swarmq_err_t swarmq_producer_cancel(swarmq_producer_t *p,
+                                               const char *task_id,
                                                char *errstr,
                                                size_t errstr_size);
 

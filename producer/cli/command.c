@@ -68,6 +68,10 @@ int sq_cmd_parse(const sq_cmd_t *cmd, int argc, char **argv,
                                 return ret;
                 }
         }
+        if (cmd->args_indexp) {
+                *cmd->args_indexp = optind;
+                return SQ_CMD_CONTINUE;
+        }
         if (optind < argc)
                 return sq_cli_usage_error(
                     cmd->name, "unexpected argument \"%s\"", argv[optind]);

@@ -45,6 +45,10 @@ typedef struct sq_cmd_s {
         sq_codec_t *codec;              /**< set by sq_cmd_ready() (owned) */
         sq_schema_registry_t *registry; /**< -X schema.registry.url, set by
                                          *   sq_cmd_ready() (owned) */
+        /** A command that takes arguments after its options (cancel ID...)
+         *  points this at where sq_cmd_parse() stores the index of the
+         *  first; NULL: an argument is a usage error. */
+        int *args_indexp;
 } sq_cmd_t;
 
 /**

@@ -92,6 +92,9 @@ static void usage(FILE *fp) {
             "  dlt       list the dead letters (dlt list) or send them back to "
             "the\n"
             "            task topic with the attempt reset (dlt redrive)\n"
+            "  cancel    cancel tasks by id (queued, delayed or running) "
+            "through the\n"
+            "            control topic every instance reads\n"
             "Run '" SQ_CLI_PROG
             " <command> --help' for the options of a command.\n"
             "\n"
@@ -312,7 +315,7 @@ int main(int argc, char **argv) {
         }
         if (optind >= argc) {
                 ret = sq_cli_usage_error(NULL, "no command given (submit, "
-                                               "wait, replay or dlt)");
+                                               "wait, replay, dlt or cancel)");
                 goto done;
         }
         if (!*cli.topic_tasks || !*cli.topic_critical || !*cli.topic_results ||
@@ -324,10 +327,12 @@ int main(int argc, char **argv) {
 
         cmd = argv[optind];
         if (strcmp(cmd, "submit") && strcmp(cmd, "wait") &&
-            strcmp(cmd, "replay") && strcmp(cmd, "dlt")) {
+            strcmp(cmd, "replay") && strcmp(cmd, "dlt") &&
+            strcmp(cmd, "cancel")) {
                 ret = sq_cli_usage_error(NULL,
                                          "unknown command \"%s\" (expected "
-                                         "submit, wait, replay or dlt)",
+                                         "submit, wait, replay, dlt or "
+                                         "cancel)",
                                          cmd);
                 goto done;
         }
@@ -345,6 +350,8 @@ int main(int argc, char **argv) {
                 ret = sq_cli_wait(&cli, argc - cmd_idx, argv + cmd_idx);
         else if (!strcmp(cmd, "replay"))
                 ret = sq_cli_replay(&cli, argc - cmd_idx, argv + cmd_idx);
+        else if (!strcmp(cmd, "cancel"))
+                ret = sq_cli_cancel(&cli, argc - cmd_idx, argv + cmd_idx);
         else
                 ret = sq_cli_dlt(&cli, argc - cmd_idx, argv + cmd_idx);
 

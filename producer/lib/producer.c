@@ -28,7 +28,9 @@
  */
 #include "swarmq/producer.h"
 
+#include "cancels.h"
 #include "codec.h"
+#include "codec_json.h"
 #include "common.h"
 #include "kafka_conf.h"
 #include "log.h"
@@ -60,6 +62,7 @@ struct swarmq_producer_s {
         rd_kafka_t *rk;        /* NULL until started */
         rd_kafka_topic_t *rkt_tasks;
         rd_kafka_topic_t *rkt_critical;
+        rd_kafka_topic_t *rkt_control; /* created by the first cancel */
         sq_codec_t *codec;
         char *topic_tasks;
         char *topic_critical;
@@ -67,6 +70,7 @@ struct swarmq_producer_s {
         char *sr_url, *sr_userinfo, *sr_ca;
         int64_t sr_timeout_ms;
         sq_schema_registry_t *registry;
+        char *topic_control;
         int64_t submit_block_ms;
         uint64_t submit_cnt; /* for the periodic poll in submit() */
         swarmq_producer_counts_t counts;
@@ -317,6 +321,7 @@ swarmq_producer_t *swarmq_producer_new(const char *bootstrap_servers,
         p->conf            = sq_kafka_conf_new();
         p->topic_tasks     = sq_strdup(SQ_TOPIC_DEFAULT_TASKS);
         p->topic_critical  = sq_strdup(SQ_TOPIC_DEFAULT_CRITICAL);
+        p->topic_control   = sq_strdup(SQ_TOPIC_DEFAULT_CONTROL);
         p->submit_block_ms = DEFAULT_SUBMIT_BLOCK_MS;
         p->sr_timeout_ms   = 10000;
 
@@ -375,10 +380,12 @@ swarmq_err_t swarmq_producer_set(swarmq_producer_t *p, const char *key,
                         return SWARMQ_ERR_INVALID_ARG;
                 return SWARMQ_OK;
         }
-        if (!strcmp(key, "topic.tasks") || !strcmp(key, "topic.critical")) {
-                char **topicp = !strcmp(key, "topic.tasks")
-                                    ? &p->topic_tasks
-                                    : &p->topic_critical;
+        if (!strcmp(key, "topic.tasks") || !strcmp(key, "topic.critical") ||
+            !strcmp(key, "topic.control")) {
+                char **topicp = !strcmp(key, "topic.tasks") ? &p->topic_tasks
+                                : !strcmp(key, "topic.critical")
+                                    ? &p->topic_critical
+                                    : &p->topic_control;
                 if (!*value) {
                         sq_errstr_set(errstr, errstr_size,
                                       "setting \"%s\" must not be empty", key);
@@ -425,8 +432,8 @@ swarmq_err_t swarmq_producer_set(swarmq_producer_t *p, const char *key,
         }
         sq_errstr_set(errstr, errstr_size,
                       "unknown setting \"%s\" (expected kafka.<property>, "
-                      "topic.tasks, topic.critical, submit.block.ms or "
-                      "schema.registry.*)",
+                      "topic.tasks, topic.critical, topic.control, "
+                      "submit.block.ms or schema.registry.*)",
                       key);
         return SWARMQ_ERR_INVALID_ARG;
 }
@@ -607,6 +614,37 @@ swarmq_err_t swarmq_producer_send_raw(swarmq_producer_t *p, const void *key,
                        value_len, errstr, errstr_size);
 }
 
+swarmq_err_t swarmq_producer_cancel(swarmq_producer_t *p, const char *task_id,
+                                    char *errstr, size_t errstr_size) {
+        swarmq_err_t ret;
+        char *value;
+
+        sq_assert(p);
+        if (!task_id || !*task_id || strlen(task_id) > 4096 ||
+            !sq_codec_utf8_valid(task_id, strlen(task_id))) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cancel: the task id must be 1 to 4096 bytes "
+                              "of UTF-8");
+                return SWARMQ_ERR_INVALID_ARG;
+        }
+        ret = producer_start(p, errstr, errstr_size);
+        if (ret != SWARMQ_OK)
+                return ret;
+        if (!p->rkt_control && !(p->rkt_control = rd_kafka_topic_new(
+                                     p->rk, p->topic_control, NULL))) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot create a topic handle for \"%s\": %s",
+                              p->topic_control,
+                              rd_kafka_err2str(rd_kafka_last_error()));
+                return SWARMQ_ERR_KAFKA;
+        }
+        value = sq_cancels_record(task_id, "libswarmq", sq_wallclock_ms());
+        ret   = produce(p, p->rkt_control, task_id, strlen(task_id), value,
+                        strlen(value), errstr, errstr_size);
+        sq_free(value);
+        return ret;
+}
+
 int swarmq_producer_poll(swarmq_producer_t *p, int timeout_ms) {
         sq_assert(p);
         if (!p->rk)
@@ -644,6 +682,8 @@ void swarmq_producer_destroy(swarmq_producer_t *p) {
                 rd_kafka_topic_destroy(p->rkt_tasks);
         if (p->rkt_critical)
                 rd_kafka_topic_destroy(p->rkt_critical);
+        if (p->rkt_control)
+                rd_kafka_topic_destroy(p->rkt_control);
         if (p->rk)
                 rd_kafka_destroy(p->rk);
         if (p->conf)
@@ -655,5 +695,6 @@ void swarmq_producer_destroy(swarmq_producer_t *p) {
         sq_free(p->sr_ca);
         sq_free(p->topic_tasks);
         sq_free(p->topic_critical);
+        sq_free(p->topic_control);
         sq_free(p);
 }

@@ -114,7 +114,8 @@ metric_sum() {
 # topic and the group unique to this test, so tests sharing the broker
 # never see each other's records. Consumers take "${consumer_topic_args[@]}",
 # the producer CLI takes "${producer_topic_args[@]}"; topic names are in
-# $t_tasks $t_critical $t_results $t_events $t_dlt $t_retry.
+# $t_tasks $t_critical $t_results $t_events $t_dlt $t_retry $t_control
+# (cancel takes --topic-control "$t_control").
 use_real_kafka() {
         local state=${SQ_KAFKA_STATE:-$build/tests/kafka} prefix
         bootstrap=$(bash "$src/ops/kafka.sh" env --state-dir "$state" |
@@ -127,11 +128,12 @@ use_real_kafka() {
         t_events=$prefix-events
         t_dlt=$prefix-dlt
         t_retry=$prefix-retry
+        t_control=$prefix-control
         group=$prefix-group
         consumer_topic_args=(-g "$group" -X "topic.tasks=$t_tasks"
                 -X "topic.critical=$t_critical" -X "topic.results=$t_results"
                 -X "topic.events=$t_events" -X "topic.dlt=$t_dlt"
-                -X "topic.retry=$t_retry")
+                -X "topic.retry=$t_retry" -X "topic.control=$t_control")
         producer_topic_args=(--topic-tasks "$t_tasks" --topic-critical "$t_critical"
                 --topic-results "$t_results" --topic-events "$t_events")
         kafka_state=$state

@@ -48,8 +48,9 @@
 #include "topics.h"
 
 static const char *default_topics[] = {
-    SQ_TOPIC_DEFAULT_TASKS, SQ_TOPIC_DEFAULT_CRITICAL, SQ_TOPIC_DEFAULT_RETRY,
-    SQ_TOPIC_DEFAULT_DLT,   SQ_TOPIC_DEFAULT_RESULTS,  SQ_TOPIC_DEFAULT_EVENTS};
+    SQ_TOPIC_DEFAULT_TASKS,  SQ_TOPIC_DEFAULT_CRITICAL, SQ_TOPIC_DEFAULT_RETRY,
+    SQ_TOPIC_DEFAULT_DLT,    SQ_TOPIC_DEFAULT_RESULTS,  SQ_TOPIC_DEFAULT_EVENTS,
+    SQ_TOPIC_DEFAULT_CONTROL};
 
 /* Kafka protocol request types, by the names the Kafka docs use. */
 static const struct {

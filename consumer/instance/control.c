@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * control.c: the control topic (topic.control): every instance reads all
+ * of it, outside the consumer group, and acts on what it says. Today it
+ * says one thing: cancel the task with this id (cancels.h has the record).
+ *
+ * DESIGN
+ *   Thread: the control thread, started by main, sleeps in poll(2) on the
+ *   pipe its consumer's queue signals (rd_kafka_queue_io_event_enable)
+ *   and on an eventfd main writes to stop it: no timeout, no polling.
+ *   For each cancellation it remembers the id in the set (cancels.c) for
+ *   cancel.ttl.ms and asks the exec and pool runtimes to kill a child
+ *   running that task (executor.c). What reads the set:
+ *   - admission (poll thread): a task read with a cancelled id ends
+ *     CANCELLED without running (a queued task, a delayed task when it
+ *     comes due or is moved, a task that arrives after its cancel);
+ *   - executors: a job popped or taken from a parked queue, likewise;
+ *   - builtin handlers: sleep and cpu look at their next check.
+ *   Every instance reads the topic from its beginning at start and keeps
+ *   what is younger than cancel.ttl.ms, so a restarted instance honours
+ *   the cancellations sent while it was down. Nothing is committed.
+ */
+#include "daemon_int.h"
+#include "executor_int.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+void sq_control_init(sq_daemon_t *daemon) {
+        sq_control_t *ctl = &daemon->control;
+
+        ctl->cancels = sq_cancels_new((size_t)daemon->conf->cancel_max_entries,
+                                      daemon->conf->cancel_ttl_ms * 1000);
+        ctl->pipe_fds[0] = ctl->pipe_fds[1] = -1;
+        ctl->stop_fd                        = -1;
+}
+
+void sq_control_term(sq_daemon_t *daemon) {
+        sq_cancels_destroy(daemon->control.cancels);
+        daemon->control.cancels = NULL;
+}
+
+bool sq_control_cancelled(sq_daemon_t *daemon, const char *task_id) {
+        return daemon->control.cancels &&
+               sq_cancels_contains(daemon->control.cancels, task_id,
+                                   sq_clock_us());
+}
+
+/* One control record (control thread). */
+static void handle_record(sq_daemon_t *daemon, const rd_kafka_message_t *rkm) {
+        const sq_config_t *conf = daemon->conf;
+        int64_t written         = rd_kafka_message_timestamp(rkm, NULL);
+        char errstr[256];
+        char *task_id = NULL;
+
+        if (rkm->err) {
+                SQ_LOG(SQ_LOG_WARNING, "CONTROL", "consumer error: %s",
+                       rd_kafka_message_errstr(rkm));
+                return;
+        }
+        atomic_fetch_add(&daemon->control.received, 1);
+        if (written >= 0 && sq_wallclock_ms() - written > conf->cancel_ttl_ms)
+                return; /* older than cancel.ttl.ms: forgotten already */
+        if (sq_cancels_parse(rkm->payload, rkm->len, &task_id, errstr,
+                             sizeof(errstr)) != SQ_OK) {
+                SQ_LOG(SQ_LOG_WARNING, "CONTROL",
+                       "ignored topic=%s partition=%d offset=%lld: %s",
+                       conf->topic_control, (int)rkm->partition,
+                       (long long)rkm->offset, errstr);
+                return;
+        }
+        if (sq_cancels_add(daemon->control.cancels, task_id, sq_clock_us()))
+                SQ_LOG(SQ_LOG_NOTICE, "CANCEL",
+                       "task_id=%s cancelled (remembered %lld ms): queued, "
+                       "waiting or arriving later it ends CANCELLED; "
+                       "running here it is stopped",
+                       task_id, (long long)conf->cancel_ttl_ms);
+        /* A child running it is killed; its result says CANCELLED. */
+        sq_runtimes_cancel(daemon, task_id);
+        sq_free(task_id);
+}
+
+static void *control_main(void *arg) {
+        sq_daemon_t *daemon = arg;
+        sq_control_t *ctl   = &daemon->control;
+        struct pollfd fds[2];
+
+        fds[0].fd     = ctl->pipe_fds[0];
+        fds[0].events = POLLIN;
+        fds[1].fd     = ctl->stop_fd;
+        fds[1].events = POLLIN;
+        for (;;) {
+                rd_kafka_message_t *rkm;
+                char drain[64];
+
+                /* Drain before reading the queue, so a signal written
+                 * while it is read is never missed. */
+                while (read(ctl->pipe_fds[0], drain, sizeof(drain)) > 0)
+                        ;
+                while ((rkm = rd_kafka_consume_queue(ctl->rkq, 0))) {
+                        handle_record(daemon, rkm);
+                        rd_kafka_message_destroy(rkm);
+                }
+                if (poll(fds, 2, -1) < 0 && errno != EINTR) {
+                        SQ_LOG(SQ_LOG_ERR, "CONTROL", "poll: %s",
+                               strerror(errno));
+                        break;
+                }
+                if (fds[1].revents)
+                        break;
+        }
+        return NULL;
+}
+
+/* Assigns every partition of topic.control, from the beginning. */
+static sq_err_t assign_all(sq_daemon_t *daemon, char *errstr,
+                           size_t errstr_size) {
+        const char *topic                      = daemon->conf->topic_control;
+        rd_kafka_topic_t *rkt                  = NULL;
+        const struct rd_kafka_metadata *md     = NULL;
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        rd_kafka_resp_err_t rkerr;
+        sq_err_t err = SQ_ERR_KAFKA;
+        int i;
+
+        rkt   = rd_kafka_topic_new(daemon->control.rk, topic, NULL);
+        rkerr = rd_kafka_metadata(daemon->control.rk, 0, rkt, &md, 10000);
+        if (rkerr || md->topic_cnt != 1 || md->topics[0].err ||
+            md->topics[0].partition_cnt < 1) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot read the partitions of topic.control=%s: "
+                              "%s",
+                              topic,
+                              rkerr ? rd_kafka_err2str(rkerr)
+                              : md->topic_cnt != 1 || md->topics[0].err
+                                  ? rd_kafka_err2str(md->topics[0].err)
+                                  : "it has no partitions");
+                goto done;
+        }
+        parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+        for (i = 0; i < md->topics[0].partition_cnt; i++)
+                rd_kafka_topic_partition_list_add(
+                    parts, topic, md->topics[0].partitions[i].id)
+                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
+        if ((rkerr = rd_kafka_assign(daemon->control.rk, parts))) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot assign topic.control=%s: %s", topic,
+                              rd_kafka_err2str(rkerr));
+                goto done;
+        }
+        err = SQ_OK;
+done:
+        if (parts)
+                rd_kafka_topic_partition_list_destroy(parts);
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        if (rkt)
+                rd_kafka_topic_destroy(rkt);
+        return err;
+}
+
+sq_err_t sq_control_start(sq_daemon_t *daemon, char *errstr,
+                          size_t errstr_size) {
+        sq_control_t *ctl = &daemon->control;
+        char why[512];
+        int rc;
+
+        ctl->rk = sq_kafka_new_control_consumer(daemon, errstr, errstr_size);
+        if (!ctl->rk)
+                return SQ_ERR_KAFKA; /* a configuration the others took */
+        if (assign_all(daemon, why, sizeof(why)) != SQ_OK) {
+                /* Not fatal: tasks still run; cancelling does not. */
+                SQ_LOG(SQ_LOG_WARNING, "CONTROL",
+                       "%s; cancelling tasks is off on this instance until "
+                       "it restarts with the topic there",
+                       why);
+                sq_control_stop(daemon);
+                return SQ_OK;
+        }
+        rd_kafka_poll_set_consumer(ctl->rk);
+        ctl->rkq = rd_kafka_queue_get_consumer(ctl->rk);
+        if (pipe2(ctl->pipe_fds, O_CLOEXEC | O_NONBLOCK) ||
+            (ctl->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+                sq_errstr_set(errstr, errstr_size,
+                              "control thread: cannot create its pipe: %s",
+                              strerror(errno));
+                sq_control_stop(daemon);
+                return SQ_ERR_IO;
+        }
+        rd_kafka_queue_io_event_enable(ctl->rkq, ctl->pipe_fds[1], "1", 1);
+        if ((rc = pthread_create(&ctl->thread, NULL, control_main, daemon))) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot start the control thread: %s",
+                              strerror(rc));
+                sq_control_stop(daemon);
+                return SQ_ERR_IO;
+        }
+        ctl->started = true;
+        return SQ_OK;
+}
+
+void sq_control_stop(sq_daemon_t *daemon) {
+        sq_control_t *ctl = &daemon->control;
+        uint64_t one      = 1;
+
+        if (ctl->started) {
+                while (write(ctl->stop_fd, &one, sizeof(one)) < 0 &&
+                       errno == EINTR)
+                        ;
+                pthread_join(ctl->thread, NULL);
+                ctl->started = false;
+        }
+        if (ctl->rkq) {
+                rd_kafka_queue_io_event_enable(ctl->rkq, -1, NULL, 0);
+                rd_kafka_queue_destroy(ctl->rkq);
+                ctl->rkq = NULL;
+        }
+        if (ctl->rk) {
+                /* No group: closing only stops the fetchers. */
+                rd_kafka_consumer_close(ctl->rk);
+                rd_kafka_destroy(ctl->rk);
+                ctl->rk = NULL;
+        }
+        if (ctl->pipe_fds[0] >= 0) {
+                close(ctl->pipe_fds[0]);
+                close(ctl->pipe_fds[1]);
+                ctl->pipe_fds[0] = ctl->pipe_fds[1] = -1;
+        }
+        if (ctl->stop_fd >= 0) {
+                close(ctl->stop_fd);
+                ctl->stop_fd = -1;
+        }
+}
+
+sq_err_t sq_control_send_cancel(sq_daemon_t *daemon, const char *task_id,
+                                char *errstr, size_t errstr_size) {
+        char *value = sq_cancels_record(task_id, daemon->conf->instance_id,
+                                        sq_wallclock_ms());
+        rd_kafka_resp_err_t rkerr;
+
+        /* exactly_once: into the open transaction, like every record. */
+        if (daemon->eos)
+                pthread_rwlock_rdlock(&daemon->commit.txn_lock);
+        rkerr = rd_kafka_producev(
+            daemon->producer, RD_KAFKA_V_RKT(daemon->rkt_control),
+            RD_KAFKA_V_KEY(task_id, strlen(task_id)),
+            RD_KAFKA_V_VALUE(value, strlen(value)),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (daemon->eos) {
+                if (!rkerr)
+                        atomic_fetch_add(&daemon->commit.txn_produced, 1);
+                pthread_rwlock_unlock(&daemon->commit.txn_lock);
+        }
+        sq_free(value);
+        if (rkerr) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot produce to topic.control=%s: %s",
+                              daemon->conf->topic_control,
+                              rd_kafka_err2str(rkerr));
+                return SQ_ERR_KAFKA;
+        }
+        return SQ_OK;
+}

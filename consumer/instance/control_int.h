@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * control_int.h: the control topic's reader and the cancelled task ids
+ * (control.c).
+ *
+ * DESIGN
+ *   Main initializes the state and starts the control thread; it stops
+ *   (joins) it before the exec and pool runtimes shut down (so no
+ *   cancellation is posted to a stopped I/O loop) and frees the set once
+ *   every thread that looks ids up (poll, executors, I/O loop) is gone.
+ *   The thread owns its consumer and its pipe; the set (cancels.h) has
+ *   its own lock.
+ */
+#ifndef SQ_CONTROL_INT_H
+#define SQ_CONTROL_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "cancels.h"
+#include "common.h"
+#include "daemon.h"
+
+/** The control reader (topic.control) and what it learnt. */
+typedef struct sq_control_s {
+        /* Task ids cancelled within cancel.ttl.ms: the control thread
+         * adds, admission and executors look up (its own lock). */
+        sq_cancels_t *cancels;
+        rd_kafka_t *rk;        /* consumer with no group (control thread) */
+        rd_kafka_queue_t *rkq; /* its queue, signalling pipe_fds[1] */
+        int pipe_fds[2];       /* the queue's wake-up pipe */
+        int stop_fd;           /* eventfd: main asks the thread to end */
+        pthread_t thread;
+        bool started;         /* main */
+        atomic_long received; /* control records read (for /metrics) */
+} sq_control_t;
+
+/** @brief Creates the set of cancelled ids. Main. */
+void sq_control_init(sq_daemon_t *daemon);
+
+/**
+ * @brief Reads topic.control's partitions, assigns all of them from the
+ *        beginning to a consumer with no group and starts the control
+ *        thread. A control topic that cannot be read is logged (cancelling
+ *        is then off on this instance), not fatal. Main.
+ */
+sq_err_t sq_control_start(sq_daemon_t *daemon, char *errstr,
+                          size_t errstr_size);
+
+/** @brief Stops and joins the control thread, closes its consumer;
+ *         idempotent. Main or the poll thread (on its way out). */
+void sq_control_stop(sq_daemon_t *daemon);
+
+/** @brief Frees the set. Main, every thread stopped. */
+void sq_control_term(sq_daemon_t *daemon);
+
+/**
+ * @brief Whether @p task_id was cancelled (within cancel.ttl.ms). O(1);
+ *        no lock while nothing was cancelled. Any thread.
+ */
+bool sq_control_cancelled(sq_daemon_t *daemon, const char *task_id);
+
+/**
+ * @brief Produces a control record cancelling @p task_id (POST
+ *        /admin/cancel), not tracked: the producer's own retries deliver
+ *        it. Any thread.
+ * @returns SQ_OK, or an error with @p errstr naming why.
+ */
+sq_err_t sq_control_send_cancel(sq_daemon_t *daemon, const char *task_id,
+                                char *errstr, size_t errstr_size);
+
+#endif /* SQ_CONTROL_INT_H */

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli_cancel.c: `swarmq-producer cancel ID...`: asks every swarmq instance
+ * to cancel tasks by id, through the control topic (libswarmq's
+ * swarmq_producer_cancel(); docs/delayed-and-cancel.md).
+ *
+ * DESIGN
+ *   One control record per id, then one flush: the command succeeds when
+ *   every record is acknowledged by the broker. It cannot say what the
+ *   instances will find (the task may be queued, waiting, running,
+ *   finished, or unknown): it says so, and `wait` shows the outcome (a
+ *   CANCELLED result, or the result the task already had).
+ */
+#include "cli.h"
+#include "command.h"
+
+#include "swarmq/producer.h"
+#include "topics.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CANCEL_FLUSH_MS 30000
+
+typedef struct cancel_opts_s {
+        const char *topic_control;
+        const char *ids_file;
+} cancel_opts_t;
+
+/* clang-format off: the help text is laid out as it prints. */
+static void cancel_usage(FILE *fp) {
+        fprintf(
+            fp,
+            "Usage: " SQ_CLI_PROG " [global options] cancel [options] ID...\n"
+            "\n"
+            "Cancel tasks by id: one control record per id on the control "
+            "topic,\n"
+            "which every swarmq instance reads. A task not started yet "
+            "(queued,\n"
+            "delayed, or submitted within cancel.ttl.ms after this) ends "
+            "CANCELLED\n"
+            "without running; a running exec or pool task is killed and a "
+            "builtin\n"
+            "stops at its next check, each with one CANCELLED result. A task "
+            "that\n"
+            "already ended, or an unknown id, is not affected.\n"
+            "\n"
+            "Options:\n"
+            "      --ids-file FILE      also cancel the ids in FILE, one per "
+            "line\n"
+            "      --topic-control T    control topic "
+            "(default " SQ_TOPIC_DEFAULT_CONTROL ")\n"
+            "  -h, --help               print this help and exit\n"
+            "\n"
+            "See the outcome with: " SQ_CLI_PROG " wait --id ID (a CANCELLED "
+            "result,\n"
+            "or the result the task already had).\n");
+}
+/* clang-format on */
+
+enum { OPT_IDS_FILE = 256, OPT_TOPIC_CONTROL };
+
+static const struct option longopts[] = {
+    {"ids-file", required_argument, NULL, OPT_IDS_FILE},
+    {"topic-control", required_argument, NULL, OPT_TOPIC_CONTROL},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int cancel_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
+                      const char *word) {
+        cancel_opts_t *opts = optsp;
+        (void)word;
+
+        switch (opt) {
+        case OPT_IDS_FILE:
+                if (!sq_cmd_word_arg(cmd, "--ids-file", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->ids_file = arg;
+                break;
+        case OPT_TOPIC_CONTROL:
+                if (!sq_cmd_word_arg(cmd, "--topic-control", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->topic_control = arg;
+                break;
+        }
+        return SQ_CMD_CONTINUE;
+}
+
+/* Creates the producer from -b, -X and --topic-control. */
+static int open_producer(const sq_cmd_t *cmd, const cancel_opts_t *opts,
+                         swarmq_producer_t **pp) {
+        const sq_cli_t *cli = cmd->cli;
+        char errstr[512], name[512];
+        swarmq_err_t err;
+        size_t i;
+
+        *pp = swarmq_producer_new(cli->brokers, errstr, sizeof(errstr));
+        if (!*pp) {
+                sq_cmd_say(cmd, NULL, "%s", errstr);
+                return SQ_CLI_EXIT_USAGE;
+        }
+        for (i = 0; i < cli->props_cnt; i++) {
+                snprintf(name, sizeof(name), "kafka.%s", cli->props[i].name);
+                if (swarmq_producer_set(*pp, name, cli->props[i].value, errstr,
+                                        sizeof(errstr)) != SWARMQ_OK)
+                        return sq_cli_usage_error(cmd->name, "-X: %s", errstr);
+        }
+        if (swarmq_producer_set(*pp, "topic.control", opts->topic_control,
+                                errstr, sizeof(errstr)) != SWARMQ_OK)
+                return sq_cli_usage_error(cmd->name, "%s", errstr);
+        /* librdkafka's threads are created now and inherit the mask. */
+        sq_cli_signals_block(true);
+        err = swarmq_producer_connect(*pp, cli->connect_timeout_ms, errstr,
+                                      sizeof(errstr));
+        sq_cli_signals_block(false);
+        if (err != SWARMQ_OK) {
+                sq_cmd_say(cmd, NULL, "%s", errstr);
+                return err == SWARMQ_ERR_TRANSPORT ? SQ_CLI_EXIT_BROKER
+                                                   : SQ_CLI_EXIT_USAGE;
+        }
+        return SQ_CLI_EXIT_OK;
+}
+
+/* Sends one cancel. @returns an exit code (OK to go on). */
+static int cancel_one(const sq_cmd_t *cmd, swarmq_producer_t *p, const char *id,
+                      uint64_t *sentp) {
+        char errstr[512];
+        swarmq_err_t err =
+            swarmq_producer_cancel(p, id, errstr, sizeof(errstr));
+
+        if (err == SWARMQ_ERR_INVALID_ARG)
+                return sq_cli_usage_error(cmd->name, "\"%s\": %s", id, errstr);
+        if (err != SWARMQ_OK) {
+                sq_cmd_say(cmd, NULL, "%s", errstr);
+                return SQ_CLI_EXIT_INCOMPLETE;
+        }
+        (*sentp)++;
+        return SQ_CLI_EXIT_OK;
+}
+
+int sq_cli_cancel(const sq_cli_t *cli, int argc, char **argv) {
+        cancel_opts_t opts   = {SQ_TOPIC_DEFAULT_CONTROL, NULL};
+        swarmq_producer_t *p = NULL;
+        FILE *fp             = NULL;
+        char *line           = NULL;
+        size_t cap           = 0, len;
+        uint64_t sent        = 0, undelivered;
+        int args_index       = 0, i, ret;
+        sq_cmd_t cmd;
+
+        sq_cmd_init(&cmd, cli, "cancel", cancel_usage);
+        cmd.args_indexp = &args_index;
+        ret = sq_cmd_parse(&cmd, argc, argv, ":h", longopts, cancel_opt, &opts);
+        if (ret != SQ_CMD_CONTINUE)
+                goto done;
+        if (args_index >= argc && !opts.ids_file) {
+                ret = sq_cli_usage_error(cmd.name, "no task id given (cancel "
+                                                   "ID... or --ids-file FILE)");
+                goto done;
+        }
+        if (opts.ids_file && !(fp = fopen(opts.ids_file, "re"))) {
+                ret = sq_cli_usage_error(cmd.name,
+                                         "--ids-file %s: cannot open "
+                                         "it",
+                                         opts.ids_file);
+                goto done;
+        }
+        if ((ret = sq_cmd_ready(&cmd, false)) != SQ_CLI_EXIT_OK ||
+            (ret = open_producer(&cmd, &opts, &p)) != SQ_CLI_EXIT_OK)
+                goto done;
+        for (i = args_index; i < argc && ret == SQ_CLI_EXIT_OK; i++)
+                ret = cancel_one(&cmd, p, argv[i], &sent);
+        while (fp && ret == SQ_CLI_EXIT_OK) {
+                int rc = sq_cli_read_line(fp, &line, &cap, &len, 4096 + 1);
+                if (rc == 0)
+                        break;
+                if (rc < 0) {
+                        ret = sq_cli_usage_error(
+                            cmd.name, "--ids-file %s: %s", opts.ids_file,
+                            rc == -1 ? "a line is longer than 4096 bytes"
+                                     : strerror(errno));
+                        break;
+                }
+                if (len && line[len - 1] == '\r')
+                        len--;
+                line[len] = '\0';
+                if (len)
+                        ret = cancel_one(&cmd, p, line, &sent);
+        }
+        undelivered = swarmq_producer_flush(p, CANCEL_FLUSH_MS);
+        if (undelivered && ret == SQ_CLI_EXIT_OK) {
+                const char *why = swarmq_producer_last_error(p);
+                sq_cmd_say(
+                    &cmd, NULL, "%llu of %llu cancels not delivered to %s%s%s",
+                    (unsigned long long)undelivered, (unsigned long long)sent,
+                    opts.topic_control, why ? ": " : "", why ? why : "");
+                ret = SQ_CLI_EXIT_INCOMPLETE;
+        }
+        if (ret == SQ_CLI_EXIT_OK && !cli->quiet)
+                sq_cmd_say(&cmd, NULL,
+                           "%llu cancel%s delivered to %s; a task that "
+                           "already ended, or an unknown id, is not "
+                           "affected ('wait' shows each outcome)",
+                           (unsigned long long)sent, sent == 1 ? "" : "s",
+                           opts.topic_control);
+done:
+        if (fp)
+                fclose(fp);
+        sq_free(line);
+        swarmq_producer_destroy(p);
+        sq_cmd_term(&cmd);
+        return ret;
+}
