@@ -226,7 +226,15 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                 return;
         /* Registry mode: a writer schema the registry did not serve holds
          * the partition at this record (a transient failure is not the
-         * record's fault: it is not dead-lettered). */
+         * record's fault: it is not dead-lettered). While a back-off runs,
+         * a record that would ask the registry waits without asking. */
+        if (sq_schemas_fetch_wait_ms(daemon) > 0 &&
+            sq_codec_needs_registry(daemon->poll.codec, rkm->payload,
+                                    rkm->len)) {
+                hold_at(daemon, part, rkm->offset,
+                        sq_wallclock_ms() + sq_schemas_fetch_wait_ms(daemon));
+                return;
+        }
         if (sq_codec_prepare(daemon->poll.codec, rkm->payload, rkm->len, errstr,
                              sizeof(errstr)) == SQ_ERR_UNAVAILABLE) {
                 int64_t wait_ms = sq_schemas_fetch_failed(daemon, errstr);

@@ -159,6 +159,13 @@ int64_t sq_schemas_fetch_failed(sq_daemon_t *daemon, const char *why) {
         return wait_ms;
 }
 
+int64_t sq_schemas_fetch_wait_ms(sq_daemon_t *daemon) {
+        int64_t now_ms = sq_wallclock_ms();
+        return daemon->schemas.fetch_until_ms > now_ms
+                   ? daemon->schemas.fetch_until_ms - now_ms
+                   : 0;
+}
+
 void sq_schemas_fetch_ok(sq_daemon_t *daemon) {
         sq_schemas_t *state = &daemon->schemas;
         if (!atomic_load(&state->fetch_failing))

@@ -76,6 +76,14 @@ bool sq_schemas_ready(sq_daemon_t *daemon);
  */
 int64_t sq_schemas_fetch_failed(sq_daemon_t *daemon, const char *why);
 
+/**
+ * @brief Poll thread: how long (ms) the current fetch back-off still runs,
+ *        0 when none does: a record that needs the registry meanwhile is
+ *        held without a request (a registry that times out would otherwise
+ *        stall the poll thread once per such record).
+ */
+int64_t sq_schemas_fetch_wait_ms(sq_daemon_t *daemon);
+
 /** @brief Poll thread: a record's writer schema is known again. */
 void sq_schemas_fetch_ok(sq_daemon_t *daemon);
 

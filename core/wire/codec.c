@@ -1019,6 +1019,24 @@ static codec_schema_t *registry_schema(sq_codec_t *codec, uint32_t id,
         return s;
 }
 
+bool sq_codec_needs_registry(const sq_codec_t *codec, const void *buf,
+                             size_t len) {
+        const unsigned char *p = buf;
+        uint32_t id;
+        size_t i;
+
+        if (!codec->reg || len < SQ_CODEC_HEADER_LEN || p[0] != SQ_CODEC_MAGIC)
+                return false;
+        id = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
+             ((uint32_t)p[3] << 8) | p[4];
+        for (i = 0; i < REGISTRY_SCHEMAS_MAX; i++) {
+                if (codec->reg_schemas[i].entry &&
+                    codec->reg_schemas[i].owned.id == id)
+                        return false;
+        }
+        return true;
+}
+
 sq_err_t sq_codec_prepare(sq_codec_t *codec, const void *buf, size_t len,
                           char *errstr, size_t errstr_size) {
         const unsigned char *p = buf;

@@ -103,6 +103,15 @@ sq_err_t sq_codec_prepare(sq_codec_t *codec, const void *buf, size_t len,
                           char *errstr, size_t errstr_size);
 
 /**
+ * @brief Registry mode: whether decoding this record would ask the
+ *        registry (a framed record of an id the codec has not seen), so a
+ *        caller that knows the registry is failing can hold it without a
+ *        request. Without a registry, false.
+ */
+bool sq_codec_needs_registry(const sq_codec_t *codec, const void *buf,
+                             size_t len);
+
+/**
  * @brief Decodes a task from a Kafka record value: Confluent-framed Avro
  *        (any task schema id of the catalog) or JSON.
  * @param buf borrowed, @p len bytes.
