@@ -131,14 +131,21 @@ try:
 
     # Event times carry their date; a click opens the event's full JSON.
     import json, re
-    first = drv.find_element(By.CSS_SELECTOR, "#events li[data-type] summary")
-    stamp = first.find_element(By.CSS_SELECTOR, ".t").text
+    # One script call: the stream is still delivering the burst, and the
+    # list drops its oldest lines past 200, so an element found by one
+    # WebDriver call can be gone by the next.
+    got = drv.execute_script("""
+        const li = document.querySelector('#events li[data-type]');
+        const det = li.querySelector('details');
+        li.scrollIntoView();
+        det.querySelector('summary').click();
+        return {stamp: det.querySelector('summary .t').textContent, open: det.open,
+                type: li.dataset.type, json: det.querySelector('pre').textContent};""")
+    stamp = got["stamp"]
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}", stamp), stamp
-    det = first.find_element(By.XPATH, "..")
-    drv.execute_script("arguments[0].scrollIntoView(); arguments[0].querySelector('summary').click();", det)
-    assert det.get_attribute("open") is not None, "the event did not open"
-    shown = json.loads(det.find_element(By.TAG_NAME, "pre").get_attribute("textContent"))
-    assert shown["type"] == det.find_element(By.XPATH, "..").get_attribute("data-type"), shown
+    assert got["open"], "the event did not open"
+    shown = json.loads(got["json"])
+    assert shown["type"] == got["type"], (shown, got["type"])
     assert {"seq", "at", "type", "instance"} <= set(shown), shown
 
     # The task lookup: a dead-lettered task's whole story from the ring.
