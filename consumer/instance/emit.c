@@ -316,6 +316,16 @@ void sq_emit_result_of_job(const sq_daemon_t *daemon, const sq_job_t *job,
         result->source.partition = job->part->partition;
         result->source.offset    = job->offset;
         result->created_at       = task->created_at;
+        /* An attempt after the first comes from the retry topic, whose
+         * record says when the first attempt started; 0 otherwise (the
+         * executor sets this attempt's start, or none started). */
+        result->started_at = 0;
+        if (!strcmp(job->rec->topic, daemon->conf->topic_retry)) {
+                int64_t first;
+                if (sq_retry_header_int(job->rec->headers, SQ_HDR_FIRST_STARTED,
+                                        1, INT64_MAX, &first))
+                        result->started_at = first;
+        }
 }
 
 /* Produces @p result (tracked by @p job) with @p headers (taken). */
@@ -496,6 +506,9 @@ static void dead_letter_job(sq_daemon_t *daemon, sq_codec_t *codec,
         sq_retry_header_add_int(hdrs, SQ_HDR_ATTEMPTS, task->attempt);
         sq_retry_header_add_int(hdrs, SQ_HDR_DEAD_LETTERED_AT,
                                 sq_wallclock_ms());
+        if (result->started_at)
+                sq_retry_header_add_int(hdrs, SQ_HDR_FIRST_STARTED,
+                                        result->started_at);
         if (refused)
                 rd_kafka_header_add(hdrs, HDR_REFUSED, -1, reason_code, -1);
         SQ_LOG(SQ_LOG_NOTICE, "RETRY", "task_id=%s %s", task->id, detail);
@@ -558,6 +571,9 @@ bool sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                                     origin.timestamp, -1);
                 sq_retry_header_add_int(hdrs, SQ_HDR_ATTEMPTS, attempt + 1);
                 sq_retry_header_add_int(hdrs, SQ_HDR_BACKOFF_TS, due);
+                if (result->started_at)
+                        sq_retry_header_add_int(hdrs, SQ_HDR_FIRST_STARTED,
+                                                result->started_at);
                 snprintf(detail, sizeof(detail),
                          "attempt %d of %d %s: %s; attempt %d due at %lld "
                          "(in %lld ms)",

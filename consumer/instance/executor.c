@@ -93,7 +93,10 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         result.output_len = output_len;
         result.error      = (char *)error;
         result.agent      = agent ? (char *)sq_agent_name(agent) : NULL;
-        result.started_at = started_ms;
+        /* The first attempt's start (result.avsc): from the retry
+         * record when this is a later attempt, else this one's. */
+        if (!result.started_at)
+                result.started_at = started_ms;
         /* One wall-clock read: the result's and the terminal event's. */
         result.finished_at = sq_wallclock_ms();
 

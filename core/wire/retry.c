@@ -116,9 +116,13 @@ void sq_retry_origin(const sq_record_t *rec, const char *retry_topic,
 }
 
 bool sq_retry_header_is_ours(const char *name) {
-        static const char *const names[] = {
-            SQ_HDR_AGENT,   SQ_HDR_INSTANCE,         SQ_HDR_REASON,
-            SQ_HDR_TASK_ID, SQ_HDR_DEAD_LETTERED_AT, NULL};
+        static const char *const names[] = {SQ_HDR_AGENT,
+                                            SQ_HDR_INSTANCE,
+                                            SQ_HDR_REASON,
+                                            SQ_HDR_TASK_ID,
+                                            SQ_HDR_DEAD_LETTERED_AT,
+                                            SQ_HDR_FIRST_STARTED,
+                                            NULL};
         size_t i;
 
         if (!strncmp(name, "retry_topic-", 12) ||

@@ -41,8 +41,12 @@
 #define SQ_HDR_REASON           "swarmq-reason"
 #define SQ_HDR_TASK_ID          "swarmq-task-id"
 #define SQ_HDR_DEAD_LETTERED_AT "swarmq-dead-lettered-at"
-#define SQ_HDR_REDRIVEN_FROM    "swarmq-redriven-from"
-#define SQ_HDR_REDRIVEN_AT      "swarmq-redriven-at"
+/* When the task's first attempt started (ms since the epoch), carried on
+ * its retry and dead-letter records so that the last attempt's result says
+ * it (result.avsc's started_at). */
+#define SQ_HDR_FIRST_STARTED "swarmq-first-started-at"
+#define SQ_HDR_REDRIVEN_FROM "swarmq-redriven-from"
+#define SQ_HDR_REDRIVEN_AT   "swarmq-redriven-at"
 
 /** The record a job was admitted from, copied off the consumer's
  *  message (which is borrowed only until it is destroyed). */
@@ -93,7 +97,8 @@ bool sq_retry_header_int(const rd_kafka_headers_t *hdrs, const char *name,
 /**
  * @brief Whether swarmq writes header @p name itself on retry and dead-letter
  *        records (every retry_topic-* and kafka_dlt-* header, and
- *        swarmq-{agent,instance,reason,task-id,dead-lettered-at}): such a
+ *        swarmq-{agent,instance,reason,task-id,dead-lettered-at,
+ *        first-started-at}): such a
  *        header is replaced, never duplicated, and a re-driven task carries
  *        it renamed.
  */

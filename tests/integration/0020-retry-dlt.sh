@@ -63,6 +63,16 @@ check(f["status"] == "SUCCEEDED" and f["attempts"] == 3
 check(s["status"] == "DEAD_LETTERED" and s["attempts"] == 2
       and "timed out" in (s.get("error") or ""),
       f"slow: {s['status']} attempts={s['attempts']} error={s.get('error')!r}")
+# started_at is the first attempt's start (result.avsc): between it and
+# the end lie at least the two backoffs (equal jitter: 200 + 400 ms), where
+# the last attempt itself takes a few ms.
+for r in (b, f):
+    span = r["finished_at"] - r["started_at"]
+    check(r["created_at"] <= r["started_at"] and span >= 600,
+          f"{r['task_id']}: started_at {r['started_at']} is not the first attempt's "
+          f"start (finished {span} ms later, the backoffs alone take 600)")
+print(f"ok: started_at of boom and flaky is their first attempt's: "
+      f"{b['finished_at'] - b['started_at']} and {f['finished_at'] - f['started_at']} ms before the end")
 print(f"ok: results boom={b['status']}/{b['attempts']} flaky={f['status']}/"
       f"{f['attempts']} slow={s['status']}/{s['attempts']}")
 sys.exit(1 if errors else 0)
