@@ -19,8 +19,11 @@
  *   that very offset and map: a commit that failed, or was sent and not yet
  *   acknowledged, goes again.
  *
- *   Exactly once: every record is produced under a read lock on txn_lock;
- *   ending a transaction takes the write lock (writer-preferring), flushes
+ *   Exactly once: every record is produced under a read lock on txn_lock,
+ *   a task's ending records under one (emit.c, sq_emit_txn_hold()), so
+ *   they are never split over two transactions; ending a transaction
+ *   takes the write lock (writer-preferring, serving delivery reports
+ *   while it waits: a reader may wait for producer queue room), flushes
  *   (the delivery reports mark offsets done, on this thread), sends the
  *   committable offsets to the transaction, commits it and begins the
  *   next. A failed transaction is aborted and stops the instance with
@@ -30,8 +33,10 @@
 #include "daemon_int.h"
 #include "hash.h"
 #include "log.h"
+#include "poll_int.h"
 
 #include <stdio.h>
+#include <time.h>
 
 void sq_commit_init(sq_daemon_t *daemon) {
         /* Writer-preferring: a transaction's end is not starved by a
@@ -183,6 +188,27 @@ void sq_commit_fail_transaction(sq_daemon_t *daemon, const char *what,
         sq_daemon_stop(daemon);
 }
 
+/* exactly_once: takes the transaction's write lock. An executor holding
+ * it for reading while it produces a task's records may be waiting for
+ * room in the producer's queue, which only the delivery reports served
+ * on this thread free: serve them while waiting, or both would wait for
+ * ever. */
+static void txn_lock_write(sq_daemon_t *daemon) {
+        for (;;) {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                ts.tv_nsec += 10 * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000;
+                }
+                if (pthread_rwlock_clockwrlock(&daemon->commit.txn_lock,
+                                               CLOCK_MONOTONIC, &ts) == 0)
+                        return;
+                sq_poll_serve_reports(daemon, 0);
+        }
+}
+
 /* exactly_once: ends the open transaction with the offsets of what it
  * holds, and opens the next. Under the write lock nothing is produced:
  * the flush makes every record of the transaction acknowledged (delivery
@@ -198,7 +224,7 @@ static void commit_transaction(sq_daemon_t *daemon,
 
         if (daemon->commit.txn_dead)
                 return;
-        pthread_rwlock_wrlock(&daemon->commit.txn_lock);
+        txn_lock_write(daemon);
         if (rd_kafka_flush(daemon->producer, 60000) ||
             atomic_load(&daemon->commit.txn_failed))
                 goto fail;

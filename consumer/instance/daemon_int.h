@@ -159,6 +159,13 @@ int sq_emit_event_acks(const sq_daemon_t *daemon);
  * cannot be encoded. */
 size_t sq_emit_result_size(sq_daemon_t *daemon, sq_codec_t *codec,
                            const sq_result_t *result);
+/* exactly_once: the records produced between a hold and its release go
+ * into one transaction (the poll thread cannot end it meanwhile); holds
+ * nest per thread. No-ops otherwise. Produce a task's ending records
+ * under one hold: its result and terminal event, or what
+ * sq_emit_failure() and sq_emit_undecodable() produce (they hold). */
+void sq_emit_txn_hold(sq_daemon_t *daemon);
+void sq_emit_txn_release(sq_daemon_t *daemon);
 void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                    const sq_task_t *task, const char *agent, const char *detail,
                    sq_job_t *tracked_job);

@@ -32,6 +32,15 @@
  *   produce cannot recover from (a fatal idempotent-producer error, an
  *   unauthorized topic): the job's offset stays uncommitted, the reason
  *   is logged, and sq_daemon_wait() returns SQ_ERR_KAFKA.
+ *
+ *   exactly_once: every record goes into the open transaction under a
+ *   read hold on txn_lock (the poll thread ends a transaction under the
+ *   write lock). The records that end a task (its result and terminal
+ *   event, a retry record and its event, a dead letter with its result
+ *   and event) are produced under one hold (sq_emit_txn_hold()), so they
+ *   land in one transaction: split over two, a crash between the commits
+ *   would keep the result and abort the event that made its offset
+ *   committable, and the task would run, and be answered, again.
  */
 #include "daemon_int.h"
 #include "poll_int.h"
@@ -125,6 +134,21 @@ static void refused_mark(const rd_kafka_headers_t *headers, char *buf,
                 snprintf(buf, size, "%.*s", (int)len, (const char *)val);
 }
 
+/* exactly_once: how many sq_emit_txn_hold() sections this thread is in;
+ * only the outermost takes and gives back the read lock (a nested read
+ * lock could wait behind the poll thread's pending write lock for ever). */
+static _Thread_local int txn_holds;
+
+void sq_emit_txn_hold(sq_daemon_t *daemon) {
+        if (daemon->eos && txn_holds++ == 0)
+                pthread_rwlock_rdlock(&daemon->commit.txn_lock);
+}
+
+void sq_emit_txn_release(sq_daemon_t *daemon) {
+        if (daemon->eos && --txn_holds == 0)
+                pthread_rwlock_unlock(&daemon->commit.txn_lock);
+}
+
 /* Produces one record, waiting out a full local queue (bounded by the
  * admission window, so this only happens on a broker outage). */
 static void produce(sq_daemon_t *daemon, sq_codec_t *codec,
@@ -138,8 +162,7 @@ static void produce(sq_daemon_t *daemon, sq_codec_t *codec,
                 /* exactly_once: a record goes into the open transaction;
                  * the poll thread commits it under the write lock, so no
                  * record is produced while a transaction ends. */
-                if (daemon->eos)
-                        pthread_rwlock_rdlock(&daemon->commit.txn_lock);
+                sq_emit_txn_hold(daemon);
                 /* NULL headers are allowed: the record has none. On
                  * success librdkafka owns @p headers. */
                 err = rd_kafka_producev(
@@ -150,15 +173,16 @@ static void produce(sq_daemon_t *daemon, sq_codec_t *codec,
                     RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque),
                     RD_KAFKA_V_END);
                 if (!err) {
-                        if (daemon->eos) {
+                        if (daemon->eos)
                                 atomic_fetch_add(&daemon->commit.txn_produced,
                                                  1);
-                                pthread_rwlock_unlock(&daemon->commit.txn_lock);
-                        }
+                        sq_emit_txn_release(daemon);
                         return;
                 }
-                if (daemon->eos)
-                        pthread_rwlock_unlock(&daemon->commit.txn_lock);
+                /* Under a caller's hold (a task's records) the lock stays
+                 * held through a full queue: the poll thread serves
+                 * delivery reports while it waits for the write lock. */
+                sq_emit_txn_release(daemon);
                 if (daemon->eos && err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* The transaction failed (or the producer was
                          * fenced): nothing of it will be committed, nor
@@ -441,8 +465,9 @@ void sq_emit_dead_letter(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
                 rkm->key_len, rkm->payload, rkm->len, hdrs, tracked_job);
 }
 
-void sq_emit_undecodable(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
-                         sq_job_t *job, const char *why) {
+static void undecodable_records(sq_daemon_t *daemon,
+                                const rd_kafka_message_t *rkm, sq_job_t *job,
+                                const char *why) {
         sq_codec_t *codec = daemon->poll.codec;
         char id[256];
         char error[1024];
@@ -479,6 +504,14 @@ void sq_emit_undecodable(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
         sq_emit_event(daemon, codec, "dead_lettered", &idonly, NULL, why, job);
         sq_emit_dead_letter(daemon, rkm, sq_dl_reason_name(SQ_DL_DECODE_ERROR),
                             why, job);
+}
+
+void sq_emit_undecodable(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
+                         sq_job_t *job, const char *why) {
+        /* One transaction for all of them (exactly_once). */
+        sq_emit_txn_hold(daemon);
+        undecodable_records(daemon, rkm, job, why);
+        sq_emit_txn_release(daemon);
 }
 
 /* The three records that end a task in the dead-letter topic: the task's
@@ -541,8 +574,9 @@ bool sq_emit_dead_letters(const sq_daemon_t *daemon, const sq_job_t *job,
                                  sq_retry_max_attempts(daemon->conf, job->task);
 }
 
-bool sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
-                     sq_result_t *result, sq_dl_reason_t why, bool retryable) {
+static bool failure_records(sq_daemon_t *daemon, sq_codec_t *codec,
+                            sq_job_t *job, sq_result_t *result,
+                            sq_dl_reason_t why, bool retryable) {
         const sq_config_t *conf = daemon->conf;
         const sq_task_t *task   = job->task;
         const sq_record_t *rec  = job->rec;
@@ -643,9 +677,12 @@ void sq_emit_cancelled(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         job->succeeded = false;
         atomic_store(&job->pending_acks, 1 + ev);
         sq_job_finished(daemon, job); /* its records are still to produce */
+        /* One transaction for both (exactly_once). */
+        sq_emit_txn_hold(daemon);
         emit_result(daemon, codec, job, &result, NULL);
         if (ev)
                 sq_emit_event(daemon, codec, "cancelled", task, NULL, why, job);
+        sq_emit_txn_release(daemon);
 }
 
 void sq_emit_delay(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
@@ -697,11 +734,26 @@ void sq_emit_delay(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
          * this again, and one after finds the task waiting there. */
         atomic_store(&job->pending_acks, 1 + ev);
         sq_job_finished(daemon, job); /* its record is still to produce */
+        /* One transaction for both (exactly_once). */
+        sq_emit_txn_hold(daemon);
         produce(daemon, codec, daemon->rkt_retry, key, key_len, rec->value,
                 rec->value_len, hdrs, job);
         if (ev)
                 sq_emit_event(daemon, codec, "delayed", task, NULL, detail,
                               job);
+        sq_emit_txn_release(daemon);
+}
+
+bool sq_emit_failure(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                     sq_result_t *result, sq_dl_reason_t why, bool retryable) {
+        bool dead_lettered;
+
+        /* One transaction for all of them (exactly_once). */
+        sq_emit_txn_hold(daemon);
+        dead_lettered =
+            failure_records(daemon, codec, job, result, why, retryable);
+        sq_emit_txn_release(daemon);
+        return dead_lettered;
 }
 
 /* A tracked record of @p job (a result or a retry record) was refused:

@@ -149,6 +149,8 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         }
         atomic_store(&job->pending_acks, 1 + sq_emit_event_acks(daemon));
         job->succeeded = status == SQ_STATUS_SUCCEEDED;
+        /* The result and its event in one transaction (exactly_once). */
+        sq_emit_txn_hold(daemon);
         if (!sq_emit_event_acks(daemon)) {
                 /* events.publish=none: the result is the job's only
                  * record, after which it may be freed; the event (for
@@ -158,6 +160,7 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                                  task, result.agent, error, job,
                                  result.finished_at);
                 sq_emit_result(daemon, codec, job, &result);
+                sq_emit_txn_release(daemon);
                 return;
         }
         sq_emit_result(daemon, codec, job, &result);
@@ -166,6 +169,7 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         sq_job_finished(daemon, job);
         sq_emit_event_at(daemon, codec, terminal_event_type(status), task,
                          result.agent, error, job, result.finished_at);
+        sq_emit_txn_release(daemon);
         /* The job may be freed by now (poll thread): do not touch it. */
 }
 

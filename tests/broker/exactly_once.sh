@@ -28,6 +28,28 @@ exactly_once_scenario() {
                 fail "tasks missing $when"
         assert_eq "distinct task ids with a committed result" \
                 "$(json_get "$work/summary.json" 'j["distinct"]')" 3000
+        [[ "$(json_get "$work/summary.json" 'j["total"]')" == 3000 ]] ||
+                eos_show_duplicates
         assert_eq "committed results in all (exactly once)" \
                 "$(json_get "$work/summary.json" 'j["total"]')" 3000
+}
+
+# eos_show_duplicates: prints, for the first task ids with more than one
+# committed result, each result (partition and offset in the results
+# topic, instance, start time, source offset) and the committed events of
+# that id (event ids start with the writing incarnation's nonce), so a
+# failure says which run produced what.
+eos_show_duplicates() {
+        local id
+        kcat -b "$bootstrap" -C -t "$t_results" -X isolation.level=read_committed \
+                -e -q -f '%k %p %o\n' 2>/dev/null | sort >"$work/committed.where"
+        awk '{ print $1 }' "$work/committed.where" | uniq -d | head -5 >"$work/dup.ids"
+        producer "${producer_topic_args[@]}" replay --results >"$work/results.jsonl" 2>/dev/null
+        producer "${producer_topic_args[@]}" replay --events >"$work/events.jsonl" 2>/dev/null
+        while read -r id; do
+                log "duplicate $id: results at (key partition offset):" \
+                        "$(grep "^$id " "$work/committed.where" | tr '\n' ';')"
+                grep -F "\"$id\"" "$work/results.jsonl" | sed 's/^/    result /'
+                grep -F "\"$id\"" "$work/events.jsonl" | sed 's/^/    event  /'
+        done <"$work/dup.ids"
 }
