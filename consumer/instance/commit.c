@@ -259,6 +259,54 @@ done:
                 rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* A synchronous commit of @p list. While the instance stops, the wait
+ * for the answer ends at the stop's close deadline
+ * (shutdown.close.timeout.ms): a coordinator that does not answer must
+ * not hold the stop (librdkafka keeps the request; the offsets it would
+ * have committed run again on the next owner: nothing unfinished is
+ * committed, nothing finished is lost). The offset-commit callback
+ * records the answer either way. */
+static rd_kafka_resp_err_t commit_sync(sq_daemon_t *daemon,
+                                       rd_kafka_topic_partition_list_t *list) {
+        int64_t deadline_us = daemon->poll.close_deadline_us;
+        rd_kafka_queue_t *queue;
+        rd_kafka_resp_err_t err;
+
+        if (!deadline_us)
+                return rd_kafka_commit(daemon->consumer, list, 0);
+        queue = rd_kafka_queue_new(daemon->consumer);
+        err = rd_kafka_commit_queue(daemon->consumer, list, queue, NULL, NULL);
+        while (!err) {
+                int64_t left_us = deadline_us - sq_clock_us();
+                rd_kafka_event_t *rkev;
+
+                if (left_us <= 0) {
+                        SQ_LOG(SQ_LOG_WARNING, "STOP",
+                               "commit of %d partitions not answered within "
+                               "shutdown.close.timeout.ms=%lld; not waiting "
+                               "for it (what it covers runs again on the "
+                               "next owner)",
+                               list->cnt,
+                               (long long)daemon->conf->close_timeout_ms);
+                        err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+                        break;
+                }
+                rkev =
+                    rd_kafka_queue_poll(queue, (int)((left_us + 999) / 1000));
+                if (!rkev)
+                        continue;
+                if (rd_kafka_event_type(rkev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+                        err = rd_kafka_event_error(rkev);
+                        rd_kafka_event_destroy(rkev);
+                        break;
+                }
+                rd_kafka_event_destroy(rkev);
+        }
+        /* An answer that comes later is dropped with the queue. */
+        rd_kafka_queue_destroy(queue);
+        return err;
+}
+
 /* Commits the completed prefix of the partitions in @p only (or all
  * assigned ones when NULL). The periodic asynchronous commit skips what it
  * already sent; a synchronous commit (revocation, shutdown) sends every
@@ -276,7 +324,8 @@ void sq_commit_offsets(sq_daemon_t *daemon,
         }
         list = commit_list(daemon, only, sync);
         if (list->cnt > 0) {
-                err = rd_kafka_commit(daemon->consumer, list, sync ? 0 : 1);
+                err = sync ? commit_sync(daemon, list)
+                           : rd_kafka_commit(daemon->consumer, list, 1);
                 if (sync && err) {
                         SQ_LOG(SQ_LOG_ERR, "COMMIT",
                                "synchronous commit of %d partitions failed: "

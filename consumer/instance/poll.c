@@ -23,7 +23,11 @@
  *   shutdown.drain.timeout.ms, then abandon what is left (the scheduler is
  *   shut down, the executors and the I/O loop's children stopped and their
  *   jobs dropped), commit synchronously, stop the lag refresher, close the
- *   consumer, flush the producer.
+ *   consumer, flush the producer: these last steps within
+ *   shutdown.close.timeout.ms, whatever the brokers answer (or do not):
+ *   commits wait for their answer no longer, the consumer's close is
+ *   served here (rd_kafka_consumer_close_queue) until then, and the
+ *   revocation it brings does not wait a second drain timeout.
  */
 #include "admission_int.h"
 #include "commit_int.h"
@@ -310,27 +314,77 @@ static void serve_wakeup(sq_daemon_t *daemon) {
                 sq_daemon_wake(daemon);
 }
 
+/* Closes the consumer: its revocation (rebalance.c, served here) commits
+ * what is done, then it leaves the group. rd_kafka_consumer_close() would
+ * block for as long as the coordinator keeps it waiting; this serves the
+ * close's queue until the consumer is closed or @p deadline_us passes. */
+static void close_consumer(sq_daemon_t *daemon, int64_t deadline_us) {
+        rd_kafka_error_t *error;
+
+        SQ_LOG(SQ_LOG_NOTICE, "STOP", "closing the consumer");
+        error =
+            rd_kafka_consumer_close_queue(daemon->consumer, daemon->consumer_q);
+        if (error) {
+                SQ_LOG(SQ_LOG_WARNING, "STOP", "cannot close the consumer: %s",
+                       rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                return;
+        }
+        while (!rd_kafka_consumer_closed(daemon->consumer)) {
+                int64_t left_us = deadline_us - sq_clock_us();
+                rd_kafka_message_t *rkm;
+
+                if (left_us <= 0) {
+                        daemon->poll.close_abandoned = true;
+                        SQ_LOG(SQ_LOG_WARNING, "STOP",
+                               "the consumer did not close within "
+                               "shutdown.close.timeout.ms=%lld (the group "
+                               "coordinator did not answer in time); "
+                               "stopping anyway: the committed offsets "
+                               "cover finished tasks only, the rest runs "
+                               "again on the partitions' next owner",
+                               (long long)daemon->conf->close_timeout_ms);
+                        return;
+                }
+                /* Serves the rebalance and commit callbacks; a record
+                 * still queued is not admitted any more (its offset is
+                 * not committed). */
+                rkm = rd_kafka_consume_queue(daemon->consumer_q,
+                                             (int)SQ_MIN(100, left_us / 1000));
+                if (rkm)
+                        rd_kafka_message_destroy(rkm);
+        }
+}
+
 /* Stopped: abandon what is left, commit the completed prefix, close the
- * consumer, deliver what finished. */
+ * consumer, deliver what finished; all of it after the drain within
+ * shutdown.close.timeout.ms, whatever the brokers do. */
 static void shut_down(sq_daemon_t *daemon) {
+        int64_t deadline_us, left_ms;
+
         atomic_store(&daemon->partitions.order_closed, true);
         atomic_store(&daemon->cancel, true);
         sq_sched_shutdown(daemon->sched);
         sq_executors_join(daemon);
         sq_runtimes_shutdown(daemon); /* kills children, drops their jobs */
+        deadline_us = sq_clock_us() + daemon->conf->close_timeout_ms * 1000;
+        daemon->poll.close_deadline_us = deadline_us;
         sq_poll_serve_reports(daemon, 0);
         sq_commit_offsets(daemon, NULL, true);
         sq_lag_stop(daemon); /* no query on a closing consumer */
-        SQ_LOG(SQ_LOG_NOTICE, "STOP", "closing the consumer");
-        rd_kafka_consumer_close(daemon->consumer);
+        close_consumer(daemon, deadline_us);
         /* Results of tasks that finished are still worth delivering
-         * (not after a failed transaction: they would be aborted). */
+         * (not after a failed transaction: they would be aborted), in
+         * what is left of the close deadline. */
+        left_ms = SQ_MAX(0, (deadline_us - sq_clock_us()) / 1000);
         if (!daemon->commit.txn_dead &&
-            rd_kafka_flush(daemon->producer, 10000) !=
+            rd_kafka_flush(daemon->producer, (int)left_ms) !=
                 RD_KAFKA_RESP_ERR_NO_ERROR)
                 SQ_LOG(SQ_LOG_WARNING, "STOP",
-                       "%d records not delivered before the flush timeout",
-                       rd_kafka_outq_len(daemon->producer));
+                       "%d records not delivered within "
+                       "shutdown.close.timeout.ms=%lld",
+                       rd_kafka_outq_len(daemon->producer),
+                       (long long)daemon->conf->close_timeout_ms);
         rd_kafka_purge(daemon->producer,
                        RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         sq_poll_serve_reports(daemon, 0);

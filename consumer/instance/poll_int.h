@@ -33,6 +33,14 @@ typedef struct sq_poll_s {
         /* Each loop iteration's start: the poll thread writes it,
          * /healthz reads it. */
         atomic_int_least64_t heartbeat_us;
+        /* Stopping, after the drain: when the rest of the stop (commits,
+         * the consumer's close, the last deliveries) must be over
+         * (shutdown.close.timeout.ms); 0 before. Poll thread. */
+        int64_t close_deadline_us;
+        /* The consumer did not close by then: a revocation librdkafka
+         * still delivers (from rd_kafka_destroy()) neither waits nor
+         * commits. Poll thread, then main. */
+        bool close_abandoned;
 } sq_poll_t;
 
 /**

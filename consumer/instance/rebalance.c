@@ -16,7 +16,11 @@
  *   finish and be acknowledged (delivery reports are served meanwhile),
  *   the completed prefix is committed synchronously, then the partitions
  *   are given up (jobs still left are dropped when they finish: their
- *   generation changed, and the new owner runs them again).
+ *   generation changed, and the new owner runs them again). A lost
+ *   assignment (the member's session ended) is given up without waiting
+ *   or committing: the coordinator would refuse the commit. The stop's
+ *   revocation (from the consumer's close) waits and commits until the
+ *   close deadline at the latest (poll.c).
  *
  *   Assignment: librdkafka keeps a partition's pause flag across unassign
  *   and assign, so every newly assigned partition is paused or resumed
@@ -55,12 +59,18 @@ static void forward_queue(sq_daemon_t *daemon, const sq_partition_t *part,
 }
 
 /* Waits until every job of the revoked partitions is freed (or the drain
- * deadline passes), serving delivery reports meanwhile. */
+ * deadline passes), serving delivery reports meanwhile. While the
+ * instance stops (the consumer's close revokes everything), the stop's
+ * drain is over: only delivery reports are left to wait for, until the
+ * close deadline at the latest, never a second drain timeout. */
 static void drain_partitions(sq_daemon_t *daemon,
                              const rd_kafka_topic_partition_list_t *list) {
         int64_t deadline =
             sq_clock_us() + daemon->conf->drain_timeout_ms * 1000;
         int i;
+
+        if (daemon->poll.close_deadline_us)
+                deadline = SQ_MIN(deadline, daemon->poll.close_deadline_us);
 
         for (;;) {
                 long outstanding = 0;
@@ -78,9 +88,11 @@ static void drain_partitions(sq_daemon_t *daemon,
                         return;
                 if (sq_clock_us() >= deadline) {
                         SQ_LOG(SQ_LOG_WARNING, "REBALANCE",
-                               "drain deadline passed with %ld jobs of the "
+                               "%s deadline passed with %ld jobs of the "
                                "revoked partitions unfinished; their "
                                "records will run again on the new owner",
+                               daemon->poll.close_deadline_us ? "close"
+                                                              : "drain",
                                outstanding);
                         return;
                 }
@@ -194,8 +206,24 @@ static void revoke_partitions(sq_daemon_t *daemon,
                 if (part)
                         atomic_store(&part->revoking, true);
         }
-        drain_partitions(daemon, list);
-        sq_commit_offsets(daemon, list, true);
+        if (daemon->poll.close_abandoned) {
+                /* Served by rd_kafka_destroy() after the close deadline:
+                 * the stop already said what it left undone. */
+        } else if (rd_kafka_assignment_lost(daemon->consumer)) {
+                /* The group no longer knows this member (its session
+                 * expired, or the coordinator answered Unknown member or
+                 * Illegal generation): the partitions may have a new
+                 * owner already, and a commit would be refused. */
+                SQ_LOG(SQ_LOG_NOTICE, "REBALANCE",
+                       "assignment lost: not committing the %d revoked "
+                       "partitions (the group no longer knows this member); "
+                       "their next owner runs again what was finished "
+                       "since the last commit",
+                       list->cnt);
+        } else {
+                drain_partitions(daemon, list);
+                sq_commit_offsets(daemon, list, true);
+        }
         for (i = 0; i < list->cnt; i++) {
                 sq_partition_t *part = list_partition(daemon, list, i);
                 if (!part)

@@ -167,6 +167,7 @@ typedef struct sq_config_s {
         /* Offsets and shutdown */
         int64_t commit_interval_ms;      /**< commit.interval.ms, 1000 */
         int64_t drain_timeout_ms;        /**< shutdown.drain.timeout.ms 30000 */
+        int64_t close_timeout_ms;        /**< shutdown.close.timeout.ms 15000 */
         int64_t lag_refresh_interval_ms; /**< lag.refresh.interval.ms 5000 */
         int commit_metadata_max;         /**< commit.metadata.max.bytes, 4096 */
         int dedup_max_entries;           /**< dedup.max.entries, 100000 */

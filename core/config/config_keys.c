@@ -197,6 +197,10 @@ const sq_config_key_t sq_config_keys[] = {
     {"shutdown.drain.timeout.ms", SQ_KEY_INT64, 0, 3600000,
      OFF(drain_timeout_ms), "30000", NULL, RESTART, INSTANCE,
      "How long shutdown waits for running tasks."},
+    {"shutdown.close.timeout.ms", SQ_KEY_INT64, 0, 3600000,
+     OFF(close_timeout_ms), "15000", NULL, RESTART, INSTANCE,
+     "How long the rest of a stop may take after the drain: the last "
+     "offset commits, leaving the group, the last deliveries."},
     {"memory.limit.bytes", SQ_KEY_INT64, 0, INT64_C(1) << 50,
      OFF(memory_limit_bytes), "0", NULL, RESTART, INSTANCE,
      "Resident memory at which intake stops; it slows from 90%, resumes "

@@ -71,8 +71,8 @@ def mem_bytes(text):
 
 
 # Stopping takes the drain deadline, then commit, consumer close and the
-# producer's final flush (up to 10 s): a grace period needs this margin.
-MARGIN_S = 15
+# producer's final flush (shutdown.close.timeout.ms): a grace period needs
+# both.
 
 # ---------------------------------------------------------------- compose
 compose = yaml.safe_load(open(f"{src}/docker-compose.yml"))
@@ -139,10 +139,11 @@ for name in consumers:
     check(svc["depends_on"]["kafka"]["condition"] == "service_healthy",
           f"compose {name} waits for a healthy kafka")
     drain = int(conf["shutdown.drain.timeout.ms"]) / 1000
+    close = int(conf["shutdown.close.timeout.ms"]) / 1000
     grace = seconds(svc.get("stop_grace_period", "10s"))
-    check(grace >= drain + MARGIN_S,
+    check(grace >= drain + close,
           f"compose {name} stop_grace_period {grace:g} s >= drain "
-          f"{drain:g} s + {MARGIN_S} s")
+          f"{drain:g} s + close {close:g} s")
     limit = int(conf["memory.limit.bytes"])
     check(limit == 0 or mem_bytes(svc["mem_limit"]) > limit,
           f"compose {name} mem_limit {svc.get('mem_limit')} is above "
@@ -324,10 +325,11 @@ if kconf:
           ready["httpGet"]["port"] in ("http", ports.get("http")),
           "readiness probe: GET /readyz")
     drain = int(kconf["shutdown.drain.timeout.ms"]) / 1000
+    close = int(kconf["shutdown.close.timeout.ms"]) / 1000
     grace = dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    check(grace >= drain + MARGIN_S,
+    check(grace >= drain + close,
           f"terminationGracePeriodSeconds {grace} >= drain {drain:g} s + "
-          f"{MARGIN_S} s")
+          f"close {close:g} s")
     limit = int(kconf["memory.limit.bytes"])
     check(limit == 0 or mem_bytes(container["resources"]["limits"]["memory"])
           > limit, "container memory limit is above memory.limit.bytes")
