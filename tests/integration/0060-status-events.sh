@@ -140,8 +140,9 @@ assert_eq "config: restart-only key keeps its running value" \
         "$(json_get "$work/status2.json" 'j["config"]["executor.threads"]')" "$threads0"
 assert_eq "config: secrets still masked after the reload" \
         "$(json_get "$work/status2.json" 'j["config"]["kafka.sasl.password"]')" "***"
-grep -q 'changed keys ignored until restart: executor.threads' "$work/c1.log" ||
-        fail "the reload does not say executor.threads waits for a restart"
+# The reload logs this after it published the snapshot read above.
+wait_until 10 "the reload says executor.threads waits for a restart" -- \
+        grep -q 'changed keys ignored until restart: executor.threads' "$work/c1.log"
 
 stop_consumers c1
 log "passed"

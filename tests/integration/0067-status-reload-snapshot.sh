@@ -80,5 +80,8 @@ for s in torn[:5]:
 sys.exit(1 if torn or len(seen) != 2 else 0)
 PY
 log "ok: every /status snapshot showed one configuration across 150 reloads"
-assert_eq "reloads counted" "$(metric_sum "$c1_http" '^swarmq_config_reloads_total\{result="ok"')" 150
+# Counted after the reload published the snapshot the reader saw.
+wait_until 10 "reloads counted = 150" -- \
+        value_is -eq 150 metric_sum "$c1_http" '^swarmq_config_reloads_total\{result="ok"'
+log "ok: reloads counted = 150"
 stop_consumers c1
