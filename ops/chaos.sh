@@ -187,12 +187,8 @@ sampler_start() {
         sampler_pid=$!
         sq_pids+=("$sampler_pid")
         : >"$work/$1.events"
-        local i
-        for ((i = 0; i < 300; i++)); do
-                [[ -s "$work/$1.samples" ]] && return 0
-                sleep 0.1
-        done
-        fail "the results sampler wrote nothing in 30 s"
+        wait_until 30 "the results sampler's first sample" -- \
+                test -s "$work/$1.samples"
 }
 
 sampler_stop() {
