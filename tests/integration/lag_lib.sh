@@ -61,10 +61,14 @@ lag_paused_scenario() {
         shift
         token=tok-$RANDOM$RANDOM
         printf '%s\n' "$token" >"$work/token"
+        # gate: a task that runs until the test creates $work/release (at
+        # most 60 s: none outlives a failed test for long), so the window
+        # stays full for as long as the test looks at it.
         start_consumer c1 "$@" -X http.admin.token.file="$work/token" \
                 -X commit.interval.ms=200 -X lag.refresh.interval.ms="$refresh_ms" \
                 -X admission.high.mark=2 -X admission.low.mark=1 -X executor.threads=4 \
-                -X kafka.fetch.wait.max.ms=50
+                -X kafka.fetch.wait.max.ms=50 -X agent.gate.kind=exec \
+                -X "agent.gate.command=[\"/bin/sh\", \"-c\", \"i=0; while [ ! -e '$work/release' ] && [ \$i -lt 1200 ]; do /bin/sleep 0.05; i=\$((i + 1)); done\"]"
         wait_ready "$c1_http"
 
         # 1. Admin pause.
@@ -82,9 +86,11 @@ lag_paused_scenario() {
         assert_eq "resume" "$(post /admin/resume)" 202
         lag_ran "$work/p.ids" 60 "after resume"
 
-        # 2. Backpressure: two 10 s tasks fill the window (high mark 2),
-        # the lane pauses, 40 more tasks wait in Kafka behind it.
-        lag_producer -q submit --count 2 --type sleep --payload 10000 --id-prefix s \
+        # 2. Backpressure: two gate tasks fill the window (high mark 2),
+        # the lane pauses, 40 more tasks wait in Kafka behind it. The gate
+        # tasks run until released: a fixed-length task could end while
+        # a loaded machine was still reading the lag.
+        lag_producer -q submit --count 2 --type gate --id-prefix s \
                 --ids-out "$work/s.ids" || fail "submit failed"
         wait_for "window full" "status_get 'j[\"admission\"][\"window\"][\"tasks\"]'" -eq 2
         wait_for "tasks lane paused by the window" \
@@ -96,6 +102,7 @@ lag_paused_scenario() {
         wait_for "/metrics lag behind the full window" metric_lag -ge 40
         assert_eq "window while the lag is read" \
                 "$(status_get 'j["admission"]["window"]["tasks"]')" 2
+        touch "$work/release"
         cat "$work/s.ids" "$work/w.ids" >"$work/sw.ids"
         lag_ran "$work/sw.ids" 42 "after the window drained"
 
