@@ -29,6 +29,7 @@
  *   is not committed: the next owner, or this instance after the wait,
  *   reads it again.
  */
+#include "event_types.h"
 #include "admission_int.h"
 #include "daemon_int.h"
 #include "delay.h"
@@ -297,15 +298,16 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                 if (!sq_emit_event_acks(daemon)) {
                         /* events.publish=none: no record to wait for. */
                         sq_emit_event(daemon, daemon->poll.codec,
-                                      "duplicate_dropped", job->task, NULL,
-                                      "this task id already succeeded", NULL);
+                                      SQ_EVENT_DUPLICATE_DROPPED, job->task,
+                                      NULL, "this task id already succeeded",
+                                      NULL);
                         sq_job_acked(daemon, job);
                         return;
                 }
                 atomic_store(&job->pending_acks, 1);
-                sq_emit_event(daemon, daemon->poll.codec, "duplicate_dropped",
-                              job->task, NULL, "this task id already succeeded",
-                              job);
+                sq_emit_event(daemon, daemon->poll.codec,
+                              SQ_EVENT_DUPLICATE_DROPPED, job->task, NULL,
+                              "this task id already succeeded", job);
                 return;
         }
         if (sq_control_cancelled(daemon, job->task->id)) {
@@ -371,7 +373,8 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         }
         job->item.priority = job->task->priority;
 
-        sq_emit_event(daemon, daemon->poll.codec, "received", job->task, NULL,
+        sq_emit_event(daemon, daemon->poll.codec, SQ_EVENT_RECEIVED, job->task,
+                      NULL,
                       demoted ? "priority CRITICAL run as HIGH: critical tasks "
                                 "go to topic.critical"
                               : NULL,

@@ -42,6 +42,7 @@
  *   would keep the result and abort the event that made its offset
  *   committable, and the task would run, and be answered, again.
  */
+#include "event_types.h"
 #include "daemon_int.h"
 #include "poll_int.h"
 #include "log.h"
@@ -476,8 +477,8 @@ static void undecodable_records(sq_daemon_t *daemon,
 
         if (!sq_codec_peek_task_id(rkm->payload, rkm->len, id, sizeof(id))) {
                 atomic_store(&job->pending_acks, 1);
-                sq_emit_event(daemon, codec, "dead_lettered", NULL, NULL, why,
-                              NULL);
+                sq_emit_event(daemon, codec, SQ_EVENT_DEAD_LETTERED, NULL, NULL,
+                              why, NULL);
                 sq_emit_dead_letter(daemon, rkm,
                                     sq_dl_reason_name(SQ_DL_DECODE_ERROR), why,
                                     job);
@@ -501,7 +502,8 @@ static void undecodable_records(sq_daemon_t *daemon,
         /* The dead letter, the result and (events.publish) the event. */
         atomic_store(&job->pending_acks, 2 + sq_emit_event_acks(daemon));
         emit_result(daemon, codec, job, &result, NULL);
-        sq_emit_event(daemon, codec, "dead_lettered", &idonly, NULL, why, job);
+        sq_emit_event(daemon, codec, SQ_EVENT_DEAD_LETTERED, &idonly, NULL, why,
+                      job);
         sq_emit_dead_letter(daemon, rkm, sq_dl_reason_name(SQ_DL_DECODE_ERROR),
                             why, job);
 }
@@ -554,7 +556,7 @@ static void dead_letter_job(sq_daemon_t *daemon, sq_codec_t *codec,
         /* The job may be freed once its last record is produced: an event
          * that is not (events.publish=none) comes before it. */
         if (!ev)
-                sq_emit_event(daemon, codec, "dead_lettered", task,
+                sq_emit_event(daemon, codec, SQ_EVENT_DEAD_LETTERED, task,
                               result->agent, detail, job);
         if (refused) {
                 rd_kafka_headers_t *rhdrs = rd_kafka_headers_new(1);
@@ -564,7 +566,7 @@ static void dead_letter_job(sq_daemon_t *daemon, sq_codec_t *codec,
                 emit_result(daemon, codec, job, result, NULL);
         }
         if (ev)
-                sq_emit_event(daemon, codec, "dead_lettered", task,
+                sq_emit_event(daemon, codec, SQ_EVENT_DEAD_LETTERED, task,
                               result->agent, detail, job);
 }
 
@@ -622,8 +624,8 @@ static bool failure_records(sq_daemon_t *daemon, sq_codec_t *codec,
                         /* The retry record is the job's only record:
                          * after it the job may be freed. */
                         sq_job_finished(daemon, job);
-                        sq_emit_event(daemon, codec, "retry_scheduled", task,
-                                      result->agent, detail, job);
+                        sq_emit_event(daemon, codec, SQ_EVENT_RETRY_SCHEDULED,
+                                      task, result->agent, detail, job);
                         produce(daemon, codec, daemon->rkt_retry, key, key_len,
                                 rec->value, rec->value_len, hdrs, job);
                         return false;
@@ -632,7 +634,7 @@ static bool failure_records(sq_daemon_t *daemon, sq_codec_t *codec,
                         rec->value, rec->value_len, hdrs, job);
                 /* The event is still to produce: the job is alive. */
                 sq_job_finished(daemon, job);
-                sq_emit_event(daemon, codec, "retry_scheduled", task,
+                sq_emit_event(daemon, codec, SQ_EVENT_RETRY_SCHEDULED, task,
                               result->agent, detail, job);
                 return false;
         }
@@ -681,7 +683,8 @@ void sq_emit_cancelled(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         sq_emit_txn_hold(daemon);
         emit_result(daemon, codec, job, &result, NULL);
         if (ev)
-                sq_emit_event(daemon, codec, "cancelled", task, NULL, why, job);
+                sq_emit_event(daemon, codec, SQ_EVENT_CANCELLED, task, NULL,
+                              why, job);
         sq_emit_txn_release(daemon);
 }
 
@@ -739,8 +742,8 @@ void sq_emit_delay(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         produce(daemon, codec, daemon->rkt_retry, key, key_len, rec->value,
                 rec->value_len, hdrs, job);
         if (ev)
-                sq_emit_event(daemon, codec, "delayed", task, NULL, detail,
-                              job);
+                sq_emit_event(daemon, codec, SQ_EVENT_DELAYED, task, NULL,
+                              detail, job);
         sq_emit_txn_release(daemon);
 }
 

@@ -33,6 +33,7 @@
  *   kind, so a reload keeps them (exec and pool settings need a restart).
  *   The async run holds a reference to its registry until async_done().
  */
+#include "event_types.h"
 #include "daemon_int.h"
 #include "registry_int.h"
 #include "log.h"
@@ -41,20 +42,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The event of a job that ends here: only a success or a cancellation
+ * does (a failure goes to sq_emit_failure(): a retry or a dead letter). */
 static const char *terminal_event_type(sq_status_t status) {
-        switch (status) {
-        case SQ_STATUS_SUCCEEDED:
-                return "succeeded";
-        case SQ_STATUS_FAILED:
-                return "failed";
-        case SQ_STATUS_TIMED_OUT:
-                return "timed_out";
-        case SQ_STATUS_DEAD_LETTERED:
-                return "dead_lettered";
-        case SQ_STATUS_CANCELLED:
-                return "cancelled";
-        }
-        return "failed";
+        return status == SQ_STATUS_CANCELLED ? SQ_EVENT_CANCELLED
+                                             : SQ_EVENT_SUCCEEDED;
 }
 
 /* Returns why the job must not run, or NULL. */
@@ -319,8 +311,8 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
         t0         = now_us;
         sq_metric_observe(daemon->m.sched_latency[task->priority],
                           (double)(t0 - job->received_us) / 1e6);
-        sq_emit_event_at(daemon, codec, "started", task, sq_agent_name(agent),
-                         NULL, NULL, started_ms);
+        sq_emit_event_at(daemon, codec, SQ_EVENT_STARTED, task,
+                         sq_agent_name(agent), NULL, NULL, started_ms);
         timeout_ms  = task->timeout_ms > 0 ? task->timeout_ms
                                            : daemon->conf->default_timeout_ms;
         deadline_us = timeout_ms > 0 ? t0 + timeout_ms * 1000 : 0;

@@ -29,6 +29,7 @@
  *   served here (rd_kafka_consumer_close_queue) until then, and the
  *   revocation it brings does not wait a second drain timeout.
  */
+#include "event_types.h"
 #include "admission_int.h"
 #include "commit_int.h"
 #include "daemon_int.h"
@@ -192,8 +193,9 @@ static void stop_intake(sq_daemon_t *daemon) {
 
 /* Emits an instance event when an admin action took effect. */
 static void admin_events(sq_daemon_t *daemon) {
-        static const char *const types[] = {
-            "instance_resumed", "instance_paused", "instance_draining"};
+        static const char *const types[] = {SQ_EVENT_INSTANCE_RESUMED,
+                                            SQ_EVENT_INSTANCE_PAUSED,
+                                            SQ_EVENT_INSTANCE_DRAINING};
         int state = atomic_load(&daemon->admin.draining) ? 2
                     : atomic_load(&daemon->admin.paused) ? 1
                                                          : 0;
@@ -213,8 +215,8 @@ static void finish_drain(sq_daemon_t *daemon) {
         SQ_LOG(SQ_LOG_NOTICE, "ADMIN",
                "drained: intake stopped, no task in flight, offsets "
                "committed");
-        sq_emit_event(daemon, daemon->poll.codec, "instance_drained", NULL,
-                      NULL, NULL, NULL);
+        sq_emit_event(daemon, daemon->poll.codec, SQ_EVENT_INSTANCE_DRAINED,
+                      NULL, NULL, NULL, NULL);
 }
 
 /* While stopping: true once the window is empty, or waiting no longer

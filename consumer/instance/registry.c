@@ -14,6 +14,7 @@
  *   the lock is released. Events are produced with the calling thread's
  *   codec; a reload (no codec of its own) only logs the transitions.
  */
+#include "event_types.h"
 #include "daemon_int.h"
 #include "log.h"
 #include "poll_int.h"
@@ -32,13 +33,13 @@ sq_agents_t *sq_daemon_agents(sq_daemon_t *daemon) {
 static const char *breaker_event_type(sq_breaker_state_t to) {
         switch (to) {
         case SQ_BREAKER_OPEN:
-                return "breaker_open";
+                return SQ_EVENT_BREAKER_OPEN;
         case SQ_BREAKER_HALF_OPEN:
-                return "breaker_half_open";
+                return SQ_EVENT_BREAKER_HALF_OPEN;
         case SQ_BREAKER_CLOSED:
-                return "breaker_closed";
+                return SQ_EVENT_BREAKER_CLOSED;
         }
-        return "breaker_closed";
+        return SQ_EVENT_BREAKER_CLOSED;
 }
 
 void sq_daemon_agents_out(sq_daemon_t *daemon, sq_codec_t *codec,

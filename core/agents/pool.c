@@ -436,9 +436,9 @@ static void retry_or_fail(worker_t *worker, const char *why) {
         }
         req_complete(req, SQ_STATUS_FAILED,
                      strf("worker pid %d of pool agent %s %s while running "
-                          "the task (retried %d times)",
-                          (int)worker->child.pid, pool->name, why,
-                          req->retries),
+                          "the task (retried %d %s)",
+                          (int)worker->child.pid, pool->name, why, req->retries,
+                          req->retries == 1 ? "time" : "times"),
                      NULL, 0, pool->shutting_down);
 }
 

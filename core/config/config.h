@@ -315,4 +315,15 @@ bool sq_config_key_reloadable(const char *key);
  */
 sq_config_scope_t sq_config_key_scope(const char *key);
 
+/**
+ * @brief "Did you mean": the closest of @p cnt names to @p name by edit
+ *        distance (config_suggest.c), used for keys, agent fields, flags
+ *        and swarmq-producer's commands, options and event types.
+ * @returns the closest name, or NULL when none is close enough. Name i
+ *          is the string pointer at (const char *)names + i * stride, so
+ *          a table's name column can be searched in place.
+ */
+const char *sq_config_suggest(const char *name, const char *const *names,
+                              size_t cnt, size_t stride);
+
 #endif /* SQ_CONFIG_H */

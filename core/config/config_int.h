@@ -144,14 +144,7 @@ void sq_config_agent_dump(const sq_agent_conf_t *agent,
  * Suggestions (config_suggest.c)
  */
 
-/**
- * @returns the closest of @p cnt names to @p name, or NULL when none is
- *          close enough. Name i is the string pointer at
- *          (const char *)names + i * stride, so a table's name column
- *          can be searched in place.
- */
-const char *sq_config_suggest(const char *name, const char *const *names,
-                              size_t cnt, size_t stride);
+/* sq_config_suggest() is in config.h: the CLI uses it too. */
 
 /**
  * @brief Writes the error for an unknown key, with the closest known key

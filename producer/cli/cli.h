@@ -20,6 +20,7 @@
 #include "common.h"
 #include "kafka_conf.h"
 
+#include <getopt.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 
@@ -69,6 +70,24 @@ int sq_cli_dlt(const sq_cli_t *cli, int argc, char **argv);
  */
 int sq_cli_usage_error(const char *cmd, const char *fmt, ...)
     SQ_ATTR_PRINTF(2, 3);
+
+/** The global options (main.c), for the command layer to tell a global
+ *  option given after the command where it goes. NULL-terminated. */
+extern const struct option sq_cli_global_options[];
+
+/**
+ * @returns @p one when @p n is 1, else @p many: "1 task", "2 tasks".
+ */
+const char *sq_cli_plural(uint64_t n, const char *one, const char *many);
+
+/**
+ * @brief Writes " (did you mean --count?)" into @p buf when an option of
+ *        @p longopts is close to the unknown option @p word ("--cout",
+ *        "--cout=3"), else an empty string.
+ * @returns @p buf.
+ */
+char *sq_cli_option_hint(const char *word, const struct option *longopts,
+                         char *buf, size_t size);
 
 /** @brief Installs the SIGINT/SIGTERM handlers (no SA_RESTART). */
 void sq_cli_signals_install(void);

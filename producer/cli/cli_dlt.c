@@ -34,6 +34,7 @@
  *   rd_kafka_flush() on the main thread.
  */
 #include "cli_reader.h"
+#include "config.h"
 
 #include "log.h"
 #include "retry.h"
@@ -934,10 +935,14 @@ int sq_cli_dlt(const sq_cli_t *cli, int argc, char **argv) {
                 cmd.name     = "dlt redrive";
                 opts.redrive = true;
         } else {
+                static const char *const subs[] = {"list", "redrive"};
+                const char *best                = sq_config_suggest(
+                                   argv[1], subs, SQ_ARRAY_SIZE(subs), sizeof(subs[0]));
                 ret = sq_cli_usage_error("dlt",
                                          "unknown subcommand \"%s\" "
-                                         "(expected list or redrive)",
-                                         argv[1]);
+                                         "(expected list or redrive)%s%s%s",
+                                         argv[1], best ? "; did you mean " : "",
+                                         best ? best : "", best ? "?" : "");
                 goto done;
         }
         opts.rd.topic  = DEFAULT_DLT;

@@ -18,6 +18,9 @@
  */
 #include "cli_reader.h"
 
+#include "config.h"
+#include "event_types.h"
+
 #include "log.h"
 #include "task.h"
 
@@ -60,6 +63,8 @@ typedef struct replay_state_s {
 
 /* clang-format off: the help text is laid out as it prints. */
 static void replay_usage(FILE *fp) {
+        size_t i;
+
         fprintf(
             fp,
             "Usage: " SQ_CLI_PROG " [global options] replay [options]\n"
@@ -113,11 +118,14 @@ static void replay_usage(FILE *fp) {
             "Filters:\n"
             "      --task-id ID       only records of this task "
             "(repeatable)\n"
-            "      --type TYPE        only events of this type: received, "
-            "started,\n"
-            "                         succeeded, failed, timed_out, "
-            "dead_lettered\n"
-            "                         (repeatable; not with --results)\n"
+            "      --type TYPE        only events of this type (repeatable; "
+            "not with\n"
+            "                         --results), one of:\n");
+        for (i = 0; i < sq_event_types_cnt; i++)
+                fprintf(fp, "                           %-18s %s\n",
+                        sq_event_types[i].name, sq_event_types[i].meaning);
+        fprintf(
+            fp,
             "\n"
             "Output:\n"
             "      --with-coordinates add \"_topic\", \"_partition\", "
@@ -155,7 +163,7 @@ static void replay_usage(FILE *fp) {
             "  " SQ_CLI_PROG " -b localhost:9092 replay --results \\\n"
             "      --since 2026-11-24T10:00:00Z --with-coordinates\n"
             "  " SQ_CLI_PROG " -b localhost:9092 replay --follow --type "
-            "failed\n");
+            "dead_lettered\n");
 }
 /* clang-format on */
 
@@ -293,8 +301,17 @@ static int replay_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
                 sq_strmap_put(&opts->task_ids, arg, NULL);
                 break;
         case OPT_TYPE:
-                if (!sq_cmd_word_arg(cmd, "--type", arg))
-                        return SQ_CLI_EXIT_USAGE;
+                if (!sq_event_type_find(arg)) {
+                        const char *best = sq_config_suggest(
+                            arg, &sq_event_types[0].name, sq_event_types_cnt,
+                            sizeof(sq_event_types[0]));
+                        return sq_cli_usage_error(
+                            cmd->name,
+                            "--type: no event type \"%s\"%s%s%s (see "
+                            "replay --help for the list)",
+                            arg, best ? "; did you mean " : "",
+                            best ? best : "", best ? "?" : "");
+                }
                 sq_strmap_put(&opts->types, arg, NULL);
                 break;
         case OPT_WITH_COORDS:

@@ -18,6 +18,7 @@
 #include "swarmq/producer.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -61,6 +62,7 @@ typedef struct submit_opts_s {
         int64_t flush_timeout_ms;
         const char *generator_opt; /* first generator flag seen, or NULL */
         bool prio_given;
+        bool json;
 } submit_opts_t;
 
 typedef struct submit_run_s {
@@ -73,6 +75,9 @@ typedef struct submit_run_s {
         uint64_t skipped; /* bad lines skipped with --skip-bad */
         int64_t start_us;
         bool interrupted;
+        const char *prefix; /* generated ids: PREFIX-000001... */
+        json_t *ids;        /* with --json: every id submitted (owned) */
+        char stopped[600];  /* why the run stopped early, or "" */
 } submit_run_t;
 
 /* clang-format off: the help text is laid out as it prints. */
@@ -141,15 +146,21 @@ static void submit_usage(FILE *fp) {
             "      --flush-timeout-ms MS  how long to wait for delivery at the "
             "end\n"
             "                           (default 30000)\n"
+            "      --json               print the summary as one JSON object "
+            "on stdout,\n"
+            "                           with every submitted id in \"ids\"\n"
             "  -h, --help               print this help and exit\n"
             "\n"
             "A progress line is drawn on stderr when it is a terminal; a "
             "one-line\n"
-            "summary is printed on stderr at the end (unless -q). Exit code 0 "
-            "when\n"
-            "every task was delivered, 1 when some were not (or on SIGINT), 2 "
-            "on a\n"
-            "usage error or a bad input line, 3 when no broker answered.\n");
+            "summary is printed on stderr at the end (unless -q), naming the "
+            "generated\n"
+            "ids (PREFIX-000001..PREFIX-N) and, when the exit code is not 0, "
+            "why.\n"
+            "Exit code 0 when every task was delivered, 1 when some were not "
+            "(or on\n"
+            "SIGINT), 2 on a usage error or a bad input line, 3 when no broker "
+            "answered.\n");
 }
 /* clang-format on */
 
@@ -257,6 +268,7 @@ enum {
         OPT_FLUSH_TIMEOUT,
         OPT_DELAY,
         OPT_NOT_BEFORE,
+        OPT_JSON,
 };
 
 static const struct option longopts[] = {
@@ -281,9 +293,24 @@ static const struct option longopts[] = {
     {"flush-timeout-ms", required_argument, NULL, OPT_FLUSH_TIMEOUT},
     {"delay-ms", required_argument, NULL, OPT_DELAY},
     {"not-before", required_argument, NULL, OPT_NOT_BEFORE},
+    {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* "--count" for getopt value 'n': how messages name an option. */
+static const char *option_name(int opt) {
+        static char name[40];
+        size_t i;
+
+        for (i = 0; longopts[i].name; i++) {
+                if (longopts[i].val == opt) {
+                        snprintf(name, sizeof(name), "--%s", longopts[i].name);
+                        return name;
+                }
+        }
+        return "an option";
+}
 
 /* Whether @p opt only makes sense for generated tasks. */
 static bool is_generator_opt(int opt) {
@@ -301,10 +328,12 @@ static int submit_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
         submit_opts_t *opts = optsp;
         char errstr[256];
         int64_t v;
+        (void)word; /* stored below, so named from the table instead */
 
-        /* Remember the first flag that only generated tasks use. */
+        /* Remember the first flag that only generated tasks use, by its
+         * name (@p word is the value when it was given apart). */
         if (!opts->generator_opt && is_generator_opt(opt))
-                opts->generator_opt = word;
+                opts->generator_opt = option_name(opt);
         switch (opt) {
         case 'n':
                 if (!sq_cmd_int_arg(cmd, "--count", arg, 0, INT64_MAX, NULL,
@@ -412,6 +441,9 @@ static int submit_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
                 if (!sq_cmd_int_arg(cmd, "--rate", arg, 0, 100000000, NULL,
                                     &opts->rate))
                         return SQ_CLI_EXIT_USAGE;
+                break;
+        case OPT_JSON:
+                opts->json = true;
                 break;
         case OPT_FLUSH_TIMEOUT:
                 if (!sq_cmd_int_arg(cmd, "--flush-timeout-ms", arg, 0,
@@ -556,6 +588,9 @@ static sq_err_t submit_task(submit_run_t *run, swarmq_task_t *task,
         run->queued++;
         if (run->ids_fp)
                 fprintf(run->ids_fp, "%s\n", swarmq_task_id(task));
+        if (run->ids)
+                json_array_append_new(run->ids,
+                                      json_string(swarmq_task_id(task)));
         sq_progress_update(&run->prog, run->queued, false);
         if (sq_cli_interrupted())
                 run->interrupted = true;
@@ -616,17 +651,18 @@ static int run_generated(submit_run_t *run) {
                 snprintf(prefix, sizeof(prefix), "run-%s",
                          sq_cli_random_hex(hex, 4));
         }
+        run->prefix = opts->id_prefix ? opts->id_prefix : sq_strdup(prefix);
         if (opts->payload_size > 0)
                 payload_buf = sq_malloc((size_t)opts->payload_size);
 
         for (i = 0; i < opts->count && !run->interrupted; i++) {
-                if (submit_task(run,
-                                generate_task(opts,
-                                              opts->id_prefix ? opts->id_prefix
-                                                              : prefix,
-                                              i, payload_buf),
-                                errstr, sizeof(errstr)) != SQ_OK) {
+                if (submit_task(
+                        run, generate_task(opts, run->prefix, i, payload_buf),
+                        errstr, sizeof(errstr)) != SQ_OK) {
                         sq_cmd_say(run->cmd, &run->prog, "%s", errstr);
+                        snprintf(run->stopped, sizeof(run->stopped),
+                                 "stopped at task %" PRIu64 ": %s", i + 1,
+                                 errstr);
                         ret = SQ_CLI_EXIT_INCOMPLETE;
                         break;
                 }
@@ -657,8 +693,11 @@ static bool bad_line(submit_run_t *run, const char *src, uint64_t lineno,
         }
         sq_cmd_say(run->cmd, &run->prog,
                    "%s:%" PRIu64 ": bad task: %s (stopped after %" PRIu64
-                   " tasks; --skip-bad skips bad lines)",
-                   src, lineno, reason, run->queued);
+                   " %s; --skip-bad skips bad lines)",
+                   src, lineno, reason, run->queued,
+                   sq_cli_plural(run->queued, "task", "tasks"));
+        snprintf(run->stopped, sizeof(run->stopped),
+                 "stopped at the bad task on %s:%" PRIu64, src, lineno);
         return false;
 }
 
@@ -678,6 +717,8 @@ static int run_json_lines(submit_run_t *run) {
         if (!fp) {
                 sq_cmd_say(run->cmd, NULL, "cannot open %s: %s", opts->file,
                            strerror(errno));
+                snprintf(run->stopped, sizeof(run->stopped), "cannot open %s",
+                         opts->file);
                 ret = SQ_CLI_EXIT_USAGE;
                 goto done;
         }
@@ -692,6 +733,8 @@ static int run_json_lines(submit_run_t *run) {
                         }
                         sq_cmd_say(run->cmd, &run->prog, "cannot read %s: %s",
                                    src, strerror(errno));
+                        snprintf(run->stopped, sizeof(run->stopped),
+                                 "cannot read %s", src);
                         ret = SQ_CLI_EXIT_USAGE;
                         goto done;
                 }
@@ -725,6 +768,9 @@ static int run_json_lines(submit_run_t *run) {
                 default:
                         sq_cmd_say(run->cmd, &run->prog, "%s:%" PRIu64 ": %s",
                                    src, lineno, errstr);
+                        snprintf(run->stopped, sizeof(run->stopped),
+                                 "stopped at %s:%" PRIu64 ": %s", src, lineno,
+                                 errstr);
                         ret = SQ_CLI_EXIT_INCOMPLETE;
                         goto done;
                 }
@@ -760,40 +806,99 @@ static uint64_t flush_all(submit_run_t *run) {
         return counts.failed + counts.in_flight;
 }
 
-/* The one-line summary (not with -q), then what was not delivered.
- * @returns whether everything submitted was delivered. */
-static bool print_summary(const submit_run_t *run, uint64_t undelivered) {
+/* Says what was not delivered, then the summary: one line on stderr (not
+ * with -q) or one JSON object on stdout (--json), ending with the exit
+ * code's reason whenever it is not 0, so the summary never reads as a
+ * success of a run that exits 1 or 2.
+ * @param ret the exit code so far. @returns the final exit code. */
+static int print_summary(submit_run_t *run, uint64_t undelivered, int ret) {
         const submit_opts_t *opts = run->opts;
         swarmq_producer_counts_t counts;
-        const char *last;
+        const char *last, *unit;
+        char why[700] = "", ids[300] = "";
+        uint64_t unsent = 0;
         double secs;
 
         swarmq_producer_counts(run->p, &counts);
         secs = (double)(sq_clock_us() - run->start_us) / 1e6;
-        if (!run->cmd->cli->quiet) {
-                fprintf(stderr,
-                        "submitted %" PRIu64 " %s in %.2f s (%.0f tasks/s), "
-                        "%" PRIu64 " failed",
-                        counts.submitted,
-                        opts->raw_value ? "raw record" : "tasks", secs,
-                        secs > 0 ? (double)counts.submitted / secs : 0.0,
-                        undelivered);
-                if (run->skipped)
-                        fprintf(stderr, ", %" PRIu64 " bad lines skipped",
-                                run->skipped);
-                fprintf(stderr, "%s\n",
-                        run->interrupted ? " (interrupted)" : "");
-        }
-        if (!undelivered)
-                return true;
         last = swarmq_producer_last_error(run->p);
-        sq_cmd_say(run->cmd, NULL,
-                   "%" PRIu64 " of %" PRIu64 " not delivered (%" PRIu64
-                   " failed, %" PRIu64 " still in flight)%s%s",
-                   undelivered, counts.submitted, counts.failed,
-                   counts.in_flight, last ? "; last error: " : "",
-                   last ? last : "");
-        return false;
+        if (undelivered)
+                sq_cmd_say(run->cmd, NULL,
+                           "%" PRIu64 " of %" PRIu64 " not delivered (%" PRIu64
+                           " failed, %" PRIu64 " still in flight)%s%s",
+                           undelivered, counts.submitted, counts.failed,
+                           counts.in_flight, last ? "; last error: " : "",
+                           last ? last : "");
+        if (undelivered && ret == SQ_CLI_EXIT_OK)
+                ret = SQ_CLI_EXIT_INCOMPLETE;
+        if (run->interrupted && ret == SQ_CLI_EXIT_OK)
+                ret = SQ_CLI_EXIT_INCOMPLETE;
+        /* Generated tasks never written because the run stopped. */
+        if (run->prefix && !opts->raw_value && opts->count > run->queued)
+                unsent = opts->count - run->queued;
+
+        if (run->interrupted)
+                snprintf(why, sizeof(why), "interrupted");
+        else if (run->stopped[0])
+                snprintf(why, sizeof(why), "%s", run->stopped);
+        else if (undelivered)
+                snprintf(why, sizeof(why), "%" PRIu64 " not delivered",
+                         undelivered);
+        if (run->prefix && run->queued)
+                snprintf(ids, sizeof(ids),
+                         run->queued == 1 ? ", id %s-%06" PRIu64
+                                          : ", ids %s-%06" PRIu64
+                                            "..%s-%06" PRIu64,
+                         run->prefix, (uint64_t)1, run->prefix, run->queued);
+
+        if (opts->json) {
+                json_t *obj = json_object();
+                json_object_set_new(obj, "submitted",
+                                    json_integer((json_int_t)counts.submitted));
+                json_object_set_new(
+                    obj, "delivered",
+                    json_integer((json_int_t)(counts.submitted - undelivered)));
+                json_object_set_new(obj, "failed",
+                                    json_integer((json_int_t)undelivered));
+                json_object_set_new(obj, "not_submitted",
+                                    json_integer((json_int_t)unsent));
+                json_object_set_new(obj, "bad_lines_skipped",
+                                    json_integer((json_int_t)run->skipped));
+                json_object_set_new(obj, "elapsed_ms",
+                                    json_integer((json_int_t)(secs * 1000)));
+                json_object_set_new(obj, "interrupted",
+                                    json_boolean(run->interrupted));
+                json_object_set_new(obj, "exit_code", json_integer(ret));
+                if (why[0])
+                        json_object_set_new(obj, "stopped", json_string(why));
+                json_object_set_new(obj, "ids",
+                                    run->ids ? json_incref(run->ids)
+                                             : json_array());
+                sq_cmd_print_json(obj, JSON_COMPACT);
+                return ret;
+        }
+        if (run->cmd->cli->quiet)
+                return ret;
+        unit =
+            opts->raw_value
+                ? sq_cli_plural(counts.submitted, "raw record", "raw records")
+                : sq_cli_plural(counts.submitted, "task", "tasks");
+        fprintf(stderr,
+                "submitted %" PRIu64 " %s in %.2f s (%.0f tasks/s), %" PRIu64
+                " failed",
+                counts.submitted, unit, secs,
+                secs > 0 ? (double)counts.submitted / secs : 0.0, undelivered);
+        if (run->skipped)
+                fprintf(stderr, ", %" PRIu64 " %s skipped", run->skipped,
+                        sq_cli_plural(run->skipped, "bad line", "bad lines"));
+        if (unsent)
+                fprintf(stderr, ", %" PRIu64 " not submitted", unsent);
+        fprintf(stderr, "%s", ids);
+        if (ret != SQ_CLI_EXIT_OK)
+                fprintf(stderr, " (exit %d: %s)", ret,
+                        why[0] ? why : "incomplete");
+        fprintf(stderr, "\n");
+        return ret;
 }
 
 /** @brief Runs `submit`; see submit_usage(). */
@@ -834,6 +939,8 @@ int sq_cli_submit(const sq_cli_t *cli, int argc, char **argv) {
         ret = producer_open(&run);
         if (ret != SQ_CLI_EXIT_OK)
                 goto done;
+        if (opts.json)
+                run.ids = json_array();
 
         sq_progress_init(
             &run.prog, !cli->quiet,
@@ -847,6 +954,8 @@ int sq_cli_submit(const sq_cli_t *cli, int argc, char **argv) {
                                              strlen(opts.raw_value), errstr,
                                              sizeof(errstr)) != SWARMQ_OK) {
                         sq_cmd_say(&cmd, NULL, "%s", errstr);
+                        snprintf(run.stopped, sizeof(run.stopped),
+                                 "not sent: %s", errstr);
                         ret = SQ_CLI_EXIT_INCOMPLETE;
                 } else {
                         run.queued = 1;
@@ -859,10 +968,7 @@ int sq_cli_submit(const sq_cli_t *cli, int argc, char **argv) {
 
         undelivered = flush_all(&run);
         sq_progress_clear(&run.prog);
-        if (!print_summary(&run, undelivered) && ret == SQ_CLI_EXIT_OK)
-                ret = SQ_CLI_EXIT_INCOMPLETE;
-        if (run.interrupted && ret == SQ_CLI_EXIT_OK)
-                ret = SQ_CLI_EXIT_INCOMPLETE;
+        ret = print_summary(&run, undelivered, ret);
 
 done:
         if (run.ids_fp && fclose(run.ids_fp) != 0) {
@@ -872,6 +978,9 @@ done:
                         ret = SQ_CLI_EXIT_INCOMPLETE;
         }
         swarmq_producer_destroy(run.p);
+        json_decref(run.ids);
+        if (run.prefix && run.prefix != opts.id_prefix)
+                sq_free((char *)run.prefix);
         sq_cmd_term(&cmd);
         sq_free(opts.caps);
         sq_free(opts.headers);

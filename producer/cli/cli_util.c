@@ -12,6 +12,7 @@
  *   is short).
  */
 #include "cli.h"
+#include "config.h"
 #include "hash.h"
 
 #include <errno.h>
@@ -189,5 +190,32 @@ char *sq_cli_random_hex(char *buf, size_t nbytes) {
                 buf[2 * i + 1] = hex[b[i] & 15];
         }
         buf[2 * nbytes] = '\0';
+        return buf;
+}
+
+const char *sq_cli_plural(uint64_t n, const char *one, const char *many) {
+        return n == 1 ? one : many;
+}
+
+char *sq_cli_option_hint(const char *word, const struct option *longopts,
+                         char *buf, size_t size) {
+        const char *names[128], *best;
+        char name[128];
+        size_t i, n = 0, len;
+
+        buf[0] = '\0';
+        if (strncmp(word, "--", 2))
+                return buf; /* a short option: too short to guess */
+        word += 2;
+        len = strcspn(word, "=");
+        if (len >= sizeof(name))
+                return buf;
+        memcpy(name, word, len);
+        name[len] = '\0';
+        for (i = 0; longopts[i].name && n < SQ_ARRAY_SIZE(names); i++)
+                names[n++] = longopts[i].name;
+        best = sq_config_suggest(name, names, n, sizeof(names[0]));
+        if (best)
+                snprintf(buf, size, " (did you mean --%s?)", best);
         return buf;
 }

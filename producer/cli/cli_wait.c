@@ -74,6 +74,7 @@ typedef struct wait_state_s {
         uint64_t arrived; /* expected ids with at least one result */
         uint64_t status_cnt[SQ_STATUS_CNT];
         uint64_t undecodable;
+        uint64_t other; /* results of ids not asked for (--id/--ids-file) */
         sq_progress_t prog;
         int64_t start_us;
         bool interrupted;
@@ -105,13 +106,16 @@ static void wait_usage(FILE *fp) {
             "      --timeout-ms MS    give up after MS (default 60000)\n"
             "      --from-end         only see results written from now on\n"
             "      --json             print the summary as one JSON object\n"
-            "      --print            print each result as a JSON line on "
-            "stdout\n"
+            "      --print            print each counted result as a JSON line "
+            "on stdout\n"
             "  -h, --help             print this help and exit\n"
             "\n"
-            "A result for a task id already seen counts as a duplicate (total "
-            "vs\n"
-            "distinct). Exit code 0 when everything expected arrived, 1 on "
+            "With --id or --ids-file, only the results of those ids are "
+            "counted and\n"
+            "printed (with --count too). A result for a task id already seen "
+            "counts\n"
+            "as a duplicate (total vs distinct). Exit code 0 when everything "
+            "expected arrived, 1 on "
             "timeout or\n"
             "SIGINT (the missing ids are listed), 2 on a usage error, 3 when "
             "no broker\n"
@@ -276,18 +280,24 @@ static bool expectation_met(const wait_opts_t *opts, const wait_state_t *st) {
                st->arrived == opts->ids_cnt;
 }
 
-/* Counts one decoded result; prints it with --print. */
+/* Counts one decoded result; prints it with --print. With --id or
+ * --ids-file, only the results of those ids are counted and printed: the
+ * others are only tallied in st->other. */
 static void count_result(const wait_opts_t *opts, wait_state_t *st,
                          const sq_result_t *result) {
         uint64_t *seen, *exp;
         bool created;
 
+        exp = sq_strmap_get(&st->expected, result->task_id);
+        if (opts->ids_cnt && !exp) {
+                st->other++;
+                return;
+        }
         st->total++;
         seen = sq_strmap_put(&st->seen, result->task_id, &created);
         (*seen)++;
         if (created)
                 st->distinct++;
-        exp = sq_strmap_get(&st->expected, result->task_id);
         if (exp && (*exp)++ == 0)
                 st->arrived++;
         if ((unsigned)result->status < SQ_STATUS_CNT)
@@ -361,11 +371,16 @@ static void print_summary_text(const wait_opts_t *opts, const wait_state_t *st,
         size_t i;
         int s;
 
-        printf("results: %" PRIu64 " total, %" PRIu64
-               " distinct task ids, %" PRIu64 " duplicates, %" PRIu64
-               " undecodable\n",
-               st->total, st->distinct, st->total - st->distinct,
-               st->undecodable);
+        printf(
+            "results: %" PRIu64 " total, %" PRIu64 " distinct task %s, %" PRIu64
+            " %s, %" PRIu64 " undecodable",
+            st->total, st->distinct, sq_cli_plural(st->distinct, "id", "ids"),
+            st->total - st->distinct,
+            sq_cli_plural(st->total - st->distinct, "duplicate", "duplicates"),
+            st->undecodable);
+        if (opts->ids_cnt)
+                printf(" (%" PRIu64 " of other tasks not counted)", st->other);
+        printf("\n");
         printf("status:");
         for (s = 0; s < SQ_STATUS_CNT; s++)
                 printf(" %s=%" PRIu64, sq_status_name((sq_status_t)s),
@@ -435,6 +450,8 @@ static void print_summary_json(const wait_opts_t *opts, const wait_state_t *st,
             json_integer((json_int_t)(st->total - st->distinct)));
         json_object_set_new(root, "undecodable",
                             json_integer((json_int_t)st->undecodable));
+        json_object_set_new(root, "other_tasks",
+                            json_integer((json_int_t)st->other));
         json_object_set_new(root, "status", status);
         json_object_set_new(root, "agents", agents);
         json_object_set_new(root, "count",

@@ -42,14 +42,60 @@ void sq_cmd_term(sq_cmd_t *cmd) {
         cmd->registry = NULL;
 }
 
+/* Whether @p word (as written, "--brokers=x" or "-b") or short option
+ * @p letter is one of the global options. */
+static bool is_global_option(const char *word, int letter) {
+        const struct option *o;
+        size_t len;
+
+        if (!strncmp(word, "--", 2)) {
+                word += 2;
+                len = strcspn(word, "=");
+                for (o = sq_cli_global_options; o->name; o++) {
+                        if (strlen(o->name) == len &&
+                            !strncmp(o->name, word, len))
+                                return true;
+                }
+                return false;
+        }
+        for (o = sq_cli_global_options; o->name; o++) {
+                if (letter && o->val == letter)
+                        return true;
+        }
+        return false;
+}
+
+/* An option the command does not have: a global option given after the
+ * command is told where it goes, a near miss gets a did-you-mean. */
+static int unknown_option(const sq_cmd_t *cmd, const char *word, int letter,
+                          const struct option *longopts) {
+        char hint[160], shown[8];
+
+        if (strncmp(word, "--", 2) && letter) {
+                snprintf(shown, sizeof(shown), "-%c", letter);
+                word = shown; /* "-qn" names -q, not the cluster */
+        }
+        if (is_global_option(word, letter))
+                return sq_cli_usage_error(
+                    cmd->name,
+                    "%s is a global option: give it before the command, as "
+                    "in '" SQ_CLI_PROG " %s ... %s ...'",
+                    word, word, cmd->name);
+        return sq_cli_usage_error(
+            cmd->name, "unknown option %s%s", word,
+            sq_cli_option_hint(word, longopts, hint, sizeof(hint)));
+}
+
 int sq_cmd_parse(const sq_cmd_t *cmd, int argc, char **argv,
                  const char *shortopts, const struct option *longopts,
                  sq_cmd_opt_cb_t *cb, void *opts) {
-        int opt, ret;
+        int opt, ret, longindex;
+        char word[64];
 
         optind = 0; /* glibc: 0 re-initializes getopt for this argv */
         opterr = 0;
-        while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) !=
+        while ((longindex = -1, opt = getopt_long(argc, argv, shortopts,
+                                                  longopts, &longindex)) !=
                -1) {
                 switch (opt) {
                 case 'h':
@@ -60,10 +106,17 @@ int sq_cmd_parse(const sq_cmd_t *cmd, int argc, char **argv,
                                                   "option %s needs a value",
                                                   argv[optind - 1]);
                 case '?':
-                        return sq_cli_usage_error(
-                            cmd->name, "unknown option %s", argv[optind - 1]);
+                        return unknown_option(cmd, argv[optind - 1], optopt,
+                                              longopts);
                 default:
-                        ret = cb(cmd, opts, opt, optarg, argv[optind - 1]);
+                        /* The option as a message names it (argv[optind -
+                         * 1] is its value when given apart). */
+                        if (longindex >= 0)
+                                snprintf(word, sizeof(word), "--%s",
+                                         longopts[longindex].name);
+                        else
+                                snprintf(word, sizeof(word), "-%c", opt);
+                        ret = cb(cmd, opts, opt, optarg, word);
                         if (ret != SQ_CMD_CONTINUE)
                                 return ret;
                 }

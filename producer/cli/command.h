@@ -55,7 +55,8 @@ typedef struct sq_cmd_s {
  * A command's handler of one of its own options.
  * @param opts the command's options (what sq_cmd_parse() was given).
  * @param opt  getopt_long()'s value; @p arg its argument (borrowed from
- *             argv, NULL for a flag); @p word the option as written.
+ *             argv, NULL for a flag); @p word the option as messages name it
+ *             ("--count", "-n"; valid during the call only).
  * @returns SQ_CMD_CONTINUE, or an exit code with the message printed.
  */
 typedef int(sq_cmd_opt_cb_t)(const sq_cmd_t *cmd, void *opts, int opt,

@@ -15,6 +15,7 @@
  * command loops.
  */
 #include "cli.h"
+#include "config.h"
 #include "topics.h"
 
 #include "swarmq/producer.h"
@@ -223,29 +224,34 @@ static bool have_brokers(const sq_cli_t *cli) {
         return false;
 }
 
+enum {
+        OPT_TOPIC_TASKS = 256,
+        OPT_TOPIC_CRITICAL,
+        OPT_TOPIC_RESULTS,
+        OPT_TOPIC_EVENTS,
+        OPT_CONNECT_TIMEOUT,
+};
+
+const struct option sq_cli_global_options[] = {
+    {"brokers", required_argument, NULL, 'b'},
+    {"property", required_argument, NULL, 'X'},
+    {"topic-tasks", required_argument, NULL, OPT_TOPIC_TASKS},
+    {"topic-critical", required_argument, NULL, OPT_TOPIC_CRITICAL},
+    {"topic-results", required_argument, NULL, OPT_TOPIC_RESULTS},
+    {"topic-events", required_argument, NULL, OPT_TOPIC_EVENTS},
+    {"connect-timeout-ms", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+    {"quiet", no_argument, NULL, 'q'},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The commands, for the did-you-mean of an unknown one. */
+static const char *const commands[] = {"submit", "wait", "replay", "dlt",
+                                       "cancel"};
+
 /** @brief Parses the global options and runs one command. */
 int main(int argc, char **argv) {
-        enum {
-                OPT_TOPIC_TASKS = 256,
-                OPT_TOPIC_CRITICAL,
-                OPT_TOPIC_RESULTS,
-                OPT_TOPIC_EVENTS,
-                OPT_CONNECT_TIMEOUT,
-        };
-        static const struct option longopts[] = {
-            {"brokers", required_argument, NULL, 'b'},
-            {"property", required_argument, NULL, 'X'},
-            {"topic-tasks", required_argument, NULL, OPT_TOPIC_TASKS},
-            {"topic-critical", required_argument, NULL, OPT_TOPIC_CRITICAL},
-            {"topic-results", required_argument, NULL, OPT_TOPIC_RESULTS},
-            {"topic-events", required_argument, NULL, OPT_TOPIC_EVENTS},
-            {"connect-timeout-ms", required_argument, NULL,
-             OPT_CONNECT_TIMEOUT},
-            {"quiet", no_argument, NULL, 'q'},
-            {"version", no_argument, NULL, 'V'},
-            {"help", no_argument, NULL, 'h'},
-            {NULL, 0, NULL, 0},
-        };
         sq_cli_t cli;
         const char *cmd;
         int64_t v;
@@ -260,8 +266,8 @@ int main(int argc, char **argv) {
         cli.connect_timeout_ms = 10000;
 
         opterr = 0;
-        while ((opt = getopt_long(argc, argv, "+:b:X:qVh", longopts, NULL)) !=
-               -1) {
+        while ((opt = getopt_long(argc, argv, "+:b:X:qVh",
+                                  sq_cli_global_options, NULL)) != -1) {
                 switch (opt) {
                 case 'b':
                         cli.brokers = optarg;
@@ -307,10 +313,15 @@ int main(int argc, char **argv) {
                         ret = sq_cli_usage_error(
                             NULL, "option %s needs a value", argv[optind - 1]);
                         goto done;
-                default:
-                        ret = sq_cli_usage_error(NULL, "unknown option %s",
-                                                 argv[optind - 1]);
+                default: {
+                        char hint[160];
+                        ret = sq_cli_usage_error(
+                            NULL, "unknown option %s%s", argv[optind - 1],
+                            sq_cli_option_hint(argv[optind - 1],
+                                               sq_cli_global_options, hint,
+                                               sizeof(hint)));
                         goto done;
+                }
                 }
         }
         if (optind >= argc) {
@@ -329,11 +340,20 @@ int main(int argc, char **argv) {
         if (strcmp(cmd, "submit") && strcmp(cmd, "wait") &&
             strcmp(cmd, "replay") && strcmp(cmd, "dlt") &&
             strcmp(cmd, "cancel")) {
-                ret = sq_cli_usage_error(NULL,
-                                         "unknown command \"%s\" (expected "
-                                         "submit, wait, replay, dlt or "
-                                         "cancel)",
-                                         cmd);
+                const char *best =
+                    sq_config_suggest(cmd, commands, SQ_ARRAY_SIZE(commands),
+                                      sizeof(commands[0]));
+                if (best)
+                        ret = sq_cli_usage_error(NULL,
+                                                 "unknown command \"%s\"; did "
+                                                 "you mean %s?",
+                                                 cmd, best);
+                else
+                        ret = sq_cli_usage_error(
+                            NULL,
+                            "unknown command \"%s\" (expected submit, wait, "
+                            "replay, dlt or cancel)",
+                            cmd);
                 goto done;
         }
         /* A command's --help needs no broker; the command checks

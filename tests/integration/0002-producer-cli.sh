@@ -84,7 +84,42 @@ expect_rc 2 "bad --priority-mix" -- "$PRODUCER" -b 127.0.0.1:1 submit \
         --priority-mix LOW:1,URGENT:2 &&
         expect_in "$WORK/err" '"URGENT"' "bad priority is named"
 expect_rc 2 "--file with --count" -- "$PRODUCER" -b 127.0.0.1:1 submit \
-        --file /dev/null --count 3
+        --file /dev/null --count 3 &&
+        expect_in "$WORK/err" "^swarmq-producer submit: --count generates tasks and cannot be combined with --file$" \
+                "the generator option is named, not its value"
+expect_rc 2 "unknown command with a near miss" -- "$PRODUCER" -b 127.0.0.1:1 \
+        sumbit &&
+        expect_in "$WORK/err" 'unknown command "sumbit"; did you mean submit\?' \
+                "did-you-mean for a command"
+expect_rc 2 "unknown option with a near miss" -- "$PRODUCER" -b 127.0.0.1:1 \
+        submit --cout 3 &&
+        expect_in "$WORK/err" "unknown option --cout \(did you mean --count\?\)" \
+                "did-you-mean for a command's option"
+expect_rc 2 "unknown global option with a near miss" -- "$PRODUCER" \
+        --borkers 127.0.0.1:1 submit &&
+        expect_in "$WORK/err" "unknown option --borkers \(did you mean --brokers\?\)" \
+                "did-you-mean for a global option"
+expect_rc 2 "global option after the command" -- "$PRODUCER" wait -b \
+        127.0.0.1:1 --count 1 &&
+        expect_in "$WORK/err" "-b is a global option: give it before the command" \
+                "a global option after the command says where it goes"
+expect_rc 2 "dlt subcommand with a near miss" -- "$PRODUCER" -b 127.0.0.1:1 \
+        dlt redirve &&
+        expect_in "$WORK/err" "did you mean redrive\?" "did-you-mean for dlt"
+expect_rc 2 "replay --type bogus" -- "$PRODUCER" -b 127.0.0.1:1 replay \
+        --type bogus &&
+        expect_in "$WORK/err" 'no event type "bogus"' "a bad --type is named"
+expect_rc 2 "replay --type with a near miss" -- "$PRODUCER" -b 127.0.0.1:1 \
+        replay --type retry_schedule &&
+        expect_in "$WORK/err" "did you mean retry_scheduled\?" \
+                "did-you-mean for an event type"
+expect_rc 0 "replay --help" -- "$PRODUCER" replay --help &&
+        if grep -q "^ *retry_scheduled " "$WORK/out" &&
+                ! grep -Eq "^ *(failed|timed_out) " "$WORK/out"; then
+                ok "replay --help lists retry_scheduled and no event type never written"
+        else
+                fail "replay --help event types: $(grep -A16 -- '--type TYPE' "$WORK/out")"
+        fi
 expect_rc 2 "wait with nothing to wait for" -- "$PRODUCER" -b 127.0.0.1:1 wait
 expect_rc 2 "bad -X property" -- "$PRODUCER" -b 127.0.0.1:1 \
         -X no.such.property=1 submit &&
@@ -160,8 +195,8 @@ kcat_keys() {
 expect_rc 0 "submit 500 mixed tasks" -- "${P[@]}" submit --count 500 \
         --id-prefix mix --priority-mix LOW:1,NORMAL:6,HIGH:2,CRITICAL:1 \
         --payload-size 64 --ids-out "$WORK/ids.txt" &&
-        expect_in "$WORK/err" "^submitted 500 tasks in .* 0 failed$" \
-                "submit summary line"
+        expect_in "$WORK/err" "^submitted 500 tasks in .* 0 failed, ids mix-000001\.\.mix-000500$" \
+                "submit summary line names the generated ids"
 if [[ $(wc -l <"$WORK/ids.txt") -eq 500 &&
         $(sort -u "$WORK/ids.txt" | wc -l) -eq 500 &&
         $(head -n1 "$WORK/ids.txt") == mix-000001 &&
@@ -271,14 +306,18 @@ cat >"$WORK/tasks.jsonl" <<'EOF'
 EOF
 expect_rc 2 "submit --file stops at a bad line" -- "${P[@]}" submit \
         --file "$WORK/tasks.jsonl" --ids-out "$WORK/json-ids.txt" &&
-        expect_in "$WORK/err" "tasks.jsonl:4: bad task" \
-                "bad line named by file and line number"
+        {
+                expect_in "$WORK/err" "tasks.jsonl:4: bad task.*stopped after 2 tasks;" \
+                        "bad line named by file and line number"
+                expect_in "$WORK/err" "^submitted 2 tasks in .* 0 failed \(exit 2: stopped at the bad task on .*tasks.jsonl:4\)$" \
+                        "the summary of a run exiting 2 says why"
+        }
 expect_rc 0 "submit --stdin --skip-bad" -- "${P[@]}" submit --stdin \
         --skip-bad --ids-out "$WORK/json-ids.txt" <"$WORK/tasks.jsonl" &&
         {
                 expect_in "$WORK/err" "stdin:4: skipped bad task" \
                         "skipped line named"
-                expect_in "$WORK/err" "submitted 3 tasks.*1 bad lines skipped" \
+                expect_in "$WORK/err" "submitted 3 tasks.*1 bad line skipped" \
                         "summary counts the skipped line"
         }
 if [[ $(tr '\n' ' ' <"$WORK/json-ids.txt") == "json-1 json-2 json-4 " ]]; then
@@ -297,6 +336,47 @@ else
 fi
 expect_rc 0 "wait for the JSON tasks" -- "${P[@]}" wait \
         --ids-file "$WORK/json-ids.txt" --timeout-ms 60000
+
+# --print and the counts cover only the awaited ids, not the 500+ other
+# results already in the topic.
+expect_rc 0 "wait --print for 2 of many ids" -- "${P[@]}" wait --id json-1 \
+        --id json-4 --print --json --timeout-ms 60000 &&
+        if python3 - "$WORK/out" <<'EOF'; then
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+summary = json.loads(lines[-1])
+printed = {json.loads(l)["task_id"] for l in lines[:-1]}
+assert printed == {"json-1", "json-4"}, printed
+assert summary["total"] == len(lines) - 1, summary
+assert summary["distinct"] == 2 and summary["arrived"] == 2, summary
+assert sum(summary["status"].values()) == summary["total"], summary
+assert summary["other_tasks"] >= 500, summary
+EOF
+                ok "wait --print prints and counts only the awaited ids"
+        else
+                fail "wait --print over 2 ids: $(cat "$WORK/out")"
+        fi
+
+# --json: one summary object on stdout with every submitted id; one task
+# is "1 task".
+expect_rc 0 "submit --json" -- "${P[@]}" submit --count 3 --id-prefix js \
+        --json &&
+        if python3 - "$WORK/out" <<'EOF'; then
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, lines
+s = json.loads(lines[0])
+assert s["ids"] == ["js-000001", "js-000002", "js-000003"], s
+assert s["submitted"] == 3 and s["delivered"] == 3 and s["failed"] == 0, s
+assert s["exit_code"] == 0 and "stopped" not in s, s
+EOF
+                ok "submit --json lists the generated ids"
+        else
+                fail "submit --json: $(cat "$WORK/out")"
+        fi
+expect_rc 0 "submit one task" -- "${P[@]}" submit --id-prefix one &&
+        expect_in "$WORK/err" "^submitted 1 task in .* 0 failed, id one-000001$" \
+                "one task is \"1 task\""
 
 # --- submit --raw-value and --key -------------------------------------
 expect_rc 0 "submit --raw-value" -- "${P[@]}" submit --raw-value \
@@ -351,7 +431,7 @@ kill -INT "$submit_pid"
 wait "$submit_pid" || rc=$?
 n=$(wc -l <"$WORK/intr-ids.txt")
 if [[ $rc -eq 1 ]] &&
-        grep -Eq "^submitted $n tasks .* 0 failed \(interrupted\)$" \
+        grep -Eq "^submitted $n tasks .* 0 failed, $((1000000 - n)) not submitted, ids intr-000001\.\.intr-0*$n \(exit 1: interrupted\)$" \
                 "$WORK/err" && [[ $n -gt 0 && $n -lt 1000000 ]]; then
         ok "SIGINT stops submit after $n tasks, all delivered, exit 1"
 else
