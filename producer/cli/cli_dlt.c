@@ -30,9 +30,14 @@
  *   memory does not grow with the topic; the command then waits for every
  *   delivery report, which is printed as it arrives.
  *
+ *   A second redrive of the same dead letters sends nothing: what was
+ *   delivered is recorded in the group swarmq-redrive-<DLT topic>
+ *   (cli_dlt_memory.c) and skipped next time unless --force.
+ *
  *   Single-threaded: delivery reports are served by rd_kafka_poll() and
  *   rd_kafka_flush() on the main thread.
  */
+#include "cli_dlt_memory.h"
 #include "cli_reader.h"
 #include "config.h"
 
@@ -68,6 +73,7 @@ typedef struct dlt_opts_s {
         const char *to; /* NULL: the original topic */
         bool dry_run;
         bool yes;
+        bool force; /* redrive what an earlier redrive sent, again */
         bool include_undecodable;
 } dlt_opts_t;
 
@@ -87,10 +93,12 @@ typedef struct dlt_state_s {
         const sq_cmd_t *cmd; /* "dlt list" or "dlt redrive"; its codec */
         const dlt_opts_t *opts;
         sq_reader_t reader;
-        rd_kafka_t *producer; /* redrive only */
+        rd_kafka_t *producer;    /* redrive only */
+        sq_dlt_memory_t *memory; /* redrive only: what was re-driven */
         uint64_t selected;
         uint64_t redriven; /* delivered (or, with --dry-run, would be) */
         uint64_t skipped;
+        uint64_t already; /* skipped: an earlier redrive sent them */
         uint64_t failed;
         uint64_t in_flight;
         uint64_t undecodable;
@@ -114,9 +122,9 @@ static void dlt_usage(FILE *fp) {
             "\n"
             "Inspect the dead-letter topic and send dead letters back to the "
             "task topic.\n"
-            "Both read the topic's partitions directly: no consumer group is "
-            "joined and\n"
-            "nothing is committed, and each partition is read up to the end it "
+            "Both read the topic's partitions directly (no consumer group is "
+            "joined;\n"
+            "redrive records what it sent, see below), each up to the end it "
             "had when\n"
             "the command started.\n"
             "\n"
@@ -167,6 +175,10 @@ static void dlt_usage(FILE *fp) {
             "      --yes              do it (redrive refuses to write "
             "without --yes or\n"
             "                         --dry-run)\n"
+            "      --force            also re-drive dead letters an earlier "
+            "redrive sent\n"
+            "                         (by default they are skipped: see "
+            "below)\n"
             "      --include-undecodable\n"
             "                         re-drive records that are not tasks "
             "too, bytes\n"
@@ -183,8 +195,21 @@ static void dlt_usage(FILE *fp) {
             "<name>\", and\n"
             "swarmq-redriven-from (DLT topic/partition/offset) and "
             "swarmq-redriven-at\n"
-            "(epoch ms) say where it came from. The producer is "
-            "idempotent; redrive\n"
+            "(epoch ms) say where it came from.\n"
+            "\n"
+            "redrive remembers what it sent, in the committed offsets of the "
+            "consumer\n"
+            "group swarmq-redrive-<DLT topic> (offset after the highest "
+            "re-driven dead\n"
+            "letter; the exact offsets in the commit's metadata), recorded "
+            "after the\n"
+            "delivery reports. A dead letter already re-driven is skipped "
+            "and counted\n"
+            "(\"already redriven\"), so running the same redrive twice sends "
+            "each once;\n"
+            "--force sends them again. Delete the group to forget.\n"
+            "\n"
+            "The producer is idempotent; redrive\n"
             "waits for every delivery report and prints a summary "
             "(selected, redriven,\n"
             "skipped, failed) on stderr, or as the last JSON line with "
@@ -245,6 +270,7 @@ enum {
         OPT_TO,
         OPT_DRY_RUN,
         OPT_YES,
+        OPT_FORCE,
         OPT_INCLUDE_UNDECODABLE,
 };
 
@@ -260,6 +286,7 @@ static const struct option longopts[] = {
     {"to", required_argument, NULL, OPT_TO},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"yes", no_argument, NULL, OPT_YES},
+    {"force", no_argument, NULL, OPT_FORCE},
     {"include-undecodable", no_argument, NULL, OPT_INCLUDE_UNDECODABLE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -317,6 +344,7 @@ static int dlt_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
         case OPT_TO:
         case OPT_DRY_RUN:
         case OPT_YES:
+        case OPT_FORCE:
         case OPT_INCLUDE_UNDECODABLE:
                 if (!opts->redrive)
                         return sq_cli_usage_error(
@@ -332,6 +360,8 @@ static int dlt_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
                         opts->dry_run = true;
                 } else if (opt == OPT_YES) {
                         opts->yes = true;
+                } else if (opt == OPT_FORCE) {
+                        opts->force = true;
                 } else {
                         opts->include_undecodable = true;
                 }
@@ -732,6 +762,9 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                            rd_kafka_err2str(rkm->err));
         } else {
                 st->redriven++;
+                if (st->memory)
+                        sq_dlt_memory_add(st->memory, msg->dlt_partition,
+                                          msg->dlt_offset);
                 print_outcome(st, "redriven", msg->dlt_partition,
                               msg->dlt_offset, msg->task_id,
                               rd_kafka_topic_name(rkm->rkt), rkm->partition,
@@ -772,6 +805,13 @@ static void redrive_one(dlt_state_t *st, const dlt_rec_t *rec) {
                 topic = rec->orig_topic[0] && topic_name_ok(rec->orig_topic)
                             ? rec->orig_topic
                             : st->cmd->cli->topic_tasks;
+        if (!opts->force && st->memory &&
+            sq_dlt_memory_has(st->memory, rkm->partition, rkm->offset)) {
+                st->already++;
+                print_outcome(st, "already-redriven", rkm->partition,
+                              rkm->offset, id, topic, -1, -1, NULL);
+                return;
+        }
         if (opts->dry_run) {
                 st->redriven++;
                 print_outcome(st, "would-redrive", rkm->partition, rkm->offset,
@@ -844,6 +884,7 @@ static bool redrive_flush(dlt_state_t *st) {
 
 static void print_summary(const dlt_state_t *st) {
         const dlt_opts_t *opts = st->opts;
+        char already[400]      = "";
 
         if (opts->json) {
                 json_t *obj = json_object();
@@ -858,14 +899,28 @@ static void print_summary(const dlt_state_t *st) {
                                     json_integer((json_int_t)st->skipped));
                 json_object_set_new(obj, "failed",
                                     json_integer((json_int_t)st->failed));
+                json_object_set_new(obj, "already_redriven",
+                                    json_integer((json_int_t)st->already));
+                if (st->memory)
+                        json_object_set_new(
+                            obj, "memory_group",
+                            json_string(sq_dlt_memory_group(st->memory)));
                 sq_cmd_print_json(obj, JSON_COMPACT);
                 return;
         }
+        if (st->already)
+                snprintf(already, sizeof(already),
+                         ", skipped %" PRIu64
+                         " already redriven (an earlier redrive sent %s, "
+                         "recorded in group %s; --force sends %s again)",
+                         st->already, st->already == 1 ? "it" : "them",
+                         sq_dlt_memory_group(st->memory),
+                         st->already == 1 ? "it" : "them");
         sq_cmd_say(st->cmd, NULL,
                    "selected %" PRIu64 ", %s %" PRIu64 ", skipped %" PRIu64
-                   " (undecodable), failed %" PRIu64,
+                   " (undecodable), failed %" PRIu64 "%s",
                    st->selected, opts->dry_run ? "would redrive" : "redriven",
-                   st->redriven, st->skipped, st->failed);
+                   st->redriven, st->skipped, st->failed, already);
 }
 
 /* Lists or re-drives one dead letter (sq_reader_sink_t).
@@ -956,6 +1011,11 @@ int sq_cli_dlt(const sq_cli_t *cli, int argc, char **argv) {
         ret = sq_reader_open(&st.reader, &cmd, &opts.rd);
         if (ret != SQ_CLI_EXIT_OK)
                 goto done;
+        if (opts.redrive) {
+                ret = sq_dlt_memory_load(&cmd, opts.rd.topic, &st.memory);
+                if (ret != SQ_CLI_EXIT_OK)
+                        goto done;
+        }
         if (opts.redrive && !opts.dry_run) {
                 ret = sq_cmd_producer_new(&cmd, SQ_CLI_PROG "-dlt", dr_msg_cb,
                                           &st.producer);
@@ -976,6 +1036,11 @@ int sq_cli_dlt(const sq_cli_t *cli, int argc, char **argv) {
                            st.in_flight);
                 st.failed += st.in_flight;
         }
+        /* After every delivery report: only what was delivered is
+         * remembered. */
+        if (st.producer && st.memory && !sq_dlt_memory_save(st.memory) &&
+            ret == SQ_CLI_EXIT_OK)
+                ret = SQ_CLI_EXIT_INCOMPLETE;
         if (ret == SQ_CLI_EXIT_OK && sq_cli_interrupted() &&
             !sq_reader_done(&st.reader) && !enough) {
                 sq_cmd_say(&cmd, NULL,
@@ -994,6 +1059,7 @@ int sq_cli_dlt(const sq_cli_t *cli, int argc, char **argv) {
 done:
         if (st.producer)
                 rd_kafka_destroy(st.producer);
+        sq_dlt_memory_destroy(st.memory);
         sq_reader_term(&st.reader);
         sq_cmd_term(&cmd);
         sq_strmap_term(&opts.reasons);

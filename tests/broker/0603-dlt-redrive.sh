@@ -191,5 +191,8 @@ grep -q 'selected 4, redriven 4, skipped 0 (undecodable), failed 0' "$work/redri
         fail "redrive summary: $(cat "$work/redrive.err")"
 "$python" "$work/peer.py" "$bootstrap" "$src" redriven "$t_tasks" "$t_dlt" "$t_results" ||
         fail "the peer found the re-driven tasks wrong"
+# The same redrive again sends nothing (recorded in the group
+# swarmq-redrive-<DLT> on this broker); --force sends the four again.
+dlt_redrive_twice 4 --reason FAILED
 stop_consumers c1
 log "passed"

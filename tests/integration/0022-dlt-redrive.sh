@@ -14,7 +14,8 @@
 # - after the failing agent is fixed (its handler becomes echo, SIGHUP
 #   reload), redrive --yes --reason FAILED re-produces the
 #   three tasks (same id, attempt 1, provenance headers) and each ends
-#   with a SUCCEEDED result;
+#   with a SUCCEEDED result; the same redrive again sends nothing (each is
+#   "already redriven"), and with --force sends the three again;
 # - a task whose value says attempt 3 is re-encoded with attempt 1 (same
 #   id and fields), to the topic --to names;
 # - bad arguments (topic name, --since, missing --yes, a partition that
@@ -237,6 +238,14 @@ for i in (1, 2, 3):
     ok = ok and good
 sys.exit(0 if ok else 1)
 PY
+
+# The same redrive twice more sends nothing (recorded in the group
+# swarmq-redrive-swarmq-tasks-dlt after the first one's delivery reports);
+# --force sends the three again: 3 records in all, not 9.
+tasks_before_again=$(count_tasks)
+dlt_redrive_twice 3 --reason FAILED
+assert_eq "records in swarmq-tasks after two more redrives and --force" \
+        "$(count_tasks)" "$((tasks_before_again + 3))"
 
 # A value that says another attempt (a JSON task written with attempt 3)
 # is re-encoded with attempt 1, same id and payload; --to picks the topic.

@@ -76,3 +76,32 @@ dlt_fix_agent() {
         wait_until 10 "the fixed config applied (reloads ok >= 1)" -- \
                 value_is -ge 1 metric_sum "$c1_http" '^swarmq_config_reloads_total\{result="ok"'
 }
+
+# dlt_redrive_twice N SELECTION...: the redrive of SELECTION (which sent N
+# dead letters just before) run again sends nothing and says all N were
+# already re-driven (recorded in the group swarmq-redrive-<DLT>); with
+# --force it sends the N again. The JSON lines are in $work/again1.jsonl and
+# $work/force.jsonl.
+dlt_redrive_twice() {
+        local n=$1
+        shift
+        "${dlt_cli[@]}" dlt redrive ${dlt_args[@]+"${dlt_args[@]}"} "$@" --yes --json \
+                >"$work/again1.jsonl" 2>"$work/again1.err" ||
+                fail "the second redrive failed: $(cat "$work/again1.err")"
+        assert_eq "second redrive: redriven" \
+                "$(tail -n 1 "$work/again1.jsonl" | json_get /dev/stdin 'j["redriven"]')" 0
+        assert_eq "second redrive: already redriven" \
+                "$(tail -n 1 "$work/again1.jsonl" | json_get /dev/stdin 'j["already_redriven"]')" "$n"
+        assert_eq "second redrive: already-redriven lines" \
+                "$(grep -c '"action":"already-redriven"' "$work/again1.jsonl")" "$n"
+        "${dlt_cli[@]}" dlt redrive ${dlt_args[@]+"${dlt_args[@]}"} "$@" --yes \
+                >"$work/again2.txt" 2>"$work/again2.err" ||
+                fail "the third redrive failed: $(cat "$work/again2.err")"
+        grep -q "redriven 0, .* skipped $n already redriven (an earlier redrive sent them, recorded in group swarmq-redrive-.*; --force sends them again)" \
+                "$work/again2.err" || fail "the skip is not explained: $(cat "$work/again2.err")"
+        "${dlt_cli[@]}" dlt redrive ${dlt_args[@]+"${dlt_args[@]}"} "$@" --yes --force --json \
+                >"$work/force.jsonl" 2>"$work/force.err" ||
+                fail "redrive --force failed: $(cat "$work/force.err")"
+        assert_eq "redrive --force: redriven" \
+                "$(tail -n 1 "$work/force.jsonl" | json_get /dev/stdin 'j["redriven"]')" "$n"
+}
