@@ -69,14 +69,25 @@ assert_eq "its answer" "$(cat "$work/post.out")" \
         '{"action":"cancel","task_id":"nap-000001","state":"sent"}'
 
 t0=$(date +%s%3N)
-# The parked task's cancel goes first: each id is a record of its own, and
-# the exec task's cancel frees the slot parked-000001 waits for; cancelled
-# after it, the parked task could start in between (and end CANCELLED by a
-# kill, not before it started: seen once under load).
-producer cancel parked-000001 run-exec-000001 run-pool-000001 later-000001 done-000001 \
+# The parked task is cancelled first, and the instance has its cancel
+# before the others are sent: the exec task's cancel
+# frees the slot parked-000001 waits for, and cancels of different ids go
+# to different partitions of the control topic, so their order is not
+# kept; cancelled together, the parked task could start before its own
+# cancel arrived (and end CANCELLED by a kill: seen under load).
+producer cancel parked-000001 2>"$work/cancel1.err" ||
+        fail "cancel failed: $(cat "$work/cancel1.err")"
+wait_until 30 "the instance has parked-000001's cancel" -- \
+        grep -q "CANCEL.*task_id=parked-000001 cancelled" "$work/c1.log"
+producer cancel run-exec-000001 run-pool-000001 later-000001 done-000001 \
         early-000001 nope \
         2>"$work/cancel.err" || fail "cancel failed: $(cat "$work/cancel.err")"
-grep -q "7 cancels delivered" "$work/cancel.err" || fail "cancel said: $(cat "$work/cancel.err")"
+grep -q "6 cancels delivered" "$work/cancel.err" || fail "cancel said: $(cat "$work/cancel.err")"
+# "Cancelled before it is submitted" means before the instance reads the
+# task: the control topic and the task topic are read apart, so the task
+# goes out once the instance has its cancel.
+wait_until 30 "the instance has early-000001's cancel" -- \
+        grep -q "CANCEL.*task_id=early-000001 cancelled" "$work/c1.log"
 producer -q submit --id-prefix early --type echo --payload e || fail "submit failed"
 
 ids=(run-exec-000001 run-pool-000001 parked-000001 nap-000001 later-000001 early-000001)
