@@ -66,15 +66,20 @@ for i in (1, 2, 3):
     for prefix, status in (("keep", "SUCCEEDED"), ("gone", "CANCELLED")):
         tid = f"{prefix}-{i:06d}"
         got = rs.get(tid, [])
-        if len(got) != 1 or got[0]["status"] != status:
+        # At least once: after the kill -9 the new owner may read a delayed
+        # task's record again before c1's commit of it landed, and route it
+        # to the retry topic twice (seen on Kafka 4.4.0: two results each,
+        # all from c2). Every result must still have the right status.
+        if not got or any(r["status"] != status for r in got):
             print("FAIL:", tid, [(r["status"], r["instance"]) for r in got]); bad += 1
-        elif status == "SUCCEEDED" and got[0]["started_at"] < not_before:
+        elif status == "SUCCEEDED" and min(r["started_at"] for r in got) < not_before:
             print(f"FAIL: {tid} started {not_before - got[0]['started_at']} ms early"); bad += 1
-        elif status == "CANCELLED" and got[0]["started_at"] != 0:
+        elif status == "CANCELLED" and any(r["started_at"] != 0 for r in got):
             print(f"FAIL: {tid} was started"); bad += 1
         else:
             print(f"ok: {tid} {status} on {got[0]['instance']}, "
-                  f"{got[0]['finished_at'] - not_before} ms after not_before")
+                  f"{got[0]['finished_at'] - not_before} ms after not_before"
+                  + (f" ({len(got)} results: a re-run after the kill)" if len(got) > 1 else ""))
 sys.exit(1 if bad else 0)
 PY
 stop_consumers c2
