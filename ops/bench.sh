@@ -61,7 +61,8 @@ Options (all, keysweep, pipe):
   --build DIR          use this build as it is (tests enabled); default: a
                        Release build made in ./build-bench
   --quick              tiny sizes, a smoke run (CI): key sweep of 200
-                       records at concurrency 16, pipe of 2,000 records;
+                       records at concurrency 16, pipe of 2,000 records,
+                       2,000 tasks per job queue;
                        writes no doc unless --doc is given
   --count N            pipe: records (default 100000)
   --jobs N             jobqueues: tasks per system (default 20000)
@@ -186,7 +187,9 @@ done
         die "keysweep runs on real Kafka only (parallel-consumer is a Java client; the mock cluster answers no CreateTopics)"
 ((quick && !doc_given)) && write=0
 if ((quick)); then
-        : "${count:=2000}" "${sweep_count:=200}" "${concurrency:=16}" "${jobs:=500}" "${scale_count:=400}"
+        # jobs: enough that swarmq's backlog outlasts the first 20 ms
+        # sample (500 did not: all done before the first one).
+        : "${count:=2000}" "${sweep_count:=200}" "${concurrency:=16}" "${jobs:=2000}" "${scale_count:=400}"
         : "${latency_count:=300}"
 fi
 : "${count:=100000}" "${sweep_count:=10000}" "${concurrency:=16,100}" "${jobs:=20000}" "${scale_count:=6000}"

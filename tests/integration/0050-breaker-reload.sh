@@ -24,7 +24,9 @@ agent.flaky.handler=$1
 agent.flaky.capabilities=flaky,work
 agent.flaky.concurrency=2
 agent.flaky.breaker.failures=3
-agent.flaky.breaker.open.ms=3000
+# Long enough that step 2's twenty tasks all see the breaker open even on
+# a loaded machine (at 3 s, a slow submit let one run as a half-open probe).
+agent.flaky.breaker.open.ms=12000
 agent.flaky.breaker.probes=2
 agent.healthy.handler=noop
 agent.healthy.capabilities=work
@@ -41,10 +43,11 @@ start_consumer c1 --embedded-broker -c "$conf"
 wait_ready "$c1_http"
 
 m() { metric_sum "$c1_http" "$1"; }
-# wait_ids NAME: waits for the results of the ids in $work/NAME.ids and
-# prints "STATUS@AGENT" counts for those ids only, e.g. "SUCCEEDED@slow=2".
+# wait_ids NAME [TIMEOUT_MS]: waits for the results of the ids in
+# $work/NAME.ids and prints "STATUS@AGENT" counts for those ids only, e.g.
+# "SUCCEEDED@slow=2".
 wait_ids() {
-        producer wait --ids-file "$work/$1.ids" --print --json --timeout-ms 30000 \
+        producer wait --ids-file "$work/$1.ids" --print --json --timeout-ms "${2:-30000}" \
                 >"$work/$1.out" || fail "tasks $1 got no results (lost?)"
         python3 - "$work/$1.ids" "$work/$1.out" <<'PY'
 import collections, json, sys
@@ -74,6 +77,9 @@ wait_metric '^swarmq_agent_breaker_transitions_total\{agent="flaky",to="open"' 1
 producer -q submit --count 20 --type x --capability work --id-prefix work \
         --ids-out "$work/work.ids" || fail "submit failed"
 assert_eq "work tasks (flaky open)" "$(wait_ids work)" "SUCCEEDED@healthy=20"
+# The premise of the line above: flaky stayed open throughout.
+assert_eq "transitions to half_open while the work ran" \
+        "$(m '^swarmq_agent_breaker_transitions_total\{agent="flaky",to="half_open"')" 0
 
 # 3a. A bad reload is rejected with the key named; the old config serves.
 write_conf noop 2 "agent.slow.concurrency=lots"
@@ -100,7 +106,8 @@ assert_eq "tasks across the reload" "$(wait_ids slow)" "SUCCEEDED@slow=2"
 # 4. Tasks only flaky can run wait for half-open, probe, close it.
 producer -q submit --count 6 --type x --capability flaky --id-prefix probe \
         --ids-out "$work/probe.ids" || fail "submit failed"
-assert_eq "tasks only flaky runs" "$(wait_ids probe)" "SUCCEEDED@flaky=6"
+# They wait out the rest of the 12 s open period first.
+assert_eq "tasks only flaky runs" "$(wait_ids probe 60000)" "SUCCEEDED@flaky=6"
 wait_metric '^swarmq_agent_breaker_state\{agent="flaky"' 0 "flaky's breaker state (0 = closed)"
 assert_eq "transitions to half_open" \
         "$(m '^swarmq_agent_breaker_transitions_total\{agent="flaky",to="half_open"')" 1
