@@ -49,6 +49,7 @@
 #include "reload_int.h"
 #include "routes_int.h"
 #include "schemas_int.h"
+#include "schedules_int.h"
 
 /*
  * One instance. The state each concern owns is a member of its own type,
@@ -89,6 +90,7 @@ struct sq_daemon_s {
         sq_lag_t lag;               /* lag.c */
         sq_schemas_t schemas;       /* schemas.c */
         sq_control_t control;       /* control.c */
+        sq_schedules_t schedules;   /* schedules.c */
 
         /* Guards the partition table's growth and every snapshot the
          * HTTP thread reads: the partitions' snap_* fields (poll thread,
@@ -141,6 +143,19 @@ void sq_kafka_destroy_clients(sq_daemon_t *daemon);
  * like the others (bootstrap, kafka.* keys); NULL with @p errstr set. */
 rd_kafka_t *sq_kafka_new_control_consumer(sq_daemon_t *daemon, char *errstr,
                                           size_t errstr_size);
+/* The schedules thread's clients (schedules.c): a consumer in the group
+ * <group.id>.schedules reading topic.schedules, and a producer
+ * (transactional under exactly_once, one transactional.id per group);
+ * NULL with @p errstr set. */
+rd_kafka_t *sq_kafka_new_schedules_consumer(
+    sq_daemon_t *daemon,
+    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                         rd_kafka_topic_partition_list_t *, void *),
+    char *errstr, size_t errstr_size);
+rd_kafka_t *sq_kafka_new_schedules_producer(
+    sq_daemon_t *daemon,
+    void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    char *errstr, size_t errstr_size);
 /* Creates the swarmq topics the cluster lacks (topics.create). */
 sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
                                 size_t errstr_size);

@@ -14,6 +14,8 @@
  *   instance_metrics.c  metric families and collectors
  *   status.c            /status, /events and the live page
  *   schemas.c           the Schema Registry: registration, fetch back-off
+ *   control.c           the control topic: cancellations
+ *   schedules.c         periodic schedules: the owner fires each tick
  *   executor.c, emit.c, kafka.c, lag.c: running tasks, producing records,
  *   building clients, the lag refresher.
  *
@@ -36,6 +38,10 @@
  *     high watermarks of the owned partitions (a blocking broker request,
  *     so on no other thread), because librdkafka does not fetch paused
  *     ones; it writes only their atomics and, under snap_lock, their lag.
+ *   - the control thread (control.c): reads topic.control, outside the
+ *     group; the schedules thread (schedules.c, only with schedules):
+ *     joins <group.id>.schedules and, on the instance that owns
+ *     topic.schedules, fires the periodic schedules' ticks.
  *   - librdkafka's own threads, and libmicrohttpd's thread (routes.c,
  *     status.c, the collectors of instance_metrics.c: they read atomics,
  *     the metrics registry and the snapshots only).
@@ -84,6 +90,7 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         sq_partitions_init(daemon);
         sq_admission_init(daemon);
         sq_control_init(daemon);
+        sq_schedules_init(daemon);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
         atomic_store(&daemon->executors.progress_us, daemon->started_us);
         if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
@@ -189,6 +196,8 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
                 return err;
         if ((err = sq_control_start(daemon, errstr, errstr_size)))
                 return err;
+        if ((err = sq_schedules_start(daemon, errstr, errstr_size)))
+                return err;
         if ((err = sq_poll_start(daemon, errstr, errstr_size)))
                 return err;
         daemon->started = true;
@@ -222,6 +231,8 @@ sq_err_t sq_daemon_wait(sq_daemon_t *daemon) {
         if (daemon->started) {
                 pthread_join(daemon->poll.thread, NULL);
                 daemon->started = false;
+                /* Leaves the schedules' group: a standby fires them. */
+                sq_schedules_stop(daemon);
                 SQ_LOG(SQ_LOG_NOTICE, "STOP", "instance stopped");
         }
         /* The producer failed (emit.c) and stopped the instance. */
@@ -238,6 +249,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
                 sq_daemon_wait(daemon);
         }
         sq_routes_destroy(daemon); /* HTTP first: it reads everything */
+        sq_schedules_stop(daemon); /* started, but never the poll thread */
         if (daemon->executors.threads) {
                 /* Started executors but never the poll thread. */
                 atomic_store(&daemon->partitions.order_closed, true);
@@ -262,6 +274,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         pthread_mutex_destroy(&daemon->snap_lock);
         sq_lag_term(daemon);
         sq_control_term(daemon); /* every thread that reads it is gone */
+        sq_schedules_term(daemon);
         sq_free(daemon->bootstrap);
         sq_config_destroy(daemon->conf);
         sq_free(daemon);

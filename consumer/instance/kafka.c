@@ -82,6 +82,18 @@ sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
                         return SQ_ERR_KAFKA;
                 }
         }
+        if (conf->schedules_cnt) {
+                rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
+                    daemon->mcluster, conf->topic_schedules, 1, 1);
+                if (err) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "embedded broker: cannot create topic "
+                                      "%s: %s",
+                                      conf->topic_schedules,
+                                      rd_kafka_err2str(err));
+                        return SQ_ERR_KAFKA;
+                }
+        }
         daemon->bootstrap =
             sq_strdup(rd_kafka_mock_cluster_bootstraps(daemon->mcluster));
         SQ_LOG(SQ_LOG_NOTICE, "BROKER",
@@ -299,6 +311,73 @@ rd_kafka_t *sq_kafka_new_control_consumer(sq_daemon_t *daemon, char *errstr,
                                         errstr_size);
 }
 
+rd_kafka_t *sq_kafka_new_schedules_consumer(
+    sq_daemon_t *daemon,
+    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                         rd_kafka_topic_partition_list_t *, void *),
+    char *errstr, size_t errstr_size) {
+        /* A group of its own, so topic.schedules' one partition has one
+         * owner among the instances; nothing committed (the owner reads
+         * the partition from its beginning, read_committed, to its end:
+         * the partition EOF says when it has the last fired ticks). */
+        static const char *const settings[] = {"enable.partition.eof",
+                                               "true",
+                                               "isolation.level",
+                                               "read_committed",
+                                               "partition.assignment.strategy",
+                                               "roundrobin",
+                                               "allow.auto.create.topics",
+                                               "true",
+                                               NULL};
+        rd_kafka_conf_t *cconf              = sq_kafka_conf_new();
+        char group[600];
+
+        snprintf(group, sizeof(group), "%s.schedules", daemon->conf->group_id);
+        if (sq_kafka_conf_set(cconf, "group.id", group, errstr, errstr_size) ||
+            sq_kafka_conf_profile(cconf,
+                                  SQ_KAFKA_PROFILE_MANUAL_COMMIT_CONSUMER,
+                                  errstr, errstr_size) ||
+            sq_kafka_conf_set_pairs(cconf, settings, errstr, errstr_size) ||
+            apply_common(daemon, cconf, errstr, errstr_size)) {
+                rd_kafka_conf_destroy(cconf);
+                return NULL;
+        }
+        rd_kafka_conf_set_opaque(cconf, daemon);
+        rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
+        return sq_kafka_conf_new_client(RD_KAFKA_CONSUMER, cconf, errstr,
+                                        errstr_size);
+}
+
+rd_kafka_t *sq_kafka_new_schedules_producer(
+    sq_daemon_t *daemon,
+    void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    char *errstr, size_t errstr_size) {
+        rd_kafka_conf_t *pconf = sq_kafka_conf_new();
+        char txn_id[600];
+
+        if (sq_kafka_conf_profile(pconf, SQ_KAFKA_PROFILE_IDEMPOTENT_PRODUCER,
+                                  errstr, errstr_size) ||
+            apply_common(daemon, pconf, errstr, errstr_size))
+                goto fail;
+        if (daemon->eos) {
+                /* One id for the whole group: the next owner's
+                 * init_transactions fences the previous one and aborts
+                 * the tick it left open. */
+                snprintf(txn_id, sizeof(txn_id), "swarmq-schedules-%s",
+                         daemon->conf->group_id);
+                if (sq_kafka_conf_set(pconf, "transactional.id", txn_id, errstr,
+                                      errstr_size))
+                        goto fail;
+        }
+        rd_kafka_conf_set_opaque(pconf, daemon);
+        rd_kafka_conf_set_dr_msg_cb(pconf, dr_msg_cb);
+        return sq_kafka_conf_new_client(RD_KAFKA_PRODUCER, pconf, errstr,
+                                        errstr_size);
+fail:
+        rd_kafka_conf_destroy(pconf);
+        return NULL;
+}
+
 void sq_kafka_destroy_clients(sq_daemon_t *daemon) {
         if (daemon->rkt_control)
                 rd_kafka_topic_destroy(daemon->rkt_control);
@@ -400,7 +479,10 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
         const char *topics[]    = {conf->topic_tasks,   conf->topic_critical,
                                    conf->topic_retry,   conf->topic_dlt,
                                    conf->topic_results, conf->topic_events,
-                                   conf->topic_control};
+                                   conf->topic_control, conf->topic_schedules};
+        /* topic.schedules only where schedules are declared. */
+        size_t topics_cnt =
+            SQ_ARRAY_SIZE(topics) - (conf->schedules_cnt ? 0 : 1);
         const char *missing[SQ_ARRAY_SIZE(topics)];
         rd_kafka_NewTopic_t *new_topics[SQ_ARRAY_SIZE(topics)];
         rd_kafka_queue_t *queue          = NULL;
@@ -410,17 +492,24 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
         size_t cnt, i;
         char rkerr[256];
 
-        cnt = missing_topics(daemon->producer, topics, SQ_ARRAY_SIZE(topics),
-                             missing, errstr, errstr_size);
+        cnt = missing_topics(daemon->producer, topics, topics_cnt, missing,
+                             errstr, errstr_size);
         if (cnt == (size_t)-1)
                 return SQ_ERR_KAFKA;
         if (cnt == 0)
                 return SQ_OK;
         for (i = 0; i < cnt; i++) {
+                /* The schedules topic: one partition (one owner fires),
+                 * compacted (the last tick of each schedule is what
+                 * counts). */
+                bool sched    = !strcmp(missing[i], conf->topic_schedules);
                 new_topics[i] = rd_kafka_NewTopic_new(
-                    missing[i], conf->topics_partitions,
+                    missing[i], sched ? 1 : conf->topics_partitions,
                     conf->topics_replication_factor, rkerr, sizeof(rkerr));
                 sq_assert(new_topics[i]); /* arguments validated by config */
+                if (sched)
+                        rd_kafka_NewTopic_set_config(
+                            new_topics[i], "cleanup.policy", "compact");
         }
         queue   = rd_kafka_queue_new(daemon->producer);
         options = rd_kafka_AdminOptions_new(daemon->producer,
@@ -488,6 +577,6 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
         rd_kafka_queue_destroy(queue);
         rd_kafka_NewTopic_destroy_array(new_topics, cnt);
         if (ret == SQ_OK)
-                wait_topics_visible(daemon, topics, SQ_ARRAY_SIZE(topics));
+                wait_topics_visible(daemon, topics, topics_cnt);
         return ret;
 }

@@ -397,6 +397,9 @@ char *sq_status_json(sq_daemon_t *daemon, size_t *lenp) {
         json_object_set_new(doc, "agents",
                             status_agents(daemon, agents, totals));
         json_object_set_new(doc, "tasks", totals);
+        if (conf->schedules_cnt)
+                json_object_set_new(doc, "schedules",
+                                    sq_schedules_status(daemon));
 
         json_object_set_new(
             events, "last_seq",

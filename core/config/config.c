@@ -143,6 +143,9 @@ void sq_config_destroy(sq_config_t *conf) {
         for (i = 0; i < conf->agents_cnt; i++)
                 sq_config_agent_term(&conf->agents[i]);
         sq_free(conf->agents);
+        for (i = 0; i < conf->schedules_cnt; i++)
+                sq_config_schedule_term(&conf->schedules[i]);
+        sq_free(conf->schedules);
         sq_free(conf);
 }
 
@@ -159,6 +162,9 @@ sq_err_t sq_config_set(sq_config_t *conf, const char *key, const char *value,
                                            errstr_size);
         if (!strncmp(key, "flag.", strlen("flag.")))
                 return flag_set(conf, key, value, origin, errstr, errstr_size);
+        if (!strncmp(key, "schedule.", strlen("schedule.")))
+                return sq_config_schedule_set(conf, key, value, origin, errstr,
+                                              errstr_size);
         def = sq_config_key_find(key);
         if (!def)
                 return sq_config_unknown_key(key, origin, errstr, errstr_size);
@@ -173,8 +179,8 @@ sq_err_t sq_config_set(sq_config_t *conf, const char *key, const char *value,
 
 sq_err_t sq_config_finalize(sq_config_t *conf, char *errstr,
                             size_t errstr_size) {
-        const char *const *topics[7];
-        const char *names[7];
+        const char *const *topics[16];
+        const char *names[16];
         size_t i, j, n = 0;
         sq_err_t err = SQ_ERR_CONFIG;
 
@@ -253,6 +259,9 @@ sq_err_t sq_config_finalize(sq_config_t *conf, char *errstr,
         }
 
         err = sq_config_agents_finalize(conf, errstr, errstr_size);
+        if (err != SQ_OK)
+                goto done;
+        err = sq_config_schedules_finalize(conf, errstr, errstr_size);
         if (err != SQ_OK)
                 goto done;
         err = SQ_OK;

@@ -24,6 +24,7 @@
 
 #include "common.h"
 #include "flags.h"
+#include "schedule.h"
 #include "task.h"
 
 #define SQ_CONFIG_MAX_AGENTS 4096 /* agents.c's bitsets and uint16 indices */
@@ -84,6 +85,22 @@ typedef struct sq_agent_conf_s {
         uint64_t set_fields; /**< bit i: agent field i was set */
 } sq_agent_conf_t;
 
+/** A periodic schedule: schedule.<name>.<field> (config_schedules.c). */
+typedef struct sq_schedule_conf_s {
+        char *name;
+        char *cron;              /**< .cron as written; NULL: every.ms */
+        int64_t every_ms;        /**< .every.ms; 0: cron */
+        sq_schedule_spec_t spec; /**< parsed from cron or every.ms */
+        sq_missed_t missed;      /**< .missed, default all */
+        char *type;              /**< .type of the task, required */
+        char **capabilities;     /**< .capabilities, may be empty */
+        size_t capabilities_cnt;
+        char *payload;          /**< .payload, "" */
+        sq_priority_t priority; /**< .priority, NORMAL */
+        int64_t timeout_ms;     /**< .timeout.ms, 0: task.default */
+        uint32_t set_fields;    /**< bit i: schedule field i was set */
+} sq_schedule_conf_t;
+
 /** What a task does when every capable agent's breaker is open. */
 typedef enum {
         SQ_WHEN_OPEN_WAIT = 0, /**< park until a breaker goes half-open */
@@ -139,9 +156,12 @@ typedef struct sq_config_s {
         char *topic_dlt;
         char *topic_results;
         char *topic_events;
-        char *topic_control;    /**< topic.control */
-        int64_t cancel_ttl_ms;  /**< cancel.ttl.ms */
-        int cancel_max_entries; /**< cancel.max.entries */
+        char *topic_control;       /**< topic.control */
+        char *topic_schedules;     /**< topic.schedules */
+        int64_t schedules_late_ms; /**< schedules.late.ms */
+        int schedules_catchup_max; /**< schedules.catchup.max */
+        int64_t cancel_ttl_ms;     /**< cancel.ttl.ms */
+        int cancel_max_entries;    /**< cancel.max.entries */
 
         /* Schema Registry (schema.registry.*): "" url = embedded catalog */
         char *schema_registry_url;
@@ -224,6 +244,10 @@ typedef struct sq_config_s {
         /* Agents, in declaration order */
         sq_agent_conf_t *agents;
         size_t agents_cnt;
+
+        /* Periodic schedules, in declaration order */
+        sq_schedule_conf_t *schedules;
+        size_t schedules_cnt;
 } sq_config_t;
 
 /** Where a key's value must agree (the key table's scope column). */

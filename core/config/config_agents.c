@@ -149,7 +149,7 @@ static bool builtin_handler_valid(const char *name) {
         return false;
 }
 
-static bool agent_name_valid(const char *name, size_t len) {
+bool sq_config_name_valid(const char *name, size_t len) {
         size_t i;
 
         if (len == 0 || len > AGENT_NAME_MAX)
@@ -162,7 +162,7 @@ static bool agent_name_valid(const char *name, size_t len) {
         return true;
 }
 
-static void caps_free(char **caps, size_t cnt) {
+void sq_config_caps_free(char **caps, size_t cnt) {
         size_t i;
         for (i = 0; i < cnt; i++)
                 sq_free(caps[i]);
@@ -172,10 +172,10 @@ static void caps_free(char **caps, size_t cnt) {
 /**
  * Splits a comma-separated capability list. On failure writes why to
  * @p why and returns false. On success the caller owns *capsp (free with
- * caps_free()).
+ * sq_config_caps_free()).
  */
-static bool caps_parse(const char *value, char ***capsp, size_t *cntp,
-                       char *why, size_t why_size) {
+bool sq_config_caps_parse(const char *value, char ***capsp, size_t *cntp,
+                          char *why, size_t why_size) {
         char **caps       = NULL;
         size_t cnt        = 0;
         const char *start = value, *end, *comma, *p;
@@ -240,7 +240,7 @@ static bool caps_parse(const char *value, char ***capsp, size_t *cntp,
         cnt    = 0;
         ok     = true;
 done:
-        caps_free(caps, cnt);
+        sq_config_caps_free(caps, cnt);
         return ok;
 }
 
@@ -257,7 +257,7 @@ static sq_agent_conf_t *agent_find(sq_config_t *conf, const char *name,
 }
 
 static void strv_free(char **strv, size_t cnt) {
-        caps_free(strv, cnt);
+        sq_config_caps_free(strv, cnt);
 }
 
 /* Frees what one agent declaration owns. */
@@ -266,7 +266,7 @@ void sq_config_agent_term(sq_agent_conf_t *agent) {
 
         sq_free(agent->name);
         sq_free(agent->handler);
-        caps_free(agent->capabilities, agent->capabilities_cnt);
+        sq_config_caps_free(agent->capabilities, agent->capabilities_cnt);
         /* command and env_allow carry a NULL terminator */
         strv_free(agent->command,
                   agent->command_cnt + (agent->command != NULL));
@@ -460,8 +460,8 @@ static bool agent_value_parse(const agent_field_t *def, const char *value,
                 }
                 return true;
         case AF_CAPS:
-                return caps_parse(value, &val->strv, &val->strv_cnt, why,
-                                  why_size);
+                return sq_config_caps_parse(value, &val->strv, &val->strv_cnt,
+                                            why, why_size);
         case AF_INT:
         case AF_INT64:
                 if (sq_parse_int64(value, def->min, def->max, &val->num) !=
@@ -501,7 +501,8 @@ static void agent_value_store(sq_agent_conf_t *agent, const agent_field_t *def,
                 memcpy(field, &str, sizeof(str));
                 break;
         case AF_CAPS:
-                caps_free(agent->capabilities, agent->capabilities_cnt);
+                sq_config_caps_free(agent->capabilities,
+                                    agent->capabilities_cnt);
                 agent->capabilities     = val->strv;
                 agent->capabilities_cnt = val->strv_cnt;
                 val->strv               = NULL;
@@ -618,7 +619,7 @@ sq_err_t sq_config_agent_set(sq_config_t *conf, const char *key,
         }
         namelen = (size_t)(dot - name);
         field   = dot + 1;
-        if (!agent_name_valid(name, namelen)) {
+        if (!sq_config_name_valid(name, namelen)) {
                 sq_config_error(
                     errstr, errstr_size, origin,
                     "%s: invalid agent name \"%.*s\": expected 1 to "

@@ -76,4 +76,7 @@ void sq_config_dump(const sq_config_t *conf,
 
         for (i = 0; i < conf->agents_cnt; i++)
                 sq_config_agent_dump(&conf->agents[i], dump_emit, &dump);
+
+        for (i = 0; i < conf->schedules_cnt; i++)
+                sq_config_schedule_dump(&conf->schedules[i], dump_emit, &dump);
 }

@@ -14,6 +14,7 @@
  *                      range, field, default, reloadability, scope, help
  *     config_agents.c  agent.<name>.<field>: the field table, parsing,
  *                      per-agent checks, the default builtin agents
+ *     config_schedules.c schedule.<name>.<field>: periodic schedules
  *     config_load.c    the properties file and SWARMQ_* environment
  *     config_suggest.c "did you mean" for unknown keys and fields
  *     config_dump.c    every key=value in a stable order, secrets masked
@@ -139,6 +140,49 @@ void sq_config_agent_dump(const sq_agent_conf_t *agent,
                           void (*emit)(void *opaque, const char *key,
                                        const char *value),
                           void *opaque);
+
+/** @returns whether @p name (@p len bytes) is an agent or schedule
+ *           name: 1 to 64 characters from [A-Za-z0-9_-]. */
+bool sq_config_name_valid(const char *name, size_t len);
+
+/**
+ * @brief Splits a comma-separated capability list (agents, schedules).
+ * @returns true with *@p capsp set (caller owns, sq_config_caps_free()),
+ *          or false with why in @p why.
+ */
+bool sq_config_caps_parse(const char *value, char ***capsp, size_t *cntp,
+                          char *why, size_t why_size);
+/** @brief Frees a capability list. */
+void sq_config_caps_free(char **caps, size_t cnt);
+
+/*
+ * Schedules (config_schedules.c)
+ */
+
+/**
+ * @brief Sets schedule.<name>.<field>, declaring the schedule on first
+ *        use.
+ * @returns SQ_OK, or SQ_ERR_CONFIG with @p errstr naming the key.
+ */
+sq_err_t sq_config_schedule_set(sq_config_t *conf, const char *key,
+                                const char *value, const char *origin,
+                                char *errstr, size_t errstr_size);
+
+/**
+ * @brief Checks every schedule (a type; a cron or an every.ms, not both).
+ * @returns SQ_OK, or SQ_ERR_CONFIG with @p errstr naming the key.
+ */
+sq_err_t sq_config_schedules_finalize(sq_config_t *conf, char *errstr,
+                                      size_t errstr_size);
+
+/** @brief Frees what one schedule declaration owns. */
+void sq_config_schedule_term(sq_schedule_conf_t *sched);
+
+/** @brief Emits the fields of @p sched as "schedule.<name>.<field>". */
+void sq_config_schedule_dump(const sq_schedule_conf_t *sched,
+                             void (*emit)(void *opaque, const char *key,
+                                          const char *value),
+                             void *opaque);
 
 /*
  * Suggestions (config_suggest.c)

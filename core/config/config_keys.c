@@ -149,6 +149,17 @@ const sq_config_key_t sq_config_keys[] = {
     {"cancel.max.entries", SQ_KEY_INT, 1, 10000000, OFF(cancel_max_entries),
      "100000", NULL, RESTART, INSTANCE,
      "Most cancelled task ids remembered at once (the oldest go first)."},
+    {"topic.schedules", SQ_KEY_TOPIC, 1, 249, OFF(topic_schedules),
+     SQ_TOPIC_DEFAULT_SCHEDULES, NULL, RESTART, GROUP,
+     "One-partition topic of the schedules' last fired ticks; its owner "
+     "fires them."},
+    {"schedules.late.ms", SQ_KEY_INT64, 0, 86400000, OFF(schedules_late_ms),
+     "5000", NULL, RESTART, GROUP,
+     "A tick fired later than this is missed: schedule.<name>.missed "
+     "decides."},
+    {"schedules.catchup.max", SQ_KEY_INT, 0, 1000000,
+     OFF(schedules_catchup_max), "1000", NULL, RESTART, GROUP,
+     "Most missed ticks a missed=all schedule fires (the newest)."},
     {"events.publish", SQ_KEY_ENUM, 0, 0, OFF(events_publish), "all",
      events_publish_syms, RESTART, INSTANCE,
      "Which events go to topic.events: all, terminal (each task's last "
@@ -553,5 +564,10 @@ bool sq_config_key_reloadable(const char *key) {
 
 sq_config_scope_t sq_config_key_scope(const char *key) {
         const sq_config_key_t *def = sq_config_key_find(key);
+
+        /* The owner of topic.schedules fires what its configuration says:
+         * every instance must say the same. */
+        if (!strncmp(key, "schedule.", strlen("schedule.")))
+                return SQ_CONFIG_SCOPE_GROUP;
         return def ? def->scope : SQ_CONFIG_SCOPE_INSTANCE;
 }

@@ -167,13 +167,15 @@ static bool kafka_property_known(rd_kafka_conf_t **probe, const char *name,
 }
 
 /* Whether the environment variable's key is one swarmq takes: a row of
- * the key table, an agent.* or flag.* key (families nothing else uses;
+ * the key table, an agent.*, schedule.* or flag.* key (families nothing
+ * else uses;
  * their setters report a bad field), or kafka.<a librdkafka property>.
  * Anything else (SWARMQ_KAFKA_CACHE of ops/kafka.sh, a build option,
  * a typo) is not ours to refuse. */
 static bool env_key_taken(rd_kafka_conf_t **probe, const char *key,
                           const char *value) {
-        if (!strncmp(key, "agent.", 6) || !strncmp(key, "flag.", 5))
+        if (!strncmp(key, "agent.", 6) || !strncmp(key, "flag.", 5) ||
+            !strncmp(key, "schedule.", 9))
                 return true;
         if (!strncmp(key, "kafka.", 6))
                 return !key[6] /* "kafka." alone: the setter explains */ ||

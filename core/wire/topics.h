@@ -14,12 +14,13 @@
 #ifndef SQ_TOPICS_H
 #define SQ_TOPICS_H
 
-#define SQ_TOPIC_DEFAULT_TASKS    "swarmq-tasks"          /* topic.tasks */
-#define SQ_TOPIC_DEFAULT_CRITICAL "swarmq-tasks-critical" /* topic.critical */
-#define SQ_TOPIC_DEFAULT_RETRY    "swarmq-tasks-retry"    /* topic.retry */
-#define SQ_TOPIC_DEFAULT_DLT      "swarmq-tasks-dlt"      /* topic.dlt */
-#define SQ_TOPIC_DEFAULT_RESULTS  "swarmq-results"        /* topic.results */
-#define SQ_TOPIC_DEFAULT_EVENTS   "swarmq-events"         /* topic.events */
-#define SQ_TOPIC_DEFAULT_CONTROL  "swarmq-control"        /* topic.control */
+#define SQ_TOPIC_DEFAULT_TASKS     "swarmq-tasks"          /* topic.tasks */
+#define SQ_TOPIC_DEFAULT_CRITICAL  "swarmq-tasks-critical" /* topic.critical */
+#define SQ_TOPIC_DEFAULT_RETRY     "swarmq-tasks-retry"    /* topic.retry */
+#define SQ_TOPIC_DEFAULT_DLT       "swarmq-tasks-dlt"      /* topic.dlt */
+#define SQ_TOPIC_DEFAULT_RESULTS   "swarmq-results"        /* topic.results */
+#define SQ_TOPIC_DEFAULT_EVENTS    "swarmq-events"         /* topic.events */
+#define SQ_TOPIC_DEFAULT_CONTROL   "swarmq-control"        /* topic.control */
+#define SQ_TOPIC_DEFAULT_SCHEDULES "swarmq-schedules"      /* topic.schedules */
 
 #endif /* SQ_TOPICS_H */

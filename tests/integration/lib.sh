@@ -129,11 +129,13 @@ use_real_kafka() {
         t_dlt=$prefix-dlt
         t_retry=$prefix-retry
         t_control=$prefix-control
+        t_schedules=$prefix-schedules
         group=$prefix-group
         consumer_topic_args=(-g "$group" -X "topic.tasks=$t_tasks"
                 -X "topic.critical=$t_critical" -X "topic.results=$t_results"
                 -X "topic.events=$t_events" -X "topic.dlt=$t_dlt"
-                -X "topic.retry=$t_retry" -X "topic.control=$t_control")
+                -X "topic.retry=$t_retry" -X "topic.control=$t_control"
+                -X "topic.schedules=$t_schedules")
         producer_topic_args=(--topic-tasks "$t_tasks" --topic-critical "$t_critical"
                 --topic-results "$t_results" --topic-events "$t_events")
         kafka_state=$state

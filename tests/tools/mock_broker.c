@@ -9,9 +9,10 @@
  *                      [--control PATH|-]
  *
  * Prints "bootstrap.servers=HOST:PORT,..." on stdout, then serves until
- * SIGTERM/SIGINT. Topics named with --topic (default: swarmq's six) are
+ * SIGTERM/SIGINT. Topics named with --topic (default: swarmq's seven) are
  * created with --partitions partitions (default 12); others are created
- * on first use by the mock's auto-creation.
+ * on first use by the mock's auto-creation. Without --topic,
+ * swarmq-schedules is created too, with one partition.
  *
  * Fault injection: with --control, fault commands are read one per line
  * from PATH (a FIFO, created when missing; any number of writers, one
@@ -326,6 +327,7 @@ int main(int argc, char **argv) {
         const char *topics[64], *control = NULL;
         int64_t brokers = 1, partitions = 12;
         size_t topics_cnt = 0, t, len = 0;
+        bool explicit_topics;
         rd_kafka_mock_cluster_t *mcluster;
         rd_kafka_conf_t *conf;
         struct pollfd fds[2];
@@ -369,6 +371,7 @@ int main(int argc, char **argv) {
                 }
                 i++;
         }
+        explicit_topics = topics_cnt > 0;
         if (!topics_cnt)
                 for (t = 0; t < SQ_ARRAY_SIZE(default_topics); t++)
                         topics[topics_cnt++] = default_topics[t];
@@ -401,6 +404,11 @@ int main(int argc, char **argv) {
         for (t = 0; t < topics_cnt; t++)
                 rd_kafka_mock_topic_create(mcluster, topics[t], (int)partitions,
                                            1);
+        /* The schedules topic has one partition: its one owner fires the
+         * periodic schedules (docs/schedules.md). */
+        if (!explicit_topics)
+                rd_kafka_mock_topic_create(mcluster, SQ_TOPIC_DEFAULT_SCHEDULES,
+                                           1, 1);
         ctl.mcluster   = mcluster;
         ctl.partitions = (int)partitions;
         printf("bootstrap.servers=%s\n",

@@ -1235,7 +1235,7 @@ static bool backticked(const char *s, const char *end, char *out, size_t size) {
 static void test_docs_match_code(void **state) {
         char *doc         = source_read("docs/configuration.md");
         sq_config_t *conf = sq_config_new();
-        char keys[64][64], defs[64][128];
+        char keys[96][64], defs[96][128];
         char errstr[ERRSTR_SIZE];
         const char *line, *next, *section_end, *col[4];
         size_t n = 0, i, j, c;
@@ -1261,7 +1261,7 @@ static void test_docs_match_code(void **state) {
                                             (size_t)(next - col[c] - 1));
                         assert_non_null(col[c + 1]);
                 }
-                assert_true(n < 64);
+                assert_true(n < 96);
                 assert_true(
                     backticked(col[0], col[1], keys[n], sizeof(keys[n])));
                 if (strchr(keys[n], '<'))
