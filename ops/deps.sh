@@ -15,7 +15,9 @@
 #                        peers of ops/bench.sh jobqueues: redis-server,
 #                        Celery and Sidekiq, and the Apicurio Registry that
 #                        ops/registry.sh runs for the schema registry
-#                        tests, fetched into its cache), and the Kafka
+#                        tests, fetched into its cache; the Python venv
+#                        of ops/venv.sh with the peers and the Python
+#                        client's test tools from PyPI), and the Kafka
 #                        broker's jars of every version the suite runs
 #                        (4.4.0 and 3.9.1, ops/kafka.sh fetch; cached in
 #                        ~/.cache/swarmq, quick once there)
@@ -50,6 +52,9 @@ fetch_registry() {
         [[ "${1:-}" == "--test" ]] || return 0
         bash "$(dirname "${BASH_SOURCE[0]}")/registry.sh" fetch
         bash "$(dirname "${BASH_SOURCE[0]}")/kafka.sh" fetch --kafka-version all
+        # The clients' test tools: the venv (pip) of the Python client and
+        # the peers.
+        bash "$(dirname "${BASH_SOURCE[0]}")/venv.sh" >/dev/null
 }
 
 if ((${#missing[@]} == 0)); then
