@@ -50,6 +50,7 @@
 #include "routes_int.h"
 #include "schemas_int.h"
 #include "schedules_int.h"
+#include "ratelimits_int.h"
 
 /*
  * One instance. The state each concern owns is a member of its own type,
@@ -91,6 +92,7 @@ struct sq_daemon_s {
         sq_schemas_t schemas;       /* schemas.c */
         sq_control_t control;       /* control.c */
         sq_schedules_t schedules;   /* schedules.c */
+        sq_ratelimits_t ratelimits; /* ratelimits.c */
 
         /* Guards the partition table's growth and every snapshot the
          * HTTP thread reads: the partitions' snap_* fields (poll thread,

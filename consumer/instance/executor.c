@@ -399,6 +399,10 @@ static void run_job(sq_executor_t *exec, sq_job_t *job) {
                                   "cancelled by its id before it started");
                 return;
         }
+        /* Over a rate limit: held (no executor, no slot) until its token
+         * is due, then back in the scheduler. */
+        if (daemon->ratelimits.cnt && sq_ratelimits_hold(daemon, job))
+                return;
         memset(&sel, 0, sizeof(sel));
         sel.key    = task->key;
         sel.ranked = sq_flags_enabled(&daemon->flags, SQ_FLAG_RANKED_SELECTION,

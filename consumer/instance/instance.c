@@ -16,6 +16,7 @@
  *   schemas.c           the Schema Registry: registration, fetch back-off
  *   control.c           the control topic: cancellations
  *   schedules.c         periodic schedules: the owner fires each tick
+ *   ratelimits.c        rate limits: each instance's share, held tasks
  *   executor.c, emit.c, kafka.c, lag.c: running tasks, producing records,
  *   building clients, the lag refresher.
  *
@@ -42,6 +43,9 @@
  *     group; the schedules thread (schedules.c, only with schedules):
  *     joins <group.id>.schedules and, on the instance that owns
  *     topic.schedules, fires the periodic schedules' ticks.
+ *   - the rate limit thread (ratelimits.c, only with rate limits): hands
+ *     held tasks back to the scheduler when their token is due, and
+ *     computes this instance's share after a rebalance.
  *   - librdkafka's own threads, and libmicrohttpd's thread (routes.c,
  *     status.c, the collectors of instance_metrics.c: they read atomics,
  *     the metrics registry and the snapshots only).
@@ -91,6 +95,7 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         sq_admission_init(daemon);
         sq_control_init(daemon);
         sq_schedules_init(daemon);
+        sq_ratelimits_init(daemon);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
         atomic_store(&daemon->executors.progress_us, daemon->started_us);
         if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
@@ -198,6 +203,8 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
                 return err;
         if ((err = sq_schedules_start(daemon, errstr, errstr_size)))
                 return err;
+        if ((err = sq_ratelimits_start(daemon, errstr, errstr_size)))
+                return err;
         if ((err = sq_poll_start(daemon, errstr, errstr_size)))
                 return err;
         daemon->started = true;
@@ -233,6 +240,7 @@ sq_err_t sq_daemon_wait(sq_daemon_t *daemon) {
                 daemon->started = false;
                 /* Leaves the schedules' group: a standby fires them. */
                 sq_schedules_stop(daemon);
+                sq_ratelimits_stop(daemon);
                 SQ_LOG(SQ_LOG_NOTICE, "STOP", "instance stopped");
         }
         /* The producer failed (emit.c) and stopped the instance. */
@@ -250,6 +258,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         }
         sq_routes_destroy(daemon); /* HTTP first: it reads everything */
         sq_schedules_stop(daemon); /* started, but never the poll thread */
+        sq_ratelimits_stop(daemon);
         if (daemon->executors.threads) {
                 /* Started executors but never the poll thread. */
                 atomic_store(&daemon->partitions.order_closed, true);
@@ -275,6 +284,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         sq_lag_term(daemon);
         sq_control_term(daemon); /* every thread that reads it is gone */
         sq_schedules_term(daemon);
+        sq_ratelimits_term(daemon);
         sq_free(daemon->bootstrap);
         sq_config_destroy(daemon->conf);
         sq_free(daemon);

@@ -108,6 +108,7 @@ typedef struct sq_job_s {
         atomic_int pending_acks;    /* tracked records not yet acknowledged */
         bool succeeded;             /* its result says SUCCEEDED (dedup) */
         atomic_bool purged;         /* a tracked record was purged */
+        bool rl_passed;             /* took its rate limit tokens */
 } sq_job_t;
 
 /**

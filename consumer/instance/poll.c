@@ -189,6 +189,8 @@ static void stop_intake(sq_daemon_t *daemon) {
         sq_admission_pause_lane(daemon, SQ_LANE_TASKS, true);
         sq_admission_pause_lane(daemon, SQ_LANE_CRITICAL, true);
         sq_admission_pause_lane(daemon, SQ_LANE_RETRY, true);
+        /* Tasks held by a rate limit are left in Kafka, not drained. */
+        sq_ratelimits_drop_held(daemon, true);
 }
 
 /* Emits an instance event when an admin action took effect. */

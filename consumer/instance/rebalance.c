@@ -206,6 +206,9 @@ static void revoke_partitions(sq_daemon_t *daemon,
                 if (part)
                         atomic_store(&part->revoking, true);
         }
+        /* Tasks held by a rate limit go to the partitions' next owner
+         * now rather than hold up the drain. */
+        sq_ratelimits_drop_held(daemon, false);
         if (daemon->poll.close_abandoned) {
                 /* Served by rd_kafka_destroy() after the close deadline:
                  * the stop already said what it left undone. */
@@ -329,6 +332,8 @@ void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 ret_err = rd_kafka_assign(rk, NULL);
                 break;
         }
+        /* The owned partitions changed: each rate limit's share too. */
+        sq_ratelimits_rebalanced(daemon);
         if (error) {
                 SQ_LOG(SQ_LOG_ERR, "REBALANCE", "incremental %s failed: %s",
                        err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assign"

@@ -196,6 +196,7 @@ sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
         sq_agents_release_ref(old); /* ours */
         sq_agents_release_ref(old); /* the daemon's */
         sq_log_set_level((sq_log_level_t)conf->log_level);
+        sq_ratelimits_reload(daemon, conf);
         if (ignored[0])
                 SQ_LOG(SQ_LOG_WARNING, "RELOAD",
                        "changed keys ignored until restart: %s", ignored);

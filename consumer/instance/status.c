@@ -400,6 +400,9 @@ char *sq_status_json(sq_daemon_t *daemon, size_t *lenp) {
         if (conf->schedules_cnt)
                 json_object_set_new(doc, "schedules",
                                     sq_schedules_status(daemon));
+        if (conf->ratelimits_cnt)
+                json_object_set_new(doc, "rate_limits",
+                                    sq_ratelimits_status(daemon));
 
         json_object_set_new(
             events, "last_seq",

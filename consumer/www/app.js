@@ -134,6 +134,26 @@ function render(s) {
     a.name, a.capabilities.join(", "), a.in_flight + " / " + a.capacity, a.parked,
     a.finished, a.success_rate === null ? "–" : (a.success_rate * 100).toFixed(1) + "%",
     a.breaker === null ? "–" : String(a.breaker.state || a.breaker)]);
+  // Rate limits: "held" is highlighted while a limit holds work back.
+  $("ratelimits-box").hidden = !s.rate_limits;
+  rows("ratelimits", s.rate_limits || [], (l) => {
+    const held = document.createElement("span");
+    held.textContent = l.held;
+    held.className = l.held > 0 ? "paused" : "";
+    held.title = l.held > 0 ? "tasks waiting for their token" : "";
+    return [l.name, l.type ? "type " + l.type : "capability " + l.capability,
+            fmtNum(l.rate) + " / " + fmtNum(l.group_rate) + " per s", held, l.delayed];
+  });
+  // Schedules: only the owner fires them (next tick on the owner only).
+  const sch = s.schedules;
+  $("schedules-box").hidden = !sch;
+  if (sch) {
+    setText("schedules-role", "this instance: " + sch.role);
+    rows("schedules", sch.list, (x) => [
+      x.name, x.cron || "every " + x.every_ms + " ms",
+      x.last_tick_ms ? fmtTime(x.last_tick_ms) : "–",
+      x.next_tick_ms ? fmtTime(x.next_tick_ms) : "–", x.fired, x.skipped]);
+  }
   const parts = s.partitions;
   renderPartitions(parts);
   const lag = parts.reduce((sum, p) => sum + (p.lag || 0), 0);

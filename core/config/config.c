@@ -146,6 +146,9 @@ void sq_config_destroy(sq_config_t *conf) {
         for (i = 0; i < conf->schedules_cnt; i++)
                 sq_config_schedule_term(&conf->schedules[i]);
         sq_free(conf->schedules);
+        for (i = 0; i < conf->ratelimits_cnt; i++)
+                sq_config_ratelimit_term(&conf->ratelimits[i]);
+        sq_free(conf->ratelimits);
         sq_free(conf);
 }
 
@@ -162,6 +165,9 @@ sq_err_t sq_config_set(sq_config_t *conf, const char *key, const char *value,
                                            errstr_size);
         if (!strncmp(key, "flag.", strlen("flag.")))
                 return flag_set(conf, key, value, origin, errstr, errstr_size);
+        if (!strncmp(key, "ratelimit.", strlen("ratelimit.")))
+                return sq_config_ratelimit_set(conf, key, value, origin, errstr,
+                                               errstr_size);
         if (!strncmp(key, "schedule.", strlen("schedule.")))
                 return sq_config_schedule_set(conf, key, value, origin, errstr,
                                               errstr_size);
@@ -262,6 +268,9 @@ sq_err_t sq_config_finalize(sq_config_t *conf, char *errstr,
         if (err != SQ_OK)
                 goto done;
         err = sq_config_schedules_finalize(conf, errstr, errstr_size);
+        if (err != SQ_OK)
+                goto done;
+        err = sq_config_ratelimits_finalize(conf, errstr, errstr_size);
         if (err != SQ_OK)
                 goto done;
         err = SQ_OK;

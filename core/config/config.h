@@ -101,6 +101,16 @@ typedef struct sq_schedule_conf_s {
         uint32_t set_fields;    /**< bit i: schedule field i was set */
 } sq_schedule_conf_t;
 
+/** A rate limit: ratelimit.<name>.<field> (config_ratelimits.c). */
+typedef struct sq_ratelimit_conf_s {
+        char *name;
+        char *type;       /**< .type: tasks of this type; NULL */
+        char *capability; /**< .capability: tasks needing it; NULL */
+        double rate;      /**< .rate: tasks per second, the whole group */
+        double burst;     /**< .burst; 0: one second's worth */
+        uint32_t set_fields;
+} sq_ratelimit_conf_t;
+
 /** What a task does when every capable agent's breaker is open. */
 typedef enum {
         SQ_WHEN_OPEN_WAIT = 0, /**< park until a breaker goes half-open */
@@ -248,6 +258,10 @@ typedef struct sq_config_s {
         /* Periodic schedules, in declaration order */
         sq_schedule_conf_t *schedules;
         size_t schedules_cnt;
+
+        /* Rate limits, in declaration order */
+        sq_ratelimit_conf_t *ratelimits;
+        size_t ratelimits_cnt;
 } sq_config_t;
 
 /** Where a key's value must agree (the key table's scope column). */
@@ -304,6 +318,10 @@ sq_err_t sq_config_load_env(sq_config_t *conf, char *const *envp, char *errstr,
  */
 sq_err_t sq_config_finalize(sq_config_t *conf, char *errstr,
                             size_t errstr_size);
+
+/** @returns a rate limit's burst: .burst, or one second's worth of its
+ *           rate (at least 1) when .burst is 0. */
+double sq_config_ratelimit_burst(const sq_ratelimit_conf_t *rl);
 
 /** @returns the kafka.* value for @p name (without prefix) or NULL. */
 const char *sq_config_kafka_get(const sq_config_t *conf, const char *name);

@@ -79,4 +79,8 @@ void sq_config_dump(const sq_config_t *conf,
 
         for (i = 0; i < conf->schedules_cnt; i++)
                 sq_config_schedule_dump(&conf->schedules[i], dump_emit, &dump);
+
+        for (i = 0; i < conf->ratelimits_cnt; i++)
+                sq_config_ratelimit_dump(&conf->ratelimits[i], dump_emit,
+                                         &dump);
 }

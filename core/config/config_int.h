@@ -15,6 +15,7 @@
  *     config_agents.c  agent.<name>.<field>: the field table, parsing,
  *                      per-agent checks, the default builtin agents
  *     config_schedules.c schedule.<name>.<field>: periodic schedules
+ *     config_ratelimits.c ratelimit.<name>.<field>: rate limits
  *     config_load.c    the properties file and SWARMQ_* environment
  *     config_suggest.c "did you mean" for unknown keys and fields
  *     config_dump.c    every key=value in a stable order, secrets masked
@@ -183,6 +184,37 @@ void sq_config_schedule_dump(const sq_schedule_conf_t *sched,
                              void (*emit)(void *opaque, const char *key,
                                           const char *value),
                              void *opaque);
+
+/*
+ * Rate limits (config_ratelimits.c)
+ */
+
+/**
+ * @brief Sets ratelimit.<name>.<field>, declaring the limit on first use.
+ * @returns SQ_OK, or SQ_ERR_CONFIG with @p errstr naming the key.
+ */
+sq_err_t sq_config_ratelimit_set(sq_config_t *conf, const char *key,
+                                 const char *value, const char *origin,
+                                 char *errstr, size_t errstr_size);
+
+/**
+ * @brief Checks every limit (a rate; a type or a capability, not both).
+ * @returns SQ_OK, or SQ_ERR_CONFIG with @p errstr naming the key.
+ */
+sq_err_t sq_config_ratelimits_finalize(sq_config_t *conf, char *errstr,
+                                       size_t errstr_size);
+
+/** @brief Frees what one limit declaration owns. */
+void sq_config_ratelimit_term(sq_ratelimit_conf_t *rl);
+
+/** @brief Emits the fields of @p rl as "ratelimit.<name>.<field>". */
+void sq_config_ratelimit_dump(const sq_ratelimit_conf_t *rl,
+                              void (*emit)(void *opaque, const char *key,
+                                           const char *value),
+                              void *opaque);
+
+/** @returns whether a reload applies the rate limit field @p field. */
+bool sq_config_ratelimit_field_reloadable(const char *field);
 
 /*
  * Suggestions (config_suggest.c)

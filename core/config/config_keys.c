@@ -555,6 +555,11 @@ bool sq_config_key_reloadable(const char *key) {
                 field = strchr(key + strlen("agent."), '.');
                 return field && sq_config_agent_field_reloadable(field + 1);
         }
+        /* A rate limit's rate and burst (the buckets take them). */
+        if (!strncmp(key, "ratelimit.", strlen("ratelimit."))) {
+                field = strchr(key + strlen("ratelimit."), '.');
+                return field && sq_config_ratelimit_field_reloadable(field + 1);
+        }
         /* Every feature flag: the rollouts are atomics (sq_flags_set). */
         if (!strncmp(key, "flag.", strlen("flag.")))
                 return sq_flag_find(key + strlen("flag.")) >= 0;
@@ -567,7 +572,8 @@ sq_config_scope_t sq_config_key_scope(const char *key) {
 
         /* The owner of topic.schedules fires what its configuration says:
          * every instance must say the same. */
-        if (!strncmp(key, "schedule.", strlen("schedule.")))
+        if (!strncmp(key, "schedule.", strlen("schedule.")) ||
+            !strncmp(key, "ratelimit.", strlen("ratelimit.")))
                 return SQ_CONFIG_SCOPE_GROUP;
         return def ? def->scope : SQ_CONFIG_SCOPE_INSTANCE;
 }

@@ -175,7 +175,7 @@ static bool kafka_property_known(rd_kafka_conf_t **probe, const char *name,
 static bool env_key_taken(rd_kafka_conf_t **probe, const char *key,
                           const char *value) {
         if (!strncmp(key, "agent.", 6) || !strncmp(key, "flag.", 5) ||
-            !strncmp(key, "schedule.", 9))
+            !strncmp(key, "schedule.", 9) || !strncmp(key, "ratelimit.", 10))
                 return true;
         if (!strncmp(key, "kafka.", 6))
                 return !key[6] /* "kafka." alone: the setter explains */ ||

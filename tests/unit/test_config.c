@@ -1326,7 +1326,9 @@ static size_t doc_list(const char *doc, const char *intro, char keys[][64],
 static void agent_key_pattern(const char *key, char *out, size_t size) {
         const char *dot;
 
-        if (strncmp(key, "agent.", 6) || !(dot = strchr(key + 6, '.')))
+        if (!strncmp(key, "ratelimit.", 10) && (dot = strchr(key + 10, '.')))
+                snprintf(out, size, "ratelimit.<name>%s", dot);
+        else if (strncmp(key, "agent.", 6) || !(dot = strchr(key + 6, '.')))
                 snprintf(out, size, "%s", key);
         else
                 snprintf(out, size, "agent.<name>%s", dot);
@@ -1369,6 +1371,10 @@ static void test_docs_reload_and_scope(void **state) {
             "agent.p.kind=pool",
             "agent.p.command=/bin/cat",
             "kafka.client.id=x",
+            "ratelimit.r.type=noop",
+            "ratelimit.r.rate=5",
+            "ratelimit.q.capability=gpu",
+            "ratelimit.q.rate=0.5",
             NULL,
         };
         char *doc         = source_read("docs/configuration.md");
@@ -1399,7 +1405,7 @@ static void test_docs_reload_and_scope(void **state) {
                                  key,
                                  sq_config_key_reloadable(key) ? "" : "not ");
                 if ((sq_config_key_scope(key) == SQ_CONFIG_SCOPE_GROUP) !=
-                    listed(group, ngroup, key))
+                    listed(group, ngroup, pattern))
                         fail_msg("%s: the key table and "
                                  "docs/configuration.md disagree on its "
                                  "scope",
