@@ -17,7 +17,8 @@
 #                        ops/registry.sh runs for the schema registry
 #                        tests, fetched into its cache; the Python venv
 #                        of ops/venv.sh with the peers and the Python
-#                        client's test tools from PyPI), and the Kafka
+#                        client's test tools from PyPI; Go for clients/go,
+#                        ops/go.sh, and its modules), and the Kafka
 #                        broker's jars of every version the suite runs
 #                        (4.4.0 and 3.9.1, ops/kafka.sh fetch; cached in
 #                        ~/.cache/swarmq, quick once there)
@@ -53,8 +54,13 @@ fetch_registry() {
         bash "$(dirname "${BASH_SOURCE[0]}")/registry.sh" fetch
         bash "$(dirname "${BASH_SOURCE[0]}")/kafka.sh" fetch --kafka-version all
         # The clients' test tools: the venv (pip) of the Python client and
-        # the peers.
-        bash "$(dirname "${BASH_SOURCE[0]}")/venv.sh" >/dev/null
+        # the peers; a Go new enough for clients/go (ops/go.sh) and its
+        # modules from the Go module proxy.
+        local here go
+        here=$(dirname "${BASH_SOURCE[0]}")
+        bash "$here/venv.sh" >/dev/null
+        go=$(bash "$here/go.sh" | tail -n 1)
+        (cd "$here/../clients/go" && "$go" mod download)
 }
 
 if ((${#missing[@]} == 0)); then
