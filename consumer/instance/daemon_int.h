@@ -51,6 +51,7 @@
 #include "schemas_int.h"
 #include "schedules_int.h"
 #include "ratelimits_int.h"
+#include "variants_int.h"
 
 /*
  * One instance. The state each concern owns is a member of its own type,
@@ -93,6 +94,7 @@ struct sq_daemon_s {
         sq_control_t control;       /* control.c */
         sq_schedules_t schedules;   /* schedules.c */
         sq_ratelimits_t ratelimits; /* ratelimits.c */
+        sq_variants_t variants;     /* variants.c */
 
         /* Guards the partition table's growth and every snapshot the
          * HTTP thread reads: the partitions' snap_* fields (poll thread,

@@ -130,6 +130,12 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                                 ->tasks[counted][task->priority]
                           : daemon->m.tasks_none[counted][task->priority],
                     1);
+                /* The flags' variants (A/B): nothing unless a rollout is
+                 * partial. */
+                sq_variants_observe(
+                    daemon, task, counted,
+                    started_ms ? (double)(result.finished_at - started_ms) / 1e3
+                               : -1);
         }
         if (status != SQ_STATUS_SUCCEEDED && status != SQ_STATUS_CANCELLED) {
                 /* Retried while attempts are left, else dead-lettered

@@ -17,6 +17,7 @@
  *   control.c           the control topic: cancellations
  *   schedules.c         periodic schedules: the owner fires each tick
  *   ratelimits.c        rate limits: each instance's share, held tasks
+ *   variants.c          the feature flags' variants on task metrics (A/B)
  *   executor.c, emit.c, kafka.c, lag.c: running tasks, producing records,
  *   building clients, the lag refresher.
  *

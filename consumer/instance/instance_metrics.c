@@ -505,6 +505,7 @@ static void register_collectors(sq_daemon_t *daemon) {
                              SQ_METRIC_GAUGE, collect_lag, daemon);
         sq_schedules_register_metrics(daemon);
         sq_ratelimits_register_metrics(daemon);
+        sq_variants_register(daemon);
         sq_metrics_collector(metrics, "swarmq_memory_paused",
                              "1 while intake is paused by memory.limit.bytes",
                              SQ_METRIC_GAUGE, collect_mem_paused, daemon);
