@@ -157,18 +157,34 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
          * reliably. kafka.partition.assignment.strategy overrides this;
          * both protocols are handled. */
         static const char *const consumer_settings[] = {
-            "auto.offset.reset",
-            "earliest",
-            "partition.assignment.strategy",
-            "roundrobin",
-            "allow.auto.create.topics",
-            "true",
-            "queued.max.messages.kbytes",
-            "16384",
-            NULL};
-        /* Producer: idempotent, acks=all; delivery reports drive commits. */
+            "auto.offset.reset", "earliest", "partition.assignment.strategy",
+            "roundrobin", "allow.auto.create.topics", "true",
+            "queued.max.messages.kbytes", "16384",
+            /* A resumed partition's records come from a new fetch, which
+             * waits for the one in flight; with a backlog prefetched to
+             * the log end that one is a long poll the broker holds for
+             * up to fetch.wait.max.ms (librdkafka's 500 by default).
+             * Every admission-window resume then left the executors idle
+             * for 300-800 ms: 100 ms bounds that gap, at the cost of an
+             * idle instance fetching 10 times a second instead of 2
+             * (docs/benchmarks.md, 2026-12-07T04). */
+            "fetch.wait.max.ms", "100", NULL};
+        /* Producer: idempotent, acks=all; delivery reports drive commits.
+         * One request in flight per broker connection: librdkafka (2.0.2
+         * and later) lets an idempotent producer send a partition's next
+         * batch only while fewer than 5 *messages* of it are in flight,
+         * but schedules its broker thread's wake-up for the batch anyway,
+         * so with the usual batches of 5 or more the thread calls
+         * poll(2) with a zero timeout until the previous batch is
+         * acknowledged (measured: 100,000 to 170,000 poll calls for 180
+         * requests per 100,000 noop tasks, a third of the instance's
+         * CPU). With one request in flight the next one waits in
+         * librdkafka's output queue and the thread sleeps. Each request
+         * carries every partition's batch, and what piles up meanwhile
+         * goes in the next one (docs/benchmarks.md, 2026-12-07T04). */
         static const char *const producer_settings[] = {
-            "queue.buffering.max.messages", "1000000", NULL};
+            "queue.buffering.max.messages", "1000000",
+            "max.in.flight.requests.per.connection", "1", NULL};
         const sq_config_t *conf = daemon->conf;
         rd_kafka_conf_t *cconf  = sq_kafka_conf_new();
         rd_kafka_conf_t *pconf  = sq_kafka_conf_new();
