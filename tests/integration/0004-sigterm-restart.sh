@@ -18,8 +18,12 @@ start_consumer c1 -b "$bootstrap" -X executor.threads=4 \
         -X shutdown.drain.timeout.ms=20000 "${window[@]}"
 wait_ready "$c1_http"
 
-# 4,000 tasks of 2 ms on 3 ordinary executor slots: about 3 s of work.
-producer -q submit --count 4000 --type sleep --payload 2 --ids-out "$work/all.ids" ||
+# 4,000 tasks of 6 ms on 3 ordinary executor slots: about 8 s of work,
+# well past the few seconds the result reader below takes to start (its
+# group join), so the stop comes mid-run. (At 2 ms, about 3 s, c1 once
+# finished them all first: since fetch.wait.max.ms=100 a resumed
+# partition no longer waits up to 500 ms for its records.)
+producer -q submit --count 4000 --type sleep --payload 6 --ids-out "$work/all.ids" ||
         fail "submit failed"
 producer wait --count 500 --timeout-ms 60000 >/dev/null || fail "no progress before the stop"
 
