@@ -48,7 +48,11 @@ Commands:
              (tests/bench/scaling.sh). Real Kafka only
   guarantee  at_least_once vs exactly_once (tests/bench/guarantee.sh; the
              options after the command go to that script)
-  memory     RSS figures (tests/bench/memory.sh; options go to it)
+  memory     RSS figures on the mock (tests/bench/memory.sh; options go
+             to it)
+  soak       RSS on real Kafka: one instance draining a backlog of
+             1,000,000 tasks, then a 30-minute soak at a steady rate
+             (tests/bench/soak.sh; options go to it, --help lists them)
   events-latency  GET /events latency (tests/bench/events_latency.sh;
              options go to it)
 
@@ -89,6 +93,10 @@ Options (all, keysweep, pipe):
   --no-peer            keysweep: swarmq only, no parallel-consumer
   -X KEY=VALUE         a swarmq-consumer configuration key for every swarmq
                        run (repeatable), e.g. -X kafka.linger.ms=0
+  --pipe-X PROP=VALUE  pipe: a librdkafka property for the raw pipe's
+                       clients (repeatable), e.g. --pipe-X
+                       max.in.flight.requests.per.connection=1 (swarmq's
+                       producer setting)
   --doc FILE           append the results to FILE (default
                        docs/benchmarks.md), and PNG plots of them to
                        bench/ beside it (gnuplot-nox; none without it)
@@ -123,9 +131,10 @@ case $cmd in
 all | keysweep | pipe | jobqueues | latency | scaling) ;;
 guarantee) exec bash "$root/tests/bench/guarantee.sh" "$@" ;;
 memory) exec bash "$root/tests/bench/memory.sh" "$@" ;;
+soak) exec bash "$root/tests/bench/soak.sh" "$@" ;;
 events-latency) exec bash "$root/tests/bench/events_latency.sh" "$@" ;;
 help) usage; exit 0 ;;
-*) die "unknown command '$cmd' (all, keysweep, pipe, jobqueues, latency, scaling, guarantee, memory, events-latency)" ;;
+*) die "unknown command '$cmd' (all, keysweep, pipe, jobqueues, latency, scaling, guarantee, memory, soak, events-latency)" ;;
 esac
 
 broker=real bootstrap= build= quick=0 count= jobs= scale_count= threads=4 sweep_count= modes=
@@ -134,6 +143,7 @@ publish=all,terminal rounds=1 baseline=
 concurrency= commit_ms=100 seed=42 peer=on doc=$root/docs/benchmarks.md
 write=1 doc_given=0
 extra=()
+pipe_extra=()
 cmdline="ops/bench.sh $cmd"
 need() { [[ $# -ge 2 && -n "$2" && "$2" != --* ]] || die "$1 needs a value"; }
 posint() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, not '$2'"; }
@@ -145,7 +155,7 @@ while (($#)); do
         -h | --help) usage; exit 0 ;;
         --broker | --bootstrap | --build | --count | --jobs | --scale-count | --threads | --sweep-count | \
                 --modes | --concurrency | --commit-ms | --seed | -X | --doc | \
-                --publish | --rounds | --baseline-build | --latency-count | --levels) need "$@" ;;
+                --publish | --rounds | --baseline-build | --latency-count | --levels | --pipe-X) need "$@" ;;
         *) die "unknown option '$1'" ;;
         esac
         case $1 in
@@ -171,6 +181,8 @@ while (($#)); do
         --commit-ms) posint "$1" "$2"; commit_ms=$2 ;;
         --seed) posint "$1" "$2"; seed=$2 ;;
         -X) [[ "$2" == *=* ]] || die "-X needs KEY=VALUE, not '$2'"; extra+=(-X "$2") ;;
+        --pipe-X) [[ "$2" == *=* ]] || die "--pipe-X needs PROPERTY=VALUE, not '$2'"
+                pipe_extra+=(--pipe-X "$2") ;;
         --doc) doc=$2; doc_given=1 ;;
         *) die "unknown option '$1'" ;;
         esac
@@ -266,7 +278,7 @@ if [[ "$cmd" == all || "$cmd" == pipe ]]; then
         {
                 echo "#### Throughput and CPU: swarmq vs the raw librdkafka pipe"
                 echo
-                bash "$root/tests/bench/run.sh" "${pipe_args[@]}" "${extra[@]}"
+                bash "$root/tests/bench/run.sh" "${pipe_args[@]}" "${extra[@]}" "${pipe_extra[@]}"
                 echo
         } >>"$out"
         ran+=(pipe)

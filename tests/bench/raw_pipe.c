@@ -3,13 +3,18 @@
  * raw_pipe: the ceiling swarmq is measured against. Plain librdkafka, no
  * swarmq code: fill an input topic with N records, then a consumer in a
  * fresh group reads each record and produces K records for it (acks=all,
- * idempotent, linger.ms=5, the settings swarmq uses), committing every
- * second. Reports records in per second from the first record consumed to
- * the last output acknowledged (the 3 s group join is excluded, as it is
- * for swarmq's figure).
+ * idempotent, linger.ms=5, as swarmq; swarmq-consumer also keeps one
+ * request in flight, which -X max.in.flight.requests.per.connection=1
+ * gives the pipe), committing every second. Reports records in per second from
+ * the first record consumed to the last output acknowledged (the 3 s group join
+ * is excluded, as it is for swarmq's figure).
  *
  *   raw_pipe -b BROKERS [-n COUNT] [-k OUT_PER_IN] [-s VALUE_SIZE]
- *            [-t INPUT_TOPIC]
+ *            [-t INPUT_TOPIC] [-X PROPERTY=VALUE]...
+ *
+ * -X sets a librdkafka property on both clients after the settings above
+ * (repeatable): the pipe with another configuration, e.g. the producer's
+ * max.in.flight.requests.per.connection=1 that swarmq-consumer uses.
  *
  * Prints one line: raw_pipe count=N out_per_in=K seconds=S in_per_sec=R
  *   cpu_seconds=C delivered=D
@@ -31,6 +36,11 @@
 #include "common.h"
 
 static int64_t delivered;
+
+/* -X PROPERTY=VALUE pairs, applied to both clients. */
+#define MAX_PROPS 16
+static const char *prop_names[MAX_PROPS], *prop_values[MAX_PROPS];
+static int prop_cnt;
 
 /* User + system CPU time of the whole process, in microseconds. */
 static int64_t cpu_us(void) {
@@ -73,6 +83,15 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, const char *brokers,
                 rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "16384",
                                   NULL, 0);
         }
+        for (int i = 0; i < prop_cnt; i++) {
+                if (rd_kafka_conf_set(conf, prop_names[i], prop_values[i],
+                                      errstr,
+                                      sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+                        fprintf(stderr, "raw_pipe: -X %s=%s: %s\n",
+                                prop_names[i], prop_values[i], errstr);
+                        exit(2);
+                }
+        }
         rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
         if (!rk) {
                 fprintf(stderr, "raw_pipe: %s\n", errstr);
@@ -104,7 +123,7 @@ int main(int argc, char **argv) {
         rd_kafka_t *producer, *consumer;
         int opt;
 
-        while ((opt = getopt(argc, argv, "b:n:k:s:t:h")) != -1) {
+        while ((opt = getopt(argc, argv, "b:n:k:s:t:X:h")) != -1) {
                 switch (opt) {
                 case 'b':
                         brokers = optarg;
@@ -121,10 +140,25 @@ int main(int argc, char **argv) {
                 case 't':
                         in_topic = optarg;
                         break;
+                case 'X': {
+                        char *eq = strchr(optarg, '=');
+                        if (!eq || eq == optarg || prop_cnt == MAX_PROPS) {
+                                fprintf(stderr,
+                                        "raw_pipe: -X needs PROPERTY=VALUE "
+                                        "(at most %d), not '%s'\n",
+                                        MAX_PROPS, optarg);
+                                return 2;
+                        }
+                        *eq                     = '\0';
+                        prop_names[prop_cnt]    = optarg;
+                        prop_values[prop_cnt++] = eq + 1;
+                        break;
+                }
                 default:
-                        fprintf(stderr, "Usage: raw_pipe -b BROKERS [-n COUNT] "
-                                        "[-k OUT_PER_IN] [-s VALUE_SIZE] "
-                                        "[-t INPUT_TOPIC]\n");
+                        fprintf(stderr,
+                                "Usage: raw_pipe -b BROKERS [-n COUNT] "
+                                "[-k OUT_PER_IN] [-s VALUE_SIZE] "
+                                "[-t INPUT_TOPIC] [-X PROPERTY=VALUE]...\n");
                         return 2;
                 }
         }

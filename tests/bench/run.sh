@@ -11,6 +11,7 @@
 #                      [--count N] [--threads T] [--partitions P]
 #                      [--publish all,terminal] [--rounds R]
 #                      [--baseline-build DIR] [-X KEY=VALUE]...
+#                      [--pipe-X PROPERTY=VALUE]...
 #
 # --broker mock (default) starts a swarmq-mock-broker, real starts Apache
 # Kafka 3.9 (ops/kafka.sh, state in DIR/kafka-bench) unless --bootstrap
@@ -23,7 +24,8 @@
 # whole set and reports each figure's median over the rounds (each ratio
 # is taken within its round first). --baseline-build adds the same swarmq
 # runs with another build (say, main before a change), in the same
-# rounds. -X passes a configuration key to swarmq-consumer. Prints the
+# rounds. -X passes a configuration key to swarmq-consumer, --pipe-X a
+# librdkafka property to the raw pipe's clients. Prints the
 # markdown tables on stdout, progress on stderr.
 #
 # Rates: raw pipe, N / (last output acknowledged - first record consumed);
@@ -39,6 +41,7 @@ source "$root/ops/lib.sh"
 broker=mock bootstrap= b= count=100000 threads=4 partitions=12
 publish=all,terminal rounds=1 base=
 extra=()
+pipe_extra=()
 die() { echo "bench pipe: $*" >&2; exit 2; }
 while (($#)); do
         case $1 in
@@ -52,7 +55,8 @@ while (($#)); do
         --rounds) rounds=${2:?}; shift 2 ;;
         --baseline-build) base=${2:?}; shift 2 ;;
         -X) extra+=(-X "${2:?}"); shift 2 ;;
-        -h | --help) sed -n '3,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --pipe-X) pipe_extra+=(-X "${2:?}"); shift 2 ;;
+        -h | --help) sed -n '3,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
         esac
 done
@@ -229,7 +233,7 @@ declare -A rate cpu
 rss_max=0
 for ((r = 1; r <= rounds; r++)); do
         for k in "${ks[@]}"; do
-                line=$("$b/tests/bench/raw_pipe" -b "$bootstrap" -n "$count" -k "$k" -s 100 -t "raw$k-$run_id-r$r")
+                line=$("$b/tests/bench/raw_pipe" -b "$bootstrap" -n "$count" -k "$k" -s 100 -t "raw$k-$run_id-r$r" "${pipe_extra[@]}")
                 echo "bench pipe: round $r: $line" >&2
                 rate[raw$k:$r]=$(field in_per_sec "$line")
                 cpu[raw$k:$r]=$(awk -v c="$(field cpu_seconds "$line")" -v n="$count" 'BEGIN { printf "%.2f", c * 100000 / n }')
