@@ -10,8 +10,9 @@
 #                        promtool from the prometheus package, python3 with
 #                        venv, clang-format, chromium + chromium-driver
 #                        for the status page test, clang with libFuzzer,
-#                        systemd-analyze, Java 17 + Maven for the real
-#                        Apache Kafka broker of tests/broker/, and the
+#                        systemd-analyze, Java 17 (JDK) + Maven for the
+#                        real Apache Kafka broker of tests/broker/ and
+#                        clients/java, and the
 #                        peers of ops/bench.sh jobqueues: redis-server,
 #                        Celery and Sidekiq, and the Apicurio Registry that
 #                        ops/registry.sh runs for the schema registry
@@ -30,8 +31,9 @@ build_pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev
 test_pkgs=(kcat valgrind prometheus python3 python3-venv curl clang-format
            chromium chromium-driver clang libclang-rt-14-dev systemd
            redis-server python3-celery python3-redis ruby-sidekiq)
-# A JVM or Maven that is already there (from any source) is used as is.
-command -v java >/dev/null 2>&1 || test_pkgs+=(openjdk-17-jre-headless)
+# A JDK or Maven that is already there (from any source) is used as is.
+# A JDK, not only a JRE: Maven compiles clients/java.
+command -v javac >/dev/null 2>&1 || test_pkgs+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || test_pkgs+=(maven)
 
 pkgs=("${build_pkgs[@]}")

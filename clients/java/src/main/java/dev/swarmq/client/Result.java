@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.swarmq.client;
+
+/**
+ * The outcome of one task (schemas/result-v2.avsc). Times are milliseconds
+ * since the Unix epoch; startedAtMs is 0 when the task never started.
+ * error and agent may be null.
+ */
+public record Result(String taskId, Status status, byte[] output, String error, String agent,
+        String instance, int attempts, Source source, long createdAtMs, long startedAtMs,
+        long finishedAtMs) {
+
+    /** How a task ended (docs/wire.md, "Statuses"). */
+    public enum Status { SUCCEEDED, FAILED, TIMED_OUT, DEAD_LETTERED, CANCELLED }
+
+    /** Where the task record was. */
+    public record Source(String topic, int partition, long offset) {}
+
+    public boolean ok() {
+        return status == Status.SUCCEEDED;
+    }
+}
