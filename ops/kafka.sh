@@ -32,6 +32,10 @@
 # "start" (or "restart") brings the same nodes back on the same ports, so
 # clients reconnect to the addresses they know (the chaos suite's broker
 # outages; --node N does it to one node of a cluster).
+# --secure: the state directory also holds secure (the marker), tls/ (a
+# CA and the brokers' key and certificate, PEM), secrets (the users'
+# passwords, mode 600, given to the storage format as SCRAM credentials,
+# KIP-900) and client-USER.properties; readiness is checked as admin.
 # A node is ready when a metadata request to it answers and lists itself
 # (a KRaft broker lists only unfenced brokers, so a restarted node counts
 # once the controller let it back in); a fresh cluster is ready when every
@@ -48,6 +52,7 @@ signal=TERM
 version_opt=
 brokers_opt=
 node_opt=
+secure_opt=0
 
 # The versions this script can run: one pom per version.
 known_versions() {
@@ -98,6 +103,17 @@ Options:
   --brokers N       start: a cluster of N nodes (default 1). N >= 3 sets
                     default.replication.factor=3 and min.insync.replicas=2
                     (internal topics too); N = 2 uses 2 and 1.
+  --secure          start: a secured cluster: clients connect with SASL_SSL
+                    (SCRAM-SHA-512) over TLS with certificates made here
+                    (openssl; the CA in DIR/tls/ca.pem), ACLs on
+                    (StandardAuthorizer), brokers and controllers on mutual
+                    TLS; users admin (super user), swarmq and producer,
+                    with no ACL until granted (ops/kafka/acls.py grant).
+                    Prints the client settings of user swarmq after the
+                    bootstrap line; every user's, password included, are
+                    in DIR/client-USER.properties. Runs Kafka 3.9.1:
+                    librdkafka 2.0.2's SCRAM cannot log in to Kafka 4.x
+                    (fixed in librdkafka 2.6.1); a 4.x version is refused.
   --node N          halt, start, restart: only node N (1..N) of a cluster
   --partitions N    start: num.partitions of auto-created topics (default 12)
   --timeout S       start: seconds to wait for readiness (default 120)
@@ -151,6 +167,7 @@ while (($#)); do
         --kafka-version=*) version_opt=${1#*=} ;;
         --brokers=*) brokers_opt=${1#*=} ;;
         --node=*) node_opt=${1#*=} ;;
+        --secure) secure_opt=1 ;;
         -h | --help) usage && exit 0 ;;
         *) die "unknown option '$1' (see ops/kafka.sh --help)" ;;
         esac
@@ -236,10 +253,18 @@ running_pid() {
         echo "$pid"
 }
 
-# node_port DIR: the PLAINTEXT port in DIR's server.properties.
+# node_port DIR: the clients' port (PLAINTEXT, or SASL_SSL) in DIR's
+# server.properties.
 node_port() {
-        sed -n 's/^listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' \
+        sed -n 's/^listeners=[A-Z_]*:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' \
                 "$1/server.properties" 2>/dev/null
+}
+
+# kcat_auth: kcat's options to log in as admin on a secured cluster.
+kcat_auth() {
+        if is_secure; then
+                echo "-F $state/client-admin.properties"
+        fi
 }
 
 bootstrap_line() {
@@ -310,6 +335,120 @@ log_opts() {
         fi
 }
 
+# --- a secured cluster (--secure) -----------------------------------------
+
+# is_secure: the state directory holds a cluster started with --secure.
+is_secure() {
+        [[ -f "$state/secure" ]]
+}
+
+# The SCRAM users of a secured cluster: admin is a super user (what
+# kafka.sh itself and a test's ACL changes use), swarmq is what
+# swarmq-consumer runs as and producer what swarmq-producer runs as;
+# neither of the two has any ACL until it is granted one.
+secure_users="admin swarmq producer"
+
+# make_tls DIR: a CA and the brokers' certificate (CN=broker, for
+# 127.0.0.1 and localhost) signed by it, in PEM: ca.pem is what clients
+# trust, broker-keystore.pem the key and certificate chain a broker
+# presents on every listener and, as a client, on the internal and
+# controller listeners (mutual TLS: principal User:broker).
+make_tls() {
+        local dir=$1 out
+        mkdir -p "$dir"
+        chmod 700 "$dir"
+        if ! out=$({
+                set -e
+                cd "$dir"
+                openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+                        -subj "/CN=swarmq-test-ca" -keyout ca.key -out ca.pem
+                openssl req -newkey rsa:2048 -nodes -subj "/CN=broker" \
+                        -keyout broker.key -out broker.csr
+                printf '%s\n' \
+                        "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+                        "extendedKeyUsage=serverAuth,clientAuth" >broker.ext
+                openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key \
+                        -CAcreateserial -days 3650 -extfile broker.ext \
+                        -out broker.pem
+                openssl pkcs8 -topk8 -nocrypt -in broker.key \
+                        -out broker.pk8
+                cat broker.pk8 broker.pem ca.pem >broker-keystore.pem
+                rm -f broker.csr broker.ext broker.pk8 ca.srl
+        } 2>&1); then
+                echo "$out" | tail -n 20 >&2
+                die "openssl could not make the test certificates in $dir"
+        fi
+}
+
+# write_secrets: a random password per user in $state/secrets (mode 600),
+# and per user a librdkafka properties file $state/client-USER.properties
+# (kcat -F, swarmq-producer -X, any librdkafka client); for swarmq also
+# $state/swarmq-consumer.properties (swarmq-consumer --config: kafka.*).
+write_secrets() {
+        local u pw f
+        (
+                umask 077
+                : >"$state/secrets"
+                for u in $secure_users; do
+                        pw=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+                        echo "$u=$pw" >>"$state/secrets"
+                done
+        )
+}
+
+# user_password USER: USER's password from $state/secrets.
+user_password() {
+        sed -n "s/^$1=//p" "$state/secrets"
+}
+
+# write_client_files BOOTSTRAP: the client properties of every user.
+write_client_files() {
+        local u f
+        (
+                umask 077
+                for u in $secure_users; do
+                        f=$state/client-$u.properties
+                        {
+                                echo "# Written by ops/kafka.sh start --secure: user $u."
+                                echo "bootstrap.servers=$1"
+                                echo "security.protocol=SASL_SSL"
+                                echo "sasl.mechanisms=SCRAM-SHA-512"
+                                echo "sasl.username=$u"
+                                echo "sasl.password=$(user_password "$u")"
+                                echo "ssl.ca.location=$state/tls/ca.pem"
+                        } >"$f"
+                done
+                sed -e '/^#/d' -e 's/^/kafka./' "$state/client-swarmq.properties" \
+                        >"$state/swarmq-consumer.properties"
+        )
+}
+
+# scram_args: StorageTool's --add-scram option for every user (KIP-900:
+# the credentials are in the cluster's first metadata, so the first
+# client can log in).
+scram_args() {
+        local u
+        for u in $secure_users; do
+                printf -- '--add-scram\nSCRAM-SHA-512=[name=%s,password=%s]\n' \
+                        "$u" "$(user_password "$u")"
+        done
+}
+
+# print_client_settings: what a swarmq-consumer (user swarmq) needs, on
+# stdout after the bootstrap line; the password is only in the files.
+print_client_settings() {
+        sed -n -e '/^#/d' -e '/^bootstrap/d' -e '/^sasl.password/d' -e p \
+                "$state/client-swarmq.properties"
+        echo "kafka.sh: SASL_SSL (SCRAM-SHA-512, TLS with the CA" \
+                "$state/tls/ca.pem), ACLs on (StandardAuthorizer). Users:" \
+                "admin (super user), swarmq and producer, with no ACL until" \
+                "granted (python ops/kafka/acls.py grant --admin" \
+                "$state/client-admin.properties ...). Their settings, password" \
+                "included: $state/client-USER.properties (librdkafka," \
+                "kcat -F, swarmq-producer -X), and for swarmq-consumer" \
+                "--config: $state/swarmq-consumer.properties" >&2
+}
+
 # --- a fresh start --------------------------------------------------------
 
 # free_ports N: prints N distinct free loopback TCP ports.
@@ -339,26 +478,51 @@ while True:
         break'
 }
 
-# write_properties DIR ID PORT CPORT VOTERS N: server.properties of node ID
-# of an N-node cluster (N = 1: the single broker).
+# write_properties DIR ID PORT CPORT VOTERS N IPORT: server.properties of
+# node ID of an N-node cluster (N = 1: the single broker). Secured
+# (--secure), clients connect to SASL_SSL on PORT, and the brokers talk
+# to each other (IPORT) and to the controllers (CPORT) over mutual TLS as
+# User:broker, a super user like admin; everyone else needs an ACL.
 write_properties() {
-        local dir=$1 id=$2 port=$3 cport=$4 voters=$5 n=$6 rf=1 isr=1
+        local dir=$1 id=$2 port=$3 cport=$4 voters=$5 n=$6 iport=${7:-} rf=1 isr=1
+        local listeners
         if ((n >= 3)); then
                 rf=3
                 isr=2
         elif ((n == 2)); then
                 rf=2
         fi
+        if is_secure; then
+                listeners="listeners=SASL_SSL://127.0.0.1:$port,INTERNAL://127.0.0.1:$iport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=SASL_SSL://127.0.0.1:$port,INTERNAL://127.0.0.1:$iport
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=INTERNAL
+listener.security.protocol.map=CONTROLLER:SSL,INTERNAL:SSL,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$state/tls/broker-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$state/tls/ca.pem
+listener.name.internal.ssl.client.auth=required
+listener.name.controller.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]*)\$/\$1/,DEFAULT
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:broker;User:admin
+allow.everyone.if.no.acl.found=false"
+        else
+                listeners="listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+        fi
         cat >"$dir/server.properties" <<EOF
 # Written by ops/kafka.sh start: node $id of $n, KRaft broker and controller.
 process.roles=broker,controller
 node.id=$id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+$listeners
 log.dirs=$dir/data
 num.partitions=$partitions
 auto.create.topics.enable=true
@@ -379,14 +543,27 @@ EOF
 # VERSION with one cluster id.
 format_state() {
         local v=$1 n=$2 lib=$cache_root/kafka-jars-$1/lib voters= id i dir
-        local -a p
-        rm -rf "$state/data" "$state"/node[0-9] "$state/server.properties"
-        read -r -a p <<<"$(free_ports $((2 * n)))"
+        local -a p scram=()
+        rm -rf "$state/data" "$state"/node[0-9] "$state/server.properties" \
+                "$state/secure" "$state/tls" "$state/secrets" \
+                "$state"/client-*.properties "$state/swarmq-consumer.properties"
+        read -r -a p <<<"$(free_ports $((3 * n)))"
         for ((i = 1; i <= n; i++)); do
                 voters+="${voters:+,}$i@127.0.0.1:${p[2 * i - 1]}"
         done
         echo "$n" >"$state/brokers"
         echo "$v" >"$state/kafka-version"
+        if ((secure_opt)); then
+                touch "$state/secure"
+                make_tls "$state/tls"
+                write_secrets
+                mapfile -t scram < <(scram_args)
+                local servers=
+                for ((i = 1; i <= n; i++)); do
+                        servers+="${servers:+,}127.0.0.1:${p[2 * i - 2]}"
+                done
+                write_client_files "$servers"
+        fi
         id=$(cluster_id)
         # The nodes are formatted side by side (a JVM start each).
         local -a fpids=()
@@ -394,11 +571,11 @@ format_state() {
                 dir=$(node_dir "$i")
                 mkdir -p "$dir"
                 write_properties "$dir" "$i" "${p[2 * i - 2]}" "${p[2 * i - 1]}" \
-                        "$voters" "$n"
+                        "$voters" "$n" "${p[2 * n + i - 1]}"
                 # shellcheck disable=SC2046
                 java $(log_opts "$v") -cp "$lib/*" kafka.tools.StorageTool \
                         format -t "$id" -c "$dir/server.properties" -g \
-                        >"$dir/format.log" 2>&1 &
+                        "${scram[@]}" >"$dir/format.log" 2>&1 &
                 fpids+=($!)
         done
         for ((i = 1; i <= n; i++)); do
@@ -444,7 +621,9 @@ launch_node() {
 node_ready() {
         local port out
         port=$(node_port "$(node_dir "$1")")
-        out=$(kcat -b "127.0.0.1:$port" -L -m 2 2>/dev/null) || return 1
+        # shellcheck disable=SC2046
+        out=$(kcat $(kcat_auth) -b "127.0.0.1:$port" -L -m 2 2>/dev/null) ||
+                return 1
         [[ "$out" == *"broker $1 at"* ]] || return 1
         (($(grep -c '^  *broker [0-9]* at' <<<"$out") >= $2))
 }
@@ -514,12 +693,30 @@ do_start() {
                 [[ -z "$brokers_opt" || "$brokers_opt" == "$n" ]] ||
                         die "$state holds $n node(s), not $brokers_opt:" \
                                 "ops/kafka.sh stop --state-dir $state first"
+                ((!secure_opt)) || is_secure ||
+                        die "$state holds a cluster started without --secure:" \
+                                "ops/kafka.sh stop --state-dir $state first"
         else
                 [[ -z "$node_opt" ]] ||
                         die "--node $node_opt: no cluster in $state to" \
                                 "start a node of (start it without --node)"
                 v=${version_opt:-$default_version}
                 n=${brokers_opt:-1}
+                if ((secure_opt)); then
+                        # librdkafka 2.0.2 (kcat's, swarmq's) fails SCRAM
+                        # against 4.x: "SASL authentication error:
+                        # Authentication failed during authentication due
+                        # to invalid credentials with SASL mechanism
+                        # SCRAM-SHA-512" (seen with 4.4.0).
+                        [[ -n "$version_opt" ]] || v=3.9.1
+                        [[ "$v" == 3.* ]] ||
+                                die "--secure runs Kafka 3.9.1: librdkafka" \
+                                        "2.0.2 (swarmq's, kcat's) cannot log in" \
+                                        "with SCRAM to Kafka $v (it repeats the" \
+                                        "client nonce, which 4.x refuses since" \
+                                        "the fix of CVE-2024-56128; librdkafka" \
+                                        "2.6.1 fixed it); see docs/operations.md"
+                fi
         fi
         for id in $(node_ids); do
                 if pid=$(running_pid "$(node_dir "$id")"); then
@@ -531,6 +728,9 @@ do_start() {
         done
         if ((resume && ${#launch[@]} == 0)); then
                 bootstrap_line || die "it has no bootstrap file in $state"
+                if is_secure; then
+                        print_client_settings
+                fi
                 return 0
         fi
         need java "openjdk-17-jre-headless maven"
@@ -572,6 +772,9 @@ do_start() {
                 "($(since "$t_start") s with jars and format; node(s)" \
                 "${launch[*]} of $n, state $state)" >&2
         cat "$state/bootstrap"
+        if is_secure; then
+                print_client_settings
+        fi
 }
 
 # any_alive PID...: true while one of the processes still exists.
@@ -649,7 +852,9 @@ do_stop() {
                 "$state/server.properties" "$state/.start.lock" \
                 "$state/halted" "$state"/node[0-9]/data \
                 "$state"/node[0-9]/kafka.pid "$state"/node[0-9]/server.properties \
-                "$state"/node[0-9]/halted "$state/brokers" "$state/kafka-version"
+                "$state"/node[0-9]/halted "$state/brokers" "$state/kafka-version" \
+                "$state/secure" "$state/tls" "$state/secrets" \
+                "$state"/client-*.properties "$state/swarmq-consumer.properties"
 }
 
 do_halt() {

@@ -33,6 +33,7 @@
 #include "admission_int.h"
 #include "daemon_int.h"
 #include "delay.h"
+#include "kafka_conf.h"
 #include "log.h"
 #include "poll_int.h"
 
@@ -165,8 +166,22 @@ static sq_partition_t *admissible(sq_daemon_t *daemon,
         sq_lane_t lane;
 
         if (rkm->err) {
+                char denied[512];
                 if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
                         return NULL;
+                /* A missing ACL: which one, since librdkafka's string
+                 * names neither the operation nor (for a group) the
+                 * resource. The consumer keeps trying: granting it later
+                 * is enough. */
+                if (sq_kafka_acl_denied(
+                        rkm->err, "Read", rkm->rkt ? topic : NULL,
+                        daemon->conf->group_id, NULL, denied, sizeof(denied))) {
+                        SQ_LOG(SQ_LOG_ERR, "POLL",
+                               "consumer: %s; the principal needs it to "
+                               "consume in group %s",
+                               denied, daemon->conf->group_id);
+                        return NULL;
+                }
                 SQ_LOG(SQ_LOG_WARNING, "POLL", "consumer error: %s%s%s",
                        rd_kafka_message_errstr(rkm), rkm->rkt ? " topic=" : "",
                        rkm->rkt ? topic : "");
@@ -214,7 +229,9 @@ static sq_partition_t *admissible(sq_daemon_t *daemon,
 }
 
 void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
-        const char *topic = rd_kafka_topic_name(rkm->rkt);
+        /* An error event may have no topic (a group authorization error:
+         * rd_kafka_topic_name(NULL) would crash). */
+        const char *topic = rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "";
         sq_partition_t *part;
         sq_job_t *job;
         sq_lane_t lane;

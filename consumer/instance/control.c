@@ -22,6 +22,7 @@
  */
 #include "daemon_int.h"
 #include "executor_int.h"
+#include "kafka_conf.h"
 #include "log.h"
 
 #include <errno.h>
@@ -59,6 +60,24 @@ static void handle_record(sq_daemon_t *daemon, const rd_kafka_message_t *rkm) {
         char *task_id = NULL;
 
         if (rkm->err) {
+                char denied[512];
+                /* librdkafka 2.0.2 looks up the coordinator of the
+                 * throwaway group even for assign(); the group is never
+                 * joined nor committed to, so a principal with no ACL on
+                 * it (least privilege) reads the topic all the same. */
+                if (rkm->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
+                        SQ_LOG(SQ_LOG_DEBUG, "CONTROL",
+                               "%s (the reader's group is not used)",
+                               rd_kafka_message_errstr(rkm));
+                        return;
+                }
+                if (sq_kafka_acl_denied(rkm->err, "Read", conf->topic_control,
+                                        NULL, NULL, denied, sizeof(denied))) {
+                        SQ_LOG(SQ_LOG_ERR, "CONTROL",
+                               "consumer: %s; cancel requests are not read",
+                               denied);
+                        return;
+                }
                 SQ_LOG(SQ_LOG_WARNING, "CONTROL", "consumer error: %s",
                        rd_kafka_message_errstr(rkm));
                 return;
@@ -132,14 +151,20 @@ static sq_err_t assign_all(sq_daemon_t *daemon, char *errstr,
         rkerr = rd_kafka_metadata(daemon->control.rk, 0, rkt, &md, 10000);
         if (rkerr || md->topic_cnt != 1 || md->topics[0].err ||
             md->topics[0].partition_cnt < 1) {
-                sq_errstr_set(errstr, errstr_size,
-                              "cannot read the partitions of topic.control=%s: "
-                              "%s",
-                              topic,
-                              rkerr ? rd_kafka_err2str(rkerr)
-                              : md->topic_cnt != 1 || md->topics[0].err
-                                  ? rd_kafka_err2str(md->topics[0].err)
-                                  : "it has no partitions");
+                sq_errstr_set(
+                    errstr, errstr_size,
+                    "cannot read the partitions of topic.control=%s: "
+                    "%s",
+                    topic,
+                    rkerr ? rd_kafka_err2str(rkerr)
+                    : md->topic_cnt == 1 &&
+                            md->topics[0].err ==
+                                RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED
+                        ? "Read on the topic denied (Broker: Topic "
+                          "authorization failed)"
+                    : md->topic_cnt != 1 || md->topics[0].err
+                        ? rd_kafka_err2str(md->topics[0].err)
+                        : "it has no partitions");
                 goto done;
         }
         parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);

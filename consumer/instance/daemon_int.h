@@ -96,6 +96,11 @@ struct sq_daemon_s {
         sq_ratelimits_t ratelimits; /* ratelimits.c */
         sq_variants_t variants;     /* variants.c */
 
+        /* Jobs whose records are all accounted for, the last a write the
+         * principal may not make, on a thread other than the poll
+         * thread: the poll thread acknowledges them (emit.c). */
+        _Atomic(struct sq_job_s *) denied_jobs; /* linked by denied_next */
+
         /* Guards the partition table's growth and every snapshot the
          * HTTP thread reads: the partitions' snap_* fields (poll thread,
          * lag refresher) and reload.running_conf (signal thread). */
@@ -239,5 +244,11 @@ bool sq_emit_dead_letters(const sq_daemon_t *daemon, const sq_job_t *job,
                           bool retryable);
 void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                        void *opaque);
+/* Acknowledges the jobs whose last record was a denied write handled on
+ * another thread (see emit.c's DESIGN). Poll thread. */
+void sq_emit_serve_denied(sq_daemon_t *daemon);
+/* Drops the jobs sq_emit_serve_denied() did not get to (the poll thread
+ * has stopped): their offsets stay uncommitted. */
+void sq_emit_term(sq_daemon_t *daemon);
 
 #endif /* SQ_DAEMON_INT_H */

@@ -44,6 +44,7 @@
  */
 #include "event_types.h"
 #include "daemon_int.h"
+#include "kafka_conf.h"
 #include "poll_int.h"
 #include "log.h"
 
@@ -60,6 +61,12 @@ static void record_refused(sq_daemon_t *daemon, sq_codec_t *codec,
                            size_t key_len, const void *value, size_t value_len,
                            rd_kafka_headers_t *headers, sq_job_t *job,
                            rd_kafka_resp_err_t err, const char *by);
+
+static void record_denied(sq_daemon_t *daemon, sq_codec_t *codec,
+                          rd_kafka_topic_t *rkt, const void *value,
+                          size_t value_len, rd_kafka_headers_t *headers,
+                          sq_job_t *job, rd_kafka_resp_err_t err,
+                          bool poll_thread);
 
 /* Errors that refuse this record for what it is: producing it again as it
  * is cannot succeed. */
@@ -102,21 +109,87 @@ static void job_record_lost(sq_daemon_t *daemon, sq_job_t *job,
                 sq_job_drop(daemon, job, why);
 }
 
+/* A write the principal may not make: no Write ACL on the record's topic
+ * (the broker, or librdkafka from the topic's metadata, answers
+ * TOPIC_AUTHORIZATION_FAILED). Neither the record's fault nor the
+ * producer's end: the other topics may still be written. */
+static bool denies_write(rd_kafka_resp_err_t err) {
+        return err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+}
+
+/* A record of @p job needs no acknowledgement any more (a denied write
+ * whose task has its outcome elsewhere): it counts as delivered. Its
+ * last record acknowledges the job: at once on the poll thread (a
+ * delivery report), else through daemon->denied_jobs, which the poll
+ * thread serves (sq_emit_serve_denied()): offsets and dedup are the
+ * poll thread's. */
+static void job_record_done(sq_daemon_t *daemon, sq_job_t *job,
+                            bool poll_thread) {
+        sq_job_t *head;
+
+        if (atomic_fetch_sub(&job->pending_acks, 1) != 1)
+                return;
+        if (poll_thread) {
+                if (atomic_load(&job->purged))
+                        sq_job_drop(daemon, job, "purged at shutdown");
+                else
+                        sq_job_acked(daemon, job);
+                return;
+        }
+        /* A lock-free push; the poll thread takes the whole list at once
+         * (atomic_exchange), so a popped node is never reused under it. */
+        head = atomic_load(&daemon->denied_jobs);
+        do
+                job->denied_next = head;
+        while (!atomic_compare_exchange_weak(&daemon->denied_jobs, &head, job));
+        sq_daemon_wake(daemon);
+}
+
+void sq_emit_serve_denied(sq_daemon_t *daemon) {
+        sq_job_t *job, *next;
+
+        if (!atomic_load_explicit(&daemon->denied_jobs, memory_order_relaxed))
+                return;
+        for (job = atomic_exchange(&daemon->denied_jobs, NULL); job;
+             job = next) {
+                next = job->denied_next;
+                if (atomic_load(&job->purged))
+                        sq_job_drop(daemon, job, "purged at shutdown");
+                else
+                        sq_job_acked(daemon, job);
+        }
+}
+
+void sq_emit_term(sq_daemon_t *daemon) {
+        sq_job_t *job, *next;
+
+        for (job = atomic_exchange(&daemon->denied_jobs, NULL); job;
+             job = next) {
+                next = job->denied_next;
+                sq_job_drop(daemon, job, "instance stopped");
+        }
+}
+
 /* The producer cannot go on: log why once, and stop the instance in
  * order (sq_daemon_wait() returns SQ_ERR_KAFKA). Any thread. */
 static void producer_failed(sq_daemon_t *daemon, rd_kafka_topic_t *rkt,
                             rd_kafka_resp_err_t err, const char *what) {
         char fatal[512] = "";
+        char denied[512];
 
         if (atomic_exchange(&daemon->producer_failed, true))
                 return;
+
         if (err == RD_KAFKA_RESP_ERR__FATAL)
                 rd_kafka_fatal_error(daemon->producer, fatal, sizeof(fatal));
+        if (!sq_kafka_acl_denied(err, "Write", rd_kafka_topic_name(rkt), NULL,
+                                 NULL, denied, sizeof(denied)))
+                snprintf(denied, sizeof(denied), "%s", rd_kafka_err2str(err));
         SQ_LOG(SQ_LOG_CRIT, "EMIT",
                "cannot produce to %s: %s%s%s (%s); stopping the instance: "
                "tasks not acknowledged stay uncommitted and run again",
-               rd_kafka_topic_name(rkt), rd_kafka_err2str(err),
-               *fatal ? ": " : "", fatal, what);
+               rd_kafka_topic_name(rkt), denied, *fatal ? ": " : "", fatal,
+               what);
         sq_daemon_stop(daemon);
 }
 
@@ -220,6 +293,12 @@ static void produce(sq_daemon_t *daemon, sq_codec_t *codec,
                         record_refused(daemon, codec, rkt, key, key_len, value,
                                        value_len, headers, opaque, err,
                                        "producer");
+                        return;
+                }
+                if (denies_write(err)) {
+                        /* Takes the headers; any thread. */
+                        record_denied(daemon, codec, rkt, value, value_len,
+                                      headers, opaque, err, false);
                         return;
                 }
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -521,36 +600,50 @@ void sq_emit_undecodable(sq_daemon_t *daemon, const rd_kafka_message_t *rkm,
  * DEAD_LETTERED @p result and the dead_lettered event with @p detail. The
  * caller has counted them in the job's pending_acks. @p refused marks
  * them as produced in place of a refused record. */
-static void dead_letter_job(sq_daemon_t *daemon, sq_codec_t *codec,
-                            sq_job_t *job, sq_result_t *result,
-                            const char *reason_code, const char *message,
-                            const char *detail, bool refused) {
+/* The task's own record in the dead-letter topic, reason code and
+ * message in its headers (@p refused: marked as produced in place of a
+ * refused or denied record), tracked by @p job: the caller has counted
+ * it in the job's pending_acks. */
+static void dead_letter_record(sq_daemon_t *daemon, sq_codec_t *codec,
+                               sq_job_t *job, const char *agent,
+                               int64_t started_at, const char *reason_code,
+                               const char *message, bool refused) {
         const sq_config_t *conf = daemon->conf;
         const sq_task_t *task   = job->task;
         const sq_record_t *rec  = job->rec;
         const char *key         = rec->key ? rec->key : task->id;
         size_t key_len          = rec->key ? rec->key_len : strlen(task->id);
-        int ev                  = sq_emit_event_acks(daemon);
         rd_kafka_headers_t *hdrs;
         sq_origin_t origin;
 
         sq_retry_origin(rec, conf->topic_retry, &origin);
         hdrs = sq_retry_headers(rec, &origin, conf->group_id, conf->instance_id,
-                                result->agent, task->id, reason_code, message);
+                                agent, task->id, reason_code, message);
         rd_kafka_header_add(hdrs, SQ_HDR_ORIGINAL_TS, -1, origin.timestamp, -1);
         sq_retry_header_add_int(hdrs, SQ_HDR_ATTEMPTS, task->attempt);
         sq_retry_header_add_int(hdrs, SQ_HDR_DEAD_LETTERED_AT,
                                 sq_wallclock_ms());
-        if (result->started_at)
-                sq_retry_header_add_int(hdrs, SQ_HDR_FIRST_STARTED,
-                                        result->started_at);
+        if (started_at)
+                sq_retry_header_add_int(hdrs, SQ_HDR_FIRST_STARTED, started_at);
         if (refused)
                 rd_kafka_header_add(hdrs, HDR_REFUSED, -1, reason_code, -1);
+        job->succeeded = false;
+        produce(daemon, codec, daemon->rkt_dlt, key, key_len, rec->value,
+                rec->value_len, hdrs, job);
+}
+
+static void dead_letter_job(sq_daemon_t *daemon, sq_codec_t *codec,
+                            sq_job_t *job, sq_result_t *result,
+                            const char *reason_code, const char *message,
+                            const char *detail, bool refused) {
+        const sq_task_t *task = job->task;
+        int ev                = sq_emit_event_acks(daemon);
+
         SQ_LOG(SQ_LOG_NOTICE, "RETRY", "task_id=%s %s", task->id, detail);
         job->succeeded = false;
         result->status = SQ_STATUS_DEAD_LETTERED;
-        produce(daemon, codec, daemon->rkt_dlt, key, key_len, rec->value,
-                rec->value_len, hdrs, job);
+        dead_letter_record(daemon, codec, job, result->agent,
+                           result->started_at, reason_code, message, refused);
         /* The result is still to produce: the job is alive. */
         sq_job_finished(daemon, job);
         /* The job may be freed once its last record is produced: an event
@@ -889,6 +982,82 @@ static void record_refused(sq_daemon_t *daemon, sq_codec_t *codec,
         produce(daemon, codec, rkt, key, key_len, NULL, 0, headers, job);
 }
 
+/* A record the principal may not write (denies_write()): the task's
+ * outcome goes where it can. A denied retry record dead-letters the task
+ * (a DEAD_LETTERED result naming the ACL); a denied result sends the
+ * task's own record to the dead-letter topic instead (redriven once the
+ * ACL is granted, it runs again); a denied event or dead letter is
+ * dropped, since the task's result says what happened (a dead letter's
+ * task record stays where upstream wrote it, the result's source). What
+ * replaced a refused or denied record and is denied too, or a denied
+ * record with no task, stops the instance. Takes @p headers.
+ * @p poll_thread: called from a delivery report. */
+static void record_denied(sq_daemon_t *daemon, sq_codec_t *codec,
+                          rd_kafka_topic_t *rkt, const void *value,
+                          size_t value_len, rd_kafka_headers_t *headers,
+                          sq_job_t *job, rd_kafka_resp_err_t err,
+                          bool poll_thread) {
+        const char *topic = rd_kafka_topic_name(rkt);
+        char denied[512];
+        char message[1024];
+        char mark[32];
+
+        sq_kafka_acl_denied(err, "Write", topic, NULL, NULL, denied,
+                            sizeof(denied));
+        sq_metric_add(daemon->m.records_refused, 1);
+        refused_mark(headers, mark, sizeof(mark));
+        if (headers)
+                rd_kafka_headers_destroy(headers);
+        if (!job) {
+                SQ_LOG(SQ_LOG_ERR, "EMIT", "event dropped: %s", denied);
+                return;
+        }
+        if (*mark || !job->task) {
+                producer_failed(daemon, rkt, err,
+                                *mark ? "a record replacing a refused one"
+                                      : "a dead letter");
+                job_record_lost(daemon, job, "write denied");
+                return;
+        }
+        if (rkt == daemon->rkt_retry) {
+                SQ_LOG(SQ_LOG_ERR, "EMIT",
+                       "task_id=%s: %s; the task is dead-lettered instead "
+                       "of retried",
+                       job->task->id, denied);
+                refused_task(daemon, codec, job, rkt, value, value_len, denied);
+                return;
+        }
+        if (rkt == daemon->rkt_results) {
+                snprintf(message, sizeof(message),
+                         "its result was not written: %s; redrive the task "
+                         "once the principal may write to %s",
+                         denied, topic);
+                SQ_LOG(SQ_LOG_ERR, "EMIT",
+                       "task_id=%s: %s; the task goes to the dead-letter "
+                       "topic %s",
+                       job->task->id, message, daemon->conf->topic_dlt);
+                sq_metric_add(daemon->m.dead_letters[SQ_DL_RECORD_REFUSED], 1);
+                /* In place of the result, counted once already. */
+                dead_letter_record(daemon, codec, job, NULL, 0,
+                                   sq_dl_reason_name(SQ_DL_RECORD_REFUSED),
+                                   message, true);
+                return;
+        }
+        if (rkt == daemon->rkt_dlt)
+                SQ_LOG(SQ_LOG_ERR, "EMIT",
+                       "task_id=%s: dead letter dropped: %s; the task's "
+                       "record stays at topic=%s partition=%d offset=%lld "
+                       "and its DEAD_LETTERED result names it",
+                       job->task->id, denied, job->part->topic,
+                       (int)job->part->partition, (long long)job->offset);
+        else
+                SQ_LOG(SQ_LOG_ERR, "EMIT",
+                       "task_id=%s: event dropped: %s; the task's result "
+                       "is written",
+                       job->task->id, denied);
+        job_record_done(daemon, job, poll_thread);
+}
+
 void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                        void *opaque) {
         sq_daemon_t *daemon = opaque;
@@ -939,6 +1108,13 @@ void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                                                rkm->rkt, rkm->key, rkm->key_len,
                                                rkm->payload, rkm->len, hdrs,
                                                job, rkm->err, "broker");
+                                return;
+                        }
+                        if (denies_write(rkm->err) &&
+                            !rd_kafka_fatal_error(daemon->producer, NULL, 0)) {
+                                record_denied(daemon, daemon->poll.codec,
+                                              rkm->rkt, rkm->payload, rkm->len,
+                                              hdrs, job, rkm->err, true);
                                 return;
                         }
                         if (ends_producer(rkm->err) ||

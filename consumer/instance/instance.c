@@ -270,6 +270,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         sq_runtimes_destroy(daemon);
         sq_lag_stop(daemon); /* started, but never the poll thread */
         sq_kafka_destroy_clients(daemon);
+        sq_emit_term(daemon); /* before the partitions its jobs point to */
         sq_partitions_term(daemon);
         sq_admission_term(daemon);
         sq_commit_term(daemon);

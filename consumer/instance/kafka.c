@@ -188,6 +188,7 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
         const sq_config_t *conf = daemon->conf;
         rd_kafka_conf_t *cconf  = sq_kafka_conf_new();
         rd_kafka_conf_t *pconf  = sq_kafka_conf_new();
+        char txn_id[600]        = "";
         const char *topics[3];
         rd_kafka_topic_partition_list_t *subscription = NULL;
         rd_kafka_resp_err_t rkerr;
@@ -217,7 +218,6 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
         if (daemon->eos) {
                 /* Stable per instance, so a restarted instance fences its
                  * previous incarnation and aborts what it left open. */
-                char txn_id[600];
                 snprintf(txn_id, sizeof(txn_id), "swarmq-%s-%s", conf->group_id,
                          conf->instance_id);
                 if ((err = sq_kafka_conf_set(pconf, "transactional.id", txn_id,
@@ -240,10 +240,17 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                 if (!error)
                         error = rd_kafka_begin_transaction(daemon->producer);
                 if (error) {
+                        char denied[512] = "";
+                        /* A missing ACL named: the transactional id. */
+                        if (sq_kafka_acl_denied(rd_kafka_error_code(error),
+                                                "Write", NULL, conf->group_id,
+                                                txn_id, denied + 2,
+                                                sizeof(denied) - 2))
+                                memcpy(denied, ": ", 2);
                         sq_errstr_set(errstr, errstr_size,
                                       "processing.guarantee=exactly_once: "
-                                      "cannot start transactions: %s",
-                                      rd_kafka_error_string(error));
+                                      "cannot start transactions: %s%s",
+                                      rd_kafka_error_string(error), denied);
                         rd_kafka_error_destroy(error);
                         err = SQ_ERR_KAFKA;
                         goto fail;

@@ -102,13 +102,14 @@ typedef struct sq_job_s {
         uint64_t part_gen;
         int64_t offset;
         int64_t received_us;
-        sq_order_item_t order;      /* ordering gate link (ordered only) */
-        bool ordered;               /* admitted through the ordering gate */
-        atomic_bool order_released; /* its key handed to the next job */
-        atomic_int pending_acks;    /* tracked records not yet acknowledged */
-        bool succeeded;             /* its result says SUCCEEDED (dedup) */
-        atomic_bool purged;         /* a tracked record was purged */
-        bool rl_passed;             /* took its rate limit tokens */
+        sq_order_item_t order;        /* ordering gate link (ordered only) */
+        bool ordered;                 /* admitted through the ordering gate */
+        atomic_bool order_released;   /* its key handed to the next job */
+        atomic_int pending_acks;      /* tracked records not yet acknowledged */
+        bool succeeded;               /* its result says SUCCEEDED (dedup) */
+        atomic_bool purged;           /* a tracked record was purged */
+        bool rl_passed;               /* took its rate limit tokens */
+        struct sq_job_s *denied_next; /* daemon->denied_jobs (emit.c) */
 } sq_job_t;
 
 /**

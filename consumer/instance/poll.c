@@ -146,6 +146,9 @@ static int64_t breakers_tick(sq_daemon_t *daemon, int64_t now) {
 
 void sq_poll_serve_reports(sq_daemon_t *daemon, int timeout_ms) {
         rd_kafka_poll(daemon->producer, timeout_ms);
+        /* Jobs a denied write finished on another thread: acknowledged
+         * here, like those a delivery report finishes. */
+        sq_emit_serve_denied(daemon);
 }
 
 static void drain_pipe(int fd) {

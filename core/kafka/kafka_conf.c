@@ -16,6 +16,7 @@
 
 #include "log.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* The profiles' settings: NULL-terminated name, value pairs. */
@@ -115,4 +116,39 @@ rd_kafka_t *sq_kafka_conf_new_client(rd_kafka_type_t type,
                     type == RD_KAFKA_PRODUCER ? "producer" : "consumer", rkerr);
         }
         return rk;
+}
+
+bool sq_kafka_acl_denied(rd_kafka_resp_err_t err, const char *op,
+                         const char *topic, const char *group,
+                         const char *txn_id, char *buf, size_t size) {
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+                snprintf(buf, size, "%s on topic %s denied", op,
+                         topic ? topic : "(a topic)");
+                break;
+        case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+                snprintf(buf, size, "Read on group %s denied",
+                         group ? group : "(the group)");
+                break;
+        case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+                snprintf(buf, size, "Write on transactional id %s denied",
+                         txn_id ? txn_id : "(the transactional id)");
+                break;
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+                snprintf(buf, size,
+                         "IdempotentWrite on the cluster denied (or, on "
+                         "Kafka 3.0 and later, Write on every topic "
+                         "produced to)");
+                break;
+        default:
+                return false;
+        }
+        /* The broker's words after ours, so a search for either finds it. */
+        {
+                size_t len = strlen(buf);
+                if (len < size)
+                        snprintf(buf + len, size - len, " (%s)",
+                                 rd_kafka_err2str(err));
+        }
+        return true;
 }

@@ -102,4 +102,22 @@ rd_kafka_t *sq_kafka_conf_new_client(rd_kafka_type_t type,
                                      rd_kafka_conf_t *conf, char *errstr,
                                      size_t errstr_size);
 
+/**
+ * @brief Names the ACL an authorization error stands for: "Write on topic
+ *        T denied (Broker: Topic authorization failed)" and the like, so a
+ *        log line says which operation on which resource the principal
+ *        lacks (librdkafka's own string names neither).
+ * @param op the operation the client attempted on @p topic: "Read"
+ *        (consume, commit) or "Write" (produce).
+ * @param topic borrowed; the topic of a topic error (NULL: "a topic").
+ * @param group borrowed; the group of a group error (NULL: "the group").
+ * @param txn_id borrowed; the transactional id of a transactional id error
+ *        (NULL: "the transactional id").
+ * @returns true with @p buf set when @p err is an authorization error,
+ *          false (buf untouched) for any other error.
+ */
+bool sq_kafka_acl_denied(rd_kafka_resp_err_t err, const char *op,
+                         const char *topic, const char *group,
+                         const char *txn_id, char *buf, size_t size);
+
 #endif /* SQ_KAFKA_CONF_H */

@@ -79,6 +79,7 @@ typedef struct wait_state_s {
         int64_t start_us;
         bool interrupted;
         bool timed_out;
+        char denied[512]; /* a missing ACL: the wait ends at once */
 } wait_state_t;
 
 /* clang-format off: the help text is laid out as it prints. */
@@ -330,6 +331,14 @@ static void handle_message(const sq_cmd_t *cmd, const wait_opts_t *opts,
                                "there yet");
                         return;
                 }
+                /* A missing ACL does not heal by waiting: say which
+                 * (the group is a throwaway one: its prefix). */
+                if (sq_kafka_acl_denied(rkm->err, "Read",
+                                        rkm->rkt ? rd_kafka_topic_name(rkm->rkt)
+                                                 : cmd->cli->topic_results,
+                                        SQ_CLI_PROG "-wait-* (a prefixed ACL)",
+                                        NULL, st->denied, sizeof(st->denied)))
+                        return;
                 sq_progress_clear(&st->prog);
                 SQ_LOG(SQ_LOG_WARNING, "WAIT", "consumer error: %s",
                        rd_kafka_message_errstr(rkm));
@@ -516,6 +525,8 @@ int sq_cli_wait(const sq_cli_t *cli, int argc, char **argv) {
                         st.timed_out = true;
                         break;
                 }
+                if (*st.denied)
+                        break;
                 rkm = rd_kafka_consumer_poll(rk, POLL_TIMEOUT_MS);
                 if (rkm) {
                         handle_message(&cmd, &opts, &st, rkm);
@@ -541,7 +552,9 @@ int sq_cli_wait(const sq_cli_t *cli, int argc, char **argv) {
                 sq_cmd_say(&cmd, NULL,
                            "%s with %" PRIu64 " of %" PRIu64
                            " expected results missing",
-                           st.interrupted ? "interrupted" : "timed out",
+                           *st.denied       ? st.denied
+                           : st.interrupted ? "interrupted"
+                                            : "timed out",
                            opts.ids_cnt
                                ? opts.ids_cnt - st.arrived
                                : opts.count - SQ_MIN(opts.count, st.distinct),

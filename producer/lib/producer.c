@@ -270,18 +270,23 @@ swarmq_err_t swarmq_task_add_header(swarmq_task_t *stask, const char *name,
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                       void *opaque) {
         swarmq_producer_t *p = opaque;
+        char why[256];
         (void)rk;
 
         if (!rkm->err) {
                 p->counts.delivered++;
                 return;
         }
+
         p->counts.failed++;
+        if (!sq_kafka_acl_denied(rkm->err, "Write",
+                                 rd_kafka_topic_name(rkm->rkt), NULL, NULL, why,
+                                 sizeof(why)))
+                snprintf(why, sizeof(why), "%s", rd_kafka_err2str(rkm->err));
         snprintf(p->last_error, sizeof(p->last_error),
                  "delivery to topic %s failed for key \"%.*s\": %s",
                  rd_kafka_topic_name(rkm->rkt), (int)SQ_MIN(rkm->key_len, 128),
-                 rkm->key ? (const char *)rkm->key : "",
-                 rd_kafka_err2str(rkm->err));
+                 rkm->key ? (const char *)rkm->key : "", why);
         if (p->counts.failed <= MAX_LOGGED_FAILURES)
                 SQ_LOG(SQ_LOG_WARNING, "PRODUCE",
                        "delivery failed topic=%s partition=%" PRId32
@@ -560,9 +565,19 @@ static swarmq_err_t produce(swarmq_producer_t *p, rd_kafka_topic_t *rkt,
                         rd_kafka_poll(p->rk, (int)SQ_MIN(left / 1000 + 1, 100));
                         continue;
                 }
-                sq_errstr_set(errstr, errstr_size,
-                              "cannot produce to topic %s: %s",
-                              rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
+                {
+                        /* A missing ACL named as such: librdkafka's
+                         * string names no operation. */
+                        char why[512];
+                        if (!sq_kafka_acl_denied(err, "Write",
+                                                 rd_kafka_topic_name(rkt), NULL,
+                                                 NULL, why, sizeof(why)))
+                                snprintf(why, sizeof(why), "%s",
+                                         rd_kafka_err2str(err));
+                        sq_errstr_set(errstr, errstr_size,
+                                      "cannot produce to topic %s: %s",
+                                      rd_kafka_topic_name(rkt), why);
+                }
                 return SWARMQ_ERR_KAFKA;
         }
         p->counts.submitted++;

@@ -1,0 +1,204 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The ACLs swarmq needs, in one place, and a tool that grants them.
+
+What the swarmq-consumer principal (User:swarmq) and the swarmq-producer
+principal (User:producer) of a secured cluster (ops/kafka.sh start
+--secure) need, as a list of (principal, operation, resource type, name,
+pattern) built from the topic names and the group. tests/broker/0720 and
+0721 grant exactly this list and take away one entry at a time; README.md
+("ACLs") prints the same list with the default names (`table`).
+
+DESIGN: confluent-kafka's AdminClient (the venv of ops/venv.sh; its own,
+newer librdkafka) logs in as the cluster's super user (a librdkafka
+properties file: ops/kafka.sh writes STATE/client-admin.properties).
+CreateAcls and DeleteAcls wait for the brokers' answer; a KRaft cluster
+applies them through its metadata log, so a client may see the change a
+moment later (the tests wait on what the client does, not on time).
+
+  acls.py table [names]                     the list, as a Markdown table
+  acls.py grant   --admin FILE [names] [--only N] [--except N]
+  acls.py revoke  --admin FILE [names] [--only N]
+  acls.py count   [names]                   how many entries the list has
+  acls.py topics  --admin FILE [names] [--partitions N]  create the topics
+
+names: --prefix P (topics P-tasks, P-critical, P-results, P-events, P-dlt,
+P-retry, P-control; default: swarmq's default names), --group G (default
+swarmq), --exactly-once (adds the transactional id entries).
+"""
+import argparse
+import sys
+
+
+def topic_names(prefix):
+    if prefix:
+        return {
+            "tasks": f"{prefix}-tasks", "critical": f"{prefix}-critical",
+            "results": f"{prefix}-results", "events": f"{prefix}-events",
+            "dlt": f"{prefix}-dlt", "retry": f"{prefix}-retry",
+            "control": f"{prefix}-control",
+        }
+    return {
+        "tasks": "swarmq-tasks", "critical": "swarmq-tasks-critical",
+        "results": "swarmq-results", "events": "swarmq-events",
+        "dlt": "swarmq-tasks-dlt", "retry": "swarmq-tasks-retry",
+        "control": "swarmq-control",
+    }
+
+
+def swarmq_acls(prefix=None, group="swarmq", exactly_once=False):
+    """Every ACL entry swarmq needs: (principal, operation, resource type,
+    resource name, pattern type, why). Read and Write imply Describe."""
+    t = topic_names(prefix)
+    c = "User:swarmq"
+    p = "User:producer"
+    acls = [
+        (c, "READ", "TOPIC", t["tasks"], "LITERAL",
+         "consume tasks in the group"),
+        (c, "READ", "TOPIC", t["critical"], "LITERAL",
+         "consume the fast lane in the group"),
+        (c, "READ", "TOPIC", t["retry"], "LITERAL",
+         "consume retries and delayed tasks in the group"),
+        (c, "READ", "GROUP", group, "LITERAL",
+         "join the group, commit offsets"),
+        (c, "WRITE", "TOPIC", t["results"], "LITERAL",
+         "one result per task"),
+        (c, "WRITE", "TOPIC", t["events"], "LITERAL",
+         "lifecycle events"),
+        (c, "WRITE", "TOPIC", t["retry"], "LITERAL",
+         "failed attempts and delayed tasks"),
+        (c, "WRITE", "TOPIC", t["dlt"], "LITERAL",
+         "dead letters"),
+        (c, "READ", "TOPIC", t["control"], "LITERAL",
+         "cancel requests (read outside the group)"),
+    ]
+    if exactly_once:
+        acls.append((c, "WRITE", "TRANSACTIONAL_ID", f"swarmq-{group}-",
+                     "PREFIXED",
+                     "processing.guarantee=exactly_once: its transactions"))
+    acls += [
+        (p, "WRITE", "TOPIC", t["tasks"], "LITERAL",
+         "swarmq-producer submit"),
+        (p, "WRITE", "TOPIC", t["critical"], "LITERAL",
+         "swarmq-producer submit --priority CRITICAL"),
+        (p, "READ", "TOPIC", t["results"], "LITERAL",
+         "swarmq-producer wait"),
+        (p, "READ", "GROUP", "swarmq-producer-wait-", "PREFIXED",
+         "swarmq-producer wait (a throwaway group, no commits)"),
+    ]
+    return acls
+
+
+def describe(acl):
+    principal, op, rtype, name, pattern, _ = acl
+    kind = rtype.lower().replace("_", " ")
+    star = "*" if pattern == "PREFIXED" else ""
+    return f"{principal} {op.capitalize()} on {kind} {name}{star}"
+
+
+def admin_client(path):
+    from confluent_kafka.admin import AdminClient
+    conf = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                conf[k.strip()] = v.strip()
+    return AdminClient(conf)
+
+
+def bindings(acls):
+    from confluent_kafka.admin import (AclBinding, AclOperation,
+                                       AclPermissionType, ResourcePatternType,
+                                       ResourceType)
+    out = []
+    for principal, op, rtype, name, pattern, _ in acls:
+        out.append(AclBinding(ResourceType[rtype], name,
+                              ResourcePatternType[pattern], principal, "*",
+                              AclOperation[op], AclPermissionType.ALLOW))
+    return out
+
+
+def wait_all(futures, what):
+    bad = 0
+    for binding, fut in futures.items():
+        try:
+            fut.result()
+        except Exception as e:  # the broker's answer, named
+            print(f"acls.py: {what} {binding}: {e}", file=sys.stderr)
+            bad += 1
+    return bad
+
+
+def filters(acls):
+    from confluent_kafka.admin import (AclBindingFilter, AclOperation,
+                                       AclPermissionType, ResourcePatternType,
+                                       ResourceType)
+    out = []
+    for principal, op, rtype, name, pattern, _ in acls:
+        out.append(AclBindingFilter(ResourceType[rtype], name,
+                                    ResourcePatternType[pattern], principal,
+                                    "*", AclOperation[op],
+                                    AclPermissionType.ALLOW))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("command", choices=["table", "grant", "revoke", "count",
+                                        "list", "topics"])
+    ap.add_argument("--partitions", type=int, default=3,
+                    help="topics: partitions of each topic (default 3)")
+    ap.add_argument("--admin", help="librdkafka properties of a super user")
+    ap.add_argument("--prefix")
+    ap.add_argument("--group", default="swarmq")
+    ap.add_argument("--exactly-once", action="store_true")
+    ap.add_argument("--only", type=int, action="append",
+                    help="only entry N (1-based; repeatable)")
+    ap.add_argument("--except", dest="skip", type=int, action="append",
+                    help="all entries but N (1-based; repeatable)")
+    a = ap.parse_args()
+    acls = swarmq_acls(a.prefix, a.group, a.exactly_once)
+    chosen = [x for i, x in enumerate(acls, 1)
+              if (not a.only or i in a.only) and
+              (not a.skip or i not in a.skip)]
+    if a.command == "count":
+        print(len(acls))
+        return 0
+    if a.command == "list":
+        for i, x in enumerate(chosen, 1):
+            print(f"{acls.index(x) + 1}\t{describe(x)}")
+        return 0
+    if a.command == "table":
+        print("| principal | operation | resource | what for |")
+        print("|---|---|---|---|")
+        for principal, op, rtype, name, pattern, why in chosen:
+            kind = rtype.lower().replace("_", " ")
+            star = " (prefix)" if pattern == "PREFIXED" else ""
+            print(f"| `{principal}` | {op.capitalize()} | {kind} "
+                  f"`{name}`{star} | {why} |")
+        return 0
+    if not a.admin:
+        ap.error(f"{a.command} needs --admin FILE")
+    admin = admin_client(a.admin)
+    if a.command == "topics":
+        # swarmq's topics, created as the super user (the swarmq principal
+        # has no Create: its start-up check logs and carries on).
+        from confluent_kafka.admin import NewTopic
+        new = [NewTopic(n, a.partitions) for n in
+               topic_names(a.prefix).values()]
+        return 1 if wait_all(admin.create_topics(new, request_timeout=30),
+                             "cannot create topic") else 0
+    if a.command == "grant":
+        bad = wait_all(admin.create_acls(bindings(chosen), request_timeout=30),
+                       "cannot create")
+    else:
+        futs = admin.delete_acls(filters(chosen), request_timeout=30)
+        bad = wait_all(futs, "cannot delete")
+    for x in chosen:
+        print(f"acls.py: {a.command}: {describe(x)}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

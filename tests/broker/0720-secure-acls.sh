@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# A secured cluster (SASL_SSL with SCRAM-SHA-512, TLS, ACLs on: the
+# fixture kafka-secure, see secure_lib.sh): swarmq-consumer logged in as
+# User:swarmq and swarmq-producer as User:producer, granted exactly the
+# ACLs of ops/kafka/acls.py (the list README.md shows), run every kind of
+# task: normal, CRITICAL, failing ones that are retried and dead-lettered,
+# then the same group under processing.guarantee=exactly_once (its
+# transactional id ACL). Every task has its result; neither instance logs
+# an error; no password appears in the logs, --dump-config, /status,
+# /metrics or /events. 0721 takes the ACLs away one at a time.
+source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/secure_lib.sh"
+use_secure_kafka
+
+# README.md's ACL list is this list (with the default names).
+diff <(sed -n '/^<!-- acls:/,/^<!-- \/acls -->/p' "$src/README.md" | sed '1d;$d') \
+        <("$python" "$src/ops/kafka/acls.py" table --exactly-once) >"$work/readme.diff" ||
+        fail "README.md's ACL list differs from ops/kafka/acls.py table --exactly-once: $(cat "$work/readme.diff")"
+acl grant --exactly-once 2>"$work/acl.txt" ||
+        fail "granting the ACLs failed: $(cat "$work/acl.txt")"
+log "granted $(acl count --exactly-once) ACLs: $(acl list --exactly-once | cut -f2 | paste -sd';')"
+
+start_consumer c1 "${consumer_secure_args[@]}" -X retry.backoff.initial.ms=100 \
+        -X retry.backoff.max.ms=200
+wait_ready "$c1_http"
+
+"${psec[@]}" -q submit --count 40 --type sha256 --payload hi --ids-out "$work/ids" ||
+        fail "submit as User:producer failed"
+"${psec[@]}" -q submit --count 5 --type echo --priority CRITICAL --ids-out "$work/ids.crit" ||
+        fail "submit --priority CRITICAL as User:producer failed"
+"${psec[@]}" -q submit --count 3 --type fail --max-attempts 2 --ids-out "$work/ids.fail" ||
+        fail "submit of failing tasks failed"
+cat "$work/ids.crit" "$work/ids.fail" >>"$work/ids"
+"${psec[@]}" wait --ids-file "$work/ids" --timeout-ms 60000 >"$work/wait.out" ||
+        fail "not every task has its result: $(tail -n 5 "$work/wait.out")"
+grep -E '^status:' "$work/wait.out"
+assert_eq "results" "$(sed -n 's/^results: \([0-9]*\) total.*/\1/p' "$work/wait.out")" 48
+assert_eq "dead-lettered (retried once through the retry topic)" \
+        "$(sed -n 's/.*DEAD_LETTERED=\([0-9]*\).*/\1/p' "$work/wait.out")" 3
+assert_eq "retries" "$(metric_sum "$c1_http" '^swarmq_retries_total')" 3
+
+# What an operator may show: none of it holds a password.
+sq_http_get "$c1_http/status" >"$work/status.json"
+sq_http_get "$c1_http/metrics" >"$work/metrics.txt"
+# /events is a live stream: two seconds of it (the ring's backlog).
+curl -s -m 2 "$c1_http/events" >"$work/events.txt" || true
+[[ -s "$work/events.txt" ]] || fail "/events sent nothing"
+"$consumer_bin" "${consumer_secure_args[@]}" --dump-config >"$work/dump-config.txt" ||
+        fail "--dump-config failed"
+grep -q '^kafka.sasl.password=\*\*\*$' "$work/dump-config.txt" ||
+        fail "--dump-config does not show kafka.sasl.password masked"
+stop_consumers c1
+
+# The same group under exactly-once: its transactional id
+# swarmq-<group>-c2 is covered by the prefixed ACL.
+start_consumer c2 "${consumer_secure_args[@]}" -X processing.guarantee=exactly_once \
+        -X commit.interval.ms=200
+wait_ready "$c2_http"
+"${psec[@]}" -q submit --count 20 --type sha256 --payload eos --ids-out "$work/ids.eos" ||
+        fail "submit failed"
+"${psec[@]}" wait --ids-file "$work/ids.eos" --timeout-ms 60000 >"$work/wait-eos.out" ||
+        fail "exactly_once: not every task has its result: $(tail -n 5 "$work/wait-eos.out")"
+assert_eq "exactly_once results (read_committed)" \
+        "$(sed -n 's/^results: \([0-9]*\) total.*/\1/p' "$work/wait-eos.out")" 20
+sq_http_get "$c2_http/status" >"$work/status-eos.json"
+sq_http_get "$c2_http/metrics" >"$work/metrics-eos.txt"
+stop_consumers c2
+
+for c in c1 c2; do
+        if grep -E ' (ERR|CRIT|ALERT|EMERG) ' "$work/$c.log"; then
+                fail "$c logged an error with every ACL it needs granted"
+        fi
+done
+log "ok: no error logged by c1 (at least once) or c2 (exactly once)"
+no_secret_in "logs, --dump-config, /status, /metrics, /events" "$work"/*.log \
+        "$work"/*.out "$work"/*.json "$work"/*.txt
+log "passed"

@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# Shared by the secured-cluster tests (0720, 0721): the broker of the ctest
+# fixture "kafka-secure" (ops/kafka.sh start --secure --kafka-version
+# 3.9.1, state in $SQ_KAFKA_SECURE_STATE): SASL_SSL with SCRAM-SHA-512,
+# TLS certificates made by ops/kafka.sh (openssl), ACLs on. Kafka 3.9.1,
+# because librdkafka 2.0.2 cannot log in with SCRAM to Kafka 4.x (its
+# SCRAM client-final-message repeats the client nonce, which 4.x refuses
+# since CVE-2024-56128; fixed in librdkafka 2.6.1): see
+# docs/operations.md.
+#
+# use_secure_kafka sets $bootstrap, $sec (the state directory), topics and
+# group unique to the test (as use_real_kafka), creates the topics as the
+# super user, and sets:
+#   consumer_secure_args   swarmq-consumer's login (--config FILE: the
+#                          password never on a command line) and topics
+#   psec                   the command array of swarmq-producer logged in
+#                          as User:producer, with the test's topics
+#   acl CMD [args]         ops/kafka/acls.py on this test's names
+#                          (prefix, group), as the super user
+#   secrets                the three users' passwords, one a line
+# Source after tests/integration/lib.sh.
+
+use_secure_kafka() {
+        local state=${SQ_KAFKA_SECURE_STATE:-$build/tests/kafka-secure} k v
+        sec=$state
+        [[ -f "$sec/secure" ]] ||
+                fail "no secured Kafka broker in $sec (ops/kafka.sh start --secure --state-dir $sec)"
+        bootstrap=$(bash "$src/ops/kafka.sh" env --state-dir "$sec" |
+                sed -n 's/^bootstrap.servers=//p')
+        [[ -n "$bootstrap" ]] || fail "the secured broker of $sec is not running"
+        python=$(bash "$src/ops/venv.sh" | tail -n 1) || fail "ops/venv.sh failed"
+        prefix="${test_name//[^A-Za-z0-9]/-}-$$"
+        t_tasks=$prefix-tasks
+        t_critical=$prefix-critical
+        t_results=$prefix-results
+        t_events=$prefix-events
+        t_dlt=$prefix-dlt
+        t_retry=$prefix-retry
+        t_control=$prefix-control
+        group=$prefix-group
+        consumer_secure_args=(--config "$sec/swarmq-consumer.properties"
+                -g "$group" -X "topic.tasks=$t_tasks"
+                -X "topic.critical=$t_critical" -X "topic.results=$t_results"
+                -X "topic.events=$t_events" -X "topic.dlt=$t_dlt"
+                -X "topic.retry=$t_retry" -X "topic.control=$t_control")
+        psec=("$producer_bin")
+        while IFS='=' read -r k v; do
+                [[ -z "$k" || "$k" == \#* ]] && continue
+                psec+=(-X "$k=$v")
+        done <"$sec/client-producer.properties"
+        psec+=(--topic-tasks "$t_tasks" --topic-critical "$t_critical"
+                --topic-results "$t_results" --topic-events "$t_events")
+        secrets=$(cut -d= -f2- "$sec/secrets")
+        acl topics --partitions 3 || fail "cannot create the topics as admin"
+        log "secured Kafka $(cat "$sec/kafka-version") at $bootstrap" \
+                "(SASL_SSL, SCRAM-SHA-512, ACLs on), topics $prefix-*"
+}
+
+acl() {
+        local cmd=$1
+        shift
+        "$python" "$src/ops/kafka/acls.py" "$cmd" --admin "$sec/client-admin.properties" \
+                --prefix "$prefix" --group "$group" "$@"
+}
+
+# no_secret_in WHAT FILE...: none of the users' passwords appears in the
+# files (logs, HTTP answers, dumps).
+no_secret_in() {
+        local what=$1 pw
+        shift
+        while read -r pw; do
+                [[ -n "$pw" ]] || continue
+                if grep -qF -- "$pw" "$@"; then
+                        fail "a password appears in $what: $(grep -lF -- "$pw" "$@" | tr '\n' ' ')"
+                fi
+        done <<<"$secrets"
+        log "ok: no password in $what"
+}
