@@ -47,8 +47,13 @@ in_flight() { # in_flight AGENT: tasks running on it
 
 producer -q submit --id-prefix done --type echo --payload d || fail "submit failed"
 producer -q wait --id done-000001 --timeout-ms 20000 >/dev/null || fail "done-1 did not finish"
+# run-exec first, running, then parked behind it: the two ids go to
+# different partitions, so submitted together either could start first.
 producer -q submit --id-prefix run-exec --type slow || fail "submit failed"
+wait_until 30 "run-exec running" -- value_is == 1 in_flight slow
 producer -q submit --id-prefix parked --type slow || fail "submit failed"
+wait_until 30 "parked waiting for slow's slot" -- value_is == 1 \
+        metric_sum "$c1_http" '^swarmq_agent_parked\{agent="slow"'
 producer -q submit --id-prefix nap --type nap --payload 60000 || fail "submit failed"
 producer -q submit --id-prefix run-pool --type pw --payload "sleep 60000" ||
         fail "submit failed"
@@ -109,12 +114,9 @@ want = {
     "run-exec-000001": ("CANCELLED", "cancelled by its id: process group"),
     "run-pool-000001": ("CANCELLED", "cancelled by its id: worker pid"),
     # Parked behind run-exec on a concurrency-1 agent, its cancel recorded
-    # before run-exec's is sent: it should end without starting, but in a
-    # clean-clone CI run it started when run-exec's kill freed the slot and
-    # was then killed (CANCELLED, "process group ... killed"). Under
-    # investigation (session note 2026-12-07); until then either way ends
-    # CANCELLED exactly once, and that is what is checked.
-    "parked-000001": ("CANCELLED", "cancelled by its id"),
+    # before run-exec's is sent: run-exec's kill frees the slot, and the
+    # parked task ends without starting.
+    "parked-000001": ("CANCELLED", "cancelled by its id before it started"),
     "nap-000001": ("CANCELLED", "sleep: cancelled by its id"),
     "later-000001": ("CANCELLED", "cancelled by its id while it waited"),
     "early-000001": ("CANCELLED", "cancelled by its id before it started"),
@@ -130,7 +132,7 @@ for tid, (status, error) in want.items():
         print(f"ok: {tid} {status} {got[0]['error']!r}")
 if "nope" in rs:
     print("FAIL: a result for the unknown id"); bad += 1
-started = [t for t in ("later-000001", "early-000001")
+started = [t for t in ("later-000001", "early-000001", "parked-000001")
            if rs.get(t) and rs[t][0]["started_at"] != 0]
 if started:
     print("FAIL: started although cancelled first:", started); bad += 1
