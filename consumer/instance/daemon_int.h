@@ -48,6 +48,7 @@
 #include "registry_int.h"
 #include "reload_int.h"
 #include "routes_int.h"
+#include "runtimes_int.h"
 #include "schemas_int.h"
 #include "schedules_int.h"
 #include "ratelimits_int.h"

@@ -27,11 +27,11 @@
  *   loop's own codec (finish_job() is the one finish path for both
  *   threads) and then releases the agent's slot or hands it to the next
  *   parked job, which it starts there. A job of an instance stopping past
- *   its deadline is dropped, not failed. The runtimes are indexed like
- *   the agents of the configuration the instance started with
- *   (daemon->executors.runtimes); an agent finds its runtime by name and
- *   kind, so a reload keeps them (exec and pool settings need a restart).
- *   The async run holds a reference to its registry until async_done().
+ *   its deadline is dropped, not failed. Each exec or pool agent is bound
+ *   to its runtime (runtimes.c); the run enters it before submitting and
+ *   leaves it in async_done(), holding a reference to its registry until
+ *   then. A job whose runtime a reload drained meanwhile goes back to the
+ *   scheduler.
  */
 #include "event_types.h"
 #include "daemon_int.h"
@@ -175,6 +175,7 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
 typedef struct async_run_s {
         sq_daemon_t *daemon;
         sq_agents_t *agents; /* a reference, released in async_done() */
+        sq_runtime_t *rt;    /* entered, left in async_done() */
         sq_job_t *job;
         sq_slot_t slot;
         int64_t started_ms;
@@ -198,21 +199,6 @@ static sq_agent_outcome_t outcome_of(sq_status_t status) {
         return status == SQ_STATUS_SUCCEEDED   ? SQ_AGENT_OUTCOME_SUCCESS
                : status == SQ_STATUS_CANCELLED ? SQ_AGENT_OUTCOME_NONE
                                                : SQ_AGENT_OUTCOME_FAILURE;
-}
-
-/* The exec or pool runtime of @p agent (by name and kind among the
- * agents the instance started with), or NULL. */
-static void *runtime_of(sq_daemon_t *daemon, sq_agent_t *agent) {
-        const sq_config_t *conf = daemon->conf;
-        size_t i;
-
-        if (!daemon->executors.runtimes)
-                return NULL;
-        for (i = 0; i < conf->agents_cnt; i++)
-                if (conf->agents[i].kind == sq_agent_kind(agent) &&
-                    !strcmp(conf->agents[i].name, sq_agent_name(agent)))
-                        return daemon->executors.runtimes[i];
-        return NULL;
 }
 
 /* Releases @p slot with an outcome and runs every job the registry hands
@@ -270,6 +256,7 @@ static void async_done(void *opaque, sq_outcome_t *outcome) {
         }
         sq_free(outcome->output);
         sq_free(outcome->error);
+        sq_runtime_leave(daemon, run->rt);
         sq_free(run);
 
         /* Parked jobs of this agent run from here: an exec or pool job
@@ -296,9 +283,9 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
         const sq_task_t *task = job->task;
         const char *why       = drop_reason(daemon, job);
         int64_t timeout_ms, started_ms, t0, deadline_us, end_us;
+        sq_runtime_t *rt = NULL;
         sq_status_t status;
         async_run_t *arun;
-        void *runtime;
         sq_run_t run;
 
         *outcomep    = SQ_AGENT_OUTCOME_NONE;
@@ -313,6 +300,14 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
                                   "cancelled by its id before it started");
                 return true;
         }
+        if (sq_agent_kind(agent) != SQ_AGENT_BUILTIN &&
+            !(rt = sq_runtime_enter(agent))) {
+                /* Selected on a registry a reload replaced, whose runtime
+                 * for this agent has drained and stopped since: selected
+                 * again on the current one. */
+                sq_sched_push(daemon->sched, &job->item);
+                return true;
+        }
         started_ms = sq_wallclock_ms();
         t0         = now_us;
         sq_metric_observe(daemon->m.sched_latency[task->priority],
@@ -323,23 +318,16 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
                                            : daemon->conf->default_timeout_ms;
         deadline_us = timeout_ms > 0 ? t0 + timeout_ms * 1000 : 0;
 
-        runtime = sq_agent_kind(agent) != SQ_AGENT_BUILTIN
-                      ? runtime_of(daemon, agent)
-                      : NULL;
-        if (runtime) {
+        if (rt) {
                 arun             = sq_malloc(sizeof(*arun));
                 arun->daemon     = daemon;
                 arun->agents     = sq_agents_keep(agents);
+                arun->rt         = rt;
                 arun->job        = job;
                 arun->slot       = *slot;
                 arun->started_ms = started_ms;
                 arun->t0_us      = t0;
-                if (sq_agent_kind(agent) == SQ_AGENT_EXEC)
-                        sq_exec_submit(runtime, task, deadline_us, async_done,
-                                       arun);
-                else
-                        sq_pool_submit(runtime, task, deadline_us, async_done,
-                                       arun);
+                sq_runtime_submit(rt, task, deadline_us, async_done, arun);
                 return false;
         }
 
@@ -504,249 +492,4 @@ void sq_executors_join(sq_daemon_t *daemon) {
         sq_free(daemon->executors.threads);
         daemon->executors.threads = NULL;
         daemon->executors.cnt     = 0;
-}
-
-/*
- * Out-of-process agents: the I/O loop and one exec or pool runtime per
- * such agent, indexed like the registry.
- */
-
-sq_err_t sq_runtimes_new(sq_daemon_t *daemon, char *errstr,
-                         size_t errstr_size) {
-        const sq_config_t *conf = daemon->conf;
-        bool any                = false;
-        size_t i;
-
-        for (i = 0; i < conf->agents_cnt; i++)
-                any |= conf->agents[i].kind != SQ_AGENT_BUILTIN;
-        if (!any)
-                return SQ_OK;
-        if (!(daemon->executors.ioloop = sq_ioloop_new(errstr, errstr_size)))
-                return SQ_ERR_IO;
-        if (!(daemon->executors.io_codec = sq_codec_new(errstr, errstr_size)))
-                return SQ_ERR_ENCODE;
-        sq_schemas_use(daemon, daemon->executors.io_codec);
-        daemon->executors.runtimes =
-            sq_calloc(conf->agents_cnt, sizeof(void *));
-        for (i = 0; i < conf->agents_cnt; i++) {
-                const sq_agent_conf_t *aconf = &conf->agents[i];
-                if (aconf->kind == SQ_AGENT_EXEC)
-                        daemon->executors.runtimes[i] = sq_exec_new(
-                            daemon->executors.ioloop, aconf, environ);
-                else if (aconf->kind == SQ_AGENT_POOL)
-                        daemon->executors.runtimes[i] = sq_pool_new(
-                            daemon->executors.ioloop, aconf, environ);
-        }
-        return SQ_OK;
-}
-
-/* /metrics: the pools' and exec agents' figures (read at scrape time). */
-typedef enum {
-        RT_WORKERS,
-        RT_BUSY,
-        RT_WAITING,
-        RT_STARTED,
-        RT_EXITS,
-        RT_RETRIES,
-        RT_EXEC_RUNNING,
-} rt_metric_t;
-
-typedef struct rt_collector_s {
-        sq_daemon_t *daemon;
-        rt_metric_t what;
-} rt_collector_t;
-
-static void collect_runtime(void *opaque, sq_metrics_t *metrics, void *out) {
-        const rt_collector_t *col = opaque;
-        sq_daemon_t *daemon       = col->daemon;
-        char name[256], labels[400];
-        size_t i;
-        (void)metrics;
-
-        for (i = 0; i < daemon->conf->agents_cnt; i++) {
-                const sq_agent_conf_t *aconf = &daemon->conf->agents[i];
-                sq_pool_stats_t st;
-
-                sq_metrics_escape_label(name, sizeof(name), aconf->name);
-                snprintf(labels, sizeof(labels), "agent=\"%s\"", name);
-                if (aconf->kind == SQ_AGENT_EXEC &&
-                    col->what == RT_EXEC_RUNNING)
-                        sq_metrics_emit(
-                            out, "swarmq_exec_running", labels,
-                            sq_exec_running(daemon->executors.runtimes[i]));
-                if (aconf->kind != SQ_AGENT_POOL)
-                        continue;
-                sq_pool_stats(daemon->executors.runtimes[i], &st);
-                switch (col->what) {
-                case RT_WORKERS:
-                        sq_metrics_emit(out, "swarmq_pool_workers", labels,
-                                        st.workers);
-                        break;
-                case RT_BUSY:
-                        sq_metrics_emit(out, "swarmq_pool_busy_workers", labels,
-                                        st.busy);
-                        break;
-                case RT_WAITING:
-                        sq_metrics_emit(out, "swarmq_pool_waiting_tasks",
-                                        labels, st.waiting);
-                        break;
-                case RT_STARTED:
-                        sq_metrics_emit(out,
-                                        "swarmq_pool_workers_started_total",
-                                        labels, (double)st.spawned);
-                        break;
-                case RT_RETRIES:
-                        sq_metrics_emit(out, "swarmq_pool_task_retries_total",
-                                        labels, (double)st.retried);
-                        break;
-                case RT_EXITS: {
-                        const struct {
-                                const char *reason;
-                                long value;
-                        } exits[] = {
-                            {"crashed", st.crashed},
-                            {"hung", st.hung},
-                            {"recycled", st.recycled},
-                            {"evicted", st.evicted},
-                            {"timed_out", st.timed_out},
-                        };
-                        size_t e;
-                        for (e = 0; e < SQ_ARRAY_SIZE(exits); e++) {
-                                snprintf(labels, sizeof(labels),
-                                         "agent=\"%s\",reason=\"%s\"", name,
-                                         exits[e].reason);
-                                sq_metrics_emit(
-                                    out, "swarmq_pool_worker_exits_total",
-                                    labels, (double)exits[e].value);
-                        }
-                        break;
-                }
-                case RT_EXEC_RUNNING:
-                        break;
-                }
-        }
-}
-
-static void register_runtime_metrics(sq_daemon_t *daemon) {
-        static const struct {
-                const char *name;
-                const char *help;
-                sq_metric_type_t type;
-        } families[] = {
-            [RT_WORKERS]      = {"swarmq_pool_workers",
-                                 "Worker processes alive, by pool agent",
-                                 SQ_METRIC_GAUGE},
-            [RT_BUSY]         = {"swarmq_pool_busy_workers",
-                                 "Workers running a task, by pool agent",
-                                 SQ_METRIC_GAUGE},
-            [RT_WAITING]      = {"swarmq_pool_waiting_tasks",
-                                 "Tasks waiting for a free worker, by pool agent",
-                                 SQ_METRIC_GAUGE},
-            [RT_STARTED]      = {"swarmq_pool_workers_started_total",
-                                 "Worker processes started, by pool agent",
-                                 SQ_METRIC_COUNTER},
-            [RT_EXITS]        = {"swarmq_pool_worker_exits_total",
-                                 "Workers taken out of service, by pool agent and "
-                                        "reason (crashed, hung, recycled, evicted, "
-                                        "timed_out)",
-                                 SQ_METRIC_COUNTER},
-            [RT_RETRIES]      = {"swarmq_pool_task_retries_total",
-                                 "Tasks run again after their worker died, by "
-                                      "pool agent",
-                                 SQ_METRIC_COUNTER},
-            [RT_EXEC_RUNNING] = {"swarmq_exec_running",
-                                 "Child processes running, by exec agent",
-                                 SQ_METRIC_GAUGE},
-        };
-        size_t i;
-
-        daemon->executors.rt_collectors =
-            sq_calloc(SQ_ARRAY_SIZE(families), sizeof(rt_collector_t));
-        for (i = 0; i < SQ_ARRAY_SIZE(families); i++) {
-                rt_collector_t *col =
-                    &((rt_collector_t *)daemon->executors.rt_collectors)[i];
-                col->daemon = daemon;
-                col->what   = (rt_metric_t)i;
-                sq_metrics_collector(daemon->metrics, families[i].name,
-                                     families[i].help, families[i].type,
-                                     collect_runtime, col);
-        }
-}
-
-sq_err_t sq_runtimes_start(sq_daemon_t *daemon, char *errstr,
-                           size_t errstr_size) {
-        size_t i;
-        sq_err_t err;
-
-        if (!daemon->executors.ioloop)
-                return SQ_OK;
-        if ((err = sq_ioloop_start(daemon->executors.ioloop, errstr,
-                                   errstr_size)))
-                return err;
-        if (daemon->metrics && !daemon->executors.rt_collectors)
-                register_runtime_metrics(daemon);
-        for (i = 0; i < daemon->conf->agents_cnt; i++) {
-                if (daemon->conf->agents[i].kind == SQ_AGENT_POOL)
-                        sq_pool_start(daemon->executors.runtimes[i]);
-        }
-        return SQ_OK;
-}
-
-void sq_runtimes_cancel(sq_daemon_t *daemon, const char *task_id) {
-        size_t i;
-
-        if (!daemon->executors.runtimes)
-                return;
-        for (i = 0; i < daemon->conf->agents_cnt; i++) {
-                if (!daemon->executors.runtimes[i])
-                        continue;
-                if (daemon->conf->agents[i].kind == SQ_AGENT_EXEC)
-                        sq_exec_cancel(daemon->executors.runtimes[i], task_id);
-                else
-                        sq_pool_cancel(daemon->executors.runtimes[i], task_id);
-        }
-}
-
-void sq_runtimes_shutdown(sq_daemon_t *daemon) {
-        size_t i;
-
-        /* No cancellation is posted to a runtime after this. */
-        sq_control_stop(daemon);
-        if (!daemon->executors.runtimes)
-                return;
-        for (i = 0; i < daemon->conf->agents_cnt; i++) {
-                if (!daemon->executors.runtimes[i])
-                        continue;
-                if (daemon->conf->agents[i].kind == SQ_AGENT_EXEC)
-                        sq_exec_shutdown(daemon->executors.runtimes[i]);
-                else
-                        sq_pool_shutdown(daemon->executors.runtimes[i]);
-        }
-        sq_ioloop_stop(daemon->executors.ioloop);
-}
-
-void sq_runtimes_destroy(sq_daemon_t *daemon) {
-        size_t i;
-
-        if (daemon->executors.runtimes) {
-                sq_runtimes_shutdown(daemon);
-                for (i = 0; i < daemon->conf->agents_cnt; i++) {
-                        if (daemon->conf->agents[i].kind == SQ_AGENT_EXEC)
-                                sq_exec_destroy(daemon->executors.runtimes[i]);
-                        else if (daemon->conf->agents[i].kind == SQ_AGENT_POOL)
-                                sq_pool_destroy(daemon->executors.runtimes[i]);
-                }
-                sq_free(daemon->executors.runtimes);
-                daemon->executors.runtimes = NULL;
-        }
-        sq_ioloop_destroy(daemon->executors.ioloop);
-        daemon->executors.ioloop = NULL;
-        sq_codec_destroy(daemon->executors.io_codec);
-        daemon->executors.io_codec = NULL;
-        /* The registry (destroyed after this) no longer renders them. */
-}
-
-void sq_runtimes_free_collectors(sq_daemon_t *daemon) {
-        sq_free(daemon->executors.rt_collectors);
-        daemon->executors.rt_collectors = NULL;
 }

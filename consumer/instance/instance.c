@@ -34,8 +34,10 @@
  *     every partition when the commit interval is due. No sleeps, no busy
  *     loops.
  *   - executor threads (executor.c): run tasks on agents, produce results.
- *   - the I/O loop (core/agents/ioloop.c, started by executor.c when an
- *     exec or pool agent is declared): child processes and timers.
+ *   - the I/O loop (core/agents/ioloop.c, started by runtimes.c): child
+ *     processes and timers of the exec and pool agents.
+ *   - the runtime drainer (runtimes.c): shuts down an exec or pool
+ *     runtime a reload replaced, once its last run has left it.
  *   - the lag refresher (lag.c): every lag.refresh.interval.ms queries the
  *     high watermarks of the owned partitions (a blocking broker request,
  *     so on no other thread), because librdkafka does not fetch paused

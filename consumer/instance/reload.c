@@ -12,9 +12,10 @@
  *   (reload.lock). The new registry is built beside the running one,
  *   sharing each agent's state by name, then swapped in under registry.lock:
  *   running jobs keep a reference to the registry they were selected
- *   from, parked jobs are selected again on the new one. exec and pool
- *   agents' processes are started at start-up, so a reload may not add
- *   one. What /status shows of a reload changes in one step: the flags,
+ *   from, parked jobs are selected again on the new one. Exec and pool
+ *   agents get their runtimes before the swap (runtimes.c): kept when
+ *   their process settings are unchanged, else new, the old one draining.
+ *   What /status shows of a reload changes in one step: the flags,
  *   the registry pointer and the running configuration (running_conf)
  *   are published together under snap_lock (registry.lock nested inside
  *   it, never the reverse), and status.c reads the three under it too,
@@ -57,35 +58,6 @@ static const char *kv_get(const kv_list_t *list, const char *key) {
                 if (!strcmp(list->kv[i].name, key))
                         return list->kv[i].value;
         return NULL;
-}
-
-/* An exec or pool agent needs the runtime built at start for its name. */
-static bool runtimes_cover(const sq_daemon_t *daemon, const sq_config_t *conf,
-                           char *errstr, size_t errstr_size) {
-        size_t i, j;
-
-        for (i = 0; i < conf->agents_cnt; i++) {
-                const sq_agent_conf_t *aconf = &conf->agents[i];
-                bool found                   = false;
-                if (aconf->kind == SQ_AGENT_BUILTIN)
-                        continue;
-                for (j = 0; j < daemon->conf->agents_cnt && !found; j++)
-                        found =
-                            daemon->conf->agents[j].kind == aconf->kind &&
-                            !strcmp(daemon->conf->agents[j].name, aconf->name);
-                if (!found) {
-                        sq_errstr_set(errstr, errstr_size,
-                                      "agent.%s.kind=%s: exec and pool agents "
-                                      "start their processes at start-up; "
-                                      "adding one (or changing an agent's "
-                                      "kind to it) needs a restart",
-                                      aconf->name,
-                                      aconf->kind == SQ_AGENT_EXEC ? "exec"
-                                                                   : "pool");
-                        return false;
-                }
-        }
-        return true;
 }
 
 static void list_key(char *buf, size_t size, const char *key) {
@@ -163,14 +135,16 @@ sq_err_t sq_daemon_reload(sq_daemon_t *daemon, sq_config_t *conf, char *errstr,
         pthread_mutex_lock(&daemon->reload.lock);
         old = sq_daemon_agents(daemon);
 
-        agents = runtimes_cover(daemon, conf, errstr, errstr_size)
-                     ? sq_agents_new(conf, old, errstr, errstr_size)
-                     : NULL;
+        agents = sq_agents_new(conf, old, errstr, errstr_size);
         if (!agents) {
                 sq_daemon_reload_rejected(daemon, errstr);
                 sq_agents_release_ref(old);
                 goto done;
         }
+        /* Exec and pool agents: their runtimes, kept, new or replaced
+         * (a replaced one drains). Before the swap: the new registry is
+         * used only once each of its agents has its runtime. */
+        sq_runtimes_bind(daemon, conf, agents);
         sq_instance_metrics_register_agents(daemon, agents);
         sq_config_dump(daemon->conf, kv_collect, &old_kv);
         sq_config_dump(conf, kv_collect, &new_kv);

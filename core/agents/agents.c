@@ -74,6 +74,7 @@ struct sq_agent_s {
         state_t *state;
         sq_agents_t *registry;
         sq_agent_metrics_t m;
+        void *runtime; /* exec or pool: the instance's runtime (borrowed) */
 };
 
 typedef struct cache_entry_s {
@@ -898,6 +899,14 @@ sq_agent_metrics_t *sq_agent_metrics(sq_agent_t *agent) {
 
 sq_agent_kind_t sq_agent_kind(const sq_agent_t *agent) {
         return agent->kind;
+}
+
+void sq_agent_set_runtime(sq_agent_t *agent, void *runtime) {
+        agent->runtime = runtime;
+}
+
+void *sq_agent_runtime(const sq_agent_t *agent) {
+        return agent->runtime;
 }
 
 sq_status_t sq_agent_run(sq_agent_t *agent, sq_run_t *run) {

@@ -260,6 +260,17 @@ sq_agent_metrics_t *sq_agent_metrics(sq_agent_t *agent);
 sq_agent_kind_t sq_agent_kind(const sq_agent_t *agent);
 
 /**
+ * @brief Binds an exec or pool agent to the runtime that runs its tasks
+ *        (opaque here; the instance's runtimes.c owns it and keeps it
+ *        alive as long as any registry). Only between sq_agents_new()
+ *        and the registry's first use: a registry is immutable after.
+ * @param runtime borrowed.
+ */
+void sq_agent_set_runtime(sq_agent_t *agent, void *runtime);
+/** @returns the runtime bound by sq_agent_set_runtime(), or NULL. */
+void *sq_agent_runtime(const sq_agent_t *agent);
+
+/**
  * @brief Runs @p run->task on a builtin agent (its handler), on the
  *        calling thread.
  * @returns the task's status; run->output / run->error filled.

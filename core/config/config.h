@@ -343,10 +343,21 @@ void sq_config_dump(const sq_config_t *conf,
  *        a change of any other key waits for a restart.
  * @param key a full key as the dump names it: "log.level",
  *        "agent.<name>.concurrency", "flag.work_stealing" (borrowed).
- * @returns false for kafka.*, agent.<name>.env.<VAR> and unknown keys.
+ * @returns true for every agent.<name>.<field> (an exec or pool agent's
+ *          process settings by a new runtime: sq_config_agent_runtime_
+ *          fingerprint()); false for kafka.* and unknown keys.
  * @locality any thread (reads constant tables only).
  */
 bool sq_config_key_reloadable(const char *key);
+
+/**
+ * @brief The settings of @p agent that its process runtime is built from
+ *        (kind, command, workdir, env, limits, pool.*), as one string:
+ *        two agent configurations with equal fingerprints can share one
+ *        exec or pool runtime; a reload that changes it builds a new one.
+ * @returns "field=value\n" lines (caller owns, free with sq_free()).
+ */
+char *sq_config_agent_runtime_fingerprint(const sq_agent_conf_t *agent);
 
 /**
  * @brief The scope column of the key table: whether every instance of a

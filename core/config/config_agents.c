@@ -71,68 +71,70 @@ typedef struct agent_field_s {
         int64_t max;
         size_t offset;
         const char *def; /* default as text, applied by agent_add() */
-        bool reload;     /* a SIGHUP reload applies it */
+        bool runtime;    /* a setting of the agent's process runtime */
 } agent_field_t;
 
-/* The reload column: what a reload rebuilds is the agent registry, so an
- * agent's selection settings change at once; the process settings of exec
- * and pool agents (command, env, limits, pool.*) belong to their
- * runtimes, built at start. */
-#define RELOAD  true
-#define RESTART false
+/* Every agent field reloads (SIGHUP). The column says how a change
+ * applies: SELECT fields (selection, concurrency, breakers) change in the
+ * rebuilt registry at once; RUNTIME fields are the exec and pool agents'
+ * process settings (command, env, limits, pool.*): a change builds a new
+ * runtime for the agent and drains the old one (consumer/instance/
+ * runtimes.c). The kind is both. */
+#define SELECT  false
+#define RUNTIME true
 
 #define AOFF(field) offsetof(sq_agent_conf_t, field)
 
 static const agent_field_t agent_fields[] = {
-    {"kind", AF_KIND, KIND_ALL, 0, 0, AOFF(kind), NULL, RELOAD},
-    {"handler", AF_HANDLER, KIND_B, 1, 4096, AOFF(handler), NULL, RELOAD},
-    {"capabilities", AF_CAPS, KIND_ALL, 0, 0, AOFF(capabilities), NULL, RELOAD},
+    {"kind", AF_KIND, KIND_ALL, 0, 0, AOFF(kind), NULL, RUNTIME},
+    {"handler", AF_HANDLER, KIND_B, 1, 4096, AOFF(handler), NULL, SELECT},
+    {"capabilities", AF_CAPS, KIND_ALL, 0, 0, AOFF(capabilities), NULL, SELECT},
     {"concurrency", AF_INT, KIND_ALL, 1, 100000, AOFF(concurrency), "4",
-     RELOAD},
+     SELECT},
     {"breaker.failures", AF_INT, KIND_ALL, 0, 1000000, AOFF(breaker_failures),
-     "5", RELOAD},
+     "5", SELECT},
     {"breaker.window.ms", AF_INT64, KIND_ALL, 1, 86400000,
-     AOFF(breaker_window_ms), "60000", RELOAD},
+     AOFF(breaker_window_ms), "60000", SELECT},
     {"breaker.open.ms", AF_INT64, KIND_ALL, 1, 86400000, AOFF(breaker_open_ms),
-     "10000", RELOAD},
+     "10000", SELECT},
     {"breaker.probes", AF_INT, KIND_ALL, 1, 1000, AOFF(breaker_probes), "1",
-     RELOAD},
-    {"command", AF_ARGV, KIND_EP, 0, 0, AOFF(command), NULL, RESTART},
-    {"workdir", AF_PATH, KIND_EP, 1, 4096, AOFF(workdir), NULL, RESTART},
+     SELECT},
+    {"command", AF_ARGV, KIND_EP, 0, 0, AOFF(command), NULL, RUNTIME},
+    {"workdir", AF_PATH, KIND_EP, 1, 4096, AOFF(workdir), NULL, RUNTIME},
     {"env.allow", AF_NAMES, KIND_EP, 0, 0, AOFF(env_allow),
-     "PATH,HOME,LANG,LC_ALL,TZ", RESTART},
+     "PATH,HOME,LANG,LC_ALL,TZ", RUNTIME},
     {"kill.grace.ms", AF_INT64, KIND_EP, 0, 600000, AOFF(kill_grace_ms), "2000",
-     RESTART},
+     RUNTIME},
     {"output.max.bytes", AF_INT64, KIND_EP, 0, 64 << 20, AOFF(output_max_bytes),
-     "524288", RESTART},
+     "524288", RUNTIME},
     {"stderr.max.bytes", AF_INT64, KIND_E, 0, 1 << 20, AOFF(stderr_max_bytes),
-     "4096", RESTART},
+     "4096", RUNTIME},
     {"limit.as.bytes", AF_INT64, KIND_EP, 0, INT64_C(1) << 50,
-     AOFF(limit_as_bytes), "0", RESTART},
+     AOFF(limit_as_bytes), "0", RUNTIME},
     {"limit.cpu.seconds", AF_INT64, KIND_EP, 0, 604800, AOFF(limit_cpu_seconds),
-     "0", RESTART},
+     "0", RUNTIME},
     {"limit.nofile", AF_INT64, KIND_EP, 0, 1048576, AOFF(limit_nofile), "0",
-     RESTART},
-    {"pool.min", AF_INT, KIND_P, 0, 10000, AOFF(pool_min), "1", RESTART},
-    {"pool.max", AF_INT, KIND_P, 1, 10000, AOFF(pool_max), "4", RESTART},
+     RUNTIME},
+    {"pool.min", AF_INT, KIND_P, 0, 10000, AOFF(pool_min), "1", RUNTIME},
+    {"pool.max", AF_INT, KIND_P, 1, 10000, AOFF(pool_max), "4", RUNTIME},
     {"pool.acquire.timeout.ms", AF_INT64, KIND_P, 1, 3600000,
-     AOFF(pool_acquire_timeout_ms), "30000", RESTART},
+     AOFF(pool_acquire_timeout_ms), "30000", RUNTIME},
     {"pool.idle.timeout.ms", AF_INT64, KIND_P, 0, 86400000,
-     AOFF(pool_idle_timeout_ms), "60000", RESTART},
+     AOFF(pool_idle_timeout_ms), "60000", RUNTIME},
     {"pool.ping.interval.ms", AF_INT64, KIND_P, 0, 3600000,
-     AOFF(pool_ping_interval_ms), "10000", RESTART},
+     AOFF(pool_ping_interval_ms), "10000", RUNTIME},
     {"pool.ping.timeout.ms", AF_INT64, KIND_P, 1, 600000,
-     AOFF(pool_ping_timeout_ms), "5000", RESTART},
+     AOFF(pool_ping_timeout_ms), "5000", RUNTIME},
     {"pool.start.timeout.ms", AF_INT64, KIND_P, 1, 600000,
-     AOFF(pool_start_timeout_ms), "10000", RESTART},
+     AOFF(pool_start_timeout_ms), "10000", RUNTIME},
     {"pool.recycle.tasks", AF_INT64, KIND_P, 0, 1000000000,
-     AOFF(pool_recycle_tasks), "0", RESTART},
+     AOFF(pool_recycle_tasks), "0", RUNTIME},
     {"pool.task.retries", AF_INT64, KIND_P, 0, 10, AOFF(pool_task_retries), "1",
-     RESTART},
+     RUNTIME},
     {"pool.backoff.ms", AF_INT64, KIND_P, 1, 60000, AOFF(pool_backoff_ms),
-     "100", RESTART},
+     "100", RUNTIME},
     {"pool.backoff.max.ms", AF_INT64, KIND_P, 1, 3600000,
-     AOFF(pool_backoff_max_ms), "30000", RESTART},
+     AOFF(pool_backoff_max_ms), "30000", RUNTIME},
 };
 /* agent.<name>.env.<VAR> counts as this bit in set_fields. */
 #define AGENT_ENV_BIT SQ_ARRAY_SIZE(agent_fields)
@@ -906,11 +908,51 @@ sq_err_t sq_config_agents_finalize(sq_config_t *conf, char *errstr,
 bool sq_config_agent_field_reloadable(const char *field) {
         size_t f;
 
+        if (!strncmp(field, "env.", 4))
+                return field[4] != '\0';
         for (f = 0; f < SQ_ARRAY_SIZE(agent_fields); f++) {
                 if (!strcmp(agent_fields[f].name, field))
-                        return agent_fields[f].reload;
+                        return true;
         }
-        return false; /* env.<VAR> (the runtime's), or not a field */
+        return false; /* not a field */
+}
+
+char *sq_config_agent_runtime_fingerprint(const sq_agent_conf_t *agent) {
+        char buf[64];
+        char *out  = NULL, *value;
+        size_t len = 0, f, j;
+
+        /* "field=value\n" per runtime setting, table order, then env. */
+#define APPEND(name_, value_)                                                  \
+        do {                                                                   \
+                size_t add_ = strlen(name_) + strlen(value_) + 2;              \
+                out         = sq_realloc(out, len + add_ + 1);                 \
+                snprintf(out + len, add_ + 1, "%s=%s\n", name_, value_);       \
+                len += add_;                                                   \
+        } while (0)
+        for (f = 0; f < SQ_ARRAY_SIZE(agent_fields); f++) {
+                /* A pool checks its workers' hello against the agent's
+                 * capabilities: for a pool they are a runtime setting. */
+                bool runtime = agent_fields[f].runtime ||
+                               (agent->kind == SQ_AGENT_POOL &&
+                                !strcmp(agent_fields[f].name, "capabilities"));
+                if (!runtime || !(agent_fields[f].kinds & (1u << agent->kind)))
+                        continue;
+                value = agent_field_format(agent, &agent_fields[f], buf,
+                                           sizeof(buf));
+                if (!value)
+                        continue;
+                APPEND(agent_fields[f].name, value);
+                if (value != buf)
+                        sq_free(value);
+        }
+        for (j = 0; j < agent->env_cnt; j++) {
+                char name[ENV_NAME_MAX + 8];
+                snprintf(name, sizeof(name), "env.%s", agent->env[j].name);
+                APPEND(name, agent->env[j].value);
+        }
+#undef APPEND
+        return out ? out : sq_strdup("");
 }
 
 void sq_config_agent_dump(const sq_agent_conf_t *agent,

@@ -11,9 +11,9 @@
  * parked ones are selected again and run up to three at once (their
  * result timings overlap, never more than three); a beta task now
  * succeeds on a2 with the digest of its payload; every task has exactly
- * one result. A reload that adds an exec agent is refused (SQ_ERR_CONFIG,
- * the key and "restart" named) and so is one rejected before it loaded
- * (sq_daemon_reload_rejected()): each counts in
+ * one result. A reload that adds an exec agent (a3, /bin/cat) starts its
+ * runtime: a gamma task succeeds on a3 with its payload as output. One
+ * rejected before it loaded (sq_daemon_reload_rejected()) counts in
  * swarmq_config_reloads_total{result="error"} and the running
  * configuration stays (beta still runs on a2).
  */
@@ -175,27 +175,42 @@ int main_0085_instance_reload(int argc, char **argv) {
                                         "\"ok\"}") == 1,
                     "swarmq_config_reloads_total{result=\"ok\"} is not 1");
 
-        TEST_PHASE("refused reloads");
+        TEST_PHASE("a reload adding an exec agent, and a refused one");
         {
                 sq_config_t *conf = test_conf_new(
                     NULL, "c1", "embedded.partitions", "1",
-                    "retry.max.attempts", "1", "agent.a2.kind", "builtin",
+                    "retry.max.attempts", "1", "agent.a1.kind", "builtin",
+                    "agent.a1.handler", "echo", "agent.a1.capabilities",
+                    "alpha", "agent.s.kind", "builtin", "agent.s.handler",
+                    "sleep", "agent.s.capabilities", "sleep",
+                    "agent.s.concurrency", "3", "agent.a2.kind", "builtin",
                     "agent.a2.handler", "sha256", "agent.a2.capabilities",
                     "beta", "agent.a3.kind", "exec", "agent.a3.command",
-                    "/bin/true", "agent.a3.capabilities", "gamma", NULL);
+                    "/bin/cat", "agent.a3.capabilities", "gamma", NULL);
                 err = sq_daemon_reload(daemon, conf, errstr, sizeof(errstr));
         }
-        TEST_ASSERT(err == SQ_ERR_CONFIG && strstr(errstr, "agent.a3.kind") &&
-                        strstr(errstr, "restart"),
-                    "a reload adding an exec agent: %s: \"%s\"",
+        TEST_ASSERT(err == SQ_OK, "a reload adding an exec agent: %s: \"%s\"",
                     sq_err2str(err), errstr);
+        produce(rk, "gamma-1", "gamma", "xyz");
         sq_daemon_reload_rejected(daemon, "test: the file did not load");
         TEST_ASSERT(test_metric(daemon, "swarmq_config_reloads_total{result="
-                                        "\"error\"}") == 2,
-                    "swarmq_config_reloads_total{result=\"error\"} is not 2");
+                                        "\"error\"}") == 1,
+                    "swarmq_config_reloads_total{result=\"error\"} is not 1");
         produce(rk, "beta-3", "beta", "abc");
-        test_read_results(results, 4 + N_SLEEP, 30000);
+        test_read_results(results, 5 + N_SLEEP, 30000);
         check_beta(results, "beta-3");
+        {
+                const sq_result_t *gamma = result_of(results, "gamma-1");
+                TEST_ASSERT(gamma->status == SQ_STATUS_SUCCEEDED &&
+                                gamma->agent && !strcmp(gamma->agent, "a3") &&
+                                gamma->output_len == 3 &&
+                                !memcmp(gamma->output, "xyz", 3),
+                            "gamma-1: %s on %s, output \"%.*s\"",
+                            sq_status_name(gamma->status),
+                            gamma->agent ? gamma->agent : "(none)",
+                            (int)gamma->output_len,
+                            gamma->output ? (const char *)gamma->output : "");
+        }
 
         TEST_PHASE("stop");
         test_reader_destroy(results);

@@ -1062,14 +1062,15 @@ static void test_key_reloadable(void **state) {
             {"agent.a.breaker.window.ms", true},
             {"agent.a.breaker.open.ms", true},
             {"agent.a.breaker.probes", true},
-            {"agent.a.command", false},
-            {"agent.a.workdir", false},
-            {"agent.a.env.allow", false},
-            {"agent.a.env.TOKEN", false},
-            {"agent.a.kill.grace.ms", false},
-            {"agent.a.limit.nofile", false},
-            {"agent.a.pool.max", false},
+            {"agent.a.command", true},
+            {"agent.a.workdir", true},
+            {"agent.a.env.allow", true},
+            {"agent.a.env.TOKEN", true},
+            {"agent.a.kill.grace.ms", true},
+            {"agent.a.limit.nofile", true},
+            {"agent.a.pool.max", true},
             {"agent.a.colour", false},
+            {"agent.a.env.", false},
             {"agent.a", false},
             {"agent.", false},
             {"instance.id", false},
@@ -1330,6 +1331,8 @@ static void agent_key_pattern(const char *key, char *out, size_t size) {
                 snprintf(out, size, "ratelimit.<name>%s", dot);
         else if (strncmp(key, "agent.", 6) || !(dot = strchr(key + 6, '.')))
                 snprintf(out, size, "%s", key);
+        else if (!strncmp(dot, ".env.", 5) && strcmp(dot, ".env.allow"))
+                snprintf(out, size, "agent.<name>.env.<VAR>");
         else
                 snprintf(out, size, "agent.<name>%s", dot);
 }
