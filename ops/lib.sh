@@ -101,13 +101,27 @@ sq_http_status() {
         exec 9<&-
 }
 
-# sq_wait_exit PID TIMEOUT_S: waits for a background child; prints nothing,
-# returns its exit status, or 124 when it is still running at the timeout.
+# sq_wait_exit PID TIMEOUT_S: waits for a background child (at a timeout,
+# prints its thread stacks to stderr); returns its exit status, or 124 when
+# it is still running at the timeout.
 sq_wait_exit() {
         local pid=$1 timeout=$2
-        wait_until "$timeout" "process $pid exits" --no-fail -- \
-                sq_gone "$pid" 2>/dev/null || return 124
+        if ! wait_until "$timeout" "process $pid exits" --no-fail -- \
+                sq_gone "$pid" 2>/dev/null; then
+                sq_dump_stacks "$pid"
+                return 124
+        fi
         wait "$pid"
+}
+
+# sq_dump_stacks PID: prints every thread's stack of a process that does
+# not exit (to stderr, when gdb is installed), so a hang that a test
+# meets once leaves where it hung in the test's output.
+sq_dump_stacks() {
+        command -v gdb >/dev/null && kill -0 "$1" 2>/dev/null || return 0
+        echo "---- threads of the stuck process $1 ($(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | cut -c1-120))" >&2
+        timeout 60 gdb -p "$1" -batch -nx -ex 'thread apply all bt 30' 2>/dev/null |
+                grep -E '^(Thread|#)' >&2 || true
 }
 
 # sq_gone PID: succeeds once no process PID is running.
