@@ -7,6 +7,8 @@
 #           Avro and JSON round-trip checks (tests/fuzz/fuzz_task.c)
 #   config  the properties-file and SWARMQ_* environment parser
 #           (tests/fuzz/fuzz_config.c)
+#   records results and events (Avro and JSON, with round trips), control
+#           records and schedule tick records (tests/fuzz/fuzz_records.c)
 #
 # DESIGN: a build directory of its own configured with CC=clang and
 # -DSWARMQ_FUZZ=ON (the whole core instrumented, ASan+UBSan on). Each
@@ -21,13 +23,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 total=60
-targets=(task config)
+targets=(task config records)
 build=$root/build-fuzz
 merge=0
 
 usage() {
         cat <<EOF2
-Usage: ops/fuzz.sh [--time S] [--target task|config]... [--merge]
+Usage: ops/fuzz.sh [--time S] [--target task|config|records]... [--merge]
                    [--build-dir DIR]
 
 Builds the libFuzzer harnesses with clang and runs each for its share of
@@ -38,7 +40,7 @@ saved and named), 2 on bad usage, 77 when clang or libFuzzer is missing.
 
 Options:
   --time S          total fuzzing seconds, split evenly between targets
-  --target T        fuzz only T (repeatable): task, config
+  --target T        fuzz only T (repeatable): task, config, records
   --merge           after fuzzing, merge inputs that add coverage into
                     tests/fuzz/corpus/<target>/ (to commit)
   --build-dir DIR   build directory (default $build)
@@ -61,7 +63,7 @@ while (($#)); do
                 ;;
         --time=*) total=${1#*=} && shift ;;
         --target)
-                (($# >= 2)) || die "--target needs task or config"
+                (($# >= 2)) || die "--target needs task, config or records"
                 chosen+=("$2")
                 shift 2
                 ;;
@@ -79,8 +81,8 @@ done
 [[ "$total" =~ ^[1-9][0-9]*$ ]] || die "--time must be a positive integer, not '$total'"
 if ((${#chosen[@]})); then
         for t in "${chosen[@]}"; do
-                [[ "$t" == task || "$t" == config ]] ||
-                        die "unknown target '$t' (task or config)"
+                [[ "$t" == task || "$t" == config || "$t" == records ]] ||
+                        die "unknown target '$t' (task, config or records)"
         done
         targets=("${chosen[@]}")
 fi
@@ -122,11 +124,11 @@ for t in "${targets[@]}"; do
         dict=()
         [[ -f "$root/tests/fuzz/$t.dict" ]] && dict=(-dict="$root/tests/fuzz/$t.dict")
         echo "fuzz.sh: fuzzing $t for ${per}s (corpus $kept, log $log)" >&2
-        # The task harness keeps one codec across inputs (see
-        # fuzz_task.c): no per-input leak check while fuzzing, one pass
-        # with leak detection at exit over every input afterwards.
+        # The task and records harnesses keep one codec across inputs
+        # (see fuzz_task.c): no per-input leak check while fuzzing, one
+        # pass with leak detection at exit over every input afterwards.
         leaks=1
-        [[ "$t" == task ]] && leaks=0
+        [[ "$t" == task || "$t" == records ]] && leaks=0
         rc=0
         ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
