@@ -7,7 +7,8 @@
 # and label values found on a live consumer's /metrics after real work
 # (ops/grafana/check_queries.py). The checker must also catch a misspelt
 # metric, a histogram used without its suffix and a wrong label value.
-# The provisioning files agree with the dashboard (data source uid, paths),
+# The consumer runs a schedule, a rate limit and a flag at 50% so those
+# panels have their metrics. The provisioning files agree with the dashboard (data source uid, paths),
 # and the dashboard's panels have unique ids and do not overlap.
 source "$(dirname "$0")/lib.sh"
 
@@ -16,7 +17,11 @@ check=("$python" "$src/ops/grafana/check_queries.py")
 dash=$src/ops/grafana/dashboards/swarmq.json
 rules=$src/ops/prometheus/alerts.yml
 
-start_consumer c1 --embedded-broker
+# A schedule, a rate limit and a partial rollout, so the panels of the
+# schedules, rate limits and A/B row have their metrics.
+start_consumer c1 --embedded-broker -X schedule.tick.every.ms=1000 \
+        -X schedule.tick.type=noop -X ratelimit.hash.type=sha256 \
+        -X ratelimit.hash.rate=100000 -X flag.ranked_selection=50%
 wait_ready "$c1_http"
 producer -q submit --count 50 --type sha256 --payload abc --ids-out "$work/sha.ids" || fail "submit failed"
 producer -q submit --count 5 --type fail --payload no --ids-out "$work/fail.ids" || fail "submit failed"
