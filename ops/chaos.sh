@@ -19,6 +19,15 @@
 #                 three (SIGTERM, each back in sync before the next), (c)
 #                 two brokers down at once (SIGKILL) until task writes are
 #                 seen stopped for --down-stall seconds, then both back
+#   partition     real Kafka (a broker of its own with a second listener,
+#                 ops/kafka.sh --listen-ip), three instances, one of them
+#                 (c3) in a network namespace this run creates, tasks at a
+#                 steady rate: (a) c3 cut off (its veth pair's host end
+#                 down: packets silently dropped) for --cut-short seconds,
+#                 less than the session timeout: no rebalance; (b) cut off
+#                 for --cut-long seconds, more than it: c1 and c2 take its
+#                 partitions, c3 notices (assignment lost), drops what it
+#                 cannot commit and rejoins after the heal; needs root
 #   mock          the mock cluster with injected faults (transport errors,
 #                 request timeouts, leader loss, broker down, coordinator
 #                 moves): tests/integration/0030 and 0031 with --tasks
@@ -52,6 +61,11 @@ scenarios=kill,broker,cluster,mock
 build=$root/build
 kafka_state=
 cluster_state=
+partition_state=
+exactly_once=0
+cut_short=2
+cut_long=20
+session_s=6
 cluster_faults=leader,rolling,two-down
 submit_rate=200
 down_stall=10
@@ -69,7 +83,8 @@ Prints a progress line per fault and a summary table; exit 0 when every
 scenario passed, 1 on a failure (what failed is named), 2 on bad usage.
 
 Options:
-  --scenario LIST    comma-separated: kill, broker, cluster, mock, oversized
+  --scenario LIST    comma-separated: kill, broker, cluster, partition, mock,
+                     oversized
                      (default $scenarios)
   --tasks N          tasks per scenario (default $tasks)
   --instances N      swarmq-consumer instances (default $instances)
@@ -83,8 +98,25 @@ Options:
   --cluster-state DIR  the cluster scenario's three-broker cluster (an
                      ops/kafka.sh state directory; started with --brokers 3
                      when not running) instead of <build>/chaos/kafka3
+  --partition-state DIR  the partition scenario's broker (an ops/kafka.sh
+                     state directory; started afresh, with --listen-ip,
+                     and stopped at the end) instead of
+                     <build>/chaos/kafka-part
+  --cut-short S      partition: the short cut, in seconds (default
+                     $cut_short; less than --session)
+  --cut-long S       partition: the long cut (default $cut_long; more
+                     than --session)
+  --session S        partition: kafka.session.timeout.ms of the instances,
+                     in seconds (default $session_s)
   --cluster-faults L the cluster scenario's faults, in order (default
-                     $cluster_faults; each of leader, rolling, two-down)
+                     $cluster_faults; each of leader, rolling, two-down,
+                     kill-storm: --kills kill -9 of random instances, one
+                     every second or so, each restarted at once under its
+                     instance.id)
+  --exactly-once     kill, cluster: the instances run with
+                     processing.guarantee=exactly_once, and a read_committed
+                     reader must see each task's result exactly once
+                     (duplicate bound 0)
   --rate N           cluster: tasks submitted per second while the faults
                      run (default $submit_rate; the run lasts as long as
                      the faults, --tasks is not used)
@@ -123,32 +155,41 @@ while (($#)); do
         --broker-signals) broker_signals=${2:?} && shift 2 ;;
         --cluster-state) cluster_state=${2:?} && shift 2 ;;
         --cluster-faults) cluster_faults=${2:?} && shift 2 ;;
+        --partition-state) partition_state=${2:?} && shift 2 ;;
+        --cut-short) cut_short=${2:?} && shift 2 ;;
+        --cut-long) cut_long=${2:?} && shift 2 ;;
+        --session) session_s=${2:?} && shift 2 ;;
         --rate) submit_rate=${2:?} && shift 2 ;;
         --down-stall) down_stall=${2:?} && shift 2 ;;
         --write) write=1 && shift ;;
+        --exactly-once) exactly_once=1 && shift ;;
         --keep-broker) keep_broker=1 && shift ;;
         -h | --help) usage && exit 0 ;;
         *) die "unknown option '$1' (see ops/chaos.sh --help)" ;;
         esac
 done
-for v in tasks instances window drain_timeout submit_rate down_stall; do
+for v in tasks instances window drain_timeout submit_rate down_stall cut_short \
+        cut_long session_s; do
         [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "--${v//_/-} must be a positive integer, not '${!v}'"
 done
 [[ "$kills" =~ ^[0-9]+$ ]] || die "--kills must be a number, not '$kills'"
+((cut_short < session_s && cut_long > session_s)) ||
+        die "--cut-short ($cut_short) must be less than --session ($session_s) and --cut-long ($cut_long) more"
 [[ "$broker_signals" =~ ^(TERM|KILL)(,(TERM|KILL))*$ ]] ||
         die "--broker-signals must list TERM or KILL, not '$broker_signals'"
-[[ "$cluster_faults" =~ ^(leader|rolling|two-down)(,(leader|rolling|two-down))*$ ]] ||
-        die "--cluster-faults must list leader, rolling or two-down, not '$cluster_faults'"
+[[ "$cluster_faults" =~ ^(leader|rolling|two-down|kill-storm)(,(leader|rolling|two-down|kill-storm))*$ ]] ||
+        die "--cluster-faults must list leader, rolling, two-down or kill-storm, not '$cluster_faults'"
 IFS=, read -r -a scenario_list <<<"$scenarios"
 for s in "${scenario_list[@]}"; do
         [[ "$s" == kill || "$s" == broker || "$s" == cluster || "$s" == mock ||
-                "$s" == oversized ]] ||
-                die "unknown scenario '$s' (kill, broker, cluster, mock, oversized)"
+                "$s" == oversized || "$s" == partition ]] ||
+                die "unknown scenario '$s' (kill, broker, cluster, partition, mock, oversized)"
 done
 [[ -x "$build/consumer/swarmq-consumer" ]] ||
         die "no swarmq-consumer in $build (run: bash ops/build.sh $build)"
 kafka_state=${kafka_state:-$build/chaos/kafka}
 cluster_state=${cluster_state:-$build/chaos/kafka3}
+partition_state=${partition_state:-$build/chaos/kafka-part}
 
 set -- "$build" "$root"
 # shellcheck source=../tests/integration/lib.sh
@@ -158,11 +199,18 @@ source "$root/tests/chaos/lib.sh"
 chaos_python
 started_broker=0
 started_cluster=0
+started_partition_broker=0
+part_ns=
 # Everything this run started ends with it: the instances and samplers
 # (sq_cleanup), and the brokers unless they were running before or are
 # kept.
 chaos_cleanup() {
         sq_cleanup
+        partition_net_down
+        if ((started_partition_broker)); then
+                bash "$src/ops/kafka.sh" stop --state-dir "$partition_state" \
+                        >/dev/null 2>&1 || true
+        fi
         if ((started_broker && !keep_broker)); then
                 bash "$src/ops/kafka.sh" stop --state-dir "$kafka_state" \
                         >/dev/null 2>&1 || true
@@ -231,6 +279,13 @@ setup_real() {
                 -X admission.high.mark=$window -X admission.low.mark=$((window / 2))
                 -X commit.interval.ms=$commit_ms -X kafka.session.timeout.ms=6000
                 -X shutdown.drain.timeout.ms=10000)
+        if ((exactly_once)); then
+                # Each instance's results, events and offsets in one
+                # transaction per commit interval (its transactional.id
+                # from its instance.id: a restarted instance fences its
+                # dead predecessor).
+                common+=(-X processing.guarantee=exactly_once)
+        fi
         names=()
         urls=()
         for ((i = 1; i <= instances; i++)); do
@@ -266,6 +321,15 @@ finish() {
         local name=$1 faults=$2 t_start=$3 rec drain bound rate elapsed
         local t_last
         check_results "$work/$name.ids" 1000000000 600000 "${producer_topic_args[@]}"
+        if ((exactly_once)); then
+                # What the kills left behind: results of transactions that
+                # never committed, which a read_uncommitted reader counts.
+                local seen
+                seen=$(kcat -b "$bootstrap" -C -t "$t_results" -e -q \
+                        -X isolation.level=read_uncommitted -f 'x\n' 2>/dev/null | wc -l)
+                log "$name: a read_committed reader saw $distinct results for $distinct tasks;" \
+                        "a read_uncommitted one sees $seen records (aborted transactions' included)"
+        fi
         t_last=$SECONDS
         elapsed=$((t_last - t_start))
         ((elapsed > 0)) || elapsed=1
@@ -274,6 +338,8 @@ finish() {
         # instances finish in one commit interval.
         bound=$((faults * (instances * window + rate * commit_ms / 1000)))
         ((faults > 0)) || bound=0
+        # Exactly once: a read_committed reader sees each result once.
+        ((!exactly_once)) || bound=0
         ((dups <= bound)) || fail "$name: duplicates $dups exceed the bound $bound"
         urls_now
         drain=$(wait_drained "$drain_timeout" "$group" "$t_tasks" "${urls[@]}")
@@ -391,17 +457,18 @@ writes_stalled() {
         ((SECONDS - stall_since >= $1))
 }
 
-# submitter: delivers the task pool in one-second batches of $submit_rate
+# submitter [NAME]: delivers the task pool ($work/NAME.batch.*, NAME
+# cluster by default) in one-second batches of $submit_rate
 # until $work/submit.stop appears, each batch waiting up to 10 minutes for
 # its acknowledgements (swarmq-producer's default, 30 s, is shorter than a
 # two-broker outage: it exits 1 naming the tasks still in flight); each delivered batch's ids are appended
-# to $work/cluster.ids (the client's warnings go to $work/submit.log; a
+# to $work/NAME.ids (the client's warnings go to $work/submit.log; a
 # failed submit is written to $work/submit.err and ends the loop: the
 # scenario fails on it). The pause between batches is
 # the submit rate, not a wait for an event.
 submitter() {
-        local f t0 left
-        for f in "$work"/cluster.batch.*; do
+        local name=${1:-cluster} f t0 left
+        for f in "$work/$name".batch.*; do
                 [[ -f "$work/submit.stop" ]] && break
                 t0=$EPOCHREALTIME
                 if ! producer "${producer_topic_args[@]}" -q submit \
@@ -411,7 +478,7 @@ submitter() {
                                 >>"$work/submit.err"
                         return 1
                 fi
-                sed -n 's/^{"id":"\([^"]*\)".*/\1/p' "$f" >>"$work/cluster.ids"
+                sed -n 's/^{"id":"\([^"]*\)".*/\1/p' "$f" >>"$work/$name.ids"
                 left=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { d = 1 - (b - a); print (d > 0 ? d : 0) }')
                 sleep "$left"
         done
@@ -488,6 +555,30 @@ scenario_cluster() {
                                 settle "the restart of node $victim"
                         done
                         ;;
+                kill-storm)
+                        local k victim_name pid_var
+                        for ((k = 1; k <= kills; k++)); do
+                                victim_name=c$((RANDOM % instances + 1))
+                                pid_var=${victim_name}_pid
+                                event cluster "kill-$k-$victim_name"
+                                kill -KILL "${!pid_var}"
+                                wait "${!pid_var}" 2>/dev/null || true
+                                mv "$work/$victim_name.log" "$work/$victim_name-killed-$k.log"
+                                start_consumer "$victim_name" "${common[@]}"
+                                log "cluster: kill storm $k/$kills: kill -9 $victim_name, restarted"
+                                faults=$((faults + 1))
+                                # About a second of load between kills.
+                                c=$(results_count)
+                                wait_until 60 "results moving after kill $k" --every 0.2 -- \
+                                        value_is -ge $((c + submit_rate)) results_count
+                        done
+                        local n u
+                        for n in "${names[@]}"; do
+                                u=${n}_http
+                                wait_ready "${!u}"
+                        done
+                        settle "the kill storm"
+                        ;;
                 two-down)
                         lead=$(most_leader)
                         a=$lead
@@ -554,6 +645,216 @@ PY
         tasks=$saved_tasks
 }
 
+# --- network partitions ---------------------------------------------------
+
+# partition_net_up: a network namespace with one end of a veth pair
+# (10.213.N.2/30) and the other end in this namespace (10.213.N.1/30):
+# what runs in the namespace reaches this machine only through the pair.
+# Cutting the host end (ip link set ... down) drops every packet silently,
+# as a real partition does (no reset, no unreachable error): the
+# namespace's TCP connections stall until their timeouts.
+partition_net_up() {
+        local n=$(($$ % 250 + 1))
+        ((EUID == 0)) || fail "partition: needs root (ip netns, ip link)"
+        command -v ip >/dev/null || fail "partition: needs iproute2 (apt-get install -y iproute2)"
+        part_ns=sqpart$$
+        part_if=sqh$$
+        part_peer=sqn$$
+        part_ip_host=10.213.$n.1
+        part_ip_ns=10.213.$n.2
+        ip netns add "$part_ns" || fail "partition: cannot create network namespace $part_ns"
+        ip link add "$part_if" type veth peer name "$part_peer" &&
+                ip link set "$part_peer" netns "$part_ns" &&
+                ip addr add "$part_ip_host/30" dev "$part_if" &&
+                ip link set "$part_if" up &&
+                ip -n "$part_ns" addr add "$part_ip_ns/30" dev "$part_peer" &&
+                ip -n "$part_ns" link set "$part_peer" up &&
+                ip -n "$part_ns" link set lo up ||
+                fail "partition: cannot set up the veth pair $part_if/$part_peer"
+}
+
+partition_net_down() {
+        [[ -n "${part_ns:-}" ]] || return 0
+        ip link del "$part_if" 2>/dev/null || true
+        ip netns del "$part_ns" 2>/dev/null || true
+        part_ns=
+}
+
+# start_ns_consumer NAME [args...]: start_consumer, inside the namespace,
+# its HTTP server on the namespace's address (reachable from here while
+# the link is up).
+start_ns_consumer() {
+        local name=$1 pid b h
+        shift
+        ip netns exec "$part_ns" "$consumer_bin" --http-port auto -i "$name" \
+                -X "http.bind=$part_ip_ns" "$@" \
+                >"$work/$name.out" 2>"$work/$name.log" &
+        pid=$!
+        sq_pids+=("$pid")
+        printf -v "${name}_pid" '%s' "$pid"
+        b=$(sq_wait_line "$work/$name.out" bootstrap.servers 30) ||
+                fail "consumer $name (in $part_ns) did not start"
+        h=$(sq_wait_line "$work/$name.out" http.url 10) ||
+                fail "consumer $name printed no http.url"
+        printf -v "${name}_http" '%s' "$h"
+}
+
+# assigned_total URL: the partitions an instance was assigned so far (a
+# counter: it grows with every assignment, so a rebalance shows).
+assigned_total() {
+        metric_sum "$1" '^swarmq_partitions_assigned_total'
+}
+
+# assigned_now URL: the partitions an instance owns now.
+assigned_now() {
+        metric_sum "$1" '^swarmq_partitions_assigned\{'
+}
+
+# log_has NAME TEXT: instance NAME's log has TEXT.
+log_has() {
+        grep -qF -- "$2" "$work/$1.log"
+}
+
+# cut SECONDS: the namespace's link down for SECONDS (the experiment's
+# length, not a wait for an event), then up; prints nothing.
+link_cut() {
+        ip link set "$part_if" down || fail "partition: cannot cut $part_if"
+}
+link_heal() {
+        ip link set "$part_if" up || fail "partition: cannot heal $part_if"
+}
+
+since_s() {
+        awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
+}
+
+scenario_partition() {
+        local t_start pool c t0 before1 before2 before3 state=$partition_state
+        local bootstrap_ns cut_at taken lost_at healed_at back faults=0 saved_tasks
+        partition_net_up
+        # A broker of its own: it needs a listener on the pair's host end.
+        bash "$src/ops/kafka.sh" stop --state-dir "$state" >/dev/null 2>&1 || true
+        bash "$src/ops/kafka.sh" start --state-dir "$state" \
+                --listen-ip "$part_ip_host" >/dev/null ||
+                fail "cannot start the broker (ops/kafka.sh start --state-dir $state --listen-ip $part_ip_host)"
+        started_partition_broker=1
+        bootstrap=$(bash "$src/ops/kafka.sh" env --state-dir "$state" |
+                sed -n 's/^bootstrap.servers=//p')
+        bootstrap_ns=$(sed -n 's/^bootstrap.servers=//p' "$state/bootstrap-listen-ip")
+        prefix="chaos-partition-$$-$RANDOM"
+        t_tasks=$prefix-tasks
+        t_results=$prefix-results
+        group=$prefix-group
+        consumer_topic_args=(-g "$group" -X "topic.tasks=$t_tasks"
+                -X "topic.critical=$prefix-critical" -X "topic.results=$t_results"
+                -X "topic.events=$prefix-events" -X "topic.dlt=$prefix-dlt"
+                -X "topic.retry=$prefix-retry" -X "topic.control=$prefix-control")
+        producer_topic_args=(--topic-tasks "$t_tasks" --topic-critical "$prefix-critical"
+                --topic-results "$t_results" --topic-events "$prefix-events")
+        local opts=("${consumer_topic_args[@]}" -X executor.threads=3
+                -X admission.high.mark=$window -X admission.low.mark=$((window / 2))
+                -X commit.interval.ms=$commit_ms
+                -X kafka.session.timeout.ms=$((session_s * 1000))
+                -X shutdown.drain.timeout.ms=10000)
+        names=(c1 c2 c3)
+        start_consumer c1 -b "$bootstrap" "${opts[@]}"
+        start_consumer c2 -b "$bootstrap" "${opts[@]}"
+        start_ns_consumer c3 -b "$bootstrap_ns" "${opts[@]}"
+        wait_ready "$c1_http"
+        wait_ready "$c2_http"
+        wait_ready "$c3_http"
+        wait_until 60 "c3 (in $part_ns) owns partitions" -- \
+                value_is -gt 0 assigned_now "$c3_http"
+        log "partition: c1, c2 on $bootstrap, c3 in network namespace $part_ns" \
+                "on $bootstrap_ns; session.timeout.ms=$((session_s * 1000))"
+        # Load for the whole run at --rate (the cluster scenario's paced
+        # submitter): a pool for 10 minutes, of which the run submits what
+        # its faults take.
+        pool=$((submit_rate * 600))
+        chaos_tasks "$work/partition.pool.jsonl" "$pool" partition
+        split -l "$submit_rate" -a 5 -d "$work/partition.pool.jsonl" \
+                "$work/partition.batch."
+        : >"$work/partition.ids"
+        rm -f "$work/submit.stop" "$work/submit.err" "$work/submit.log"
+        sampler_start partition
+        t_start=$SECONDS
+        submitter partition &
+        submitter_pid=$!
+        sq_pids+=("$submitter_pid")
+        gate $((submit_rate * 3))
+
+        # (a) A cut shorter than the session timeout: no rebalance.
+        before1=$(assigned_total "$c1_http")
+        before2=$(assigned_total "$c2_http")
+        before3=$(assigned_total "$c3_http")
+        event partition "short-cut-${cut_short}s"
+        log "partition: c3 cut off for ${cut_short} s (session timeout ${session_s} s)"
+        link_cut
+        sleep "$cut_short"
+        link_heal
+        faults=$((faults + 1))
+        c=$(metric_sum "$c3_http" '^swarmq_tasks_total')
+        wait_until 60 "c3 finishing tasks again after the short cut" --every 0.5 -- \
+                value_is -gt "$c" metric_sum "$c3_http" '^swarmq_tasks_total'
+        # The observation window: a session timeout more, in which a
+        # rebalance the cut caused would have shown (the coordinator
+        # evicts a member one session timeout after its last heartbeat).
+        sleep "$session_s"
+        assert_eq "short cut: c1 assignments (no rebalance)" "$(assigned_total "$c1_http")" "$before1"
+        assert_eq "short cut: c2 assignments (no rebalance)" "$(assigned_total "$c2_http")" "$before2"
+        assert_eq "short cut: c3 assignments (no rebalance)" "$(assigned_total "$c3_http")" "$before3"
+        ! log_has c3 "assignment lost" || fail "short cut: c3 lost its assignment"
+
+        # (b) A cut longer than the session timeout: the group takes c3's
+        # partitions, c3 notices, drops what it cannot commit, and rejoins
+        # when the link is back.
+        before1=$(assigned_total "$c1_http")
+        event partition "long-cut-${cut_long}s"
+        log "partition: c3 cut off for ${cut_long} s (session timeout ${session_s} s)"
+        cut_at=$EPOCHREALTIME
+        link_cut
+        wait_until $((cut_long + 30)) "c1 takes over partitions while c3 is cut off" \
+                --every 0.2 -- value_is -gt "$before1" assigned_total "$c1_http"
+        taken=$(since_s "$cut_at")
+        log "partition: c1 and c2 took c3's partitions ${taken} s after the cut"
+        wait_until $((cut_long + 30)) "c3 notices it lost its assignment" --every 0.2 -- \
+                log_has c3 "assignment lost"
+        lost_at=$(since_s "$cut_at")
+        log "partition: c3 noticed ${lost_at} s after the cut: $(grep -F 'assignment lost' "$work/c3.log" | head -n 1 | cut -d' ' -f2-)"
+        local left
+        left=$(awk -v c="$cut_long" -v t="$(since_s "$cut_at")" 'BEGIN { d = c - t; print (d > 0 ? d : 0) }')
+        sleep "$left"
+        link_heal
+        healed_at=$EPOCHREALTIME
+        faults=$((faults + 1))
+        wait_until 120 "c3 owns partitions again after the heal" --every 0.2 -- \
+                value_is -gt 0 assigned_now "$c3_http"
+        back=$(since_s "$healed_at")
+        log "partition: c3 rejoined and owns $(assigned_now "$c3_http") partitions ${back} s after the heal"
+        echo "$taken $lost_at $back" >"$work/partition.times"
+
+        # Ten more seconds of load, then the pool stops.
+        c=$(results_count_part)
+        wait_until 120 "ten seconds of results after the heal" --every 0.5 -- \
+                value_is -ge $((c + submit_rate * 10)) results_count_part
+        touch "$work/submit.stop"
+        wait "$submitter_pid" ||
+                fail "the submitter failed: $(tail -n 3 "$work/submit.err")"
+        saved_tasks=$tasks
+        tasks=$(wc -l <"$work/partition.ids")
+        log "partition: $tasks tasks submitted at ~$submit_rate/s; c3 dropped" \
+                "$(metric_sum "$c3_http" '^swarmq_tasks_dropped_total') jobs it could not commit"
+        finish partition "$faults" "$t_start"
+        tasks=$saved_tasks
+        log "partition: long cut: partitions taken over after ${taken} s, c3 noticed after ${lost_at} s, rejoined ${back} s after the heal"
+}
+
+# results_count_part: the results topic's size at the sampler's last
+# sample.
+results_count_part() {
+        tail -n 1 "$work/partition.samples" | cut -d' ' -f2
+}
+
 scenario_mock() {
         local t s out
         for t in 0030-mock-transport-timeouts 0031-mock-leader-coordinator; do
@@ -605,6 +906,11 @@ echo "$sep"
 printf '%s\n' "${rows[@]}"
 machine="$(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 cmdline="bash ops/chaos.sh --scenario $scenarios --tasks $tasks --instances $instances --kills $kills --window $window --broker-signals $broker_signals"
+[[ ",$scenarios," != *,cluster,* ]] ||
+        cmdline+=" --cluster-faults $cluster_faults --rate $submit_rate --down-stall $down_stall"
+[[ ",$scenarios," != *,partition,* ]] ||
+        cmdline+=" --cut-short $cut_short --cut-long $cut_long --session $session_s --rate $submit_rate"
+((!exactly_once)) || cmdline+=" --exactly-once"
 echo
 echo "machine: $machine"
 echo "command: $cmdline ($((SECONDS - t_suite)) s)"

@@ -53,6 +53,7 @@ version_opt=
 brokers_opt=
 node_opt=
 secure_opt=0
+listen_ip_opt=
 
 # The versions this script can run: one pom per version.
 known_versions() {
@@ -114,6 +115,13 @@ Options:
                     in DIR/client-USER.properties. Runs Kafka 3.9.1:
                     librdkafka 2.0.2's SCRAM cannot log in to Kafka 4.x
                     (fixed in librdkafka 2.6.1); a 4.x version is refused.
+  --listen-ip IP    start: a second PLAINTEXT listener on IP (an address of
+                    this machine, e.g. the host end of a veth pair) with
+                    a port of its own, advertised as IP: clients in a
+                    network namespace reach the brokers there, while
+                    127.0.0.1 serves the others (the chaos suite's network
+                    partitions). Its bootstrap line is in
+                    DIR/bootstrap-listen-ip. Not with --secure.
   --node N          halt, start, restart: only node N (1..N) of a cluster
   --partitions N    start: num.partitions of auto-created topics (default 12)
   --timeout S       start: seconds to wait for readiness (default 120)
@@ -154,7 +162,7 @@ esac
 while (($#)); do
         case "$1" in
         --state-dir | --partitions | --timeout | --signal | --kafka-version | \
-                --brokers | --node)
+                --brokers | --node | --listen-ip)
                 (($# >= 2)) || die "$1 needs a value"
                 set -- "$1=$2" "${@:3}"
                 ;;
@@ -168,6 +176,7 @@ while (($#)); do
         --brokers=*) brokers_opt=${1#*=} ;;
         --node=*) node_opt=${1#*=} ;;
         --secure) secure_opt=1 ;;
+        --listen-ip=*) listen_ip_opt=${1#*=} ;;
         -h | --help) usage && exit 0 ;;
         *) die "unknown option '$1' (see ops/kafka.sh --help)" ;;
         esac
@@ -183,6 +192,10 @@ done
         die "--brokers must be a number from 1 to 9, not '$brokers_opt'"
 [[ -z "$node_opt" || "$node_opt" =~ ^[1-9]$ ]] ||
         die "--node must be a node id from 1 to 9, not '$node_opt'"
+[[ -z "$listen_ip_opt" || "$listen_ip_opt" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+        die "--listen-ip must be an IPv4 address, not '$listen_ip_opt'"
+((!secure_opt)) || [[ -z "$listen_ip_opt" ]] ||
+        die "--listen-ip and --secure do not go together"
 if [[ -n "$version_opt" && "$version_opt" != all &&
         ! -f "$root/ops/kafka/pom-$version_opt.xml" ]]; then
         die "--kafka-version $version_opt is not one this script runs (known:" \
@@ -510,6 +523,14 @@ ssl.principal.mapping.rules=RULE:^CN=([^,]*)\$/\$1/,DEFAULT
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:broker;User:admin
 allow.everyone.if.no.acl.found=false"
+        elif [[ -n "$listen_ip_opt" ]]; then
+                # A client gets the addresses of the listener it came in
+                # on: 127.0.0.1 for some, the IP for the others.
+                listeners="listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,LISTENIP://$listen_ip_opt:$iport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,LISTENIP://$listen_ip_opt:$iport
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,LISTENIP:PLAINTEXT"
         else
                 listeners="listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
 advertised.listeners=PLAINTEXT://127.0.0.1:$port
@@ -553,6 +574,14 @@ format_state() {
         done
         echo "$n" >"$state/brokers"
         echo "$v" >"$state/kafka-version"
+        rm -f "$state/bootstrap-listen-ip"
+        if [[ -n "$listen_ip_opt" ]]; then
+                local extra=
+                for ((i = 1; i <= n; i++)); do
+                        extra+="${extra:+,}$listen_ip_opt:${p[2 * n + i - 1]}"
+                done
+                echo "bootstrap.servers=$extra" >"$state/bootstrap-listen-ip"
+        fi
         if ((secure_opt)); then
                 touch "$state/secure"
                 make_tls "$state/tls"
@@ -854,7 +883,8 @@ do_stop() {
                 "$state"/node[0-9]/kafka.pid "$state"/node[0-9]/server.properties \
                 "$state"/node[0-9]/halted "$state/brokers" "$state/kafka-version" \
                 "$state/secure" "$state/tls" "$state/secrets" \
-                "$state"/client-*.properties "$state/swarmq-consumer.properties"
+                "$state"/client-*.properties "$state/swarmq-consumer.properties" \
+                "$state/bootstrap-listen-ip"
 }
 
 do_halt() {

@@ -1004,7 +1004,10 @@ static void record_denied(sq_daemon_t *daemon, sq_codec_t *codec,
 
         sq_kafka_acl_denied(err, "Write", topic, NULL, NULL, denied,
                             sizeof(denied));
-        sq_metric_add(daemon->m.records_refused, 1);
+        /* Not acknowledged: counted as a delivery report's error is
+         * (swarmq_delivery_errors_total), here for a local denial. */
+        if (!poll_thread)
+                sq_metric_add(daemon->m.delivery_errors, 1);
         refused_mark(headers, mark, sizeof(mark));
         if (headers)
                 rd_kafka_headers_destroy(headers);

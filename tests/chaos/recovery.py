@@ -7,7 +7,7 @@ rates over WINDOW-second windows, leaving out windows with no results (the
 start, the end, outages). A fault shows as a dip: the rate over the last
 WINDOW seconds falls under FRACTION of the baseline within DIP seconds of
 the fault (the survivors of a kill -9 run on until the rebalance stops
-them, so the dip can come seconds later). The recovery time is the seconds
+them, so the dip can come seconds later) and before the next fault. The recovery time is the seconds
 from the fault to the end of that dip: the first moment from which the
 rate stays at or above FRACTION of the baseline for SUSTAIN seconds (or
 until the next fault). A stretch with no samples longer than two windows
@@ -65,7 +65,8 @@ def main():
         dip = None
         for k in range(j, len(ts)):
             prev_t = max(ts[k - 1], te) if k > 0 else te
-            if prev_t > te + a.dip:
+            # A dip after the next fault is that fault's.
+            if prev_t > te + a.dip or ts[k] > t_next:
                 break
             r = rate_at(k)
             # A gap in the samples is a dip too: the sampler got no answer
