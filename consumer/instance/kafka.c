@@ -583,6 +583,21 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
                                 /* Another instance created it first. */
                                 SQ_LOG(SQ_LOG_INFO, "TOPICS", "topic=%s exists",
                                        name);
+                        } else if (
+                            ret == SQ_OK &&
+                            err ==
+                                RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+                                /* It may exist: the metadata did not show
+                                 * it to this principal either. */
+                                sq_errstr_set(
+                                    errstr, errstr_size,
+                                    "cannot see or create topic %s: "
+                                    "Describe (implied by Read or Write) "
+                                    "and Create on the topic denied (%s)",
+                                    name,
+                                    rd_kafka_topic_result_error_string(
+                                        results[i]));
+                                ret = SQ_ERR_KAFKA;
                         } else if (ret == SQ_OK) {
                                 sq_errstr_set(
                                     errstr, errstr_size,
