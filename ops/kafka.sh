@@ -395,7 +395,7 @@ make_tls() {
 
 # write_secrets: a random password per user in $state/secrets (mode 600),
 # and per user a librdkafka properties file $state/client-USER.properties
-# (kcat -F, swarmq-producer -X, any librdkafka client); for swarmq also
+# (kcat -F, swarmq-producer -F, any librdkafka client); for swarmq also
 # $state/swarmq-consumer.properties (swarmq-consumer --config: kafka.*).
 write_secrets() {
         local u pw f
@@ -458,7 +458,7 @@ print_client_settings() {
                 "granted (python ops/kafka/acls.py grant --admin" \
                 "$state/client-admin.properties ...). Their settings, password" \
                 "included: $state/client-USER.properties (librdkafka," \
-                "kcat -F, swarmq-producer -X), and for swarmq-consumer" \
+                "kcat -F, swarmq-producer -F), and for swarmq-consumer" \
                 "--config: $state/swarmq-consumer.properties" >&2
 }
 

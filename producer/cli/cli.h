@@ -49,6 +49,9 @@ typedef struct sq_cli_s {
         int connect_timeout_ms;
         bool have_brokers; /**< brokers or -X bootstrap.servers given */
         bool quiet;
+        char **prop_files; /**< -F files' contents, which props point
+                            *   into (owned, sq_free() each) */
+        size_t prop_files_cnt;
 } sq_cli_t;
 
 /** @brief Runs `submit`; @p argv[0] is "submit". @returns an exit code. */

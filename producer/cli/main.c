@@ -20,9 +20,11 @@
 
 #include "swarmq/producer.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +118,12 @@ static void usage(FILE *fp) {
             "ids\n"
             "                             from that Schema Registry, as the\n"
             "                             consumer's (docs/wire.md)\n"
+            "  -F, --properties-file FILE  every KEY=VALUE line of FILE as "
+            "-X,\n"
+            "                             in order ('#' comments): keeps "
+            "secrets\n"
+            "                             such as sasl.password off the "
+            "command line\n"
             "      --topic-tasks T        tasks topic "
             "(default " SQ_TOPIC_DEFAULT_TASKS ")\n"
             "      --topic-critical T     fast-lane topic for CRITICAL tasks\n"
@@ -191,6 +199,61 @@ static int add_prop(sq_cli_t *cli, char *arg) {
         return SQ_CLI_EXIT_OK;
 }
 
+/* -F FILE: every KEY=VALUE line of a librdkafka-style properties file
+ * (kcat's -F; ops/kafka.sh --secure writes one per user) as if given with
+ * -X, in order: credentials stay off the command line, where ps shows
+ * them. '#' lines and blank lines are skipped. The file's bytes stay in
+ * cli->prop_files: the properties point into them. */
+static int add_prop_file(sq_cli_t *cli, const char *path) {
+        enum { MAX_BYTES = 1 << 20 };
+        char *buf  = NULL, *line, *next;
+        size_t len = 0, lineno = 0;
+        FILE *fp;
+        int ret = SQ_CLI_EXIT_OK;
+
+        if (!(fp = fopen(path, "r")))
+                return sq_cli_usage_error(NULL, "-F %s: %s", path,
+                                          strerror(errno));
+        buf = sq_malloc(MAX_BYTES + 1);
+        len = fread(buf, 1, MAX_BYTES + 1, fp);
+        if (ferror(fp) || len > MAX_BYTES) {
+                fclose(fp);
+                sq_free(buf);
+                return sq_cli_usage_error(NULL, "-F %s: %s", path,
+                                          len > MAX_BYTES ? "larger than 1 MiB"
+                                                          : "read error");
+        }
+        fclose(fp);
+        buf[len] = '\0';
+        cli->prop_files =
+            sq_realloc(cli->prop_files,
+                       (cli->prop_files_cnt + 1) * sizeof(*cli->prop_files));
+        cli->prop_files[cli->prop_files_cnt++] = buf;
+        for (line = buf; line && *line && ret == SQ_CLI_EXIT_OK; line = next) {
+                char *end;
+                lineno++;
+                if ((next = strchr(line, '\n')))
+                        *next++ = '\0';
+                end = line + strlen(line);
+                while (end > line &&
+                       (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+                        *--end = '\0';
+                while (*line == ' ' || *line == '\t')
+                        line++;
+                if (!*line || *line == '#')
+                        continue;
+                if (!strchr(line, '=') || *line == '=') {
+                        /* The line may hold a secret: not printed. */
+                        ret = sq_cli_usage_error(
+                            NULL, "-F %s: line %zu is not KEY=VALUE", path,
+                            lineno);
+                        break;
+                }
+                ret = add_prop(cli, line);
+        }
+        return ret;
+}
+
 /* The brokers from the environment: SWARMQ_BOOTSTRAP_SERVERS, the name
  * swarmq-consumer reads too, or the older consumer spelling
  * SWARMQ_KAFKA_BOOTSTRAP_SERVERS with a deprecation warning. */
@@ -235,6 +298,7 @@ enum {
 const struct option sq_cli_global_options[] = {
     {"brokers", required_argument, NULL, 'b'},
     {"property", required_argument, NULL, 'X'},
+    {"properties-file", required_argument, NULL, 'F'},
     {"topic-tasks", required_argument, NULL, OPT_TOPIC_TASKS},
     {"topic-critical", required_argument, NULL, OPT_TOPIC_CRITICAL},
     {"topic-results", required_argument, NULL, OPT_TOPIC_RESULTS},
@@ -266,7 +330,7 @@ int main(int argc, char **argv) {
         cli.connect_timeout_ms = 10000;
 
         opterr = 0;
-        while ((opt = getopt_long(argc, argv, "+:b:X:qVh",
+        while ((opt = getopt_long(argc, argv, "+:b:X:F:qVh",
                                   sq_cli_global_options, NULL)) != -1) {
                 switch (opt) {
                 case 'b':
@@ -274,6 +338,11 @@ int main(int argc, char **argv) {
                         break;
                 case 'X':
                         ret = add_prop(&cli, optarg);
+                        if (ret != SQ_CLI_EXIT_OK)
+                                goto done;
+                        break;
+                case 'F':
+                        ret = add_prop_file(&cli, optarg);
                         if (ret != SQ_CLI_EXIT_OK)
                                 goto done;
                         break;
@@ -378,5 +447,8 @@ int main(int argc, char **argv) {
 done:
         sq_free(cli.props);
         sq_free(cli.sr_props);
+        while (cli.prop_files_cnt)
+                sq_free(cli.prop_files[--cli.prop_files_cnt]);
+        sq_free(cli.prop_files);
         return ret;
 }

@@ -15,14 +15,16 @@
 #   consumer_secure_args   swarmq-consumer's login (--config FILE: the
 #                          password never on a command line) and topics
 #   psec                   the command array of swarmq-producer logged in
-#                          as User:producer, with the test's topics
+#                          as User:producer (-F FILE: the password never
+#                          on a command line either), with the test's
+#                          topics
 #   acl CMD [args]         ops/kafka/acls.py on this test's names
 #                          (prefix, group), as the super user
 #   secrets                the three users' passwords, one a line
 # Source after tests/integration/lib.sh.
 
 use_secure_kafka() {
-        local state=${SQ_KAFKA_SECURE_STATE:-$build/tests/kafka-secure} k v
+        local state=${SQ_KAFKA_SECURE_STATE:-$build/tests/kafka-secure}
         sec=$state
         [[ -f "$sec/secure" ]] ||
                 fail "no secured Kafka broker in $sec (ops/kafka.sh start --secure --state-dir $sec)"
@@ -44,12 +46,8 @@ use_secure_kafka() {
                 -X "topic.critical=$t_critical" -X "topic.results=$t_results"
                 -X "topic.events=$t_events" -X "topic.dlt=$t_dlt"
                 -X "topic.retry=$t_retry" -X "topic.control=$t_control")
-        psec=("$producer_bin")
-        while IFS='=' read -r k v; do
-                [[ -z "$k" || "$k" == \#* ]] && continue
-                psec+=(-X "$k=$v")
-        done <"$sec/client-producer.properties"
-        psec+=(--topic-tasks "$t_tasks" --topic-critical "$t_critical"
+        psec=("$producer_bin" -F "$sec/client-producer.properties"
+                --topic-tasks "$t_tasks" --topic-critical "$t_critical"
                 --topic-results "$t_results" --topic-events "$t_events")
         secrets=$(cut -d= -f2- "$sec/secrets")
         acl topics --partitions 3 || fail "cannot create the topics as admin"
