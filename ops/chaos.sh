@@ -715,8 +715,9 @@ log_has() {
         grep -qF -- "$2" "$work/$1.log"
 }
 
-# cut SECONDS: the namespace's link down for SECONDS (the experiment's
-# length, not a wait for an event), then up; prints nothing.
+# link_cut, link_heal: the pair's host end down (every packet between the
+# namespace and the brokers silently dropped) and up again. How long it
+# stays down is the experiment's length, a fixed pause, not a wait.
 link_cut() {
         ip link set "$part_if" down || fail "partition: cannot cut $part_if"
 }
