@@ -23,8 +23,8 @@
  *   kind).
  */
 #include "cancels.h"
-#include "codec.h"
 #include "common.h"
+#include "fuzz_codec.h"
 #include "schedule.h"
 #include "task.h"
 
@@ -33,32 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* The last input's verdict: NULL when it parsed, else its errstr. */
-extern const char *fuzz_last_error;
-const char *fuzz_last_error;
-static char last_error[512];
-
-static sq_codec_t *codec;
-
-static void codec_destroy(void) {
-        sq_codec_destroy(codec);
-        codec = NULL;
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-        char errstr[512];
-        (void)argc;
-        (void)argv;
-        if (!(codec = sq_codec_new(errstr, sizeof(errstr)))) {
-                fprintf(stderr, "fuzz_records: %s\n", errstr);
-                abort();
-        }
-        atexit(codec_destroy);
-        return 0;
-}
 
 static void broken(const char *what, const char *errstr) {
         fprintf(stderr, "fuzz_records: %s%s%s\n", what, errstr ? ": " : "",
@@ -71,17 +46,10 @@ static void refused(bool built, const char *errstr) {
         if (built || !errstr[0])
                 broken("a parser failed without a reason or built a value",
                        errstr);
-        snprintf(last_error, sizeof(last_error), "%s", errstr);
-        fuzz_last_error = last_error;
+        fuzz_verdict(errstr);
 }
 
-static bool str_eq(const char *a, const char *b) {
-        if (!a || !b)
-                return a == b;
-        return !strcmp(a, b);
-}
-
-static void check_result(const sq_result_t *result) {
+static void check_result(sq_codec_t *codec, const sq_result_t *result) {
         sq_result_t *again = NULL;
         char errstr[512]   = "";
         const void *buf;
@@ -104,7 +72,7 @@ static void check_result(const sq_result_t *result) {
                         broken("a re-encoded result does not decode", errstr);
                 sq_free(copy);
         }
-        if (!str_eq(again->task_id, result->task_id) ||
+        if (!fuzz_str_eq(again->task_id, result->task_id) ||
             again->status != result->status ||
             again->output_len != result->output_len ||
             (result->output_len &&
@@ -113,7 +81,7 @@ static void check_result(const sq_result_t *result) {
         sq_result_destroy(again);
 }
 
-static void check_event(const sq_event_t *event) {
+static void check_event(sq_codec_t *codec, const sq_event_t *event) {
         sq_event_t *again = NULL;
         char errstr[512]  = "";
         const void *buf;
@@ -132,8 +100,8 @@ static void check_event(const sq_event_t *event) {
                         broken("a re-encoded event does not decode", errstr);
                 sq_free(copy);
         }
-        if (!str_eq(again->type, event->type) ||
-            !str_eq(again->task_id, event->task_id))
+        if (!fuzz_str_eq(again->type, event->type) ||
+            !fuzz_str_eq(again->task_id, event->task_id))
                 broken("an event changed through encode and decode", NULL);
         sq_event_destroy(again);
 }
@@ -143,9 +111,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const uint8_t *value;
         size_t len;
 
-        if (!codec)
-                LLVMFuzzerInitialize(NULL, NULL);
-        fuzz_last_error = NULL;
+        sq_codec_t *codec = fuzz_codec();
+
+        fuzz_verdict(NULL);
         if (size < 1)
                 return 0;
         value = data + 1;
@@ -158,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         refused(result != NULL, errstr);
                         return 0;
                 }
-                check_result(result);
+                check_result(codec, result);
                 sq_result_destroy(result);
                 break;
         }
@@ -169,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         refused(event != NULL, errstr);
                         return 0;
                 }
-                check_event(event);
+                check_event(codec, event);
                 sq_event_destroy(event);
                 break;
         }

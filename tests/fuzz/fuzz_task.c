@@ -11,8 +11,8 @@
  *   round trips: encode to Avro and decode again, render to JSON and parse
  *   again, each giving back the same id, type, key, payload, capabilities
  *   and headers. Anything else aborts, so libFuzzer reports it like a
- *   crash. The codec is created once (LLVMFuzzerInitialize) and reused, as
- *   the poll thread reuses its own, and destroyed at exit. Its avro values
+ *   crash. The codec is created once (fuzz_codec.c) and reused, as the
+ *   poll thread reuses its own, and destroyed at exit. Its avro values
  *   grow their buffers now and then, which libFuzzer's per-input leak
  *   check takes for leaks, so ops/fuzz.sh fuzzes this target with
  *   -detect_leaks=0 and then runs every input once more with leak
@@ -21,7 +21,7 @@
  *   with replay_main.c (any compiler) as a ctest that runs the kept corpus
  *   through the same checks (under ASan in ops/test.sh).
  */
-#include "codec.h"
+#include "fuzz_codec.h"
 #include "task.h"
 
 #include <stdint.h>
@@ -29,46 +29,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* The decoder's verdict on the last input: NULL when it decoded, else its
- * errstr (read by replay_main.c's FUZZ_REPLAY_VERDICTS mode). */
-extern const char *fuzz_last_error;
-const char *fuzz_last_error;
-static char last_error[512];
-
-static sq_codec_t *codec;
-
-static void codec_destroy(void) {
-        sq_codec_destroy(codec);
-        codec = NULL;
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-        char errstr[512];
-        (void)argc;
-        (void)argv;
-        if (!(codec = sq_codec_new(errstr, sizeof(errstr)))) {
-                fprintf(stderr, "fuzz_task: %s\n", errstr);
-                abort();
-        }
-        atexit(codec_destroy);
-        return 0;
-}
-
-static bool str_eq(const char *a, const char *b) {
-        if (!a || !b)
-                return a == b;
-        return !strcmp(a, b);
-}
 
 /* Aborts with @p what when @p a and @p b differ in a wire field. */
 static void check_same(const sq_task_t *a, const sq_task_t *b,
                        const char *what) {
         size_t i;
-        bool same = str_eq(a->id, b->id) && str_eq(a->type, b->type) &&
-                    str_eq(a->key, b->key) && a->priority == b->priority &&
+        bool same = fuzz_str_eq(a->id, b->id) &&
+                    fuzz_str_eq(a->type, b->type) &&
+                    fuzz_str_eq(a->key, b->key) && a->priority == b->priority &&
                     a->payload_len == b->payload_len &&
                     (!a->payload_len ||
                      !memcmp(a->payload, b->payload, a->payload_len)) &&
@@ -78,10 +47,10 @@ static void check_same(const sq_task_t *a, const sq_task_t *b,
                     a->max_attempts == b->max_attempts &&
                     a->attempt == b->attempt && a->created_at == b->created_at;
         for (i = 0; same && i < a->capabilities_cnt; i++)
-                same = str_eq(a->capabilities[i], b->capabilities[i]);
+                same = fuzz_str_eq(a->capabilities[i], b->capabilities[i]);
         for (i = 0; same && i < a->headers_cnt; i++)
-                same = str_eq(a->headers[i].name, b->headers[i].name) &&
-                       str_eq(a->headers[i].value, b->headers[i].value);
+                same = fuzz_str_eq(a->headers[i].name, b->headers[i].name) &&
+                       fuzz_str_eq(a->headers[i].value, b->headers[i].value);
         if (!same) {
                 fprintf(stderr, "fuzz_task: %s changed task id=%s\n", what,
                         a->id);
@@ -97,9 +66,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *json = NULL;
         size_t len;
 
-        if (!codec)
-                LLVMFuzzerInitialize(NULL, NULL);
-        fuzz_last_error = NULL;
+        sq_codec_t *codec = fuzz_codec();
+
+        fuzz_verdict(NULL);
         if (sq_codec_decode_task(codec, data, size, &task, errstr,
                                  sizeof(errstr)) != SQ_OK) {
                 /* A refusal must name the problem and build nothing. */
@@ -110,8 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 (void *)task, errstr);
                         abort();
                 }
-                memcpy(last_error, errstr, sizeof(last_error));
-                fuzz_last_error = last_error;
+                fuzz_verdict(errstr);
                 /* The instance then reads the refused record's id, if it
                  * can: a non-empty string that fits, or nothing. */
                 {
