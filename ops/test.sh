@@ -38,9 +38,10 @@ if ((quick == 0)); then
                 ctest --test-dir "$root/build-asan" --output-on-failure \
                 --timeout 900 -j4
 fi
-# A short libFuzzer run on the task decoder and the config parser (the kept
-# corpus also runs in every build as unit.fuzz_replay_*). Skipped, loudly,
-# where clang cannot build libFuzzer binaries.
+# A short libFuzzer run on the task decoder, the config parser and the
+# other records swarmq reads (the kept corpus also runs in every build as
+# unit.fuzz_replay_*). Skipped, loudly, where clang cannot build libFuzzer
+# binaries.
 echo "test: fuzzing (ops/fuzz.sh --time ${SWARMQ_FUZZ_TIME:-40})"
 rc=0
 "$root/ops/fuzz.sh" --time "${SWARMQ_FUZZ_TIME:-40}" \
