@@ -10,7 +10,11 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pool_lib.sh"
 
-worker=$build/consumer/swarmq-worker
+# A copy of its own: pool_stop waits until no process runs this path, and
+# other tests (0024, 0052) run workers of the build's swarmq-worker at the
+# same time.
+worker=$work/swarmq-worker-0042
+cp "$build/consumer/swarmq-worker" "$worker"
 pool() { # NAME [key=value...]: a pool agent running the C worker
         pool_agent "$1" "\"$worker\"" "${@:2}"
 }

@@ -14,7 +14,11 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pool_lib.sh"
 
-worker=$build/consumer/swarmq-worker
+# A copy of its own: pool_stop waits until no process runs this path, and
+# other tests (0024, 0042) run workers of the build's swarmq-worker at the
+# same time.
+worker=$work/swarmq-worker-0052
+cp "$build/consumer/swarmq-worker" "$worker"
 conf=$work/swarmq.properties
 write_conf() { # $1: the pool's generation (1 or 2); $2: extra lines
         {
