@@ -199,8 +199,9 @@ done
         die "keysweep runs on real Kafka only (parallel-consumer is a Java client; the mock cluster answers no CreateTopics)"
 ((quick && !doc_given)) && write=0
 if ((quick)); then
-        # jobs: enough that swarmq's backlog outlasts the first 20 ms
-        # sample (500 did not: all done before the first one).
+        # jobs: enough for a measurable span (when all are done in the
+        # first sample that sees any, tests/bench/jobqueues.sh starts the
+        # span at the last sample that saw none).
         : "${count:=2000}" "${sweep_count:=200}" "${concurrency:=16}" "${jobs:=2000}" "${scale_count:=400}"
         : "${latency_count:=300}"
 fi

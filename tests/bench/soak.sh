@@ -18,8 +18,11 @@
 # (idle), the peak, and the peak of the admission window
 # (swarmq_tasks_in_flight). The soak row gives the RSS after its first
 # minute, at the end, the peak, and the least-squares slope of the samples
-# after the first minute (MiB per 10 minutes): growth shows there. Prints
-# the markdown tables on stdout, progress on stderr.
+# of its second half (MiB per 10 minutes), after the bounded structures
+# have filled (the dedup map holds dedup.max.entries ids, 100,000 by
+# default: 100 s at 1,000 tasks/s): growth shows there. A second line
+# lists the RSS at every tenth of the soak. Prints the markdown tables on
+# stdout, progress on stderr.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/ops/lib.sh"
@@ -155,16 +158,31 @@ if [[ ",$parts," == *,soak,* ]]; then
         wait "$submit_pid" || die "the soak's submit failed"
         submit_pid=
         stop_consumer
-        echo "| soak | tasks | RSS after 1 min, MiB | RSS at the end, MiB | peak RSS, MiB | slope after 1 min, MiB per 10 min |"
+        echo "| soak | tasks | RSS after 1 min, MiB | RSS at the end, MiB | peak RSS, MiB | slope over the second half, MiB per 10 min |"
         echo "|---|---|---|---|---|---|"
         awk -v m="$minutes" -v r="$rate" -v n="$n" '
                 { t[NR] = $1; v[NR] = $2 / 1048576; if (v[NR] > peak) peak = v[NR] }
                 END {
-                        for (i = 1; i <= NR; i++) if (t[i] >= 60) { if (!first) first = v[i];
-                                k++; sx += t[i]; sy += v[i]; sxx += t[i] * t[i]; sxy += t[i] * v[i] }
+                        half = m * 30
+                        for (i = 1; i <= NR; i++) {
+                                if (t[i] >= 60 && !first) first = v[i]
+                                if (t[i] < half) continue
+                                k++; sx += t[i]; sy += v[i]; sxx += t[i] * t[i]; sxy += t[i] * v[i]
+                        }
                         slope = (k > 1 && k * sxx - sx * sx) ? (k * sxy - sx * sy) / (k * sxx - sx * sx) : 0
                         printf "| %d min at %d tasks/s | %d | %.1f | %.1f | %.1f | %+.2f |\n",
                                 m, r, n, first, v[NR], peak, slope * 600
+                }' "$work/samples"
+        echo
+        awk -v m="$minutes" '
+                { t[NR] = $1; v[NR] = $2 / 1048576 }
+                END {
+                        line = "RSS (MiB) at every tenth of the soak:"
+                        for (d = 1; d <= 10; d++) {
+                                for (i = 1; i < NR && t[i] < m * 6 * d; i++) ;
+                                line = line sprintf(" %.1f", v[i])
+                        }
+                        print line
                 }' "$work/samples"
         echo
 fi
