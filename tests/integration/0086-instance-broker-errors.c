@@ -28,13 +28,15 @@
  * exactly once, and the offsets still commit.
  */
 #include "test.h"
+#include "topics.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define PARTITIONS 2
-#define N_FIRST    200
-#define N_SECOND   100
+#define PARTITIONS    2
+#define N_FIRST       200
+#define N_SECOND      100
+#define OUTPUT_BROKER 2
 
 static void produce(rd_kafka_t *rk, int from, int to) {
         char id[16];
@@ -114,6 +116,24 @@ static void check_refused(test_reader_t *results, int from, int to) {
                  to - from);
 }
 
+/* Broker 1 leads the tasks topic, OUTPUT_BROKER every topic the instance
+ * writes, so an error pushed on OUTPUT_BROKER meets only the instance's
+ * requests. */
+static void split_leaders(test_cluster_t *cluster) {
+        static const char *outputs[] = {
+            SQ_TOPIC_DEFAULT_RETRY, SQ_TOPIC_DEFAULT_DLT,
+            SQ_TOPIC_DEFAULT_RESULTS, SQ_TOPIC_DEFAULT_EVENTS};
+        size_t i;
+        int p;
+        for (p = 0; p < PARTITIONS; p++)
+                rd_kafka_mock_partition_set_leader(
+                    cluster->mcluster, SQ_TOPIC_DEFAULT_TASKS, p, 1);
+        for (i = 0; i < SQ_ARRAY_SIZE(outputs); i++)
+                for (p = 0; p < 2; p++)
+                        rd_kafka_mock_partition_set_leader(
+                            cluster->mcluster, outputs[i], p, OUTPUT_BROKER);
+}
+
 int main_0086_instance_broker_errors(int argc, char **argv) {
         test_reader_t *results, *events;
         test_cluster_t *cluster;
@@ -126,7 +146,8 @@ int main_0086_instance_broker_errors(int argc, char **argv) {
         test_timeout_set(90);
 
         TEST_PHASE("refused commits");
-        cluster = test_cluster_new(PARTITIONS);
+        cluster = test_cluster_new_brokers(PARTITIONS, 2);
+        split_leaders(cluster);
         c1 = test_instance_start(test_conf_new(cluster->bootstrap, "c1", NULL));
         rk = test_producer_new(cluster->bootstrap);
         test_wait_ready(c1, 30000);
@@ -174,13 +195,18 @@ int main_0086_instance_broker_errors(int argc, char **argv) {
         check(results, events, N_FIRST + N_SECOND);
 
         TEST_PHASE("records refused for their size");
+        /* One refused request, pushed while the instance is idle and on
+         * the broker that leads only the topics the instance writes: the
+         * mock refuses whatever request comes next, so the first Produce
+         * request after the tasks below is the instance's, never the test
+         * producer's (which writes the tasks to broker 1). With more than
+         * one, a second could refuse a replacement record (a small
+         * DEAD_LETTERED result), which the instance rightly treats as
+         * fatal; a real broker refuses by size only. */
+        rd_kafka_mock_broker_push_request_error_rtts(
+            cluster->mcluster, OUTPUT_BROKER, 0 /* Produce */, 1,
+            RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, 0);
         produce(rk, N_FIRST + N_SECOND, N_FIRST + 2 * N_SECOND);
-        /* One refused request: the mock refuses whatever request comes
-         * next, and with more than one it could refuse a replacement
-         * record (a small DEAD_LETTERED result), which the instance
-         * rightly treats as fatal; a real broker refuses by size only. */
-        rd_kafka_mock_push_request_errors(cluster->mcluster, 0 /* Produce */, 1,
-                                          RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
         test_read_results(results, N_FIRST + 2 * N_SECOND, 30000);
         test_wait_committed_all(cluster->bootstrap, "swarmq", "swarmq-tasks",
                                 PARTITIONS, 20000);

@@ -184,6 +184,10 @@ static void quiet_log_cb(const rd_kafka_t *rk, int level, const char *fac,
 }
 
 test_cluster_t *test_cluster_new(int partitions) {
+        return test_cluster_new_brokers(partitions, 1);
+}
+
+test_cluster_t *test_cluster_new_brokers(int partitions, int brokers) {
         test_cluster_t *cluster = sq_calloc(1, sizeof(*cluster));
         sq_config_t *conf       = sq_config_new();
         rd_kafka_conf_t *rkconf = rd_kafka_conf_new();
@@ -198,7 +202,7 @@ test_cluster_t *test_cluster_new(int partitions) {
         if (!cluster->rk)
                 TEST_FAIL("cannot create the mock cluster's handle: %s",
                           errstr);
-        cluster->mcluster = rd_kafka_mock_cluster_new(cluster->rk, 1);
+        cluster->mcluster = rd_kafka_mock_cluster_new(cluster->rk, brokers);
         if (!cluster->mcluster)
                 TEST_FAIL("cannot start the mock cluster");
         /* The default topic names, from the one place that defines them. */
@@ -217,8 +221,9 @@ test_cluster_t *test_cluster_new(int partitions) {
         }
         cluster->bootstrap =
             sq_strdup(rd_kafka_mock_cluster_bootstraps(cluster->mcluster));
-        TEST_SAY("mock cluster at %s, %s with %d partitions",
-                 cluster->bootstrap, topics[0], partitions);
+        TEST_SAY("mock cluster of %d broker%s at %s, %s with %d partitions",
+                 brokers, brokers == 1 ? "" : "s", cluster->bootstrap,
+                 topics[0], partitions);
         sq_config_destroy(conf); /* owned the topic names */
         return cluster;
 }

@@ -106,6 +106,10 @@ typedef struct test_cluster_s {
  * @returns the cluster (free with test_cluster_destroy()).
  */
 test_cluster_t *test_cluster_new(int partitions);
+/** As test_cluster_new(), with @p brokers brokers (ids 1..brokers); the
+ *  mock spreads partition leaders over them (set them with
+ *  rd_kafka_mock_partition_set_leader() where a test needs to know). */
+test_cluster_t *test_cluster_new_brokers(int partitions, int brokers);
 void test_cluster_destroy(test_cluster_t *cluster);
 
 /*
