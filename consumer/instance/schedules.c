@@ -646,38 +646,33 @@ static void collect_ticks(void *opaque, sq_metrics_t *metrics, void *out) {
         }
 }
 
-static void collect_next(void *opaque, sq_metrics_t *metrics, void *out) {
-        sq_daemon_t *daemon = opaque;
+/* One gauge per schedule, in seconds: its next tick, or its last one. */
+static void emit_tick_times(sq_daemon_t *daemon, void *out, const char *family,
+                            bool next) {
         char labels[256], name[160];
         size_t i;
-        (void)metrics;
 
         for (i = 0; i < daemon->conf->schedules_cnt; i++) {
+                sq_schedule_state_t *st = &daemon->schedules.state[i];
                 sq_metrics_escape_label(name, sizeof(name),
                                         daemon->conf->schedules[i].name);
                 snprintf(labels, sizeof(labels), "schedule=\"%s\"", name);
                 sq_metrics_emit(
-                    out, "swarmq_schedule_next_tick_timestamp_seconds", labels,
-                    (double)atomic_load(&daemon->schedules.state[i].next) /
-                        1000.0);
+                    out, family, labels,
+                    (double)atomic_load(next ? &st->next : &st->last) / 1000.0);
         }
 }
 
-static void collect_last(void *opaque, sq_metrics_t *metrics, void *out) {
-        sq_daemon_t *daemon = opaque;
-        char labels[256], name[160];
-        size_t i;
+static void collect_next(void *opaque, sq_metrics_t *metrics, void *out) {
         (void)metrics;
+        emit_tick_times(opaque, out,
+                        "swarmq_schedule_next_tick_timestamp_seconds", true);
+}
 
-        for (i = 0; i < daemon->conf->schedules_cnt; i++) {
-                sq_metrics_escape_label(name, sizeof(name),
-                                        daemon->conf->schedules[i].name);
-                snprintf(labels, sizeof(labels), "schedule=\"%s\"", name);
-                sq_metrics_emit(
-                    out, "swarmq_schedule_last_tick_timestamp_seconds", labels,
-                    (double)atomic_load(&daemon->schedules.state[i].last) /
-                        1000.0);
-        }
+static void collect_last(void *opaque, sq_metrics_t *metrics, void *out) {
+        (void)metrics;
+        emit_tick_times(opaque, out,
+                        "swarmq_schedule_last_tick_timestamp_seconds", false);
 }
 
 static void collect_owner(void *opaque, sq_metrics_t *metrics, void *out) {
