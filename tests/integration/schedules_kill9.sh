@@ -63,6 +63,15 @@ killed_ms=$(date +%s%3N)
 wait_until 60 "$other takes the schedules over" -- value_is == owner role_of "$other_http"
 wait_until 30 "$other fired 3 on-time skip ticks" -- value_is -ge 3 fired_on "$other_http" skip
 log "$other owns the schedules $(($(date +%s%3N) - killed_ms)) ms after the kill"
+# The tick gauges: beat's next tick is one every.ms (1 s) after its last.
+beat_tick_gap() { # URL
+        local next last
+        next=$(metric_sum "$1" '^swarmq_schedule_next_tick_timestamp_seconds\{schedule="beat"')
+        last=$(metric_sum "$1" '^swarmq_schedule_last_tick_timestamp_seconds\{schedule="beat"')
+        ((last > 0)) && echo $((next - last))
+}
+wait_until 10 "$other's next-tick gauge for beat is 1 s after its last-tick gauge" -- \
+        value_is -eq 1 beat_tick_gap "$other_http"
 skipped_once=$(metric_sum "$other_http" '^swarmq_schedule_ticks_total\{schedule="once",outcome="skipped"')
 skipped_skip=$(metric_sum "$other_http" '^swarmq_schedule_ticks_total\{schedule="skip",outcome="skipped"')
 ((skipped_once >= 1 && skipped_skip >= 1)) ||
