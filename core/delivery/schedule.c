@@ -25,6 +25,11 @@
 #define SEARCH_YEARS 5
 #define SCAN_MAX     2000000
 #define NAME_MAX_LEN 255
+/* A cron field's longest text (with its NUL), and room for the longest
+ * reason parse_field() gives: it quotes an item of the field and the
+ * item's unexpected tail, each up to FIELD_MAX - 1 bytes. */
+#define FIELD_MAX 128
+#define WHY_MAX   (2 * FIELD_MAX + 64)
 
 /* One cron field's name and range. */
 typedef struct field_s {
@@ -58,7 +63,7 @@ static bool parse_int(const char **sp, int *out) {
 static bool parse_field(const char *text, size_t len, const field_t *f,
                         uint64_t *maskp, bool *anyp, char *why,
                         size_t why_size) {
-        char buf[128];
+        char buf[FIELD_MAX];
         char *item, *comma;
         uint64_t mask = 0;
 
@@ -145,7 +150,7 @@ sq_err_t sq_cron_parse(const char *expr, sq_cron_t *cron, char *errstr,
         const char *s = expr, *start;
         uint64_t masks[5];
         bool any[5];
-        char why[256];
+        char why[WHY_MAX];
         size_t i, n = 0;
 
         memset(cron, 0, sizeof(*cron));

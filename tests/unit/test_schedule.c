@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
@@ -94,6 +95,23 @@ static void test_cron_refuses(void **state) {
                         fail_msg("\"%s\": \"%s\" does not say \"%s\"",
                                  cases[i].expr, errstr, cases[i].says);
         }
+}
+
+/* The longest field (127 bytes) with an unexpected tail: the reason
+ * quotes the item and the tail whole, not cut short. */
+static void test_cron_refuses_long_field_whole(void **state) {
+        char expr[160], tail[130], says[160], errstr[1024];
+        sq_cron_t cron;
+        (void)state;
+
+        memset(tail, 'x', 126);
+        tail[126] = '\0';
+        snprintf(expr, sizeof(expr), "1%s * * * *", tail);
+        snprintf(says, sizeof(says), ": unexpected \"%s\"", tail);
+        assert_int_equal(sq_cron_parse(expr, &cron, errstr, sizeof(errstr)),
+                         SQ_ERR_CONFIG);
+        if (!strstr(errstr, says))
+                fail_msg("\"%s\" does not say \"%s\"", errstr, says);
 }
 
 static void test_plan(void **state) {
@@ -265,6 +283,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_cron_next),
             cmocka_unit_test(test_cron_refuses),
+            cmocka_unit_test(test_cron_refuses_long_field_whole),
             cmocka_unit_test(test_plan),
             cmocka_unit_test(test_plan_cron_catch_up),
             cmocka_unit_test(test_record_and_id),
