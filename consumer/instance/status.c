@@ -612,8 +612,7 @@ void sq_status_events_notify(void *opaque) {
 
 /* ?format=json: a page of the ring, oldest first. With task_id=ID only
  * that task's events, looked for in the whole ring from @p since (the
- * live page's task lookup): the ring is read in pages of @p limit, so the
- * HTTP thread holds the ring's lock for one page at a time. */
+ * live page's task lookup): the ring is read in pages of @p limit. */
 static void events_json_page(sq_daemon_t *daemon, uint64_t since,
                              sq_http_response_t *resp) {
         const char *limit_arg = sq_http_request_arg(resp->req, "limit");

@@ -5,27 +5,56 @@
  *
  * DESIGN
  *   Slot i holds the event with sequence seq where (seq - 1) % capacity ==
- *   i. `last` is the newest sequence; the oldest still held is
- *   max(1, last - capacity + 1). Both push and read take the one mutex;
- *   push copies one fixed-size slot (a few hundred bytes), so executors
- *   contend for nanoseconds, and nothing is allocated after creation.
- *   `armed` is an atomic so a push with no waiting reader only loads it;
- *   arm sets it under the mutex after checking `last`, and push publishes
- *   `last` under the same mutex before testing it, so a reader either sees
- *   the new event or gets notified.
+ *   i. Pushes take no lock: five threads push (three events per task under
+ *   a backlog), and the mutex this ring had cost 5 % of the instance's CPU
+ *   in futex wake-ups (docs/benchmarks.md, issue 14). A push claims the
+ *   next sequence with one fetch-add on `next`, then writes its slot under
+ *   the slot's own version, a seqlock: the version is seq | BUSY while the
+ *   slot is written, seq once it is complete, 0 before the first write.
+ *   A reader copies a slot and keeps the copy only if the version was seq
+ *   before and after the copy (the copy may race with a writer; the
+ *   version check throws away any torn copy, as in the kernel's seqlocks).
+ *
+ *   Sequences complete out of order: a reader returns the complete events
+ *   after its cursor up to the first one claimed but not yet written, and
+ *   the rest on its next read, so it never skips one. A writer lapped
+ *   while it was descheduled (capacity newer events claimed meanwhile)
+ *   finds a newer version in its slot and drops its event, which readers
+ *   count as missed, as they count every event older than the newest
+ *   `capacity`; a writer that finds its slot still BUSY with the write of
+ *   the event `capacity` older waits for it (a few hundred bytes' copy)
+ *   by yielding.
+ *
+ *   Notification: `armed` and the versions are a Dekker pair: a push
+ *   stores its version, then (after a seq_cst fence) tests `armed`; arm
+ *   stores `armed`, then (after a fence) tests the slot after the reader's
+ *   cursor. One of them sees the other, so a reader either finds the new
+ *   event or is notified. Arm looks first and arms only when nothing is
+ *   waiting; one that finds an event that completed between its look and
+ *   its store leaves `armed` set (other streams may be parked on it): at
+ *   worst one extra notify, which only makes streams read again.
  */
 #include "eventring.h"
 
-#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
+/* A version with this bit set: the slot is being written. */
+#define SLOT_BUSY ((uint64_t)1 << 63)
+
+typedef struct slot_s {
+        _Atomic uint64_t version; /* seq, seq | SLOT_BUSY, or 0 */
+        sq_ring_event_t event;
+} slot_t;
+
 struct sq_eventring_s {
-        pthread_mutex_t lock;
-        sq_ring_event_t *slots; /* owned, capacity entries */
+        slot_t *slots; /* owned, capacity entries */
         size_t capacity;
-        uint64_t last; /* newest sequence, 0 = none; under lock */
-        atomic_bool armed;
+        /* The newest sequence claimed (its event may still be being
+         * written), 0 = none; a line of its own: every push adds to it. */
+        _Alignas(64) _Atomic uint64_t next;
+        _Alignas(64) atomic_bool armed;
         sq_eventring_notify_t *notify;
         void *notify_opaque; /* borrowed */
 };
@@ -36,14 +65,12 @@ sq_eventring_t *sq_eventring_new(size_t capacity) {
         sq_assert(capacity >= 1);
         ring->slots    = sq_calloc(capacity, sizeof(*ring->slots));
         ring->capacity = capacity;
-        pthread_mutex_init(&ring->lock, NULL);
         return ring;
 }
 
 void sq_eventring_destroy(sq_eventring_t *ring) {
         if (!ring)
                 return;
-        pthread_mutex_destroy(&ring->lock);
         sq_free(ring->slots);
         sq_free(ring);
 }
@@ -58,70 +85,135 @@ static void field_copy(char *dst, size_t dst_size, const char *src) {
         sq_strlcpy(dst, src ? src : "", dst_size);
 }
 
+static slot_t *slot_of(sq_eventring_t *ring, uint64_t seq) {
+        return &ring->slots[(seq - 1) % ring->capacity];
+}
+
+/* Takes the slot of @p seq for writing; false when a newer event already
+ * took it (this writer was lapped: its event is dropped). */
+static bool slot_claim(slot_t *slot, uint64_t seq) {
+        uint64_t cur =
+            atomic_load_explicit(&slot->version, memory_order_relaxed);
+
+        for (;;) {
+                if ((cur & ~SLOT_BUSY) > seq)
+                        return false;
+                if (cur & SLOT_BUSY) {
+                        /* The event `capacity` older is being written. */
+                        sched_yield();
+                        cur = atomic_load_explicit(&slot->version,
+                                                   memory_order_relaxed);
+                        continue;
+                }
+                if (atomic_compare_exchange_weak_explicit(
+                        &slot->version, &cur, seq | SLOT_BUSY,
+                        memory_order_relaxed, memory_order_relaxed))
+                        break;
+        }
+        /* The BUSY version is visible before any of the writes below. */
+        atomic_thread_fence(memory_order_release);
+        return true;
+}
+
 uint64_t sq_eventring_push(sq_eventring_t *ring, int64_t at_ms,
                            const char *type, const char *task_id,
                            const char *agent, const char *detail) {
-        sq_ring_event_t *slot;
-        uint64_t seq;
+        uint64_t seq =
+            atomic_fetch_add_explicit(&ring->next, 1, memory_order_relaxed) + 1;
+        slot_t *slot = slot_of(ring, seq);
+        sq_ring_event_t *ev;
 
-        pthread_mutex_lock(&ring->lock);
-        seq         = ++ring->last;
-        slot        = &ring->slots[(seq - 1) % ring->capacity];
-        slot->seq   = seq;
-        slot->at_ms = at_ms;
-        field_copy(slot->type, sizeof(slot->type), type);
-        field_copy(slot->task_id, sizeof(slot->task_id), task_id);
-        field_copy(slot->agent, sizeof(slot->agent), agent);
-        field_copy(slot->detail, sizeof(slot->detail), detail);
-        pthread_mutex_unlock(&ring->lock);
-
+        if (slot_claim(slot, seq)) {
+                ev        = &slot->event;
+                ev->seq   = seq;
+                ev->at_ms = at_ms;
+                field_copy(ev->type, sizeof(ev->type), type);
+                field_copy(ev->task_id, sizeof(ev->task_id), task_id);
+                field_copy(ev->agent, sizeof(ev->agent), agent);
+                field_copy(ev->detail, sizeof(ev->detail), detail);
+                atomic_store_explicit(&slot->version, seq,
+                                      memory_order_release);
+        }
+        /* The Dekker pair with sq_eventring_arm() (see DESIGN). */
+        atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load_explicit(&ring->armed, memory_order_relaxed) &&
             atomic_exchange(&ring->armed, false) && ring->notify)
                 ring->notify(ring->notify_opaque);
         return seq;
 }
 
+/* Copies the event of @p seq into @p out if it is there, complete.
+ * @returns 1 copied, 0 not written yet, -1 overwritten by a newer one. */
+static int slot_read(sq_eventring_t *ring, uint64_t seq, sq_ring_event_t *out) {
+        slot_t *slot = slot_of(ring, seq);
+        uint64_t v1 =
+            atomic_load_explicit(&slot->version, memory_order_acquire);
+        uint64_t v2;
+
+        if (v1 == seq) {
+                memcpy(out, &slot->event, sizeof(*out));
+                atomic_thread_fence(memory_order_acquire);
+                v2 = atomic_load_explicit(&slot->version, memory_order_relaxed);
+                if (v2 == seq)
+                        return 1;
+                v1 = v2; /* rewritten under the copy */
+        }
+        return (v1 & ~SLOT_BUSY) > seq ? -1 : 0;
+}
+
 size_t sq_eventring_read(sq_eventring_t *ring, uint64_t after,
                          sq_ring_event_t *out, size_t max, uint64_t *missedp) {
+        uint64_t next = atomic_load_explicit(&ring->next, memory_order_acquire);
         uint64_t oldest, seq;
         size_t n = 0;
 
         *missedp = 0;
-        pthread_mutex_lock(&ring->lock);
-        oldest =
-            ring->last >= ring->capacity ? ring->last - ring->capacity + 1 : 1;
-        if (after > ring->last)
-                after = ring->last; /* a cursor from the future: resync */
-        if (ring->last > 0 && after + 1 < oldest) {
+        oldest   = next >= ring->capacity ? next - ring->capacity + 1 : 1;
+        if (after > next)
+                after = next; /* a cursor from the future: resync */
+        if (next > 0 && after + 1 < oldest) {
                 *missedp = oldest - after - 1;
                 after    = oldest - 1;
         }
-        for (seq = after + 1; seq <= ring->last && n < max; seq++)
-                out[n++] = ring->slots[(seq - 1) % ring->capacity];
-        pthread_mutex_unlock(&ring->lock);
+        /* Contiguous from after + 1: stop at the first event not written
+         * yet (the next read returns it) or overwritten meanwhile (the
+         * next read counts it missed, `next` having moved past it). */
+        for (seq = after + 1; seq <= next && n < max; seq++) {
+                if (slot_read(ring, seq, &out[n]) != 1)
+                        break;
+                n++;
+        }
         return n;
 }
 
 uint64_t sq_eventring_last_seq(sq_eventring_t *ring) {
-        uint64_t last;
-
-        pthread_mutex_lock(&ring->lock);
-        last = ring->last;
-        pthread_mutex_unlock(&ring->lock);
-        return last;
+        return atomic_load_explicit(&ring->next, memory_order_acquire);
 }
 
 size_t sq_eventring_capacity(const sq_eventring_t *ring) {
         return ring->capacity;
 }
 
-bool sq_eventring_arm(sq_eventring_t *ring, uint64_t seen) {
-        bool armed;
+/* Whether an event after @p seen can be read now, or was overwritten
+ * (a read then counts it missed): either way the reader must read. */
+static bool newer_waiting(sq_eventring_t *ring, uint64_t seen) {
+        uint64_t next = atomic_load_explicit(&ring->next, memory_order_acquire);
+        sq_ring_event_t ev;
 
-        pthread_mutex_lock(&ring->lock);
-        armed = ring->last <= seen;
-        if (armed)
-                atomic_store(&ring->armed, true);
-        pthread_mutex_unlock(&ring->lock);
-        return armed;
+        if (next <= seen)
+                return false;
+        if (next - seen > ring->capacity)
+                return true;
+        /* 0: claimed but not written yet; its push will notify. */
+        return slot_read(ring, seen + 1, &ev) != 0;
+}
+
+bool sq_eventring_arm(sq_eventring_t *ring, uint64_t seen) {
+        if (newer_waiting(ring, seen))
+                return false; /* not armed: no notify owed */
+        atomic_store(&ring->armed, true);
+        /* The Dekker pair with sq_eventring_push() (see DESIGN): a push
+         * that completed before the store is seen here. */
+        atomic_thread_fence(memory_order_seq_cst);
+        return !newer_waiting(ring, seen);
 }

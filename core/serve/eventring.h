@@ -10,15 +10,15 @@
  *   and a storm of events cannot grow memory: the oldest are overwritten.
  *   Sequence numbers start at 1 and never repeat; a reader keeps the last
  *   sequence it saw and asks for what came after, learning how many it
- *   missed when the ring overwrote them. One mutex guards the slots and
- *   is held only for a copy of one slot (push) or of a batch (read),
- *   never across a callback. Producers: the poll thread and the
- *   executors; readers: the HTTP thread.
+ *   missed when the ring overwrote them. No lock: a push claims its
+ *   sequence with one atomic add and writes its slot under the slot's
+ *   version (a seqlock; eventring.c), a read copies slots and keeps the
+ *   copies whose version did not change. Producers: the poll thread and
+ *   the executors; readers: the HTTP thread.
  *
  *   Notification: a reader with nothing to read arms the ring; the next
- *   push calls the notify callback once (outside the lock) and disarms.
- *   A push with nobody waiting costs one relaxed atomic load beyond the
- *   copy.
+ *   push calls the notify callback once and disarms. A push with nobody
+ *   waiting costs a fence and one relaxed atomic load beyond the copy.
  */
 #ifndef SQ_EVENTRING_H
 #define SQ_EVENTRING_H
@@ -66,8 +66,7 @@ void sq_eventring_set_notify(sq_eventring_t *ring, sq_eventring_notify_t *cb,
  * @brief Appends an event (strings truncated to their fields). Any thread.
  * @param type, task_id, agent, detail borrowed; NULL for none.
  * @returns its sequence number.
- * @locks the ring mutex for one slot copy; the notify callback runs after
- *        it is released.
+ * @locks none (the notify callback runs on the pushing thread).
  */
 uint64_t sq_eventring_push(sq_eventring_t *ring, int64_t at_ms,
                            const char *type, const char *task_id,
@@ -83,7 +82,8 @@ uint64_t sq_eventring_push(sq_eventring_t *ring, int64_t at_ms,
 size_t sq_eventring_read(sq_eventring_t *ring, uint64_t after,
                          sq_ring_event_t *out, size_t max, uint64_t *missedp);
 
-/** @returns the sequence of the newest event, 0 when none yet. */
+/** @returns the sequence of the newest event, 0 when none yet (its push
+ *           may still be writing it: a read then stops before it). */
 uint64_t sq_eventring_last_seq(sq_eventring_t *ring);
 
 /** @returns the ring's capacity. */
@@ -92,8 +92,8 @@ size_t sq_eventring_capacity(const sq_eventring_t *ring);
 /**
  * @brief Asks for one notify call on the next push, unless an event newer
  *        than @p seen already exists (then the caller should read again):
- *        checked under the ring's lock, so no push slips between a
- *        caller's read and its arm unnoticed.
+ *        checked after arming, so no push slips between a caller's read
+ *        and its arm unnoticed.
  * @returns true when armed, false when newer events are waiting.
  */
 bool sq_eventring_arm(sq_eventring_t *ring, uint64_t seen);

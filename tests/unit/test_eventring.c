@@ -2,7 +2,8 @@
 /*
  * test_eventring.c: the bounded event ring behind GET /events: sequence
  * numbers, wrap-around and what a reader that fell behind is told, field
- * truncation, the arm/notify hand-shake, and concurrent pushers.
+ * truncation, the arm/notify hand-shake, concurrent pushers, and a reader
+ * lapped by them (no torn event, nothing lost uncounted).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -195,12 +197,101 @@ static void test_concurrent_pushers(void **state) {
         sq_eventring_destroy(ring);
 }
 
+/* A small ring under four pushers and a reader at once: the ring laps
+ * the reader (and can lap a descheduled pusher) all the time. Every event
+ * read must be whole (its four strings name the same pusher and count:
+ * a torn copy would mix two events), the reader's sequences contiguous
+ * once the missed ones are added, each pusher's events in the order it
+ * pushed them, and every event either read or counted missed. */
+#define LAP_CAPACITY 16
+#define LAP_PER      50000
+
+static void *lap_pusher(void *arg) {
+        sq_eventring_t **args = arg;
+        sq_eventring_t *ring  = args[0];
+        int who               = (int)(intptr_t)args[1];
+        char id[32], agent[32], detail[64];
+        int i;
+
+        for (i = 0; i < LAP_PER; i++) {
+                snprintf(id, sizeof(id), "p%d-%d", who, i);
+                snprintf(agent, sizeof(agent), "a%d-%d", who, i);
+                snprintf(detail, sizeof(detail), "detail of p%d-%d", who, i);
+                sq_eventring_push(ring, (int64_t)who * 1000000 + i, "started",
+                                  id, agent, detail);
+        }
+        return NULL;
+}
+
+static void test_lapped_reader_sees_whole_events(void **state) {
+        sq_eventring_t *ring = sq_eventring_new(LAP_CAPACITY);
+        sq_eventring_t *args[PUSHERS][2];
+        static sq_ring_event_t out[8];
+        pthread_t threads[PUSHERS];
+        int64_t last_of[PUSHERS];
+        uint64_t cursor = 0, missed, total_missed = 0, total_read = 0;
+        const uint64_t total = (uint64_t)PUSHERS * LAP_PER;
+        int t;
+        (void)state;
+
+        for (t = 0; t < PUSHERS; t++) {
+                last_of[t] = -1;
+                args[t][0] = ring;
+                args[t][1] = (sq_eventring_t *)(intptr_t)t;
+                assert_int_equal(
+                    pthread_create(&threads[t], NULL, lap_pusher, args[t]), 0);
+        }
+        while (cursor < total) {
+                size_t cnt = sq_eventring_read(ring, cursor, out,
+                                               SQ_ARRAY_SIZE(out), &missed);
+                size_t i;
+                total_missed += missed;
+                cursor += missed;
+                for (i = 0; i < cnt; i++) {
+                        char want[64];
+                        int who   = (int)(out[i].at_ms / 1000000);
+                        int64_t n = out[i].at_ms % 1000000;
+                        assert_int_equal(out[i].seq, cursor + 1);
+                        assert_true(who >= 0 && who < PUSHERS);
+                        snprintf(want, sizeof(want), "p%d-%lld", who,
+                                 (long long)n);
+                        assert_string_equal(out[i].task_id, want);
+                        snprintf(want, sizeof(want), "a%d-%lld", who,
+                                 (long long)n);
+                        assert_string_equal(out[i].agent, want);
+                        snprintf(want, sizeof(want), "detail of p%d-%lld", who,
+                                 (long long)n);
+                        assert_string_equal(out[i].detail, want);
+                        assert_string_equal(out[i].type, "started");
+                        assert_true(n > last_of[who]);
+                        last_of[who] = n;
+                        cursor       = out[i].seq;
+                        total_read++;
+                }
+                if (!cnt && !missed)
+                        sched_yield();
+        }
+        for (t = 0; t < PUSHERS; t++)
+                pthread_join(threads[t], NULL);
+        assert_int_equal(sq_eventring_last_seq(ring), total);
+        assert_int_equal(total_read + total_missed, total);
+        assert_true(total_read > 0);
+        /* Up to date: nothing more, and arming says so. */
+        assert_int_equal(
+            sq_eventring_read(ring, cursor, out, SQ_ARRAY_SIZE(out), &missed),
+            0);
+        assert_int_equal(missed, 0);
+        assert_true(sq_eventring_arm(ring, cursor));
+        sq_eventring_destroy(ring);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_read_cases),
             cmocka_unit_test(test_fields_are_truncated),
             cmocka_unit_test(test_arm_notifies_once),
             cmocka_unit_test(test_concurrent_pushers),
+            cmocka_unit_test(test_lapped_reader_sees_whole_events),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
