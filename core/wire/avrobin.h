@@ -2,7 +2,8 @@
 /*
  * avrobin.h: a writer of Avro's binary encoding (Avro 1.11 specification,
  * "Binary Encoding") for records whose schema is known when the code is
- * written: the Results and Events the consumer writes for every task.
+ * written: the Results and Events the consumer writes for every task,
+ * and a reader of the Tasks it reads (after codec.c's validating walk).
  *
  * DESIGN
  *   Encoding a Result or an Event through avro-c's generic values cost
@@ -21,7 +22,8 @@
  *   length per string), which is cheap to add up and never too small.
  *   Header-only, like list.h: each call is a few instructions, inlined.
  *   tests/unit/test_avrobin.c checks the codec's records, written this
- *   way, byte for byte against avro-c's writer.
+ *   way, byte for byte against avro-c's writer, and the tasks read this
+ *   way field by field against avro-c's reader.
  */
 #ifndef SQ_AVROBIN_H
 #define SQ_AVROBIN_H
@@ -86,6 +88,43 @@ static inline unsigned char *sq_avrobin_optstring(unsigned char *p,
         }
         *p++ = 2; /* branch 1: zigzag(1) */
         return sq_avrobin_string(p, str, len);
+}
+
+/*
+ * Reading, for bodies the codec's validating walk has accepted (every
+ * length within the record, every varint at most 10 bytes, union and enum
+ * indexes in range): the readers below check nothing.
+ */
+
+/** @brief Reads a zigzag varint; advances *@p pp past it. */
+static inline int64_t sq_avrobin_read_long(const unsigned char **pp) {
+        const unsigned char *p = *pp;
+        uint64_t u             = 0;
+        int shift              = 0;
+        unsigned char b;
+
+        do {
+                b = *p++;
+                u |= (uint64_t)(b & 0x7f) << shift;
+                shift += 7;
+        } while (b & 0x80);
+        *pp = p;
+        return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+/**
+ * @brief Reads the length of a string or bytes value and steps over it.
+ * @returns the value's first byte (borrowed from the body), its length in
+ *          *@p lenp.
+ */
+static inline const unsigned char *
+sq_avrobin_read_span(const unsigned char **pp, size_t *lenp) {
+        const unsigned char *start;
+
+        *lenp = (size_t)sq_avrobin_read_long(pp);
+        start = *pp;
+        *pp += *lenp;
+        return start;
 }
 
 #endif /* SQ_AVROBIN_H */

@@ -29,7 +29,11 @@
  *   bytes, and reports the field path and the byte offset (counted from the
  *   start of the Kafka record value, header included) of the first
  *   problem; avro-c alone reports neither, and would allocate whatever a
- *   corrupt length asks for. Then avro_value_read() builds the value.
+ *   corrupt length asks for. Then avro_value_read() builds the value;
+ *   except for a task of the current schema or its compact id (every
+ *   task a swarmq producer writes), which is read straight from the
+ *   validated bytes into the sq_task_t (task_from_body(), avrobin.h): no
+ *   generic value, no lookups by field name, no copies but the task's.
  *
  *   Schema evolution: avro-c 1.11's resolvers do not implement defaults
  *   (a reader field missing from the writer is an error). So an older
@@ -1146,14 +1150,15 @@ static void known_ids(kind_t kind, char *buf, size_t size) {
  * @param sp set to the writer schema of the record.
  * @param valuep set to the decoded value (owned by the codec).
  */
-static sq_err_t decode_frame(sq_codec_t *codec, kind_t kind, const void *buf,
-                             size_t len, codec_schema_t **sp,
-                             avro_value_t **valuep, char *errstr,
-                             size_t errstr_size) {
+/* The header and the validating walk of a framed record of @p kind:
+ * @returns SQ_OK with its writer schema in *@p sp and its body (after
+ * the header) in *@p wp, or an error with @p errstr set. */
+static sq_err_t frame_check(sq_codec_t *codec, kind_t kind, const void *buf,
+                            size_t len, codec_schema_t **sp, struct walk *wp,
+                            char *errstr, size_t errstr_size) {
         const unsigned char *p = buf;
+        struct walk *w         = wp;
         codec_schema_t *s;
-        struct walk w;
-        avro_value_t *dest;
         uint32_t id;
         char known[64];
 
@@ -1217,37 +1222,60 @@ static sq_err_t decode_frame(sq_codec_t *codec, kind_t kind, const void *buf,
                 return SQ_ERR_DECODE;
         }
 
-        memset(&w, 0, sizeof(w));
-        w.buf         = p + SQ_CODEC_HEADER_LEN;
-        w.len         = len - SQ_CODEC_HEADER_LEN;
-        w.kind        = kind_names[kind];
-        w.errstr      = errstr;
-        w.errstr_size = errstr_size;
-        if (!walk_value(&w, s->schema, 0))
+        memset(w, 0, sizeof(*w));
+        w->buf         = p + SQ_CODEC_HEADER_LEN;
+        w->len         = len - SQ_CODEC_HEADER_LEN;
+        w->kind        = kind_names[kind];
+        w->errstr      = errstr;
+        w->errstr_size = errstr_size;
+        if (!walk_value(w, s->schema, 0))
                 return SQ_ERR_DECODE;
-        if (w.pos != w.len) {
+        if (w->pos != w->len) {
                 sq_errstr_set(errstr, errstr_size,
                               "trailing bytes: the %s (schema id %" PRIu32
                               ") ends at byte offset %zu but the record is "
                               "%zu bytes (%zu bytes left over)",
-                              kind_names[kind], id, WALK_OFF(&w), len,
-                              w.len - w.pos);
+                              kind_names[kind], id, WALK_OFF(w), len,
+                              w->len - w->pos);
                 return SQ_ERR_DECODE;
         }
+        *sp = s;
+        return SQ_OK;
+}
 
-        avro_reader_memory_set_source(codec->reader, (const char *)w.buf,
-                                      (int64_t)w.len);
-        dest = s->resolver ? &s->resolved : &codec->value[kind];
+/* Reads the body frame_check() accepted into the value of its schema.
+ * @returns SQ_OK with the value in *@p valuep (the codec's), or
+ * SQ_ERR_DECODE with @p errstr set. */
+static sq_err_t frame_read(sq_codec_t *codec, kind_t kind, codec_schema_t *s,
+                           const struct walk *w, avro_value_t **valuep,
+                           char *errstr, size_t errstr_size) {
+        avro_value_t *dest = s->resolver ? &s->resolved : &codec->value[kind];
+
+        avro_reader_memory_set_source(codec->reader, (const char *)w->buf,
+                                      (int64_t)w->len);
         if (avro_value_read(codec->reader, dest)) {
                 sq_errstr_set(errstr, errstr_size,
                               "cannot decode the %s body (schema id %" PRIu32
                               ", %zu bytes): %s",
-                              kind_names[kind], id, w.len, avro_strerror());
+                              kind_names[kind], s->entry->id, w->len,
+                              avro_strerror());
                 return SQ_ERR_DECODE;
         }
-        *sp     = s;
         *valuep = s->resolver ? &s->proj_value : &codec->value[kind];
         return SQ_OK;
+}
+
+static sq_err_t decode_frame(sq_codec_t *codec, kind_t kind, const void *buf,
+                             size_t len, codec_schema_t **sp,
+                             avro_value_t **valuep, char *errstr,
+                             size_t errstr_size) {
+        struct walk w;
+        sq_err_t err =
+            frame_check(codec, kind, buf, len, sp, &w, errstr, errstr_size);
+
+        if (err != SQ_OK)
+                return err;
+        return frame_read(codec, kind, *sp, &w, valuep, errstr, errstr_size);
 }
 
 /* Value accessors. They cannot fail on a value of our own schemas, so a
@@ -1320,6 +1348,8 @@ static unsigned char *field_bytes(avro_value_t *rec, const char *name,
         return sq_memdup(buf, size);
 }
 
+static bool task_check(const sq_task_t *task, char *errstr, size_t errstr_size);
+
 static sq_err_t task_from_value(codec_schema_t *s, avro_value_t *rec,
                                 sq_task_t **taskp, char *errstr,
                                 size_t errstr_size) {
@@ -1381,13 +1411,26 @@ static sq_err_t task_from_value(codec_schema_t *s, avro_value_t *rec,
                 }
         }
 
-        /* What the schema cannot say. */
+        if (task_check(task, errstr, errstr_size)) {
+                *taskp = task;
+                task   = NULL;
+                err    = SQ_OK;
+        }
+        sq_task_destroy(task);
+        return err;
+}
+
+/* What the schema cannot say, the same for every task schema and for
+ * JSON tasks (codec_json.c): @returns false with @p errstr set when
+ * @p task is not one. */
+static bool task_check(const sq_task_t *task, char *errstr,
+                       size_t errstr_size) {
         if (!*task->id || !*task->type) {
                 sq_errstr_set(errstr, errstr_size,
                               "Task field \"%s\" is empty; a task needs a "
                               "non-empty id and type",
                               !*task->id ? "id" : "type");
-                goto done;
+                return false;
         }
         /* Same ranges as JSON tasks (codec_json.c): a record means the
          * same thing whichever form it came in. */
@@ -1400,7 +1443,7 @@ static sq_err_t task_from_value(codec_schema_t *s, avro_value_t *rec,
                     task->id,
                     task->created_at < 0 ? "created_at" : "not_before",
                     task->created_at < 0 ? task->created_at : task->not_before);
-                goto done;
+                return false;
         }
         if (task->timeout_ms < 0 || task->max_attempts < 1 ||
             task->attempt < 1) {
@@ -1414,14 +1457,97 @@ static sq_err_t task_from_value(codec_schema_t *s, avro_value_t *rec,
                                                        : "attempt",
                               task->timeout_ms, (int)task->max_attempts,
                               (int)task->attempt);
-                goto done;
+                return false;
+        }
+        return true;
+}
+
+/* A copy of a string of the body as a C string (the walk checked it has
+ * no NUL). */
+static char *span_strdup(const unsigned char **pp) {
+        size_t len;
+        const unsigned char *str = sq_avrobin_read_span(pp, &len);
+        return sq_strndup((const char *)str, len);
+}
+
+/* Reads an array or map of strings (Avro blocks: a count, negative with a
+ * byte size after it, the items, and a zero count at the end); for a map,
+ * a key before each value. A later duplicate key replaces the value of
+ * the first, as avro-c's map does. */
+static void body_strings(const unsigned char **pp, sq_task_t *task,
+                         bool is_map) {
+        int64_t count;
+
+        while ((count = sq_avrobin_read_long(pp)) != 0) {
+                if (count < 0) {
+                        count = -count;
+                        (void)sq_avrobin_read_long(pp); /* block size */
+                }
+                for (; count > 0; count--) {
+                        char *name = is_map ? span_strdup(pp) : NULL;
+                        char *val  = span_strdup(pp);
+                        size_t i;
+
+                        if (!is_map) {
+                                sq_task_add_capability(task, val);
+                                sq_free(val);
+                                continue;
+                        }
+                        for (i = 0; i < task->headers_cnt; i++) {
+                                if (!strcmp(task->headers[i].name, name))
+                                        break;
+                        }
+                        if (i < task->headers_cnt) {
+                                sq_free(task->headers[i].value);
+                                task->headers[i].value = val;
+                        } else {
+                                sq_task_add_header(task, name, val);
+                                sq_free(val);
+                        }
+                        sq_free(name);
+                }
+        }
+}
+
+/* The task of a body frame_check() accepted, read directly (avrobin.h):
+ * the current schema's fields in order, without the trailing not_before
+ * when @p with_not_before is false (the compact id's bytes). What avro-c
+ * would read, without its generic value (tests/unit/test_avrobin.c
+ * compares the two). */
+static sq_err_t task_from_body(const struct walk *w, bool with_not_before,
+                               sq_task_t **taskp, char *errstr,
+                               size_t errstr_size) {
+        const unsigned char *p = w->buf;
+        sq_task_t *task        = sq_task_new();
+        const unsigned char *bytes;
+        size_t len;
+
+        task->id       = span_strdup(&p);
+        task->type     = span_strdup(&p);
+        task->priority = (sq_priority_t)sq_avrobin_read_long(&p);
+        body_strings(&p, task, false);
+        bytes = sq_avrobin_read_span(&p, &len);
+        if (len) {
+                task->payload     = sq_memdup(bytes, len);
+                task->payload_len = len;
+        }
+        if (sq_avrobin_read_long(&p)) /* union branch 1: a string */
+                task->key = span_strdup(&p);
+        task->created_at   = sq_avrobin_read_long(&p);
+        task->timeout_ms   = sq_avrobin_read_long(&p);
+        task->max_attempts = (int32_t)sq_avrobin_read_long(&p);
+        task->attempt      = (int32_t)sq_avrobin_read_long(&p);
+        body_strings(&p, task, true);
+        if (with_not_before && sq_avrobin_read_long(&p))
+                task->not_before = sq_avrobin_read_long(&p);
+        /* The walk found where the body ends; so must this. */
+        sq_assert(p == w->buf + w->len);
+        if (!task_check(task, errstr, errstr_size)) {
+                sq_task_destroy(task);
+                return SQ_ERR_DECODE;
         }
         *taskp = task;
-        task   = NULL;
-        err    = SQ_OK;
-done:
-        sq_task_destroy(task);
-        return err;
+        return SQ_OK;
 }
 
 sq_err_t sq_codec_decode_task(sq_codec_t *codec, const void *buf, size_t len,
@@ -1430,6 +1556,7 @@ sq_err_t sq_codec_decode_task(sq_codec_t *codec, const void *buf, size_t len,
         const char *p = buf;
         codec_schema_t *s;
         avro_value_t *rec;
+        struct walk w;
         size_t i;
         sq_err_t err;
 
@@ -1441,8 +1568,19 @@ sq_err_t sq_codec_decode_task(sq_codec_t *codec, const void *buf, size_t len,
         if (i < len && p[i] == '{')
                 return sq_codec_task_from_json(p, len, taskp, errstr,
                                                errstr_size);
-        err = decode_frame(codec, KIND_TASK, buf, len, &s, &rec, errstr,
-                           errstr_size);
+        err = frame_check(codec, KIND_TASK, buf, len, &s, &w, errstr,
+                          errstr_size);
+        if (err != SQ_OK)
+                return err;
+        /* The current schema (from the catalog, or a registry's equal to
+         * it) and the compact id are read by hand: every task a swarmq
+         * producer writes. Older and other schemas go through avro-c's
+         * resolution and their defaults. */
+        if (!s->resolver)
+                return task_from_body(&w, true, taskp, errstr, errstr_size);
+        if (s == codec->compact[KIND_TASK])
+                return task_from_body(&w, false, taskp, errstr, errstr_size);
+        err = frame_read(codec, KIND_TASK, s, &w, &rec, errstr, errstr_size);
         if (err != SQ_OK)
                 return err;
         return task_from_value(s, rec, taskp, errstr, errstr_size);
