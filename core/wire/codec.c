@@ -241,7 +241,14 @@ struct walk {
         size_t len;
         size_t pos;
         const char *kind; /* "Task" */
-        char path[128];   /* field being read, e.g. "source.topic" */
+        /* The field being read, e.g. "source.topic": a stack of field
+         * names (or, name NULL, item indexes), made a string only for an
+         * error message (walk_fail()): every field of every record. */
+        struct {
+                const char *name;
+                size_t idx;
+        } path[WALK_MAX_DEPTH + 1];
+        size_t path_depth;
         char *errstr;
         size_t errstr_size;
 };
@@ -249,17 +256,35 @@ struct walk {
 /* Offsets in messages count from the start of the record value. */
 #define WALK_OFF(w) ((w)->pos + SQ_CODEC_HEADER_LEN)
 
+/* The path of the field being read as a string, cut to fit. */
+static void walk_path_string(const struct walk *w, char *buf, size_t size) {
+        size_t len = 0, i;
+
+        buf[0] = '\0';
+        for (i = 0; i < w->path_depth && len < size - 1; i++) {
+                int n = w->path[i].name
+                            ? snprintf(buf + len, size - len, "%s%s",
+                                       len ? "." : "", w->path[i].name)
+                            : snprintf(buf + len, size - len, "[%zu]",
+                                       w->path[i].idx);
+                if (n < 0)
+                        break;
+                len = SQ_MIN(len + (size_t)n, size - 1);
+        }
+}
+
 static SQ_ATTR_PRINTF(3, 4) bool walk_fail(struct walk *w, size_t pos,
                                            const char *fmt, ...) {
-        char why[256];
+        char why[256], path[128];
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(why, sizeof(why), fmt, ap);
         va_end(ap);
+        walk_path_string(w, path, sizeof(path));
         sq_errstr_set(w->errstr, w->errstr_size,
-                      "%s field \"%s\" at byte offset %zu: %s", w->kind,
-                      w->path, pos + SQ_CODEC_HEADER_LEN, why);
+                      "%s field \"%s\" at byte offset %zu: %s", w->kind, path,
+                      pos + SQ_CODEC_HEADER_LEN, why);
         return false;
 }
 
@@ -305,38 +330,23 @@ static bool walk_span(struct walk *w, size_t start, int64_t n,
         return true;
 }
 
-/* Appends @p str to the path, cut to fit (it only names the field in an
- * error message). No printf: every field of every decoded record. */
-static void walk_path_append(struct walk *w, size_t *lenp, const char *str) {
-        size_t n = strlen(str);
-        if (n > sizeof(w->path) - 1 - *lenp)
-                n = sizeof(w->path) - 1 - *lenp;
-        memcpy(w->path + *lenp, str, n);
-        *lenp += n;
-        w->path[*lenp] = '\0';
-}
-
-/* Appends a field name or an item index to the path; @returns the old
- * length, to restore. */
+/* Pushes a field name or an item index on the path; @returns the old
+ * depth, to restore. A name or an index is pushed only by a walk_value()
+ * level below WALK_MAX_DEPTH, so the stack cannot overflow. */
 static size_t walk_push_name(struct walk *w, const char *name) {
-        size_t old = strlen(w->path), len = old;
-        if (old)
-                walk_path_append(w, &len, ".");
-        walk_path_append(w, &len, name);
+        size_t old = w->path_depth;
+        sq_assert(old < SQ_ARRAY_SIZE(w->path));
+        w->path[old].name = name;
+        w->path_depth     = old + 1;
         return old;
 }
 
 static size_t walk_push_index(struct walk *w, size_t idx) {
-        size_t old = strlen(w->path), len = old;
-        char digits[24], *p               = digits + sizeof(digits);
-        *--p = '\0';
-        *--p = ']';
-        do {
-                *--p = (char)('0' + idx % 10);
-                idx /= 10;
-        } while (idx);
-        *--p = '[';
-        walk_path_append(w, &len, p);
+        size_t old = w->path_depth;
+        sq_assert(old < SQ_ARRAY_SIZE(w->path));
+        w->path[old].name = NULL;
+        w->path[old].idx  = idx;
+        w->path_depth     = old + 1;
         return old;
 }
 
@@ -392,7 +402,7 @@ static bool walk_blocks(struct walk *w, avro_schema_t schema, int depth,
                         }
                         if (!walk_value(w, items, depth + 1))
                                 return false;
-                        w->path[old] = '\0';
+                        w->path_depth = old;
                 }
         }
 }
@@ -483,7 +493,7 @@ static bool walk_value(struct walk *w, avro_schema_t schema, int depth) {
                                             schema, (int)i),
                                         depth + 1))
                                 return false;
-                        w->path[old] = '\0';
+                        w->path_depth = old;
                 }
                 return true;
         case AVRO_LINK:

@@ -636,6 +636,13 @@ static void test_decode_errors(void **state) {
             {"capability block too big", "\0\0\0\0\1\2a\2b\2\x7e", 11,
              "Task field \"capabilities\" at byte offset 10: block of 63 "
              "items cannot fit"},
+            {"bad capability item", "\0\0\0\0\1\2a\2b\2\4\2c\2\xff", 15,
+             "Task field \"capabilities[1]\" at byte offset 13: string is "
+             "not valid UTF-8"},
+            {"bad header value", "\0\0\0\0\1\2a\2b\2\0\0\0\2\0\6\2\2\2k\2\xff",
+             22,
+             "Task field \"headers[0]\" at byte offset 20: string is not "
+             "valid UTF-8"},
             {"empty id", "\0\0\0\0\1\0\2b\2\0\0\0\2\0\6\2\0", 17,
              "Task field \"id\" is empty"},
             {"attempt zero", "\0\0\0\0\1\2a\2b\2\0\0\0\2\0\6\0\0", 18,
