@@ -341,7 +341,8 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                 sq_emit_delay(daemon, daemon->poll.codec, job, true);
                 return;
         }
-        if (lane != SQ_LANE_RETRY &&
+        /* (Most tasks have no not_before: no clock read for them.) */
+        if (lane != SQ_LANE_RETRY && job->task->not_before &&
             job->task->not_before > sq_wallclock_ms()) {
                 /* Read before its time: it waits on the retry lane (the
                  * header's due time is its not_before), where a record

@@ -185,8 +185,10 @@ void sq_job_acked(sq_daemon_t *daemon, sq_job_t *job) {
         /* Its result is in Kafka: a later delivery of the same task id is
          * a duplicate. */
         if (daemon->admission.dedup && job->succeeded) {
+                /* The coarse clock (a tick of a few ms): a TTL in
+                 * seconds needs no better, and it costs no clock read. */
                 sq_ttlmap_insert(daemon->admission.dedup, job->task->id,
-                                 sq_clock_us());
+                                 sq_clock_coarse_us());
                 atomic_store(&daemon->admission.dedup_entries,
                              sq_ttlmap_count(daemon->admission.dedup));
         }
