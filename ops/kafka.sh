@@ -35,7 +35,10 @@
 # --secure: the state directory also holds secure (the marker), tls/ (a
 # CA and the brokers' key and certificate, PEM), secrets (the users'
 # passwords, mode 600, given to the storage format as SCRAM credentials,
-# KIP-900) and client-USER.properties; readiness is checked as admin.
+# KIP-900) and client-USER.properties; readiness is checked as admin,
+# with kcat, or on Kafka 4.x (--allow-kafka4-scram only: librdkafka 2.0.2,
+# kcat's, cannot log in there) with the venv's confluent-kafka (its own,
+# newer librdkafka).
 # A node is ready when a metadata request to it answers and lists itself
 # (a KRaft broker lists only unfenced brokers, so a restarted node counts
 # once the controller let it back in); a fresh cluster is ready when every
@@ -53,7 +56,9 @@ version_opt=
 brokers_opt=
 node_opt=
 secure_opt=0
+allow4_opt=0
 listen_ip_opt=
+venv_python= # ops/venv.sh's python, once asked for (venv_metadata)
 
 # The versions this script can run: one pom per version.
 known_versions() {
@@ -114,7 +119,12 @@ Options:
                     bootstrap line; every user's, password included, are
                     in DIR/client-USER.properties. Runs Kafka 3.9.1:
                     librdkafka 2.0.2's SCRAM cannot log in to Kafka 4.x
-                    (fixed in librdkafka 2.6.1); a 4.x version is refused.
+                    (fixed in librdkafka 2.6.1); a 4.x version is refused
+                    unless --allow-kafka4-scram.
+  --allow-kafka4-scram  start --secure: run the 4.x version asked for
+                    anyway, to show the error swarmq gives there
+                    (tests/broker/0121); readiness is then checked with
+                    the confluent-kafka of ops/venv.sh.
   --listen-ip IP    start: a second PLAINTEXT listener on IP (an address of
                     this machine, e.g. the host end of a veth pair) with
                     a port of its own, advertised as IP: clients in a
@@ -176,6 +186,7 @@ while (($#)); do
         --brokers=*) brokers_opt=${1#*=} ;;
         --node=*) node_opt=${1#*=} ;;
         --secure) secure_opt=1 ;;
+        --allow-kafka4-scram) allow4_opt=1 ;;
         --listen-ip=*) listen_ip_opt=${1#*=} ;;
         -h | --help) usage && exit 0 ;;
         *) die "unknown option '$1' (see ops/kafka.sh --help)" ;;
@@ -196,6 +207,8 @@ done
         die "--listen-ip must be an IPv4 address, not '$listen_ip_opt'"
 ((!secure_opt)) || [[ -z "$listen_ip_opt" ]] ||
         die "--listen-ip and --secure do not go together"
+((!allow4_opt || secure_opt)) ||
+        die "--allow-kafka4-scram goes with --secure"
 if [[ -n "$version_opt" && "$version_opt" != all &&
         ! -f "$root/ops/kafka/pom-$version_opt.xml" ]]; then
         die "--kafka-version $version_opt is not one this script runs (known:" \
@@ -645,14 +658,44 @@ launch_node() {
         echo "$!" >"$dir/kafka.pid"
 }
 
+# venv_metadata BOOTSTRAP: the brokers a metadata request to BOOTSTRAP
+# lists, as kcat -L prints them ("  broker ID at HOST:PORT"), asked as
+# admin with the confluent-kafka of ops/venv.sh: a secured Kafka 4.x
+# refuses the SCRAM login of kcat's librdkafka 2.0.2.
+venv_metadata() {
+        [[ -n "$venv_python" ]] ||
+                venv_python=$(bash "$root/ops/venv.sh" | tail -n 1) ||
+                die "ops/venv.sh failed (a secured Kafka 4.x needs its" \
+                        "confluent-kafka for the readiness check)"
+        "$venv_python" - "$state/client-admin.properties" "$1" <<'EOF' 2>/dev/null
+import sys
+from confluent_kafka.admin import AdminClient
+conf = {}
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line and not line.startswith("#"):
+        k, v = line.split("=", 1)
+        conf[k] = v
+conf["bootstrap.servers"] = sys.argv[2]
+conf["log_level"] = "0"
+md = AdminClient(conf).list_topics(timeout=2)
+for b in md.brokers.values():
+    print(f"  broker {b.id} at {b.host}:{b.port}")
+EOF
+}
+
 # node_ready ID WANT: node ID answers a metadata request that lists itself
 # and at least WANT brokers.
 node_ready() {
         local port out
         port=$(node_port "$(node_dir "$1")")
-        # shellcheck disable=SC2046
-        out=$(kcat $(kcat_auth) -b "127.0.0.1:$port" -L -m 2 2>/dev/null) ||
-                return 1
+        if is_secure && [[ "$(state_version)" != 3.* ]]; then
+                out=$(venv_metadata "127.0.0.1:$port") || return 1
+        else
+                # shellcheck disable=SC2046
+                out=$(kcat $(kcat_auth) -b "127.0.0.1:$port" -L -m 2 \
+                        2>/dev/null) || return 1
+        fi
         [[ "$out" == *"broker $1 at"* ]] || return 1
         (($(grep -c '^  *broker [0-9]* at' <<<"$out") >= $2))
 }
@@ -738,13 +781,14 @@ do_start() {
                         # to invalid credentials with SASL mechanism
                         # SCRAM-SHA-512" (seen with 4.4.0).
                         [[ -n "$version_opt" ]] || v=3.9.1
-                        [[ "$v" == 3.* ]] ||
+                        [[ "$v" == 3.* ]] || ((allow4_opt)) ||
                                 die "--secure runs Kafka 3.9.1: librdkafka" \
                                         "2.0.2 (swarmq's, kcat's) cannot log in" \
                                         "with SCRAM to Kafka $v (it repeats the" \
                                         "client nonce, which 4.x refuses since" \
                                         "the fix of CVE-2024-56128; librdkafka" \
-                                        "2.6.1 fixed it); see docs/operations.md"
+                                        "2.6.1 fixed it; --allow-kafka4-scram" \
+                                        "runs it anyway); see docs/operations.md"
                 fi
         fi
         for id in $(node_ids); do

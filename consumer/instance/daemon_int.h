@@ -169,6 +169,17 @@ rd_kafka_t *sq_kafka_new_schedules_producer(
 /* Creates the swarmq topics the cluster lacks (topics.create). */
 sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
                                 size_t errstr_size);
+/* Start-up, after a request to the cluster got no answer: true with
+ * @p errstr set when the brokers refused the producer's login (see
+ * sq_kafka_login_failed()): librdkafka would retry it for ever, so the
+ * instance stops with the cause named. Before the poll thread runs. */
+bool sq_kafka_login_refused(sq_daemon_t *daemon, char *errstr,
+                            size_t errstr_size);
+/* Start-up with topics.create=false: one metadata request (10 s at
+ * most). SQ_OK when the cluster answered or did not (what follows
+ * retries), SQ_ERR_KAFKA with @p errstr set when it refused the login. */
+sq_err_t sq_kafka_check_login(sq_daemon_t *daemon, char *errstr,
+                              size_t errstr_size);
 
 /* emit.c */
 /* What a record costs beyond its key and value, with room for headers:

@@ -187,13 +187,24 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
                              "the Kafka cluster: looking for (and creating) "
                              "the topics");
                 /* Not fatal: a cluster that forbids CreateTopics may still
-                 * have the topics made by its operators later. */
+                 * have the topics made by its operators later; one that
+                 * does not answer may yet. A refused login is fatal:
+                 * librdkafka would retry it for ever, and the instance
+                 * would run without ever getting a task. */
                 if (sq_kafka_ensure_topics(daemon, topics_err,
-                                           sizeof(topics_err)))
+                                           sizeof(topics_err))) {
+                        if (sq_kafka_login_refused(daemon, errstr, errstr_size))
+                                return SQ_ERR_KAFKA;
                         SQ_LOG(SQ_LOG_WARNING, "TOPICS",
                                "%s; create them as README.md describes "
                                "(or set topics.create=false to skip this)",
                                topics_err);
+                }
+        } else if (!conf->embedded_broker) {
+                atomic_store(&daemon->starting,
+                             "the Kafka cluster: logging in");
+                if ((err = sq_kafka_check_login(daemon, errstr, errstr_size)))
+                        return err;
         }
         atomic_store(&daemon->starting, "its threads to start");
         if ((err = sq_runtimes_start(daemon, errstr, errstr_size)))

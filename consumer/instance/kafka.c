@@ -240,13 +240,19 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                 if (!error)
                         error = rd_kafka_begin_transaction(daemon->producer);
                 if (error) {
-                        char denied[512] = "";
-                        /* A missing ACL named: the transactional id. */
+                        char denied[1024] = "";
+                        rd_kafka_queue_t *rkqu =
+                            rd_kafka_queue_get_main(daemon->producer);
+                        /* A missing ACL named: the transactional id; or
+                         * the login the brokers refused meanwhile. */
                         if (sq_kafka_acl_denied(rd_kafka_error_code(error),
                                                 "Write", NULL, conf->group_id,
                                                 txn_id, denied + 2,
-                                                sizeof(denied) - 2))
+                                                sizeof(denied) - 2) ||
+                            sq_kafka_login_failed(rkqu, denied + 2,
+                                                  sizeof(denied) - 2))
                                 memcpy(denied, ": ", 2);
+                        rd_kafka_queue_destroy(rkqu);
                         sq_errstr_set(errstr, errstr_size,
                                       "processing.guarantee=exactly_once: "
                                       "cannot start transactions: %s%s",
@@ -494,6 +500,24 @@ static void wait_topics_visible(sq_daemon_t *daemon, const char *const *topics,
                 }
                 nanosleep(&ts, NULL);
         }
+}
+
+bool sq_kafka_login_refused(sq_daemon_t *daemon, char *errstr,
+                            size_t errstr_size) {
+        return sq_kafka_login_failed(daemon->producer_q, errstr, errstr_size);
+}
+
+sq_err_t sq_kafka_check_login(sq_daemon_t *daemon, char *errstr,
+                              size_t errstr_size) {
+        const struct rd_kafka_metadata *md = NULL;
+
+        if (!rd_kafka_metadata(daemon->producer, 0, NULL, &md, 10000)) {
+                rd_kafka_metadata_destroy(md);
+                return SQ_OK;
+        }
+        return sq_kafka_login_refused(daemon, errstr, errstr_size)
+                   ? SQ_ERR_KAFKA
+                   : SQ_OK;
 }
 
 sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,

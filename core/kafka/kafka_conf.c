@@ -152,3 +152,47 @@ bool sq_kafka_acl_denied(rd_kafka_resp_err_t err, const char *op,
         }
         return true;
 }
+
+/* librdkafka before 2.6.1 repeats the client nonce in its SCRAM
+ * client-final-message (confluentinc/librdkafka#4895); Kafka 4.x compares
+ * the nonce strictly and refuses the login as if the password were
+ * wrong. */
+#define SCRAM_NONCE_FIXED_VERSION 0x020601ff
+
+bool sq_kafka_login_failed(rd_kafka_queue_t *rkqu, char *buf, size_t size) {
+        rd_kafka_event_t *rkev;
+        bool found = false;
+
+        while ((rkev = rd_kafka_queue_poll(rkqu, 0))) {
+                if (rd_kafka_event_type(rkev) == RD_KAFKA_EVENT_ERROR) {
+                        rd_kafka_resp_err_t err = rd_kafka_event_error(rkev);
+                        const char *reason = rd_kafka_event_error_string(rkev);
+                        if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION &&
+                            !found) {
+                                found = true;
+                                snprintf(buf, size,
+                                         "cannot log in to the cluster: %s",
+                                         reason);
+                        } else if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+                                /* What the error callback would have said. */
+                                SQ_LOG(SQ_LOG_WARNING, "KAFKA",
+                                       "client error: %s: %s",
+                                       rd_kafka_err2name(err), reason);
+                        }
+                }
+                rd_kafka_event_destroy(rkev);
+        }
+        if (found && strstr(buf, "SCRAM") &&
+            rd_kafka_version() < SCRAM_NONCE_FIXED_VERSION) {
+                size_t len = strlen(buf);
+                if (len < size)
+                        snprintf(buf + len, size - len,
+                                 "; with SCRAM, librdkafka %s (this "
+                                 "program's) cannot log in to Kafka 4.x "
+                                 "even with the right password (fixed in "
+                                 "librdkafka 2.6.1; docs/operations.md, "
+                                 "\"Secured clusters\")",
+                                 rd_kafka_version_str());
+        }
+        return found;
+}

@@ -120,4 +120,22 @@ bool sq_kafka_acl_denied(rd_kafka_resp_err_t err, const char *op,
                          const char *topic, const char *group,
                          const char *txn_id, char *buf, size_t size);
 
+/**
+ * @brief After a request to the cluster got no answer: whether librdkafka
+ *        reported meanwhile that it could not log in (a SASL
+ *        authentication error, which it retries for ever), so the caller
+ *        can stop with that cause named instead of "no broker answered"
+ *        or waiting on. Takes every event queued on @p rkqu without serving
+ *        callbacks, so call it where the client is about to be destroyed
+ *        (a failed start-up); error events of other kinds are logged as a
+ *        client error.
+ * @param rkqu borrowed: the client's main queue (rd_kafka_queue_get_main),
+ *        or its consumer queue after rd_kafka_poll_set_consumer().
+ * @returns true with @p buf set to "cannot log in to the cluster:
+ *          <librdkafka's reason>", followed, for a SCRAM login with a
+ *          librdkafka older than 2.6.1, by the note that such a librdkafka
+ *          cannot log in to Kafka 4.x; false (buf untouched) otherwise.
+ */
+bool sq_kafka_login_failed(rd_kafka_queue_t *rkqu, char *buf, size_t size);
+
 #endif /* SQ_KAFKA_CONF_H */

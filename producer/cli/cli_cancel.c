@@ -92,7 +92,7 @@ static int cancel_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
 static int open_producer(const sq_cmd_t *cmd, const cancel_opts_t *opts,
                          swarmq_producer_t **pp) {
         const sq_cli_t *cli = cmd->cli;
-        char errstr[512], name[512];
+        char errstr[1024], name[512];
         swarmq_err_t err;
         size_t i;
 

@@ -503,7 +503,7 @@ static int parse_opts(const sq_cmd_t *cmd, submit_opts_t *opts, int argc,
  * @returns SQ_CLI_EXIT_OK or an exit code, with a message printed. */
 static int producer_open(submit_run_t *run) {
         const sq_cli_t *cli = run->cmd->cli;
-        char errstr[512], name[256];
+        char errstr[1024], name[256];
         swarmq_err_t err;
         size_t i;
 

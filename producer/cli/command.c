@@ -251,7 +251,7 @@ int sq_cmd_consumer_new(const sq_cmd_t *cmd, const char *const *settings,
         rd_kafka_conf_t *conf              = sq_kafka_conf_new();
         rd_kafka_t *rk                     = NULL;
         rd_kafka_resp_err_t err;
-        char errstr[512], group[96], client_id[64], hex[17];
+        char errstr[1024], group[96], client_id[64], hex[17];
         int ret;
 
         /* A throwaway group: wait subscribes without committing, replay
@@ -278,8 +278,16 @@ int sq_cmd_consumer_new(const sq_cmd_t *cmd, const char *const *settings,
 
         err = rd_kafka_metadata(rk, 0, NULL, &md, cmd->cli->connect_timeout_ms);
         if (err) {
-                sq_cmd_say(cmd, NULL, "no broker answered within %d ms: %s",
-                           cmd->cli->connect_timeout_ms, rd_kafka_err2str(err));
+                rd_kafka_queue_t *rkqu = rd_kafka_queue_get_consumer(rk);
+                /* A login the brokers refused is the cause to name. */
+                if (sq_kafka_login_failed(rkqu, errstr, sizeof(errstr)))
+                        sq_cmd_say(cmd, NULL, "%s", errstr);
+                else
+                        sq_cmd_say(cmd, NULL,
+                                   "no broker answered within %d ms: %s",
+                                   cmd->cli->connect_timeout_ms,
+                                   rd_kafka_err2str(err));
+                rd_kafka_queue_destroy(rkqu);
                 rd_kafka_destroy(rk);
                 return SQ_CLI_EXIT_BROKER;
         }

@@ -74,7 +74,7 @@ struct swarmq_producer_s {
         int64_t submit_block_ms;
         uint64_t submit_cnt; /* for the periodic poll in submit() */
         swarmq_producer_counts_t counts;
-        char last_error[512]; /* "" when none */
+        char last_error[1024]; /* "" when none */
 };
 
 const char *swarmq_version(void) {
@@ -528,9 +528,18 @@ swarmq_err_t swarmq_producer_connect(swarmq_producer_t *p, int timeout_ms,
          * record. */
         err = rd_kafka_metadata(p->rk, 0, p->rkt_tasks, &md, timeout_ms);
         if (err) {
-                sq_errstr_set(errstr, errstr_size,
-                              "no broker answered within %d ms: %s", timeout_ms,
-                              rd_kafka_err2str(err));
+                rd_kafka_queue_t *rkqu = rd_kafka_queue_get_main(p->rk);
+                /* A login the brokers refused is the cause to name (no
+                 * record was produced yet: the queue holds no delivery
+                 * report). */
+                if (sq_kafka_login_failed(rkqu, p->last_error,
+                                          sizeof(p->last_error)))
+                        sq_errstr_set(errstr, errstr_size, "%s", p->last_error);
+                else
+                        sq_errstr_set(errstr, errstr_size,
+                                      "no broker answered within %d ms: %s",
+                                      timeout_ms, rd_kafka_err2str(err));
+                rd_kafka_queue_destroy(rkqu);
                 return SWARMQ_ERR_TRANSPORT;
         }
         rd_kafka_metadata_destroy(md);

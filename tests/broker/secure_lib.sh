@@ -6,7 +6,8 @@
 # TLS certificates made by ops/kafka.sh (openssl), ACLs on. Kafka 3.9.1,
 # because librdkafka 2.0.2 cannot log in with SCRAM to Kafka 4.x (its
 # SCRAM client-final-message repeats the client nonce, which 4.x refuses
-# since CVE-2024-56128; fixed in librdkafka 2.6.1): see
+# since CVE-2024-56128; fixed in librdkafka 2.6.1): 0121 shows that on a
+# secured 4.4.0 broker of its own (SQ_KAFKA_SECURE_STATE set to it); see
 # docs/operations.md.
 #
 # use_secure_kafka sets $bootstrap, $sec (the state directory), topics and
