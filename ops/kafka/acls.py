@@ -77,13 +77,19 @@ def swarmq_acls(prefix=None, group="swarmq", exactly_once=False):
                      "processing.guarantee=exactly_once: its transactions"))
     acls += [
         (p, "WRITE", "TOPIC", t["tasks"], "LITERAL",
-         "swarmq-producer submit"),
+         "swarmq-producer submit, dlt redrive (back to the task topic)"),
         (p, "WRITE", "TOPIC", t["critical"], "LITERAL",
          "swarmq-producer submit --priority CRITICAL"),
         (p, "READ", "TOPIC", t["results"], "LITERAL",
-         "swarmq-producer wait"),
+         "swarmq-producer wait, replay --results"),
         (p, "READ", "GROUP", "swarmq-producer-wait-", "PREFIXED",
          "swarmq-producer wait (a throwaway group, no commits)"),
+        (p, "READ", "TOPIC", t["events"], "LITERAL",
+         "swarmq-producer replay (the events, its default)"),
+        (p, "READ", "TOPIC", t["dlt"], "LITERAL",
+         "swarmq-producer dlt list, dlt redrive"),
+        (p, "READ", "GROUP", f"swarmq-redrive-{t['dlt']}", "LITERAL",
+         "swarmq-producer dlt redrive: what it sent, not sent twice"),
     ]
     return acls
 
@@ -107,16 +113,15 @@ def admin_client(path):
     return AdminClient(conf)
 
 
-def bindings(acls):
-    from confluent_kafka.admin import (AclBinding, AclOperation,
-                                       AclPermissionType, ResourcePatternType,
-                                       ResourceType)
-    out = []
-    for principal, op, rtype, name, pattern, _ in acls:
-        out.append(AclBinding(ResourceType[rtype], name,
-                              ResourcePatternType[pattern], principal, "*",
-                              AclOperation[op], AclPermissionType.ALLOW))
-    return out
+def bindings(acls, match=False):
+    """The entries as AclBinding objects (CreateAcls), or with match=True
+    as AclBindingFilter objects that match exactly those (DeleteAcls)."""
+    from confluent_kafka import admin
+    make = admin.AclBindingFilter if match else admin.AclBinding
+    return [make(admin.ResourceType[rtype], name,
+                 admin.ResourcePatternType[pattern], principal, "*",
+                 admin.AclOperation[op], admin.AclPermissionType.ALLOW)
+            for principal, op, rtype, name, pattern, _ in acls]
 
 
 def wait_all(futures, what):
@@ -128,19 +133,6 @@ def wait_all(futures, what):
             print(f"acls.py: {what} {binding}: {e}", file=sys.stderr)
             bad += 1
     return bad
-
-
-def filters(acls):
-    from confluent_kafka.admin import (AclBindingFilter, AclOperation,
-                                       AclPermissionType, ResourcePatternType,
-                                       ResourceType)
-    out = []
-    for principal, op, rtype, name, pattern, _ in acls:
-        out.append(AclBindingFilter(ResourceType[rtype], name,
-                                    ResourcePatternType[pattern], principal,
-                                    "*", AclOperation[op],
-                                    AclPermissionType.ALLOW))
-    return out
 
 
 def main():
@@ -190,11 +182,11 @@ def main():
         return 1 if wait_all(admin.create_topics(new, request_timeout=30),
                              "cannot create topic") else 0
     if a.command == "grant":
-        bad = wait_all(admin.create_acls(bindings(chosen), request_timeout=30),
-                       "cannot create")
+        futs = admin.create_acls(bindings(chosen), request_timeout=30)
     else:
-        futs = admin.delete_acls(filters(chosen), request_timeout=30)
-        bad = wait_all(futs, "cannot delete")
+        futs = admin.delete_acls(bindings(chosen, match=True),
+                                 request_timeout=30)
+    bad = wait_all(futs, f"cannot {a.command}")
     for x in chosen:
         print(f"acls.py: {a.command}: {describe(x)}", file=sys.stderr)
     return 1 if bad else 0

@@ -41,6 +41,7 @@
 #include "cli_reader.h"
 #include "config.h"
 
+#include "kafka_conf.h"
 #include "log.h"
 #include "retry.h"
 #include "task.h"
@@ -737,6 +738,14 @@ static void print_outcome(dlt_state_t *st, const char *action,
         putchar('\n');
 }
 
+/* Why a dead letter was not delivered to @p topic: the missing ACL
+ * named ("Write on topic T denied (...)"), or librdkafka's words. */
+static void delivery_error(rd_kafka_resp_err_t err, const char *topic,
+                           char *buf, size_t size) {
+        if (!sq_kafka_acl_denied(err, "Write", topic, NULL, NULL, buf, size))
+                snprintf(buf, size, "%s", rd_kafka_err2str(err));
+}
+
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                       void *opaque) {
         dlt_msg_t *msg = rkm->_private;
@@ -750,16 +759,16 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         sq_assert(st->in_flight > 0);
         st->in_flight--;
         if (rkm->err) {
+                const char *topic = rd_kafka_topic_name(rkm->rkt);
+                char why[512];
+                delivery_error(rkm->err, topic, why, sizeof(why));
                 st->failed++;
                 print_outcome(st, "failed", msg->dlt_partition, msg->dlt_offset,
-                              msg->task_id, rd_kafka_topic_name(rkm->rkt), -1,
-                              -1, rd_kafka_err2str(rkm->err));
+                              msg->task_id, topic, -1, -1, why);
                 sq_cmd_say(st->cmd, NULL,
                            "delivery of dlt partition %" PRId32
                            " offset %" PRId64 " to %s failed: %s",
-                           msg->dlt_partition, msg->dlt_offset,
-                           rd_kafka_topic_name(rkm->rkt),
-                           rd_kafka_err2str(rkm->err));
+                           msg->dlt_partition, msg->dlt_offset, topic, why);
         } else {
                 st->redriven++;
                 if (st->memory)
@@ -853,9 +862,10 @@ static void redrive_one(dlt_state_t *st, const dlt_rec_t *rec) {
         }
         if (err) {
                 rd_kafka_headers_destroy(hdrs);
+                delivery_error(err, topic, errstr, sizeof(errstr));
                 st->failed++;
                 print_outcome(st, "failed", rkm->partition, rkm->offset, id,
-                              topic, -1, -1, rd_kafka_err2str(err));
+                              topic, -1, -1, errstr);
                 sq_free(msg);
                 return;
         }

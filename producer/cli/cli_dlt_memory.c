@@ -6,6 +6,8 @@
  */
 #include "cli_dlt_memory.h"
 
+#include "kafka_conf.h"
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +152,37 @@ static char *part_format(part_t *part, size_t *droppedp) {
         return buf;
 }
 
+/* rd_kafka_committed() in slices of half a second: for a group the
+ * principal may not use, librdkafka looks for the coordinator until the
+ * timeout and says why only on the consumer queue, where this looks
+ * between slices. @returns the error, with @p denied set ("Read on group
+ * G denied (...)") when it is the group's ACL, "" otherwise. */
+static rd_kafka_resp_err_t committed(sq_dlt_memory_t *mem,
+                                     rd_kafka_topic_partition_list_t *list,
+                                     char *denied, size_t size) {
+        int left = mem->cmd->cli->connect_timeout_ms;
+        rd_kafka_message_t *rkm;
+        rd_kafka_resp_err_t err;
+
+        *denied = '\0';
+        for (;;) {
+                int slice = SQ_MIN(left, 500);
+                err       = rd_kafka_committed(mem->rk, list, slice);
+                left -= slice;
+                if (err != RD_KAFKA_RESP_ERR__TIMED_OUT)
+                        return err;
+                while ((rkm = rd_kafka_consumer_poll(mem->rk, 0))) {
+                        rd_kafka_resp_err_t rkm_err = rkm->err;
+                        rd_kafka_message_destroy(rkm);
+                        if (sq_kafka_acl_denied(rkm_err, "Read", NULL,
+                                                mem->group, NULL, denied, size))
+                                return rkm_err;
+                }
+                if (left <= 0)
+                        return err;
+        }
+}
+
 int sq_dlt_memory_load(const sq_cmd_t *cmd, const char *dlt_topic,
                        sq_dlt_memory_t **memp) {
         const struct rd_kafka_metadata *md = NULL;
@@ -158,6 +191,7 @@ int sq_dlt_memory_load(const sq_cmd_t *cmd, const char *dlt_topic,
         const char *settings[3];
         rd_kafka_topic_t *rkt;
         rd_kafka_resp_err_t err;
+        char denied[512];
         int32_t i, p;
         int ret;
 
@@ -203,12 +237,13 @@ int sq_dlt_memory_load(const sq_cmd_t *cmd, const char *dlt_topic,
         list = rd_kafka_topic_partition_list_new(mem->parts_cnt);
         for (p = 0; p < mem->parts_cnt; p++)
                 rd_kafka_topic_partition_list_add(list, dlt_topic, p);
-        err = rd_kafka_committed(mem->rk, list, cmd->cli->connect_timeout_ms);
+        err = committed(mem, list, denied, sizeof(denied));
         if (err) {
                 sq_cmd_say(cmd, NULL,
                            "cannot read what earlier redrives recorded in "
                            "group %s: %s",
-                           mem->group, rd_kafka_err2str(err));
+                           mem->group,
+                           *denied ? denied : rd_kafka_err2str(err));
                 rd_kafka_topic_partition_list_destroy(list);
                 sq_dlt_memory_destroy(mem);
                 return SQ_CLI_EXIT_BROKER;

@@ -13,6 +13,7 @@
  */
 #include "cli_reader.h"
 
+#include "kafka_conf.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -156,6 +157,7 @@ static int load_partitions(sq_reader_t *st, rd_kafka_t *rk) {
         rd_kafka_topic_t *rkt;
         rd_kafka_resp_err_t err;
         int i, ret = SQ_CLI_EXIT_BROKER;
+        char denied[512];
 
         rkt = rd_kafka_topic_new(rk, st->opts.topic, NULL);
         err = rd_kafka_metadata(rk, 0, rkt, &md, cli->connect_timeout_ms);
@@ -168,6 +170,12 @@ static int load_partitions(sq_reader_t *st, rd_kafka_t *rk) {
                 goto done;
         }
         mt = md->topic_cnt == 1 ? &md->topics[0] : NULL;
+        if (mt && sq_kafka_acl_denied(mt->err, "Read", st->opts.topic, NULL,
+                                      NULL, denied, sizeof(denied))) {
+                /* Read implies the Describe this request needs. */
+                sq_cmd_say(st->cmd, &st->prog, "%s", denied);
+                goto done;
+        }
         if (!mt || mt->err || mt->partition_cnt == 0) {
                 sq_cmd_say(st->cmd, &st->prog, "topic %s: %s", st->opts.topic,
                            mt && mt->err ==
@@ -429,11 +437,26 @@ static int sort_message(sq_reader_t *st, rd_kafka_t *rk,
         *handp = false;
 
         if (rkm->err && rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                char errstr[512];
                 if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
-                        char errstr[512];
                         rd_kafka_fatal_error(rk, errstr, sizeof(errstr));
                         sq_cmd_say(st->cmd, &st->prog,
                                    "fatal consumer error: %s", errstr);
+                        return SQ_CLI_EXIT_BROKER;
+                }
+                /* The reader's group.id is only there because librdkafka
+                 * 2.0 refuses assign() without one: it joins nothing and
+                 * commits nothing, so the principal needs no ACL on it,
+                 * and librdkafka's search for its coordinator, refused,
+                 * is no error of the read. */
+                if (rkm->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED)
+                        return SQ_CLI_EXIT_OK;
+                /* Describe without Read: the fetch is refused, again and
+                 * again. */
+                if (rkm->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED &&
+                    sq_kafka_acl_denied(rkm->err, "Read", st->opts.topic, NULL,
+                                        NULL, errstr, sizeof(errstr))) {
+                        sq_cmd_say(st->cmd, &st->prog, "%s", errstr);
                         return SQ_CLI_EXIT_BROKER;
                 }
                 /* Transient (a broker went away): librdkafka retries. */

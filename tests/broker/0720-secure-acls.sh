@@ -7,9 +7,13 @@
 # ACLs of ops/kafka/acls.py (the list README.md shows), run every kind of
 # task: normal, CRITICAL, failing ones that are retried and dead-lettered,
 # then the same group under processing.guarantee=exactly_once (its
-# transactional id ACL). Every task has its result; neither instance logs
-# an error; no password appears in the logs, --dump-config, /status,
-# /metrics or /events. 0721 takes the ACLs away one at a time.
+# transactional id ACL); swarmq-producer's operator commands run with the
+# same ACLs: replay of the results and of the events, dlt list, and dlt
+# redrive twice (the second sends only the dead letters the first did
+# not, from what the first recorded in its group). Every task has its
+# result; no instance or command logs an error; no password appears in
+# the logs, --dump-config, /status, /metrics or /events. 0721 takes the
+# ACLs away one at a time.
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/secure_lib.sh"
 use_secure_kafka
@@ -40,6 +44,39 @@ assert_eq "results" "$(sed -n 's/^results: \([0-9]*\) total.*/\1/p' "$work/wait.
 assert_eq "dead-lettered (retried once through the retry topic)" \
         "$(sed -n 's/.*DEAD_LETTERED=\([0-9]*\).*/\1/p' "$work/wait.out")" 3
 assert_eq "retries" "$(metric_sum "$c1_http" '^swarmq_retries_total')" 3
+
+# cli NAME CMD...: a swarmq-producer command as User:producer; its
+# output in $work/NAME.out, its stderr in $work/NAME.log (no error line).
+cli() {
+        local name=$1
+        shift
+        "${psec[@]}" "$@" >"$work/$name.out" 2>"$work/$name.log" ||
+                fail "swarmq-producer $* as User:producer failed: $(tail -n 3 "$work/$name.log")"
+        if grep -E ' (WARN|ERR|CRIT) ' "$work/$name.log"; then
+                fail "swarmq-producer $* logged an error with every ACL it needs granted"
+        fi
+}
+cli replay-results replay --results
+assert_eq "tasks in replay --results" \
+        "$(grep -o '"task_id":"[^"]*"' "$work/replay-results.out" | sort -u | wc -l)" 48
+cli replay-events replay --type dead_lettered
+assert_eq "dead_lettered events in replay" "$(wc -l <"$work/replay-events.out")" 3
+cli dlt-list dlt list --topic "$t_dlt"
+assert_eq "dead letters in dlt list" "$(grep -c '^dlt=' "$work/dlt-list.out")" 3
+cli redrive1 dlt redrive --topic "$t_dlt" --yes
+assert_eq "dead letters redriven" "$(grep -c '^redriven ' "$work/redrive1.out")" 3
+# dlt_count: the dead letters in the topic (dlt list).
+dlt_count() {
+        "${psec[@]}" dlt list --topic "$t_dlt" 2>/dev/null | grep -c '^dlt='
+}
+# They fail again (the fail type): three more dead letters.
+wait_until 60 "the redriven tasks dead-lettered again" -- value_is == 6 dlt_count
+cli redrive2 dlt redrive --topic "$t_dlt" --yes
+assert_eq "second redrive: sent" "$(grep -c '^redriven ' "$work/redrive2.out")" 3
+assert_eq "second redrive: already sent by the first" \
+        "$(grep -c '^already-redriven ' "$work/redrive2.out")" 3
+wait_until 60 "the second redrive's tasks dead-lettered again" -- value_is == 9 dlt_count
+log "ok: replay --results (48 tasks), replay (3 dead_lettered events), dlt list (3), dlt redrive (3, then 3 new and 3 already sent) as User:producer"
 
 # What an operator may show: none of it holds a password.
 sq_http_get "$c1_http/status" >"$work/status.json"

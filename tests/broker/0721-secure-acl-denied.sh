@@ -13,7 +13,10 @@
 #     record is dropped with an error line, the result is written;
 #   Write on the transactional id: an exactly_once instance does not
 #     start, and says why;
-#   swarmq-producer: submit and wait fail at once, naming the ACL.
+#   swarmq-producer: submit and wait fail at once, naming the ACL (exit
+#     1); replay, dlt list and dlt redrive without Read on their topic or
+#     redrive's group too (exit 3); dlt redrive without Write on the task
+#     topic reports each dead letter failed, naming it (exit 1).
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/secure_lib.sh"
 use_secure_kafka
@@ -67,13 +70,13 @@ result_of() {
         cat "$work/result.json"
 }
 
-# cli_denied TEXT CMD...: the swarmq-producer command fails (exit 1)
-# within 30 s and says TEXT.
+# cli_denied TEXT CMD...: the swarmq-producer command fails (exit 1, or
+# $want) within 30 s and says TEXT.
 cli_denied() {
-        local text=$1 rc=0
+        local text=$1 rc=0 want=${want:-1}
         shift
         timeout 30 "$@" >"$work/cli.out" 2>&1 || rc=$?
-        [[ $rc == 1 ]] || fail "swarmq-producer $*: exit $rc, expected 1: $(tail -n 3 "$work/cli.out")"
+        [[ $rc == "$want" ]] || fail "swarmq-producer $*: exit $rc, expected $want: $(tail -n 3 "$work/cli.out")"
         grep -qF -- "$text" "$work/cli.out" ||
                 fail "swarmq-producer did not say '$text': $(tail -n 3 "$work/cli.out")"
         log "ok: swarmq-producer: $(grep -F -- "$text" "$work/cli.out" | head -n 1)"
@@ -161,6 +164,12 @@ for ((i = 1; i <= n; i++)); do
                 ;;
         "User:producer Write on topic $t_tasks")
                 cli_denied "Write on topic $t_tasks denied" "${psec[@]}" submit --count 1
+                # The dead letters of the Write on results and retry
+                # cases, back to the task topic: each one fails.
+                cli_denied "Write on topic $t_tasks denied" "${psec[@]}" dlt redrive \
+                        --topic "$t_dlt" --yes
+                grep -q '^failed dlt=.* error="Write on topic '"$t_tasks"' denied' "$work/cli.out" ||
+                        fail "dlt redrive did not name the ACL for each dead letter: $(tail -n 3 "$work/cli.out")"
                 ;;
         "User:producer Write on topic $t_critical")
                 cli_denied "Write on topic $t_critical denied" "${psec[@]}" submit --count 1 \
@@ -168,10 +177,24 @@ for ((i = 1; i <= n; i++)); do
                 ;;
         "User:producer Read on topic $t_results")
                 cli_denied "Read on topic $t_results denied" "${psec[@]}" wait --count 1
+                want=3 cli_denied "Read on topic $t_results denied" "${psec[@]}" replay --results
                 ;;
         "User:producer Read on group swarmq-producer-wait-*")
                 cli_denied "Read on group swarmq-producer-wait-* (a prefixed ACL) denied" \
                         "${psec[@]}" wait --count 1
+                ;;
+        "User:producer Read on topic $t_events")
+                want=3 cli_denied "Read on topic $t_events denied" "${psec[@]}" replay
+                ;;
+        "User:producer Read on topic $t_dlt")
+                want=3 cli_denied "Read on topic $t_dlt denied" "${psec[@]}" dlt list \
+                        --topic "$t_dlt"
+                want=3 cli_denied "Read on topic $t_dlt denied" "${psec[@]}" dlt redrive \
+                        --topic "$t_dlt" --yes
+                ;;
+        "User:producer Read on group swarmq-redrive-$t_dlt")
+                want=3 cli_denied "Read on group swarmq-redrive-$t_dlt denied" \
+                        "${psec[@]}" dlt redrive --topic "$t_dlt" --yes
                 ;;
         *)
                 fail "no check for the ACL '$what': add one"

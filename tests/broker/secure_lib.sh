@@ -11,8 +11,8 @@
 # docs/operations.md.
 #
 # use_secure_kafka sets $bootstrap, $sec (the state directory), topics and
-# group unique to the test (as use_real_kafka), creates the topics as the
-# super user, and sets:
+# group unique to the test (test_topics, as use_real_kafka), creates the
+# topics as the super user, and sets:
 #   consumer_secure_args   swarmq-consumer's login (--config FILE: the
 #                          password never on a command line) and topics
 #   psec                   the command array of swarmq-producer logged in
@@ -33,23 +33,11 @@ use_secure_kafka() {
                 sed -n 's/^bootstrap.servers=//p')
         [[ -n "$bootstrap" ]] || fail "the secured broker of $sec is not running"
         python=$(bash "$src/ops/venv.sh" | tail -n 1) || fail "ops/venv.sh failed"
-        prefix="${test_name//[^A-Za-z0-9]/-}-$$"
-        t_tasks=$prefix-tasks
-        t_critical=$prefix-critical
-        t_results=$prefix-results
-        t_events=$prefix-events
-        t_dlt=$prefix-dlt
-        t_retry=$prefix-retry
-        t_control=$prefix-control
-        group=$prefix-group
+        test_topics
         consumer_secure_args=(--config "$sec/swarmq-consumer.properties"
-                -g "$group" -X "topic.tasks=$t_tasks"
-                -X "topic.critical=$t_critical" -X "topic.results=$t_results"
-                -X "topic.events=$t_events" -X "topic.dlt=$t_dlt"
-                -X "topic.retry=$t_retry" -X "topic.control=$t_control")
+                "${consumer_topic_args[@]}")
         psec=("$producer_bin" -F "$sec/client-producer.properties"
-                --topic-tasks "$t_tasks" --topic-critical "$t_critical"
-                --topic-results "$t_results" --topic-events "$t_events")
+                "${producer_topic_args[@]}")
         secrets=$(cut -d= -f2- "$sec/secrets")
         acl topics --partitions 3 || fail "cannot create the topics as admin"
         log "secured Kafka $(cat "$sec/kafka-version") at $bootstrap" \

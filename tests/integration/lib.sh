@@ -117,10 +117,21 @@ metric_sum() {
 # $t_tasks $t_critical $t_results $t_events $t_dlt $t_retry $t_control
 # (cancel takes --topic-control "$t_control").
 use_real_kafka() {
-        local state=${SQ_KAFKA_STATE:-$build/tests/kafka} prefix
+        local state=${SQ_KAFKA_STATE:-$build/tests/kafka}
         bootstrap=$(bash "$src/ops/kafka.sh" env --state-dir "$state" |
                 sed -n 's/^bootstrap.servers=//p')
         [[ -n "$bootstrap" ]] || fail "no real Kafka broker running (ops/kafka.sh status --state-dir $state)"
+        test_topics
+        kafka_state=$state
+        log "real Kafka $(cat "$state/kafka-version" 2>/dev/null) at $bootstrap, topics $prefix-*"
+}
+
+# test_topics: topic and group names unique to this test run on a shared
+# broker: $prefix (the test's name and pid), $t_tasks $t_critical
+# $t_results $t_events $t_dlt $t_retry $t_control $t_schedules, $group,
+# and the options that name them: "${consumer_topic_args[@]}" (the group
+# too) and "${producer_topic_args[@]}".
+test_topics() {
         prefix="${test_name//[^A-Za-z0-9]/-}-$$"
         t_tasks=$prefix-tasks
         t_critical=$prefix-critical
@@ -138,8 +149,6 @@ use_real_kafka() {
                 -X "topic.schedules=$t_schedules")
         producer_topic_args=(--topic-tasks "$t_tasks" --topic-critical "$t_critical"
                 --topic-results "$t_results" --topic-events "$t_events")
-        kafka_state=$state
-        log "real Kafka $(cat "$state/kafka-version" 2>/dev/null) at $bootstrap, topics $prefix-*"
 }
 
 # use_python_peer: the independent Python peer (confluent-kafka + fastavro in
