@@ -28,6 +28,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/ops/lib.sh"
+source "$root/tests/bench/lib.sh"
 
 count=20000 conc=4 bootstrap= b= only=celery,sidekiq,swarmq
 die() { echo "bench jobqueues: $*" >&2; exit 2; }
@@ -62,26 +63,11 @@ fi
 if want sidekiq; then
         command -v sidekiq >/dev/null || die "sidekiq not found (apt-get install -y ruby-sidekiq)"
 fi
-if want swarmq && [[ -z "$b" ]]; then
-        "$root/ops/deps.sh" >&2
-        "$root/ops/build.sh" "$root/build-bench" -DCMAKE_BUILD_TYPE=Release -DSWARMQ_TESTS=ON >&2
-        b=$root/build-bench
+if want swarmq; then
+        bench_default_build
 fi
 
-work=$(mktemp -d /tmp/swarmq-jobqueues.XXXXXX)
-pids=()
-started_kafka=
-cleanup() {
-        local i
-        for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-                kill -TERM "${pids[i]}" 2>/dev/null || true
-                wait "${pids[i]}" 2>/dev/null || true
-        done
-        [[ -n "$started_kafka" ]] &&
-                bash "$root/ops/kafka.sh" stop --state-dir "$started_kafka" >/dev/null 2>&1
-        rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir jobqueues
 
 # cpu_tree PID: user + system CPU seconds of PID and its descendants.
 cpu_tree() {
@@ -179,12 +165,7 @@ for _ in range($count):
         measure celery $! "$redis_pid" celery_done || { tail -20 "$work/celery.log" >&2; exit 1; }
         versions+=("Celery $("$py" -c 'import celery; print(celery.__version__)')")
         rows+=("| Celery, prefork pool of $conc, Redis broker and result backend | $rate_celery | $cpu_celery | $store_celery (redis-server) | each result in Redis; the queue and results in memory, RDB snapshots (a crash loses what came after the last one) |")
-        kill -TERM "${pids[-1]}" 2>/dev/null || true
-        wait "${pids[-1]}" 2>/dev/null || true
-        unset 'pids[-1]'
-        kill -TERM "$redis_pid"
-        wait "$redis_pid" 2>/dev/null || true
-        unset 'pids[-1]'
+        bench_stop_pids # the worker, then its redis-server
 fi
 
 if want sidekiq; then
@@ -221,45 +202,24 @@ end
                 value_is -ge "$count" sidekiq_processed >/dev/null
         versions+=("Sidekiq $(ruby -e 'require "sidekiq"; puts Sidekiq::VERSION')")
         rows+=("| Sidekiq, $conc threads, Redis | $rate_sidekiq | $cpu_sidekiq | $store_sidekiq (redis-server) | no results; the queue in memory, RDB snapshots |")
-        kill -TERM "${pids[-1]}" 2>/dev/null || true
-        wait "${pids[-1]}" 2>/dev/null || true
-        unset 'pids[-1]'
-        kill -TERM "$redis_pid"
-        wait "$redis_pid" 2>/dev/null || true
-        unset 'pids[-1]'
+        bench_stop_pids # the worker, then its redis-server
 fi
 
 if want swarmq; then
         [[ -x "$b/consumer/swarmq-consumer" && -x "$b/tests/bench/sweep_gen" ]] ||
                 die "no swarmq-consumer or sweep_gen in '$b' (build with -DSWARMQ_TESTS=ON)"
-        if [[ -z "$bootstrap" ]]; then
-                started_kafka=$work/kafka
-                bootstrap=$(bash "$root/ops/kafka.sh" start --state-dir "$started_kafka" |
-                        sed -n 's/^bootstrap.servers=//p')
-                [[ -n "$bootstrap" ]] || die "the Kafka broker did not start"
-        fi
+        [[ -n "$bootstrap" ]] || bench_start_kafka "$work/kafka"
         # The broker's process, by the port it listens on (the first broker
         # of the bootstrap list), for its CPU.
         kafka_port=${bootstrap%%,*}
         kafka_pid=$(ss -Hltnp "sport = :${kafka_port##*:}" 2>/dev/null |
                 sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
         p=jobq-$(date +%s)-$$
-        for t in tasks critical retry dlt results events; do
-                "$b/tests/bench/sweep_gen" -b "$bootstrap" -t "$p-$t" -n 0 -p 12 >/dev/null
-        done
+        bench_make_topics "$b" "$p" 12
         echo "bench jobqueues: swarmq: submitting $count noop tasks" >&2
-        "$b/producer/swarmq-producer" -b "$bootstrap" --topic-tasks "$p-tasks" \
-                --topic-critical "$p-critical" -q submit --count "$count" \
-                --type noop --priority NORMAL --id-prefix "$p"
-        "$b/consumer/swarmq-consumer" -b "$bootstrap" --http-port auto -i "$p" -g "$p" \
-                -X "topic.tasks=$p-tasks" -X "topic.critical=$p-critical" \
-                -X "topic.retry=$p-retry" -X "topic.dlt=$p-dlt" \
-                -X "topic.results=$p-results" -X "topic.events=$p-events" \
-                -X executor.threads="$conc" -l warning \
-                >"$work/consumer.out" 2>"$work/consumer.log" &
-        pids+=($!)
-        consumer_pid=$!
-        http=$(sq_wait_line "$work/consumer.out" http.url 60)
+        bench_submit "$b" "$p" "$count"
+        bench_start_swarmq "$b" "$p" "$p" "$p" "$work/consumer" -X executor.threads="$conc"
+        consumer_pid=$bench_pid http=$bench_http
         swarmq_done() {
                 sq_http_get "$http/metrics" | awk '
                         $1 ~ /^swarmq_tasks_total/ { s += $2 }

@@ -24,6 +24,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/ops/lib.sh"
+source "$root/tests/bench/lib.sh"
 
 bootstrap= b= count=20000 levels=10,50,90 max_rate= threads=4 partitions=12
 extra=()
@@ -49,49 +50,19 @@ done
 [[ -z "$max_rate" || "$max_rate" =~ ^[1-9][0-9]*$ ]] || die "--max-rate must be a positive integer"
 command -v kcat >/dev/null || die "kcat not found (apt-get install -y kcat)"
 
-work=$(mktemp -d /tmp/swarmq-latency.XXXXXX)
-consumer_pid=
-cleanup() {
-        if [[ -n "$consumer_pid" ]]; then
-                kill -TERM "$consumer_pid" 2>/dev/null || true
-                wait "$consumer_pid" 2>/dev/null || true
-        fi
-        rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir latency
 
 run_id=$(date +%s)-$$
 # make_topics PREFIX: the six topics, results with the broker's append time.
 make_topics() {
-        local t
-        for t in tasks critical retry dlt events; do
-                "$b/tests/bench/sweep_gen" -b "$bootstrap" -t "$1-$t" -n 0 \
-                        -p "$partitions" >/dev/null
-        done
-        "$b/tests/bench/sweep_gen" -b "$bootstrap" -t "$1-results" -n 0 \
-                -p "$partitions" -c message.timestamp.type=LogAppendTime >/dev/null
-}
-submit() { # PREFIX COUNT RATE
-        "$b/producer/swarmq-producer" -b "$bootstrap" --topic-tasks "$1-tasks" \
-                --topic-critical "$1-critical" -q submit --count "$2" \
-                --rate "$3" --type noop --priority NORMAL --id-prefix "$1"
+        bench_make_topics "$b" "$1" "$partitions" -c message.timestamp.type=LogAppendTime
 }
 start_consumer() { # PREFIX
-        local p=$1
-        "$b/consumer/swarmq-consumer" -b "$bootstrap" --http-port auto -i "$p" -g "$p" \
-                -X "topic.tasks=$p-tasks" -X "topic.critical=$p-critical" \
-                -X "topic.retry=$p-retry" -X "topic.dlt=$p-dlt" \
-                -X "topic.results=$p-results" -X "topic.events=$p-events" \
-                -X executor.threads="$threads" -l warning "${extra[@]}" \
-                >"$work/$p.out" 2>"$work/$p.log" &
-        consumer_pid=$!
-        http=$(sq_wait_line "$work/$p.out" http.url 60)
+        bench_start_swarmq "$b" "$1" "$1" "$1" "$work/$1" \
+                -X executor.threads="$threads" "${extra[@]}"
+        http=$bench_http
 }
-stop_consumer() {
-        kill -TERM "$consumer_pid" 2>/dev/null || true
-        wait "$consumer_pid" 2>/dev/null || true
-        consumer_pid=
-}
+stop_consumer() { bench_stop_pids; }
 wait_results() { # PREFIX COUNT
         "$b/producer/swarmq-producer" -b "$bootstrap" --topic-results "$1-results" \
                 -q wait --count "$2" --timeout-ms 600000 >/dev/null ||
@@ -112,7 +83,7 @@ if [[ -z "$max_rate" ]]; then
         p=lat-$run_id-max
         make_topics "$p"
         echo "bench latency: maximum throughput: a backlog of $count noop tasks" >&2
-        submit "$p" "$count" 0
+        bench_submit "$b" "$p" "$count" 0
         start_consumer "$p"
         wait_results "$p" "$count"
         stop_consumer
@@ -137,7 +108,7 @@ for pct in "${pcts[@]}"; do
         wait_until 120 "bench latency: instance $p ready" --every 0.1 -- \
                 value_is == 200 sq_http_status "$http/readyz"
         echo "bench latency: $pct% of the maximum: $n tasks at $rate tasks/s" >&2
-        submit "$p" "$n" "$rate"
+        bench_submit "$b" "$p" "$n" "$rate"
         wait_results "$p" "$n"
         stop_consumer
         created_times "$p" | sort >"$work/created"

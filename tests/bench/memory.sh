@@ -16,6 +16,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/ops/lib.sh"
+source "$root/tests/bench/lib.sh"
 
 build=$root/build
 count=100000
@@ -30,17 +31,7 @@ while (($#)); do
         esac
 done
 command -v curl >/dev/null || { echo "memory.sh: needs curl" >&2; exit 2; }
-work=$(mktemp -d /tmp/swarmq-membench.XXXXXX)
-pids=()
-cleanup() {
-        local i
-        for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-                kill -TERM "${pids[i]}" 2>/dev/null || true
-                wait "${pids[i]}" 2>/dev/null || true
-        done
-        rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir membench
 
 # scrape: one timed scrape of $url/metrics into times, rss into peak;
 # succeeds once $count tasks finished.
@@ -83,15 +74,7 @@ run() {
                 "$(echo "$(echo "$sorted" | sed -n "$((n / 2 + 1))p") * 1000" | bc -l)" \
                 "$(echo "$(echo "$sorted" | tail -n 1) * 1000" | bc -l)" \
                 "$(awk '$1 == "swarmq_memory_pauses_total" { print $2 }' "$work/m.txt")"
-        cleanup_run
-}
-cleanup_run() {
-        local i
-        for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-                kill -TERM "${pids[i]}" 2>/dev/null || true
-                wait "${pids[i]}" 2>/dev/null || true
-        done
-        pids=()
+        bench_stop_pids # the consumer, then its broker
 }
 
 echo "$count noop tasks (100-byte payloads), 1 consumer, 4 executors, $(nproc) cores; build $build"

@@ -37,6 +37,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/ops/lib.sh"
+source "$root/tests/bench/lib.sh"
 
 broker=mock bootstrap= b= count=100000 threads=4 partitions=12
 publish=all,terminal rounds=1 base=
@@ -83,11 +84,7 @@ for m in "${modes[@]}"; do
         [[ " ${ks[*]} " == *" $k "* ]] || ks+=("$k")
 done
 
-if [[ -z "$b" ]]; then
-        "$root/ops/deps.sh" >&2
-        "$root/ops/build.sh" "$root/build-bench" -DCMAKE_BUILD_TYPE=Release -DSWARMQ_TESTS=ON >&2
-        b=$root/build-bench
-fi
+bench_default_build
 [[ -x "$b/consumer/swarmq-consumer" && -x "$b/tests/bench/raw_pipe" ]] ||
         die "no swarmq-consumer or raw_pipe in '$b' (build with -DSWARMQ_TESTS=ON)"
 builds=(new)
@@ -98,21 +95,7 @@ if [[ -n "$base" ]]; then
         build_dir[base]=$base
 fi
 
-work=$(mktemp -d /tmp/swarmq-bench.XXXXXX)
-pids=()
-started_kafka=
-# Stop in reverse order: consumers before the broker they need to close.
-cleanup() {
-        local i
-        for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-                kill -TERM "${pids[i]}" 2>/dev/null || true
-                wait "${pids[i]}" 2>/dev/null || true
-        done
-        [[ -n "$started_kafka" ]] &&
-                bash "$root/ops/kafka.sh" stop --state-dir "$started_kafka" >/dev/null 2>&1
-        rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir bench
 
 # Every topic of every run, named up front (the mock needs them at start).
 run_id=$(date +%s)-$$
@@ -139,9 +122,7 @@ if [[ -z "$bootstrap" && "$broker" == mock ]]; then
         pids+=($!)
         bootstrap=$(sq_wait_line "$work/broker.out" bootstrap.servers 30)
 elif [[ -z "$bootstrap" ]]; then
-        started_kafka=$b/kafka-bench
-        bootstrap=$(bash "$root/ops/kafka.sh" start --state-dir "$started_kafka" \
-                --partitions "$partitions" | sed -n 's/^bootstrap.servers=//p')
+        bench_start_kafka "$b/kafka-bench" --partitions "$partitions"
 fi
 if [[ "$broker" == real ]]; then
         # CreateTopics (the mock does not answer it): every topic exists,
@@ -195,19 +176,10 @@ run_swarmq() {
         local bd=${build_dir[$1]} p
         p=$(sq_prefix "$1" "$2" "$3")
         echo "bench pipe: round $3: submitting $count noop tasks ($1 build, events.publish=$2)" >&2
-        "$bd/producer/swarmq-producer" -b "$bootstrap" --topic-tasks "$p-tasks" \
-                --topic-critical "$p-critical" -q submit --count "$count" \
-                --type noop --priority NORMAL --id-prefix "$p"
-        "$bd/consumer/swarmq-consumer" -b "$bootstrap" --http-port auto -i "$p" -g "$p" \
-                -X "topic.tasks=$p-tasks" -X "topic.critical=$p-critical" \
-                -X "topic.retry=$p-retry" -X "topic.dlt=$p-dlt" \
-                -X "topic.results=$p-results" -X "topic.events=$p-events" \
-                -X executor.threads="$threads" -X events.publish="$2" \
-                -l warning "${extra[@]}" \
-                >"$work/consumer.out" 2>"$work/consumer.log" &
-        consumer_pid=$!
-        pids+=($consumer_pid)
-        http=$(sq_wait_line "$work/consumer.out" http.url 60)
+        bench_submit "$bd" "$p" "$count"
+        bench_start_swarmq "$bd" "$p" "$p" "$p" "$work/consumer" \
+                -X executor.threads="$threads" -X events.publish="$2" "${extra[@]}"
+        consumer_pid=$bench_pid http=$bench_http
         t_first=$(date +%s.%N)
         cpu_first=$(cpu_of "$consumer_pid")
         if ! wait_until 600 "bench pipe: swarmq finished $count tasks" --every 0.02 -- sample; then
@@ -219,8 +191,7 @@ run_swarmq() {
                 'BEGIN { printf "%.0f", n / (z - a) }')
         sq_cpu=$(awk -v n="$count" -v a="$cpu_first" -v z="$cpu_last" \
                 'BEGIN { printf "%.2f", (z - a) * 100000 / n }')
-        kill -TERM "$consumer_pid" 2>/dev/null || true
-        wait "$consumer_pid" 2>/dev/null || true
+        bench_stop "$consumer_pid"
         unset 'pids[${#pids[@]}-1]'
         echo "bench pipe: round $3: swarmq ($1 build, events.publish=$2): $sq_rate tasks/s, $sq_cpu CPU s per 100k (peak RSS $sq_rss kB)" >&2
 }

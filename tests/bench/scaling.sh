@@ -20,6 +20,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/ops/lib.sh"
+source "$root/tests/bench/lib.sh"
 
 bootstrap= b= count=6000 sleep_ms=20 threads=4 sizes=1,2,3
 die() { echo "bench scaling: $*" >&2; exit 2; }
@@ -39,17 +40,13 @@ for v in "$count" "$sleep_ms" "$threads"; do
         [[ "$v" =~ ^[1-9][0-9]*$ ]] || die "--count, --sleep-ms and --threads take positive integers, not '$v'"
 done
 [[ "$sizes" =~ ^[1-9](,[1-9])*$ ]] || die "--sizes takes a list of instance counts from 1 to 9, like 1,2,3, not '$sizes'"
-if [[ -z "$b" ]]; then
-        "$root/ops/deps.sh" >&2
-        "$root/ops/build.sh" "$root/build-bench" -DCMAKE_BUILD_TYPE=Release -DSWARMQ_TESTS=ON >&2
-        b=$root/build-bench
-fi
+bench_default_build
 [[ -x "$b/consumer/swarmq-consumer" && -x "$b/tests/bench/sweep_gen" ]] ||
         die "no swarmq-consumer or sweep_gen in '$b' (build with -DSWARMQ_TESTS=ON)"
 
-work=$(mktemp -d /tmp/swarmq-scaling.XXXXXX)
-pids=()
-started_kafka=
+bench_workdir scaling
+# stop_instances: SIGTERM to every instance at once, then waits for them
+# all: they close in parallel (bench_stop_pids would close one at a time).
 stop_instances() {
         local i
         for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
@@ -60,19 +57,8 @@ stop_instances() {
         done
         pids=()
 }
-cleanup() {
-        stop_instances
-        [[ -n "$started_kafka" ]] &&
-                bash "$root/ops/kafka.sh" stop --state-dir "$started_kafka" >/dev/null 2>&1
-        rm -rf "$work"
-}
-trap cleanup EXIT
-if [[ -z "$bootstrap" ]]; then
-        started_kafka=$work/kafka
-        bootstrap=$(bash "$root/ops/kafka.sh" start --state-dir "$started_kafka" |
-                sed -n 's/^bootstrap.servers=//p')
-        [[ -n "$bootstrap" ]] || die "the Kafka broker did not start"
-fi
+trap 'stop_instances; bench_cleanup' EXIT
+[[ -n "$bootstrap" ]] || bench_start_kafka "$work/kafka"
 
 urls=()
 # finished: tasks finished so far, summed over the running instances.
@@ -96,19 +82,12 @@ all_ready() {
 declare -A rate
 for k in ${sizes//,/ }; do
         p=scale-$k-$(date +%s)-$$
-        for t in tasks critical retry dlt results events; do
-                "$b/tests/bench/sweep_gen" -b "$bootstrap" -t "$p-$t" -n 0 -p 12 >/dev/null
-        done
+        bench_make_topics "$b" "$p" 12
         urls=()
         for ((i = 1; i <= k; i++)); do
-                "$b/consumer/swarmq-consumer" -b "$bootstrap" --http-port auto -i "$p-c$i" -g "$p" \
-                        -X "topic.tasks=$p-tasks" -X "topic.critical=$p-critical" \
-                        -X "topic.retry=$p-retry" -X "topic.dlt=$p-dlt" \
-                        -X "topic.results=$p-results" -X "topic.events=$p-events" \
-                        -X executor.threads="$threads" -X executor.critical.reserved=0 \
-                        -l warning >"$work/$p-c$i.out" 2>"$work/$p-c$i.log" &
-                pids+=($!)
-                urls+=("$(sq_wait_line "$work/$p-c$i.out" http.url 60)")
+                bench_start_swarmq "$b" "$p-c$i" "$p" "$p" "$work/$p-c$i" \
+                        -X executor.threads="$threads" -X executor.critical.reserved=0
+                urls+=("$bench_http")
         done
         # Every instance ready and each with a share of the 12 partitions:
         # the group has settled with all of them.

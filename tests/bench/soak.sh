@@ -26,6 +26,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/ops/lib.sh"
+source "$root/tests/bench/lib.sh"
 
 bootstrap= b= backlog=1000000 minutes=30 rate=2000 threads=4 partitions=12
 parts=backlog,soak
@@ -54,49 +55,23 @@ done
 [[ "$parts" =~ ^(backlog|soak)(,(backlog|soak))?$ ]] ||
         die "--parts must list backlog and/or soak, not '$parts'"
 
-work=$(mktemp -d /tmp/swarmq-soak.XXXXXX)
-consumer_pid= submit_pid=
+bench_workdir soak
+submit_pid=
 cleanup() {
         [[ -n "$submit_pid" ]] && kill -TERM "$submit_pid" 2>/dev/null || true
-        if [[ -n "$consumer_pid" ]]; then
-                kill -TERM "$consumer_pid" 2>/dev/null || true
-                wait "$consumer_pid" 2>/dev/null || true
-        fi
-        rm -rf "$work"
+        bench_cleanup
 }
 trap cleanup EXIT
 
 run_id=$(date +%s)-$$
-make_topics() { # PREFIX
-        local t
-        for t in tasks critical retry dlt results events; do
-                "$b/tests/bench/sweep_gen" -b "$bootstrap" -t "$1-$t" -n 0 \
-                        -p "$partitions" >/dev/null
-        done
-}
-submit() { # PREFIX COUNT RATE (0: as fast as it goes)
-        "$b/producer/swarmq-producer" -b "$bootstrap" --topic-tasks "$1-tasks" \
-                --topic-critical "$1-critical" -q submit --count "$2" \
-                --rate "$3" --type noop --priority NORMAL --id-prefix "$1"
-}
-start_consumer() { # PREFIX
-        local p=$1
-        "$b/consumer/swarmq-consumer" -b "$bootstrap" --http-port auto -i "$p" -g "$p" \
-                -X "topic.tasks=$p-tasks" -X "topic.critical=$p-critical" \
-                -X "topic.retry=$p-retry" -X "topic.dlt=$p-dlt" \
-                -X "topic.results=$p-results" -X "topic.events=$p-events" \
-                -X executor.threads="$threads" -l warning "${extra[@]}" \
-                >"$work/$p.out" 2>"$work/$p.log" &
-        consumer_pid=$!
-        http=$(sq_wait_line "$work/$p.out" http.url 60)
-        wait_until 120 "bench soak: instance $p ready" --every 0.2 -- \
+start_consumer() { # PREFIX: started, and ready (/readyz)
+        bench_start_swarmq "$b" "$1" "$1" "$1" "$work/$1" \
+                -X executor.threads="$threads" "${extra[@]}"
+        http=$bench_http
+        wait_until 120 "bench soak: instance $1 ready" --every 0.2 -- \
                 value_is == 200 sq_http_status "$http/readyz"
 }
-stop_consumer() {
-        kill -TERM "$consumer_pid" 2>/dev/null || true
-        wait "$consumer_pid" 2>/dev/null || true
-        consumer_pid=
-}
+stop_consumer() { bench_stop_pids; }
 # sample: "rss_bytes finished in_flight" from the instance's /metrics.
 sample() {
         sq_http_get "$http/metrics?name%5B%5D=process_resident_memory_bytes&name%5B%5D=swarmq_tasks_total&name%5B%5D=swarmq_tasks_in_flight" |
@@ -109,9 +84,9 @@ mib() { awk -v v="$1" 'BEGIN { printf "%.1f", v / 1048576 }'; }
 
 if [[ ",$parts," == *,backlog,* ]]; then
         p=soak-$run_id-backlog
-        make_topics "$p"
+        bench_make_topics "$b" "$p" "$partitions"
         echo "bench soak: writing a backlog of $backlog noop tasks" >&2
-        submit "$p" "$backlog" 0
+        bench_submit "$b" "$p" "$backlog" 0
         start_consumer "$p"
         read -r idle _ _ < <(sample)
         peak=$idle window=0 t0=$(date +%s.%N)
@@ -137,10 +112,10 @@ fi
 if [[ ",$parts," == *,soak,* ]]; then
         p=soak-$run_id-soak
         n=$((rate * 60 * minutes))
-        make_topics "$p"
+        bench_make_topics "$b" "$p" "$partitions"
         start_consumer "$p"
         echo "bench soak: $minutes min at $rate tasks/s ($n tasks)" >&2
-        submit "$p" "$n" "$rate" &
+        bench_submit "$b" "$p" "$n" "$rate" &
         submit_pid=$!
         t0=$(date +%s)
         : >"$work/samples"
