@@ -14,9 +14,11 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "eventring.h"
 
@@ -285,6 +287,80 @@ static void test_lapped_reader_sees_whole_events(void **state) {
         sq_eventring_destroy(ring);
 }
 
+/* A pusher in lock-step with a reader that parks whenever it is up to
+ * date: the pusher pushes one event and waits until the reader has read
+ * it, so each event's notify is the only thing that can wake the parked
+ * reader. A lost notify leaves it parked with an event waiting: it waits
+ * 5 s for it, then fails. Run with whichever barrier the ring uses
+ * (membarrier where the kernel has it). */
+#define NOTIFY_EVENTS 20000
+
+typedef struct {
+        sq_eventring_t *ring;
+        atomic_ulong read; /* the reader's cursor */
+        atomic_bool failed;
+} lockstep_t;
+
+static void on_notify_post(void *opaque) {
+        sem_post(opaque);
+}
+
+static void *lockstep_pusher(void *arg) {
+        lockstep_t *ls = arg;
+        unsigned long i;
+        for (i = 1; i <= NOTIFY_EVENTS && !atomic_load(&ls->failed); i++) {
+                sq_eventring_push(ls->ring, (int64_t)i, "started", "t", NULL,
+                                  NULL);
+                while (atomic_load(&ls->read) < i && !atomic_load(&ls->failed))
+                        sched_yield();
+        }
+        return NULL;
+}
+
+static void test_parked_reader_is_always_woken(void **state) {
+        static sq_ring_event_t out[8];
+        lockstep_t ls   = {.ring = sq_eventring_new(64)};
+        uint64_t cursor = 0, missed;
+        pthread_t thread;
+        int parks = 0;
+        sem_t sem;
+        (void)state;
+
+        assert_int_equal(sem_init(&sem, 0, 0), 0);
+        sq_eventring_set_notify(ls.ring, on_notify_post, &sem);
+        assert_int_equal(pthread_create(&thread, NULL, lockstep_pusher, &ls),
+                         0);
+        while (cursor < NOTIFY_EVENTS) {
+                size_t cnt = sq_eventring_read(ls.ring, cursor, out,
+                                               SQ_ARRAY_SIZE(out), &missed);
+                struct timespec until;
+                assert_int_equal(missed, 0);
+                if (cnt) {
+                        cursor = out[cnt - 1].seq;
+                        atomic_store(&ls.read, cursor);
+                        continue;
+                }
+                if (!sq_eventring_arm(ls.ring, cursor))
+                        continue; /* something came meanwhile */
+                parks++;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += 5;
+                if (sem_timedwait(&sem, &until) != 0) {
+                        atomic_store(&ls.failed, true);
+                        pthread_join(thread, NULL);
+                        fail_msg(
+                            "parked at %llu for 5 s without a notify; "
+                            "the ring's newest is %llu",
+                            (unsigned long long)cursor,
+                            (unsigned long long)sq_eventring_last_seq(ls.ring));
+                }
+        }
+        pthread_join(thread, NULL);
+        assert_true(parks > 0); /* the hand-shake was exercised */
+        sem_destroy(&sem);
+        sq_eventring_destroy(ls.ring);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_read_cases),
@@ -292,6 +368,7 @@ int main(void) {
             cmocka_unit_test(test_arm_notifies_once),
             cmocka_unit_test(test_concurrent_pushers),
             cmocka_unit_test(test_lapped_reader_sees_whole_events),
+            cmocka_unit_test(test_parked_reader_is_always_woken),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
