@@ -278,12 +278,13 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                 return;
         }
 
-        job              = sq_calloc(1, sizeof(*job));
+        /* The job and its copy of the record in one allocation. */
+        job              = sq_calloc(1, sizeof(*job) + sq_record_size(rkm));
         job->part        = part;
         job->part_gen    = atomic_load(&part->gen);
         job->offset      = rkm->offset;
         job->received_us = sq_clock_us();
-        job->rec         = sq_record_new(rkm);
+        job->rec         = sq_record_init(job + 1, rkm);
         atomic_fetch_add(&part->outstanding, 1);
         atomic_fetch_add(&daemon->partitions.window[lane], 1);
         sq_metric_add(daemon->m.received[lane], 1);

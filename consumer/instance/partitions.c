@@ -145,7 +145,7 @@ static void job_free(sq_daemon_t *daemon, sq_job_t *job) {
                 atomic_fetch_sub(&daemon->partitions.window[job->part->lane],
                                  1);
                 sq_task_destroy(job->task);
-                sq_record_destroy(job->rec);
+                sq_record_term(job->rec); /* its memory is the job's */
                 sq_free(job);
                 job = next; /* stopping: it will never run here */
         }

@@ -97,7 +97,8 @@ typedef struct sq_partition_s {
 typedef struct sq_job_s {
         sq_sched_item_t item; /* first: a popped item is the job */
         sq_task_t *task;
-        sq_record_t *rec; /* the record it came from (retry, DLT) */
+        sq_record_t *rec; /* the record it came from (retry, DLT); in the
+                           * job's own allocation (sq_record_init()) */
         sq_partition_t *part;
         uint64_t part_gen;
         int64_t offset;

@@ -21,17 +21,21 @@
 
 /* One allocation per record (it is copied for every admitted task): the
  * struct, then the topic name, the key and the value. */
-sq_record_t *sq_record_new(const rd_kafka_message_t *rkm) {
+size_t sq_record_size(const rd_kafka_message_t *rkm) {
+        return sizeof(sq_record_t) + strlen(rd_kafka_topic_name(rkm->rkt)) + 1 +
+               (rkm->key ? rkm->key_len : 0) + rkm->len;
+}
+
+sq_record_t *sq_record_init(void *mem, const rd_kafka_message_t *rkm) {
         const char *topic        = rd_kafka_topic_name(rkm->rkt);
         size_t topic_size        = strlen(topic) + 1;
         size_t key_len           = rkm->key ? rkm->key_len : 0;
         rd_kafka_headers_t *hdrs = NULL;
         rd_kafka_timestamp_type_t tstype;
-        sq_record_t *rec;
+        sq_record_t *rec = mem;
         char *p;
 
-        rec = sq_calloc(1, sizeof(*rec) + topic_size + key_len + rkm->len);
-        p   = (char *)(rec + 1);
+        p          = (char *)(rec + 1);
         rec->topic = memcpy(p, topic, topic_size);
         p += topic_size;
         rec->partition = rkm->partition;
@@ -53,11 +57,19 @@ sq_record_t *sq_record_new(const rd_kafka_message_t *rkm) {
         return rec;
 }
 
+void sq_record_term(sq_record_t *rec) {
+        if (rec && rec->headers)
+                rd_kafka_headers_destroy(rec->headers);
+}
+
+sq_record_t *sq_record_new(const rd_kafka_message_t *rkm) {
+        return sq_record_init(sq_calloc(1, sq_record_size(rkm)), rkm);
+}
+
 void sq_record_destroy(sq_record_t *rec) {
         if (!rec)
                 return;
-        if (rec->headers)
-                rd_kafka_headers_destroy(rec->headers);
+        sq_record_term(rec);
         sq_free(rec); /* topic, key and value live in the same block */
 }
 

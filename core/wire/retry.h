@@ -79,6 +79,23 @@ sq_record_t *sq_record_new(const rd_kafka_message_t *rkm);
 void sq_record_destroy(sq_record_t *rec);
 
 /**
+ * @brief The bytes a copy of @p rkm takes: for a caller that keeps the
+ *        record inside an allocation of its own (the consumer's job, one
+ *        allocation per task instead of two).
+ */
+size_t sq_record_size(const rd_kafka_message_t *rkm);
+/**
+ * @brief Copies @p rkm (borrowed) into @p mem, sq_record_size() zeroed
+ *        bytes aligned for a pointer.
+ * @returns the record at @p mem (caller owns the memory; give back what
+ *          the record holds with sq_record_term()).
+ */
+sq_record_t *sq_record_init(void *mem, const rd_kafka_message_t *rkm);
+/** @brief Frees what a record of sq_record_init() holds (its headers),
+ *         not its memory; NULL is a no-op. */
+void sq_record_term(sq_record_t *rec);
+
+/**
  * @brief A header's value as a NUL-terminated string.
  * @param hdrs borrowed, may be NULL.
  * @returns true with @p buf filled when the last header named @p name
