@@ -9,12 +9,27 @@
 
 #define NIL (-1)
 
+/* Keys up to this long (a UUID is 36) live in their slot: no allocation
+ * per insert, no pointer to follow per lookup. Longer ones are copied to
+ * the heap. A slot is then 64 bytes, a cache line's size. */
+#define KEY_INLINE_MAX 39
+
 typedef struct ttl_entry_s {
-        char *key; /* owned; NULL for a free slot */
         int64_t at_us;
         uint32_t hash;
         int32_t next; /* next slot in the same bucket, or NIL */
+        uint32_t len; /* the key's length */
+        union {
+                char bytes[KEY_INLINE_MAX + 1]; /* len <= KEY_INLINE_MAX */
+                char *heap;                     /* owned, otherwise */
+        } key;
 } ttl_entry_t;
+_Static_assert(sizeof(ttl_entry_t) == 64, "a slot is 64 bytes");
+
+static const char *entry_key(const ttl_entry_t *entry) {
+        return entry->len <= KEY_INLINE_MAX ? entry->key.bytes
+                                            : entry->key.heap;
+}
 
 struct sq_ttlmap_s {
         ttl_entry_t *ring; /* max_entries slots, oldest at head */
@@ -24,9 +39,18 @@ struct sq_ttlmap_s {
         int32_t *buckets; /* slot index of each chain's first entry */
         size_t buckets_mask;
         int64_t ttl_us;
-        size_t key_bytes; /* bytes held by key copies */
+        size_t key_bytes; /* bytes held by long keys' copies */
         uint64_t evicted;
 };
+
+/* Frees what a slot's key holds (a long key's copy). */
+static void entry_clear(sq_ttlmap_t *map, ttl_entry_t *entry) {
+        if (entry->len > KEY_INLINE_MAX) {
+                map->key_bytes -= entry->len + 1;
+                sq_free(entry->key.heap);
+        }
+        entry->len = 0;
+}
 
 static uint32_t hash_key(const char *key) {
         uint32_t h = sq_hash_fnv1a32_str(key, SQ_HASH_FNV32_BASIS);
@@ -58,8 +82,9 @@ void sq_ttlmap_destroy(sq_ttlmap_t *map) {
         size_t i;
         if (!map)
                 return;
-        for (i = 0; i < map->max_entries; i++)
-                sq_free(map->ring[i].key);
+        for (i = 0; i < map->cnt; i++)
+                entry_clear(map,
+                            &map->ring[(map->head + i) % map->max_entries]);
         sq_free(map->ring);
         sq_free(map->buckets);
         sq_free(map);
@@ -76,9 +101,7 @@ static void pop_oldest(sq_ttlmap_t *map) {
                 link = &map->ring[*link].next;
         }
         *link = old->next;
-        map->key_bytes -= strlen(old->key) + 1;
-        sq_free(old->key);
-        old->key  = NULL;
+        entry_clear(map, old);
         map->head = (map->head + 1) % map->max_entries;
         map->cnt--;
 }
@@ -93,12 +116,13 @@ static void expire(sq_ttlmap_t *map, int64_t now_us) {
                 pop_oldest(map);
 }
 
-static ttl_entry_t *find(const sq_ttlmap_t *map, const char *key,
+static ttl_entry_t *find(const sq_ttlmap_t *map, const char *key, size_t len,
                          uint32_t hash) {
         int32_t slot = map->buckets[hash & map->buckets_mask];
         while (slot != NIL) {
                 ttl_entry_t *entry = &map->ring[slot];
-                if (entry->hash == hash && !strcmp(entry->key, key))
+                if (entry->hash == hash && entry->len == len &&
+                    !memcmp(entry_key(entry), key, len))
                         return entry;
                 slot = entry->next;
         }
@@ -111,29 +135,35 @@ bool sq_ttlmap_insert(sq_ttlmap_t *map, const char *key, int64_t now_us) {
         int32_t slot;
         size_t len;
 
+        len = strlen(key);
+        sq_assert(len < UINT32_MAX);
         expire(map, now_us);
-        if (find(map, key, hash))
+        if (find(map, key, len, hash))
                 return false;
         if (map->cnt == map->max_entries) {
                 pop_oldest(map);
                 map->evicted++;
         }
-        slot         = (int32_t)((map->head + map->cnt) % map->max_entries);
-        entry        = &map->ring[slot];
-        len          = strlen(key);
-        entry->key   = sq_strndup(key, len);
+        slot       = (int32_t)((map->head + map->cnt) % map->max_entries);
+        entry      = &map->ring[slot];
+        entry->len = (uint32_t)len;
+        if (len <= KEY_INLINE_MAX) {
+                memcpy(entry->key.bytes, key, len + 1);
+        } else {
+                entry->key.heap = sq_strndup(key, len);
+                map->key_bytes += len + 1;
+        }
         entry->at_us = now_us;
         entry->hash  = hash;
         entry->next  = map->buckets[hash & map->buckets_mask];
         map->buckets[hash & map->buckets_mask] = slot;
-        map->key_bytes += len + 1;
         map->cnt++;
         return true;
 }
 
 bool sq_ttlmap_contains(sq_ttlmap_t *map, const char *key, int64_t now_us) {
         expire(map, now_us);
-        return find(map, key, hash_key(key)) != NULL;
+        return find(map, key, strlen(key), hash_key(key)) != NULL;
 }
 
 size_t sq_ttlmap_count(const sq_ttlmap_t *map) {

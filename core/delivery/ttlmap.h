@@ -11,8 +11,11 @@
  *   links are slot indices, 2 buckets per slot, so chains stay short).
  *   Insert, lookup and expiry are O(1) (expected; amortized for expiry):
  *   expiry pops the ring's head while it is older than the TTL, eviction
- *   pops it when the ring is full. Keys are copied (owned by the map).
- *   Memory is fixed at creation apart from the key copies: no resizing.
+ *   pops it when the ring is full. Keys are copied (owned by the map):
+ *   into their slot up to 39 bytes (a slot is 64 bytes, so an insert
+ *   allocates nothing and a lookup follows no pointer), to the
+ *   heap when longer. Memory is fixed at creation apart from the long
+ *   keys' copies: no resizing.
  *   Not thread-safe: one owner thread (the poll thread in the daemon).
  *   Time is passed in by the caller (monotonic microseconds), so tests
  *   need no clock.
@@ -52,7 +55,8 @@ size_t sq_ttlmap_count(const sq_ttlmap_t *map);
 /** @returns keys dropped because the map was full. */
 uint64_t sq_ttlmap_evicted(const sq_ttlmap_t *map);
 
-/** @returns bytes the map holds: its fixed tables plus its key copies. */
+/** @returns bytes the map holds: its fixed tables plus the copies of keys
+ *           too long for a slot. */
 size_t sq_ttlmap_memory(const sq_ttlmap_t *map);
 
 #endif /* SQ_TTLMAP_H */

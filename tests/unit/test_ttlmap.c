@@ -92,7 +92,7 @@ static void test_matches_model(void **state) {
         (void)state;
 
         for (step = 0; step < STEPS; step++) {
-                char key[16];
+                char key[96];
                 int k;
                 bool in_model = false, got;
                 rng ^= rng << 13;
@@ -100,7 +100,9 @@ static void test_matches_model(void **state) {
                 rng ^= rng << 17;
                 k = (int)(rng % KEYS);
                 now += (int64_t)(rng >> 40) % 4;
-                snprintf(key, sizeof(key), "task-%d", k);
+                /* Lengths 7 to 76: both sides of the longest key a
+                 * slot holds (39 bytes; longer ones go to the heap). */
+                snprintf(key, sizeof(key), "task-%d-%0*d", k, k % 70, 0);
                 /* Model: expire, then look up. */
                 while (model_cnt > 0 && now - model[0].at >= TTL) {
                         memmove(&model[0], &model[1],
@@ -135,7 +137,9 @@ static void test_matches_model(void **state) {
         sq_ttlmap_destroy(map);
 }
 
-/* Memory is fixed at creation apart from the keys themselves. */
+/* Memory is fixed at creation apart from keys too long for a slot: a
+ * UUID-sized key (and up to 39 bytes) costs nothing more, a longer one
+ * its copy, given back when it is evicted. */
 static void test_memory_is_bounded(void **state) {
         sq_ttlmap_t *map = sq_ttlmap_new(1000, 0);
         size_t empty     = sq_ttlmap_memory(map), full;
@@ -149,7 +153,18 @@ static void test_memory_is_bounded(void **state) {
         full = sq_ttlmap_memory(map);
         assert_int_equal(sq_ttlmap_count(map), 1000);
         assert_int_equal(sq_ttlmap_evicted(map), 4000);
-        assert_int_equal(full - empty, 1000 * 37);
+        assert_int_equal(full, empty);
+        for (i = 0; i < 1500; i++) {
+                snprintf(key, sizeof(key), "%040d", i); /* one too long */
+                assert_true(sq_ttlmap_insert(map, key, 5000 + i));
+                assert_true(sq_ttlmap_contains(map, key, 5000 + i));
+        }
+        assert_int_equal(sq_ttlmap_memory(map) - empty, 1000 * 41);
+        for (i = 0; i < 1000; i++) {
+                snprintf(key, sizeof(key), "%039d", i); /* the longest */
+                sq_ttlmap_insert(map, key, 7000 + i);
+        }
+        assert_int_equal(sq_ttlmap_memory(map), empty);
         sq_ttlmap_destroy(map);
 }
 
