@@ -37,11 +37,21 @@
  *   barrier, and a push needs only a compiler barrier (as liburcu's
  *   "memb" flavour does). A fence at the end of each push cost more than
  *   the rest of it: it waits for the slot's stores to cold cache lines.
- *   Without membarrier (old kernels, seccomp), both sides fence. Arm looks
- * first and arms only when nothing is waiting; one that finds an event that
- * completed between its look and its store leaves `armed` set (other streams
- * may be parked on it): at worst one extra notify, which only makes streams
- * read again.
+ *
+ *   The mode is chosen once, at creation: asymmetric only when both
+ *   registering and one expedited barrier succeed; otherwise (old
+ *   kernels, seccomp) both sides fence. It never changes afterwards, so
+ *   no push can fence by one rule while an arm relies on the other. If an
+ *   expedited barrier later fails (the kernel may refuse with ENOMEM), arm
+ *   cannot know that a push has seen `armed`, so it reports "read again"
+ *   (false): the caller reads, and if it then parks without being armed,
+ *   the HTTP server's one-second tick wakes it. Slower, never a stream
+ *   left parked with an event waiting.
+ *
+ *   Arm looks first and arms only when nothing is waiting; one that finds
+ *   an event that completed between its look and its store leaves `armed`
+ *   set (other streams may be parked on it): at worst one extra notify,
+ *   which only makes streams read again.
  */
 #include "eventring.h"
 
@@ -51,6 +61,17 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/* The membarrier(2) system call, or what a test put in its place. */
+static long membarrier_sys(int cmd) {
+        return syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+static sq_eventring_membarrier_t *membarrier_fn = membarrier_sys;
+
+void sq_eventring_set_membarrier(sq_eventring_membarrier_t *fn) {
+        membarrier_fn = fn ? fn : membarrier_sys;
+}
 
 /* A version with this bit set: the slot is being written. */
 #define SLOT_BUSY ((uint64_t)1 << 63)
@@ -67,7 +88,8 @@ struct sq_eventring_s {
          * written), 0 = none; a line of its own: every push adds to it. */
         _Alignas(64) _Atomic uint64_t next;
         _Alignas(64) atomic_bool armed;
-        /* Arm runs membarrier(): pushes need only a compiler barrier. */
+        /* Arm runs membarrier(): pushes need only a compiler barrier.
+         * Set at creation, never changed (see DESIGN). */
         bool asym;
         sq_eventring_notify_t *notify;
         void *notify_opaque; /* borrowed */
@@ -79,11 +101,12 @@ sq_eventring_t *sq_eventring_new(size_t capacity) {
         sq_assert(capacity >= 1);
         ring->slots    = sq_calloc(capacity, sizeof(*ring->slots));
         ring->capacity = capacity;
-        /* Registering is per process and idempotent; without it the
-         * expedited command fails, so both sides fence. */
+        /* Registering is per process and idempotent; one barrier proves
+         * the command works here (a filter may allow one and not the
+         * other). Otherwise both sides fence. */
         ring->asym =
-            syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
-                    0, 0) == 0;
+            membarrier_fn(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0 &&
+            membarrier_fn(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0;
         return ring;
 }
 
@@ -236,8 +259,12 @@ bool sq_eventring_arm(sq_eventring_t *ring, uint64_t seen) {
         atomic_store(&ring->armed, true);
         /* The Dekker pair with sq_eventring_push() (see DESIGN): a push
          * that completed before the store is seen here. */
-        if (!ring->asym ||
-            syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))
+        if (!ring->asym)
                 atomic_thread_fence(memory_order_seq_cst);
+        else if (membarrier_fn(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
+                /* Pushes did not fence: without the barrier, a push may
+                 * have missed `armed` while its event is still invisible
+                 * here. No promise of a notify: the caller reads again. */
+                return false;
         return !newer_waiting(ring, seen);
 }

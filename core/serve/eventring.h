@@ -18,7 +18,8 @@
  *
  *   Notification: a reader with nothing to read arms the ring; the next
  *   push calls the notify callback once and disarms. A push with nobody
- *   waiting costs a fence and one relaxed atomic load beyond the copy.
+ *   waiting costs one relaxed atomic load beyond the copy (and a fence
+ *   where membarrier(2) is unavailable: see eventring.c).
  */
 #ifndef SQ_EVENTRING_H
 #define SQ_EVENTRING_H
@@ -94,8 +95,22 @@ size_t sq_eventring_capacity(const sq_eventring_t *ring);
  *        than @p seen already exists (then the caller should read again):
  *        checked after arming, so no push slips between a caller's read
  *        and its arm unnoticed.
- * @returns true when armed, false when newer events are waiting.
+ * @returns true when armed (a notify will follow the next push), false
+ *          when newer events are waiting or the ring could not make sure
+ *          of the notify (its memory barrier failed): read again, and do
+ *          not count on a notify.
  */
 bool sq_eventring_arm(sq_eventring_t *ring, uint64_t seen);
+
+/** The membarrier(2) call: @p cmd, no flags; 0 or -1 as the syscall. */
+typedef long(sq_eventring_membarrier_t)(int cmd);
+
+/**
+ * @brief Replaces the membarrier(2) call rings make (tests act out a
+ *        kernel without it, or one where it fails later); NULL restores
+ *        the system call. Rings created afterwards choose their barrier
+ *        with it. Not thread-safe: call before any ring exists.
+ */
+void sq_eventring_set_membarrier(sq_eventring_membarrier_t *fn);
 
 #endif /* SQ_EVENTRING_H */

@@ -2,8 +2,9 @@
 /*
  * test_eventring.c: the bounded event ring behind GET /events: sequence
  * numbers, wrap-around and what a reader that fell behind is told, field
- * truncation, the arm/notify hand-shake, concurrent pushers, and a reader
- * lapped by them (no torn event, nothing lost uncounted).
+ * truncation, the arm/notify hand-shake (with membarrier, without it, and
+ * with it failing after start), concurrent pushers, and a reader lapped by
+ * them (no torn event, nothing lost uncounted).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,13 +13,17 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "eventring.h"
 
@@ -317,14 +322,13 @@ static void *lockstep_pusher(void *arg) {
         return NULL;
 }
 
-static void test_parked_reader_is_always_woken(void **state) {
+static void run_lockstep(void) {
         static sq_ring_event_t out[8];
         lockstep_t ls   = {.ring = sq_eventring_new(64)};
         uint64_t cursor = 0, missed;
         pthread_t thread;
         int parks = 0;
         sem_t sem;
-        (void)state;
 
         assert_int_equal(sem_init(&sem, 0, 0), 0);
         sq_eventring_set_notify(ls.ring, on_notify_post, &sem);
@@ -361,6 +365,76 @@ static void test_parked_reader_is_always_woken(void **state) {
         sq_eventring_destroy(ls.ring);
 }
 
+static void test_parked_reader_is_always_woken(void **state) {
+        (void)state;
+        run_lockstep(); /* membarrier where the kernel has it */
+}
+
+/* Stand-ins for membarrier(2). */
+static long membarrier_real(int cmd) {
+        return syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+static long membarrier_missing(int cmd) {
+        (void)cmd;
+        errno = ENOSYS;
+        return -1;
+}
+
+/* Registering works, expedited barriers fail: with @c fail_every N, every
+ * Nth of them after ring creation's first (0: all of them). The others
+ * are real barriers. */
+static atomic_int expedited_calls, fail_every;
+
+static long membarrier_failing(int cmd) {
+        int n;
+        if (cmd != MEMBARRIER_CMD_PRIVATE_EXPEDITED)
+                return membarrier_real(cmd);
+        n = atomic_fetch_add(&expedited_calls, 1);
+        if (n > 0 && (atomic_load(&fail_every) == 0 ||
+                      n % atomic_load(&fail_every) == 0)) {
+                errno = ENOMEM;
+                return -1;
+        }
+        return membarrier_real(cmd);
+}
+
+/* Without membarrier (old kernel, seccomp) both sides fence. */
+static void test_parked_reader_woken_without_membarrier(void **state) {
+        (void)state;
+        sq_eventring_set_membarrier(membarrier_missing);
+        run_lockstep();
+        sq_eventring_set_membarrier(NULL);
+}
+
+/* A barrier that fails after creation chose membarrier: arm reports
+ * "read again" (no notify is promised), never "armed" without one. */
+static void test_arm_refused_when_barrier_fails(void **state) {
+        sq_eventring_t *ring;
+        notified_t n = {0};
+        (void)state;
+
+        if (membarrier_real(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
+                skip(); /* no membarrier here: the fence path, tested above */
+        atomic_store(&expedited_calls, 0);
+        atomic_store(&fail_every, 0);
+        sq_eventring_set_membarrier(membarrier_failing);
+        ring = sq_eventring_new(8);
+        sq_eventring_set_notify(ring, on_notify, &n);
+        push_n(ring, 1);
+        assert_false(sq_eventring_arm(ring, 1)); /* up to date, yet refused */
+        assert_false(sq_eventring_arm(ring, 1));
+        sq_eventring_destroy(ring);
+
+        /* Every third barrier failing: the parked reader is still always
+         * woken (it reads again whenever arm refuses). */
+        atomic_store(&expedited_calls, 0);
+        atomic_store(&fail_every, 3);
+        run_lockstep();
+        assert_true(atomic_load(&expedited_calls) > 3);
+        sq_eventring_set_membarrier(NULL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_read_cases),
@@ -369,6 +443,8 @@ int main(void) {
             cmocka_unit_test(test_concurrent_pushers),
             cmocka_unit_test(test_lapped_reader_sees_whole_events),
             cmocka_unit_test(test_parked_reader_is_always_woken),
+            cmocka_unit_test(test_parked_reader_woken_without_membarrier),
+            cmocka_unit_test(test_arm_refused_when_barrier_fails),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
