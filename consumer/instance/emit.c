@@ -395,6 +395,10 @@ void sq_emit_event_at(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
         event.instance = daemon->conf->instance_id;
         event.agent    = (char *)agent;
         event.detail   = (char *)detail;
+        if (task) {
+                event.workflow_id = task->workflow_id;
+                event.parent_id   = task->parent_id;
+        }
         if (sq_codec_encode_event(codec, &event, &buf, &len, errstr,
                                   sizeof(errstr)) != SQ_OK) {
                 /* Only a string that is not UTF-8 fails to encode, and
@@ -420,6 +424,8 @@ void sq_emit_result_of_job(const sq_daemon_t *daemon, const sq_job_t *job,
         result->source.partition = job->part->partition;
         result->source.offset    = job->offset;
         result->created_at       = task->created_at;
+        result->workflow_id      = task->workflow_id;
+        result->parent_id        = task->parent_id;
         /* An attempt after the first comes from the retry topic, whose
          * record says when the first attempt started; 0 otherwise (the
          * executor sets this attempt's start, or none started). */
@@ -765,6 +771,8 @@ void sq_emit_cancelled(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         result.source.partition = job->part->partition;
         result.source.offset    = job->offset;
         result.created_at       = task->created_at;
+        result.workflow_id      = task->workflow_id;
+        result.parent_id        = task->parent_id;
         result.finished_at      = sq_wallclock_ms();
         SQ_LOG(SQ_LOG_INFO, "CANCEL", "task_id=%s %s", task->id, why);
         sq_metric_add(daemon->m.tasks_none[SQ_STATUS_CANCELLED][task->priority],

@@ -30,7 +30,7 @@
  *   start of the Kafka record value, header included) of the first
  *   problem; avro-c alone reports neither, and would allocate whatever a
  *   corrupt length asks for. Then avro_value_read() builds the value;
- *   except for a task of the current schema or its compact id (every
+ *   except for a task of the current schema or its compact ids (every
  *   task a swarmq producer writes), which is read straight from the
  *   validated bytes into the sq_task_t (task_from_body(), avrobin.h): no
  *   generic value, no lookups by field name, no copies but the task's.
@@ -106,25 +106,33 @@ static const struct catalog_entry {
 } catalog[] = {
     {SQ_SCHEMA_ID_TASK_V1, "task.avsc", KIND_TASK},
     {SQ_SCHEMA_ID_RESULT_V1, "result.avsc", KIND_RESULT},
-    {SQ_SCHEMA_ID_EVENT, "event.avsc", KIND_EVENT},
+    {SQ_SCHEMA_ID_EVENT_V1, "event.avsc", KIND_EVENT},
     {4, "task-v0.avsc", KIND_TASK},
-    {SQ_SCHEMA_ID_TASK, "task-v2.avsc", KIND_TASK},
-    {SQ_SCHEMA_ID_RESULT, "result-v2.avsc", KIND_RESULT},
+    {SQ_SCHEMA_ID_TASK_V2, "task-v2.avsc", KIND_TASK},
+    {SQ_SCHEMA_ID_RESULT_V2, "result-v2.avsc", KIND_RESULT},
+    {SQ_SCHEMA_ID_TASK, "task-v3.avsc", KIND_TASK},
+    {SQ_SCHEMA_ID_RESULT, "result-v3.avsc", KIND_RESULT},
+    {SQ_SCHEMA_ID_EVENT, "event-v2.avsc", KIND_EVENT},
 };
 #define CATALOG_CNT SQ_ARRAY_SIZE(catalog)
 
 static const uint32_t current_ids[KIND_CNT] = {
     SQ_SCHEMA_ID_TASK, SQ_SCHEMA_ID_RESULT, SQ_SCHEMA_ID_EVENT};
 
-/* The previous version of each kind that the encoders write when a record
- * does not use what the current one added (0: none). sq_codec_new()
- * checks that its bytes are the current ones': the same fields, types and
- * enum symbols in the same order, the current schema having at most one
- * more field at the end (an optional one, written as its null branch: one
- * 0x00 byte, which the compact form drops) and more enum symbols at the
- * end (a record whose symbol the old schema has encodes the same). */
-static const uint32_t compact_ids[KIND_CNT] = {SQ_SCHEMA_ID_TASK_V1,
-                                               SQ_SCHEMA_ID_RESULT_V1, 0};
+/* The previous versions of each kind that the encoders write when a
+ * record does not use what later ones added, oldest first (0: none). Each
+ * encoder picks the oldest that holds its record (compact_pick()).
+ * sq_codec_new() checks that each one's bytes are the current ones': the
+ * same fields, types and enum symbols in the same order, the current
+ * schema having only optional fields more at the end (each written as its
+ * null branch: one 0x00 byte, which the compact form drops) and more enum
+ * symbols at the end (a record whose symbol the old schema has encodes
+ * the same). */
+#define COMPACT_MAX 2
+static const uint32_t compact_ids[KIND_CNT][COMPACT_MAX] = {
+    {SQ_SCHEMA_ID_TASK_V1, SQ_SCHEMA_ID_TASK_V2},
+    {SQ_SCHEMA_ID_RESULT_V1, SQ_SCHEMA_ID_RESULT_V2},
+    {SQ_SCHEMA_ID_EVENT_V1, 0}};
 
 /* Field positions in the current schemas, used by the encoders (checked
  * against the parsed schemas by sq_codec_new()). */
@@ -140,13 +148,16 @@ enum {
         TF_MAX_ATTEMPTS,
         TF_ATTEMPT,
         TF_HEADERS,
-        TF_NOT_BEFORE, /* the last: its null is what the compact id drops */
+        TF_NOT_BEFORE,
+        /* The last ones: their nulls are what the compact ids drop. */
+        TF_WORKFLOW_ID,
+        TF_PARENT_ID,
         TF_CNT
 };
 static const char *task_fields[TF_CNT] = {
-    "id",           "type",    "priority",   "capabilities",
-    "payload",      "key",     "created_at", "timeout_ms",
-    "max_attempts", "attempt", "headers",    "not_before"};
+    "id",      "type",       "priority",    "capabilities", "payload",
+    "key",     "created_at", "timeout_ms",  "max_attempts", "attempt",
+    "headers", "not_before", "workflow_id", "parent_id"};
 
 enum {
         RF_TASK_ID,
@@ -160,11 +171,14 @@ enum {
         RF_CREATED_AT,
         RF_STARTED_AT,
         RF_FINISHED_AT,
+        RF_WORKFLOW_ID,
+        RF_PARENT_ID,
         RF_CNT
 };
 static const char *result_fields[RF_CNT] = {
-    "task_id",  "status", "output",     "error",      "agent",      "instance",
-    "attempts", "source", "created_at", "started_at", "finished_at"};
+    "task_id",     "status",      "output",   "error",      "agent",
+    "instance",    "attempts",    "source",   "created_at", "started_at",
+    "finished_at", "workflow_id", "parent_id"};
 
 enum { SF_TOPIC, SF_PARTITION, SF_OFFSET, SF_CNT };
 static const char *source_fields[SF_CNT] = {"topic", "partition", "offset"};
@@ -177,18 +191,21 @@ enum {
         EF_INSTANCE,
         EF_AGENT,
         EF_DETAIL,
+        EF_WORKFLOW_ID,
+        EF_PARENT_ID,
         EF_CNT
 };
-static const char *event_fields[EF_CNT] = {"event_id", "task_id", "type",  "at",
-                                           "instance", "agent",   "detail"};
+static const char *event_fields[EF_CNT] = {
+    "event_id", "task_id", "type",        "at",       "instance",
+    "agent",    "detail",  "workflow_id", "parent_id"};
 
 /* The types the hand-written Result and Event encoders write, field by
  * field (checked against the current schemas by sq_codec_new(), so the
  * encoders cannot drift from a schema): 's' string, 'b' bytes, 'i' int,
  * 'l' long, 'e' enum, 'u' ["null", "string"], 'r' the Source record. */
-static const char result_types[RF_CNT + 1] = "sebuusirlll";
+static const char result_types[RF_CNT + 1] = "sebuusirllluu";
 static const char source_types[SF_CNT + 1] = "sil";
-static const char event_types[EF_CNT + 1]  = "suslsuu";
+static const char event_types[EF_CNT + 1]  = "suslsuuuu";
 
 /* One catalog schema as parsed by one codec. */
 typedef struct codec_schema_s {
@@ -216,7 +233,8 @@ struct sq_codec_s {
         codec_schema_t *current[KIND_CNT];
         avro_value_iface_t *iface[KIND_CNT]; /* of the current schemas */
         avro_value_t value[KIND_CNT];
-        codec_schema_t *compact[KIND_CNT]; /* compact_ids' schemas, or NULL */
+        /* compact_ids' schemas, or NULL */
+        codec_schema_t *compact[KIND_CNT][COMPACT_MAX];
         avro_reader_t reader;
         avro_writer_t writer;
         char *out; /* header + body of the last encode */
@@ -643,6 +661,8 @@ static bool setup_older(codec_schema_t *s, const codec_schema_t *cur,
                         json_array_append(kept, field);
                         continue;
                 }
+                if (s->entry->kind != KIND_TASK && json_is_null(def))
+                        continue; /* the decoder reads it as absent */
                 if (s->entry->kind != KIND_TASK) {
                         /* Only task fields have default setters. */
                         json_decref(kept);
@@ -650,7 +670,8 @@ static bool setup_older(codec_schema_t *s, const codec_schema_t *cur,
                                       "schema %s (id %" PRIu32 ") cannot be "
                                       "read as %s: field \"%s\" is missing "
                                       "from it, and older %s schemas must "
-                                      "have every current field",
+                                      "have every current field but "
+                                      "optional ones (default null)",
                                       file, s->entry->id, cur->entry->file,
                                       name, kind_names[s->entry->kind]);
                         goto done;
@@ -731,14 +752,14 @@ static bool enum_prefix(avro_schema_t old, avro_schema_t cur) {
 
 /* Checks that the compact schema @p old writes the current schema's bytes
  * (see compact_ids): same fields and types in order, enums extended at
- * the end, at most one trailing optional field more in @p cur. */
+ * the end, only optional fields (null first) more at the end of @p cur. */
 static bool check_compact(const codec_schema_t *old, const codec_schema_t *cur,
                           char *errstr, size_t errstr_size) {
         size_t oldcnt = avro_schema_record_size(old->schema);
         size_t curcnt = avro_schema_record_size(cur->schema);
         size_t i;
 
-        if (curcnt != oldcnt && curcnt != oldcnt + 1)
+        if (curcnt < oldcnt)
                 goto bad;
         for (i = 0; i < oldcnt; i++) {
                 avro_schema_t of =
@@ -754,9 +775,9 @@ static bool check_compact(const codec_schema_t *old, const codec_schema_t *cur,
                     !enum_prefix(of, cf))
                         goto bad;
         }
-        if (curcnt == oldcnt + 1) {
-                avro_schema_t last = avro_schema_record_field_get_by_index(
-                    cur->schema, (int)oldcnt);
+        for (i = oldcnt; i < curcnt; i++) {
+                avro_schema_t last =
+                    avro_schema_record_field_get_by_index(cur->schema, (int)i);
                 if (!is_avro_union(last) ||
                     !is_avro_null(avro_schema_union_branch(last, 0)))
                         goto bad;
@@ -766,7 +787,7 @@ bad:
         sq_errstr_set(errstr, errstr_size,
                       "schema %s (id %" PRIu32 ") is not a compact form of "
                       "%s (id %" PRIu32 "): the current schema may only add "
-                      "enum symbols at the end and one optional field (null "
+                      "enum symbols at the end and optional fields (null "
                       "first) at the end",
                       old->entry->file, old->entry->id, cur->entry->file,
                       cur->entry->id);
@@ -821,8 +842,10 @@ sq_codec_t *sq_codec_new(char *errstr, size_t errstr_size) {
                 }
                 if (catalog[i].id == current_ids[catalog[i].kind])
                         codec->current[catalog[i].kind] = s;
-                if (catalog[i].id == compact_ids[catalog[i].kind])
-                        codec->compact[catalog[i].kind] = s;
+                for (k = 0; k < COMPACT_MAX; k++) {
+                        if (catalog[i].id == compact_ids[catalog[i].kind][k])
+                                codec->compact[catalog[i].kind][k] = s;
+                }
         }
         for (k = 0; k < KIND_CNT; k++) {
                 codec_schema_t *cur = codec->current[k];
@@ -862,12 +885,16 @@ sq_codec_t *sq_codec_new(char *errstr, size_t errstr_size) {
                          errstr_size))
                 goto fail;
         for (k = 0; k < KIND_CNT; k++) {
-                if (!compact_ids[k])
-                        continue;
-                sq_assert(codec->compact[k]); /* the table names it */
-                if (!check_compact(codec->compact[k], codec->current[k], errstr,
-                                   errstr_size))
-                        goto fail;
+                for (i = 0; i < COMPACT_MAX; i++) {
+                        if (!compact_ids[k][i])
+                                continue;
+                        /* the table names it */
+                        sq_assert(codec->compact[k][i]);
+                        if (!check_compact(codec->compact[k][i],
+                                           codec->current[k], errstr,
+                                           errstr_size))
+                                goto fail;
+                }
         }
         for (i = 0; i < CATALOG_CNT; i++) {
                 codec_schema_t *s = &codec->schemas[i];
@@ -1323,6 +1350,18 @@ static char *field_optstr(avro_value_t *rec, const char *name) {
         return value_strdup(&branch);
 }
 
+/* A ["null", "string"] field an older writer may lack (its default is
+ * null) -> NULL or a copy. */
+static char *field_optstr_maybe(avro_value_t *rec, const char *name) {
+        avro_value_t field, branch;
+        if (!field_get(rec, name, &field))
+                return NULL;
+        sq_assert(!avro_value_get_current_branch(&field, &branch));
+        if (avro_value_get_type(&branch) == AVRO_NULL)
+                return NULL;
+        return value_strdup(&branch);
+}
+
 static int64_t field_long(avro_value_t *rec, const char *name) {
         avro_value_t field;
         int64_t val = 0;
@@ -1408,6 +1447,10 @@ static sq_err_t task_from_value(codec_schema_t *s, avro_value_t *rec,
                         sq_assert(
                             !avro_value_get_long(&branch, &task->not_before));
         }
+        if (field_get(rec, "workflow_id", &field))
+                task->workflow_id = field_optstr(rec, "workflow_id");
+        if (field_get(rec, "parent_id", &field))
+                task->parent_id = field_optstr(rec, "parent_id");
         if (field_get(rec, "headers", &field)) {
                 sq_assert(!avro_value_get_size(&field, &cnt));
                 for (i = 0; i < cnt; i++) {
@@ -1520,11 +1563,13 @@ static void body_strings(const unsigned char **pp, sq_task_t *task,
 }
 
 /* The task of a body frame_check() accepted, read directly (avrobin.h):
- * the current schema's fields in order, without the trailing not_before
- * when @p with_not_before is false (the compact id's bytes). What avro-c
- * would read, without its generic value (tests/unit/test_avrobin.c
+ * the current schema's fields in order, up to the trailing optional
+ * fields of the version that wrote it (@p level as in encode_finish: 0
+ * task.avsc without not_before and the workflow's ids, 1 task-v2.avsc
+ * with not_before, -1 the current task-v3.avsc with all three). What
+ * avro-c would read, without its generic value (tests/unit/test_avrobin.c
  * compares the two). */
-static sq_err_t task_from_body(const struct walk *w, bool with_not_before,
+static sq_err_t task_from_body(const struct walk *w, int level,
                                sq_task_t **taskp, char *errstr,
                                size_t errstr_size) {
         const unsigned char *p = w->buf;
@@ -1548,8 +1593,12 @@ static sq_err_t task_from_body(const struct walk *w, bool with_not_before,
         task->max_attempts = (int32_t)sq_avrobin_read_long(&p);
         task->attempt      = (int32_t)sq_avrobin_read_long(&p);
         body_strings(&p, task, true);
-        if (with_not_before && sq_avrobin_read_long(&p))
+        if (level != 0 && sq_avrobin_read_long(&p))
                 task->not_before = sq_avrobin_read_long(&p);
+        if (level < 0 && sq_avrobin_read_long(&p))
+                task->workflow_id = span_strdup(&p);
+        if (level < 0 && sq_avrobin_read_long(&p))
+                task->parent_id = span_strdup(&p);
         /* The walk found where the body ends; so must this. */
         sq_assert(p == w->buf + w->len);
         if (!task_check(task, errstr, errstr_size)) {
@@ -1583,13 +1632,16 @@ sq_err_t sq_codec_decode_task(sq_codec_t *codec, const void *buf, size_t len,
         if (err != SQ_OK)
                 return err;
         /* The current schema (from the catalog, or a registry's equal to
-         * it) and the compact id are read by hand: every task a swarmq
+         * it) and the compact ids are read by hand: every task a swarmq
          * producer writes. Older and other schemas go through avro-c's
          * resolution and their defaults. */
         if (!s->resolver)
-                return task_from_body(&w, true, taskp, errstr, errstr_size);
-        if (s == codec->compact[KIND_TASK])
-                return task_from_body(&w, false, taskp, errstr, errstr_size);
+                return task_from_body(&w, -1, taskp, errstr, errstr_size);
+        for (i = 0; i < COMPACT_MAX; i++) {
+                if (s == codec->compact[KIND_TASK][i])
+                        return task_from_body(&w, (int)i, taskp, errstr,
+                                              errstr_size);
+        }
         err = frame_read(codec, KIND_TASK, s, &w, &rec, errstr, errstr_size);
         if (err != SQ_OK)
                 return err;
@@ -1685,6 +1737,8 @@ sq_err_t sq_codec_decode_result(sq_codec_t *codec, const void *buf, size_t len,
         result->created_at       = field_long(rec, "created_at");
         result->started_at       = field_long(rec, "started_at");
         result->finished_at      = field_long(rec, "finished_at");
+        result->workflow_id      = field_optstr_maybe(rec, "workflow_id");
+        result->parent_id        = field_optstr_maybe(rec, "parent_id");
         *resultp                 = result;
         return SQ_OK;
 }
@@ -1705,15 +1759,17 @@ sq_err_t sq_codec_decode_event(sq_codec_t *codec, const void *buf, size_t len,
                            errstr_size);
         if (err != SQ_OK)
                 return err;
-        event           = sq_event_new();
-        event->event_id = field_strdup(rec, "event_id");
-        event->task_id  = field_optstr(rec, "task_id");
-        event->type     = field_strdup(rec, "type");
-        event->at       = field_long(rec, "at");
-        event->instance = field_strdup(rec, "instance");
-        event->agent    = field_optstr(rec, "agent");
-        event->detail   = field_optstr(rec, "detail");
-        *eventp         = event;
+        event              = sq_event_new();
+        event->event_id    = field_strdup(rec, "event_id");
+        event->task_id     = field_optstr(rec, "task_id");
+        event->type        = field_strdup(rec, "type");
+        event->at          = field_long(rec, "at");
+        event->instance    = field_strdup(rec, "instance");
+        event->agent       = field_optstr(rec, "agent");
+        event->detail      = field_optstr(rec, "detail");
+        event->workflow_id = field_optstr_maybe(rec, "workflow_id");
+        event->parent_id   = field_optstr_maybe(rec, "parent_id");
+        *eventp            = event;
         return SQ_OK;
 }
 
@@ -1800,26 +1856,35 @@ static const char *first_null(const char *const *vals, const char **names,
         return NULL;
 }
 
+/* @returns the compact schema (compact_ids) at @p level of @p kind, or
+ * NULL for the current one. */
+static const codec_schema_t *compact_at(const sq_codec_t *codec, kind_t kind,
+                                        int level) {
+        return level >= 0 && level < COMPACT_MAX ? codec->compact[kind][level]
+                                                 : NULL;
+}
+
 /* Writes the built value of @p kind after a header into codec->out,
  * growing it (up to CODEC_MAX_ENCODED) when avro runs out of room. With
- * @p compact the header says the previous version's id (compact_ids) and
- * a trailing null field (one 0x00 byte) is dropped, which is then that
- * version's encoding of the same record. */
-static sq_err_t encode_finish(sq_codec_t *codec, kind_t kind, int rc,
-                              bool compact, const void **bufp, size_t *lenp,
-                              char *errstr, size_t errstr_size) {
+ * @p level >= 0 the header says compact_ids[kind][level] and the trailing
+ * null fields that version lacks (one 0x00 byte each) are dropped, which
+ * is then that version's encoding of the same record; the caller made
+ * sure they are null. -1: the current version. */
+static sq_err_t encode_finish(sq_codec_t *codec, kind_t kind, int rc, int level,
+                              const void **bufp, size_t *lenp, char *errstr,
+                              size_t errstr_size) {
         avro_value_t *val = &codec->value[kind];
+        const codec_schema_t *compact;
         uint32_t id;
-        size_t need, body;
+        size_t need, body, drop = 0;
         char why[256];
 
         /* With a registry the id is the current schema's registered one,
          * so the bytes must be the current schema's: no compact form (the
          * registry gives older readers the writer schema instead). */
-        if (codec->reg)
-                compact = false;
+        compact = codec->reg ? NULL : compact_at(codec, kind, level);
         id = codec->reg ? sq_schema_registry_writer_id(codec->reg, (int)kind)
-             : compact  ? compact_ids[kind]
+             : compact  ? compact->entry->id
                         : current_ids[kind];
         if (!id) {
                 sq_errstr_set(errstr, errstr_size,
@@ -1874,10 +1939,11 @@ static sq_err_t encode_finish(sq_codec_t *codec, kind_t kind, int rc,
         codec->out[3] = (char)(id >> 8);
         codec->out[4] = (char)id;
         body          = (size_t)avro_writer_tell(codec->writer);
-        if (compact &&
-            avro_schema_record_size(codec->current[kind]->schema) >
-                avro_schema_record_size(codec->compact[kind]->schema)) {
-                /* The trailing optional field's null branch. */
+        if (compact)
+                drop = avro_schema_record_size(codec->current[kind]->schema) -
+                       avro_schema_record_size(compact->schema);
+        for (; drop > 0; drop--) {
+                /* A trailing optional field's null branch. */
                 sq_assert(body > 0 &&
                           codec->out[SQ_CODEC_HEADER_LEN + body - 1] == 0);
                 body--;
@@ -1956,28 +2022,40 @@ sq_err_t sq_codec_encode_task(sq_codec_t *codec, const sq_task_t *task,
                 rc = task->not_before
                          ? avro_value_set_long(&item, task->not_before)
                          : avro_value_set_null(&item);
-        /* No not_before: the previous version's id and bytes, which every
-         * reader a version behind still reads. */
-        return encode_finish(codec, KIND_TASK, rc, !task->not_before, bufp,
-                             lenp, errstr, errstr_size);
+        enc_optstr(&rc, rec, TF_WORKFLOW_ID, task->workflow_id);
+        enc_optstr(&rc, rec, TF_PARENT_ID, task->parent_id);
+        /* The oldest version that holds the task, whose id and bytes every
+         * reader since that version reads: task.avsc (level 0) without
+         * not_before and workflow, task-v2.avsc (1) without workflow. */
+        return encode_finish(codec, KIND_TASK, rc,
+                             task->workflow_id || task->parent_id ? -1
+                             : task->not_before                   ? 1
+                                                                  : 0,
+                             bufp, lenp, errstr, errstr_size);
 }
 
 /* Strings and bytes below are at most this much larger encoded: the
  * length's varint. */
 #define ENC_STR_MAX(len) ((len) + SQ_AVROBIN_VARINT_MAX)
 
-/* The header of a record of @p kind (compact: see encode_finish) and room
- * for a body of at most @p body_max bytes after it; @returns the body's
- * first byte, or NULL with @p errstr set. */
-static unsigned char *hand_begin(sq_codec_t *codec, kind_t kind, bool compact,
+/* The header of a record of @p kind (*@p levelp: the compact level, see
+ * encode_finish; set to -1, the current version, with a registry, whose
+ * fields the caller then writes) and room for a body of at most
+ * @p body_max bytes after it; @returns the body's first byte, or NULL
+ * with @p errstr set. */
+static unsigned char *hand_begin(sq_codec_t *codec, kind_t kind, int *levelp,
                                  size_t body_max, char *errstr,
                                  size_t errstr_size) {
+        const codec_schema_t *compact;
         uint32_t id;
 
         if (codec->reg)
-                compact = false; /* see encode_finish */
+                *levelp = -1; /* see encode_finish */
+        compact = compact_at(codec, kind, *levelp);
+        if (!compact)
+                *levelp = -1;
         id = codec->reg ? sq_schema_registry_writer_id(codec->reg, (int)kind)
-             : compact  ? compact_ids[kind]
+             : compact  ? compact->entry->id
                         : current_ids[kind];
         if (!id) {
                 sq_errstr_set(errstr, errstr_size,
@@ -2033,7 +2111,9 @@ sq_err_t sq_codec_encode_result(sq_codec_t *codec, const sq_result_t *result,
         const char *missing            = first_null(required, req_names, 2);
         const char *topic = result->source.topic ? result->source.topic : "";
         size_t id_len, err_len, agent_len, inst_len, topic_len, body_max;
+        size_t wf_len, par_len;
         unsigned char *p;
+        int level;
 
         sq_assert(result->output || !result->output_len);
         if (missing) {
@@ -2057,17 +2137,24 @@ sq_err_t sq_codec_encode_result(sq_codec_t *codec, const sq_result_t *result,
         agent_len = result->agent ? strlen(result->agent) : 0;
         inst_len  = strlen(result->instance);
         topic_len = strlen(topic);
+        wf_len    = result->workflow_id ? strlen(result->workflow_id) : 0;
+        par_len   = result->parent_id ? strlen(result->parent_id) : 0;
         /* 7 numbers (status, attempts, partition, offset, three times),
-         * 5 strings and bytes, 2 union branches. */
+         * 7 strings and bytes, 4 union branches. */
         body_max = 7 * SQ_AVROBIN_VARINT_MAX + ENC_STR_MAX(id_len) +
                    ENC_STR_MAX(result->output_len) + 1 + ENC_STR_MAX(err_len) +
                    1 + ENC_STR_MAX(agent_len) + ENC_STR_MAX(inst_len) +
-                   ENC_STR_MAX(topic_len);
-        /* Only CANCELLED needs the current id: result-v2.avsc only added
-         * that symbol, so every other record is result.avsc's bytes. */
-        p = hand_begin(codec, KIND_RESULT,
-                       result->status != SQ_STATUS_CANCELLED, body_max, errstr,
-                       errstr_size);
+                   ENC_STR_MAX(topic_len) + 1 + ENC_STR_MAX(wf_len) + 1 +
+                   ENC_STR_MAX(par_len);
+        /* The oldest version that holds it (see encode_task): result.avsc
+         * outside a workflow unless CANCELLED (result-v2.avsc only added
+         * that symbol, so every other record is result.avsc's bytes),
+         * then result-v2.avsc; in a workflow result-v3.avsc. */
+        level = result->workflow_id || result->parent_id ? -1
+                : result->status == SQ_STATUS_CANCELLED  ? 1
+                                                         : 0;
+        p     = hand_begin(codec, KIND_RESULT, &level, body_max, errstr,
+                           errstr_size);
         if (!p)
                 return SQ_ERR_ENCODE;
         p = sq_avrobin_string(p, result->task_id, id_len);
@@ -2083,6 +2170,10 @@ sq_err_t sq_codec_encode_result(sq_codec_t *codec, const sq_result_t *result,
         p = sq_avrobin_long(p, result->created_at);
         p = sq_avrobin_long(p, result->started_at);
         p = sq_avrobin_long(p, result->finished_at);
+        if (level < 0) { /* the fields result-v3.avsc added */
+                p = sq_avrobin_optstring(p, result->workflow_id, wf_len);
+                p = sq_avrobin_optstring(p, result->parent_id, par_len);
+        }
         return hand_finish(codec, p, body_max, bufp, lenp);
 }
 
@@ -2094,8 +2185,9 @@ sq_err_t sq_codec_encode_event(sq_codec_t *codec, const sq_event_t *event,
                                           event->instance};
         const char *missing            = first_null(required, req_names, 3);
         size_t eid_len, tid_len, type_len, inst_len, agent_len, detail_len;
-        size_t body_max;
+        size_t body_max, wf_len, par_len;
         unsigned char *p;
+        int level;
 
         if (missing) {
                 sq_errstr_set(errstr, errstr_size,
@@ -2112,12 +2204,18 @@ sq_err_t sq_codec_encode_event(sq_codec_t *codec, const sq_event_t *event,
         inst_len   = strlen(event->instance);
         agent_len  = event->agent ? strlen(event->agent) : 0;
         detail_len = event->detail ? strlen(event->detail) : 0;
-        /* One number (at), 6 strings, 3 union branches. */
+        wf_len     = event->workflow_id ? strlen(event->workflow_id) : 0;
+        par_len    = event->parent_id ? strlen(event->parent_id) : 0;
+        /* One number (at), 8 strings, 5 union branches. */
         body_max = SQ_AVROBIN_VARINT_MAX + ENC_STR_MAX(eid_len) + 1 +
                    ENC_STR_MAX(tid_len) + ENC_STR_MAX(type_len) +
                    ENC_STR_MAX(inst_len) + 1 + ENC_STR_MAX(agent_len) + 1 +
-                   ENC_STR_MAX(detail_len);
-        p = hand_begin(codec, KIND_EVENT, false, body_max, errstr, errstr_size);
+                   ENC_STR_MAX(detail_len) + 1 + ENC_STR_MAX(wf_len) + 1 +
+                   ENC_STR_MAX(par_len);
+        /* event.avsc outside a workflow (see encode_task). */
+        level = event->workflow_id || event->parent_id ? -1 : 0;
+        p     = hand_begin(codec, KIND_EVENT, &level, body_max, errstr,
+                           errstr_size);
         if (!p)
                 return SQ_ERR_ENCODE;
         p = sq_avrobin_string(p, event->event_id, eid_len);
@@ -2127,5 +2225,9 @@ sq_err_t sq_codec_encode_event(sq_codec_t *codec, const sq_event_t *event,
         p = sq_avrobin_string(p, event->instance, inst_len);
         p = sq_avrobin_optstring(p, event->agent, agent_len);
         p = sq_avrobin_optstring(p, event->detail, detail_len);
+        if (level < 0) { /* the fields event-v2.avsc added */
+                p = sq_avrobin_optstring(p, event->workflow_id, wf_len);
+                p = sq_avrobin_optstring(p, event->parent_id, par_len);
+        }
         return hand_finish(codec, p, body_max, bufp, lenp);
 }

@@ -28,17 +28,22 @@
 #define SQ_CODEC_HEADER_LEN 5
 
 /** Stable catalog ids of the current schemas (never reused). */
-#define SQ_SCHEMA_ID_TASK   5 /* task-v2.avsc */
-#define SQ_SCHEMA_ID_RESULT 6 /* result-v2.avsc */
-#define SQ_SCHEMA_ID_EVENT  3
+#define SQ_SCHEMA_ID_TASK   7 /* task-v3.avsc */
+#define SQ_SCHEMA_ID_RESULT 8 /* result-v3.avsc */
+#define SQ_SCHEMA_ID_EVENT  9 /* event-v2.avsc */
 /**
  * The previous versions, which the encoders still write whenever a record
- * does not use what the current version added (a task with no not_before,
- * a result that is not CANCELLED): same bytes, so readers a version
- * behind keep reading them (schemas/README.md, "Compact ids").
+ * does not use what later versions added (a task with no not_before and
+ * no workflow, a result outside a workflow that is not CANCELLED, an
+ * event outside a workflow): the oldest id whose fields hold the record,
+ * same bytes, so readers a version or two behind keep reading them
+ * (schemas/README.md, "Compact ids").
  */
 #define SQ_SCHEMA_ID_TASK_V1   1 /* task.avsc */
 #define SQ_SCHEMA_ID_RESULT_V1 2 /* result.avsc */
+#define SQ_SCHEMA_ID_EVENT_V1  3 /* event.avsc */
+#define SQ_SCHEMA_ID_TASK_V2   5 /* task-v2.avsc: adds not_before */
+#define SQ_SCHEMA_ID_RESULT_V2 6 /* result-v2.avsc: adds CANCELLED */
 
 typedef struct sq_codec_s sq_codec_t;
 typedef struct sq_schema_registry_s sq_schema_registry_t;

@@ -322,6 +322,30 @@ static sq_err_t f_not_before(sq_task_t *task, const char *name,
                        errstr_size);
 }
 
+/* A string or null; @p dst is the task's field. */
+static sq_err_t set_optstr(char **dst, const char *name, const json_t *val,
+                           char *errstr, size_t errstr_size) {
+        if (!json_is_null(val) &&
+            (!json_is_string(val) || !json_string_length(val)))
+                return type_error(name, "a non-empty string or null", val,
+                                  errstr, errstr_size);
+        sq_free(*dst);
+        *dst = json_is_null(val) ? NULL : sq_strdup(json_string_value(val));
+        return SQ_OK;
+}
+
+static sq_err_t f_workflow_id(sq_task_t *task, const char *name,
+                              const json_t *val, char *errstr,
+                              size_t errstr_size) {
+        return set_optstr(&task->workflow_id, name, val, errstr, errstr_size);
+}
+
+static sq_err_t f_parent_id(sq_task_t *task, const char *name,
+                            const json_t *val, char *errstr,
+                            size_t errstr_size) {
+        return set_optstr(&task->parent_id, name, val, errstr, errstr_size);
+}
+
 typedef sq_err_t(field_setter_t)(sq_task_t *task, const char *name,
                                  const json_t *val, char *errstr,
                                  size_t errstr_size);
@@ -343,6 +367,8 @@ static const struct {
     {"attempt", f_attempt},
     {"headers", f_headers},
     {"not_before", f_not_before},
+    {"workflow_id", f_workflow_id},
+    {"parent_id", f_parent_id},
 };
 
 sq_err_t sq_codec_json_task_set(sq_task_t *task, const char *name,
@@ -403,7 +429,8 @@ sq_err_t sq_codec_task_from_json(const char *json, size_t len,
                                       "capabilities, payload, "
                                       "payload_base64, key, created_at, "
                                       "timeout_ms, max_attempts, attempt, "
-                                      "headers, not_before)",
+                                      "headers, not_before, workflow_id, "
+                                      "parent_id)",
                                       name);
                         goto done;
                 }
@@ -490,6 +517,16 @@ static char *dump(json_t *obj) {
         return copy;
 }
 
+/* The workflow fields, only when set (absent reads as null), so records
+ * outside a workflow look as before. */
+static void set_workflow(json_t *obj, const char *workflow_id,
+                         const char *parent_id) {
+        if (workflow_id)
+                set_new(obj, "workflow_id", jstr(workflow_id));
+        if (parent_id)
+                set_new(obj, "parent_id", jstr(parent_id));
+}
+
 char *sq_codec_task_to_json(const sq_task_t *task) {
         json_t *obj = json_object();
         json_t *caps, *hdrs;
@@ -517,6 +554,7 @@ char *sq_codec_task_to_json(const sq_task_t *task) {
         set_new(obj, "not_before",
                 task->not_before ? json_integer(task->not_before)
                                  : json_null());
+        set_workflow(obj, task->workflow_id, task->parent_id);
         return dump(obj);
 }
 
@@ -539,6 +577,7 @@ char *sq_codec_result_to_json(const sq_result_t *result) {
         set_new(obj, "created_at", json_integer(result->created_at));
         set_new(obj, "started_at", json_integer(result->started_at));
         set_new(obj, "finished_at", json_integer(result->finished_at));
+        set_workflow(obj, result->workflow_id, result->parent_id);
         return dump(obj);
 }
 
@@ -553,6 +592,7 @@ char *sq_codec_event_to_json(const sq_event_t *event) {
         set_new(obj, "instance", jstr(event->instance));
         set_new(obj, "agent", jstr(event->agent));
         set_new(obj, "detail", jstr(event->detail));
+        set_workflow(obj, event->workflow_id, event->parent_id);
         return dump(obj);
 }
 
@@ -595,6 +635,7 @@ char *sq_codec_result_to_wire_json(const sq_result_t *result) {
         set_new(obj, "created_at_ms", json_integer(result->created_at));
         set_new(obj, "started_at_ms", json_integer(result->started_at));
         set_new(obj, "finished_at_ms", json_integer(result->finished_at));
+        set_workflow(obj, result->workflow_id, result->parent_id);
         return dump(obj);
 }
 
@@ -609,6 +650,7 @@ char *sq_codec_event_to_wire_json(const sq_event_t *event) {
         set_new(obj, "instance", jstr(event->instance));
         set_new(obj, "agent", jstr(event->agent));
         set_new(obj, "detail", jstr(event->detail));
+        set_workflow(obj, event->workflow_id, event->parent_id);
         return dump(obj);
 }
 
@@ -703,6 +745,8 @@ sq_err_t sq_codec_result_from_wire_json(const void *buf, size_t len,
         result->created_at  = wire_int(&r, r.obj, "created_at_ms");
         result->started_at  = wire_int(&r, r.obj, "started_at_ms");
         result->finished_at = wire_int(&r, r.obj, "finished_at_ms");
+        result->workflow_id = wire_str(&r, "workflow_id", true);
+        result->parent_id   = wire_str(&r, "parent_id", true);
         if (!r.failed) {
                 json_t *b64 = wire_field(&r, "output_base64", false,
                                          JSON_STRING, "a base64 string");
@@ -738,14 +782,16 @@ sq_err_t sq_codec_event_from_wire_json(const void *buf, size_t len,
 
         if (!(r.obj = wire_parse("Event", buf, len, errstr, errstr_size)))
                 return SQ_ERR_DECODE;
-        event           = sq_event_new();
-        event->event_id = wire_str(&r, "event_id", false);
-        event->task_id  = wire_str(&r, "task_id", true);
-        event->type     = wire_str(&r, "type", false);
-        event->at       = wire_int(&r, r.obj, "at_ms");
-        event->instance = wire_str(&r, "instance", false);
-        event->agent    = wire_str(&r, "agent", true);
-        event->detail   = wire_str(&r, "detail", true);
+        event              = sq_event_new();
+        event->event_id    = wire_str(&r, "event_id", false);
+        event->task_id     = wire_str(&r, "task_id", true);
+        event->type        = wire_str(&r, "type", false);
+        event->at          = wire_int(&r, r.obj, "at_ms");
+        event->instance    = wire_str(&r, "instance", false);
+        event->agent       = wire_str(&r, "agent", true);
+        event->detail      = wire_str(&r, "detail", true);
+        event->workflow_id = wire_str(&r, "workflow_id", true);
+        event->parent_id   = wire_str(&r, "parent_id", true);
         json_decref(r.obj);
         if (r.failed) {
                 sq_event_destroy(event);

@@ -71,6 +71,8 @@ void sq_task_destroy(sq_task_t *task) {
                 sq_free(task->headers[i].value);
         }
         sq_free(task->headers);
+        sq_free(task->workflow_id);
+        sq_free(task->parent_id);
         sq_free(task);
 }
 
@@ -110,6 +112,8 @@ void sq_result_destroy(sq_result_t *result) {
         sq_free(result->agent);
         sq_free(result->instance);
         sq_free(result->source.topic);
+        sq_free(result->workflow_id);
+        sq_free(result->parent_id);
         sq_free(result);
 }
 
@@ -126,5 +130,7 @@ void sq_event_destroy(sq_event_t *event) {
         sq_free(event->instance);
         sq_free(event->agent);
         sq_free(event->detail);
+        sq_free(event->workflow_id);
+        sq_free(event->parent_id);
         sq_free(event);
 }

@@ -62,6 +62,8 @@ typedef struct sq_task_s {
         sq_kv_t *headers;
         size_t headers_cnt;
         int64_t not_before; /**< timestamp-millis; 0 = none (null) */
+        char *workflow_id;  /**< optional: its workflow (docs/workflows.md) */
+        char *parent_id;    /**< optional: the step it follows in it */
 } sq_task_t;
 
 typedef struct sq_result_s {
@@ -77,6 +79,8 @@ typedef struct sq_result_s {
         int64_t created_at; /**< the task's created_at, millis */
         int64_t started_at; /**< millis; 0 when never started */
         int64_t finished_at;
+        char *workflow_id; /**< optional: the task's workflow_id */
+        char *parent_id;   /**< optional: the task's parent_id */
 } sq_result_t;
 
 typedef struct sq_event_s {
@@ -85,8 +89,10 @@ typedef struct sq_event_s {
         char *type;    /**< e.g. "received", "started", "succeeded" */
         int64_t at;    /**< millis */
         char *instance;
-        char *agent;  /**< optional */
-        char *detail; /**< optional */
+        char *agent;       /**< optional */
+        char *detail;      /**< optional */
+        char *workflow_id; /**< optional: the task's workflow_id */
+        char *parent_id;   /**< optional: the task's parent_id */
 } sq_event_t;
 
 /** @returns "LOW", "NORMAL", "HIGH" or "CRITICAL". */

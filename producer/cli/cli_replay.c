@@ -418,9 +418,10 @@ static replay_kind_t record_kind(const rd_kafka_message_t *rkm) {
                 return KIND_ANY; /* a task (JSON), or undecodable */
         id = ((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
              ((uint32_t)p[3] << 8) | p[4];
-        if (id == SQ_SCHEMA_ID_EVENT)
+        if (id == SQ_SCHEMA_ID_EVENT || id == SQ_SCHEMA_ID_EVENT_V1)
                 return KIND_EVENTS;
-        if (id == SQ_SCHEMA_ID_RESULT || id == SQ_SCHEMA_ID_RESULT_V1)
+        if (id == SQ_SCHEMA_ID_RESULT || id == SQ_SCHEMA_ID_RESULT_V2 ||
+            id == SQ_SCHEMA_ID_RESULT_V1)
                 return KIND_RESULTS;
         return KIND_ANY;
 }

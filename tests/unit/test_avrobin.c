@@ -267,6 +267,11 @@ static void draw_result(sq_result_t *result) {
         result->created_at       = draw_long();
         result->started_at       = draw_long();
         result->finished_at      = draw_long();
+        /* A third in a workflow (result-v3.avsc's fields). */
+        if (rng() % 3 == 0) {
+                result->workflow_id = draw_string();
+                result->parent_id   = draw_optstring();
+        }
 }
 
 static void free_result(sq_result_t *result) {
@@ -276,6 +281,8 @@ static void free_result(sq_result_t *result) {
         free(result->agent);
         free(result->instance);
         free(result->source.topic);
+        free(result->workflow_id);
+        free(result->parent_id);
 }
 
 static void draw_event(sq_event_t *event) {
@@ -287,6 +294,11 @@ static void draw_event(sq_event_t *event) {
         event->instance = draw_string();
         event->agent    = draw_optstring();
         event->detail   = draw_optstring();
+        /* A third in a workflow (event-v2.avsc's fields). */
+        if (rng() % 3 == 0) {
+                event->workflow_id = draw_string();
+                event->parent_id   = draw_optstring();
+        }
 }
 
 static void free_event(sq_event_t *event) {
@@ -296,6 +308,8 @@ static void free_event(sq_event_t *event) {
         free(event->instance);
         free(event->agent);
         free(event->detail);
+        free(event->workflow_id);
+        free(event->parent_id);
 }
 
 /*
@@ -340,6 +354,13 @@ static void set_optstr(avro_value_t *rec, const char *name, const char *str) {
         assert_int_equal(str ? avro_value_set_string(&branch, str)
                              : avro_value_set_null(&branch),
                          0);
+}
+
+/* A workflow field: set where the reference's schema has it. */
+static void set_wf(avro_value_t *rec, const char *name, const char *str) {
+        avro_value_t field;
+        if (avro_value_get_by_name(rec, name, &field, NULL) == 0)
+                set_optstr(rec, name, str);
 }
 
 static void set_long(avro_value_t *rec, const char *name, int64_t val) {
@@ -401,6 +422,8 @@ static const char *ref_result(struct ref *ref, const sq_result_t *result,
         set_long(rec, "created_at", result->created_at);
         set_long(rec, "started_at", result->started_at);
         set_long(rec, "finished_at", result->finished_at);
+        set_wf(rec, "workflow_id", result->workflow_id);
+        set_wf(rec, "parent_id", result->parent_id);
         return ref_write(ref, lenp);
 }
 
@@ -415,6 +438,8 @@ static const char *ref_event(struct ref *ref, const sq_event_t *event,
         set_str(rec, "instance", event->instance);
         set_optstr(rec, "agent", event->agent);
         set_optstr(rec, "detail", event->detail);
+        set_wf(rec, "workflow_id", event->workflow_id);
+        set_wf(rec, "parent_id", event->parent_id);
         return ref_write(ref, lenp);
 }
 
@@ -517,6 +542,10 @@ static void check_result_decodes(avro_schema_t schema, const void *body,
         assert_field_long(&rec, "created_at", result->created_at);
         assert_field_long(&rec, "started_at", result->started_at);
         assert_field_long(&rec, "finished_at", result->finished_at);
+        if (avro_value_get_by_name(&rec, "workflow_id", &field, NULL) == 0) {
+                assert_field_optstr(&rec, "workflow_id", result->workflow_id);
+                assert_field_optstr(&rec, "parent_id", result->parent_id);
+        }
         avro_value_decref(&rec);
         avro_value_iface_decref(iface);
 }
@@ -524,7 +553,7 @@ static void check_result_decodes(avro_schema_t schema, const void *body,
 static void check_event_decodes(avro_schema_t schema, const void *body,
                                 size_t len, const sq_event_t *event) {
         avro_value_iface_t *iface;
-        avro_value_t rec;
+        avro_value_t rec, field;
 
         avro_decode(schema, body, len, &iface, &rec);
         assert_field_str(&rec, "event_id", event->event_id);
@@ -534,6 +563,10 @@ static void check_event_decodes(avro_schema_t schema, const void *body,
         assert_field_str(&rec, "instance", event->instance);
         assert_field_optstr(&rec, "agent", event->agent);
         assert_field_optstr(&rec, "detail", event->detail);
+        if (avro_value_get_by_name(&rec, "workflow_id", &field, NULL) == 0) {
+                assert_field_optstr(&rec, "workflow_id", event->workflow_id);
+                assert_field_optstr(&rec, "parent_id", event->parent_id);
+        }
         avro_value_decref(&rec);
         avro_value_iface_decref(iface);
 }
@@ -550,16 +583,17 @@ static uint32_t header_id(const unsigned char *buf) {
 
 static void test_results_match_avro_c(void **state) {
         sq_codec_t *codec;
-        struct ref ref;
+        struct ref ref, ref3;
         avro_schema_t v1 = load_schema("result.avsc");
         char errstr[256];
-        int i, cancelled = 0;
+        int i, cancelled = 0, in_wf = 0;
 
         (void)state;
         codec = sq_codec_new(errstr, sizeof(errstr));
         if (!codec)
                 fail_msg("%s", errstr);
         ref_init(&ref, "result-v2.avsc");
+        ref_init(&ref3, "result-v3.avsc");
         rng_state = 14;
         for (i = 0; i < RECORDS; i++) {
                 sq_result_t result, *back = NULL;
@@ -572,7 +606,10 @@ static void test_results_match_avro_c(void **state) {
                 if (sq_codec_encode_result(codec, &result, &buf, &len, errstr,
                                            sizeof(errstr)) != SQ_OK)
                         fail_msg("record %d: %s", i, errstr);
-                want = ref_result(&ref, &result, &want_len);
+                /* In a workflow, result-v3.avsc's bytes; outside,
+                 * result-v2.avsc's (the workflow fields left out). */
+                want = ref_result(result.workflow_id ? &ref3 : &ref, &result,
+                                  &want_len);
                 assert_true(len >= SQ_CODEC_HEADER_LEN);
                 if (len - SQ_CODEC_HEADER_LEN != want_len ||
                     memcmp((const char *)buf + SQ_CODEC_HEADER_LEN, want,
@@ -580,11 +617,19 @@ static void test_results_match_avro_c(void **state) {
                         fail_msg("record %d: %zu bytes, avro-c wrote %zu, or "
                                  "they differ",
                                  i, len - SQ_CODEC_HEADER_LEN, want_len);
-                /* CANCELLED under result-v2's id, the rest under
-                 * result.avsc's (its bytes: the same symbols first). */
+                /* In a workflow under result-v3's id; else CANCELLED
+                 * under result-v2's, the rest under result.avsc's (its
+                 * bytes: the same symbols first). */
                 id = header_id(buf);
-                if (result.status == SQ_STATUS_CANCELLED) {
+                if (result.workflow_id) {
                         assert_int_equal(id, SQ_SCHEMA_ID_RESULT);
+                        check_result_decodes(
+                            ref3.schema,
+                            (const char *)buf + SQ_CODEC_HEADER_LEN,
+                            len - SQ_CODEC_HEADER_LEN, &result);
+                        in_wf++;
+                } else if (result.status == SQ_STATUS_CANCELLED) {
+                        assert_int_equal(id, SQ_SCHEMA_ID_RESULT_V2);
                         check_result_decodes(
                             ref.schema, (const char *)buf + SQ_CODEC_HEADER_LEN,
                             len - SQ_CODEC_HEADER_LEN, &result);
@@ -604,15 +649,16 @@ static void test_results_match_avro_c(void **state) {
                 sq_result_destroy(back);
                 free_result(&result);
         }
-        assert_true(cancelled > 0); /* both ids were exercised */
+        assert_true(cancelled > 0 && in_wf > 0); /* every id was exercised */
         avro_schema_decref(v1);
         ref_term(&ref);
+        ref_term(&ref3);
         sq_codec_destroy(codec);
 }
 
 static void test_events_match_avro_c(void **state) {
         sq_codec_t *codec;
-        struct ref ref;
+        struct ref ref, ref2;
         char errstr[256];
         int i;
 
@@ -621,6 +667,7 @@ static void test_events_match_avro_c(void **state) {
         if (!codec)
                 fail_msg("%s", errstr);
         ref_init(&ref, "event.avsc");
+        ref_init(&ref2, "event-v2.avsc");
         rng_state = 16;
         for (i = 0; i < RECORDS; i++) {
                 sq_event_t event, *back = NULL;
@@ -632,15 +679,20 @@ static void test_events_match_avro_c(void **state) {
                 if (sq_codec_encode_event(codec, &event, &buf, &len, errstr,
                                           sizeof(errstr)) != SQ_OK)
                         fail_msg("record %d: %s", i, errstr);
-                want = ref_event(&ref, &event, &want_len);
+                want = ref_event(event.workflow_id ? &ref2 : &ref, &event,
+                                 &want_len);
                 if (len - SQ_CODEC_HEADER_LEN != want_len ||
                     memcmp((const char *)buf + SQ_CODEC_HEADER_LEN, want,
                            want_len))
                         fail_msg("record %d: %zu bytes, avro-c wrote %zu, or "
                                  "they differ",
                                  i, len - SQ_CODEC_HEADER_LEN, want_len);
-                assert_int_equal(header_id(buf), SQ_SCHEMA_ID_EVENT);
-                check_event_decodes(ref.schema,
+                /* event-v2.avsc in a workflow, event.avsc outside. */
+                assert_int_equal(header_id(buf), event.workflow_id
+                                                     ? SQ_SCHEMA_ID_EVENT
+                                                     : SQ_SCHEMA_ID_EVENT_V1);
+                check_event_decodes(event.workflow_id ? ref2.schema
+                                                      : ref.schema,
                                     (const char *)buf + SQ_CODEC_HEADER_LEN,
                                     len - SQ_CODEC_HEADER_LEN, &event);
                 if (sq_codec_decode_event(codec, buf, len, &back, errstr,
@@ -652,11 +704,12 @@ static void test_events_match_avro_c(void **state) {
                 free_event(&event);
         }
         ref_term(&ref);
+        ref_term(&ref2);
         sq_codec_destroy(codec);
 }
 
 /*
- * Tasks: read by hand (the current schema and the compact id), compared
+ * Tasks: read by hand (the current schema and the compact ids), compared
  * with what avro-c reads from the same bytes
  */
 
@@ -702,8 +755,20 @@ static sq_task_t *draw_task(void) {
                 sq_task_add_header(task, name, val);
                 free(val);
         }
-        /* Half without not_before: the compact id (task.avsc's bytes). */
+        /* Half without not_before: a compact id (task.avsc's bytes, or
+         * task-v2.avsc's with not_before). */
         task->not_before = rng() % 2 ? 0 : (int64_t)(rng() >> 2) + 1;
+        /* A third in a workflow (task-v3.avsc's fields), some with only
+         * one of its two ids, some with an empty one. */
+        if (rng() % 3 == 0) {
+                char *wf = draw_string(), *par = draw_string();
+                if (rng() % 4)
+                        task->workflow_id = sq_strdup(wf);
+                if (!task->workflow_id || rng() % 4)
+                        task->parent_id = sq_strdup(par);
+                free(wf);
+                free(par);
+        }
         {
                 /* draw_string() memory is malloc'd; the task's is
                  * sq_malloc'd: the same allocator, but keep it honest. */
@@ -744,6 +809,18 @@ static void assert_task_fields(const sq_task_t *want, const sq_task_t *got) {
         assert_int_equal(got->max_attempts, want->max_attempts);
         assert_int_equal(got->attempt, want->attempt);
         assert_true(got->not_before == want->not_before);
+        if (want->workflow_id) {
+                assert_non_null(got->workflow_id);
+                assert_string_equal(got->workflow_id, want->workflow_id);
+        } else {
+                assert_null(got->workflow_id);
+        }
+        if (want->parent_id) {
+                assert_non_null(got->parent_id);
+                assert_string_equal(got->parent_id, want->parent_id);
+        } else {
+                assert_null(got->parent_id);
+        }
         assert_int_equal(got->headers_cnt, want->headers_cnt);
         for (i = 0; i < want->headers_cnt; i++) {
                 assert_string_equal(got->headers[i].name,
@@ -820,16 +897,24 @@ static void assert_avro_c_reads(avro_schema_t schema, const void *body,
         } else {
                 assert_true(task->not_before == 0); /* task.avsc */
         }
+        if (avro_value_get_by_name(&rec, "workflow_id", &field, NULL) == 0) {
+                assert_field_optstr(&rec, "workflow_id", task->workflow_id);
+                assert_field_optstr(&rec, "parent_id", task->parent_id);
+        } else { /* task.avsc, task-v2.avsc */
+                assert_null(task->workflow_id);
+                assert_null(task->parent_id);
+        }
         avro_value_decref(&rec);
         avro_value_iface_decref(iface);
 }
 
 static void test_tasks_read_as_avro_c_reads(void **state) {
+        avro_schema_t v3 = load_schema("task-v3.avsc");
         avro_schema_t v2 = load_schema("task-v2.avsc");
         avro_schema_t v1 = load_schema("task.avsc");
         sq_codec_t *codec;
         char errstr[256];
-        int i, compact = 0;
+        int i, ids[3] = {0, 0, 0};
 
         (void)state;
         codec = sq_codec_new(errstr, sizeof(errstr));
@@ -849,20 +934,29 @@ static void test_tasks_read_as_avro_c_reads(void **state) {
                                          sizeof(errstr)) != SQ_OK)
                         fail_msg("record %d: %s", i, errstr);
                 assert_task_fields(task, back);
+                /* The oldest id that holds the task. */
                 id = header_id(buf);
-                assert_int_equal(id, task->not_before ? SQ_SCHEMA_ID_TASK
-                                                      : SQ_SCHEMA_ID_TASK_V1);
-                compact += id == SQ_SCHEMA_ID_TASK_V1;
+                assert_int_equal(id, task->workflow_id || task->parent_id
+                                         ? SQ_SCHEMA_ID_TASK
+                                     : task->not_before ? SQ_SCHEMA_ID_TASK_V2
+                                                        : SQ_SCHEMA_ID_TASK_V1);
+                ids[id == SQ_SCHEMA_ID_TASK      ? 2
+                    : id == SQ_SCHEMA_ID_TASK_V2 ? 1
+                                                 : 0]++;
                 /* And avro-c reads the same from those bytes. */
-                assert_avro_c_reads(id == SQ_SCHEMA_ID_TASK ? v2 : v1,
+                assert_avro_c_reads(id == SQ_SCHEMA_ID_TASK      ? v3
+                                    : id == SQ_SCHEMA_ID_TASK_V2 ? v2
+                                                                 : v1,
                                     (const char *)buf + SQ_CODEC_HEADER_LEN,
                                     len - SQ_CODEC_HEADER_LEN, back);
                 sq_task_destroy(back);
                 sq_task_destroy(task);
         }
-        assert_true(compact > 0 && compact < RECORDS); /* both ids */
+        /* All three ids were read. */
+        assert_true(ids[0] > 0 && ids[1] > 0 && ids[2] > 0);
         avro_schema_decref(v1);
         avro_schema_decref(v2);
+        avro_schema_decref(v3);
         sq_codec_destroy(codec);
 }
 
@@ -872,7 +966,7 @@ static void test_tasks_read_as_avro_c_reads(void **state) {
  * and the last value). Read by hand, they must give what avro-c gives. */
 static void test_task_blocks_and_duplicate_keys(void **state) {
         unsigned char buf[256], *p = buf;
-        avro_schema_t v2 = load_schema("task-v2.avsc");
+        avro_schema_t v3 = load_schema("task-v3.avsc");
         sq_codec_t *codec;
         sq_task_t *back = NULL;
         char errstr[256];
@@ -915,6 +1009,8 @@ static void test_task_blocks_and_duplicate_keys(void **state) {
         p    = sq_avrobin_long(p, 0);
         *p++ = 2; /* not_before: branch 1 */
         p    = sq_avrobin_long(p, 1764297660000LL);
+        p    = sq_avrobin_optstring(p, "wf-\xc3\xa9", 5); /* workflow_id */
+        *p++ = 0;                                         /* parent_id: null */
         if (sq_codec_decode_task(codec, buf, (size_t)(p - buf), &back, errstr,
                                  sizeof(errstr)) != SQ_OK)
                 fail_msg("%s", errstr);
@@ -925,10 +1021,12 @@ static void test_task_blocks_and_duplicate_keys(void **state) {
         assert_string_equal(back->headers[0].value, "3");
         assert_string_equal(back->headers[1].value, "2");
         assert_true(back->not_before == 1764297660000LL);
-        assert_avro_c_reads(v2, buf + SQ_CODEC_HEADER_LEN,
+        assert_string_equal(back->workflow_id, "wf-\xc3\xa9");
+        assert_null(back->parent_id);
+        assert_avro_c_reads(v3, buf + SQ_CODEC_HEADER_LEN,
                             (size_t)(p - buf) - SQ_CODEC_HEADER_LEN, back);
         sq_task_destroy(back);
-        avro_schema_decref(v2);
+        avro_schema_decref(v3);
         sq_codec_destroy(codec);
 }
 

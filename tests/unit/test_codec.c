@@ -128,6 +128,10 @@ static void assert_tasks_equal(const sq_task_t *a, const sq_task_t *b) {
         assert_int_equal(a->max_attempts, b->max_attempts);
         assert_int_equal(a->attempt, b->attempt);
         assert_int_equal(a->not_before, b->not_before);
+        if (a->workflow_id || b->workflow_id)
+                assert_string_equal(a->workflow_id, b->workflow_id);
+        if (a->parent_id || b->parent_id)
+                assert_string_equal(a->parent_id, b->parent_id);
         assert_int_equal(a->headers_cnt, b->headers_cnt);
         for (i = 0; i < a->headers_cnt; i++)
                 assert_string_equal(sq_task_header(b, a->headers[i].name),
@@ -163,7 +167,7 @@ static int teardown_codec(void **state) {
 
 static void test_task_round_trip(void **state) {
         sq_codec_t *codec = *state;
-        enum { FULL, MINIMAL, BINARY, DELAYED, ROWS };
+        enum { FULL, MINIMAL, BINARY, DELAYED, WORKFLOW, STEP, ROWS };
         int row;
 
         for (row = 0; row < ROWS; row++) {
@@ -188,6 +192,12 @@ static void test_task_round_trip(void **state) {
                         task->key = NULL;
                 } else if (row == DELAYED) {
                         task->not_before = 1764297660123LL;
+                } else if (row == WORKFLOW) { /* no not_before */
+                        task->workflow_id = sq_strdup("wf-1");
+                } else if (row == STEP) {
+                        task->not_before  = 1764297660123LL;
+                        task->workflow_id = sq_strdup("wf-1");
+                        task->parent_id   = sq_strdup("wf-1.0");
                 }
                 assert_int_equal(sq_codec_encode_task(codec, task, &buf, &len,
                                                       errstr, sizeof(errstr)),
@@ -195,11 +205,13 @@ static void test_task_round_trip(void **state) {
                 p = buf;
                 assert_true(len > SQ_CODEC_HEADER_LEN);
                 assert_int_equal(p[0], 0x00);
-                /* Only a task that uses not_before needs the current id;
-                 * the others keep the id readers a version behind know. */
+                /* Only a task in a workflow needs the current id, one
+                 * that uses not_before task-v2's; the others keep the id
+                 * readers two versions behind know. */
                 assert_int_equal(p[1] << 24 | p[2] << 16 | p[3] << 8 | p[4],
-                                 row == DELAYED ? SQ_SCHEMA_ID_TASK
-                                                : SQ_SCHEMA_ID_TASK_V1);
+                                 row >= WORKFLOW  ? SQ_SCHEMA_ID_TASK
+                                 : row == DELAYED ? SQ_SCHEMA_ID_TASK_V2
+                                                  : SQ_SCHEMA_ID_TASK_V1);
                 if (sq_codec_decode_task(codec, buf, len, &back, errstr,
                                          sizeof(errstr)) != SQ_OK)
                         fail_msg("row %d: %s", row, errstr);
@@ -255,7 +267,7 @@ static void test_task_wire_bytes_match_spec(void **state) {
         /* With not_before: schema id 5, the same body, then the union's
          * long branch. */
         task->not_before = 1500;
-        w.buf[4]         = SQ_SCHEMA_ID_TASK;
+        w.buf[4]         = SQ_SCHEMA_ID_TASK_V2;
         w_long(&w, 1);    /* not_before: long branch */
         w_long(&w, 1500); /* not_before */
         assert_int_equal(sq_codec_encode_task(codec, task, &buf, &len, errstr,
@@ -263,6 +275,22 @@ static void test_task_wire_bytes_match_spec(void **state) {
                          SQ_OK);
         assert_int_equal(len, w.len);
         assert_memory_equal(buf, w.buf, w.len);
+        /* In a workflow: schema id 7, then both optional strings. */
+        {
+                struct wire w3    = w;
+                task->workflow_id = sq_strdup("wf");
+                w3.buf[4]         = SQ_SCHEMA_ID_TASK;
+                w_long(&w3, 1); /* workflow_id: string branch */
+                w_str(&w3, "wf");
+                w_long(&w3, 0); /* parent_id: null branch */
+                assert_int_equal(sq_codec_encode_task(codec, task, &buf, &len,
+                                                      errstr, sizeof(errstr)),
+                                 SQ_OK);
+                assert_int_equal(len, w3.len);
+                assert_memory_equal(buf, w3.buf, w3.len);
+                sq_free(task->workflow_id);
+                task->workflow_id = NULL;
+        }
         /* An id-5 writer that spells null out (another Avro library):
          * read as no not_before. */
         w.len -= 3; /* the branch index and the 2-byte 1500 */
@@ -302,7 +330,7 @@ static void test_result_round_trip(void **state) {
         sq_codec_t *codec = *state;
         int row;
 
-        for (row = 0; row < 4; row++) {
+        for (row = 0; row < 6; row++) {
                 sq_result_t *result = sq_result_new(), *back = NULL;
                 const void *buf;
                 size_t len;
@@ -330,6 +358,12 @@ static void test_result_round_trip(void **state) {
                 } else if (row == 3) { /* the status result-v2 added */
                         result->status = SQ_STATUS_CANCELLED;
                         result->error  = sq_strdup("cancelled by its id");
+                } else if (row >= 4) { /* the fields result-v3 added */
+                        result->status      = row == 4 ? SQ_STATUS_SUCCEEDED
+                                                       : SQ_STATUS_CANCELLED;
+                        result->workflow_id = sq_strdup("wf-2");
+                        if (row == 5)
+                                result->parent_id = sq_strdup("wf-2.a");
                 } else {
                         result->status       = SQ_STATUS_SUCCEEDED;
                         result->output       = sq_memdup("ok", 2);
@@ -342,10 +376,12 @@ static void test_result_round_trip(void **state) {
                                                         sizeof(errstr)),
                                  SQ_OK);
                 p = buf;
-                /* Only CANCELLED needs the current id (result-v2.avsc);
-                 * the others are decoded through the id-2 resolver. */
-                assert_int_equal(p[4], row == 3 ? SQ_SCHEMA_ID_RESULT
-                                                : SQ_SCHEMA_ID_RESULT_V1);
+                /* Only a workflow's needs the current id (result-v3.avsc),
+                 * CANCELLED result-v2's; the others are decoded through
+                 * the id-2 resolver. */
+                assert_int_equal(p[4], row >= 4   ? SQ_SCHEMA_ID_RESULT
+                                       : row == 3 ? SQ_SCHEMA_ID_RESULT_V2
+                                                  : SQ_SCHEMA_ID_RESULT_V1);
                 if (sq_codec_decode_result(codec, buf, len, &back, errstr,
                                            sizeof(errstr)) != SQ_OK)
                         fail_msg("row %d: %s", row, errstr);
@@ -367,6 +403,8 @@ static void test_result_round_trip(void **state) {
                 assert_int_equal(back->created_at, 1000);
                 assert_int_equal(back->started_at, 2000);
                 assert_int_equal(back->finished_at, 3000);
+                assert_optstr(back->workflow_id, result->workflow_id);
+                assert_optstr(back->parent_id, result->parent_id);
                 sq_result_destroy(back);
                 sq_result_destroy(result);
         }
@@ -376,7 +414,7 @@ static void test_event_round_trip(void **state) {
         sq_codec_t *codec = *state;
         int row;
 
-        for (row = 0; row < 2; row++) {
+        for (row = 0; row < 3; row++) {
                 sq_event_t *event = sq_event_new(), *back = NULL;
                 const void *buf;
                 size_t len;
@@ -391,11 +429,17 @@ static void test_event_round_trip(void **state) {
                         event->agent   = sq_strdup("agent-1");
                         event->detail  = sq_strdup("attempt 1 of 3");
                 }
+                if (row == 2) {
+                        event->workflow_id = sq_strdup("wf-3");
+                        event->parent_id   = sq_strdup("wf-3.b");
+                }
                 assert_int_equal(sq_codec_encode_event(codec, event, &buf, &len,
                                                        errstr, sizeof(errstr)),
                                  SQ_OK);
+                /* event.avsc outside a workflow, event-v2.avsc in one. */
                 assert_int_equal(((const unsigned char *)buf)[4],
-                                 SQ_SCHEMA_ID_EVENT);
+                                 row == 2 ? SQ_SCHEMA_ID_EVENT
+                                          : SQ_SCHEMA_ID_EVENT_V1);
                 if (sq_codec_decode_event(codec, buf, len, &back, errstr,
                                           sizeof(errstr)) != SQ_OK)
                         fail_msg("row %d: %s", row, errstr);
@@ -406,6 +450,8 @@ static void test_event_round_trip(void **state) {
                 assert_string_equal(back->instance, event->instance);
                 assert_optstr(back->agent, event->agent);
                 assert_optstr(back->detail, event->detail);
+                assert_optstr(back->workflow_id, event->workflow_id);
+                assert_optstr(back->parent_id, event->parent_id);
                 sq_event_destroy(back);
                 sq_event_destroy(event);
         }
@@ -607,10 +653,10 @@ static void test_decode_errors(void **state) {
              "short header: the record is 3 bytes"},
             {"unknown schema id", "\0\0\0\0\x2a\2a", 7,
              "schema id 42 is not a Task schema in the local catalog "
-             "(known: 1, 4, 5)"},
+             "(known: 1, 4, 5, 7)"},
             {"result schema id used as task", "\0\0\0\0\2\2a", 7,
              "schema id 2 is not a Task schema in the local catalog "
-             "(known: 1, 4, 5); it is the Result schema result.avsc"},
+             "(known: 1, 4, 5, 7); it is the Result schema result.avsc"},
             {"header only", "\0\0\0\0\1", 5,
              "Task field \"id\" at byte offset 5: the record ends inside a "
              "string length"},
@@ -765,8 +811,8 @@ static void test_trailing_bytes(void **state) {
         assert_err(sq_codec_decode_event(codec, longer, len, &back, errstr,
                                          sizeof(errstr)),
                    SQ_ERR_DECODE, errstr,
-                   "schema id 5 is not a Event schema in the local catalog "
-                   "(known: 3); it is the Task schema task-v2.avsc",
+                   "schema id 7 is not a Event schema in the local catalog "
+                   "(known: 3, 9); it is the Task schema task-v3.avsc",
                    "task id as event");
 }
 
