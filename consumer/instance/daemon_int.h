@@ -51,6 +51,7 @@
 #include "runtimes_int.h"
 #include "schemas_int.h"
 #include "schedules_int.h"
+#include "workflows_int.h"
 #include "ratelimits_int.h"
 #include "variants_int.h"
 
@@ -79,23 +80,26 @@ struct sq_daemon_s {
         rd_kafka_topic_t *rkt_dlt;
         rd_kafka_topic_t *rkt_retry;
         rd_kafka_topic_t *rkt_control; /* cancellations (POST /admin/cancel) */
-        rd_kafka_queue_t *consumer_q;  /* the consumer group queue */
-        rd_kafka_queue_t *critical_q;  /* critical partitions forwarded */
-        rd_kafka_queue_t *producer_q;  /* delivery reports */
+        /* Endings of workflow tasks (workflows.enable), else NULL. */
+        rd_kafka_topic_t *rkt_workflows;
+        rd_kafka_queue_t *consumer_q; /* the consumer group queue */
+        rd_kafka_queue_t *critical_q; /* critical partitions forwarded */
+        rd_kafka_queue_t *producer_q; /* delivery reports */
 
-        sq_poll_t poll;             /* poll.c */
-        sq_partitions_t partitions; /* partitions.c */
-        sq_admission_t admission;   /* admission.c */
-        sq_commit_t commit;         /* commit.c */
-        sq_registry_t registry;     /* registry.c */
-        sq_reload_t reload;         /* reload.c */
-        sq_admin_t admin;           /* routes.c */
-        sq_lag_t lag;               /* lag.c */
-        sq_schemas_t schemas;       /* schemas.c */
-        sq_control_t control;       /* control.c */
-        sq_schedules_t schedules;   /* schedules.c */
-        sq_ratelimits_t ratelimits; /* ratelimits.c */
-        sq_variants_t variants;     /* variants.c */
+        sq_poll_t poll;                /* poll.c */
+        sq_partitions_t partitions;    /* partitions.c */
+        sq_admission_t admission;      /* admission.c */
+        sq_commit_t commit;            /* commit.c */
+        sq_registry_t registry;        /* registry.c */
+        sq_reload_t reload;            /* reload.c */
+        sq_admin_t admin;              /* routes.c */
+        sq_lag_t lag;                  /* lag.c */
+        sq_schemas_t schemas;          /* schemas.c */
+        sq_control_t control;          /* control.c */
+        sq_schedules_t schedules;      /* schedules.c */
+        sq_ratelimits_t ratelimits;    /* ratelimits.c */
+        sq_workflows_inst_t workflows; /* workflows.c */
+        sq_variants_t variants;        /* variants.c */
 
         /* Jobs whose records are all accounted for, the last a write the
          * principal may not make, on a thread other than the poll
@@ -163,6 +167,18 @@ rd_kafka_t *sq_kafka_new_schedules_consumer(
                          rd_kafka_topic_partition_list_t *, void *),
     char *errstr, size_t errstr_size);
 rd_kafka_t *sq_kafka_new_schedules_producer(
+    sq_daemon_t *daemon,
+    void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    char *errstr, size_t errstr_size);
+/* The workflows thread's clients (workflows.c): a consumer in the group
+ * <group.id>.workflows reading topic.workflows, and an idempotent
+ * producer; NULL with @p errstr set. */
+rd_kafka_t *sq_kafka_new_workflows_consumer(
+    sq_daemon_t *daemon,
+    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                         rd_kafka_topic_partition_list_t *, void *),
+    char *errstr, size_t errstr_size);
+rd_kafka_t *sq_kafka_new_workflows_producer(
     sq_daemon_t *daemon,
     void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
     char *errstr, size_t errstr_size);

@@ -225,10 +225,11 @@ void sq_emit_txn_release(sq_daemon_t *daemon) {
 
 /* Produces one record, waiting out a full local queue (bounded by the
  * admission window, so this only happens on a broker outage). */
-static void produce(sq_daemon_t *daemon, sq_codec_t *codec,
-                    rd_kafka_topic_t *rkt, const char *key, size_t key_len,
-                    const void *value, size_t value_len,
-                    rd_kafka_headers_t *headers, void *opaque) {
+static void produce_to(sq_daemon_t *daemon, sq_codec_t *codec,
+                       rd_kafka_topic_t *rkt, int32_t partition,
+                       const char *key, size_t key_len, const void *value,
+                       size_t value_len, rd_kafka_headers_t *headers,
+                       void *opaque) {
         bool warned = false;
 
         for (;;) {
@@ -241,6 +242,7 @@ static void produce(sq_daemon_t *daemon, sq_codec_t *codec,
                  * success librdkafka owns @p headers. */
                 err = rd_kafka_producev(
                     daemon->producer, RD_KAFKA_V_RKT(rkt),
+                    RD_KAFKA_V_PARTITION(partition),
                     RD_KAFKA_V_KEY(key, key_len),
                     RD_KAFKA_V_VALUE((void *)value, value_len),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -320,6 +322,15 @@ static void produce(sq_daemon_t *daemon, sq_codec_t *codec,
                         nanosleep(&ts, NULL);
                 }
         }
+}
+
+/* Produces a record (the partitioner picks its partition by key). */
+static void produce(sq_daemon_t *daemon, sq_codec_t *codec,
+                    rd_kafka_topic_t *rkt, const char *key, size_t key_len,
+                    const void *value, size_t value_len,
+                    rd_kafka_headers_t *headers, void *opaque) {
+        produce_to(daemon, codec, rkt, RD_KAFKA_PARTITION_UA, key, key_len,
+                   value, value_len, headers, opaque);
 }
 
 /* events.publish: whether this event goes to topic.events. A tracked
@@ -457,6 +468,27 @@ static void emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                         rd_kafka_headers_destroy(headers);
                 job_record_lost(daemon, job, "result not encoded");
                 return;
+        }
+        if (job && result->workflow_id) {
+                /* A task of a workflow: its ending goes to the
+                 * workflow's owner too (topic.workflows, the workflow's
+                 * partition), tracked like the result, so the task's
+                 * offset waits for both (workflows.c). */
+                char key[2 * SQ_WORKFLOW_ID_MAX + 600];
+                int32_t partition;
+                char *ended = sq_workflows_ended_record(
+                    daemon, result, key, sizeof(key), &partition);
+                if (ended) {
+                        atomic_fetch_add(&job->pending_acks, 1);
+                        produce(daemon, codec, daemon->rkt_results,
+                                result->task_id, strlen(result->task_id), buf,
+                                len, headers, job);
+                        produce_to(daemon, codec, daemon->rkt_workflows,
+                                   partition, key, strlen(key), ended,
+                                   strlen(ended), NULL, job);
+                        sq_free(ended);
+                        return;
+                }
         }
         produce(daemon, codec, daemon->rkt_results, result->task_id,
                 strlen(result->task_id), buf, len, headers, job);
@@ -944,6 +976,26 @@ static void record_refused(sq_daemon_t *daemon, sq_codec_t *codec,
                 refused_task(daemon, codec, job, rkt, value, value_len, why);
                 return;
         }
+        if (rkt == daemon->rkt_workflows) {
+                /* A task's ending whose output does not fit: the
+                 * workflow learns that it failed, and why. */
+                int32_t partition;
+                char *ended = sq_workflows_ended_refused(
+                    daemon, value, value_len, why, &partition);
+                if (headers)
+                        rd_kafka_headers_destroy(headers);
+                if (!ended) {
+                        producer_failed(daemon, rkt, err, "ending refused");
+                        job_record_lost(daemon, job, "ending refused");
+                        return;
+                }
+                headers = rd_kafka_headers_new(1);
+                rd_kafka_header_add(headers, HDR_REFUSED, -1, "ENDING", -1);
+                produce_to(daemon, codec, rkt, partition, key, key_len, ended,
+                           strlen(ended), headers, job);
+                sq_free(ended);
+                return;
+        }
         if (rkt == daemon->rkt_events) {
                 /* A terminal or retry_scheduled event: produced again
                  * with its detail dropped (only the detail can grow). */
@@ -1061,6 +1113,12 @@ static void record_denied(sq_daemon_t *daemon, sq_codec_t *codec,
                        "and its DEAD_LETTERED result names it",
                        job->task->id, denied, job->part->topic,
                        (int)job->part->partition, (long long)job->offset);
+        else if (rkt == daemon->rkt_workflows)
+                SQ_LOG(SQ_LOG_ERR, "EMIT",
+                       "task_id=%s: its ending was not written: %s; its "
+                       "workflow %s waits for it",
+                       job->task->id, denied,
+                       job->task->workflow_id ? job->task->workflow_id : "");
         else
                 SQ_LOG(SQ_LOG_ERR, "EMIT",
                        "task_id=%s: event dropped: %s; the task's result "
@@ -1143,9 +1201,13 @@ void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                                job->task ? job->task->id : "(undecodable)",
                                rd_kafka_topic_name(rkm->rkt),
                                rd_kafka_err2str(rkm->err));
-                        produce(daemon, daemon->poll.codec, rkm->rkt, rkm->key,
-                                rkm->key_len, rkm->payload, rkm->len, hdrs,
-                                job);
+                        /* An ending goes to its workflow's partition. */
+                        produce_to(daemon, daemon->poll.codec, rkm->rkt,
+                                   rkm->rkt == daemon->rkt_workflows
+                                       ? rkm->partition
+                                       : RD_KAFKA_PARTITION_UA,
+                                   rkm->key, rkm->key_len, rkm->payload,
+                                   rkm->len, hdrs, job);
                 }
                 return;
         }

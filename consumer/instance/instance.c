@@ -98,6 +98,7 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         sq_admission_init(daemon);
         sq_control_init(daemon);
         sq_schedules_init(daemon);
+        sq_workflows_init(daemon);
         sq_ratelimits_init(daemon);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
         atomic_store(&daemon->executors.progress_us, daemon->started_us);
@@ -217,6 +218,8 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
                 return err;
         if ((err = sq_schedules_start(daemon, errstr, errstr_size)))
                 return err;
+        if ((err = sq_workflows_start(daemon, errstr, errstr_size)))
+                return err;
         if ((err = sq_ratelimits_start(daemon, errstr, errstr_size)))
                 return err;
         if ((err = sq_poll_start(daemon, errstr, errstr_size)))
@@ -254,6 +257,8 @@ sq_err_t sq_daemon_wait(sq_daemon_t *daemon) {
                 daemon->started = false;
                 /* Leaves the schedules' group: a standby fires them. */
                 sq_schedules_stop(daemon);
+                /* And the workflows': the others run them. */
+                sq_workflows_stop(daemon);
                 sq_ratelimits_stop(daemon);
                 SQ_LOG(SQ_LOG_NOTICE, "STOP", "instance stopped");
         }
@@ -272,6 +277,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         }
         sq_routes_destroy(daemon); /* HTTP first: it reads everything */
         sq_schedules_stop(daemon); /* started, but never the poll thread */
+        sq_workflows_stop(daemon);
         sq_ratelimits_stop(daemon);
         if (daemon->executors.threads) {
                 /* Started executors but never the poll thread. */
@@ -299,6 +305,7 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         sq_lag_term(daemon);
         sq_control_term(daemon); /* every thread that reads it is gone */
         sq_schedules_term(daemon);
+        sq_workflows_term(daemon);
         sq_ratelimits_term(daemon);
         sq_free(daemon->bootstrap);
         sq_config_destroy(daemon->conf);

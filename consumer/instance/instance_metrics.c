@@ -504,6 +504,7 @@ static void register_collectors(sq_daemon_t *daemon) {
                              "offset, by topic and partition",
                              SQ_METRIC_GAUGE, collect_lag, daemon);
         sq_schedules_register_metrics(daemon);
+        sq_workflows_register_metrics(daemon);
         sq_ratelimits_register_metrics(daemon);
         sq_variants_register(daemon);
         sq_metrics_collector(metrics, "swarmq_memory_paused",

@@ -82,6 +82,19 @@ sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
                         return SQ_ERR_KAFKA;
                 }
         }
+        if (conf->workflows_enable) {
+                rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
+                    daemon->mcluster, conf->topic_workflows,
+                    conf->embedded_partitions, 1);
+                if (err) {
+                        sq_errstr_set(errstr, errstr_size,
+                                      "embedded broker: cannot create topic "
+                                      "%s: %s",
+                                      conf->topic_workflows,
+                                      rd_kafka_err2str(err));
+                        return SQ_ERR_KAFKA;
+                }
+        }
         if (conf->schedules_cnt) {
                 rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(
                     daemon->mcluster, conf->topic_schedules, 1, 1);
@@ -283,6 +296,9 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
             rd_kafka_topic_new(daemon->producer, conf->topic_retry, NULL);
         daemon->rkt_control =
             rd_kafka_topic_new(daemon->producer, conf->topic_control, NULL);
+        if (conf->workflows_enable)
+                daemon->rkt_workflows = rd_kafka_topic_new(
+                    daemon->producer, conf->topic_workflows, NULL);
 
         /* The retry topic is a lane of its own: its partitions pause
          * until their head record is due (admission.c). */
@@ -340,15 +356,16 @@ rd_kafka_t *sq_kafka_new_control_consumer(sq_daemon_t *daemon, char *errstr,
                                         errstr_size);
 }
 
-rd_kafka_t *sq_kafka_new_schedules_consumer(
-    sq_daemon_t *daemon,
+/* The consumer of a topic whose partitions' owners act on them (the
+ * schedules', the workflows'): in the group <group.id>.<@p suffix>, so
+ * each partition has one owner among the instances; nothing committed
+ * (an owner reads its partitions from their beginning, read_committed,
+ * to their end: the partition EOF says when it has their state). */
+static rd_kafka_t *new_owner_consumer(
+    sq_daemon_t *daemon, const char *suffix,
     void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
                          rd_kafka_topic_partition_list_t *, void *),
     char *errstr, size_t errstr_size) {
-        /* A group of its own, so topic.schedules' one partition has one
-         * owner among the instances; nothing committed (the owner reads
-         * the partition from its beginning, read_committed, to its end:
-         * the partition EOF says when it has the last fired ticks). */
         static const char *const settings[] = {"enable.partition.eof",
                                                "true",
                                                "isolation.level",
@@ -361,7 +378,7 @@ rd_kafka_t *sq_kafka_new_schedules_consumer(
         rd_kafka_conf_t *cconf              = sq_kafka_conf_new();
         char group[600];
 
-        snprintf(group, sizeof(group), "%s.schedules", daemon->conf->group_id);
+        snprintf(group, sizeof(group), "%s.%s", daemon->conf->group_id, suffix);
         if (sq_kafka_conf_set(cconf, "group.id", group, errstr, errstr_size) ||
             sq_kafka_conf_profile(cconf,
                                   SQ_KAFKA_PROFILE_MANUAL_COMMIT_CONSUMER,
@@ -377,27 +394,40 @@ rd_kafka_t *sq_kafka_new_schedules_consumer(
                                         errstr_size);
 }
 
-rd_kafka_t *sq_kafka_new_schedules_producer(
+rd_kafka_t *sq_kafka_new_schedules_consumer(
     sq_daemon_t *daemon,
+    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                         rd_kafka_topic_partition_list_t *, void *),
+    char *errstr, size_t errstr_size) {
+        /* One partition: one owner fires the schedules. */
+        return new_owner_consumer(daemon, "schedules", rebalance_cb, errstr,
+                                  errstr_size);
+}
+
+rd_kafka_t *sq_kafka_new_workflows_consumer(
+    sq_daemon_t *daemon,
+    void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                         rd_kafka_topic_partition_list_t *, void *),
+    char *errstr, size_t errstr_size) {
+        return new_owner_consumer(daemon, "workflows", rebalance_cb, errstr,
+                                  errstr_size);
+}
+
+/* An owner's producer (schedules.c, workflows.c): idempotent; with
+ * @p txn_id, transactional. */
+static rd_kafka_t *new_owner_producer(
+    sq_daemon_t *daemon, const char *txn_id,
     void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
     char *errstr, size_t errstr_size) {
         rd_kafka_conf_t *pconf = sq_kafka_conf_new();
-        char txn_id[600];
 
         if (sq_kafka_conf_profile(pconf, SQ_KAFKA_PROFILE_IDEMPOTENT_PRODUCER,
                                   errstr, errstr_size) ||
             apply_common(daemon, pconf, errstr, errstr_size))
                 goto fail;
-        if (daemon->eos) {
-                /* One id for the whole group: the next owner's
-                 * init_transactions fences the previous one and aborts
-                 * the tick it left open. */
-                snprintf(txn_id, sizeof(txn_id), "swarmq-schedules-%s",
-                         daemon->conf->group_id);
-                if (sq_kafka_conf_set(pconf, "transactional.id", txn_id, errstr,
-                                      errstr_size))
-                        goto fail;
-        }
+        if (txn_id && sq_kafka_conf_set(pconf, "transactional.id", txn_id,
+                                        errstr, errstr_size))
+                goto fail;
         rd_kafka_conf_set_opaque(pconf, daemon);
         rd_kafka_conf_set_dr_msg_cb(pconf, dr_msg_cb);
         return sq_kafka_conf_new_client(RD_KAFKA_PRODUCER, pconf, errstr,
@@ -407,10 +437,37 @@ fail:
         return NULL;
 }
 
+rd_kafka_t *sq_kafka_new_workflows_producer(
+    sq_daemon_t *daemon,
+    void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    char *errstr, size_t errstr_size) {
+        /* At least once: each step's records are acknowledged before the
+         * state that says they were written (docs/workflows.md). */
+        return new_owner_producer(daemon, NULL, dr_msg_cb, errstr, errstr_size);
+}
+
+rd_kafka_t *sq_kafka_new_schedules_producer(
+    sq_daemon_t *daemon,
+    void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    char *errstr, size_t errstr_size) {
+        char txn_id[600];
+
+        /* Under exactly_once one id for the whole group: the next
+         * owner's init_transactions fences the previous one and aborts
+         * the tick it left open. */
+        snprintf(txn_id, sizeof(txn_id), "swarmq-schedules-%s",
+                 daemon->conf->group_id);
+        return new_owner_producer(daemon, daemon->eos ? txn_id : NULL,
+                                  dr_msg_cb, errstr, errstr_size);
+}
+
 void sq_kafka_destroy_clients(sq_daemon_t *daemon) {
         if (daemon->rkt_control)
                 rd_kafka_topic_destroy(daemon->rkt_control);
         daemon->rkt_control = NULL;
+        if (daemon->rkt_workflows)
+                rd_kafka_topic_destroy(daemon->rkt_workflows);
+        daemon->rkt_workflows = NULL;
         if (daemon->rkt_results)
                 rd_kafka_topic_destroy(daemon->rkt_results);
         if (daemon->rkt_events)
@@ -479,7 +536,7 @@ static size_t missing_topics(rd_kafka_t *rk, const char *const *topics,
  * group re-check the subscription. */
 static void wait_topics_visible(sq_daemon_t *daemon, const char *const *topics,
                                 size_t topics_cnt) {
-        const char *missing[8];
+        const char *missing[10];
         int64_t deadline = sq_clock_us() + 15 * 1000000;
         char errstr[256];
         size_t cnt;
@@ -523,13 +580,16 @@ sq_err_t sq_kafka_check_login(sq_daemon_t *daemon, char *errstr,
 sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
                                 size_t errstr_size) {
         const sq_config_t *conf = daemon->conf;
-        const char *topics[]    = {conf->topic_tasks,   conf->topic_critical,
-                                   conf->topic_retry,   conf->topic_dlt,
-                                   conf->topic_results, conf->topic_events,
-                                   conf->topic_control, conf->topic_schedules};
-        /* topic.schedules only where schedules are declared. */
-        size_t topics_cnt =
-            SQ_ARRAY_SIZE(topics) - (conf->schedules_cnt ? 0 : 1);
+        const char *topics[]    = {conf->topic_tasks,
+                                   conf->topic_critical,
+                                   conf->topic_retry,
+                                   conf->topic_dlt,
+                                   conf->topic_results,
+                                   conf->topic_events,
+                                   conf->topic_control,
+                                   NULL,
+                                   NULL};
+        size_t topics_cnt       = 7;
         const char *missing[SQ_ARRAY_SIZE(topics)];
         rd_kafka_NewTopic_t *new_topics[SQ_ARRAY_SIZE(topics)];
         rd_kafka_queue_t *queue          = NULL;
@@ -539,6 +599,12 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
         size_t cnt, i;
         char rkerr[256];
 
+        /* topic.schedules only where schedules are declared,
+         * topic.workflows only where workflows run. */
+        if (conf->schedules_cnt)
+                topics[topics_cnt++] = conf->topic_schedules;
+        if (conf->workflows_enable)
+                topics[topics_cnt++] = conf->topic_workflows;
         cnt = missing_topics(daemon->producer, topics, topics_cnt, missing,
                              errstr, errstr_size);
         if (cnt == (size_t)-1)
@@ -549,12 +615,15 @@ sq_err_t sq_kafka_ensure_topics(sq_daemon_t *daemon, char *errstr,
                 /* The schedules topic: one partition (one owner fires),
                  * compacted (the last tick of each schedule is what
                  * counts). */
+                /* The workflows topic: compacted (a workflow's state and
+                 * its tasks' endings are its last record by key). */
                 bool sched    = !strcmp(missing[i], conf->topic_schedules);
+                bool flows    = !strcmp(missing[i], conf->topic_workflows);
                 new_topics[i] = rd_kafka_NewTopic_new(
                     missing[i], sched ? 1 : conf->topics_partitions,
                     conf->topics_replication_factor, rkerr, sizeof(rkerr));
                 sq_assert(new_topics[i]); /* arguments validated by config */
-                if (sched)
+                if (sched || flows)
                         rd_kafka_NewTopic_set_config(
                             new_topics[i], "cleanup.policy", "compact");
         }

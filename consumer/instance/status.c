@@ -403,6 +403,9 @@ char *sq_status_json(sq_daemon_t *daemon, size_t *lenp) {
         if (conf->ratelimits_cnt)
                 json_object_set_new(doc, "rate_limits",
                                     sq_ratelimits_status(daemon));
+        if (conf->workflows_enable)
+                json_object_set_new(doc, "workflows",
+                                    sq_workflows_status(daemon));
 
         json_object_set_new(
             events, "last_seq",

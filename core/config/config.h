@@ -170,6 +170,8 @@ typedef struct sq_config_s {
         char *topic_schedules;     /**< topic.schedules */
         int64_t schedules_late_ms; /**< schedules.late.ms */
         int schedules_catchup_max; /**< schedules.catchup.max */
+        char *topic_workflows;     /**< topic.workflows */
+        bool workflows_enable;     /**< workflows.enable */
         int64_t cancel_ttl_ms;     /**< cancel.ttl.ms */
         int cancel_max_entries;    /**< cancel.max.entries */
 

@@ -160,6 +160,14 @@ const sq_config_key_t sq_config_keys[] = {
     {"schedules.catchup.max", SQ_KEY_INT, 0, 1000000,
      OFF(schedules_catchup_max), "1000", NULL, RESTART, GROUP,
      "Most missed ticks a missed=all schedule fires (the newest)."},
+    {"topic.workflows", SQ_KEY_TOPIC, 1, 249, OFF(topic_workflows),
+     SQ_TOPIC_DEFAULT_WORKFLOWS, NULL, RESTART, GROUP,
+     "Compacted topic of the workflows' state, a workflow's records on one "
+     "partition; its owner runs the workflow."},
+    {"workflows.enable", SQ_KEY_BOOL, 0, 1, OFF(workflows_enable), "false",
+     NULL, RESTART, GROUP,
+     "Run workflows: own partitions of topic.workflows and report the "
+     "endings of workflow tasks there."},
     {"events.publish", SQ_KEY_ENUM, 0, 0, OFF(events_publish), "all",
      events_publish_syms, RESTART, INSTANCE,
      "Which events go to topic.events: all, terminal (each task's last "

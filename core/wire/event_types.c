@@ -19,6 +19,10 @@ const sq_event_type_t sq_event_types[] = {
     {SQ_EVENT_CANCELLED, "the task was cancelled (terminal)"},
     {SQ_EVENT_DUPLICATE_DROPPED, "a task id that already succeeded was "
                                  "dropped"},
+    {SQ_EVENT_WORKFLOW_STARTED, "a workflow's owner submitted its first "
+                                "tasks (task_id is the workflow id)"},
+    {SQ_EVENT_WORKFLOW_ENDED, "a workflow ended: its result is written "
+                              "(task_id is the workflow id)"},
     {SQ_EVENT_BREAKER_OPEN, "an agent's breaker opened"},
     {SQ_EVENT_BREAKER_HALF_OPEN, "an agent's breaker lets a probe through"},
     {SQ_EVENT_BREAKER_CLOSED, "an agent's breaker closed"},

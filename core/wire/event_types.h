@@ -25,6 +25,8 @@
 #define SQ_EVENT_DUPLICATE_DROPPED "duplicate_dropped"
 #define SQ_EVENT_DELAYED           "delayed"
 #define SQ_EVENT_CANCELLED         "cancelled"
+#define SQ_EVENT_WORKFLOW_STARTED  "workflow_started"
+#define SQ_EVENT_WORKFLOW_ENDED    "workflow_ended"
 #define SQ_EVENT_BREAKER_OPEN      "breaker_open"
 #define SQ_EVENT_BREAKER_HALF_OPEN "breaker_half_open"
 #define SQ_EVENT_BREAKER_CLOSED    "breaker_closed"

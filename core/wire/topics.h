@@ -22,5 +22,6 @@
 #define SQ_TOPIC_DEFAULT_EVENTS    "swarmq-events"         /* topic.events */
 #define SQ_TOPIC_DEFAULT_CONTROL   "swarmq-control"        /* topic.control */
 #define SQ_TOPIC_DEFAULT_SCHEDULES "swarmq-schedules"      /* topic.schedules */
+#define SQ_TOPIC_DEFAULT_WORKFLOWS "swarmq-workflows"      /* topic.workflows */
 
 #endif /* SQ_TOPICS_H */

@@ -240,6 +240,26 @@ SWARMQ_API swarmq_err_t swarmq_producer_submit(swarmq_producer_t *p,
                                                size_t errstr_size);
 
 /**
+ * @brief Submits a workflow (docs/workflows.md): a chain, group or chord
+ *        of tasks declared in the JSON document @p json, as one record on
+ *        topic.workflows ("swarmq-workflows"), on the partition its id
+ *        hashes to. A swarmq instance with workflows.enable=true that
+ *        owns that partition submits its tasks as earlier ones end, and
+ *        writes its result (task_id = the workflow id) once it is over.
+ *        Delivery is reported like a submit (flush(), counts()).
+ * @param json @p len bytes (borrowed).
+ * @param workflow_id the workflow's id when the document names none
+ *        (borrowed; NULL: the document's "id" is required).
+ * @param id_out receives the workflow's id (NUL-terminated), or NULL.
+ * @returns SWARMQ_OK when queued for delivery; SWARMQ_ERR_INVALID_ARG for
+ *          a bad document, @p errstr naming the bad place; the errors of
+ *          submit() otherwise.
+ */
+SWARMQ_API swarmq_err_t swarmq_producer_submit_workflow(
+    swarmq_producer_t *p, const char *json, size_t len, const char *workflow_id,
+    char *id_out, size_t id_size, char *errstr, size_t errstr_size);
+
+/**
  * @brief Asks every swarmq instance to cancel the task @p task_id: a
  *        control record (topic.control, default "swarmq-control") that
  *        each instance reads. A task not yet run (queued, delayed, or

@@ -62,6 +62,9 @@ int sq_cli_wait(const sq_cli_t *cli, int argc, char **argv);
 int sq_cli_replay(const sq_cli_t *cli, int argc, char **argv);
 /** @brief Runs `cancel`; @p argv[0] is "cancel". @returns an exit code. */
 int sq_cli_cancel(const sq_cli_t *cli, int argc, char **argv);
+/** @brief Runs `workflow`; @p argv[0] is "workflow". @returns an exit
+ *  code. */
+int sq_cli_workflow(const sq_cli_t *cli, int argc, char **argv);
 /** @brief Runs `dlt list` / `dlt redrive`; @p argv[0] is "dlt".
  *  @returns an exit code. */
 int sq_cli_dlt(const sq_cli_t *cli, int argc, char **argv);

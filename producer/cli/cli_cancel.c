@@ -88,41 +88,6 @@ static int cancel_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
         return SQ_CMD_CONTINUE;
 }
 
-/* Creates the producer from -b, -X and --topic-control. */
-static int open_producer(const sq_cmd_t *cmd, const cancel_opts_t *opts,
-                         swarmq_producer_t **pp) {
-        const sq_cli_t *cli = cmd->cli;
-        char errstr[1024], name[512];
-        swarmq_err_t err;
-        size_t i;
-
-        *pp = swarmq_producer_new(cli->brokers, errstr, sizeof(errstr));
-        if (!*pp) {
-                sq_cmd_say(cmd, NULL, "%s", errstr);
-                return SQ_CLI_EXIT_USAGE;
-        }
-        for (i = 0; i < cli->props_cnt; i++) {
-                snprintf(name, sizeof(name), "kafka.%s", cli->props[i].name);
-                if (swarmq_producer_set(*pp, name, cli->props[i].value, errstr,
-                                        sizeof(errstr)) != SWARMQ_OK)
-                        return sq_cli_usage_error(cmd->name, "-X: %s", errstr);
-        }
-        if (swarmq_producer_set(*pp, "topic.control", opts->topic_control,
-                                errstr, sizeof(errstr)) != SWARMQ_OK)
-                return sq_cli_usage_error(cmd->name, "%s", errstr);
-        /* librdkafka's threads are created now and inherit the mask. */
-        sq_cli_signals_block(true);
-        err = swarmq_producer_connect(*pp, cli->connect_timeout_ms, errstr,
-                                      sizeof(errstr));
-        sq_cli_signals_block(false);
-        if (err != SWARMQ_OK) {
-                sq_cmd_say(cmd, NULL, "%s", errstr);
-                return err == SWARMQ_ERR_TRANSPORT ? SQ_CLI_EXIT_BROKER
-                                                   : SQ_CLI_EXIT_USAGE;
-        }
-        return SQ_CLI_EXIT_OK;
-}
-
 /* Sends one cancel. @returns an exit code (OK to go on). */
 static int cancel_one(const sq_cmd_t *cmd, swarmq_producer_t *p, const char *id,
                       uint64_t *sentp) {
@@ -168,7 +133,9 @@ int sq_cli_cancel(const sq_cli_t *cli, int argc, char **argv) {
                 goto done;
         }
         if ((ret = sq_cmd_ready(&cmd, false)) != SQ_CLI_EXIT_OK ||
-            (ret = open_producer(&cmd, &opts, &p)) != SQ_CLI_EXIT_OK)
+            (ret = sq_cmd_libswarmq_new(&cmd, "topic.control",
+                                        opts.topic_control, &p)) !=
+                SQ_CLI_EXIT_OK)
                 goto done;
         for (i = args_index; i < argc && ret == SQ_CLI_EXIT_OK; i++)
                 ret = cancel_one(&cmd, p, argv[i], &sent);

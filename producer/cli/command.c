@@ -356,3 +356,37 @@ bool sq_cmd_flush_stdout(const sq_cmd_t *cmd) {
         sq_cmd_say(cmd, NULL, "cannot write to stdout");
         return false;
 }
+
+int sq_cmd_libswarmq_new(const sq_cmd_t *cmd, const char *key,
+                         const char *value, swarmq_producer_t **pp) {
+        const sq_cli_t *cli = cmd->cli;
+        char errstr[1024], name[512];
+        swarmq_err_t err;
+        size_t i;
+
+        *pp = swarmq_producer_new(cli->brokers, errstr, sizeof(errstr));
+        if (!*pp) {
+                sq_cmd_say(cmd, NULL, "%s", errstr);
+                return SQ_CLI_EXIT_USAGE;
+        }
+        for (i = 0; i < cli->props_cnt; i++) {
+                snprintf(name, sizeof(name), "kafka.%s", cli->props[i].name);
+                if (swarmq_producer_set(*pp, name, cli->props[i].value, errstr,
+                                        sizeof(errstr)) != SWARMQ_OK)
+                        return sq_cli_usage_error(cmd->name, "-X: %s", errstr);
+        }
+        if (swarmq_producer_set(*pp, key, value, errstr, sizeof(errstr)) !=
+            SWARMQ_OK)
+                return sq_cli_usage_error(cmd->name, "%s", errstr);
+        /* librdkafka's threads are created now and inherit the mask. */
+        sq_cli_signals_block(true);
+        err = swarmq_producer_connect(*pp, cli->connect_timeout_ms, errstr,
+                                      sizeof(errstr));
+        sq_cli_signals_block(false);
+        if (err != SWARMQ_OK) {
+                sq_cmd_say(cmd, NULL, "%s", errstr);
+                return err == SWARMQ_ERR_TRANSPORT ? SQ_CLI_EXIT_BROKER
+                                                   : SQ_CLI_EXIT_USAGE;
+        }
+        return SQ_CLI_EXIT_OK;
+}

@@ -29,6 +29,7 @@
 #include "cli.h"
 
 #include "codec.h"
+#include "swarmq/producer.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -139,6 +140,17 @@ int sq_cmd_producer_new(const sq_cmd_t *cmd, const char *client_id,
                                           const rd_kafka_message_t *rkm,
                                           void *opaque),
                         rd_kafka_t **rkp);
+
+/**
+ * @brief Creates and connects a libswarmq producer from -b and -X, with
+ *        its setting @p key (e.g. "topic.control") set to @p value.
+ * @param pp set to the producer (caller owns, swarmq_producer_destroy(),
+ *        also on failure).
+ * @returns SQ_CLI_EXIT_OK, or SQ_CLI_EXIT_USAGE / SQ_CLI_EXIT_BROKER with
+ *          a message printed.
+ */
+int sq_cmd_libswarmq_new(const sq_cmd_t *cmd, const char *key,
+                         const char *value, swarmq_producer_t **pp);
 
 /**
  * @brief Prints "swarmq-producer NAME: <message>" on stderr, after erasing

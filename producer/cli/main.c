@@ -98,6 +98,9 @@ static void usage(FILE *fp) {
             "  cancel    cancel tasks by id (queued, delayed or running) "
             "through the\n"
             "            control topic every instance reads\n"
+            "  workflow  submit a workflow (a chain, group or chord of tasks "
+            "in a\n"
+            "            JSON file) to the workflows topic\n"
             "Run '" SQ_CLI_PROG
             " <command> --help' for the options of a command.\n"
             "\n"
@@ -311,8 +314,8 @@ const struct option sq_cli_global_options[] = {
 };
 
 /* The commands, for the did-you-mean of an unknown one. */
-static const char *const commands[] = {"submit", "wait", "replay", "dlt",
-                                       "cancel"};
+static const char *const commands[] = {"submit", "wait",   "replay",
+                                       "dlt",    "cancel", "workflow"};
 
 /** @brief Parses the global options and runs one command. */
 int main(int argc, char **argv) {
@@ -395,7 +398,8 @@ int main(int argc, char **argv) {
         }
         if (optind >= argc) {
                 ret = sq_cli_usage_error(NULL, "no command given (submit, "
-                                               "wait, replay, dlt or cancel)");
+                                               "wait, replay, dlt, cancel or "
+                                               "workflow)");
                 goto done;
         }
         if (!*cli.topic_tasks || !*cli.topic_critical || !*cli.topic_results ||
@@ -408,7 +412,7 @@ int main(int argc, char **argv) {
         cmd = argv[optind];
         if (strcmp(cmd, "submit") && strcmp(cmd, "wait") &&
             strcmp(cmd, "replay") && strcmp(cmd, "dlt") &&
-            strcmp(cmd, "cancel")) {
+            strcmp(cmd, "cancel") && strcmp(cmd, "workflow")) {
                 const char *best =
                     sq_config_suggest(cmd, commands, SQ_ARRAY_SIZE(commands),
                                       sizeof(commands[0]));
@@ -421,7 +425,7 @@ int main(int argc, char **argv) {
                         ret = sq_cli_usage_error(
                             NULL,
                             "unknown command \"%s\" (expected submit, wait, "
-                            "replay, dlt or cancel)",
+                            "replay, dlt, cancel or workflow)",
                             cmd);
                 goto done;
         }
@@ -441,6 +445,8 @@ int main(int argc, char **argv) {
                 ret = sq_cli_replay(&cli, argc - cmd_idx, argv + cmd_idx);
         else if (!strcmp(cmd, "cancel"))
                 ret = sq_cli_cancel(&cli, argc - cmd_idx, argv + cmd_idx);
+        else if (!strcmp(cmd, "workflow"))
+                ret = sq_cli_workflow(&cli, argc - cmd_idx, argv + cmd_idx);
         else
                 ret = sq_cli_dlt(&cli, argc - cmd_idx, argv + cmd_idx);
 

@@ -37,6 +37,7 @@
 #include "schema_registry.h"
 #include "task.h"
 #include "topics.h"
+#include "workflow.h"
 
 #include <librdkafka/rdkafka.h>
 #include <openssl/rand.h>
@@ -63,6 +64,9 @@ struct swarmq_producer_s {
         rd_kafka_topic_t *rkt_tasks;
         rd_kafka_topic_t *rkt_critical;
         rd_kafka_topic_t *rkt_control; /* created by the first cancel */
+        /* Created by the first workflow, with its partition count. */
+        rd_kafka_topic_t *rkt_workflows;
+        int32_t workflows_partitions;
         sq_codec_t *codec;
         char *topic_tasks;
         char *topic_critical;
@@ -71,6 +75,7 @@ struct swarmq_producer_s {
         int64_t sr_timeout_ms;
         sq_schema_registry_t *registry;
         char *topic_control;
+        char *topic_workflows;
         int64_t submit_block_ms;
         uint64_t submit_cnt; /* for the periodic poll in submit() */
         swarmq_producer_counts_t counts;
@@ -327,6 +332,7 @@ swarmq_producer_t *swarmq_producer_new(const char *bootstrap_servers,
         p->topic_tasks     = sq_strdup(SQ_TOPIC_DEFAULT_TASKS);
         p->topic_critical  = sq_strdup(SQ_TOPIC_DEFAULT_CRITICAL);
         p->topic_control   = sq_strdup(SQ_TOPIC_DEFAULT_CONTROL);
+        p->topic_workflows = sq_strdup(SQ_TOPIC_DEFAULT_WORKFLOWS);
         p->submit_block_ms = DEFAULT_SUBMIT_BLOCK_MS;
         p->sr_timeout_ms   = 10000;
 
@@ -386,11 +392,12 @@ swarmq_err_t swarmq_producer_set(swarmq_producer_t *p, const char *key,
                 return SWARMQ_OK;
         }
         if (!strcmp(key, "topic.tasks") || !strcmp(key, "topic.critical") ||
-            !strcmp(key, "topic.control")) {
-                char **topicp = !strcmp(key, "topic.tasks") ? &p->topic_tasks
-                                : !strcmp(key, "topic.critical")
-                                    ? &p->topic_critical
-                                    : &p->topic_control;
+            !strcmp(key, "topic.control") || !strcmp(key, "topic.workflows")) {
+                char **topicp =
+                    !strcmp(key, "topic.tasks")      ? &p->topic_tasks
+                    : !strcmp(key, "topic.critical") ? &p->topic_critical
+                    : !strcmp(key, "topic.control")  ? &p->topic_control
+                                                     : &p->topic_workflows;
                 if (!*value) {
                         sq_errstr_set(errstr, errstr_size,
                                       "setting \"%s\" must not be empty", key);
@@ -438,7 +445,8 @@ swarmq_err_t swarmq_producer_set(swarmq_producer_t *p, const char *key,
         sq_errstr_set(errstr, errstr_size,
                       "unknown setting \"%s\" (expected kafka.<property>, "
                       "topic.tasks, topic.critical, topic.control, "
-                      "submit.block.ms or schema.registry.*)",
+                      "topic.workflows, submit.block.ms or "
+                      "schema.registry.*)",
                       key);
         return SWARMQ_ERR_INVALID_ARG;
 }
@@ -548,17 +556,18 @@ swarmq_err_t swarmq_producer_connect(swarmq_producer_t *p, int timeout_ms,
 
 /* Produces one copied record, waiting for room in a full queue for up to
  * submit.block.ms while serving delivery reports. */
-static swarmq_err_t produce(swarmq_producer_t *p, rd_kafka_topic_t *rkt,
-                            const void *key, size_t key_len, const void *value,
-                            size_t value_len, char *errstr,
-                            size_t errstr_size) {
+static swarmq_err_t produce_to(swarmq_producer_t *p, rd_kafka_topic_t *rkt,
+                               int32_t partition, const void *key,
+                               size_t key_len, const void *value,
+                               size_t value_len, char *errstr,
+                               size_t errstr_size) {
         int64_t deadline = sq_clock_us() + p->submit_block_ms * 1000;
         rd_kafka_resp_err_t err;
 
         for (;;) {
-                if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA,
-                                     RD_KAFKA_MSG_F_COPY, (void *)value,
-                                     value_len, key, key_len, NULL) == 0)
+                if (rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY,
+                                     (void *)value, value_len, key, key_len,
+                                     NULL) == 0)
                         break;
                 err = rd_kafka_last_error();
                 if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -593,6 +602,15 @@ static swarmq_err_t produce(swarmq_producer_t *p, rd_kafka_topic_t *rkt,
         if (++p->submit_cnt % SUBMIT_POLL_EVERY == 0)
                 rd_kafka_poll(p->rk, 0);
         return SWARMQ_OK;
+}
+
+/* Produces a record; the partitioner picks its partition by key. */
+static swarmq_err_t produce(swarmq_producer_t *p, rd_kafka_topic_t *rkt,
+                            const void *key, size_t key_len, const void *value,
+                            size_t value_len, char *errstr,
+                            size_t errstr_size) {
+        return produce_to(p, rkt, RD_KAFKA_PARTITION_UA, key, key_len, value,
+                          value_len, errstr, errstr_size);
 }
 
 swarmq_err_t swarmq_producer_submit(swarmq_producer_t *p,
@@ -669,6 +687,84 @@ swarmq_err_t swarmq_producer_cancel(swarmq_producer_t *p, const char *task_id,
         return ret;
 }
 
+/* The workflows topic's handle and partition count (a workflow's
+ * records go to the partition its id hashes to, of that count). */
+static swarmq_err_t workflows_topic(swarmq_producer_t *p, char *errstr,
+                                    size_t errstr_size) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err;
+
+        if (p->rkt_workflows && p->workflows_partitions > 0)
+                return SWARMQ_OK;
+        if (!p->rkt_workflows && !(p->rkt_workflows = rd_kafka_topic_new(
+                                       p->rk, p->topic_workflows, NULL))) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot create a topic handle for \"%s\": %s",
+                              p->topic_workflows,
+                              rd_kafka_err2str(rd_kafka_last_error()));
+                return SWARMQ_ERR_KAFKA;
+        }
+        err = rd_kafka_metadata(p->rk, 0, p->rkt_workflows, &md, 10000);
+        if (err) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot read the metadata of topic %s: %s",
+                              p->topic_workflows, rd_kafka_err2str(err));
+                return SWARMQ_ERR_TRANSPORT;
+        }
+        if (md->topic_cnt == 1 && !md->topics[0].err &&
+            md->topics[0].partition_cnt > 0)
+                p->workflows_partitions = md->topics[0].partition_cnt;
+        else
+                sq_errstr_set(errstr, errstr_size,
+                              "topic %s: %s (a swarmq instance with "
+                              "workflows.enable=true creates it)",
+                              p->topic_workflows,
+                              md->topic_cnt == 1 && md->topics[0].err
+                                  ? rd_kafka_err2str(md->topics[0].err)
+                                  : "it has no partitions");
+        rd_kafka_metadata_destroy(md);
+        return p->workflows_partitions > 0 ? SWARMQ_OK : SWARMQ_ERR_KAFKA;
+}
+
+swarmq_err_t swarmq_producer_submit_workflow(swarmq_producer_t *p,
+                                             const char *json, size_t len,
+                                             const char *workflow_id,
+                                             char *id_out, size_t id_size,
+                                             char *errstr, size_t errstr_size) {
+        sq_workflow_t *wf = NULL;
+        char key[SQ_WORKFLOW_ID_MAX + 16];
+        char *value = NULL;
+        swarmq_err_t ret;
+        const char *id;
+
+        sq_assert(p && (json || !len));
+        wf = sq_workflow_parse(json, len, workflow_id, errstr, errstr_size);
+        if (!wf)
+                return SWARMQ_ERR_INVALID_ARG;
+        id = sq_workflow_id(wf);
+        if (id_out && sq_strlcpy(id_out, id, id_size) >= id_size) {
+                sq_errstr_set(errstr, errstr_size,
+                              "workflow id \"%s\" is longer than the "
+                              "caller's %zu-byte buffer",
+                              id, id_size);
+                ret = SWARMQ_ERR_INVALID_ARG;
+                goto done;
+        }
+        if ((ret = producer_start(p, errstr, errstr_size)) != SWARMQ_OK ||
+            (ret = workflows_topic(p, errstr, errstr_size)) != SWARMQ_OK)
+                goto done;
+        sq_assert(sq_workflow_key(id, "", key, sizeof(key)));
+        value = sq_workflow_declaration(wf, sq_wallclock_ms());
+        ret =
+            produce_to(p, p->rkt_workflows,
+                       sq_workflow_partition(id, p->workflows_partitions), key,
+                       strlen(key), value, strlen(value), errstr, errstr_size);
+done:
+        sq_free(value);
+        sq_workflow_destroy(wf);
+        return ret;
+}
+
 int swarmq_producer_poll(swarmq_producer_t *p, int timeout_ms) {
         sq_assert(p);
         if (!p->rk)
@@ -708,6 +804,8 @@ void swarmq_producer_destroy(swarmq_producer_t *p) {
                 rd_kafka_topic_destroy(p->rkt_critical);
         if (p->rkt_control)
                 rd_kafka_topic_destroy(p->rkt_control);
+        if (p->rkt_workflows)
+                rd_kafka_topic_destroy(p->rkt_workflows);
         if (p->rk)
                 rd_kafka_destroy(p->rk);
         if (p->conf)
@@ -720,5 +818,6 @@ void swarmq_producer_destroy(swarmq_producer_t *p) {
         sq_free(p->topic_tasks);
         sq_free(p->topic_critical);
         sq_free(p->topic_control);
+        sq_free(p->topic_workflows);
         sq_free(p);
 }

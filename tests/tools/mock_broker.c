@@ -9,10 +9,10 @@
  *                      [--control PATH|-]
  *
  * Prints "bootstrap.servers=HOST:PORT,..." on stdout, then serves until
- * SIGTERM/SIGINT. Topics named with --topic (default: swarmq's seven) are
- * created with --partitions partitions (default 12); others are created
- * on first use by the mock's auto-creation. Without --topic,
- * swarmq-schedules is created too, with one partition.
+ * SIGTERM/SIGINT. Topics named with --topic (default: swarmq's eight,
+ * topic.workflows included) are created with --partitions partitions (default
+ * 12); others are created on first use by the mock's auto-creation. Without
+ * --topic, swarmq-schedules is created too, with one partition.
  *
  * Fault injection: with --control, fault commands are read one per line
  * from PATH (a FIFO, created when missing; any number of writers, one
@@ -49,9 +49,10 @@
 #include "topics.h"
 
 static const char *default_topics[] = {
-    SQ_TOPIC_DEFAULT_TASKS,  SQ_TOPIC_DEFAULT_CRITICAL, SQ_TOPIC_DEFAULT_RETRY,
-    SQ_TOPIC_DEFAULT_DLT,    SQ_TOPIC_DEFAULT_RESULTS,  SQ_TOPIC_DEFAULT_EVENTS,
-    SQ_TOPIC_DEFAULT_CONTROL};
+    SQ_TOPIC_DEFAULT_TASKS,   SQ_TOPIC_DEFAULT_CRITICAL,
+    SQ_TOPIC_DEFAULT_RETRY,   SQ_TOPIC_DEFAULT_DLT,
+    SQ_TOPIC_DEFAULT_RESULTS, SQ_TOPIC_DEFAULT_EVENTS,
+    SQ_TOPIC_DEFAULT_CONTROL, SQ_TOPIC_DEFAULT_WORKFLOWS};
 
 /* Kafka protocol request types, by the names the Kafka docs use. */
 static const struct {

@@ -1,0 +1,857 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * workflows.c: running workflows (workflows.enable; docs/workflows.md):
+ * the instance Kafka assigns a partition of topic.workflows to owns the
+ * workflows whose records are there, rebuilds them from the partition,
+ * submits their next tasks as earlier ones end, and writes each one's
+ * result when it is over.
+ *
+ * DESIGN
+ *   Owner: every instance with workflows.enable joins the consumer group
+ *   <group.id>.workflows on topic.workflows; a workflow lives on the
+ *   partition its id hashes to (sq_workflow_partition()), so its owner
+ *   is whoever Kafka assigns that partition. A kill -9, a stop or a
+ *   rebalance moves the partition, and its workflows with it.
+ *
+ *   Thread: the workflows thread, started by main, sleeps in poll(2) on
+ *   the pipe its consumer's queue signals and on an eventfd main writes
+ *   to stop it (with a timeout only while a failed step waits to be
+ *   tried again). It owns the consumer, the producer, the codec and the
+ *   set of workflows; the HTTP thread reads the atomics and the
+ *   snapshot (under snap_lock).
+ *
+ *   Taking over (the rebalance callback, on this thread): each assigned
+ *   partition is read from its beginning (the topic is compacted: a
+ *   workflow's declaration, its state and its tasks' endings, the last
+ *   of each key) and marked loading; its EOF says its workflows are all
+ *   known, and only then are they stepped. A revoked partition's
+ *   workflows are forgotten (its producer flushed first, so the next
+ *   owner reads what this one wrote).
+ *
+ *   Stepping a workflow (after its records were read): sq_workflow_step()
+ *   says which tasks to submit (those neither started nor ended) and
+ *   whether it is over. The tasks are produced and acknowledged first,
+ *   then the state record that says they started; the result (task_id =
+ *   the workflow id) first, then the final state, then tombstones for
+ *   the endings. A crash between the two submits the same task ids again
+ *   (the consumers' dedup drops a task that already succeeded; the
+ *   first ending of a task is the one that counts) or writes the result
+ *   twice: at least once, never lost. A step that cannot be produced is
+ *   tried again a second later.
+ *
+ *   The endings themselves are written by whichever instance ran the
+ *   task, with its result (emit.c, sq_workflows_ended_record()), tracked
+ *   like the result: the task's offset is committed only once its ending
+ *   is in Kafka, and under exactly_once it is in the same transaction.
+ */
+#include "daemon_int.h"
+#include "event_types.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define FLUSH_MS      30000 /* a step's records, acknowledged */
+#define RETRY_MS      1000  /* a failed step, tried again */
+#define STOP_FLUSH_MS 10000 /* flushing on revoke and stop */
+#define SNAPSHOT_MS   250   /* /status's list, at most this often */
+#define SNAPSHOT_MAX  50    /* running workflows listed in /status */
+#define KEY_MAX       (2 * SQ_WORKFLOW_ID_MAX + 600)
+#define METADATA_MS   10000
+
+void sq_workflows_init(sq_daemon_t *daemon) {
+        sq_workflows_inst_t *w = &daemon->workflows;
+        int i;
+
+        w->pipe_fds[0] = w->pipe_fds[1] = -1;
+        w->stop_fd                      = -1;
+        atomic_init(&w->partitions, 0);
+        atomic_init(&w->owned, 0);
+        atomic_init(&w->running, 0);
+        atomic_init(&w->begun, 0);
+        atomic_init(&w->submitted, 0);
+        for (i = 0; i < SQ_STATUS_CNT; i++)
+                atomic_init(&w->ended[i], 0);
+}
+
+void sq_workflows_term(sq_daemon_t *daemon) {
+        sq_workflows_inst_t *w = &daemon->workflows;
+        sq_workflows_destroy(w->set);
+        w->set = NULL;
+        sq_free(w->part);
+        w->part = NULL;
+        json_decref(w->dirty);
+        json_decref(w->unsaved);
+        w->dirty = w->unsaved = NULL;
+        sq_free(w->snapshot);
+        w->snapshot = NULL;
+}
+
+char *sq_workflows_ended_record(sq_daemon_t *daemon, const sq_result_t *result,
+                                char *key, size_t key_size,
+                                int32_t *partitionp) {
+        int32_t parts = atomic_load(&daemon->workflows.partitions);
+
+        if (!result->workflow_id || !parts || !daemon->rkt_workflows ||
+            !sq_workflow_key(result->workflow_id, result->task_id, key,
+                             key_size))
+                return NULL;
+        *partitionp = sq_workflow_partition(result->workflow_id, parts);
+        return sq_workflow_ended_record(result);
+}
+
+char *sq_workflows_ended_refused(sq_daemon_t *daemon, const void *value,
+                                 size_t len, const char *why,
+                                 int32_t *partitionp) {
+        int32_t parts = atomic_load(&daemon->workflows.partitions);
+        json_t *obj   = json_loadb(value, len, 0, NULL);
+        const char *wf, *task_id;
+        sq_result_t result;
+        char error[600];
+        char *rec = NULL;
+
+        wf      = json_string_value(json_object_get(obj, "workflow"));
+        task_id = json_string_value(json_object_get(obj, "ended"));
+        if (wf && task_id && parts) {
+                memset(&result, 0, sizeof(result));
+                snprintf(error, sizeof(error),
+                         "its output does not fit in topic.workflows: %s", why);
+                result.task_id     = (char *)task_id;
+                result.workflow_id = (char *)wf;
+                result.status      = SQ_STATUS_FAILED;
+                result.error       = error;
+                result.instance    = daemon->conf->instance_id;
+                result.finished_at = sq_wallclock_ms();
+                *partitionp        = sq_workflow_partition(wf, parts);
+                rec                = sq_workflow_ended_record(&result);
+        }
+        json_decref(obj);
+        return rec;
+}
+
+/* Delivery reports of the workflows producer: a record's opaque is the
+ * batch it belongs to. */
+typedef struct batch_s {
+        int pending;
+        rd_kafka_resp_err_t err;
+} batch_t;
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                      void *opaque) {
+        batch_t *batch = rkm->_private;
+        (void)rk;
+        (void)opaque;
+        if (!batch)
+                return;
+        batch->pending--;
+        if (rkm->err && !batch->err)
+                batch->err = rkm->err;
+}
+
+/* Produces one record of @p batch (value NULL: a tombstone). */
+static void batch_add(sq_daemon_t *daemon, batch_t *batch, const char *topic,
+                      int32_t partition, const char *key, const void *value,
+                      size_t len) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            daemon->workflows.producer, RD_KAFKA_V_TOPIC(topic),
+            RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_VALUE((void *)value, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(batch),
+            RD_KAFKA_V_END);
+        if (err && !batch->err)
+                batch->err = err;
+        if (!err)
+                batch->pending++;
+}
+
+/* Waits for the batch's acknowledgements. @returns its error, if any. */
+static rd_kafka_resp_err_t batch_wait(sq_daemon_t *daemon, batch_t *batch) {
+        /* Delivery reports are served by flush, on this thread. */
+        rd_kafka_flush(daemon->workflows.producer, FLUSH_MS);
+        if (batch->pending > 0 && !batch->err)
+                batch->err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        return batch->err;
+}
+
+/* The state record of @p wf, acknowledged. */
+static bool save_state(sq_daemon_t *daemon, sq_workflow_t *wf) {
+        sq_workflows_inst_t *w = &daemon->workflows;
+        const char *id         = sq_workflow_id(wf);
+        batch_t batch          = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
+        char *rec              = sq_workflow_state_record(wf);
+
+        batch_add(daemon, &batch, daemon->conf->topic_workflows,
+                  sq_workflow_partition(id, atomic_load(&w->partitions)), id,
+                  rec, strlen(rec));
+        sq_free(rec);
+        if (batch_wait(daemon, &batch)) {
+                SQ_LOG(SQ_LOG_WARNING, "WORKFLOW",
+                       "workflow_id=%s: its state not written: %s; trying "
+                       "again in %d ms",
+                       id, rd_kafka_err2str(batch.err), RETRY_MS);
+                json_object_set_new(w->unsaved, id, json_true());
+                return false;
+        }
+        json_object_del(w->unsaved, id);
+        return true;
+}
+
+/* An event about the workflow itself (task_id = its id). */
+static void wf_event(sq_daemon_t *daemon, const char *type, const char *id,
+                     const char *detail) {
+        sq_task_t task;
+        memset(&task, 0, sizeof(task));
+        task.id          = (char *)id; /* borrowed: only read */
+        task.workflow_id = (char *)id;
+        sq_emit_event(daemon, daemon->workflows.codec, type, &task, NULL,
+                      detail, NULL);
+}
+
+/* Submits @p step's ready tasks. @returns true once all are in Kafka. */
+static bool submit(sq_daemon_t *daemon, sq_workflow_t *wf,
+                   const sq_workflow_step_t *step) {
+        const sq_config_t *conf = daemon->conf;
+        batch_t batch           = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
+        char errstr[512];
+        size_t i;
+
+        for (i = 0; i < step->ready_cnt && !batch.err; i++) {
+                const sq_task_t *task = step->ready[i];
+                const void *buf;
+                size_t len;
+                if (sq_codec_encode_task(daemon->workflows.codec, task, &buf,
+                                         &len, errstr,
+                                         sizeof(errstr)) != SQ_OK) {
+                        SQ_LOG(SQ_LOG_ERR, "WORKFLOW",
+                               "workflow_id=%s task_id=%s: cannot encode "
+                               "it: %s",
+                               sq_workflow_id(wf), task->id, errstr);
+                        batch.err = RD_KAFKA_RESP_ERR__BAD_MSG;
+                        break;
+                }
+                batch_add(daemon, &batch,
+                          task->priority == SQ_PRIO_CRITICAL
+                              ? conf->topic_critical
+                              : conf->topic_tasks,
+                          RD_KAFKA_PARTITION_UA, task->id, buf, len);
+        }
+        if (batch_wait(daemon, &batch)) {
+                SQ_LOG(SQ_LOG_WARNING, "WORKFLOW",
+                       "workflow_id=%s: %zu tasks not submitted: %s; trying "
+                       "again in %d ms",
+                       sq_workflow_id(wf), step->ready_cnt,
+                       rd_kafka_err2str(batch.err), RETRY_MS);
+                return false;
+        }
+        atomic_fetch_add(&daemon->workflows.submitted,
+                         (long long)step->ready_cnt);
+        return true;
+}
+
+/* Writes the workflow's result (task_id = its id) and its last records:
+ * the final state, then tombstones for its declaration and endings. */
+static bool finish(sq_daemon_t *daemon, sq_workflow_t *wf,
+                   const sq_workflow_step_t *step) {
+        sq_workflows_inst_t *w = &daemon->workflows;
+        const char *id         = sq_workflow_id(wf);
+        int32_t partition =
+            sq_workflow_partition(id, atomic_load(&w->partitions));
+        batch_t batch = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
+        sq_result_t result;
+        char key[KEY_MAX], errstr[512];
+        json_t *ids, *tid;
+        const void *buf;
+        size_t len, i;
+
+        memset(&result, 0, sizeof(result));
+        /* Borrowed pointers: the struct is only encoded, never freed. */
+        result.task_id          = (char *)id;
+        result.workflow_id      = (char *)id;
+        result.status           = step->status;
+        result.output           = step->output;
+        result.output_len       = step->output_len;
+        result.error            = step->error;
+        result.instance         = daemon->conf->instance_id;
+        result.attempts         = 1;
+        result.source.topic     = daemon->conf->topic_workflows;
+        result.source.partition = partition;
+        result.source.offset    = -1;
+        result.created_at       = sq_workflow_submitted_at(wf);
+        result.started_at       = sq_workflow_submitted_at(wf);
+        result.finished_at      = sq_wallclock_ms();
+        if (sq_codec_encode_result(w->codec, &result, &buf, &len, errstr,
+                                   sizeof(errstr)) != SQ_OK) {
+                /* Only a string that is not UTF-8 fails, and every one
+                 * here is ours or a task's checked error. */
+                SQ_LOG(SQ_LOG_ERR, "WORKFLOW",
+                       "workflow_id=%s: cannot encode its result: %s", id,
+                       errstr);
+                return false;
+        }
+        batch_add(daemon, &batch, daemon->conf->topic_results,
+                  RD_KAFKA_PARTITION_UA, id, buf, len);
+        if (batch_wait(daemon, &batch)) {
+                SQ_LOG(SQ_LOG_WARNING, "WORKFLOW",
+                       "workflow_id=%s: its result not written: %s; trying "
+                       "again in %d ms",
+                       id, rd_kafka_err2str(batch.err), RETRY_MS);
+                return false;
+        }
+        sq_workflow_mark(wf, step, result.finished_at);
+        atomic_fetch_add(&w->ended[step->status], 1);
+        SQ_LOG(SQ_LOG_INFO, "WORKFLOW",
+               "workflow_id=%s ended %s after %lld ms%s%s", id,
+               sq_status_name(step->status),
+               (long long)(result.finished_at - result.created_at),
+               step->error ? ": " : "", step->error ? step->error : "");
+        wf_event(daemon, SQ_EVENT_WORKFLOW_ENDED, id,
+                 sq_status_name(step->status));
+        if (!save_state(daemon, wf))
+                return true; /* the result is out; the state comes later */
+        /* The endings and the declaration are no longer needed: the
+         * state (kept, small) says how it ended. */
+        batch.pending = 0;
+        batch.err     = RD_KAFKA_RESP_ERR_NO_ERROR;
+        ids           = sq_workflow_task_ids(wf);
+        json_array_foreach(ids, i, tid) {
+                if (sq_workflow_key(id, json_string_value(tid), key,
+                                    sizeof(key)))
+                        batch_add(daemon, &batch, daemon->conf->topic_workflows,
+                                  partition, key, NULL, 0);
+        }
+        json_decref(ids);
+        if (sq_workflow_key(id, "", key, sizeof(key)))
+                batch_add(daemon, &batch, daemon->conf->topic_workflows,
+                          partition, key, NULL, 0);
+        if (batch_wait(daemon, &batch))
+                SQ_LOG(SQ_LOG_WARNING, "WORKFLOW",
+                       "workflow_id=%s: its tombstones not written: %s "
+                       "(compaction keeps its endings)",
+                       id, rd_kafka_err2str(batch.err));
+        return true;
+}
+
+/* Steps @p wf. @returns false when something must be tried again. */
+static bool advance(sq_daemon_t *daemon, sq_workflow_t *wf) {
+        sq_workflows_inst_t *w = &daemon->workflows;
+        const char *id         = sq_workflow_id(wf);
+        sq_workflow_step_t step;
+        bool ok = true, first;
+
+        sq_workflow_step(wf, sq_wallclock_ms(), &step);
+        if (step.ready_cnt) {
+                first = sq_workflow_started_cnt(wf) == 0;
+                if (!submit(daemon, wf, &step)) {
+                        ok = false;
+                        goto done;
+                }
+                sq_workflow_mark(wf, &step, sq_wallclock_ms());
+                SQ_LOG(SQ_LOG_DEBUG, "WORKFLOW",
+                       "workflow_id=%s submitted %zu tasks (%zu of %zu "
+                       "started)",
+                       id, step.ready_cnt, sq_workflow_started_cnt(wf),
+                       sq_workflow_task_cnt(wf));
+                if (first) {
+                        atomic_fetch_add(&w->begun, 1);
+                        wf_event(daemon, SQ_EVENT_WORKFLOW_STARTED, id, NULL);
+                        SQ_LOG(SQ_LOG_INFO, "WORKFLOW",
+                               "workflow_id=%s started: %zu tasks in all", id,
+                               sq_workflow_task_cnt(wf));
+                }
+                ok = save_state(daemon, wf);
+        } else if (step.done) {
+                ok = finish(daemon, wf, &step);
+        } else if (json_object_get(w->unsaved, id)) {
+                ok = save_state(daemon, wf);
+        }
+done:
+        sq_workflow_step_term(&step);
+        return ok;
+}
+
+static void advance_cb(sq_workflow_t *wf, void *arg) {
+        sq_daemon_t *daemon    = arg;
+        sq_workflows_inst_t *w = &daemon->workflows;
+        if (!advance(daemon, wf))
+                w->retry_at_ms = sq_wallclock_ms() + RETRY_MS;
+}
+
+static void count_running(sq_workflow_t *wf, void *arg) {
+        long long *cnt = arg;
+        *cnt += sq_workflow_status(wf) < 0;
+}
+
+/* /status's list of running workflows, rebuilt at most every
+ * SNAPSHOT_MS. */
+static void list_running(sq_workflow_t *wf, void *arg) {
+        json_t *list = arg, *one;
+        if (sq_workflow_status(wf) >= 0 ||
+            json_array_size(list) >= SNAPSHOT_MAX)
+                return;
+        one = json_object();
+        json_object_set_new(one, "id", json_string(sq_workflow_id(wf)));
+        json_object_set_new(one, "tasks",
+                            json_integer((json_int_t)sq_workflow_task_cnt(wf)));
+        json_object_set_new(
+            one, "started",
+            json_integer((json_int_t)sq_workflow_started_cnt(wf)));
+        json_object_set_new(
+            one, "ended", json_integer((json_int_t)sq_workflow_ended_cnt(wf)));
+        json_object_set_new(one, "submitted_at_ms",
+                            json_integer(sq_workflow_submitted_at(wf)));
+        json_array_append_new(list, one);
+}
+
+static void publish(sq_daemon_t *daemon, bool force) {
+        sq_workflows_inst_t *w = &daemon->workflows;
+        int64_t now            = sq_wallclock_ms();
+        long long running      = 0;
+        json_t *list;
+        char *text, *copy;
+
+        if (!force && now - w->snapshot_at_ms < SNAPSHOT_MS)
+                return;
+        w->snapshot_at_ms = now;
+        sq_workflows_foreach(w->set, -1, count_running, &running);
+        atomic_store(&w->running, running);
+        list = json_array();
+        sq_workflows_foreach(w->set, -1, list_running, list);
+        text = json_dumps(list, JSON_COMPACT);
+        json_decref(list);
+        copy = sq_strdup(text ? text : "[]");
+        free(text); /* jansson's malloc */
+        pthread_mutex_lock(&daemon->snap_lock);
+        text        = w->snapshot;
+        w->snapshot = copy;
+        pthread_mutex_unlock(&daemon->snap_lock);
+        sq_free(text);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+        sq_daemon_t *daemon    = opaque;
+        sq_workflows_inst_t *w = &daemon->workflows;
+        int32_t cnt            = atomic_load(&w->partitions);
+        bool cooperative =
+            !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+        rd_kafka_error_t *error = NULL;
+        int i;
+
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                for (i = 0; i < parts->cnt; i++) {
+                        int32_t p              = parts->elems[i].partition;
+                        parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+                        if (p >= 0 && p < cnt &&
+                            w->part[p] == SQ_WF_PART_NONE) {
+                                w->part[p] = SQ_WF_PART_LOADING;
+                                atomic_fetch_add(&w->owned, 1);
+                        }
+                }
+                SQ_LOG(SQ_LOG_NOTICE, "WORKFLOW",
+                       "assigned %d partitions of topic=%s: reading their "
+                       "workflows",
+                       parts->cnt, daemon->conf->topic_workflows);
+                if (cooperative)
+                        error = rd_kafka_incremental_assign(rk, parts);
+                else
+                        rd_kafka_assign(rk, parts);
+        } else {
+                /* What this owner wrote is in Kafka before the next one
+                 * reads the partitions. */
+                rd_kafka_flush(w->producer, STOP_FLUSH_MS);
+                for (i = 0; i < parts->cnt; i++) {
+                        int32_t p = parts->elems[i].partition;
+                        if (p < 0 || p >= cnt || w->part[p] == SQ_WF_PART_NONE)
+                                continue;
+                        w->part[p] = SQ_WF_PART_NONE;
+                        atomic_fetch_sub(&w->owned, 1);
+                        sq_workflows_drop_partition(w->set, p);
+                }
+                SQ_LOG(SQ_LOG_NOTICE, "WORKFLOW",
+                       "%d partitions of topic=%s revoked: their workflows "
+                       "run on their next owner",
+                       parts->cnt, daemon->conf->topic_workflows);
+                if (cooperative)
+                        error = rd_kafka_incremental_unassign(rk, parts);
+                else
+                        rd_kafka_assign(rk, NULL);
+                publish(daemon, true);
+        }
+        if (error) {
+                SQ_LOG(SQ_LOG_ERR, "WORKFLOW", "incremental assignment: %s",
+                       rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        }
+}
+
+/* One record (or event) of the workflows consumer. */
+static void handle_message(sq_daemon_t *daemon, const rd_kafka_message_t *rkm) {
+        sq_workflows_inst_t *w = &daemon->workflows;
+        int32_t cnt            = atomic_load(&w->partitions);
+        int32_t p              = rkm->partition;
+        sq_workflow_t *wf      = NULL;
+        char errstr[512];
+
+        if (p < 0 || p >= cnt)
+                return;
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                if (w->part[p] == SQ_WF_PART_LOADING) {
+                        w->part[p] = SQ_WF_PART_OWNED;
+                        SQ_LOG(SQ_LOG_INFO, "WORKFLOW",
+                               "topic=%s partition=%d read to offset %lld: "
+                               "running its workflows",
+                               daemon->conf->topic_workflows, (int)p,
+                               (long long)rkm->offset);
+                        sq_workflows_foreach(w->set, p, advance_cb, daemon);
+                        publish(daemon, true);
+                }
+                return;
+        }
+        if (rkm->err) {
+                SQ_LOG(SQ_LOG_WARNING, "WORKFLOW", "consumer error: %s",
+                       rd_kafka_message_errstr(rkm));
+                return;
+        }
+        if (w->part[p] == SQ_WF_PART_NONE)
+                return; /* a record of a partition given up meanwhile */
+        if (sq_workflows_apply(w->set, p, rkm->key, rkm->key_len, rkm->payload,
+                               rkm->len, &wf, errstr,
+                               sizeof(errstr)) != SQ_OK) {
+                SQ_LOG(SQ_LOG_WARNING, "WORKFLOW",
+                       "ignored topic=%s partition=%d offset=%lld: %s",
+                       daemon->conf->topic_workflows, (int)p,
+                       (long long)rkm->offset, errstr);
+                return;
+        }
+        if (wf && w->part[p] == SQ_WF_PART_OWNED)
+                json_object_set_new(w->dirty, sq_workflow_id(wf), json_true());
+}
+
+/* Steps the workflows the records just read touched. */
+static void advance_dirty(sq_daemon_t *daemon) {
+        sq_workflows_inst_t *w = &daemon->workflows;
+        const char *id;
+        json_t *val;
+
+        json_object_foreach(w->dirty, id, val) {
+                sq_workflow_t *wf = sq_workflows_get(w->set, id);
+                if (wf)
+                        advance_cb(wf, daemon);
+        }
+        json_object_clear(w->dirty);
+}
+
+/* After a failed step: every owned workflow steps again (those with
+ * nothing to do do nothing). */
+static void retry_cb(sq_workflow_t *wf, void *arg) {
+        sq_daemon_t *daemon = arg;
+        int32_t p           = sq_workflow_partition(
+                      sq_workflow_id(wf), atomic_load(&daemon->workflows.partitions));
+        if (daemon->workflows.part[p] == SQ_WF_PART_OWNED)
+                advance_cb(wf, daemon);
+}
+
+static void *workflows_main(void *arg) {
+        sq_daemon_t *daemon    = arg;
+        sq_workflows_inst_t *w = &daemon->workflows;
+        struct pollfd fds[2];
+
+        fds[0].fd     = w->pipe_fds[0];
+        fds[0].events = POLLIN;
+        fds[1].fd     = w->stop_fd;
+        fds[1].events = POLLIN;
+        for (;;) {
+                rd_kafka_message_t *rkm;
+                char drain[64];
+                int timeout = -1;
+                int n       = 0;
+
+                /* Drain before reading the queue, so a signal written
+                 * while it is read is never missed. */
+                while (read(w->pipe_fds[0], drain, sizeof(drain)) > 0)
+                        ;
+                /* Serves the rebalance callback too; a bounded batch,
+                 * then the workflows it touched step. */
+                while (n++ < 10000 &&
+                       (rkm = rd_kafka_consumer_poll(w->rk, 0))) {
+                        handle_message(daemon, rkm);
+                        rd_kafka_message_destroy(rkm);
+                }
+                advance_dirty(daemon);
+                if (w->retry_at_ms) {
+                        int64_t now = sq_wallclock_ms();
+                        if (now >= w->retry_at_ms) {
+                                w->retry_at_ms = 0;
+                                sq_workflows_foreach(w->set, -1, retry_cb,
+                                                     daemon);
+                        }
+                        if (w->retry_at_ms)
+                                timeout = (int)SQ_MAX(w->retry_at_ms - now, 0);
+                }
+                publish(daemon, false);
+                if (n > 10000)
+                        timeout = 0; /* more records wait */
+                else if (timeout < 0 || timeout > SNAPSHOT_MS)
+                        timeout = SNAPSHOT_MS; /* the snapshot's refresh */
+                if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
+                        SQ_LOG(SQ_LOG_ERR, "WORKFLOW", "poll: %s",
+                               strerror(errno));
+                        break;
+                }
+                if (fds[1].revents)
+                        break;
+        }
+        return NULL;
+}
+
+/* The partition count of topic.workflows, from the cluster's metadata. */
+static int32_t partition_count(sq_daemon_t *daemon, char *errstr,
+                               size_t errstr_size) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt              = daemon->rkt_workflows;
+        rd_kafka_resp_err_t err;
+        int32_t cnt = 0;
+
+        err = rd_kafka_metadata(daemon->producer, 0, rkt, &md, METADATA_MS);
+        if (err) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot read the metadata of topic.workflows=%s: "
+                              "%s",
+                              daemon->conf->topic_workflows,
+                              rd_kafka_err2str(err));
+                return 0;
+        }
+        if (md->topic_cnt == 1 && !md->topics[0].err)
+                cnt = md->topics[0].partition_cnt;
+        else
+                sq_errstr_set(errstr, errstr_size,
+                              "topic.workflows=%s: %s (workflows.enable=true "
+                              "needs it; topics.create=true makes it)",
+                              daemon->conf->topic_workflows,
+                              md->topic_cnt == 1
+                                  ? rd_kafka_err2str(md->topics[0].err)
+                                  : "not in the metadata");
+        rd_kafka_metadata_destroy(md);
+        return cnt;
+}
+
+sq_err_t sq_workflows_start(sq_daemon_t *daemon, char *errstr,
+                            size_t errstr_size) {
+        sq_workflows_inst_t *w = &daemon->workflows;
+        rd_kafka_topic_partition_list_t *topics;
+        rd_kafka_resp_err_t rkerr;
+        int32_t cnt;
+        int rc;
+
+        if (!daemon->conf->workflows_enable)
+                return SQ_OK;
+        cnt = partition_count(daemon, errstr, errstr_size);
+        if (cnt <= 0)
+                return SQ_ERR_KAFKA;
+        w->part    = sq_calloc((size_t)cnt, 1);
+        w->set     = sq_workflows_new();
+        w->dirty   = json_object();
+        w->unsaved = json_object();
+        w->codec   = sq_codec_new(errstr, errstr_size);
+        if (!w->codec)
+                return SQ_ERR_CONFIG;
+        sq_schemas_use(daemon, w->codec);
+        w->producer = sq_kafka_new_workflows_producer(daemon, dr_msg_cb, errstr,
+                                                      errstr_size);
+        if (!w->producer)
+                return SQ_ERR_KAFKA;
+        w->rk = sq_kafka_new_workflows_consumer(daemon, rebalance_cb, errstr,
+                                                errstr_size);
+        if (!w->rk)
+                return SQ_ERR_KAFKA;
+        rd_kafka_poll_set_consumer(w->rk);
+        w->rkq = rd_kafka_queue_get_consumer(w->rk);
+        if (pipe2(w->pipe_fds, O_CLOEXEC | O_NONBLOCK) ||
+            (w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+                sq_errstr_set(errstr, errstr_size,
+                              "workflows thread: cannot create its pipe: %s",
+                              strerror(errno));
+                return SQ_ERR_IO;
+        }
+        rd_kafka_queue_io_event_enable(w->rkq, w->pipe_fds[1], "1", 1);
+        topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, daemon->conf->topic_workflows,
+                                          RD_KAFKA_PARTITION_UA);
+        rkerr = rd_kafka_subscribe(w->rk, topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+        if (rkerr) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot subscribe to topic.workflows=%s: %s",
+                              daemon->conf->topic_workflows,
+                              rd_kafka_err2str(rkerr));
+                return SQ_ERR_KAFKA;
+        }
+        /* Only now: emit.c writes endings once it knows the count. */
+        atomic_store(&w->partitions, cnt);
+        if ((rc = pthread_create(&w->thread, NULL, workflows_main, daemon))) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cannot start the workflows thread: %s",
+                              strerror(rc));
+                return SQ_ERR_IO;
+        }
+        w->started = true;
+        SQ_LOG(SQ_LOG_NOTICE, "WORKFLOW",
+               "workflows on: the owners of topic=%s's %d partitions (group "
+               "%s.workflows) run them",
+               daemon->conf->topic_workflows, (int)cnt, daemon->conf->group_id);
+        return SQ_OK;
+}
+
+void sq_workflows_stop(sq_daemon_t *daemon) {
+        sq_workflows_inst_t *w = &daemon->workflows;
+        uint64_t one           = 1;
+
+        if (w->started) {
+                while (write(w->stop_fd, &one, sizeof(one)) < 0 &&
+                       errno == EINTR)
+                        ;
+                pthread_join(w->thread, NULL);
+                w->started = false;
+        }
+        if (w->rkq) {
+                rd_kafka_queue_io_event_enable(w->rkq, -1, NULL, 0);
+                rd_kafka_queue_destroy(w->rkq);
+                w->rkq = NULL;
+        }
+        if (w->rk) {
+                /* Leaves the group: the revoke callback (run here)
+                 * flushes what was written, and the others take the
+                 * partitions over. */
+                rd_kafka_consumer_close(w->rk);
+                rd_kafka_destroy(w->rk);
+                w->rk = NULL;
+        }
+        if (w->producer) {
+                rd_kafka_flush(w->producer, STOP_FLUSH_MS);
+                rd_kafka_destroy(w->producer);
+                w->producer = NULL;
+        }
+        sq_codec_destroy(w->codec);
+        w->codec = NULL;
+        if (w->pipe_fds[0] >= 0) {
+                close(w->pipe_fds[0]);
+                close(w->pipe_fds[1]);
+                w->pipe_fds[0] = w->pipe_fds[1] = -1;
+        }
+        if (w->stop_fd >= 0) {
+                close(w->stop_fd);
+                w->stop_fd = -1;
+        }
+}
+
+/*
+ * /metrics and /status (HTTP thread)
+ */
+
+static void collect_ended(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        char labels[64];
+        int s;
+        (void)metrics;
+
+        for (s = 0; s < SQ_STATUS_CNT; s++) {
+                snprintf(labels, sizeof(labels), "status=\"%s\"",
+                         sq_status_name((sq_status_t)s));
+                sq_metrics_emit(
+                    out, "swarmq_workflows_ended_total", labels,
+                    (double)atomic_load(&daemon->workflows.ended[s]));
+        }
+}
+
+static void collect_running(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        (void)metrics;
+        sq_metrics_emit(out, "swarmq_workflows_running", NULL,
+                        (double)atomic_load(&daemon->workflows.running));
+}
+
+static void collect_started(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        (void)metrics;
+        sq_metrics_emit(out, "swarmq_workflows_started_total", NULL,
+                        (double)atomic_load(&daemon->workflows.begun));
+}
+
+static void collect_submitted(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        (void)metrics;
+        sq_metrics_emit(out, "swarmq_workflow_tasks_submitted_total", NULL,
+                        (double)atomic_load(&daemon->workflows.submitted));
+}
+
+static void collect_owned(void *opaque, sq_metrics_t *metrics, void *out) {
+        sq_daemon_t *daemon = opaque;
+        (void)metrics;
+        sq_metrics_emit(out, "swarmq_workflows_partitions_owned", NULL,
+                        (double)atomic_load(&daemon->workflows.owned));
+}
+
+void sq_workflows_register_metrics(sq_daemon_t *daemon) {
+        sq_metrics_t *metrics = daemon->metrics;
+
+        if (!daemon->conf->workflows_enable)
+                return;
+        sq_metrics_collector(metrics, "swarmq_workflows_ended_total",
+                             "Workflows this instance ended (wrote the "
+                             "result of), by status",
+                             SQ_METRIC_COUNTER, collect_ended, daemon);
+        sq_metrics_collector(metrics, "swarmq_workflows_running",
+                             "Running workflows on the partitions of "
+                             "topic.workflows this instance owns",
+                             SQ_METRIC_GAUGE, collect_running, daemon);
+        sq_metrics_collector(metrics, "swarmq_workflows_started_total",
+                             "Workflows this instance started (submitted "
+                             "the first tasks of)",
+                             SQ_METRIC_COUNTER, collect_started, daemon);
+        sq_metrics_collector(metrics, "swarmq_workflow_tasks_submitted_total",
+                             "Tasks of workflows this instance submitted",
+                             SQ_METRIC_COUNTER, collect_submitted, daemon);
+        sq_metrics_collector(metrics, "swarmq_workflows_partitions_owned",
+                             "Partitions of topic.workflows this instance "
+                             "owns",
+                             SQ_METRIC_GAUGE, collect_owned, daemon);
+}
+
+void *sq_workflows_status(sq_daemon_t *daemon) {
+        sq_workflows_inst_t *w = &daemon->workflows;
+        json_t *obj = json_object(), *list = NULL;
+        json_error_t jerr;
+        int s;
+
+        json_object_set_new(obj, "topic",
+                            json_string(daemon->conf->topic_workflows));
+        json_object_set_new(obj, "partitions",
+                            json_integer(atomic_load(&w->partitions)));
+        json_object_set_new(obj, "partitions_owned",
+                            json_integer(atomic_load(&w->owned)));
+        json_object_set_new(obj, "running",
+                            json_integer(atomic_load(&w->running)));
+        json_object_set_new(obj, "started",
+                            json_integer(atomic_load(&w->begun)));
+        {
+                json_t *ended = json_object();
+                for (s = 0; s < SQ_STATUS_CNT; s++)
+                        json_object_set_new(
+                            ended, sq_status_name((sq_status_t)s),
+                            json_integer(atomic_load(&w->ended[s])));
+                json_object_set_new(obj, "ended", ended);
+        }
+        json_object_set_new(obj, "tasks_submitted",
+                            json_integer(atomic_load(&w->submitted)));
+        pthread_mutex_lock(&daemon->snap_lock);
+        if (w->snapshot)
+                list = json_loads(w->snapshot, 0, &jerr);
+        pthread_mutex_unlock(&daemon->snap_lock);
+        json_object_set_new(obj, "list", list ? list : json_array());
+        return obj;
+}
