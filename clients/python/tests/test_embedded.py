@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Iterator
@@ -21,7 +22,7 @@ from confluent_kafka import Consumer, TopicPartition
 import swarmq
 from swarmq import Client, Priority, Status, Task
 
-from conftest import SRC, Swarmq, swarmq_fixture
+from conftest import BUILD, SRC, Swarmq, swarmq_fixture
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,12 @@ def sq(workdir: Path) -> Iterator[Swarmq]:
 def sq_json(workdir: Path) -> Iterator[Swarmq]:
     yield from swarmq_fixture("py-json", tmp=workdir,
                               extra={"output.format": "json"})
+
+
+@pytest.fixture(scope="module")
+def sq_wf(workdir: Path) -> Iterator[Swarmq]:
+    yield from swarmq_fixture("py-workflows", tmp=workdir,
+                              extra={"workflows.enable": "true"})
 
 
 @pytest.fixture
@@ -146,6 +153,31 @@ def test_events_and_replay(client: Client) -> None:
     assert from_there[0] == r
     # From the end: nothing older.
     assert list(client.results(start="end")) == []
+
+
+def test_workflow_results_and_events_read(sq_wf: Swarmq,
+                                          workdir: Path) -> None:
+    """A chain submitted with swarmq-producer: its steps' results and
+    events (result-v3.avsc, event-v2.avsc: catalog ids 8 and 9) read like
+    any other, and the chain's output is the last step's."""
+    doc = workdir / "chain.json"
+    doc.write_text(json.dumps({"id": "py-chain", "workflow": {"chain": [
+        {"type": "echo", "payload": "step one"}, {"type": "sha256"}]}}))
+    sub = subprocess.run([str(BUILD / "producer" / "swarmq-producer"), "-b",
+                          sq_wf.bootstrap, "workflow", str(doc)],
+                         capture_output=True, text=True, timeout=60)
+    assert sub.returncode == 0, sub.stderr
+    assert sub.stdout.strip() == "py-chain"
+    with Client(sq_wf.bootstrap) as client:
+        whole = client.wait("py-chain", timeout=60)
+        assert whole.status is Status.SUCCEEDED
+        assert whole.output == hashlib.sha256(b"step one").hexdigest() \
+            .encode()
+        first = next(iter(client.results(task_id="py-chain.0")))
+        assert first.status is Status.SUCCEEDED
+        assert first.output == b"step one"
+        types = [e.type for e in client.events(task_id="py-chain.1")]
+        assert types[-1] == "succeeded"
 
 
 def test_shipped_schemas_are_the_repositorys() -> None:

@@ -65,8 +65,8 @@ def test_client_uses_the_registry_ids(sq: Swarmq) -> None:
         assert r.status is Status.SUCCEEDED
         assert r.output == b"via the registry"
         # The task was framed with the id of task-v2.avsc under
-        # swarmq-tasks-value, the result with result-v2.avsc's under
-        # swarmq-results-value.
+        # swarmq-tasks-value, the result with the consumer's current
+        # result-v3.avsc's under swarmq-results-value.
         task_id = registered_id(sq.registry, "swarmq-tasks-value",
                                 "task-v2.avsc")
         value = raw_value(sq.bootstrap, r.source.topic, r.source.partition,
@@ -78,7 +78,7 @@ def test_client_uses_the_registry_ids(sq: Swarmq) -> None:
                           r.record.offset)
         assert struct.unpack(">I", value[1:5])[0] == \
             registered_id(sq.registry, "swarmq-results-value",
-                          "result-v2.avsc")
+                          "result-v3.avsc")
         events = list(client.events(task_id=r.task_id))
         assert [e.type for e in events][-1] == "succeeded"
 

@@ -40,7 +40,8 @@ __all__ = ["Codec", "DecodeError", "RegistryError", "SchemaRegistry",
 
 #: The embedded catalog's ids (schemas/README.md), used without a registry.
 CATALOG_IDS = {"task.avsc": 1, "result.avsc": 2, "event.avsc": 3,
-               "task-v2.avsc": 5, "result-v2.avsc": 6}
+               "task-v2.avsc": 5, "result-v2.avsc": 6,
+               "result-v3.avsc": 8, "event-v2.avsc": 9}
 
 
 class DecodeError(ValueError):
@@ -150,6 +151,10 @@ class Codec:
             2: (_load("result.avsc")[1], self._result[1]),
             3: (self._event[1], self._event[1]),
             6: (self._result[1], self._result[1]),
+            # A workflow's tasks' results and events (their workflow_id
+            # and parent_id are skipped: the readers are the older ones).
+            8: (_load("result-v3.avsc")[1], self._result[1]),
+            9: (_load("event-v2.avsc")[1], self._event[1]),
         }
         self._task_ids: Dict[str, int] = {}
         self._writers: Dict[int, Any] = {}
@@ -213,7 +218,7 @@ class Codec:
         if self.registry is not None:
             writer = self._writer(schema_id)
         else:
-            want = (2, 6) if kind == "result" else (3,)
+            want = (2, 6, 8) if kind == "result" else (3, 9)
             if schema_id not in want:
                 raise DecodeError(
                     f"schema id {schema_id} is not a catalog {kind} id "
