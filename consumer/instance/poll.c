@@ -35,6 +35,7 @@
 #include "daemon_int.h"
 #include "log.h"
 #include "poll_int.h"
+#include "rebalance_int.h"
 #include "registry_int.h"
 
 #include <errno.h>
@@ -253,13 +254,17 @@ static bool drain_over(sq_daemon_t *daemon, int64_t now,
 }
 
 /* The poll(2) timeout: the earliest of the next commit, the earliest open
- * breaker's end (moving due ones to half-open), the earliest retry head's
- * due time (resuming due ones) and, stopping, the drain deadline. */
+ * breaker's end (moving due ones to half-open), the critical lane's next
+ * forwarding repair (doing a due one), the earliest retry head's due time
+ * (resuming due ones) and, stopping, the drain deadline. */
 static int64_t next_timeout_us(sq_daemon_t *daemon, int64_t now, bool stopping,
                                int64_t drain_deadline) {
         int64_t timeout_us = daemon->commit.next_us - now, due, retry_due;
 
         if ((due = breakers_tick(daemon, now)))
+                timeout_us = SQ_MIN(timeout_us, due - now);
+        /* The critical lane's forwarding, repaired (rebalance.c). */
+        if ((due = sq_rebalance_tick(daemon, now)) != INT64_MAX)
                 timeout_us = SQ_MIN(timeout_us, due - now);
         /* Start-up registration in the schema registry: its retry. */
         if ((due = sq_schemas_tick(daemon, now)) != INT64_MAX)

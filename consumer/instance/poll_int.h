@@ -41,6 +41,10 @@ typedef struct sq_poll_s {
          * still delivers (from rd_kafka_destroy()) neither waits nor
          * commits. Poll thread, then main. */
         bool close_abandoned;
+        /* When the critical partitions' queues are forwarded again
+         * (sq_rebalance_tick()), and until when often. Poll thread. */
+        int64_t critical_forward_next_us;
+        int64_t critical_forward_until_us;
 } sq_poll_t;
 
 /**

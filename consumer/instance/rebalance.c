@@ -47,7 +47,7 @@ list_partition(sq_daemon_t *daemon, const rd_kafka_topic_partition_list_t *list,
 }
 
 /* Forwards a critical partition's queue to @p to (borrowed), or with NULL
- * gives it back to the consumer. */
+ * forwards it nowhere (a revoked partition: its fetcher stops). */
 static void forward_queue(sq_daemon_t *daemon, const sq_partition_t *part,
                           rd_kafka_queue_t *to) {
         rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
@@ -245,6 +245,12 @@ static void revoke_partitions(sq_daemon_t *daemon,
         sq_metric_add(daemon->m.revoked_partitions, (double)list->cnt);
 }
 
+/* Re-forwarding the critical partitions' queues: often for a while after
+ * an assignment, then now and then (see sq_rebalance_tick()). */
+#define CRITICAL_FORWARD_WINDOW_US (30 * 1000 * 1000)
+#define CRITICAL_FORWARD_FAST_US   (100 * 1000)
+#define CRITICAL_FORWARD_SLOW_US   (1000 * 1000)
+
 static void assign_partitions(sq_daemon_t *daemon,
                               rd_kafka_topic_partition_list_t *list) {
         rd_kafka_topic_partition_list_t *pause_list =
@@ -269,10 +275,15 @@ static void assign_partitions(sq_daemon_t *daemon,
                 part->assigned = true;
                 part->paused   = false;
                 partition_forget(part);
-                if (part->lane == SQ_LANE_CRITICAL)
+                if (part->lane == SQ_LANE_CRITICAL) {
                         /* The fast lane's own queue: never behind a paused
                          * or deep ordinary queue. */
                         forward_queue(daemon, part, daemon->critical_q);
+                        daemon->poll.critical_forward_until_us =
+                            sq_clock_us() + CRITICAL_FORWARD_WINDOW_US;
+                        daemon->poll.critical_forward_next_us =
+                            sq_clock_us() + CRITICAL_FORWARD_FAST_US;
+                }
                 if (daemon->admission.lane_paused[part->lane] ||
                     atomic_load(&daemon->stop_requested)) {
                         rd_kafka_topic_partition_list_add(
@@ -293,6 +304,27 @@ static void assign_partitions(sq_daemon_t *daemon,
          * runs on this thread, after this callback). */
         inherit_maps(daemon, list);
         sq_metric_add(daemon->m.assigned_partitions, (double)list->cnt);
+}
+
+int64_t sq_rebalance_tick(sq_daemon_t *daemon, int64_t now) {
+        sq_partition_t *part;
+        int i;
+
+        if (atomic_load(&daemon->partitions.assigned_cnt[SQ_LANE_CRITICAL]) ==
+            0)
+                return INT64_MAX;
+        if (now < daemon->poll.critical_forward_next_us)
+                return daemon->poll.critical_forward_next_us;
+        for (i = 0; i < daemon->partitions.cnt[SQ_LANE_CRITICAL]; i++) {
+                part = daemon->partitions.parts[SQ_LANE_CRITICAL][i];
+                if (part && part->assigned && !atomic_load(&part->revoking))
+                        forward_queue(daemon, part, daemon->critical_q);
+        }
+        daemon->poll.critical_forward_next_us =
+            now + (now < daemon->poll.critical_forward_until_us
+                       ? CRITICAL_FORWARD_FAST_US
+                       : CRITICAL_FORWARD_SLOW_US);
+        return daemon->poll.critical_forward_next_us;
 }
 
 void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,

@@ -9,6 +9,9 @@
 #define SQ_REBALANCE_INT_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdint.h>
+
+#include "daemon.h"
 
 /**
  * @brief librdkafka's rebalance callback (kafka.c sets it up), eager or
@@ -20,5 +23,28 @@
 void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *partitions,
                             void *opaque);
+
+/**
+ * @brief Forwards the assigned critical partitions' queues to the critical
+ *        lane's queue again, when due: every 100 ms for 30 s after an
+ *        assignment, then every second.
+ *
+ * Why: librdkafka clears a partition queue's forwarding when it stops the
+ * partition's fetcher, and does that on a broker thread, after the
+ * fact. An assignment that replaces one still in place (eager
+ * rebalancing can deliver two assignments in a row, without a revocation
+ * between, when the subscription grows while the first is being served:
+ * seen 3 ms apart when the retry topic appeared on a fresh start) stops
+ * the fetchers of the first one after assign_partitions() forwarded their
+ * queues. Because the application forwarded those queues before,
+ * librdkafka does not forward them to the consumer queue either: the
+ * critical partitions' records would sit in their fetch queues, read by no
+ * one, until the next rebalance. Forwarding is idempotent and moves what
+ * waits in the queue, so doing it again repairs that.
+ * @returns when it is due next (sq_clock_us() time), INT64_MAX when no
+ *          critical partition is assigned.
+ * @locality poll thread
+ */
+int64_t sq_rebalance_tick(sq_daemon_t *daemon, int64_t now);
 
 #endif /* SQ_REBALANCE_INT_H */

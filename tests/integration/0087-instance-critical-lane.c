@@ -12,7 +12,13 @@
  * SUCCEEDED with its source the critical topic. The self-declared one
  * runs in the ordinary lane (its source the ordinary topic). Every task
  * has exactly one result and both topics' offsets commit.
+ *
+ * Then the critical partitions' queues lose their forwarding to the
+ * critical lane, as librdkafka's fetcher stop does to them when an
+ * assignment replaces one still in place (rebalance.c,
+ * sq_rebalance_tick()): 3 more critical tasks still run, within seconds.
  */
+#include "daemon_int.h"
 #include "test.h"
 
 #include <stdio.h>
@@ -38,6 +44,32 @@ static bool all_critical_done(const test_reader_t *results) {
                         return false;
         }
         return true;
+}
+
+/* What librdkafka does to a partition queue when it stops the partition's
+ * fetcher: forwards it nowhere. Returns how many queues it did that to. */
+static int unforward_critical(sq_daemon_t *daemon) {
+        rd_kafka_topic_partition_list_t *assigned = NULL;
+        rd_kafka_resp_err_t err;
+        int i, cnt = 0;
+
+        err = rd_kafka_assignment(daemon->consumer, &assigned);
+        TEST_ASSERT(!err, "rd_kafka_assignment: %s", rd_kafka_err2str(err));
+        for (i = 0; i < assigned->cnt; i++) {
+                rd_kafka_queue_t *pq;
+                if (strcmp(assigned->elems[i].topic, "swarmq-tasks-critical"))
+                        continue;
+                pq = rd_kafka_queue_get_partition(daemon->consumer,
+                                                  assigned->elems[i].topic,
+                                                  assigned->elems[i].partition);
+                TEST_ASSERT(pq, "no queue for partition %d",
+                            (int)assigned->elems[i].partition);
+                rd_kafka_queue_forward(pq, NULL);
+                rd_kafka_queue_destroy(pq);
+                cnt++;
+        }
+        rd_kafka_topic_partition_list_destroy(assigned);
+        return cnt;
 }
 
 int main_0087_instance_critical_lane(int argc, char **argv) {
@@ -137,6 +169,28 @@ int main_0087_instance_critical_lane(int argc, char **argv) {
         test_wait_committed_all(bootstrap, "swarmq", "swarmq-tasks", 2, 10000);
         test_wait_committed_all(bootstrap, "swarmq", "swarmq-tasks-critical", 2,
                                 10000);
+
+        TEST_PHASE("critical queues that lost their forwarding");
+        i = unforward_critical(daemon);
+        TEST_SAY("%d critical partition queues forwarded nowhere", i);
+        TEST_ASSERT(i >= 1, "no critical partition is assigned");
+        for (i = 0; i < 3; i++) {
+                snprintf(id, sizeof(id), "late-%d", i);
+                produce(rk, "swarmq-tasks-critical", id, "1", SQ_PRIO_NORMAL);
+        }
+        test_producer_flush(rk);
+        test_read_results(results, N_ORDINARY + N_CRITICAL + 1 + 3, 15000);
+        for (i = 0; i < 3; i++) {
+                const test_entry_t *entry;
+                snprintf(id, sizeof(id), "late-%d", i);
+                entry = test_entry(results, id);
+                TEST_ASSERT(entry && entry->results == 1 &&
+                                entry->result->status == SQ_STATUS_SUCCEEDED,
+                            "task %s: no result 15 s after it was produced to "
+                            "a critical partition whose queue lost its "
+                            "forwarding",
+                            id);
+        }
 
         TEST_PHASE("stop");
         test_reader_destroy(results);
