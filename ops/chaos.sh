@@ -301,6 +301,34 @@ setup_real() {
         log "$name: $instances instances on $bootstrap, $tasks tasks, topics $prefix-*"
 }
 
+# restart_stopped: an instance that stopped on its own, restarted as its
+# supervisor would (systemd's Restart=on-failure, a Kubernetes
+# Deployment). Under exactly_once that is by design: an instance whose
+# transaction fails aborts it and stops (consumer/instance/commit.c), and
+# its tasks run again from the last committed offsets, e.g. when its
+# group session ended while the coordinator's broker was down and the
+# offsets it sends to the transaction are refused (Unknown member). Any
+# other instance that stops on its own fails the run, naming why.
+instances_restarted=0
+restart_stopped() {
+        local n pid_var rc why
+        for n in "${names[@]}"; do
+                pid_var=${n}_pid
+                [[ -e /proc/${!pid_var} && "$(ps -o stat= -p "${!pid_var}" 2>/dev/null)" != Z* ]] &&
+                        continue
+                rc=0
+                wait "${!pid_var}" 2>/dev/null || rc=$?
+                why=$(grep -E ' (CRIT|ALERT|EMERG) ' "$work/$n.log" | tail -n 1 | cut -c1-400)
+                if ((!exactly_once)) || [[ "$why" != *" TXN "*"aborting the transaction and stopping"* ]]; then
+                        fail "$n stopped on its own (exit status $rc): ${why:-no reason logged}"
+                fi
+                instances_restarted=$((instances_restarted + 1))
+                mv "$work/$n.log" "$work/$n-stopped-$instances_restarted.log"
+                log "$n stopped on its own (exit status $rc: ${why#* TXN    }); restarted, as its supervisor would"
+                start_consumer "$n" "${common[@]}"
+        done
+}
+
 urls_now() {
         local n u
         urls=()
@@ -333,6 +361,9 @@ finish() {
                 log "$name: a read_committed reader saw $distinct results for $distinct tasks;" \
                         "a read_uncommitted one sees $seen records (aborted transactions' included)"
         fi
+        restart_stopped
+        ((instances_restarted == 0)) ||
+                log "$name: $instances_restarted instance stop(s) on a failed transaction, each restarted"
         t_last=$SECONDS
         elapsed=$((t_last - t_start))
         ((elapsed > 0)) || elapsed=1
@@ -506,6 +537,7 @@ node_restart() {
 # settle: every partition back with 3 replicas in sync, and the results
 # moving again: what an operator checks before the next step.
 settle() {
+        restart_stopped
         wait_until 180 "all partitions of $prefix-* in sync on 3 brokers" \
                 --every 0.5 -- in_sync
         local c

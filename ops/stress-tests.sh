@@ -7,8 +7,8 @@
 #
 # DESIGN
 #   One ctest invocation per run (the broker label brings its fixture,
-#   broker.start and broker.stop, which ctest keeps serialized by
-#   RESOURCE_LOCK kafka). CPU hogs are plain busy loops at nice 0, started
+#   broker.start and broker.stop; the resource slots of
+#   tests/resources.json decide which broker tests run side by side). CPU hogs are plain busy loops at nice 0, started
 #   before the first run and killed by pid on exit. After each run the
 #   ctest log is kept, and for every failed test its work directory
 #   (BUILD/tests/out/NAME, which the next run would wipe) is copied next

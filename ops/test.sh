@@ -22,9 +22,11 @@ quick=0
 
 echo "test: building (warnings are errors)"
 SWARMQ_WERROR=ON "$root/ops/build.sh" "$root/build-ci"
-# -j4: the real-Kafka tests run one at a time (RESOURCE_LOCK kafka, about
-# 300 s) and the integration tests, mostly waiting on group joins and
-# backoffs, fill the other slots beside them (README, "Flaky tests").
+# -j4: at most two real-Kafka tests share the broker at a time, and one
+# that restarts it or starts brokers of its own runs alone or one at a
+# time (the slots of tests/resources.json); the integration tests, mostly
+# waiting on group joins and backoffs, fill the other slots beside them
+# (README, "Flaky tests").
 echo "test: running the suite"
 ctest --test-dir "$root/build-ci" --output-on-failure --timeout 600 -j4
 

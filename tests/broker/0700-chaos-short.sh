@@ -14,7 +14,7 @@ source "$(dirname "$0")/../integration/lib.sh"
 use_real_kafka
 
 out=$work/chaos.out
-bash "$src/ops/chaos.sh" --scenario kill,broker --tasks 10000 --kills 3 \
+SQ_TEST_NAME="$test_name.chaos" bash "$src/ops/chaos.sh" --scenario kill,broker --tasks 10000 --kills 3 \
         --broker-signals TERM --window 300 --build-dir "$build" \
         --kafka-state "$build/tests/kafka" --drain-timeout 60 >"$out" 2>&1 ||
         { tail -n 60 "$out" >&2; fail "ops/chaos.sh failed"; }

@@ -22,7 +22,7 @@ bash "$src/ops/kafka.sh" stop --state-dir "$state" >/dev/null 2>&1 || true
 trap 'sq_cleanup; bash "$src/ops/kafka.sh" stop --state-dir "$state" >/dev/null 2>&1 || true' EXIT
 
 out=$work/chaos.out
-bash "$src/ops/chaos.sh" --scenario cluster --rate 100 --down-stall 5 \
+SQ_TEST_NAME="$test_name.chaos" bash "$src/ops/chaos.sh" --scenario cluster --rate 100 --down-stall 5 \
         --cluster-faults leader,two-down \
         --window 300 --build-dir "$build" --cluster-state "$state" \
         --drain-timeout 90 >"$out" 2>&1 ||

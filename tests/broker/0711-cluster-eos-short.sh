@@ -18,7 +18,7 @@ bash "$src/ops/kafka.sh" stop --state-dir "$state" >/dev/null 2>&1 || true
 trap 'sq_cleanup; bash "$src/ops/kafka.sh" stop --state-dir "$state" >/dev/null 2>&1 || true' EXIT
 
 out=$work/chaos.out
-bash "$src/ops/chaos.sh" --scenario cluster --exactly-once --rate 100 \
+SQ_TEST_NAME="$test_name.chaos" bash "$src/ops/chaos.sh" --scenario cluster --exactly-once --rate 100 \
         --cluster-faults kill-storm,leader --kills 4 --window 300 \
         --build-dir "$build" --cluster-state "$state" --drain-timeout 90 \
         >"$out" 2>&1 ||

@@ -26,7 +26,7 @@ state=$build/tests/kafka-part
 trap 'sq_cleanup; bash "$src/ops/kafka.sh" stop --state-dir "$state" >/dev/null 2>&1 || true' EXIT
 
 out=$work/chaos.out
-bash "$src/ops/chaos.sh" --scenario partition --rate 100 --cut-short 2 \
+SQ_TEST_NAME="$test_name.chaos" bash "$src/ops/chaos.sh" --scenario partition --rate 100 --cut-short 2 \
         --cut-long 12 --session 6 --window 300 --build-dir "$build" \
         --partition-state "$state" --drain-timeout 90 >"$out" 2>&1 ||
         { grep -v '^20[0-9][0-9]-' "$out" | tail -n 60 >&2; fail "ops/chaos.sh --scenario partition failed"; }

@@ -50,8 +50,20 @@ group_lag() {
 # GROUP's committed offsets on TOPIC reach the end; prints the seconds it
 # took. Fails naming what was still wrong at the deadline.
 wait_drained() {
-        local deadline_s=$1 t0=$EPOCHREALTIME
-        wait_until "$deadline_s" "healthy, lag 0 and $2 committed on $3" --every 0.5 -- drained "${@:2}"
+        local deadline_s=$1 t0=$EPOCHREALTIME url pid
+        if ! wait_until "$deadline_s" "healthy, lag 0 and $2 committed on $3" \
+                --every 0.5 --no-fail -- drained "${@:2}"; then
+                # What a stalled instance was doing: its own account (the
+                # /healthz body names the stalled part) and its threads.
+                for url in "${@:4}"; do
+                        echo "---- $url/healthz: $(sq_http_get "$url/healthz" 2>&1 | head -c 400)" >&2
+                done
+                for pid in "${sq_pids[@]}"; do
+                        [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *swarmq-consumer* ]] &&
+                                sq_dump_stacks "$pid"
+                done
+                fail "healthy, lag 0 and $2 committed on $3: still not so after $deadline_s s (last seen: ${wait_seen:-nothing})"
+        fi
         awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }'
 }
 

@@ -17,8 +17,10 @@ producer_bin=$build/producer/swarmq-producer
 mock_broker_bin=$build/tests/swarmq-mock-broker
 # SQ_TEST_VARIANT names a second registration of the same script (the
 # broker tests run again on Kafka 3.9.1 as broker39.NNNN): its own work
-# folder and topics.
-test_name=$(basename "$0" .sh)${SQ_TEST_VARIANT:+.$SQ_TEST_VARIANT}
+# folder and topics. SQ_TEST_NAME replaces the script's name: a test that
+# runs ops/chaos.sh (which uses this library too) gives it a name of its
+# own, or two such tests at once would share build/tests/out/chaos.
+test_name=${SQ_TEST_NAME:-$(basename "$0" .sh)}${SQ_TEST_VARIANT:+.$SQ_TEST_VARIANT}
 work=$build/tests/out/$test_name
 rm -rf "$work"
 mkdir -p "$work"
