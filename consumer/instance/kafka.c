@@ -296,9 +296,8 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
             rd_kafka_topic_new(daemon->producer, conf->topic_retry, NULL);
         daemon->rkt_control =
             rd_kafka_topic_new(daemon->producer, conf->topic_control, NULL);
-        if (conf->workflows_enable)
-                daemon->rkt_workflows = rd_kafka_topic_new(
-                    daemon->producer, conf->topic_workflows, NULL);
+        /* rkt_workflows: made by sq_workflows_start(), once the topics
+         * exist (see there). */
 
         /* The retry topic is a lane of its own: its partitions pause
          * until their head record is due (admission.c). */

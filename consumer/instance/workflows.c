@@ -650,6 +650,12 @@ sq_err_t sq_workflows_start(sq_daemon_t *daemon, char *errstr,
 
         if (!daemon->conf->workflows_enable)
                 return SQ_OK;
+        /* Only now, after sq_kafka_ensure_topics(): a topic handle on the
+         * producer asks for the topic's metadata, and a broker with
+         * auto.create.topics.enable would create it at once, with its
+         * default partition count and without compaction. */
+        daemon->rkt_workflows = rd_kafka_topic_new(
+            daemon->producer, daemon->conf->topic_workflows, NULL);
         cnt = partition_count(daemon, errstr, errstr_size);
         if (cnt <= 0)
                 return SQ_ERR_KAFKA;
