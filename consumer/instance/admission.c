@@ -236,6 +236,7 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         sq_job_t *job;
         sq_lane_t lane;
         char errstr[512];
+        const char *by;
         bool done;
         sq_err_t err;
         bool demoted, hop;
@@ -328,14 +329,14 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
                               "this task id already succeeded", job);
                 return;
         }
-        if (sq_control_cancelled(daemon, job->task->id)) {
+        if ((by = sq_control_cancelled(daemon, job->task))) {
                 /* Queued in Kafka, waiting in the retry lane or arriving
                  * after its cancel: it ends here without running. */
-                sq_emit_cancelled(daemon, daemon->poll.codec, job,
-                                  lane == SQ_LANE_RETRY
-                                      ? "cancelled by its id while it waited"
-                                      : "cancelled by its id before it "
-                                        "started");
+                char why[64];
+                snprintf(why, sizeof(why), "cancelled %s %s", by,
+                         lane == SQ_LANE_RETRY ? "while it waited"
+                                               : "before it started");
+                sq_emit_cancelled(daemon, daemon->poll.codec, job, why);
                 return;
         }
         if (hop) {

@@ -46,10 +46,11 @@ void sq_control_term(sq_daemon_t *daemon) {
         daemon->control.cancels = NULL;
 }
 
-bool sq_control_cancelled(sq_daemon_t *daemon, const char *task_id) {
-        return daemon->control.cancels &&
-               sq_cancels_contains(daemon->control.cancels, task_id,
-                                   sq_clock_us());
+const char *sq_control_cancelled(sq_daemon_t *daemon, const sq_task_t *task) {
+        return daemon->control.cancels
+                   ? sq_cancels_task(daemon->control.cancels, task,
+                                     sq_clock_us())
+                   : NULL;
 }
 
 /* One control record (control thread). */
@@ -97,9 +98,11 @@ static void handle_record(sq_daemon_t *daemon, const rd_kafka_message_t *rkm) {
                 SQ_LOG(SQ_LOG_NOTICE, "CANCEL",
                        "task_id=%s cancelled (remembered %lld ms): queued, "
                        "waiting or arriving later it ends CANCELLED; "
-                       "running here it is stopped",
+                       "running here it is stopped (so is every task of a "
+                       "workflow of that id)",
                        task_id, (long long)conf->cancel_ttl_ms);
-        /* A child running it is killed; its result says CANCELLED. */
+        /* A child running it (or a task of the workflow of that id) is
+         * killed; its result says CANCELLED. */
         sq_runtimes_cancel(daemon, task_id);
         sq_free(task_id);
 }

@@ -57,10 +57,12 @@ void sq_control_stop(sq_daemon_t *daemon);
 void sq_control_term(sq_daemon_t *daemon);
 
 /**
- * @brief Whether @p task_id was cancelled (within cancel.ttl.ms). O(1);
- *        no lock while nothing was cancelled. Any thread.
+ * @brief Whether @p task was cancelled (within cancel.ttl.ms), by its id
+ *        or with its workflow. O(1); no lock while nothing was cancelled.
+ *        Any thread.
+ * @returns NULL when not, else how: "by its id", "with its workflow".
  */
-bool sq_control_cancelled(sq_daemon_t *daemon, const char *task_id);
+const char *sq_control_cancelled(sq_daemon_t *daemon, const sq_task_t *task);
 
 /**
  * @brief Produces a control record cancelling @p task_id (POST

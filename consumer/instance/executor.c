@@ -283,6 +283,8 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
         const sq_task_t *task = job->task;
         const char *why       = drop_reason(daemon, job);
         int64_t timeout_ms, started_ms, t0, deadline_us, end_us;
+        const char *by;
+        char cancelled[64];
         sq_runtime_t *rt = NULL;
         sq_status_t status;
         async_run_t *arun;
@@ -294,10 +296,11 @@ static bool run_on_agent(sq_daemon_t *daemon, sq_codec_t *codec,
                 sq_job_drop(daemon, job, why);
                 return true;
         }
-        if (sq_control_cancelled(daemon, task->id)) {
+        if ((by = sq_control_cancelled(daemon, task))) {
                 /* Cancelled while it waited for an executor or a slot. */
-                sq_emit_cancelled(daemon, codec, job,
-                                  "cancelled by its id before it started");
+                snprintf(cancelled, sizeof(cancelled),
+                         "cancelled %s before it started", by);
+                sq_emit_cancelled(daemon, codec, job, cancelled);
                 return true;
         }
         if (sq_agent_kind(agent) != SQ_AGENT_BUILTIN &&
@@ -379,18 +382,19 @@ static void run_job(sq_executor_t *exec, sq_job_t *job) {
         sq_acquire_t acq;
         sq_select_t sel;
         sq_slot_t slot;
-        const char *why;
-        char errstr[512];
+        const char *why, *by;
+        char errstr[512], cancelled[64];
         int64_t t0, t1;
 
         if ((why = drop_reason(daemon, job))) {
                 sq_job_drop(daemon, job, why);
                 return;
         }
-        if (sq_control_cancelled(daemon, task->id)) {
+        if ((by = sq_control_cancelled(daemon, task))) {
                 /* Before selection: no slot taken, no agent needed. */
-                sq_emit_cancelled(daemon, exec->codec, job,
-                                  "cancelled by its id before it started");
+                snprintf(cancelled, sizeof(cancelled),
+                         "cancelled %s before it started", by);
+                sq_emit_cancelled(daemon, exec->codec, job, cancelled);
                 return;
         }
         /* Over a rate limit: held (no executor, no slot) until its token

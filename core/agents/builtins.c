@@ -35,11 +35,14 @@ static bool past_deadline(const sq_run_t *run) {
 /* The task was cancelled by its id (checked where a handler looks at its
  * deadline: O(1), no lock while nothing is cancelled). */
 static bool task_cancelled(sq_run_t *run, const char *handler) {
-        if (!run->cancels ||
-            !sq_cancels_contains(run->cancels, run->task->id, sq_clock_us()))
+        const char *by = run->cancels ? sq_cancels_task(run->cancels, run->task,
+                                                        sq_clock_us())
+                                      : NULL;
+
+        if (!by)
                 return false;
-        snprintf(run->error, sizeof(run->error), "%s: cancelled by its id",
-                 handler);
+        snprintf(run->error, sizeof(run->error), "%s: cancelled %s", handler,
+                 by);
         return true;
 }
 

@@ -745,7 +745,7 @@ static void cancel_cb(void *opaque) {
 
         for (proc = req->ex->procs; proc; proc = proc->next) {
                 if (proc->child.pid <= 0 || proc->id_cancelled ||
-                    strcmp(proc->task->id, req->task_id))
+                    !sq_task_named(proc->task, req->task_id))
                         continue;
                 /* on_exit_cb() reaps it and reports CANCELLED. */
                 proc->id_cancelled = true;

@@ -1044,7 +1044,7 @@ static void cancel_cb(void *opaque) {
 
         for (req = pool->wait_head; req; req = next) {
                 next = req->next;
-                if (!strcmp(req->task->id, creq->task_id))
+                if (sq_task_named(req->task, creq->task_id))
                         req_complete(req, SQ_STATUS_CANCELLED,
                                      strf("cancelled by its id while waiting "
                                           "for a worker of pool agent %s",
@@ -1053,7 +1053,7 @@ static void cancel_cb(void *opaque) {
         }
         for (worker = pool->workers; worker; worker = worker->next) {
                 if (worker->state != W_BUSY || !worker->req ||
-                    strcmp(worker->req->task->id, creq->task_id))
+                    !sq_task_named(worker->req->task, creq->task_id))
                         continue;
                 req         = worker->req;
                 worker->req = NULL;

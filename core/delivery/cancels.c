@@ -68,6 +68,16 @@ size_t sq_cancels_count(sq_cancels_t *cancels) {
         return atomic_load(&cancels->count);
 }
 
+const char *sq_cancels_task(sq_cancels_t *cancels, const sq_task_t *task,
+                            int64_t now_us) {
+        if (sq_cancels_contains(cancels, task->id, now_us))
+                return "by its id";
+        if (task->workflow_id &&
+            sq_cancels_contains(cancels, task->workflow_id, now_us))
+                return "with its workflow";
+        return NULL;
+}
+
 sq_err_t sq_cancels_parse(const void *buf, size_t len, char **idp, char *errstr,
                           size_t errstr_size) {
         json_t *root = NULL, *id;

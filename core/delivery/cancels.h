@@ -26,6 +26,7 @@
 #define SQ_CANCELS_H
 
 #include "common.h"
+#include "task.h"
 
 typedef struct sq_cancels_s sq_cancels_t;
 
@@ -55,6 +56,14 @@ bool sq_cancels_contains(sq_cancels_t *cancels, const char *task_id,
 
 /** @returns the ids held (any thread). */
 size_t sq_cancels_count(sq_cancels_t *cancels);
+
+/**
+ * @brief Whether @p task was cancelled: by its id, or by its workflow's
+ *        (a workflow's tasks carry its id in workflow_id).
+ * @returns NULL when not, else "by its id" or "with its workflow".
+ */
+const char *sq_cancels_task(sq_cancels_t *cancels, const sq_task_t *task,
+                            int64_t now_us);
 
 /**
  * @brief Reads a control record's value.

@@ -944,8 +944,8 @@ static void eval(const sq_workflow_t *wf, const node_t *node, const res_t *in,
         {
                 res_t *kids   = sq_calloc(node->kids_cnt, sizeof(*kids));
                 json_t *arr   = NULL;
-                size_t failed = 0;
-                bool pending  = false;
+                size_t failed = 0, cancelled = 0;
+                bool pending = false;
                 char *text;
 
                 for (i = 0; i < node->kids_cnt; i++) {
@@ -961,6 +961,7 @@ static void eval(const sq_workflow_t *wf, const node_t *node, const res_t *in,
                         json_array_append_new(
                             arr, child_entry(node->kids[i], &kids[i]));
                         failed += kids[i].status != SQ_STATUS_SUCCEEDED;
+                        cancelled += kids[i].status == SQ_STATUS_CANCELLED;
                 }
                 text = json_dumps(arr, JSON_COMPACT);
                 sq_assert(text);
@@ -971,8 +972,12 @@ static void eval(const sq_workflow_t *wf, const node_t *node, const res_t *in,
                         eval(wf, node->join, &joined, now_ms, step, res);
                         res_term(&joined);
                 } else {
-                        res->status =
-                            failed ? SQ_STATUS_FAILED : SQ_STATUS_SUCCEEDED;
+                        /* CANCELLED when what did not succeed was
+                         * cancelled (the workflow, say). */
+                        res->status  = !failed ? SQ_STATUS_SUCCEEDED
+                                       : cancelled == failed
+                                           ? SQ_STATUS_CANCELLED
+                                           : SQ_STATUS_FAILED;
                         res->out     = (unsigned char *)sq_strdup(text);
                         res->out_len = strlen(text);
                         if (failed)

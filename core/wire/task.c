@@ -134,3 +134,8 @@ void sq_event_destroy(sq_event_t *event) {
         sq_free(event->parent_id);
         sq_free(event);
 }
+
+bool sq_task_named(const sq_task_t *task, const char *id) {
+        return !strcmp(task->id, id) ||
+               (task->workflow_id && !strcmp(task->workflow_id, id));
+}

@@ -102,6 +102,12 @@ sq_err_t sq_priority_parse(const char *str, sq_priority_t *priop);
 /** @returns "SUCCEEDED", "FAILED", "TIMED_OUT", "DEAD_LETTERED" or
  *           "CANCELLED". */
 const char *sq_status_name(sq_status_t status);
+
+/**
+ * @returns whether a cancel of @p id names @p task: its own id, or its
+ *          workflow's (cancelling a workflow cancels every task of it).
+ */
+bool sq_task_named(const sq_task_t *task, const char *id);
 /** @brief Parses a status name (case-insensitive). */
 sq_err_t sq_status_parse(const char *str, sq_status_t *statusp);
 

@@ -26,6 +26,8 @@
 typedef struct cancel_opts_s {
         const char *topic_control;
         const char *ids_file;
+        const char *workflows[64]; /* --workflow */
+        int workflows_cnt;
 } cancel_opts_t;
 
 /* clang-format off: the help text is laid out as it prints. */
@@ -46,7 +48,16 @@ static void cancel_usage(FILE *fp) {
             "that\n"
             "already ended, or an unknown id, is not affected.\n"
             "\n"
+            "An ID may be a workflow's (docs/workflows.md): every task of it "
+            "is\n"
+            "cancelled as above, and so is each task its owner submits "
+            "within\n"
+            "cancel.ttl.ms; the workflow ends CANCELLED.\n"
+            "\n"
             "Options:\n"
+            "      --workflow ID        cancel the workflow ID (the same as "
+            "ID, said\n"
+            "                           explicitly; repeatable)\n"
             "      --ids-file FILE      also cancel the ids in FILE, one per "
             "line\n"
             "      --topic-control T    control topic "
@@ -59,11 +70,12 @@ static void cancel_usage(FILE *fp) {
 }
 /* clang-format on */
 
-enum { OPT_IDS_FILE = 256, OPT_TOPIC_CONTROL };
+enum { OPT_IDS_FILE = 256, OPT_TOPIC_CONTROL, OPT_WORKFLOW };
 
 static const struct option longopts[] = {
     {"ids-file", required_argument, NULL, OPT_IDS_FILE},
     {"topic-control", required_argument, NULL, OPT_TOPIC_CONTROL},
+    {"workflow", required_argument, NULL, OPT_WORKFLOW},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -83,6 +95,18 @@ static int cancel_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
                 if (!sq_cmd_word_arg(cmd, "--topic-control", arg))
                         return SQ_CLI_EXIT_USAGE;
                 opts->topic_control = arg;
+                break;
+        case OPT_WORKFLOW:
+                if (!sq_cmd_word_arg(cmd, "--workflow", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                if (opts->workflows_cnt == SQ_ARRAY_SIZE(opts->workflows))
+                        return sq_cli_usage_error(
+                            cmd->name,
+                            "more than %zu --workflow options "
+                            "(give the others as ID or in "
+                            "--ids-file)",
+                            SQ_ARRAY_SIZE(opts->workflows));
+                opts->workflows[opts->workflows_cnt++] = arg;
                 break;
         }
         return SQ_CMD_CONTINUE;
@@ -106,7 +130,7 @@ static int cancel_one(const sq_cmd_t *cmd, swarmq_producer_t *p, const char *id,
 }
 
 int sq_cli_cancel(const sq_cli_t *cli, int argc, char **argv) {
-        cancel_opts_t opts   = {SQ_TOPIC_DEFAULT_CONTROL, NULL};
+        cancel_opts_t opts   = {SQ_TOPIC_DEFAULT_CONTROL, NULL, {NULL}, 0};
         swarmq_producer_t *p = NULL;
         FILE *fp             = NULL;
         char *line           = NULL;
@@ -120,9 +144,10 @@ int sq_cli_cancel(const sq_cli_t *cli, int argc, char **argv) {
         ret = sq_cmd_parse(&cmd, argc, argv, ":h", longopts, cancel_opt, &opts);
         if (ret != SQ_CMD_CONTINUE)
                 goto done;
-        if (args_index >= argc && !opts.ids_file) {
-                ret = sq_cli_usage_error(cmd.name, "no task id given (cancel "
-                                                   "ID... or --ids-file FILE)");
+        if (args_index >= argc && !opts.ids_file && !opts.workflows_cnt) {
+                ret = sq_cli_usage_error(cmd.name,
+                                         "no task id given (cancel ID..., "
+                                         "--workflow ID or --ids-file FILE)");
                 goto done;
         }
         if (opts.ids_file && !(fp = fopen(opts.ids_file, "re"))) {
@@ -137,6 +162,8 @@ int sq_cli_cancel(const sq_cli_t *cli, int argc, char **argv) {
                                         opts.topic_control, &p)) !=
                 SQ_CLI_EXIT_OK)
                 goto done;
+        for (i = 0; i < opts.workflows_cnt && ret == SQ_CLI_EXIT_OK; i++)
+                ret = cancel_one(&cmd, p, opts.workflows[i], &sent);
         for (i = args_index; i < argc && ret == SQ_CLI_EXIT_OK; i++)
                 ret = cancel_one(&cmd, p, argv[i], &sent);
         while (fp && ret == SQ_CLI_EXIT_OK) {

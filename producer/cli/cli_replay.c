@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "event_types.h"
+#include "topics.h"
 
 #include "log.h"
 #include "task.h"
@@ -49,7 +50,10 @@ typedef struct replay_opts_s {
         sq_strmap_t types;
         bool with_coords;
         bool include_undecodable;
-        int topics_given; /* --events, --results, --topic */
+        int topics_given;            /* --events, --results, --topic */
+        const char *workflow;        /* --workflow: its tree instead */
+        const char *topic_workflows; /* --topic-workflows, or NULL */
+        bool json;                   /* --json (with --workflow) */
 } replay_opts_t;
 
 typedef struct replay_state_s {
@@ -83,6 +87,23 @@ static void replay_usage(FILE *fp) {
             "      --topic NAME       any topic of swarmq records: events, "
             "results or\n"
             "                         tasks, told apart by their schema id\n"
+            "\n"
+            "Or one workflow (docs/workflows.md):\n"
+            "      --workflow ID      its tree: each chain, group, chord and "
+            "task, and\n"
+            "                         how each task ended (its last result: "
+            "status,\n"
+            "                         attempts, instance, duration, error), "
+            "from its\n"
+            "                         partition of the workflows topic and "
+            "the whole\n"
+            "                         results topic; exit 1 when the "
+            "workflows topic\n"
+            "                         has no record of it\n"
+            "      --topic-workflows T  the workflows topic "
+            "(default " SQ_TOPIC_DEFAULT_WORKFLOWS ")\n"
+            "      --json             the tree as one JSON object instead "
+            "of text\n"
             "\n"
             "Start (one of):\n"
             "      --from-beginning   every partition from its first record "
@@ -226,6 +247,9 @@ enum {
         OPT_TYPE,
         OPT_WITH_COORDS,
         OPT_INCLUDE_UNDECODABLE,
+        OPT_WORKFLOW,
+        OPT_TOPIC_WORKFLOWS,
+        OPT_JSON,
 };
 
 static const struct option longopts[] = {
@@ -242,6 +266,9 @@ static const struct option longopts[] = {
     {"type", required_argument, NULL, OPT_TYPE},
     {"with-coordinates", no_argument, NULL, OPT_WITH_COORDS},
     {"include-undecodable", no_argument, NULL, OPT_INCLUDE_UNDECODABLE},
+    {"workflow", required_argument, NULL, OPT_WORKFLOW},
+    {"topic-workflows", required_argument, NULL, OPT_TOPIC_WORKFLOWS},
+    {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -317,6 +344,19 @@ static int replay_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
         case OPT_WITH_COORDS:
                 opts->with_coords = true;
                 break;
+        case OPT_WORKFLOW:
+                if (!sq_cmd_word_arg(cmd, "--workflow", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->workflow = arg;
+                break;
+        case OPT_TOPIC_WORKFLOWS:
+                if (!sq_cmd_word_arg(cmd, "--topic-workflows", arg))
+                        return SQ_CLI_EXIT_USAGE;
+                opts->topic_workflows = arg;
+                break;
+        case OPT_JSON:
+                opts->json = true;
+                break;
         default:
                 sq_assert(opt == OPT_INCLUDE_UNDECODABLE);
                 opts->include_undecodable = true;
@@ -337,6 +377,18 @@ static int parse_opts(const sq_cmd_t *cmd, replay_opts_t *opts, int argc,
         if (opts->topics_given > 1)
                 return sq_cli_usage_error(CMD, "give at most one of --events, "
                                                "--results and --topic");
+        if (opts->workflow &&
+            (opts->topics_given || opts->from_beginning ||
+             opts->rd.have_offset_all || opts->rd.offsets_cnt ||
+             opts->rd.since_arg || opts->rd.until_arg || opts->rd.follow ||
+             opts->max || opts->task_ids.cnt || opts->types.cnt ||
+             opts->with_coords || opts->include_undecodable))
+                return sq_cli_usage_error(
+                    CMD, "--workflow reads the workflow's whole history: "
+                         "only --topic-workflows and --json go with it");
+        if (!opts->workflow && (opts->json || opts->topic_workflows))
+                return sq_cli_usage_error(CMD, "--json and --topic-workflows "
+                                               "go with --workflow ID");
         starts_given = opts->from_beginning +
                        (opts->rd.have_offset_all || opts->rd.offsets_cnt > 0) +
                        (opts->rd.since_arg != NULL);
@@ -514,6 +566,11 @@ int sq_cli_replay(const sq_cli_t *cli, int argc, char **argv) {
         ret = sq_cmd_ready(&cmd, true);
         if (ret != SQ_CLI_EXIT_OK)
                 goto done;
+        if (opts.workflow) {
+                ret = sq_cli_replay_workflow(&cmd, opts.workflow,
+                                             opts.topic_workflows, opts.json);
+                goto done;
+        }
         jtopic        = json_string(opts.rd.topic);
         st.topic_json = jtopic ? json_dumps(jtopic, JSON_ENCODE_ANY) : NULL;
         json_decref(jtopic);

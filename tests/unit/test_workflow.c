@@ -219,6 +219,45 @@ static void test_chord(void **state) {
         sq_workflows_destroy(set);
 }
 
+/* A group whose unsuccessful children were all cancelled (its workflow
+ * was) ends CANCELLED; with any other failure among them, FAILED. */
+static void test_group_cancelled(void **state) {
+        static const struct {
+                sq_status_t a, b, want;
+        } rows[] = {
+            {SQ_STATUS_CANCELLED, SQ_STATUS_CANCELLED, SQ_STATUS_CANCELLED},
+            {SQ_STATUS_SUCCEEDED, SQ_STATUS_CANCELLED, SQ_STATUS_CANCELLED},
+            {SQ_STATUS_FAILED, SQ_STATUS_CANCELLED, SQ_STATUS_FAILED},
+            {SQ_STATUS_SUCCEEDED, SQ_STATUS_SUCCEEDED, SQ_STATUS_SUCCEEDED},
+        };
+        size_t i;
+        (void)state;
+
+        for (i = 0; i < SQ_ARRAY_SIZE(rows); i++) {
+                sq_workflows_t *set = sq_workflows_new();
+                sq_workflow_t *wf   = declare(
+                      set, "{\"workflow\": {\"group\": [{\"type\": \"echo\", "
+                             "\"payload\": \"a\"}, {\"type\": \"echo\", "
+                             "\"payload\": \"b\"}]}}");
+                sq_workflow_step_t step;
+
+                sq_workflow_step(wf, 2000, &step);
+                assert_int_equal(step.ready_cnt, 2);
+                sq_workflow_mark(wf, &step, 2000);
+                sq_workflow_step_term(&step);
+                end_task(set, "wf.0", rows[i].a, "");
+                end_task(set, "wf.1", rows[i].b, "");
+                sq_workflow_step(wf, 3000, &step);
+                assert_true(step.done);
+                if (step.status != rows[i].want)
+                        fail_msg("row %zu: %s, expected %s", i,
+                                 sq_status_name(step.status),
+                                 sq_status_name(rows[i].want));
+                sq_workflow_step_term(&step);
+                sq_workflows_destroy(set);
+        }
+}
+
 static void test_chain_stops_at_failure(void **state) {
         sq_workflows_t *set = sq_workflows_new();
         sq_workflow_t *wf   = declare(
@@ -387,6 +426,7 @@ int main(void) {
             cmocka_unit_test(test_refusals),
             cmocka_unit_test(test_depth_bound),
             cmocka_unit_test(test_chord),
+            cmocka_unit_test(test_group_cancelled),
             cmocka_unit_test(test_chain_stops_at_failure),
             cmocka_unit_test(test_chain_feeds_output),
             cmocka_unit_test(test_rebuild),
