@@ -127,6 +127,10 @@ static void retry_wait(sq_daemon_t *daemon, sq_partition_t *part,
 
 static void sync_pauses(sq_daemon_t *daemon);
 
+void sq_admission_sync_pauses(sq_daemon_t *daemon) {
+        sync_pauses(daemon);
+}
+
 /* Resumes the held partitions (a retry head, a schema fetch) whose head is
  * due. @returns the earliest due time still waited for (wall clock ms), or
  * INT64_MAX. */
@@ -268,6 +272,8 @@ void sq_admission_admit(sq_daemon_t *daemon, rd_kafka_message_t *rkm) {
         sq_schemas_fetch_ok(daemon);
         if (sq_offsets_admit(part->offsets, rkm->offset, &done) != SQ_OK)
                 return; /* re-delivery after a seek/resume: already held */
+        if (part->first_admitted < 0)
+                part->first_admitted = rkm->offset;
         if (done) {
                 /* The previous owner finished it (its commit's map says
                  * so): recorded done, not run again. */

@@ -75,6 +75,14 @@ void sq_admission_flush(sq_daemon_t *daemon);
 int64_t sq_admission_retry_due(sq_daemon_t *daemon);
 
 /**
+ * @brief Brings every assigned partition's pause state to what its lane,
+ *        its map's budget, its retry wait and the stop request ask for
+ *        (after a rewind forgot a partition's waits).
+ * @locality poll thread
+ */
+void sq_admission_sync_pauses(sq_daemon_t *daemon);
+
+/**
  * @brief Pauses (or resumes) a lane's partitions, counting a pause that
  *        is not an admin action.
  * @locality poll thread

@@ -26,14 +26,28 @@
  *   while it waits: a reader may wait for producer queue room), flushes
  *   (the delivery reports mark offsets done, on this thread), sends the
  *   committable offsets to the transaction, commits it and begins the
- *   next. A failed transaction is aborted and stops the instance with
- *   SQ_ERR_KAFKA: its tasks run again from the last committed offsets.
+ *   next.
+ *
+ *   A failed transaction: on an abortable error (a refused
+ *   TxnOffsetCommit, Unknown member when the group coordinator's node
+ *   died; a record refused; a flush that timed out) it is aborted and the
+ *   instance carries on: everything since the last committed transaction
+ *   is forgotten (sq_rebalance_rewind(): the partitions' generations
+ *   change, so queued and running jobs are dropped and never produce into
+ *   the next transaction; trackers and fetch positions go back to the
+ *   committed offsets and maps; the aborted successes leave the dedup
+ *   map), and the next transaction begins. A retriable error is tried
+ *   again first. A lost assignment aborts the open transaction the same
+ *   way. Only a fatal error (fenced by a newer instance with our
+ *   transactional.id) stops the instance with SQ_ERR_KAFKA: its tasks run
+ *   again from the last committed offsets.
  */
 #include "commit_int.h"
 #include "daemon_int.h"
 #include "hash.h"
 #include "log.h"
 #include "poll_int.h"
+#include "rebalance_int.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -153,39 +167,164 @@ static void mark_acked(sq_daemon_t *daemon,
         }
 }
 
-/* exactly_once: the transaction failed; abort it and stop the instance
- * (its offsets stay where the last committed transaction put them, and
- * read_committed readers never see its results). */
-void sq_commit_fail_transaction(sq_daemon_t *daemon, const char *what,
-                                rd_kafka_error_t *error) {
-        char fatal[512] = "";
+const char *sq_txn_step_name(sq_txn_step_t step) {
+        static const char *const names[SQ_TXN_STEP_CNT] = {
+            "produce", "flush", "send_offsets",
+            "commit",  "begin", "assignment_lost"};
+        return (unsigned)step < SQ_TXN_STEP_CNT ? names[step] : "unknown";
+}
 
-        /* A produce that failed gives no error object: a fatal producer
-         * error (fenced by a newer instance with our transactional.id)
-         * names the cause, else a record of the transaction failed. */
-        if (!error &&
-            !rd_kafka_fatal_error(daemon->producer, fatal, sizeof(fatal)))
-                snprintf(fatal, sizeof(fatal),
-                         "a record of it was not delivered");
+/* What failed, for the log: the step and its error. */
+static const char *step_what(sq_txn_step_t step) {
+        static const char *const what[SQ_TXN_STEP_CNT] = {
+            "a produce",
+            "flushing the transaction",
+            "sending offsets to the transaction",
+            "committing the transaction",
+            "beginning a transaction",
+            "the assignment"};
+        return (unsigned)step < SQ_TXN_STEP_CNT ? what[step] : "a transaction";
+}
+
+/* exactly_once, a fatal error (fenced by a newer instance with our
+ * transactional.id, or any other): no transaction can follow. The
+ * instance stops; its offsets stay where the last committed transaction
+ * put them, and read_committed readers never see the open one. */
+static void txn_stop(sq_daemon_t *daemon, sq_txn_step_t step,
+                     const char *cause) {
         SQ_LOG(SQ_LOG_CRIT, "TXN",
-               "%s failed: %s; aborting the transaction and stopping (its "
-               "tasks run again from the last committed offsets)",
-               what, error ? rd_kafka_error_string(error) : fatal);
-        if (!error || !rd_kafka_error_is_fatal(error)) {
-                rd_kafka_error_t *aerr =
-                    rd_kafka_abort_transaction(daemon->producer, 30000);
-                if (aerr) {
-                        SQ_LOG(SQ_LOG_ERR, "TXN", "abort failed: %s",
-                               rd_kafka_error_string(aerr));
-                        rd_kafka_error_destroy(aerr);
-                }
-        }
-        if (error)
-                rd_kafka_error_destroy(error);
-        sq_metric_add(daemon->m.commits_failed, 1);
+               "%s failed: %s; a fatal error: stopping (the tasks of the "
+               "open transaction run again from the last committed offsets)",
+               step_what(step), cause);
         daemon->commit.txn_dead = true;
         daemon->fatal           = SQ_ERR_KAFKA;
         sq_daemon_stop(daemon);
+}
+
+/* exactly_once: the open transaction failed at @p step with @p error
+ * (owned; NULL when a record of it failed, see txn_failed). Under the
+ * write lock. An abortable error ends it here and the instance carries
+ * on: the transaction is aborted (librdkafka purges what it has not sent;
+ * read_committed readers never see what it sent), everything since the
+ * last committed transaction is forgotten and its partitions rewound
+ * there (rebalance.c: its tasks run again, none of them lost or
+ * committed twice), its task ids leave the dedup map, and the next
+ * transaction begins. A fatal error stops the instance. */
+static void txn_abort(sq_daemon_t *daemon, sq_txn_step_t step,
+                      const char *cause);
+
+static void txn_fail(sq_daemon_t *daemon, sq_txn_step_t step,
+                     rd_kafka_error_t *error) {
+        char cause[512] = "";
+        bool fatal;
+
+        sq_metric_add(daemon->m.commits_failed, 1);
+        /* A produce or flush that failed gives no error object: a fatal
+         * producer error names the cause, else a record of the
+         * transaction was not delivered. A fatal error may also be
+         * raised beside the one returned. */
+        fatal = (error && rd_kafka_error_is_fatal(error)) ||
+                rd_kafka_fatal_error(daemon->producer, cause, sizeof(cause));
+        if (!error && !fatal)
+                /* The failed record's delivery report may be queued
+                 * already: it names the broker's reason. */
+                sq_poll_serve_reports(daemon, 0);
+        if (error)
+                snprintf(cause, sizeof(cause), "%s",
+                         rd_kafka_error_string(error));
+        else if (!fatal && daemon->commit.txn_dr_cause[0])
+                snprintf(cause, sizeof(cause), "%s",
+                         daemon->commit.txn_dr_cause);
+        else if (!fatal)
+                snprintf(cause, sizeof(cause), "%s",
+                         step == SQ_TXN_FLUSH
+                             ? "its records were not all acknowledged in time"
+                         : daemon->commit.txn_cause[0]
+                             ? daemon->commit.txn_cause
+                             : "a record of it was not delivered");
+        if (error)
+                rd_kafka_error_destroy(error);
+        if (fatal || step == SQ_TXN_BEGIN) {
+                /* No transaction is open after a failed begin. */
+                txn_stop(daemon, step, cause);
+                return;
+        }
+        SQ_LOG(SQ_LOG_ERR, "TXN",
+               "%s failed: %s; aborting the transaction and rewinding to the "
+               "last committed offsets (an abortable error: the instance "
+               "carries on)",
+               step_what(step), cause);
+        txn_abort(daemon, step, cause);
+}
+
+/* exactly_once, under the write lock: aborts the open transaction,
+ * forgets everything since the last committed one (rewinding the
+ * partitions there, forgetting its task ids in the dedup map) and
+ * begins the next. A failure to abort or to begin stops the instance. */
+static void txn_abort(sq_daemon_t *daemon, sq_txn_step_t step,
+                      const char *cause) {
+        rd_kafka_error_t *error;
+        char why[512];
+
+        if ((error = rd_kafka_abort_transaction(daemon->producer, 60000))) {
+                snprintf(why, sizeof(why), "%s, then aborting it failed: %s",
+                         cause, rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                txn_stop(daemon, step, why);
+                return;
+        }
+        sq_metric_add(daemon->m.txn_aborted[step], 1);
+        atomic_store(&daemon->commit.txn_failed, false);
+        daemon->commit.txn_cause[0]    = '\0';
+        daemon->commit.txn_dr_cause[0] = '\0';
+        atomic_store(&daemon->commit.txn_produced, 0);
+        /* The aborted transaction's successes are not in Kafka: the
+         * tasks must run again, not be dropped as duplicates. */
+        if (daemon->admission.dedup && daemon->commit.txn_dedup_new) {
+                sq_ttlmap_forget_newest(daemon->admission.dedup,
+                                        daemon->commit.txn_dedup_new);
+                atomic_store(&daemon->admission.dedup_entries,
+                             sq_ttlmap_count(daemon->admission.dedup));
+        }
+        daemon->commit.txn_dedup_new = 0;
+        sq_rebalance_rewind(daemon, cause);
+        if ((error = rd_kafka_begin_transaction(daemon->producer))) {
+                snprintf(why, sizeof(why), "%s", rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                txn_stop(daemon, SQ_TXN_BEGIN, why);
+        }
+}
+
+/* exactly_once: a transaction's offsets are committed: they are where a
+ * later aborted transaction rewinds to. */
+static void set_bases(sq_daemon_t *daemon,
+                      const rd_kafka_topic_partition_list_t *list) {
+        int i;
+        for (i = 0; i < list->cnt; i++) {
+                const rd_kafka_topic_partition_t *rktpar = &list->elems[i];
+                sq_lane_t lane;
+                if (!sq_partitions_lane(daemon, rktpar->topic, &lane))
+                        continue;
+                sq_rebalance_set_base(
+                    sq_partitions_get(daemon, lane, rktpar->partition),
+                    rktpar->offset, rktpar->metadata, rktpar->metadata_size);
+        }
+}
+
+/* exactly_once: a retriable error of a transactional call (a coordinator
+ * moving, a request timing out) is retried a few times before the
+ * transaction is aborted. */
+static bool txn_retry(rd_kafka_error_t **errorp, int *triesp) {
+        rd_kafka_error_t *error = *errorp;
+        if (!error || !rd_kafka_error_is_retriable(error) ||
+            rd_kafka_error_txn_requires_abort(error) ||
+            rd_kafka_error_is_fatal(error) || ++*triesp > 3)
+                return false;
+        SQ_LOG(SQ_LOG_WARNING, "TXN", "%s; trying again",
+               rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        *errorp = NULL;
+        return true;
 }
 
 /* exactly_once: takes the transaction's write lock. An executor holding
@@ -214,49 +353,93 @@ static void txn_lock_write(sq_daemon_t *daemon) {
  * the flush makes every record of the transaction acknowledged (delivery
  * reports mark their offsets done, on this thread), so the offsets sent
  * cover exactly the tasks whose results and events are in it or in
- * earlier transactions. */
-static void commit_transaction(sq_daemon_t *daemon,
-                               const rd_kafka_topic_partition_list_t *only,
-                               bool sync) {
+ * earlier transactions. The offsets of every assigned partition go with
+ * it (not only of @p only's: the transaction holds the records of all of
+ * them, and a task whose result is committed without its offset would
+ * run again after a later abort). */
+static void commit_transaction(sq_daemon_t *daemon, bool sync) {
         rd_kafka_topic_partition_list_t *list = NULL;
         rd_kafka_error_t *error               = NULL;
-        const char *what                      = "flush";
+        sq_txn_step_t step                    = SQ_TXN_FLUSH;
+        int tries                             = 0;
 
         if (daemon->commit.txn_dead)
                 return;
         txn_lock_write(daemon);
-        if (rd_kafka_flush(daemon->producer, 60000) ||
-            atomic_load(&daemon->commit.txn_failed))
+        if (atomic_load(&daemon->commit.txn_failed)) {
+                step = SQ_TXN_PRODUCE;
                 goto fail;
-        list = commit_list(daemon, only, sync);
+        }
+        if (rd_kafka_flush(daemon->producer, 60000))
+                goto fail;
+        if (atomic_load(&daemon->commit.txn_failed)) {
+                step = SQ_TXN_PRODUCE; /* a delivery report said so */
+                goto fail;
+        }
+        list = commit_list(daemon, NULL, sync);
         if (list->cnt == 0 && atomic_load(&daemon->commit.txn_produced) == 0)
                 goto done; /* nothing to end */
         if (list->cnt > 0) {
-                rd_kafka_consumer_group_metadata_t *cgmd =
-                    rd_kafka_consumer_group_metadata(daemon->consumer);
-                what  = "sending offsets to the transaction";
-                error = rd_kafka_send_offsets_to_transaction(daemon->producer,
-                                                             list, cgmd, 30000);
-                rd_kafka_consumer_group_metadata_destroy(cgmd);
+                step = SQ_TXN_SEND_OFFSETS;
+                do {
+                        rd_kafka_consumer_group_metadata_t *cgmd =
+                            rd_kafka_consumer_group_metadata(daemon->consumer);
+                        error = rd_kafka_send_offsets_to_transaction(
+                            daemon->producer, list, cgmd, 30000);
+                        rd_kafka_consumer_group_metadata_destroy(cgmd);
+                } while (txn_retry(&error, &tries));
                 if (error)
                         goto fail;
         }
-        what = "committing the transaction";
-        if ((error = rd_kafka_commit_transaction(daemon->producer, 60000)))
+        step  = SQ_TXN_COMMIT;
+        tries = 0;
+        do
+                error = rd_kafka_commit_transaction(daemon->producer, 60000);
+        while (txn_retry(&error, &tries));
+        if (error)
                 goto fail;
         mark_acked(daemon, list, false); /* committed with the transaction */
+        set_bases(daemon, list);
         atomic_store(&daemon->commit.txn_produced, 0);
+        daemon->commit.txn_dedup_new = 0; /* its successes are in Kafka */
         sq_metric_add(daemon->m.commits_ok, 1);
-        what = "beginning a transaction";
+        step = SQ_TXN_BEGIN;
         if ((error = rd_kafka_begin_transaction(daemon->producer)))
                 goto fail;
         goto done;
 fail:
-        sq_commit_fail_transaction(daemon, what, error);
+        txn_fail(daemon, step, error);
 done:
         pthread_rwlock_unlock(&daemon->commit.txn_lock);
         if (list)
                 rd_kafka_topic_partition_list_destroy(list);
+}
+
+void sq_commit_assignment_lost(sq_daemon_t *daemon) {
+        if (!daemon->eos || daemon->commit.txn_dead)
+                return;
+        txn_lock_write(daemon);
+        if (atomic_load(&daemon->commit.txn_produced) > 0 ||
+            atomic_load(&daemon->commit.txn_failed)) {
+                SQ_LOG(SQ_LOG_WARNING, "TXN",
+                       "assignment lost: aborting the open transaction (its "
+                       "offsets can no longer be committed by this member; "
+                       "its tasks run again on the partitions' next owner) "
+                       "and rewinding");
+                txn_abort(daemon, SQ_TXN_LOST,
+                          "the group no longer knows this member");
+        }
+        pthread_rwlock_unlock(&daemon->commit.txn_lock);
+}
+
+void sq_commit_produce_failed(sq_daemon_t *daemon) {
+        if (daemon->commit.txn_dead)
+                return;
+        txn_lock_write(daemon);
+        /* The commit may have dealt with it while this waited. */
+        if (atomic_load(&daemon->commit.txn_failed))
+                txn_fail(daemon, SQ_TXN_PRODUCE, NULL);
+        pthread_rwlock_unlock(&daemon->commit.txn_lock);
 }
 
 /* A synchronous commit of @p list. While the instance stops, the wait
@@ -319,7 +502,7 @@ void sq_commit_offsets(sq_daemon_t *daemon,
         rd_kafka_resp_err_t err;
 
         if (daemon->eos) {
-                commit_transaction(daemon, only, sync);
+                commit_transaction(daemon, sync);
                 return;
         }
         list = commit_list(daemon, only, sync);

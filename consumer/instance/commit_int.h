@@ -15,6 +15,21 @@
 
 #include "daemon.h"
 
+/** exactly_once: the step of a transaction that failed (the reason label
+ *  of swarmq_transactions_aborted_total). */
+typedef enum {
+        SQ_TXN_PRODUCE      = 0, /* a record of it was refused */
+        SQ_TXN_FLUSH        = 1, /* its records were not all acknowledged */
+        SQ_TXN_SEND_OFFSETS = 2, /* its offsets were refused */
+        SQ_TXN_COMMIT       = 3, /* EndTxn (commit) failed */
+        SQ_TXN_BEGIN        = 4, /* the next one could not begin */
+        SQ_TXN_LOST         = 5, /* the group no longer knows the member */
+} sq_txn_step_t;
+#define SQ_TXN_STEP_CNT 6
+
+/** @returns the label value of @p step ("send_offsets", ...). */
+const char *sq_txn_step_name(sq_txn_step_t step);
+
 /**
  * What commits keep (commit.c). Threads: the poll thread, except the
  * transaction's produce side (emit.c, executor threads and the I/O loop),
@@ -29,8 +44,18 @@ typedef struct sq_commit_s {
         pthread_rwlock_t txn_lock; /* produce: read; end a transaction:
                                     * write (poll thread) */
         atomic_long txn_produced;  /* records in the open transaction */
-        atomic_bool txn_failed;    /* it cannot commit: abort and stop */
-        bool txn_dead;             /* poll thread: no more transactions */
+        atomic_bool txn_failed;    /* a record of it failed: abort it */
+        char txn_cause[256];       /* why a produce call failed, written
+                                    * by whoever set txn_failed there
+                                    * (under the read lock), read under
+                                    * the write lock */
+        char txn_dr_cause[256];    /* poll thread: the first delivery
+                                    * error of the open transaction */
+        bool txn_dead;             /* poll thread: a fatal error, no more
+                                    * transactions (the instance stops) */
+        size_t txn_dedup_new;      /* poll thread: task ids the open
+                                    * transaction added to the dedup map
+                                    * (forgotten if it aborts) */
 } sq_commit_t;
 
 /**
@@ -55,15 +80,24 @@ void sq_commit_offsets(sq_daemon_t *daemon,
                        const rd_kafka_topic_partition_list_t *only, bool sync);
 
 /**
- * @brief exactly_once: the transaction failed. Logs @p what failed,
- *        aborts the transaction, stops the instance with SQ_ERR_KAFKA and
- *        starts no transaction again.
- * @param what borrowed.
- * @param error takes ownership, or NULL (a produce failed).
+ * @brief exactly_once: a record of the open transaction failed
+ *        (txn_failed, set by emit.c). Takes the transaction's write lock
+ *        and ends the transaction as a failed one: aborted and rewound
+ *        (the instance carries on), or, on a fatal producer error, the
+ *        instance stops.
  * @locality poll thread
  */
-void sq_commit_fail_transaction(sq_daemon_t *daemon, const char *what,
-                                rd_kafka_error_t *error);
+void sq_commit_produce_failed(sq_daemon_t *daemon);
+
+/**
+ * @brief exactly_once: the assignment was lost (the member's session
+ *        ended): the open transaction holds results whose offsets this
+ *        member can no longer commit, and the partitions' next owner runs
+ *        those tasks again. Aborts it (when it holds records) and rewinds,
+ *        as for an abortable error, under the write lock.
+ * @locality poll thread (the rebalance callback)
+ */
+void sq_commit_assignment_lost(sq_daemon_t *daemon);
 
 /**
  * @brief librdkafka's offset-commit callback (kafka.c sets it up): counts

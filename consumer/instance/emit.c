@@ -223,6 +223,24 @@ void sq_emit_txn_release(sq_daemon_t *daemon) {
                 pthread_rwlock_unlock(&daemon->commit.txn_lock);
 }
 
+/* exactly_once: @p job (a delivery opaque) belongs to an earlier
+ * ownership of its partition. */
+static bool job_stale(void *opaque) {
+        const sq_job_t *job = opaque;
+        return atomic_load(&job->part->gen) != job->part_gen;
+}
+
+/* exactly_once: a record of a stale job is not produced; counted as one
+ * that came back, and the job (its offset not done) is dropped with its
+ * last. */
+static void job_record_stale(sq_daemon_t *daemon, sq_job_t *job) {
+        atomic_store(&job->purged, true);
+        if (atomic_fetch_sub(&job->pending_acks, 1) == 1)
+                sq_job_drop(daemon, job,
+                            "its partition was rewound or revoked: it runs "
+                            "again from its offset");
+}
+
 /* Produces one record, waiting out a full local queue (bounded by the
  * admission window, so this only happens on a broker outage). */
 static void produce_to(sq_daemon_t *daemon, sq_codec_t *codec,
@@ -238,6 +256,20 @@ static void produce_to(sq_daemon_t *daemon, sq_codec_t *codec,
                  * the poll thread commits it under the write lock, so no
                  * record is produced while a transaction ends. */
                 sq_emit_txn_hold(daemon);
+                if (daemon->eos && opaque && job_stale(opaque)) {
+                        /* Its partition was rewound (an aborted
+                         * transaction) or revoked since it was admitted:
+                         * its offset will not be committed with this
+                         * transaction, and the task runs again from that
+                         * offset. Its records stay out of the
+                         * transaction, or a read_committed reader would
+                         * see its result twice. */
+                        sq_emit_txn_release(daemon);
+                        if (headers)
+                                rd_kafka_headers_destroy(headers);
+                        job_record_stale(daemon, opaque);
+                        return;
+                }
                 /* NULL headers are allowed: the record has none. On
                  * success librdkafka owns @p headers. */
                 err = rd_kafka_producev(
@@ -255,17 +287,25 @@ static void produce_to(sq_daemon_t *daemon, sq_codec_t *codec,
                         sq_emit_txn_release(daemon);
                         return;
                 }
-                /* Under a caller's hold (a task's records) the lock stays
-                 * held through a full queue: the poll thread serves
-                 * delivery reports while it waits for the write lock. */
-                sq_emit_txn_release(daemon);
                 if (daemon->eos && err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* The transaction failed (or the producer was
                          * fenced): nothing of it will be committed, nor
-                         * the offsets it gates; the instance stops. */
-                        /* Logged once: every executor keeps finishing
-                         * tasks until the poll thread stops them. */
-                        if (!atomic_exchange(&daemon->commit.txn_failed, true))
+                         * the offsets it gates; the poll thread aborts it
+                         * and rewinds (or, fenced, stops). Flagged under
+                         * the hold, so that the flag names this
+                         * transaction, not the next one. Logged once:
+                         * every executor keeps finishing tasks until the
+                         * poll thread takes the write lock. */
+                        bool first =
+                            !atomic_exchange(&daemon->commit.txn_failed, true);
+                        if (first)
+                                snprintf(daemon->commit.txn_cause,
+                                         sizeof(daemon->commit.txn_cause),
+                                         "cannot produce to %s: %s",
+                                         rd_kafka_topic_name(rkt),
+                                         rd_kafka_err2str(err));
+                        sq_emit_txn_release(daemon);
+                        if (first)
                                 SQ_LOG(SQ_LOG_ERR, "EMIT",
                                        "cannot produce to %s in the "
                                        "transaction: %s (later records of "
@@ -289,6 +329,10 @@ static void produce_to(sq_daemon_t *daemon, sq_codec_t *codec,
                         sq_daemon_wake(daemon);
                         return;
                 }
+                /* Under a caller's hold (a task's records) the lock stays
+                 * held through a full queue: the poll thread serves
+                 * delivery reports while it waits for the write lock. */
+                sq_emit_txn_release(daemon);
                 if (refuses_record(err)) {
                         /* Takes the headers; the job's count of pending
                          * records is adjusted there. */
@@ -1136,6 +1180,12 @@ void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         if (rkm->err) {
                 sq_metric_add(daemon->m.delivery_errors, 1);
                 if (!job) {
+                        /* exactly_once: an aborted transaction purges its
+                         * events by the hundred; the abort is logged. */
+                        if (daemon->eos &&
+                            (rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                             rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT))
+                                return;
                         SQ_LOG(SQ_LOG_WARNING, "EMIT",
                                "event not delivered to %s: %s",
                                rd_kafka_topic_name(rkm->rkt),
@@ -1147,7 +1197,17 @@ void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                         /* exactly_once: producing it again would not save
                          * the transaction; it aborts, and the task's
                          * offset stays uncommitted. */
-                        if (!atomic_exchange(&daemon->commit.txn_failed, true))
+                        /* The broker's reason, which a produce refused
+                         * meanwhile ("Erroneous state") does not give:
+                         * poll thread only, read when it aborts. */
+                        if (!daemon->commit.txn_dr_cause[0])
+                                snprintf(daemon->commit.txn_dr_cause,
+                                         sizeof(daemon->commit.txn_dr_cause),
+                                         "a record to %s not delivered: %s",
+                                         rd_kafka_topic_name(rkm->rkt),
+                                         rd_kafka_err2str(rkm->err));
+                        if (!atomic_exchange(&daemon->commit.txn_failed,
+                                             true)) {
                                 SQ_LOG(SQ_LOG_ERR, "EMIT",
                                        "record for task_id=%s not delivered "
                                        "to %s in the transaction: %s",
@@ -1155,6 +1215,7 @@ void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
                                                  : "(undecodable)",
                                        rd_kafka_topic_name(rkm->rkt),
                                        rd_kafka_err2str(rkm->err));
+                        }
                 }
                 if (daemon->eos || rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
                     rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {

@@ -394,6 +394,7 @@ static void register_counters(sq_daemon_t *daemon) {
 static void register_results(sq_daemon_t *daemon) {
         static const char *const agent_label[]  = {"agent", NULL};
         static const char *const result_label[] = {"result", NULL};
+        static const char *const step_label[]   = {"reason", NULL};
         static const char *const prio_label[]   = {"priority", NULL};
         sq_metrics_t *metrics                   = daemon->metrics;
         sq_daemon_metrics_t *m                  = &daemon->m;
@@ -430,6 +431,16 @@ static void register_results(sq_daemon_t *daemon) {
                 const char *ok[] = {"ok"}, *failed[] = {"error"};
                 m->commits_ok     = sq_metrics_child(fam, ok);
                 m->commits_failed = sq_metrics_child(fam, failed);
+        }
+        fam = sq_metrics_family(
+            metrics, "swarmq_transactions_aborted_total",
+            "processing.guarantee=exactly_once: transactions aborted on an "
+            "abortable error (the instance rewound and carried on), by the "
+            "step that failed",
+            SQ_METRIC_COUNTER, step_label, NULL, 0);
+        for (int s = 0; s < SQ_TXN_STEP_CNT; s++) {
+                const char *step[] = {sq_txn_step_name((sq_txn_step_t)s)};
+                m->txn_aborted[s]  = sq_metrics_child(fam, step);
         }
         fam = sq_metrics_family(metrics, "swarmq_memory_limit_bytes",
                                 "memory.limit.bytes (0: no limit)",

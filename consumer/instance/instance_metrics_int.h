@@ -13,6 +13,7 @@
 
 #include "agents.h"
 #include "metrics.h"
+#include "commit_int.h"
 #include "partitions_int.h"
 
 /**
@@ -55,6 +56,8 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *delivery_errors;
         sq_metric_t *commits_ok;
         sq_metric_t *commits_failed;
+        /* swarmq_transactions_aborted_total{reason}, [sq_txn_step_t] */
+        sq_metric_t *txn_aborted[SQ_TXN_STEP_CNT];
         sq_metric_t *dropped;
         sq_metric_t *revoked_partitions;
         sq_metric_t *assigned_partitions;

@@ -84,6 +84,8 @@ sq_partition_t *sq_partitions_get(sq_daemon_t *daemon, sq_lane_t lane,
                 part->committed         = -1;
                 part->acked             = -1;
                 part->start_offset      = -1;
+                part->base_offset       = -1;
+                part->first_admitted    = -1;
                 part->lag               = -1;
                 part->snap_committed    = -1;
                 part->snap_high         = -1;
@@ -187,8 +189,12 @@ void sq_job_acked(sq_daemon_t *daemon, sq_job_t *job) {
         if (daemon->admission.dedup && job->succeeded) {
                 /* The coarse clock (a tick of a few ms): a TTL in
                  * seconds needs no better, and it costs no clock read. */
-                sq_ttlmap_insert(daemon->admission.dedup, job->task->id,
-                                 sq_clock_coarse_us());
+                if (sq_ttlmap_insert(daemon->admission.dedup, job->task->id,
+                                     sq_clock_coarse_us()) &&
+                    daemon->eos)
+                        /* exactly_once: forgotten again if the
+                         * transaction holding its result aborts. */
+                        daemon->commit.txn_dedup_new++;
                 atomic_store(&daemon->admission.dedup_entries,
                              sq_ttlmap_count(daemon->admission.dedup));
         }
@@ -277,6 +283,7 @@ void sq_partitions_term(sq_daemon_t *daemon) {
         }
         SQ_FOREACH_PARTITION(daemon, lane, i, part) {
                 sq_offsets_destroy(part->offsets);
+                sq_free(part->base_map);
                 sq_free(part);
         }
         for (lane = 0; lane < SQ_LANE_CNT; lane++) {

@@ -66,6 +66,15 @@ typedef struct sq_partition_s {
         bool map_dirty;          /* completions since the budget check */
         bool map_paused;         /* paused: its map nears the budget */
         bool map_cut_warned;     /* logged a cut map this ownership */
+        /* exactly_once (poll thread): what the group holds for the
+         * partition as far as this ownership knows (read at assignment,
+         * then set by each committed transaction), where an aborted
+         * transaction rewinds it to (sq_rebalance_rewind()). */
+        int64_t base_offset; /* -1 none */
+        char *base_map;      /* its commit metadata (owned), or NULL */
+        size_t base_map_len;
+        int64_t first_admitted; /* first offset admitted this ownership
+                                 * (the rewind without a base), -1 none */
         /* Retry lane (poll thread): the head record is not due yet; the
          * partition is paused and seeked back to it until retry_due_ms
          * (wall clock). */

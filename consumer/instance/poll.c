@@ -297,7 +297,7 @@ static void serve_wakeup(sq_daemon_t *daemon) {
         sq_poll_serve_reports(daemon, 0);
         if (daemon->eos && atomic_load(&daemon->commit.txn_failed) &&
             !daemon->commit.txn_dead)
-                sq_commit_fail_transaction(daemon, "a produce", NULL);
+                sq_commit_produce_failed(daemon);
         sq_admission_check_map_budget(daemon);
         /* Nothing is admitted before swarmq's schemas are registered
          * (schemas.c): the queues wait, and the registration's success

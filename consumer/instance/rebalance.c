@@ -116,7 +116,100 @@ static void partition_forget(sq_partition_t *part) {
         part->retry_waiting  = false;
         part->retry_due_ms   = 0;
         part->retry_offset   = -1;
+        part->base_offset    = -1;
+        part->first_admitted = -1;
+        sq_free(part->base_map);
+        part->base_map     = NULL;
+        part->base_map_len = 0;
         sq_offsets_reset(part->offsets);
+}
+
+void sq_rebalance_set_base(sq_partition_t *part, int64_t offset,
+                           const void *metadata, size_t metadata_size) {
+        part->base_offset = offset;
+        sq_free(part->base_map);
+        part->base_map     = NULL;
+        part->base_map_len = 0;
+        if (metadata && metadata_size > 0) {
+                part->base_map     = sq_memdup(metadata, metadata_size);
+                part->base_map_len = metadata_size;
+        }
+}
+
+/* The tracker of a rewound partition starts from its base: the records
+ * its base map marks done were committed with their results, and must
+ * not run again. */
+static void rewind_tracker(sq_daemon_t *daemon, sq_partition_t *part) {
+        sq_offsets_map_t map;
+        char errstr[256];
+
+        if (daemon->conf->commit_metadata_max == 0 || !part->base_map ||
+            sq_offsets_map_decode(part->base_map, part->base_map_len, &map,
+                                  errstr, sizeof(errstr)) != SQ_OK)
+                return; /* none, or not ours: nothing above it is done */
+        if (map.base == part->base_offset)
+                sq_offsets_inherit(part->offsets, &map);
+        sq_offsets_map_clear(&map);
+}
+
+void sq_rebalance_rewind(sq_daemon_t *daemon, const char *cause) {
+        rd_kafka_topic_partition_list_t *seek =
+            rd_kafka_topic_partition_list_new(16);
+        long in_memory = sq_partitions_window_total(daemon);
+        rd_kafka_error_t *error;
+        sq_partition_t *part;
+        int lane, i;
+
+        SQ_FOREACH_PARTITION(daemon, lane, i, part) {
+                int64_t base, to;
+                char *map;
+                size_t map_len;
+
+                if (!part->assigned)
+                        continue;
+                base           = part->base_offset;
+                to             = base >= 0 ? base : part->first_admitted;
+                map            = part->base_map;
+                map_len        = part->base_map_len;
+                part->base_map = NULL; /* kept across the forget */
+                /* What was admitted under the old generation is dropped
+                 * wherever it is (executor.c, emit.c, partitions.c), as
+                 * for a revoked partition. */
+                atomic_fetch_add(&part->gen, 1);
+                partition_forget(part);
+                part->base_offset  = base;
+                part->base_map     = map;
+                part->base_map_len = map_len;
+                part->start_offset = base;
+                rewind_tracker(daemon, part);
+                if (to >= 0)
+                        rd_kafka_topic_partition_list_add(seek, part->topic,
+                                                          part->partition)
+                            ->offset = to;
+        }
+        /* Records fetched past the seek offset and not yet served are
+         * discarded by librdkafka (their fetch version is outdated). */
+        if (seek->cnt > 0 &&
+            (error = rd_kafka_seek_partitions(daemon->consumer, seek, 10000))) {
+                SQ_LOG(SQ_LOG_ERR, "TXN", "rewind: cannot seek: %s",
+                       rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        }
+        for (i = 0; i < seek->cnt; i++)
+                if (seek->elems[i].err)
+                        SQ_LOG(SQ_LOG_ERR, "TXN",
+                               "rewind: cannot seek topic=%s partition=%d: %s",
+                               seek->elems[i].topic,
+                               (int)seek->elems[i].partition,
+                               rd_kafka_err2str(seek->elems[i].err));
+        SQ_LOG(SQ_LOG_WARNING, "TXN",
+               "rewound %d partitions to their last committed offsets after "
+               "the aborted transaction (%s); %ld tasks in memory are "
+               "dropped and run again from there",
+               seek->cnt, cause, in_memory);
+        rd_kafka_topic_partition_list_destroy(seek);
+        /* A retry or map-budget pause was forgotten with the rest. */
+        sq_admission_sync_pauses(daemon);
 }
 
 /* Reads the committed offsets of newly assigned partitions with their
@@ -143,6 +236,7 @@ static void inherit_maps(sq_daemon_t *daemon,
         }
         for (i = 0; i < list->cnt; i++) {
                 const rd_kafka_topic_partition_t *rktpar = &list->elems[i];
+                sq_partition_t *part;
                 sq_offsets_map_t map;
                 char errstr[256];
                 sq_lane_t lane;
@@ -151,9 +245,14 @@ static void inherit_maps(sq_daemon_t *daemon,
                 if (rktpar->err ||
                     !sq_partitions_lane(daemon, rktpar->topic, &lane))
                         continue;
-                if (rktpar->offset >= 0)
-                        sq_partitions_get(daemon, lane, rktpar->partition)
-                            ->start_offset = rktpar->offset;
+                part = sq_partitions_get(daemon, lane, rktpar->partition);
+                if (rktpar->offset >= 0) {
+                        part->start_offset = rktpar->offset;
+                        if (daemon->eos)
+                                sq_rebalance_set_base(part, rktpar->offset,
+                                                      rktpar->metadata,
+                                                      rktpar->metadata_size);
+                }
                 if (daemon->conf->commit_metadata_max == 0 ||
                     !rktpar->metadata || rktpar->metadata_size == 0)
                         continue;
@@ -185,10 +284,7 @@ static void inherit_maps(sq_daemon_t *daemon,
                                rktpar->topic, (int)rktpar->partition,
                                (long long)map.base, (long long)map.done_cnt,
                                map.ranges_cnt);
-                        sq_offsets_inherit(
-                            sq_partitions_get(daemon, lane, rktpar->partition)
-                                ->offsets,
-                            &map);
+                        sq_offsets_inherit(part->offsets, &map);
                 }
                 sq_offsets_map_clear(&map);
         }
@@ -223,6 +319,10 @@ static void revoke_partitions(sq_daemon_t *daemon,
                        "their next owner runs again what was finished "
                        "since the last commit",
                        list->cnt);
+                /* exactly_once: nor can the open transaction commit
+                 * their offsets; its results would be committed without
+                 * them, and the new owner would write them again. */
+                sq_commit_assignment_lost(daemon);
         } else {
                 drain_partitions(daemon, list);
                 sq_commit_offsets(daemon, list, true);

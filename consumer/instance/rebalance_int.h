@@ -9,9 +9,11 @@
 #define SQ_REBALANCE_INT_H
 
 #include <librdkafka/rdkafka.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "daemon.h"
+#include "partitions_int.h"
 
 /**
  * @brief librdkafka's rebalance callback (kafka.c sets it up), eager or
@@ -46,5 +48,31 @@ void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * @locality poll thread
  */
 int64_t sq_rebalance_tick(sq_daemon_t *daemon, int64_t now);
+
+/**
+ * @brief exactly_once: records what the group now holds for @p part (its
+ *        committed offset and that commit's metadata, copied), where an
+ *        aborted transaction rewinds it to.
+ * @param metadata borrowed, may be NULL.
+ * @locality poll thread
+ */
+void sq_rebalance_set_base(sq_partition_t *part, int64_t offset,
+                           const void *metadata, size_t metadata_size);
+
+/**
+ * @brief exactly_once, after an aborted transaction: forgets the work of
+ *        every assigned partition since its last committed transaction and
+ *        rewinds it there. Each partition's generation changes, as on a
+ *        revocation, so its jobs queued, held or running are dropped
+ *        (never produced into the next transaction, their offsets never
+ *        marked done); its completed-offset tracker starts again from its
+ *        base (the committed offset and its map) and the consumer seeks
+ *        it to that offset (to the first record admitted, when the group
+ *        holds none). Where the membership was lost, the rebalance that
+ *        follows reads the group's offsets again.
+ * @param cause borrowed: the failure, for the log line.
+ * @locality poll thread, under the transaction's write lock
+ */
+void sq_rebalance_rewind(sq_daemon_t *daemon, const char *cause);
 
 #endif /* SQ_REBALANCE_INT_H */

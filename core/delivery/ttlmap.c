@@ -90,9 +90,8 @@ void sq_ttlmap_destroy(sq_ttlmap_t *map) {
         sq_free(map);
 }
 
-/* Removes the oldest entry (the ring's head) from its chain and frees it. */
-static void pop_oldest(sq_ttlmap_t *map) {
-        int32_t slot     = (int32_t)map->head;
+/* Removes the entry in @p slot from its chain and frees what it holds. */
+static void unlink_slot(sq_ttlmap_t *map, int32_t slot) {
         ttl_entry_t *old = &map->ring[slot];
         int32_t *link    = &map->buckets[old->hash & map->buckets_mask];
 
@@ -102,8 +101,21 @@ static void pop_oldest(sq_ttlmap_t *map) {
         }
         *link = old->next;
         entry_clear(map, old);
-        map->head = (map->head + 1) % map->max_entries;
         map->cnt--;
+}
+
+/* Removes the oldest entry (the ring's head). */
+static void pop_oldest(sq_ttlmap_t *map) {
+        unlink_slot(map, (int32_t)map->head);
+        map->head = (map->head + 1) % map->max_entries;
+}
+
+void sq_ttlmap_forget_newest(sq_ttlmap_t *map, size_t cnt) {
+        /* The newest entry is the ring's tail: removing it leaves the
+         * ring contiguous. */
+        while (cnt-- > 0 && map->cnt > 0)
+                unlink_slot(map, (int32_t)((map->head + map->cnt - 1) %
+                                           map->max_entries));
 }
 
 static bool expired(const sq_ttlmap_t *map, const ttl_entry_t *entry,

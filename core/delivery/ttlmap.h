@@ -49,6 +49,13 @@ bool sq_ttlmap_insert(sq_ttlmap_t *map, const char *key, int64_t now_us);
  *           (expired keys are dropped on the way). */
 bool sq_ttlmap_contains(sq_ttlmap_t *map, const char *key, int64_t now_us);
 
+/**
+ * @brief Forgets the @p cnt keys inserted last (all of them when fewer are
+ *        held): the keys of work that was undone (an aborted transaction)
+ *        whose older keys still stand.
+ */
+void sq_ttlmap_forget_newest(sq_ttlmap_t *map, size_t cnt);
+
 /** @returns keys held now (expired ones may linger until the next call). */
 size_t sq_ttlmap_count(const sq_ttlmap_t *map);
 

@@ -75,6 +75,33 @@ static void test_no_ttl_keeps_until_evicted(void **state) {
         sq_ttlmap_destroy(NULL);
 }
 
+/* An aborted transaction's keys go, the ones before it stay: across the
+ * ring's wrap, with more to forget than are held, and with the map
+ * still usable afterwards (chains intact). */
+static void test_forget_newest(void **state) {
+        sq_ttlmap_t *map = sq_ttlmap_new(4, 0);
+        (void)state;
+        assert_true(sq_ttlmap_insert(map, "a", 0));
+        assert_true(sq_ttlmap_insert(map, "b", 1));
+        assert_true(sq_ttlmap_insert(map, "c", 2));
+        assert_true(sq_ttlmap_insert(map, "d", 3));
+        assert_true(sq_ttlmap_insert(map, "e", 4)); /* evicts a, wraps */
+        sq_ttlmap_forget_newest(map, 2);            /* e and d */
+        assert_int_equal(sq_ttlmap_count(map), 2);
+        assert_true(sq_ttlmap_contains(map, "b", 5));
+        assert_true(sq_ttlmap_contains(map, "c", 5));
+        assert_false(sq_ttlmap_contains(map, "d", 5));
+        assert_false(sq_ttlmap_contains(map, "e", 5));
+        assert_true(sq_ttlmap_insert(map, "e", 6)); /* held again */
+        assert_true(sq_ttlmap_contains(map, "e", 7));
+        sq_ttlmap_forget_newest(map, 10);
+        assert_int_equal(sq_ttlmap_count(map), 0);
+        assert_false(sq_ttlmap_contains(map, "b", 8));
+        assert_true(sq_ttlmap_insert(map, "b", 9));
+        assert_int_equal(sq_ttlmap_count(map), 1);
+        sq_ttlmap_destroy(map);
+}
+
 /* Random inserts and lookups against a naive model: an array of (key,
  * time) in insertion order, searched linearly. Few distinct keys so that
  * re-inserts, evictions and expiries all happen often. */
@@ -172,6 +199,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_script),
             cmocka_unit_test(test_no_ttl_keeps_until_evicted),
+            cmocka_unit_test(test_forget_newest),
             cmocka_unit_test(test_matches_model),
             cmocka_unit_test(test_memory_is_bounded),
         };

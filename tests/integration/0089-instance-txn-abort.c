@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * 0089-instance-txn-abort: under processing.guarantee=exactly_once, an
+ * abortable transaction error is recovered from in place: the
+ * transaction is aborted, the partitions rewound to their last committed
+ * offsets, and each task's result is committed exactly once, none lost,
+ * none twice, while the instance keeps running.
+ *
+ * Why it matters: a refused TxnOffsetCommit (UNKNOWN_MEMBER_ID, when the
+ * group coordinator's node dies: tests/broker/0711) used to stop the
+ * instance. Recovering in place must not commit later the offsets of
+ * tasks whose results were aborted (they would be lost), nor let a task
+ * still running at the rewind put its result into the next transaction
+ * (it would be committed twice: once from that run, once from the rerun).
+ *
+ * How: the mock cluster writes no transaction markers (a reader sees the
+ * aborted results too), so, as in 0088, the test watches the
+ * transactions at the librdkafka API the instance calls: it defines
+ * rd_kafka_producev(), rd_kafka_commit_transaction() and
+ * rd_kafka_abort_transaction() (the instance is linked into this program,
+ * so its calls come here), numbers the transactions by the ones that
+ * ended before, notes which transaction each task's tracked result went
+ * into, and which transactions committed. 1,600 tasks of 1-3 ms run on 4
+ * executors in four batches; before the second a TxnOffsetCommit is
+ * refused with UNKNOWN_MEMBER_ID, before the third a results Produce with
+ * INVALID_RECORD (the results are led by a broker of their own), before
+ * the fourth TxnOffsetCommit again. Then every task has exactly one
+ * result in a committed transaction, at least three transactions were
+ * aborted (each counted in swarmq_transactions_aborted_total{reason}),
+ * /healthz and /readyz answer 200 throughout, and the instance stops
+ * cleanly (sq_daemon_wait() SQ_OK: it did not stop on the errors).
+ */
+#include "test.h"
+#include "topics.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_TASKS    1600
+#define N_BATCHES  4
+#define PARTITIONS 4
+#define ID_FMT     "t89-%05d"
+#define MAX_RUNS   8 /* results noted per task */
+
+/* The spy's record of the run: the transactions (numbered by those that
+ * ended before them) each task's tracked result went into, and which
+ * transactions committed. */
+static struct {
+        pthread_mutex_t lock;
+        int ended; /* transactions committed or aborted */
+        int aborts;
+        unsigned char committed[4096]; /* by transaction number */
+        int result_txn[N_TASKS][MAX_RUNS];
+        int results[N_TASKS];
+        int overflow; /* a task with more than MAX_RUNS results */
+} spy = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The task number of key @p key ("t89-00042"), or -1. */
+static int task_number(const void *key, size_t len) {
+        char buf[16];
+        int n;
+        if (!key || len == 0 || len >= sizeof(buf))
+                return -1;
+        memcpy(buf, key, len);
+        buf[len] = '\0';
+        if (sscanf(buf, "t89-%d", &n) != 1 || n < 0 || n >= N_TASKS)
+                return -1;
+        return n;
+}
+
+/* Notes a record the instance produced into the open transaction. */
+static void spy_record(const char *topic, const void *key, size_t key_len,
+                       const void *opaque) {
+        int n = task_number(key, key_len);
+
+        if (!opaque || n < 0 || !topic || strcmp(topic, "swarmq-results"))
+                return; /* only tracked results count */
+        pthread_mutex_lock(&spy.lock);
+        if (spy.results[n] < MAX_RUNS)
+                spy.result_txn[n][spy.results[n]++] = spy.ended;
+        else
+                spy.overflow++;
+        pthread_mutex_unlock(&spy.lock);
+}
+
+/* The instance's produce calls: noted, then passed on as
+ * rd_kafka_produceva() (the same call with its arguments in an array). */
+rd_kafka_resp_err_t rd_kafka_producev(rd_kafka_t *rk, ...) {
+        rd_kafka_vu_t vus[16];
+        const char *topic  = NULL;
+        const void *key    = NULL;
+        const void *opaque = NULL;
+        size_t cnt = 0, key_len = 0;
+        rd_kafka_error_t *error;
+        rd_kafka_resp_err_t err;
+        va_list ap;
+
+        va_start(ap, rk);
+        for (;;) {
+                rd_kafka_vu_t *vu = &vus[cnt];
+                vu->vtype         = va_arg(ap, rd_kafka_vtype_t);
+                if (vu->vtype == RD_KAFKA_VTYPE_END)
+                        break;
+                TEST_ASSERT(cnt + 1 < sizeof(vus) / sizeof(vus[0]),
+                            "more than %zu produce arguments", cnt);
+                switch (vu->vtype) {
+                case RD_KAFKA_VTYPE_TOPIC:
+                        vu->u.cstr = topic = va_arg(ap, const char *);
+                        break;
+                case RD_KAFKA_VTYPE_RKT:
+                        vu->u.rkt = va_arg(ap, rd_kafka_topic_t *);
+                        topic     = rd_kafka_topic_name(vu->u.rkt);
+                        break;
+                case RD_KAFKA_VTYPE_PARTITION:
+                        vu->u.i32 = va_arg(ap, int32_t);
+                        break;
+                case RD_KAFKA_VTYPE_VALUE:
+                case RD_KAFKA_VTYPE_KEY:
+                        vu->u.mem.ptr  = va_arg(ap, void *);
+                        vu->u.mem.size = va_arg(ap, size_t);
+                        if (vu->vtype == RD_KAFKA_VTYPE_KEY) {
+                                key     = vu->u.mem.ptr;
+                                key_len = vu->u.mem.size;
+                        }
+                        break;
+                case RD_KAFKA_VTYPE_OPAQUE:
+                        vu->u.ptr = va_arg(ap, void *);
+                        opaque    = vu->u.ptr;
+                        break;
+                case RD_KAFKA_VTYPE_MSGFLAGS:
+                        vu->u.i = va_arg(ap, int);
+                        break;
+                case RD_KAFKA_VTYPE_TIMESTAMP:
+                        vu->u.i64 = va_arg(ap, int64_t);
+                        break;
+                case RD_KAFKA_VTYPE_HEADER:
+                        vu->u.header.name = va_arg(ap, const char *);
+                        vu->u.header.val  = va_arg(ap, const void *);
+                        vu->u.header.size = va_arg(ap, ssize_t);
+                        break;
+                case RD_KAFKA_VTYPE_HEADERS:
+                        vu->u.headers = va_arg(ap, rd_kafka_headers_t *);
+                        break;
+                default:
+                        TEST_FAIL("produce argument type %d unknown to the "
+                                  "spy",
+                                  (int)vu->vtype);
+                }
+                cnt++;
+        }
+        va_end(ap);
+
+        error = rd_kafka_produceva(rk, vus, cnt);
+        err   = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (error)
+                rd_kafka_error_destroy(error);
+        else
+                spy_record(topic, key, key_len, opaque);
+        return err;
+}
+
+/* The instance's transaction commits and aborts: each ends the
+ * transaction its records went into. */
+rd_kafka_error_t *rd_kafka_commit_transaction(rd_kafka_t *rk, int timeout_ms) {
+        static rd_kafka_error_t *(*real)(rd_kafka_t *, int);
+        rd_kafka_error_t *error;
+
+        if (!real)
+                *(void **)&real =
+                    dlsym(RTLD_NEXT, "rd_kafka_commit_transaction");
+        TEST_ASSERT(real, "librdkafka's rd_kafka_commit_transaction not found");
+        pthread_mutex_lock(&spy.lock);
+        error = real(rk, timeout_ms);
+        if (!error) {
+                TEST_ASSERT(spy.ended < (int)sizeof(spy.committed),
+                            "more transactions than the spy holds");
+                spy.committed[spy.ended++] = 1;
+        }
+        pthread_mutex_unlock(&spy.lock);
+        return error;
+}
+
+rd_kafka_error_t *rd_kafka_abort_transaction(rd_kafka_t *rk, int timeout_ms) {
+        static rd_kafka_error_t *(*real)(rd_kafka_t *, int);
+        rd_kafka_error_t *error;
+
+        if (!real)
+                *(void **)&real =
+                    dlsym(RTLD_NEXT, "rd_kafka_abort_transaction");
+        TEST_ASSERT(real, "librdkafka's rd_kafka_abort_transaction not found");
+        pthread_mutex_lock(&spy.lock);
+        error = real(rk, timeout_ms);
+        if (!error) {
+                TEST_ASSERT(spy.ended < (int)sizeof(spy.committed),
+                            "more transactions than the spy holds");
+                spy.ended++;
+                spy.aborts++;
+        }
+        pthread_mutex_unlock(&spy.lock);
+        return error;
+}
+
+/* Results of task @p n in committed transactions. */
+static int committed_results(int n) {
+        int r, cnt = 0;
+        for (r = 0; r < spy.results[n] && r < MAX_RUNS; r++)
+                if (spy.committed[spy.result_txn[n][r]])
+                        cnt++;
+        return cnt;
+}
+
+/* Every task of the first @p opaque batches has a committed result. */
+static bool batches_committed(void *opaque) {
+        int want = *(int *)opaque * (N_TASKS / N_BATCHES), n;
+        bool all = true;
+        pthread_mutex_lock(&spy.lock);
+        for (n = 0; n < want && all; n++)
+                all = committed_results(n) > 0;
+        pthread_mutex_unlock(&spy.lock);
+        return all;
+}
+
+static void run_batch(test_cluster_t *cluster, sq_daemon_t *daemon, int b) {
+        rd_kafka_t *producer = test_producer_new(cluster->bootstrap);
+        int i, done = b + 1;
+
+        for (i = b * (N_TASKS / N_BATCHES); i < done * (N_TASKS / N_BATCHES);
+             i++) {
+                char id[32], ms[8];
+                sq_task_t *task;
+                snprintf(id, sizeof(id), ID_FMT, i);
+                snprintf(ms, sizeof(ms), "%d", 1 + i % 3);
+                task = test_task_new(id, "sleep", ms);
+                test_produce_task(producer, NULL, SQ_TOPIC_DEFAULT_TASKS, task,
+                                  NULL);
+                sq_task_destroy(task);
+        }
+        test_producer_flush(producer);
+        rd_kafka_destroy(producer);
+        test_wait_until("every task so far has a committed result", 60000,
+                        batches_committed, &done);
+        TEST_ASSERT(test_http_get(daemon, "/healthz", NULL) == 200,
+                    "/healthz is not 200 after batch %d", b);
+        TEST_ASSERT(test_http_get(daemon, "/readyz", NULL) == 200,
+                    "/readyz is not 200 after batch %d", b);
+}
+
+/* One run of the scenario on a cluster of its own, with dedup on or off:
+ * on, the aborted transaction's successes must leave the dedup map (else
+ * the reruns are dropped as duplicates: lost); off, nothing hides a task
+ * that ran at the rewind and put its result in the next transaction. */
+static void scenario(bool dedup) {
+        test_cluster_t *cluster;
+        sq_daemon_t *daemon;
+        int n, lost = 0, twice = 0, p, aborts;
+        char first[128] = "";
+        double offsets_aborts, produce_aborts;
+
+        pthread_mutex_lock(&spy.lock);
+        memset(spy.committed, 0, sizeof(spy.committed));
+        memset(spy.results, 0, sizeof(spy.results));
+        spy.ended = spy.aborts = spy.overflow = 0;
+        pthread_mutex_unlock(&spy.lock);
+        TEST_SAY("dedup %s", dedup ? "on" : "off");
+        TEST_PHASE("start an exactly_once instance");
+        cluster = test_cluster_new_brokers(PARTITIONS, 2);
+        /* The results on broker 2 alone: an error pushed there meets the
+         * instance's results, not the test's task records. */
+        for (p = 0; p < PARTITIONS; p++)
+                rd_kafka_mock_partition_set_leader(
+                    cluster->mcluster, SQ_TOPIC_DEFAULT_TASKS, p, 1);
+        for (p = 0; p < 2; p++)
+                rd_kafka_mock_partition_set_leader(
+                    cluster->mcluster, SQ_TOPIC_DEFAULT_RESULTS, p, 2);
+        daemon = test_instance_start(test_conf_new(
+            cluster->bootstrap, "c1", "processing.guarantee", "exactly_once",
+            "commit.interval.ms", "50", "executor.threads", "4",
+            "dedup.max.entries", dedup ? "100000" : "0", NULL));
+        test_wait_ready(daemon, 30000);
+
+        TEST_PHASE("batch 1: no fault");
+        run_batch(cluster, daemon, 0);
+
+        TEST_PHASE("batch 2: TxnOffsetCommit refused, UNKNOWN_MEMBER_ID");
+        rd_kafka_mock_push_request_errors(cluster->mcluster,
+                                          28 /* TxnOffsetCommit */, 1,
+                                          RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID);
+        run_batch(cluster, daemon, 1);
+
+        TEST_PHASE("batch 3: a results Produce refused, INVALID_RECORD");
+        rd_kafka_mock_broker_push_request_error_rtts(
+            cluster->mcluster, 2, 0 /* Produce */, 1,
+            RD_KAFKA_RESP_ERR_INVALID_RECORD, 0);
+        run_batch(cluster, daemon, 2);
+
+        TEST_PHASE("batch 4: TxnOffsetCommit refused again");
+        rd_kafka_mock_push_request_errors(cluster->mcluster,
+                                          28 /* TxnOffsetCommit */, 1,
+                                          RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID);
+        run_batch(cluster, daemon, 3);
+
+        TEST_PHASE("check the transactions");
+        offsets_aborts = test_metric(
+            daemon,
+            "swarmq_transactions_aborted_total{reason=\"send_offsets\"}");
+        produce_aborts = test_metric(
+            daemon, "swarmq_transactions_aborted_total{reason=\"produce\"}");
+        pthread_mutex_lock(&spy.lock);
+        for (n = 0; n < N_TASKS; n++) {
+                int c = committed_results(n);
+                if (c == 0)
+                        lost++;
+                if (c > 1 && !twice++)
+                        snprintf(first, sizeof(first),
+                                 "task " ID_FMT " has %d committed results", n,
+                                 c);
+        }
+        aborts = spy.aborts;
+        TEST_SAY("%d transactions ended, %d of them aborted; "
+                 "swarmq_transactions_aborted_total: send_offsets %.0f, "
+                 "produce %.0f; committed results: %d tasks lost, %d twice",
+                 spy.ended, aborts, offsets_aborts, produce_aborts, lost,
+                 twice);
+        TEST_ASSERT(spy.overflow == 0, "a task had more than %d results",
+                    MAX_RUNS);
+        TEST_ASSERT(lost == 0, "%d tasks have no committed result", lost);
+        TEST_ASSERT(twice == 0,
+                    "%d tasks have more than one committed result (first: "
+                    "%s)",
+                    twice, first);
+        pthread_mutex_unlock(&spy.lock);
+        TEST_ASSERT(aborts >= 3,
+                    "only %d transactions aborted: the faults "
+                    "did not meet a transaction",
+                    aborts);
+        TEST_ASSERT(offsets_aborts >= 2,
+                    "swarmq_transactions_aborted_total{reason=\"send_offsets\"}"
+                    " = %.0f, expected 2 or more",
+                    offsets_aborts);
+        TEST_ASSERT(produce_aborts >= 1,
+                    "swarmq_transactions_aborted_total{reason=\"produce\"}"
+                    " = %.0f, expected 1 or more",
+                    produce_aborts);
+
+        TEST_PHASE("stop");
+        /* SQ_OK: the instance did not stop on the errors (a fatal one
+         * makes sq_daemon_wait() return SQ_ERR_KAFKA). */
+        test_instance_stop(daemon, 30000);
+        test_cluster_destroy(cluster);
+        TEST_SAY("dedup %s: every task's result committed exactly once "
+                 "through %d aborted transactions",
+                 dedup ? "on" : "off", aborts);
+}
+
+int SQ_TEST_MAIN(int argc, char **argv) {
+        (void)argc;
+        (void)argv;
+        test_timeout_set(150);
+        scenario(true);
+        scenario(false);
+        return 0;
+}
