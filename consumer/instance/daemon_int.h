@@ -233,6 +233,12 @@ void sq_emit_result_of_job(const sq_daemon_t *daemon, const sq_job_t *job,
                            sq_result_t *result);
 void sq_emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                     const sq_result_t *result);
+/* The declaration of the workflow @p wf that @p job's task spawned with
+ * its output (docs/workflows.md), to its partition of topic.workflows,
+ * tracked by @p job like its result (one more pending ack): call it
+ * before the job's other records. False when workflows are off here. */
+bool sq_emit_spawn(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                   const sq_workflow_t *wf);
 /* A record that is not a task (poll thread, @p job admitted for it): its
  * bytes to the dead-letter topic (DECODE_ERROR) and a dead_lettered event;
  * when its task id can still be read, a DEAD_LETTERED result for that id

@@ -543,6 +543,24 @@ void sq_emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         emit_result(daemon, codec, job, result, NULL);
 }
 
+bool sq_emit_spawn(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
+                   const sq_workflow_t *wf) {
+        char key[SQ_WORKFLOW_ID_MAX + 16];
+        int32_t partition;
+        char *rec = sq_workflows_declare_record(daemon, wf, key, sizeof(key),
+                                                &partition);
+
+        if (!rec)
+                return false;
+        /* Like a workflow task's ending: the task's offset waits for it
+         * too, and under exactly_once it is in the task's transaction. */
+        atomic_fetch_add(&job->pending_acks, 1);
+        produce_to(daemon, codec, daemon->rkt_workflows, partition, key,
+                   strlen(key), rec, strlen(rec), NULL, job);
+        sq_free(rec);
+        return true;
+}
+
 sq_err_t sq_emit_init(sq_daemon_t *daemon, char *errstr, size_t errstr_size) {
         char limit[32];
         size_t size = sizeof(limit);

@@ -74,7 +74,10 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                                 : no_agent                    ? SQ_DL_NO_AGENT
                                                               : SQ_DL_FAILED;
         bool retryable        = true;
-        char too_large[256];
+        char too_large[256], spawn_err[600];
+        sq_workflow_t *spawn = NULL;
+        char *kept           = NULL;
+        size_t kept_len      = 0;
         sq_result_t result;
 
         memset(&result, 0, sizeof(result));
@@ -91,6 +94,46 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                 result.started_at = started_ms;
         /* One wall-clock read: the result's and the terminal event's. */
         result.finished_at = sq_wallclock_ms();
+
+        /* Children from the output (agent.<name>.spawn): a workflow of
+         * their own, declared with this result; the result keeps the
+         * output's "output". A bad declaration fails the task for good
+         * (running it again gives the same output). */
+        if (status == SQ_STATUS_SUCCEEDED && agent && sq_agent_spawns(agent)) {
+                char why_spawn[512];
+                if (sq_workflow_spawn(task, output, output_len, &spawn, &kept,
+                                      &kept_len, why_spawn,
+                                      sizeof(why_spawn)) != SQ_OK) {
+                        snprintf(spawn_err, sizeof(spawn_err), "%s", why_spawn);
+                } else if (spawn && !daemon->conf->workflows_enable) {
+                        snprintf(spawn_err, sizeof(spawn_err),
+                                 "spawn: the output spawns workflow %s, but "
+                                 "workflows.enable=false on instance %s",
+                                 sq_workflow_id(spawn),
+                                 daemon->conf->instance_id);
+                        sq_workflow_destroy(spawn);
+                        spawn = NULL;
+                        sq_free(kept);
+                        kept = NULL;
+                } else {
+                        spawn_err[0] = '\0';
+                        if (spawn) {
+                                output            = (unsigned char *)kept;
+                                output_len        = kept_len;
+                                result.output     = output;
+                                result.output_len = output_len;
+                        }
+                }
+                if (!spawn && spawn_err[0]) {
+                        status            = SQ_STATUS_FAILED;
+                        result.status     = status;
+                        result.output     = NULL;
+                        result.output_len = 0;
+                        result.error      = spawn_err;
+                        why               = SQ_DL_FAILED;
+                        retryable         = false;
+                }
+        }
 
         /* An output the result record cannot hold (the producer would
          * refuse it): the task fails with why, without its output, and is
@@ -143,12 +186,18 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                  * cancelled task ends here, like a success: its result
                  * and event, no retry. */
                 sq_emit_failure(daemon, codec, job, &result, why, retryable);
+                sq_free(kept);
                 return;
         }
         atomic_store(&job->pending_acks, 1 + sq_emit_event_acks(daemon));
         job->succeeded = status == SQ_STATUS_SUCCEEDED;
-        /* The result and its event in one transaction (exactly_once). */
+        /* The result and its event in one transaction (exactly_once),
+         * with the declaration of the children it spawned. */
         sq_emit_txn_hold(daemon);
+        if (spawn) {
+                sq_emit_spawn(daemon, codec, job, spawn);
+                sq_workflow_destroy(spawn);
+        }
         if (!sq_emit_event_acks(daemon)) {
                 /* events.publish=none: the result is the job's only
                  * record, after which it may be freed; the event (for
@@ -159,6 +208,7 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                                  result.finished_at);
                 sq_emit_result(daemon, codec, job, &result);
                 sq_emit_txn_release(daemon);
+                sq_free(kept);
                 return;
         }
         sq_emit_result(daemon, codec, job, &result);
@@ -168,6 +218,7 @@ static void finish_job(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
         sq_emit_event_at(daemon, codec, terminal_event_type(status), task,
                          result.agent, error, job, result.finished_at);
         sq_emit_txn_release(daemon);
+        sq_free(kept);
         /* The job may be freed by now (poll thread): do not touch it. */
 }
 

@@ -92,6 +92,18 @@ void sq_workflows_term(sq_daemon_t *daemon) {
         w->snapshot = NULL;
 }
 
+char *sq_workflows_declare_record(sq_daemon_t *daemon, const sq_workflow_t *wf,
+                                  char *key, size_t key_size,
+                                  int32_t *partitionp) {
+        int32_t parts = atomic_load(&daemon->workflows.partitions);
+
+        if (!parts || !daemon->rkt_workflows ||
+            !sq_workflow_key(sq_workflow_id(wf), "", key, key_size))
+                return NULL;
+        *partitionp = sq_workflow_partition(sq_workflow_id(wf), parts);
+        return sq_workflow_declaration(wf, sq_wallclock_ms());
+}
+
 char *sq_workflows_ended_record(sq_daemon_t *daemon, const sq_result_t *result,
                                 char *key, size_t key_size,
                                 int32_t *partitionp) {

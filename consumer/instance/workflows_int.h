@@ -87,6 +87,17 @@ void sq_workflows_register_metrics(sq_daemon_t *daemon);
 void *sq_workflows_status(sq_daemon_t *daemon);
 
 /**
+ * @brief The declaration of a workflow spawned by a task's output, for
+ *        topic.workflows (emit.c, with the task's result): its key and
+ *        partition.
+ * @returns the value (caller owns, sq_free()), or NULL when workflows
+ *          are off here.
+ */
+char *sq_workflows_declare_record(sq_daemon_t *daemon, const sq_workflow_t *wf,
+                                  char *key, size_t key_size,
+                                  int32_t *partitionp);
+
+/**
  * @brief The record saying @p result's task ended, for topic.workflows
  *        (emit.c, after the result): its key and partition.
  * @returns the value (caller owns, sq_free()), or NULL when workflows

@@ -70,6 +70,7 @@ struct sq_agent_s {
         uint64_t capmask;
         uint64_t name_hash;
         int concurrency;
+        bool spawn; /* agent.<name>.spawn */
         sq_breaker_conf_t bconf;
         state_t *state;
         sq_agents_t *registry;
@@ -234,6 +235,7 @@ sq_agents_t *sq_agents_new(const sq_config_t *conf, sq_agents_t *prev,
                 agent->idx             = (int)i;
                 agent->kind            = aconf->kind;
                 agent->concurrency     = aconf->concurrency;
+                agent->spawn           = aconf->spawn;
                 agent->name_hash       = sq_hash_mix64(str_hash(aconf->name));
                 agent->registry        = agents;
                 agent->bconf.failures  = aconf->breaker_failures;
@@ -899,6 +901,10 @@ sq_agent_metrics_t *sq_agent_metrics(sq_agent_t *agent) {
 
 sq_agent_kind_t sq_agent_kind(const sq_agent_t *agent) {
         return agent->kind;
+}
+
+bool sq_agent_spawns(const sq_agent_t *agent) {
+        return agent->spawn;
 }
 
 void sq_agent_set_runtime(sq_agent_t *agent, void *runtime) {

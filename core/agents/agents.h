@@ -259,6 +259,10 @@ sq_agent_metrics_t *sq_agent_metrics(sq_agent_t *agent);
 /** @returns how the agent runs tasks: builtin, exec or pool. */
 sq_agent_kind_t sq_agent_kind(const sq_agent_t *agent);
 
+/** @returns whether the agent's outputs may spawn children
+ *           (agent.<name>.spawn, docs/workflows.md). */
+bool sq_agent_spawns(const sq_agent_t *agent);
+
 /**
  * @brief Binds an exec or pool agent to the runtime that runs its tasks
  *        (opaque here; the instance's runtimes.c owns it and keeps it

@@ -64,6 +64,8 @@ typedef struct sq_agent_conf_s {
         size_t env_cnt;
         int64_t kill_grace_ms;     /**< SIGTERM to SIGKILL, default 2000 */
         int64_t output_max_bytes;  /**< output cap, default 524288 */
+        bool spawn;                /**< .spawn: its outputs may spawn children
+                                    *   (docs/workflows.md), default false */
         int64_t stderr_max_bytes;  /**< exec: stderr kept, default 4096 */
         int64_t limit_as_bytes;    /**< RLIMIT_AS, 0 = inherited */
         int64_t limit_cpu_seconds; /**< RLIMIT_CPU, 0 = inherited */

@@ -55,6 +55,7 @@ typedef enum {
         AF_ARGV,    /* JSON array of strings, or whitespace-separated */
         AF_PATH,    /* char *, 1..4096 characters */
         AF_NAMES,   /* comma-separated environment variable names */
+        AF_BOOL,    /* bool: true/false, yes/no, on/off, 1/0 */
 } agent_field_type_t;
 
 #define KIND_B   (1u << SQ_AGENT_BUILTIN)
@@ -99,6 +100,7 @@ static const agent_field_t agent_fields[] = {
      "10000", SELECT},
     {"breaker.probes", AF_INT, KIND_ALL, 1, 1000, AOFF(breaker_probes), "1",
      SELECT},
+    {"spawn", AF_BOOL, KIND_ALL, 0, 1, AOFF(spawn), "false", SELECT},
     {"command", AF_ARGV, KIND_EP, 0, 0, AOFF(command), NULL, RUNTIME},
     {"workdir", AF_PATH, KIND_EP, 1, 4096, AOFF(workdir), NULL, RUNTIME},
     {"env.allow", AF_NAMES, KIND_EP, 0, 0, AOFF(env_allow),
@@ -480,6 +482,17 @@ static bool agent_value_parse(const agent_field_t *def, const char *value,
         case AF_NAMES:
                 return names_parse(value, &val->strv, &val->strv_cnt, why,
                                    why_size);
+        case AF_BOOL: {
+                bool b;
+                if (sq_parse_bool(value, &b) != SQ_OK) {
+                        snprintf(why, why_size,
+                                 "expected true or false (yes/no, on/off, "
+                                 "1/0)");
+                        return false;
+                }
+                val->num = b;
+                return true;
+        }
         }
         return false;
 }
@@ -516,6 +529,11 @@ static void agent_value_store(sq_agent_conf_t *agent, const agent_field_t *def,
         case AF_INT64:
                 memcpy(field, &val->num, sizeof(val->num));
                 break;
+        case AF_BOOL: {
+                bool b = val->num != 0;
+                memcpy(field, &b, sizeof(b));
+                break;
+        }
         case AF_ARGV:
                 strv_free(agent->command,
                           agent->command_cnt + (agent->command != NULL));
@@ -859,6 +877,12 @@ static char *agent_field_format(const sq_agent_conf_t *agent,
                 memcpy(&num, field, sizeof(num));
                 snprintf(buf, size, "%lld", (long long)num);
                 return buf;
+        case AF_BOOL: {
+                bool b;
+                memcpy(&b, field, sizeof(b));
+                snprintf(buf, size, "%s", b ? "true" : "false");
+                return buf;
+        }
         case AF_ARGV:
                 if (!agent->command)
                         return NULL;

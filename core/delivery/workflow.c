@@ -425,6 +425,85 @@ fail:
         return NULL;
 }
 
+sq_err_t sq_workflow_spawn(const sq_task_t *task, const void *output,
+                           size_t len, sq_workflow_t **wfp, char **keptp,
+                           size_t *kept_lenp, char *errstr,
+                           size_t errstr_size) {
+        const unsigned char *p = output;
+        json_t *env, *spawn, *kept, *doc, *headers;
+        char id[SQ_WORKFLOW_ID_MAX + 1];
+        char why[512];
+        sq_err_t err = SQ_ERR_DECODE;
+        size_t i;
+
+        *wfp       = NULL;
+        *keptp     = NULL;
+        *kept_lenp = 0;
+        /* Only an object can spawn: skip the rest without parsing. */
+        for (i = 0; i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' ||
+                                p[i] == '\r');
+             i++)
+                ;
+        if (i == len || p[i] != '{')
+                return SQ_OK;
+        env   = json_loadb(output, len, JSON_REJECT_DUPLICATES, NULL);
+        spawn = json_object_get(env, "spawn");
+        if (!spawn) {
+                json_decref(env);
+                return SQ_OK; /* an output that happens to be JSON */
+        }
+        kept = json_object_get(env, "output");
+        if (kept && !json_is_string(kept)) {
+                sq_errstr_set(errstr, errstr_size,
+                              "spawn: the output's \"output\" must be a "
+                              "string (what the task's own result keeps)");
+                json_decref(env);
+                return SQ_ERR_DECODE;
+        }
+        if (strlen(task->id) + strlen(".spawn") > SQ_WORKFLOW_ID_MAX) {
+                sq_errstr_set(errstr, errstr_size,
+                              "spawn: task id of %zu bytes is too long to "
+                              "name its children's workflow (%s.spawn: at "
+                              "most %d bytes)",
+                              strlen(task->id), "<id>", SQ_WORKFLOW_ID_MAX);
+                json_decref(env);
+                return SQ_ERR_DECODE;
+        }
+        snprintf(id, sizeof(id), "%s.spawn", task->id);
+        /* The parent's priority, deadline and trace, as the defaults a
+         * document's top level gives every task under it. */
+        doc = json_object();
+        json_object_set_new(doc, "id", json_string(id));
+        json_object_set_new(doc, "priority",
+                            json_string(sq_priority_name(task->priority)));
+        if (task->timeout_ms > 0)
+                json_object_set_new(doc, "timeout_ms",
+                                    json_integer(task->timeout_ms));
+        if (task->headers_cnt) {
+                headers = json_object();
+                for (i = 0; i < task->headers_cnt; i++)
+                        json_object_set_new(
+                            headers, task->headers[i].name,
+                            json_string(task->headers[i].value));
+                json_object_set_new(doc, "headers", headers);
+        }
+        json_object_set(doc, "workflow", spawn);
+        *wfp = parse_doc(doc, id, why, sizeof(why));
+        if (!*wfp) {
+                sq_errstr_set(errstr, errstr_size, "spawn: %s", why);
+        } else {
+                if (kept && json_string_length(kept)) {
+                        *kept_lenp = json_string_length(kept);
+                        *keptp =
+                            sq_memdup(json_string_value(kept), *kept_lenp + 1);
+                }
+                err = SQ_OK;
+        }
+        json_decref(doc);
+        json_decref(env);
+        return err;
+}
+
 sq_workflow_t *sq_workflow_parse(const char *json, size_t len, const char *id,
                                  char *errstr, size_t errstr_size) {
         json_error_t jerr;

@@ -109,6 +109,28 @@ size_t sq_workflow_started_cnt(const sq_workflow_t *wf);
 int32_t sq_workflow_partition(const char *workflow_id, int32_t partition_cnt);
 
 /**
+ * @brief Children from a task's output (docs/workflows.md, "Children from
+ *        a task's result"): an output that is a JSON object with a
+ *        "spawn" member (a node: a group with a join, usually) declares a
+ *        workflow of its own, id "<task id>.spawn", whose tasks inherit
+ *        the task's priority, timeout_ms and headers (its trace) unless
+ *        the node sets them; its optional "output" member (a string) is
+ *        what the task's own result keeps.
+ * @param task the parent (borrowed).
+ * @param wfp set to the children's workflow (caller owns), or NULL when
+ *        the output spawns nothing (not such an object).
+ * @param keptp set to the output the task's result keeps (caller owns,
+ *        sq_free(); NULL when empty), with its length in @p kept_lenp;
+ *        only when *@p wfp is set.
+ * @returns SQ_OK, or SQ_ERR_DECODE with @p errstr naming the bad place
+ *          (the node, or a task id too long to name the children's
+ *          workflow).
+ */
+sq_err_t sq_workflow_spawn(const sq_task_t *task, const void *output,
+                           size_t len, sq_workflow_t **wfp, char **keptp,
+                           size_t *kept_lenp, char *errstr, size_t errstr_size);
+
+/**
  * @brief The submitter's record (key "<wf>/declared").
  * @returns a new string (caller owns, sq_free()).
  */

@@ -416,7 +416,7 @@ static const struct {
      "executor.threads?"},
     {"http.port=8080\nagent.x.colour=red\n", SQ_ERR_CONFIG,
      ":2: agent.x.colour: unknown agent field \"colour\" (expected kind, "
-     "handler, capabilities, concurrency, breaker.*, command, workdir, "
+     "handler, capabilities, concurrency, breaker.*, spawn, command, workdir, "
      "env.allow, "
      "kill.grace.ms, output.max.bytes, stderr.max.bytes, limit.*, pool.* or "
      "env.<VAR>)"},
@@ -557,7 +557,8 @@ static const struct {
     /* agent.* is swarmq's own family: a bad field stops the load. */
     {"SWARMQ_AGENT_X_KIDN=exec",
      "env SWARMQ_AGENT_X_KIDN: agent.x.kidn: unknown agent field \"kidn\" "
-     "(expected kind, handler, capabilities, concurrency, breaker.*, command, "
+     "(expected kind, handler, capabilities, concurrency, breaker.*, spawn, "
+     "command, "
      "workdir, env.allow, kill.grace.ms, output.max.bytes, stderr.max.bytes, "
      "limit.*, pool.* or env.<VAR>)"},
     {"SWARMQ_KAFKA_=x", "env SWARMQ_KAFKA_: \"kafka.\" names no librdkafka "
@@ -833,7 +834,7 @@ static const struct {
      "builtin", "invalid agent name"},
     {"agent.x.handlr", "echo",
      "-X: agent.x.handlr: unknown agent field \"handlr\" (expected kind, "
-     "handler, capabilities, concurrency, breaker.*, command, workdir, "
+     "handler, capabilities, concurrency, breaker.*, spawn, command, workdir, "
      "env.allow, "
      "kill.grace.ms, output.max.bytes, stderr.max.bytes, limit.*, pool.* or "
      "env.<VAR>); did you mean handler?"},
@@ -1156,6 +1157,7 @@ static void test_dump_masks_secrets(void **state) {
             {"agent.hasher.breaker.window.ms", "60000"},
             {"agent.hasher.breaker.open.ms", "10000"},
             {"agent.hasher.breaker.probes", "1"},
+            {"agent.hasher.spawn", "false"},
         };
         sq_config_t *conf = sq_config_new();
         dump_t dump, again;

@@ -258,6 +258,77 @@ static void test_group_cancelled(void **state) {
         }
 }
 
+/* Children from a task's output: only an object with "spawn" spawns;
+ * the children's workflow is <task id>.spawn and inherits the task's
+ * priority, timeout and headers; "output" is what the task keeps; a bad
+ * node is refused naming its place. */
+static void test_spawn(void **state) {
+        sq_task_t *task = sq_task_new();
+        sq_workflow_t *wf;
+        sq_workflow_step_t step;
+        char errstr[512], *kept;
+        size_t kept_len;
+        const char *env;
+        (void)state;
+
+        task->id         = sq_strdup("t1");
+        task->type       = sq_strdup("fan");
+        task->priority   = SQ_PRIO_HIGH;
+        task->timeout_ms = 7000;
+        sq_task_add_header(task, "traceparent", "00-t-01");
+
+        /* Not an object, or an object without "spawn": nothing. */
+        assert_int_equal(sq_workflow_spawn(task, "plain", 5, &wf, &kept,
+                                           &kept_len, errstr, sizeof(errstr)),
+                         SQ_OK);
+        assert_null(wf);
+        env = " {\"output\": \"x\"}";
+        assert_int_equal(sq_workflow_spawn(task, env, strlen(env), &wf, &kept,
+                                           &kept_len, errstr, sizeof(errstr)),
+                         SQ_OK);
+        assert_null(wf);
+
+        env = "{\"spawn\": {\"group\": [{\"type\": \"a\", \"payload\": \"1\"}, "
+              "{\"type\": \"b\", \"priority\": \"LOW\", \"payload\": \"2\"}], "
+              "\"join\": {\"type\": \"j\"}}, \"output\": \"kept\"}";
+        assert_int_equal(sq_workflow_spawn(task, env, strlen(env), &wf, &kept,
+                                           &kept_len, errstr, sizeof(errstr)),
+                         SQ_OK);
+        assert_non_null(wf);
+        assert_string_equal(sq_workflow_id(wf), "t1.spawn");
+        assert_int_equal(sq_workflow_task_cnt(wf), 3);
+        assert_int_equal(kept_len, 4);
+        assert_memory_equal(kept, "kept", 4);
+        sq_workflow_step(wf, 1000, &step);
+        assert_int_equal(step.ready_cnt, 2);
+        assert_string_equal(step.ready[0]->id, "t1.spawn.0");
+        assert_string_equal(step.ready[0]->workflow_id, "t1.spawn");
+        assert_int_equal(step.ready[0]->priority, SQ_PRIO_HIGH);
+        assert_int_equal(step.ready[1]->priority, SQ_PRIO_LOW); /* its own */
+        assert_true(step.ready[0]->timeout_ms == 7000);
+        assert_string_equal(sq_task_header(step.ready[1], "traceparent"),
+                            "00-t-01");
+        sq_workflow_step_term(&step);
+        sq_workflow_destroy(wf);
+        sq_free(kept);
+
+        /* Refused, naming the place; "output" must be a string. */
+        env =
+            "{\"spawn\": {\"group\": [{\"type\": \"a\", \"paylod\": \"1\"}]}}";
+        assert_int_equal(sq_workflow_spawn(task, env, strlen(env), &wf, &kept,
+                                           &kept_len, errstr, sizeof(errstr)),
+                         SQ_ERR_DECODE);
+        assert_null(wf);
+        assert_non_null(strstr(errstr, "spawn: workflow.group[0]: task: "
+                                       "unknown field \"paylod\""));
+        env = "{\"spawn\": {\"type\": \"a\"}, \"output\": 3}";
+        assert_int_equal(sq_workflow_spawn(task, env, strlen(env), &wf, &kept,
+                                           &kept_len, errstr, sizeof(errstr)),
+                         SQ_ERR_DECODE);
+        assert_non_null(strstr(errstr, "\"output\" must be a string"));
+        sq_task_destroy(task);
+}
+
 static void test_chain_stops_at_failure(void **state) {
         sq_workflows_t *set = sq_workflows_new();
         sq_workflow_t *wf   = declare(
@@ -427,6 +498,7 @@ int main(void) {
             cmocka_unit_test(test_depth_bound),
             cmocka_unit_test(test_chord),
             cmocka_unit_test(test_group_cancelled),
+            cmocka_unit_test(test_spawn),
             cmocka_unit_test(test_chain_stops_at_failure),
             cmocka_unit_test(test_chain_feeds_output),
             cmocka_unit_test(test_rebuild),
