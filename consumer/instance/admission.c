@@ -14,12 +14,24 @@
  *   mem_paused_flag) and the window counters.
  *
  *   Admission window: every admitted record is a job counted in
- *   window[lane] until it is freed (acknowledged or dropped). Over the high
- *   mark the lane's partitions are paused; the consumer keeps polling (so
- *   the group never evicts the instance on long tasks), and resumes at the
- *   low mark. The critical lane has its own queue and its own mark: it is
- *   never paused because the ordinary lane is full. The retry lane has the
- *   ordinary lane's marks.
+ *   window[lane] until it is freed (acknowledged or dropped). At the high
+ *   mark the poll thread first holds the consumer queue: it takes no
+ *   record from it, which stays in librdkafka's prefetch, and takes them
+ *   again the moment acknowledgements bring the window under the mark.
+ *   Only a hold that lasts ADMISSION_HOLD_US turns into a pause of the
+ *   lane's partitions (the consumer keeps polling, so the group never
+ *   evicts the instance on long tasks), resumed at the low mark. A pause
+ *   costs what a hold does not: librdkafka drops the records it
+ *   prefetched for a paused partition and fetches them again after the
+ *   resume, which leaves the executors idle meanwhile. Under a backlog of
+ *   short tasks the window is full whenever acknowledgements lag, and
+ *   pausing there fetched every record 3.5 times over and halved the
+ *   throughput (docs/benchmarks.md, 2026-12-07T11). The hold delays what
+ *   else comes through that queue (rebalances, commit results, the retry
+ *   lane's records) by at most ADMISSION_HOLD_US. The critical lane has
+ *   its own queue and its own mark: it is never held or paused because
+ *   the ordinary lane is full. The retry lane has the ordinary lane's
+ *   marks.
  *
  *   One function, sync_pauses(), brings every assigned partition's pause
  *   state to what its lane, its map, its retry wait and the stop request
@@ -39,6 +51,12 @@
 
 #include <malloc.h>
 #include <string.h>
+
+/* How long the consumer queue is held at a lane's high mark before the
+ * lane's partitions are paused (see DESIGN): long enough for the
+ * acknowledgements of a backlog's results to free room, short enough that
+ * a rebalance or the retry lane barely notices. */
+#define ADMISSION_HOLD_US 500000
 
 void sq_admission_init(sq_daemon_t *daemon) {
         const sq_config_t *conf = daemon->conf;
@@ -589,6 +607,8 @@ static void check_memory(sq_daemon_t *daemon) {
 
 void sq_admission_backpressure(sq_daemon_t *daemon) {
         static const char *lane_names[] = {"tasks", "critical", "retry"};
+        bool hold                       = false;
+        int64_t now                     = 0;
         int lane;
 
         check_memory(daemon);
@@ -614,6 +634,21 @@ void sq_admission_backpressure(sq_daemon_t *daemon) {
                 }
                 if (!daemon->admission.lane_paused[lane] &&
                     (window >= high || mem)) {
+                        /* A full window of the consumer queue's lanes:
+                         * hold first, pause once the hold is due. */
+                        if (!mem && lane != SQ_LANE_CRITICAL) {
+                                if (!now)
+                                        now = sq_clock_us();
+                                if (!daemon->admission.hold_since_us) {
+                                        daemon->admission.hold_since_us = now;
+                                        sq_metric_add(daemon->m.holds, 1);
+                                }
+                                if (now - daemon->admission.hold_since_us <
+                                    ADMISSION_HOLD_US) {
+                                        hold = true;
+                                        continue;
+                                }
+                        }
                         SQ_LOG(SQ_LOG_DEBUG, "WINDOW",
                                "pausing lane=%s window=%ld high=%ld",
                                lane_names[lane], window, high);
@@ -626,6 +661,30 @@ void sq_admission_backpressure(sq_daemon_t *daemon) {
                         sq_admission_pause_lane(daemon, (sq_lane_t)lane, false);
                 }
         }
+        if (!hold)
+                daemon->admission.hold_since_us = 0;
+}
+
+bool sq_admission_holding(sq_daemon_t *daemon) {
+        sq_admission_t *adm = &daemon->admission;
+        long high           = daemon->conf->admission_high;
+        bool full =
+            (!adm->lane_paused[SQ_LANE_TASKS] &&
+             atomic_load(&daemon->partitions.window[SQ_LANE_TASKS]) >= high) ||
+            (!adm->lane_paused[SQ_LANE_RETRY] &&
+             atomic_load(&daemon->partitions.window[SQ_LANE_RETRY]) >= high);
+        /* Room again: the hold is over, and the queue is served now (its
+         * rebalances and commit results with it), so the next hold gets
+         * its whole ADMISSION_HOLD_US. */
+        if (!full)
+                adm->hold_since_us = 0;
+        return full;
+}
+
+int64_t sq_admission_hold_due(sq_daemon_t *daemon) {
+        return daemon->admission.hold_since_us
+                   ? daemon->admission.hold_since_us + ADMISSION_HOLD_US
+                   : INT64_MAX;
 }
 
 /* True when a lane not yet paused has reached its high mark. */

@@ -30,6 +30,10 @@ typedef struct sq_admission_s {
         bool mem_paused;
         atomic_bool mem_paused_flag; /* copy of mem_paused */
         int64_t mem_next_check_us;
+        /* The consumer queue's hold (see admission.c): since when a lane
+         * it feeds (tasks, retry) sits at its high mark unpaused; 0 when
+         * none does. */
+        int64_t hold_since_us;
         /* Succeeded task ids (dedup.ttl.ms), or NULL: admission looks a
          * task id up, sq_job_acked() inserts it (both poll thread). */
         sq_ttlmap_t *dedup;
@@ -108,5 +112,21 @@ void sq_admission_backpressure(sq_daemon_t *daemon);
  * @locality poll thread
  */
 bool sq_admission_at_high_mark(sq_daemon_t *daemon);
+
+/**
+ * @brief True while the consumer queue is held: a lane it feeds (tasks,
+ *        retry) is at its high mark and not paused (yet). Records stay in
+ *        librdkafka's queue, taken as soon as the window has room; when
+ *        it has room, a hold ends here.
+ * @locality poll thread
+ */
+bool sq_admission_holding(sq_daemon_t *daemon);
+
+/**
+ * @brief When the current hold turns into a pause (monotonic us), or
+ *        INT64_MAX when nothing is held.
+ * @locality poll thread
+ */
+int64_t sq_admission_hold_due(sq_daemon_t *daemon);
 
 #endif /* SQ_ADMISSION_INT_H */

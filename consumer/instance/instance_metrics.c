@@ -354,9 +354,14 @@ static void register_counters(sq_daemon_t *daemon) {
             {"swarmq_partitions_revoked_total",
              "Partitions revoked from this instance", &m->revoked_partitions},
             {"swarmq_admission_pauses_total",
-             "Times intake paused because the admission window reached its "
-             "high mark or memory its limit",
+             "Times intake paused because the admission window stayed at its "
+             "high mark for 500 ms or memory reached its limit",
              &m->pauses},
+            {"swarmq_admission_holds_total",
+             "Times intake held its records in the consumer's prefetch "
+             "because the admission window reached its high mark (a hold "
+             "lasting 500 ms becomes a pause)",
+             &m->holds},
             {"swarmq_memory_pauses_total",
              "Times intake paused because resident memory reached 90% of "
              "memory.limit.bytes",

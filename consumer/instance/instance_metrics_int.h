@@ -62,6 +62,7 @@ typedef struct sq_daemon_metrics_s {
         sq_metric_t *revoked_partitions;
         sq_metric_t *assigned_partitions;
         sq_metric_t *pauses;
+        sq_metric_t *holds;
         sq_metric_t *memory_pauses;
         sq_metric_t *sched_latency[SQ_PRIO_CNT]; /* admission to start */
         sq_metric_t *completed_skipped;

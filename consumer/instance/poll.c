@@ -16,8 +16,9 @@
  *   ADMIT_BATCH at a time), applies backpressure, and commits the
  *   completed prefix of every partition when the commit interval is due.
  *   The poll(2) timeout is the earliest of the next commit, the earliest
- *   open breaker's end and the earliest retry head's due time: timers, no
- *   sleeps, no busy loops.
+ *   open breaker's end, the earliest retry head's due time and the end of
+ *   a hold of the consumer queue (admission.c): timers, no sleeps, no
+ *   busy loops.
  *
  *   Shutdown: stop intake (pause everything), drain the window within
  *   shutdown.drain.timeout.ms, then abandon what is left (the scheduler is
@@ -162,9 +163,14 @@ static int serve_queue(sq_daemon_t *daemon, rd_kafka_queue_t *queue,
                        bool consumer_queue) {
         int n = 0;
         while (n < POLL_BATCH) {
-                rd_kafka_message_t *rkm =
-                    consumer_queue ? rd_kafka_consumer_poll(daemon->consumer, 0)
-                                   : rd_kafka_consume_queue(queue, 0);
+                rd_kafka_message_t *rkm;
+                /* A full window holds the consumer queue (admission.c):
+                 * what it prefetched waits there for room. */
+                if (consumer_queue && sq_admission_holding(daemon))
+                        break;
+                rkm = consumer_queue
+                          ? rd_kafka_consumer_poll(daemon->consumer, 0)
+                          : rd_kafka_consume_queue(queue, 0);
                 if (!rkm)
                         break;
                 sq_admission_admit(daemon, rkm);
@@ -172,9 +178,8 @@ static int serve_queue(sq_daemon_t *daemon, rd_kafka_queue_t *queue,
                 n++;
                 if (n % ADMIT_BATCH == 0)
                         sq_admission_flush(daemon);
-                /* Pause the moment a lane reaches its high mark, not at
-                 * the end of the batch: pausing drops what librdkafka
-                 * prefetched for those partitions, so the window (and
+                /* Hold (then pause) the moment a lane reaches its high
+                 * mark, not at the end of the batch, so the window (and
                  * the work a crash can make run twice) stays at the
                  * configured mark instead of the mark plus a batch. */
                 if (sq_admission_at_high_mark(daemon))
@@ -256,7 +261,8 @@ static bool drain_over(sq_daemon_t *daemon, int64_t now,
 /* The poll(2) timeout: the earliest of the next commit, the earliest open
  * breaker's end (moving due ones to half-open), the critical lane's next
  * forwarding repair (doing a due one), the earliest retry head's due time
- * (resuming due ones) and, stopping, the drain deadline. */
+ * (resuming due ones), the end of a hold of the consumer queue and,
+ * stopping, the drain deadline. */
 static int64_t next_timeout_us(sq_daemon_t *daemon, int64_t now, bool stopping,
                                int64_t drain_deadline) {
         int64_t timeout_us = daemon->commit.next_us - now, due, retry_due;
@@ -275,6 +281,10 @@ static int64_t next_timeout_us(sq_daemon_t *daemon, int64_t now, bool stopping,
         if (retry_due != INT64_MAX)
                 timeout_us =
                     SQ_MIN(timeout_us, (retry_due - sq_wallclock_ms()) * 1000);
+        /* A hold of the consumer queue that outlasts its bound becomes a
+         * pause even when no acknowledgement wakes us. */
+        if ((due = sq_admission_hold_due(daemon)) != INT64_MAX)
+                timeout_us = SQ_MIN(timeout_us, due - now);
         if (stopping)
                 timeout_us = SQ_MIN(timeout_us, drain_deadline - now);
         return timeout_us < 0 ? 0 : timeout_us;

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# A task running 2.5 times kafka.max.poll.interval.ms does not get the
+# Tasks running 2.5 times kafka.max.poll.interval.ms do not get the
 # instance evicted from its group: the poll thread keeps polling while the
 # task runs (and while intake is paused by a tiny admission window), so
 # there is no rebalance (no revocation, the assignment count does not
 # move), no "maximum poll interval exceeded" from librdkafka, and the
-# task's single result arrives, along with the tasks queued behind it.
+# tasks' single results arrive, along with the tasks queued behind them.
 source "$(dirname "$0")/../integration/lib.sh"
 use_real_kafka
 
@@ -16,7 +16,9 @@ start_consumer c1 -b "$bootstrap" "${consumer_topic_args[@]}" \
 wait_ready "$c1_http"
 assigned=$(metric_sum "$c1_http" '^swarmq_partitions_assigned_total')
 
-producer "${producer_topic_args[@]}" -q submit --type sleep --payload 25000 \
+# Two long tasks fill the window of 2: intake holds, and after 500 ms
+# pauses (the short tasks wait in Kafka until a long one is done).
+producer "${producer_topic_args[@]}" -q submit --count 2 --type sleep --payload 25000 \
         --id-prefix long --ids-out "$work/long.ids" || fail "submit failed"
 producer "${producer_topic_args[@]}" -q submit --count 20 --type noop \
         --id-prefix short --ids-out "$work/short.ids" || fail "submit failed"
@@ -24,9 +26,9 @@ cat "$work/long.ids" "$work/short.ids" >"$work/all.ids"
 producer "${producer_topic_args[@]}" wait --ids-file "$work/all.ids" \
         --timeout-ms 90000 --json >"$work/summary.json" ||
         fail "results missing"
-assert_eq "distinct tasks with a result" "$(json_get "$work/summary.json" 'j["distinct"]')" 21
-assert_eq "results in all (no task ran twice)" "$(json_get "$work/summary.json" 'j["total"]')" 21
-assert_eq "succeeded" "$(json_get "$work/summary.json" 'j["status"]["SUCCEEDED"]')" 21
+assert_eq "distinct tasks with a result" "$(json_get "$work/summary.json" 'j["distinct"]')" 22
+assert_eq "results in all (no task ran twice)" "$(json_get "$work/summary.json" 'j["total"]')" 22
+assert_eq "succeeded" "$(json_get "$work/summary.json" 'j["status"]["SUCCEEDED"]')" 22
 assert_eq "partitions revoked while the long task ran" \
         "$(metric_sum "$c1_http" '^swarmq_partitions_revoked_total')" 0
 assert_eq "partition assignments (unchanged since start)" \

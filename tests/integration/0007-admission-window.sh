@@ -6,6 +6,10 @@
 # window bounds memory and what a crash can make run twice, so it must be
 # the configured mark, not the mark plus a poll batch (a regression test:
 # the lane used to pause only after a whole batch of 512 records).
+# At the mark intake holds: records wait in the consumer's prefetch and are
+# taken as soon as a task leaves the window. A hold becomes a pause (which
+# drops librdkafka's prefetch, fetched again after the resume) only when
+# no task leaves for 500 ms; with tasks of 10 ms it never does.
 source "$(dirname "$0")/lib.sh"
 
 start_consumer c1 --embedded-broker -X executor.threads=2 \
@@ -32,4 +36,9 @@ producer wait --ids-file "$work/ids" --timeout-ms 60000 >/dev/null ||
         fail "not every task finished"
 ((peak >= 10)) || fail "the window never filled (peak $peak): the test saw no backlog"
 ((peak <= 20)) || fail "the window reached $peak tasks, over admission.high.mark=20"
+holds=$(metric_sum "$c1_http" '^swarmq_admission_holds_total')
+pauses=$(metric_sum "$c1_http" '^swarmq_admission_pauses_total')
+log "intake held $holds times, paused $pauses times"
+((holds > 0)) || fail "the full window never held intake"
+assert_eq "pauses (tasks left the window every few ms: no hold lasted 500 ms)" "$pauses" 0
 log "passed"
