@@ -321,13 +321,19 @@ restart_stopped() {
                         continue
                 rc=0
                 wait "${!pid_var}" 2>/dev/null || rc=$?
-                why=$(grep -E ' (CRIT|ALERT|EMERG) ' "$work/$n.log" | tail -n 1 | cut -c1-400)
+                # The whole line is matched (a refusal lists every
+                # partition it names: it can run to kilobytes), a cut of
+                # it shown.
+                why=$(grep -E ' (CRIT|ALERT|EMERG) ' "$work/$n.log" | tail -n 1)
                 if ((!exactly_once)) || [[ "$why" != *" TXN "*"a fatal error: stopping"* ]]; then
-                        fail "$n stopped on its own (exit status $rc): ${why:-no reason logged}"
+                        [[ -n "$why" ]] || why="no reason logged"
+                        fail "$n stopped on its own (exit status $rc): ${why:0:400}"
                 fi
+                why=${why#* TXN    }
+                why=${why:0:300}
                 instances_restarted=$((instances_restarted + 1))
                 mv "$work/$n.log" "$work/$n-stopped-$instances_restarted.log"
-                log "$n stopped on its own (exit status $rc: ${why#* TXN    }); restarted, as its supervisor would"
+                log "$n stopped on its own (exit status $rc: $why...); restarted, as its supervisor would"
                 start_consumer "$n" "${common[@]}"
         done
 }
