@@ -154,6 +154,19 @@ function render(s) {
       x.last_tick_ms ? fmtTime(x.last_tick_ms) : "–",
       x.next_tick_ms ? fmtTime(x.next_tick_ms) : "–", x.fired, x.skipped]);
   }
+  // Workflows: those whose partition of topic.workflows this instance
+  // owns (docs/workflows.md), with their tasks started and ended so far.
+  const wf = s.workflows;
+  $("workflows-box").hidden = !wf;
+  if (wf) {
+    const ended = Object.values(wf.ended).reduce((a, b) => a + b, 0);
+    setText("workflows-summary", wf.running + " running here · " +
+            wf.partitions_owned + " of " + wf.partitions + " partitions · " +
+            ended + " ended here");
+    rows("workflows", wf.list, (x) => [
+      x.id, x.tasks, x.started, x.ended,
+      Math.max(0, Math.round((s.time_ms - x.submitted_at_ms) / 1000)) + " s"]);
+  }
   const parts = s.partitions;
   renderPartitions(parts);
   const lag = parts.reduce((sum, p) => sum + (p.lag || 0), 0);

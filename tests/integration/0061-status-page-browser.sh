@@ -23,7 +23,8 @@ fi
 python=$(bash "$src/ops/venv.sh" | tail -n 1) || fail "ops/venv.sh failed"
 
 start_consumer c1 --embedded-broker -X executor.threads=4 \
-        -X retry.backoff.initial.ms=100 -X retry.backoff.jitter=none
+        -X retry.backoff.initial.ms=100 -X retry.backoff.jitter=none \
+        -X workflows.enable=true
 wait_ready "$c1_http"
 
 # The page and its assets come from the binary, with their types.
@@ -181,6 +182,22 @@ try:
         ".reduce((s, r) => s + (parseInt(r.cells[1].textContent) || 0), 0);")
     print(f"page shows: 3208 finished, 4 failed, 4 retried, 4 dead-lettered, {text('events-count')} events seen, "
           f"throughput sparkline {len(pts.split())} points, committed sum {committed}")
+
+    # A running workflow (a chord of two 4 s sleeps) is listed with its
+    # counts while it runs, and leaves the list when it ended.
+    with open(work + "/wf.json", "w") as f:
+        f.write('{"id": "wf-page", "workflow": {"group": [{"type": "sleep", "payload": "4000"},'
+                ' {"type": "sleep", "payload": "4000"}], "join": {"type": "noop"}}}')
+    subprocess.run([producer, "-b", bootstrap, "-q", "workflow", work + "/wf.json"], check=True)
+    row = lambda: drv.execute_script(
+        "return Array.from(document.querySelectorAll('#workflows tbody tr'))"
+        ".map(r => Array.from(r.cells).slice(0, 4).map(c => c.textContent));")
+    wait = WebDriverWait(drv, 30, poll_frequency=0.2)
+    wait.until(lambda d: row() == [["wf-page", "3", "2", "0"]])
+    assert " running here · " in text("workflows-summary"), text("workflows-summary")
+    print(f"workflows box: {row()} ({text('workflows-summary')})")
+    wait.until(lambda d: row() == [])
+    wait.until(lambda d: "1 ended here" in text("workflows-summary"))
     shot = work + "/page.png"
     drv.save_screenshot(shot)
     print("screenshot: " + shot)
