@@ -41,6 +41,10 @@ const (
 	catalogEvent    = 3
 	catalogTaskV2   = 5
 	catalogResultV2 = 6
+	// A workflow's tasks' results and events (docs/workflows.md): their
+	// workflow_id and parent_id are not read.
+	catalogResultV3 = 8
+	catalogEventV2  = 9
 )
 
 func stripLogical(node any) any {
@@ -185,9 +189,12 @@ func newCodec(reg *registry) *codec {
 	_, r1 := mustSchema("result.avsc")
 	_, r2 := mustSchema("result-v2.avsc")
 	_, ev := mustSchema("event.avsc")
+	_, r3 := mustSchema("result-v3.avsc")
+	_, ev2 := mustSchema("event-v2.avsc")
 	return &codec{reg: reg, taskV1: v1, taskV2: v2, taskText: text,
 		catalog: map[int]avro.Schema{catalogResult: r1,
-			catalogResultV2: r2, catalogEvent: ev},
+			catalogResultV2: r2, catalogEvent: ev,
+			catalogResultV3: r3, catalogEventV2: ev2},
 		taskIDs: map[string]int{}}
 }
 
@@ -363,7 +370,8 @@ func (c *codec) decodeResult(value []byte) (*Result, error) {
 	if len(value) > 0 && value[0] == '{' {
 		return decodeResultJSON(value)
 	}
-	m, err := c.decodeAvro(value, "result", catalogResult, catalogResultV2)
+	m, err := c.decodeAvro(value, "result", catalogResult, catalogResultV2,
+		catalogResultV3)
 	if err != nil {
 		return nil, err
 	}
@@ -434,7 +442,7 @@ func (c *codec) decodeEvent(value []byte) (*Event, error) {
 			At: msTime(j.AtMs), Instance: j.Instance, Agent: j.Agent,
 			Detail: j.Detail}, nil
 	}
-	m, err := c.decodeAvro(value, "event", catalogEvent)
+	m, err := c.decodeAvro(value, "event", catalogEvent, catalogEventV2)
 	if err != nil {
 		return nil, err
 	}

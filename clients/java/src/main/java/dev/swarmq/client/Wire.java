@@ -55,6 +55,10 @@ final class Wire {
     private final Schema resultV1 = load("result.avsc");
     private final Schema resultV2 = load("result-v2.avsc");
     private final Schema event = load("event.avsc");
+    // A workflow's tasks' results and events (catalog ids 8 and 9): read
+    // with the older readers, their workflow_id and parent_id skipped.
+    private final Schema resultV3 = load("result-v3.avsc");
+    private final Schema eventV2 = load("event-v2.avsc");
     private final Map<Integer, Schema> writers = new ConcurrentHashMap<>();
     private final Map<String, Integer> taskIds = new ConcurrentHashMap<>();
 
@@ -185,7 +189,11 @@ final class Wire {
         } else {
             for (int c : catalogIds)
                 if (c == id)
-                    writer = id == 2 ? resultV1 : id == 6 ? resultV2 : event;
+                    writer = id == 2 ? resultV1
+                            : id == 6 ? resultV2
+                            : id == 8 ? resultV3
+                            : id == 9 ? eventV2
+                            : event;
             if (writer == null)
                 throw new SwarmqException("schema id " + id + " is not a catalog " + kind
                         + " id; was it written with a schema registry (registryUrl)?");
@@ -228,7 +236,7 @@ final class Wire {
                 throw new SwarmqException("JSON result does not read: " + e, e);
             }
         }
-        GenericRecord r = decodeAvro(value, "result", resultV2, 2, 6);
+        GenericRecord r = decodeAvro(value, "result", resultV2, 2, 6, 8);
         GenericRecord s = (GenericRecord) r.get("source");
         ByteBuffer out = (ByteBuffer) r.get("output");
         byte[] bytes = new byte[out.remaining()];
@@ -251,7 +259,7 @@ final class Wire {
                 throw new SwarmqException("JSON event does not read: " + e, e);
             }
         }
-        GenericRecord e = decodeAvro(value, "event", event, 3);
+        GenericRecord e = decodeAvro(value, "event", event, 3, 9);
         return new Event(str(e.get("event_id")), str(e.get("task_id")), str(e.get("type")),
                 (Long) e.get("at"), str(e.get("instance")), str(e.get("agent")), str(e.get("detail")));
     }

@@ -240,7 +240,8 @@ class SwarmqClientTest {
 
     @Test
     void shippedSchemasAreTheRepositorys() throws Exception {
-        for (String name : List.of("task.avsc", "task-v2.avsc", "result.avsc", "result-v2.avsc", "event.avsc"))
+        for (String name : List.of("task.avsc", "task-v2.avsc", "result.avsc", "result-v2.avsc", "event.avsc",
+                "result-v3.avsc", "event-v2.avsc"))
             assertArrayEquals(Files.readAllBytes(SRC.resolve("schemas/" + name)),
                     SwarmqClient.class.getResourceAsStream("schemas/" + name).readAllBytes(),
                     "src/main/resources/dev/swarmq/client/schemas/" + name + " differs from schemas/" + name);
