@@ -4,9 +4,11 @@
 # processing.guarantee=exactly_once, the failed-transaction path, on real
 # Kafka: a second instance started by mistake with the running one's
 # instance.id takes over its transactional.id and fences it. The fenced
-# instance's open transaction cannot commit: it aborts, names the cause in
-# its log, stops with exit status 1 at once (no drain: nothing it
-# finishes can be committed), and leaves the group; the newcomer
+# instance's open transaction cannot commit, and being fenced is fatal
+# (unlike an abortable error, recovered from in place: integration tests
+# 0034 and 0089): it names the cause in its log, stops with exit status 1
+# at once (no drain: nothing it finishes can be committed), and leaves
+# the group; the newcomer
 # runs the rest. A read_committed reader still sees every task's result
 # exactly once (the scenario is in exactly_once.sh, shared with 0610).
 source "$(dirname "$0")/../integration/lib.sh"
@@ -26,8 +28,8 @@ fence() {
         wait_until 30 "c1 stopped after it was fenced" -- sq_gone "$c1_pid"
         wait "$c1_pid" || rc=$?
         assert_eq "fenced instance's exit status" "$rc" 1
-        grep -q 'CRIT.*TXN.*failed' "$work/c1.log" ||
-                fail "c1's log does not say its transaction failed"
+        grep -q 'CRIT.*TXN.*failed: .*a fatal error: stopping' "$work/c1.log" ||
+                fail "c1's log does not say its transaction failed for good"
         grep -qi 'fenced' "$work/c1.log" ||
                 fail "c1's log does not name the cause (fenced)"
 }
