@@ -27,7 +27,15 @@
 #     workflow's result written after it.
 # Repeated R times (fresh ids). Extra arguments go to swarmq-consumer.
 #
-#   [BOOTSTRAP=host:port] tests/bench/fanout.sh BUILD_DIR [N] [W_MS] [THREADS] [R] [consumer args...]
+# With SPAWN=1 the children come from the parent's own result instead
+# (docs/workflows.md, "Children from a task's result"): the parent runs
+# on a builtin echo agent with agent.fan.spawn=true, its payload (and so
+# its output) {"spawn": {"group": [N sleeps of W], "join": noop}}; the
+# children's workflow is <parent id>.spawn. The builtin agents are then
+# declared (sleep with executor.threads of concurrency, as the default
+# agents have).
+#
+#   [SPAWN=1] [BOOTSTRAP=host:port] tests/bench/fanout.sh BUILD_DIR [N] [W_MS] [THREADS] [R] [consumer args...]
 set -euo pipefail
 build=$(cd "$1" && pwd)
 n=${2:-1000}
@@ -61,6 +69,14 @@ else
         args+=(--embedded-broker)
         wf_topic=()
 fi
+spawn=${SPAWN:-0}
+if ((spawn)); then
+        for a in echo sleep noop; do
+                args+=(-X "agent.$a.kind=builtin" -X "agent.$a.concurrency=$threads")
+        done
+        args+=(-X agent.fan.kind=builtin -X agent.fan.handler=echo
+               -X agent.fan.capabilities=fan -X agent.fan.spawn=true)
+fi
 "$build/consumer/swarmq-consumer" "${args[@]}" "$@" >"$work/c.out" 2>"$work/c.log" &
 pid=$!
 bootstrap=$(sq_wait_line "$work/c.out" bootstrap.servers 60)
@@ -70,34 +86,51 @@ producer() { "$build/producer/swarmq-producer" -b "$bootstrap" "$@"; }
 
 for ((r = 1; r <= runs; r++)); do
         id=fan-$$-$r
-        python3 - "$id" "$n" "$w" >"$work/$id.json" <<'PY'
+        python3 - "$id" "$n" "$w" "$spawn" >"$work/$id.json" <<'PY'
 import json, sys
-wid, n, w = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-json.dump({"id": wid, "workflow": {"chain": [
-    {"type": "echo", "payload": w},
-    {"group": [{"type": "sleep"} for _ in range(n)], "join": {"type": "noop"}}]}},
-    open("/dev/stdout", "w"))
+wid, n, w, spawn = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+kids = {"group": [{"type": "sleep"} for _ in range(n)], "join": {"type": "noop"}}
+if spawn:  # a task whose output spawns the children (one JSON line)
+    for k in kids["group"]:
+        k["payload"] = w
+    print(json.dumps({"id": wid, "type": "fan", "capabilities": ["fan"],
+                      "payload": json.dumps({"spawn": kids, "output": "spawned"})}))
+else:
+    print(json.dumps({"id": wid, "workflow": {"chain": [
+        {"type": "echo", "payload": w}, kids]}}))
 PY
-        producer -q workflow "${wf_topic[@]}" "$work/$id.json" >/dev/null
-        producer -q "${topics[@]}" wait --id "$id" --timeout-ms $((n * w + 300000)) >/dev/null ||
+        if ((spawn)); then
+                producer -q "${topics[@]}" submit --file "$work/$id.json" >/dev/null
+                whole=$id.spawn
+        else
+                producer -q workflow "${wf_topic[@]}" "$work/$id.json" >/dev/null
+                whole=$id
+        fi
+        producer -q "${topics[@]}" wait --id "$whole" --timeout-ms $((n * w + 300000)) >/dev/null ||
                 { echo "bench fanout: workflow $id did not end; log:" >&2; tail -20 "$work/c.log" >&2; exit 1; }
 done
 producer -q "${topics[@]}" replay --results >"$work/results.jsonl"
-python3 - "$work/results.jsonl" "$$" "$n" "$w" "$threads" "$runs" "$reserved" <<'PY'
+python3 - "$work/results.jsonl" "$$" "$n" "$w" "$threads" "$runs" "$reserved" "$spawn" <<'PY'
 import json, sys
-path, pid, n, w, threads, runs, reserved = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+path, pid, n, w, threads, runs, reserved, spawn = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
 res = {}
 for line in open(path):
     r = json.loads(line)
     res.setdefault(r["task_id"], r)  # the first result of each task
 floor = n * w / (threads - reserved)
-print(f"fan-out 1 -> {n} -> 1: children sleep {w} ms each, {threads} executor threads, "
+print(f"fan-out 1 -> {n} -> 1 ({'spawned by the parent' if spawn else 'declared'}): "
+      f"children sleep {w} ms each, {threads} executor threads, "
       f"{reserved} kept for CRITICAL; work floor N*W/(T-R) = {floor:.0f} ms")
 print("run | children span ms (vs floor) | fan-out ms | time to join ms | parent start to join end ms | workflow result after join ms | all SUCCEEDED")
 for r in range(1, runs + 1):
     wid = f"fan-{pid}-{r}"
-    parent, join, whole = res[f"{wid}.0"], res[f"{wid}.1.join"], res[wid]
-    kids = [res.get(f"{wid}.1.{i}") for i in range(n)]
+    if spawn:  # the parent, then its workflow <id>.spawn: a chord
+        parent, base = res[wid], f"{wid}.spawn"
+        join, whole = res[f"{base}.join"], res[base]
+        kids = [res.get(f"{base}.{i}") for i in range(n)]
+    else:      # a chain: the parent, then the chord
+        parent, join, whole = res[f"{wid}.0"], res[f"{wid}.1.join"], res[wid]
+        kids = [res.get(f"{wid}.1.{i}") for i in range(n)]
     ok = all(k and k["status"] == "SUCCEEDED" for k in kids) and \
         join["status"] == whole["status"] == "SUCCEEDED"
     first = min(k["started_at"] for k in kids)
