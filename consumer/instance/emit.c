@@ -243,11 +243,11 @@ static void job_record_stale(sq_daemon_t *daemon, sq_job_t *job) {
 
 /* Produces one record, waiting out a full local queue (bounded by the
  * admission window, so this only happens on a broker outage). */
-static void produce_to(sq_daemon_t *daemon, sq_codec_t *codec,
+static void produce_ts(sq_daemon_t *daemon, sq_codec_t *codec,
                        rd_kafka_topic_t *rkt, int32_t partition,
-                       const char *key, size_t key_len, const void *value,
-                       size_t value_len, rd_kafka_headers_t *headers,
-                       void *opaque) {
+                       int64_t timestamp_ms, const char *key, size_t key_len,
+                       const void *value, size_t value_len,
+                       rd_kafka_headers_t *headers, void *opaque) {
         bool warned = false;
 
         for (;;) {
@@ -275,6 +275,7 @@ static void produce_to(sq_daemon_t *daemon, sq_codec_t *codec,
                 err = rd_kafka_producev(
                     daemon->producer, RD_KAFKA_V_RKT(rkt),
                     RD_KAFKA_V_PARTITION(partition),
+                    RD_KAFKA_V_TIMESTAMP(timestamp_ms),
                     RD_KAFKA_V_KEY(key, key_len),
                     RD_KAFKA_V_VALUE((void *)value, value_len),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -369,12 +370,34 @@ static void produce_to(sq_daemon_t *daemon, sq_codec_t *codec,
 }
 
 /* Produces a record (the partitioner picks its partition by key). */
+static void produce_to(sq_daemon_t *daemon, sq_codec_t *codec,
+                       rd_kafka_topic_t *rkt, int32_t partition,
+                       const char *key, size_t key_len, const void *value,
+                       size_t value_len, rd_kafka_headers_t *headers,
+                       void *opaque) {
+        produce_ts(daemon, codec, rkt, partition, 0, key, key_len, value,
+                   value_len, headers, opaque);
+}
+
 static void produce(sq_daemon_t *daemon, sq_codec_t *codec,
                     rd_kafka_topic_t *rkt, const char *key, size_t key_len,
                     const void *value, size_t value_len,
                     rd_kafka_headers_t *headers, void *opaque) {
-        produce_to(daemon, codec, rkt, RD_KAFKA_PARTITION_UA, key, key_len,
+        produce_ts(daemon, codec, rkt, RD_KAFKA_PARTITION_UA, 0, key, key_len,
                    value, value_len, headers, opaque);
+}
+
+/* produce() with the record's timestamp (ms since the epoch): the time the
+ * record itself states (an event's `at`, a result's `finished_at`), so
+ * readers see the same instant in both, and librdkafka reads no clock for
+ * it (it reads one per record without: a per-task cost, issue 14). */
+static void produce_at(sq_daemon_t *daemon, sq_codec_t *codec,
+                       rd_kafka_topic_t *rkt, int64_t timestamp_ms,
+                       const char *key, size_t key_len, const void *value,
+                       size_t value_len, rd_kafka_headers_t *headers,
+                       void *opaque) {
+        produce_ts(daemon, codec, rkt, RD_KAFKA_PARTITION_UA, timestamp_ms, key,
+                   key_len, value, value_len, headers, opaque);
 }
 
 /* events.publish: whether this event goes to topic.events. A tracked
@@ -464,8 +487,8 @@ void sq_emit_event_at(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                 return;
         }
         key = task ? task->id : daemon->conf->instance_id;
-        produce(daemon, codec, daemon->rkt_events, key, strlen(key), buf, len,
-                NULL, tracked_job);
+        produce_at(daemon, codec, daemon->rkt_events, at_ms, key, strlen(key),
+                   buf, len, NULL, tracked_job);
 }
 
 void sq_emit_result_of_job(const sq_daemon_t *daemon, const sq_job_t *job,
@@ -524,9 +547,10 @@ static void emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                     daemon, result, key, sizeof(key), &partition);
                 if (ended) {
                         atomic_fetch_add(&job->pending_acks, 1);
-                        produce(daemon, codec, daemon->rkt_results,
-                                result->task_id, strlen(result->task_id), buf,
-                                len, headers, job);
+                        produce_at(daemon, codec, daemon->rkt_results,
+                                   result->finished_at, result->task_id,
+                                   strlen(result->task_id), buf, len, headers,
+                                   job);
                         produce_to(daemon, codec, daemon->rkt_workflows,
                                    partition, key, strlen(key), ended,
                                    strlen(ended), NULL, job);
@@ -534,8 +558,9 @@ static void emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,
                         return;
                 }
         }
-        produce(daemon, codec, daemon->rkt_results, result->task_id,
-                strlen(result->task_id), buf, len, headers, job);
+        produce_at(daemon, codec, daemon->rkt_results, result->finished_at,
+                   result->task_id, strlen(result->task_id), buf, len, headers,
+                   job);
 }
 
 void sq_emit_result(sq_daemon_t *daemon, sq_codec_t *codec, sq_job_t *job,

@@ -40,7 +40,7 @@ events_in() { # events_in NAME N: the replay (exit 0) prints N events or more
 
 # replay_check_coordinates TOPIC: replays the events --with-coordinates
 # (into $work/coords.jsonl): every record names TOPIC and its timestamp,
-# offsets increase within each partition.
+# which is the event's `at`; offsets increase within each partition.
 replay_check_coordinates() {
         replay_to coords --with-coordinates
         python3 - "$work/coords.jsonl" "$1" <<'PY' || fail "coordinates are wrong"
@@ -52,6 +52,9 @@ for line in open(sys.argv[1]):
     n += 1
     assert e["_topic"] == sys.argv[2], e
     assert isinstance(e["_timestamp"], int) and e["_timestamp"] > 0, e
+    # The record's timestamp is the event's own time (set by swarmq, not
+    # read again by librdkafka when it takes the record).
+    assert e["_timestamp"] == e["at"], e
     p, o = e["_partition"], e["_offset"]
     assert o > last.get(p, -1), f"partition {p}: offset {o} after {last.get(p)}"
     last[p] = o
