@@ -15,11 +15,20 @@
 source "$(dirname "$0")/../integration/lib.sh"
 use_real_kafka
 
+# The killed instance is not restarted, so nothing fences its open
+# transaction: the broker aborts it after transaction.timeout.ms
+# (librdkafka's default 60 s, plus up to the broker's 10 s abort check),
+# and until then read_committed readers (the results wait below) see
+# nothing past it on the partitions it wrote to. 10 s, as Kafka Streams
+# uses under exactly-once, keeps that well inside the wait (0640 saw two
+# results hidden past a 60 s wait on a loaded machine).
+
 t_workflows=$prefix-workflows
 common=(-b "$bootstrap" "${consumer_topic_args[@]}" -X "topic.workflows=$t_workflows"
         -X workflows.enable=true -X topics.partitions=3 -X commit.interval.ms=200
         -X kafka.session.timeout.ms=6000 -X kafka.fetch.wait.max.ms=100
-        -X executor.threads=4 -X processing.guarantee=exactly_once)
+        -X executor.threads=4 -X processing.guarantee=exactly_once
+        -X kafka.transaction.timeout.ms=10000)
 prod_args=("${producer_topic_args[@]}")
 wf_args=(--topic-workflows "$t_workflows")
 wf_partitions=3
