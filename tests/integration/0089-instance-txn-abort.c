@@ -98,79 +98,17 @@ static void spy_record(const char *topic, const void *key, size_t key_len,
         pthread_mutex_unlock(&spy.lock);
 }
 
-/* The instance's produce calls: noted, then passed on as
- * rd_kafka_produceva() (the same call with its arguments in an array). */
+/* The instance's produce calls: passed on, and noted when accepted. */
 rd_kafka_resp_err_t rd_kafka_producev(rd_kafka_t *rk, ...) {
-        rd_kafka_vu_t vus[16];
-        const char *topic  = NULL;
-        const void *key    = NULL;
-        const void *opaque = NULL;
-        size_t cnt = 0, key_len = 0;
-        rd_kafka_error_t *error;
+        test_produce_call_t call;
         rd_kafka_resp_err_t err;
         va_list ap;
 
         va_start(ap, rk);
-        for (;;) {
-                rd_kafka_vu_t *vu = &vus[cnt];
-                vu->vtype         = va_arg(ap, rd_kafka_vtype_t);
-                if (vu->vtype == RD_KAFKA_VTYPE_END)
-                        break;
-                TEST_ASSERT(cnt + 1 < sizeof(vus) / sizeof(vus[0]),
-                            "more than %zu produce arguments", cnt);
-                switch (vu->vtype) {
-                case RD_KAFKA_VTYPE_TOPIC:
-                        vu->u.cstr = topic = va_arg(ap, const char *);
-                        break;
-                case RD_KAFKA_VTYPE_RKT:
-                        vu->u.rkt = va_arg(ap, rd_kafka_topic_t *);
-                        topic     = rd_kafka_topic_name(vu->u.rkt);
-                        break;
-                case RD_KAFKA_VTYPE_PARTITION:
-                        vu->u.i32 = va_arg(ap, int32_t);
-                        break;
-                case RD_KAFKA_VTYPE_VALUE:
-                case RD_KAFKA_VTYPE_KEY:
-                        vu->u.mem.ptr  = va_arg(ap, void *);
-                        vu->u.mem.size = va_arg(ap, size_t);
-                        if (vu->vtype == RD_KAFKA_VTYPE_KEY) {
-                                key     = vu->u.mem.ptr;
-                                key_len = vu->u.mem.size;
-                        }
-                        break;
-                case RD_KAFKA_VTYPE_OPAQUE:
-                        vu->u.ptr = va_arg(ap, void *);
-                        opaque    = vu->u.ptr;
-                        break;
-                case RD_KAFKA_VTYPE_MSGFLAGS:
-                        vu->u.i = va_arg(ap, int);
-                        break;
-                case RD_KAFKA_VTYPE_TIMESTAMP:
-                        vu->u.i64 = va_arg(ap, int64_t);
-                        break;
-                case RD_KAFKA_VTYPE_HEADER:
-                        vu->u.header.name = va_arg(ap, const char *);
-                        vu->u.header.val  = va_arg(ap, const void *);
-                        vu->u.header.size = va_arg(ap, ssize_t);
-                        break;
-                case RD_KAFKA_VTYPE_HEADERS:
-                        vu->u.headers = va_arg(ap, rd_kafka_headers_t *);
-                        break;
-                default:
-                        TEST_FAIL("produce argument type %d unknown to the "
-                                  "spy",
-                                  (int)vu->vtype);
-                }
-                cnt++;
-        }
+        err = test_producev_pass_on(rk, ap, &call);
         va_end(ap);
-
-        error = rd_kafka_produceva(rk, vus, cnt);
-        err   = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
-        if (error)
-                rd_kafka_error_destroy(error);
-        else
-                spy_record(topic, key, key_len, opaque);
+        if (!err)
+                spy_record(call.topic, call.key, call.key_len, call.opaque);
         return err;
 }
 

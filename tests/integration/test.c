@@ -548,6 +548,74 @@ void test_producer_flush(rd_kafka_t *rk) {
                     producer_failed);
 }
 
+rd_kafka_resp_err_t test_producev_pass_on(rd_kafka_t *rk, va_list ap,
+                                          test_produce_call_t *call) {
+        rd_kafka_vu_t vus[16];
+        size_t cnt = 0;
+        rd_kafka_error_t *error;
+        rd_kafka_resp_err_t err;
+
+        memset(call, 0, sizeof(*call));
+        for (;;) {
+                rd_kafka_vu_t *vu = &vus[cnt];
+                vu->vtype         = va_arg(ap, rd_kafka_vtype_t);
+                if (vu->vtype == RD_KAFKA_VTYPE_END)
+                        break;
+                TEST_ASSERT(cnt + 1 < sizeof(vus) / sizeof(vus[0]),
+                            "more than %zu produce arguments", cnt);
+                switch (vu->vtype) {
+                case RD_KAFKA_VTYPE_TOPIC:
+                        vu->u.cstr = call->topic = va_arg(ap, const char *);
+                        break;
+                case RD_KAFKA_VTYPE_RKT:
+                        vu->u.rkt   = va_arg(ap, rd_kafka_topic_t *);
+                        call->topic = rd_kafka_topic_name(vu->u.rkt);
+                        break;
+                case RD_KAFKA_VTYPE_PARTITION:
+                        vu->u.i32 = va_arg(ap, int32_t);
+                        break;
+                case RD_KAFKA_VTYPE_VALUE:
+                case RD_KAFKA_VTYPE_KEY:
+                        vu->u.mem.ptr  = va_arg(ap, void *);
+                        vu->u.mem.size = va_arg(ap, size_t);
+                        if (vu->vtype == RD_KAFKA_VTYPE_KEY) {
+                                call->key     = vu->u.mem.ptr;
+                                call->key_len = vu->u.mem.size;
+                        }
+                        break;
+                case RD_KAFKA_VTYPE_OPAQUE:
+                        vu->u.ptr    = va_arg(ap, void *);
+                        call->opaque = vu->u.ptr;
+                        break;
+                case RD_KAFKA_VTYPE_MSGFLAGS:
+                        vu->u.i = va_arg(ap, int);
+                        break;
+                case RD_KAFKA_VTYPE_TIMESTAMP:
+                        vu->u.i64 = va_arg(ap, int64_t);
+                        break;
+                case RD_KAFKA_VTYPE_HEADER:
+                        vu->u.header.name = va_arg(ap, const char *);
+                        vu->u.header.val  = va_arg(ap, const void *);
+                        vu->u.header.size = va_arg(ap, ssize_t);
+                        break;
+                case RD_KAFKA_VTYPE_HEADERS:
+                        vu->u.headers = va_arg(ap, rd_kafka_headers_t *);
+                        break;
+                default:
+                        TEST_FAIL("produce argument type %d unknown to the "
+                                  "spy",
+                                  (int)vu->vtype);
+                }
+                cnt++;
+        }
+
+        error = rd_kafka_produceva(rk, vus, cnt);
+        err   = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (error)
+                rd_kafka_error_destroy(error);
+        return err;
+}
+
 sq_task_t *test_task_new(const char *id, const char *type,
                          const char *payload) {
         sq_task_t *task = sq_task_new();

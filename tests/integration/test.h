@@ -26,6 +26,8 @@
 #ifndef SQ_TEST_H
 #define SQ_TEST_H
 
+#include <stdarg.h>
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -192,6 +194,27 @@ void test_produce_task(rd_kafka_t *rk, sq_codec_t *codec, const char *topic,
 
 /** @brief Flushes; fails the test if any record was not delivered. */
 void test_producer_flush(rd_kafka_t *rk);
+
+/** What a spied produce call named (tests that watch the instance's
+ *  produce calls: 0088, 0089). */
+typedef struct test_produce_call_s {
+        const char *topic; /**< by name or by its rd_kafka_topic_t */
+        const void *key;
+        size_t key_len;
+        const void *opaque; /**< non-NULL: a record a job tracks */
+} test_produce_call_t;
+
+/**
+ * @brief For a test that defines rd_kafka_producev() itself to watch the
+ *        instance's produce calls (the instance is linked into the test
+ *        program, so its calls come there): passes the call's arguments
+ *        @p ap on to librdkafka as rd_kafka_produceva() (the same call
+ *        with its arguments in an array) and notes in @p call what it
+ *        named. Fails the test on an argument type it does not know.
+ * @returns the produce call's error code.
+ */
+rd_kafka_resp_err_t test_producev_pass_on(rd_kafka_t *rk, va_list ap,
+                                          test_produce_call_t *call);
 
 /** @returns a new task (caller owns) with @p id, @p type and @p payload. */
 sq_task_t *test_task_new(const char *id, const char *type, const char *payload);
