@@ -313,6 +313,8 @@ static bool walk_varint(struct walk *w, int64_t *valp, const char *what) {
         int shift    = 0;
         unsigned char b;
 
+        *valp = 0; /* defined on failure too (gcc -O3 cannot see that
+                    * callers stop on a failure) */
         do {
                 if (w->pos >= w->len)
                         return walk_fail(w, start,
