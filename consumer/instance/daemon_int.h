@@ -171,15 +171,17 @@ rd_kafka_t *sq_kafka_new_schedules_producer(
     void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
     char *errstr, size_t errstr_size);
 /* The workflows thread's clients (workflows.c): a consumer in the group
- * <group.id>.workflows reading topic.workflows, and an idempotent
- * producer; NULL with @p errstr set. */
+ * <group.id>.workflows reading topic.workflows, and a producer: with
+ * @p partition -1 idempotent (at_least_once), else transactional with
+ * that partition's transactional.id, swarmq-workflows-<group.id>-<p>
+ * (exactly_once); NULL with @p errstr set. */
 rd_kafka_t *sq_kafka_new_workflows_consumer(
     sq_daemon_t *daemon,
     void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
                          rd_kafka_topic_partition_list_t *, void *),
     char *errstr, size_t errstr_size);
 rd_kafka_t *sq_kafka_new_workflows_producer(
-    sq_daemon_t *daemon,
+    sq_daemon_t *daemon, int32_t partition,
     void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
     char *errstr, size_t errstr_size);
 /* Creates the swarmq topics the cluster lacks (topics.create). */
@@ -226,6 +228,15 @@ void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
 void sq_emit_event_at(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                       const sq_task_t *task, const char *agent,
                       const char *detail, sq_job_t *tracked_job, int64_t at_ms);
+/* An untracked event about @p task (borrowed) that its caller produces
+ * itself (the workflows owner: in its step's transaction): pushed to
+ * GET /events, then encoded into *@p bufp (@p codec's buffer, valid
+ * until its next encode). False when events.publish leaves it out or it
+ * cannot be encoded (logged). */
+bool sq_emit_event_encoded(sq_daemon_t *daemon, sq_codec_t *codec,
+                           const char *type, const sq_task_t *task,
+                           const char *detail, int64_t at_ms, const void **bufp,
+                           size_t *lenp);
 /* Fills the fields of @p result that come from @p job and its task (id,
  * instance, attempts, source record, created_at), borrowed: the struct is
  * only encoded, never freed. */

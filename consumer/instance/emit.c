@@ -445,29 +445,23 @@ void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                          sq_wallclock_ms());
 }
 
-void sq_emit_event_at(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
-                      const sq_task_t *task, const char *agent,
-                      const char *detail, sq_job_t *tracked_job,
-                      int64_t at_ms) {
+/* Encodes an event (@p codec's buffer, valid until its next encode).
+ * @returns false when it cannot be encoded (logged). */
+static bool encode_event(sq_daemon_t *daemon, sq_codec_t *codec,
+                         const char *type, const sq_task_t *task,
+                         const char *agent, const char *detail, int64_t at_ms,
+                         const void **bufp, size_t *lenp) {
         char event_id[sizeof(daemon->event_nonce) + 18];
         char errstr[256];
         sq_event_t event;
-        const void *buf;
-        size_t len;
-        const char *key;
-        const char *task_id = task ? task->id : NULL;
 
-        /* The same event, for GET /events and the live page. */
-        sq_eventring_push(daemon->events, at_ms, type, task_id, agent, detail);
-        if (!event_published(daemon, task, tracked_job))
-                return; /* not counted in the job's pending_acks either */
         format_event_id(event_id, daemon->event_nonce,
                         atomic_fetch_add_explicit(&daemon->event_seq, 1,
                                                   memory_order_relaxed));
         memset(&event, 0, sizeof(event));
         /* Borrowed pointers: the struct is only encoded, never freed. */
         event.event_id = event_id;
-        event.task_id  = (char *)task_id;
+        event.task_id  = task ? task->id : NULL;
         event.type     = (char *)type;
         event.at       = at_ms;
         event.instance = daemon->conf->instance_id;
@@ -477,12 +471,42 @@ void sq_emit_event_at(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                 event.workflow_id = task->workflow_id;
                 event.parent_id   = task->parent_id;
         }
-        if (sq_codec_encode_event(codec, &event, &buf, &len, errstr,
+        if (sq_codec_encode_event(codec, &event, bufp, lenp, errstr,
                                   sizeof(errstr)) != SQ_OK) {
                 /* Only a string that is not UTF-8 fails to encode, and
                  * every string here is ours or checked on decoding. */
                 SQ_LOG(SQ_LOG_ERR, "EMIT", "cannot encode %s event: %s", type,
                        errstr);
+                return false;
+        }
+        return true;
+}
+
+bool sq_emit_event_encoded(sq_daemon_t *daemon, sq_codec_t *codec,
+                           const char *type, const sq_task_t *task,
+                           const char *detail, int64_t at_ms, const void **bufp,
+                           size_t *lenp) {
+        sq_eventring_push(daemon->events, at_ms, type, task->id, NULL, detail);
+        return event_published(daemon, task, NULL) &&
+               encode_event(daemon, codec, type, task, NULL, detail, at_ms,
+                            bufp, lenp);
+}
+
+void sq_emit_event_at(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
+                      const sq_task_t *task, const char *agent,
+                      const char *detail, sq_job_t *tracked_job,
+                      int64_t at_ms) {
+        const void *buf;
+        size_t len;
+        const char *key;
+
+        /* The same event, for GET /events and the live page. */
+        sq_eventring_push(daemon->events, at_ms, type, task ? task->id : NULL,
+                          agent, detail);
+        if (!event_published(daemon, task, tracked_job))
+                return; /* not counted in the job's pending_acks either */
+        if (!encode_event(daemon, codec, type, task, agent, detail, at_ms, &buf,
+                          &len)) {
                 job_record_lost(daemon, tracked_job, "event not encoded");
                 return;
         }

@@ -437,12 +437,24 @@ fail:
 }
 
 rd_kafka_t *sq_kafka_new_workflows_producer(
-    sq_daemon_t *daemon,
+    sq_daemon_t *daemon, int32_t partition,
     void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
     char *errstr, size_t errstr_size) {
-        /* At least once: each step's records are acknowledged before the
-         * state that says they were written (docs/workflows.md). */
-        return new_owner_producer(daemon, NULL, dr_msg_cb, errstr, errstr_size);
+        char txn_id[600];
+
+        /* At least once (partition -1): each step's records are
+         * acknowledged before the state that says they were written.
+         * Exactly once: one transactional.id per partition of
+         * topic.workflows, so its next owner's init_transactions fences
+         * the previous one and aborts the step it left open
+         * (docs/workflows.md). */
+        if (partition < 0)
+                return new_owner_producer(daemon, NULL, dr_msg_cb, errstr,
+                                          errstr_size);
+        snprintf(txn_id, sizeof(txn_id), "swarmq-workflows-%s-%d",
+                 daemon->conf->group_id, (int)partition);
+        return new_owner_producer(daemon, txn_id, dr_msg_cb, errstr,
+                                  errstr_size);
 }
 
 rd_kafka_t *sq_kafka_new_schedules_producer(

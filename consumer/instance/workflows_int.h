@@ -6,8 +6,9 @@
  *
  * DESIGN
  *   Main starts the workflows thread (workflows.enable) and stops it
- *   after the poll thread. The thread owns its consumer, its producer,
- *   its codec and the set of workflows; it publishes counts as atomics
+ *   after the poll thread. The thread owns its consumer, its producers
+ *   (one, or under exactly_once one per owned partition), its codec and
+ *   the set of workflows; it publishes counts as atomics
  *   and a JSON snapshot of the running workflows under snap_lock, which
  *   the HTTP thread reads. The executors and the I/O loop read only
  *   `partitions` (emit.c: which partition a task's ending goes to).
@@ -32,14 +33,27 @@ typedef enum {
         SQ_WF_PART_NONE    = 0, /**< another instance owns it */
         SQ_WF_PART_LOADING = 1, /**< ours: reading it to its end */
         SQ_WF_PART_OWNED   = 2, /**< ours: its workflows run here */
+        SQ_WF_PART_REREAD  = 3, /**< ours: to be read again (exactly_once:
+                                     a step failed, or its fencing) */
 } sq_wf_part_t;
+
+/** The acknowledgements of the one batch of records the workflows
+ *  thread has open (workflows.c); workflows thread only. */
+typedef struct sq_wf_acks_s {
+        uintptr_t seq;           /* the open batch's, in each record's opaque */
+        int pending;             /* records not acknowledged yet */
+        rd_kafka_resp_err_t err; /* the batch's first error */
+} sq_wf_acks_t;
 
 typedef struct sq_workflows_inst_s {
         /* Partitions of topic.workflows, read at start (0: off). */
         atomic_int partitions;
         rd_kafka_t *rk;        /* consumer, group <group.id>.workflows */
         rd_kafka_queue_t *rkq; /* its queue, signalling pipe_fds[1] */
-        rd_kafka_t *producer;  /* tasks, results, state records */
+        rd_kafka_t *producer;  /* at_least_once: the steps' records */
+        rd_kafka_t **txp;      /* exactly_once: per partition, while owned
+                                  and fenced: its transactional producer */
+        sq_wf_acks_t acks;     /* the open batch's delivery reports */
         sq_codec_t *codec;     /* encodes the tasks and results */
         sq_workflows_t *set;   /* the owned partitions' workflows */
         unsigned char *part;   /* sq_wf_part_t per partition */

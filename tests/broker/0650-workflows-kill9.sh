@@ -46,3 +46,97 @@ print(f"{topic}: {parts} partitions, cleanup.policy={policy}")
 sys.exit(0 if parts == 3 and policy == "compact" else 1)
 PY
 log "ok: chord-1 ended once with its 60 children's results, the chains as declared"
+
+# The owner's own steps are transactions too: kill -9 the owner of chord-2
+# the moment its join task shows in topic.tasks to a read_uncommitted
+# reader, that is while (or just after) the transaction that submits it
+# and records it started commits. Either that transaction committed, and
+# the next owner reads that the join started, or the next owner's
+# init_transactions aborts it and the next owner submits the join
+# itself: a read_committed reader sees the join submitted once, run once,
+# and chord-2 ended once (under at_least_once the join could be
+# submitted twice, the second dropped by the consumers' dedup).
+start_consumer c3 "${common[@]}"
+start_consumer c4 "${common[@]}"
+wait_ready "$c3_http"
+wait_ready "$c4_http"
+wait_until 60 "c3 and c4 share topic.workflows' 3 partitions" -- \
+        value_is == 3 eval 'echo $(( $(owned "$c3_http") + $(owned "$c4_http") ))'
+python3 - "$work/chord2.json" <<'PY'
+import json, sys
+kids = [{"type": "sleep", "payload": "300"} for _ in range(12)]
+json.dump({"id": "chord-2", "workflow": {"group": kids, "join": {"type": "echo"}}},
+          open(sys.argv[1], "w"))
+PY
+producer workflow "${wf_args[@]}" "$work/chord2.json" >/dev/null || fail "cannot submit chord-2"
+owner_of_chord2() {
+        local c http
+        for c in c3 c4; do
+                http=${c}_http
+                if curl -fsS "${!http}/status" | python3 -c \
+                        'import json,sys; sys.exit(not any(w["id"] == "chord-2" for w in json.load(sys.stdin)["workflows"]["list"]))'; then
+                        owner2=$c
+                        return 0
+                fi
+        done
+        return 1
+}
+wait_until 60 "an instance owns chord-2" -- owner_of_chord2
+owner2_pid_var=${owner2}_pid
+owner2_pid=${!owner2_pid_var}
+"$python" - "$bootstrap" "$t_tasks" "$owner2_pid" <<'PY' || fail "chord-2's join never showed in topic.tasks"
+import os, signal, sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": f"watch-{os.getpid()}",
+              "isolation.level": "read_uncommitted", "auto.offset.reset": "earliest",
+              "enable.auto.commit": False})
+c.subscribe([sys.argv[2]])
+deadline = time.time() + 90
+while time.time() < deadline:
+    m = c.poll(0.05)
+    if m is not None and not m.error() and m.key() == b"chord-2.join":
+        os.kill(int(sys.argv[3]), signal.SIGKILL)
+        print(f"chord-2.join in topic.tasks (read_uncommitted) at offset {m.offset()}: "
+              f"owner pid {sys.argv[3]} killed", flush=True)
+        c.close()
+        sys.exit(0)
+c.close()
+sys.exit(1)
+PY
+wait "$owner2_pid" 2>/dev/null || true
+log "kill -9 $owner2, the owner of chord-2, as its join was being submitted"
+producer "${prod_args[@]}" wait --id chord-2 --timeout-ms 120000 >"$work/wait2.out" 2>&1 ||
+        fail "chord-2 did not end: $(cat "$work/wait2.out")"
+# read_committed (the CLI's default) and read_uncommitted copies of the
+# join's task record.
+producer replay --topic "$t_tasks" --task-id chord-2.join >"$work/join2.committed" 2>/dev/null ||
+        fail "cannot replay $t_tasks"
+producer -X isolation.level=read_uncommitted replay --topic "$t_tasks" \
+        --task-id chord-2.join >"$work/join2.all" 2>/dev/null || fail "cannot replay $t_tasks"
+producer "${prod_args[@]}" replay --results --task-id chord-2 --task-id chord-2.join \
+        >"$work/results2.jsonl" 2>/dev/null || fail "cannot replay the results"
+python3 - "$work/join2.committed" "$work/join2.all" "$work/results2.jsonl" <<'PY' || fail "chord-2 did not end exactly once"
+import collections, json, sys
+committed = [json.loads(l) for l in open(sys.argv[1])]
+written = [json.loads(l) for l in open(sys.argv[2])]
+res = collections.defaultdict(list)
+for line in open(sys.argv[3]):
+    r = json.loads(line)
+    res[r["task_id"]].append(r)
+print(f"chord-2.join task records: {len(committed)} committed, {len(written)} written "
+      f"({'the killed owner committed its step' if len(written) == 1 else 'the killed owner aborted, the next one submitted it'})")
+print(f"results: chord-2.join {len(res['chord-2.join'])}, chord-2 {len(res['chord-2'])}")
+bad = []
+if len(committed) != 1:
+    bad.append(f"the join was submitted {len(committed)} times (read_committed)")
+if len(res["chord-2.join"]) != 1:
+    bad.append(f"the join ran {len(res['chord-2.join'])} times")
+if len(res["chord-2"]) != 1 or res["chord-2"][0]["status"] != "SUCCEEDED":
+    bad.append(f"chord-2 has {[r['status'] for r in res['chord-2']]} as results")
+elif len(json.loads(res["chord-2"][0].get("output", "[]"))) != 12:
+    bad.append("chord-2's output is not its 12 children's results")
+for b in bad:
+    print("FAIL:", b)
+sys.exit(1 if bad else 0)
+PY
+log "ok: chord-2's join submitted once, run once, chord-2 ended once across the kill of its owner"

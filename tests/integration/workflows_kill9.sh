@@ -22,7 +22,7 @@
 #   - chord-1 has exactly one result, SUCCEEDED, whose output is the
 #     join's: the 60 children, each once, each SUCCEEDED, in order;
 #   - the join ran at least once (its id is the workflow's, so a second
-#     run would be the same task);
+#     run would be the same task); exactly once under exactly_once;
 #   - chain-ok's output is echo(sha256("x")), each step's parent_id the
 #     step before; chain-fail ended FAILED naming the failed step (dead-
 #     lettered after its one attempt), and its last step never ran;
@@ -126,6 +126,8 @@ joins = res["chord-1.join"]
 print(f"chord-1.join ran {len(joins)} time(s)")
 if not joins:
     fail("the join never ran")
+elif exactly_once and len(joins) != 1:
+    fail(f"the join ran {len(joins)} times under exactly_once")
 else:
     kids = json.loads(out(joins[0]))
     want = [f"chord-1.{i}" for i in range(60)]
