@@ -68,6 +68,11 @@ static struct {
         int result_txn[N_TASKS][MAX_RUNS];
         int results[N_TASKS];
         int overflow; /* a task with more than MAX_RUNS results */
+        /* The lost member of batch 5 (see run_batch()). */
+        rd_kafka_mock_cluster_t *lose_cluster; /* armed: push the fault */
+        int64_t ended_ms; /* when the last transaction ended */
+        int open_results; /* tracked results in the open transaction */
+        bool lose_pushed;
 } spy = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* The task number of key @p key ("t89-00042"), or -1. */
@@ -95,6 +100,22 @@ static void spy_record(const char *topic, const void *key, size_t key_len,
                 spy.result_txn[n][spy.results[n]++] = spy.ended;
         else
                 spy.overflow++;
+        spy.open_results++;
+        /* The group forgets the member while the open transaction holds
+         * results, early in it: the next heartbeat (every 300 ms) hears
+         * it well before the next commit (500 ms after the last), so the
+         * lost assignment finds records to abort. (Pushed at any moment,
+         * the fault could be heard by a heartbeat answered during a
+         * commit, which the poll thread serves right after it, before any
+         * executor produced into the next, empty, transaction: then there
+         * is nothing to abort, and the test would not test the abort.) */
+        if (spy.lose_cluster && !spy.lose_pushed && spy.open_results >= 3 &&
+            test_elapsed_ms() - spy.ended_ms < 100) {
+                rd_kafka_mock_push_request_errors(
+                    spy.lose_cluster, 12 /* Heartbeat */, 1,
+                    RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID);
+                spy.lose_pushed = true;
+        }
         pthread_mutex_unlock(&spy.lock);
 }
 
@@ -128,6 +149,8 @@ rd_kafka_error_t *rd_kafka_commit_transaction(rd_kafka_t *rk, int timeout_ms) {
                 TEST_ASSERT(spy.ended < (int)sizeof(spy.committed),
                             "more transactions than the spy holds");
                 spy.committed[spy.ended++] = 1;
+                spy.ended_ms               = test_elapsed_ms();
+                spy.open_results           = 0;
         }
         pthread_mutex_unlock(&spy.lock);
         return error;
@@ -148,6 +171,8 @@ rd_kafka_error_t *rd_kafka_abort_transaction(rd_kafka_t *rk, int timeout_ms) {
                             "more transactions than the spy holds");
                 spy.ended++;
                 spy.aborts++;
+                spy.ended_ms     = test_elapsed_ms();
+                spy.open_results = 0;
         }
         pthread_mutex_unlock(&spy.lock);
         return error;
@@ -185,6 +210,16 @@ static bool batch_started(void *opaque) {
         return cnt >= arg[1];
 }
 
+/* The spy pushed the fault that makes the group forget the member. */
+static bool lose_pushed(void *opaque) {
+        bool pushed;
+        (void)opaque;
+        pthread_mutex_lock(&spy.lock);
+        pushed = spy.lose_pushed;
+        pthread_mutex_unlock(&spy.lock);
+        return pushed;
+}
+
 /* Runs batch @p b (tasks of @p sleep_ms ms and up); with @p lose_member,
  * once it is under way (transactions committing its results, more of it
  * running), the group forgets the member. */
@@ -210,11 +245,17 @@ static void run_batch(test_cluster_t *cluster, sq_daemon_t *daemon, int b,
                 int arg[2] = {b, 20};
                 test_wait_until("the batch under way", 30000, batch_started,
                                 arg);
-                /* The next heartbeat (every 300 ms) hears it: librdkafka
-                 * revokes the assignment as lost. */
-                rd_kafka_mock_push_request_errors(
-                    cluster->mcluster, 12 /* Heartbeat */, 1,
-                    RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID);
+                /* The spy pushes the fault once the open transaction
+                 * holds results (spy_record()); the next heartbeat hears
+                 * it, and librdkafka revokes the assignment as lost. */
+                pthread_mutex_lock(&spy.lock);
+                spy.lose_cluster = cluster->mcluster;
+                pthread_mutex_unlock(&spy.lock);
+                test_wait_until("the member lost mid-transaction", 30000,
+                                lose_pushed, NULL);
+                pthread_mutex_lock(&spy.lock);
+                spy.lose_cluster = NULL;
+                pthread_mutex_unlock(&spy.lock);
         }
         test_wait_until("every task so far has a committed result", 60000,
                         batches_committed, &done);
@@ -239,6 +280,10 @@ static void scenario(bool dedup) {
         memset(spy.committed, 0, sizeof(spy.committed));
         memset(spy.results, 0, sizeof(spy.results));
         spy.ended = spy.aborts = spy.overflow = 0;
+        spy.lose_cluster                      = NULL;
+        spy.ended_ms                          = test_elapsed_ms();
+        spy.open_results                      = 0;
+        spy.lose_pushed                       = false;
         pthread_mutex_unlock(&spy.lock);
         TEST_SAY("dedup %s", dedup ? "on" : "off");
         TEST_PHASE("start an exactly_once instance");
