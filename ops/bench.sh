@@ -25,7 +25,9 @@ Commands:
              (0-5 ms, one partition) run by swarmq and by Confluent
              parallel-consumer 0.5.3.3 in the modes partition, key with 10,
              100 and 10,000 keys, unordered, at concurrency 16 and 100;
-             wall time against the work floor (tests/bench/keysweep.sh).
+             wall time against the work floor and against the same
+             sleeps by bare threads without Kafka, what the machine
+             gives (tests/bench/keysweep.sh).
              Real Kafka only.
   pipe       throughput and CPU per task: a plain librdkafka
              consume->produce pipe writing 1, 2 and 4 records per record
@@ -79,8 +81,9 @@ Options (all, keysweep, pipe):
   --publish LIST       pipe: events.publish modes swarmq runs with,
                        comma-separated from all, terminal, none (default
                        all,terminal)
-  --rounds R           pipe: repeat the whole comparison R times and report
-                       medians (default 1; 3 for figures worth keeping)
+  --rounds R           pipe, keysweep: repeat the whole comparison R times
+                       and report medians (default 1; 3 for figures worth
+                       keeping)
   --baseline-build DIR pipe: also run swarmq from this build (e.g. main
                        before a change) in the same rounds
   --sweep-count N      keysweep: records per mode (default 10000)
@@ -264,7 +267,8 @@ if [[ "$cmd" == all || "$cmd" == keysweep ]]; then
                         bash "$root/tests/bench/keysweep.sh" --bootstrap "$bootstrap" \
                                 --build "$build" --count "$sweep_count" --modes "$modes" \
                                 --concurrency "$concurrency" --commit-ms "$commit_ms" \
-                                --seed "$seed" "${peer_args[@]}" "${extra[@]}"
+                                --seed "$seed" --rounds "$rounds" "${peer_args[@]}" \
+                                "${extra[@]}"
                         echo
                 } >>"$out"
                 ran+=(keysweep)

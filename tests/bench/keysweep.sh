@@ -11,27 +11,36 @@
 #   tests/bench/keysweep.sh --bootstrap B --build DIR [--count N]
 #       [--modes partition,key10,key100,key10000,unordered]
 #       [--concurrency 16,100] [--commit-ms MS] [--seed S] [--max-ms M]
-#       [--peer on|off] [-X KEY=VALUE]...
+#       [--rounds R] [--peer on|off] [-X KEY=VALUE]...
 #
 # --bootstrap must be a real Kafka broker (the records' topic is created
 # with CreateTopics, which the mock cluster does not answer). -X passes a
 # configuration key to every swarmq-consumer run. --peer off (or no
 # java/javac/mvn: exit 77 of the harness) runs swarmq only, and says so.
-# Prints the markdown table on stdout, progress on stderr.
+# --rounds R runs every row R times, each round's rows one after the
+# other, and reports medians (a ratio: the median of its per-round
+# ratios). Prints the markdown table on stdout, progress on stderr.
 #
-# Each run reads the records in a group of its own. Wall time: swarmq, from
-# its first `received` event to the last result record's timestamp;
-# parallel-consumer, from its first call of the user function to the
-# acknowledgement of its last result. Floor: the sum of the sleeps for
-# PARTITION, sum / concurrency for UNORDERED, and for KEY the larger of
-# the longest key chain (one key's sleeps) and sum / concurrency.
+# Each run reads the records in a group of its own. Wall time, the same
+# span for both: from the start of the first task to the moment the last
+# result is on the broker. swarmq: the earliest started_at of its results
+# to the last result's broker append time (its results topic is created
+# with message.timestamp.type=LogAppendTime); parallel-consumer: from its
+# first call of the user function to the acknowledgement of its last
+# result. Neither counts start-up or the group join. Floor: the sum of the
+# sleeps for PARTITION, sum / concurrency for UNORDERED, and for KEY the
+# larger of the longest key chain (one key's sleeps) and sum / concurrency.
+# Bare threads (tests/bench/sweep_floor.c, run in each round just before
+# swarmq): the same sleeps by that many plain threads in the same
+# ordering, no Kafka; what this machine gives right now, since a sleep of
+# N ms takes longer than N ms, more so on a loaded machine.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 source "$root/ops/lib.sh"
 
 bootstrap= build= count=10000 modes=partition,key10,key100,key10000,unordered
-concurrency=16,100 commit_ms=100 seed=42 max_ms=5 peer=on
+concurrency=16,100 commit_ms=100 seed=42 max_ms=5 peer=on rounds=1
 extra=()
 die() { echo "keysweep: $*" >&2; exit 2; }
 while (($#)); do
@@ -45,8 +54,9 @@ while (($#)); do
         --seed) seed=${2:?}; shift 2 ;;
         --max-ms) max_ms=${2:?}; shift 2 ;;
         --peer) peer=${2:?}; shift 2 ;;
+        --rounds) rounds=${2:?}; shift 2 ;;
         -X) extra+=(-X "${2:?}"); shift 2 ;;
-        -h | --help) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '3,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
         esac
 done
@@ -56,6 +66,8 @@ done
 [[ "$count" =~ ^[1-9][0-9]*$ ]] || die "--count must be a positive integer, not '$count'"
 [[ "$commit_ms" =~ ^[1-9][0-9]*$ ]] || die "--commit-ms must be a positive integer"
 [[ "$peer" == on || "$peer" == off ]] || die "--peer must be on or off, not '$peer'"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer, not '$rounds'"
+[[ "$max_ms" =~ ^[0-9]+$ ]] || die "--max-ms must be a whole number of milliseconds, not '$max_ms'"
 IFS=, read -ra mode_list <<<"$modes"
 IFS=, read -ra conc_list <<<"$concurrency"
 for m in "${mode_list[@]}"; do
@@ -114,20 +126,24 @@ keys_of() { # MODE: the key count whose topic the mode reads
         esac
 }
 
-# swarmq_run MODE KEYS CONC: prints the wall seconds.
+# swarmq_run MODE KEYS CONC ROUND: prints the wall seconds.
 swarmq_run() {
         local mode=$1 keys=$2 conc=$3 ordering p t t_first t_last
         case $mode in
         key*) ordering=key ;;
         *) ordering=$mode ;;
         esac
-        p=$run_id-sq-$mode-$conc
+        p=$run_id-sq-$mode-$conc-r$4
         # Its topics exist (and have leaders) before it starts: one created by
         # the instance itself can be missed by its own subscription, which
-        # then waits for librdkafka's 5-minute metadata refresh.
-        for t in critical results events dlt retry; do
+        # then waits for librdkafka's 5-minute metadata refresh. The results
+        # topic stamps each record with its broker append time (the end of
+        # the span, whatever timestamp swarmq gives its records).
+        for t in critical events dlt retry; do
                 "$build/tests/bench/sweep_gen" -b "$bootstrap" -t "$p-$t" -n 0 >/dev/null
         done
+        "$build/tests/bench/sweep_gen" -b "$bootstrap" -t "$p-results" -n 0 \
+                -c message.timestamp.type=LogAppendTime >/dev/null
         "$build/consumer/swarmq-consumer" -b "$bootstrap" --http-port auto \
                 -i "$p" -g "$p" -l warning \
                 -X "topic.tasks=${topic_of[$keys]}" -X "topic.critical=$p-critical" \
@@ -148,16 +164,37 @@ swarmq_run() {
         kill -TERM "$consumer_pid"
         wait "$consumer_pid" || { echo "keysweep: swarmq-consumer ($p) did not stop cleanly" >&2; exit 1; }
         consumer_pid=
-        t_first=$("$build/producer/swarmq-producer" -b "$bootstrap" \
-                --topic-events "$p-events" replay --type received |
-                sed -n 's/.*"at":\([0-9]*\).*/\1/p' | sort -n | head -1)
-        t_last=$("$build/producer/swarmq-producer" -b "$bootstrap" \
-                --topic-results "$p-results" replay --results --with-coordinates |
-                sed -n 's/.*"_timestamp":\([0-9]*\).*/\1/p' | sort -n | tail -1)
-        awk -v a="$t_first" -v z="$t_last" 'BEGIN { printf "%.2f\n", (z - a) / 1000 }'
+        "$build/producer/swarmq-producer" -b "$bootstrap" \
+                --topic-results "$p-results" replay --results --with-coordinates \
+                >"$work/$p.results"
+        t_first=$(sed -n 's/.*"started_at":\([0-9]*\).*/\1/p' "$work/$p.results" |
+                sort -n | head -1)
+        t_last=$(sed -n 's/.*"_timestamp":\([0-9]*\).*/\1/p' "$work/$p.results" |
+                sort -n | tail -1)
+        rm -f "$work/$p.results"
+        [[ -n "$t_first" && -n "$t_last" ]] || {
+                echo "keysweep: swarmq $mode c=$conc: no started_at or timestamp in its results" >&2
+                exit 1
+        }
+        awk -v a="$t_first" -v z="$t_last" 'BEGIN { printf "%.3f\n", (z - a) / 1000 }'
 }
 
-# pc_run MODE KEYS CONC: prints the wall seconds.
+# bare_run MODE KEYS CONC: prints the wall seconds of the bare threads.
+bare_run() {
+        local ordering line
+        case $1 in
+        key*) ordering=key ;;
+        *) ordering=$1 ;;
+        esac
+        line=$("$build/tests/bench/sweep_floor" -o "$ordering" -c "$3" -n "$count" \
+                -K "$2" -S "$seed" -m "$max_ms") || {
+                echo "keysweep: sweep_floor failed" >&2
+                exit 1
+        }
+        sed 's/.* seconds=\([0-9.]*\).*/\1/' <<<"$line"
+}
+
+# pc_run MODE KEYS CONC ROUND: prints the wall seconds.
 pc_run() {
         local mode=$1 keys=$2 conc=$3 ordering p line
         case $mode in
@@ -165,7 +202,7 @@ pc_run() {
         partition) ordering=PARTITION ;;
         *) ordering=UNORDERED ;;
         esac
-        p=$run_id-pc-$mode-$conc
+        p=$run_id-pc-$mode-$conc-r$4
         # Its result topic exists before it starts, as swarmq's does.
         "$build/tests/bench/sweep_gen" -b "$bootstrap" -t "$p-out" -n 0 >/dev/null
         line=$(bash "$here/parallel-consumer/run.sh" --bootstrap "$bootstrap" \
@@ -177,7 +214,7 @@ pc_run() {
                 exit 1
         }
         awk -v s="$(sed 's/.* seconds=\([0-9.]*\).*/\1/' <<<"$line")" \
-                'BEGIN { printf "%.2f\n", s }'
+                'BEGIN { printf "%.3f\n", s }'
 }
 
 floor_of() { # MODE KEYS CONC: prints the floor in seconds
@@ -185,34 +222,84 @@ floor_of() { # MODE KEYS CONC: prints the floor in seconds
                 f = s / c
                 if (m == "partition") f = s
                 else if (m ~ /^key/ && l > f) f = l
-                printf "%.2f\n", f / 1000 }'
+                printf "%.3f\n", f / 1000 }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+# median of the numbers given (the lower middle one for an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# med MAP ROW: the median over the rounds of MAP[ROW:round].
+med() {
+        local -n map=$1
+        local vals=() r
+        for ((r = 1; r <= rounds; r++)); do vals+=("${map[$2:$r]}"); done
+        median "${vals[@]}"
+}
+# medratio A B ROW: the median over the rounds of A[ROW:r] / B[ROW:r].
+medratio() {
+        local -n a=$1 b=$2
+        local vals=() r
+        for ((r = 1; r <= rounds; r++)); do vals+=("$(ratio "${a[$3:$r]}" "${b[$3:$r]}")"); done
+        median "${vals[@]}"
+}
+sec() { awk -v s="$1" 'BEGIN { printf "%.2f", s }'; }
 
-echo "keysweep: $count records per mode, sleep 0..$max_ms ms, seed $seed, commit interval $commit_ms ms, modes $modes, concurrency $concurrency, parallel-consumer $peer" >&2
-rows=()
+echo "keysweep: $count records per mode, sleep 0..$max_ms ms, seed $seed, commit interval $commit_ms ms, modes $modes, concurrency $concurrency, $rounds round(s), parallel-consumer $peer" >&2
+# Figures per round, keyed "mode/conc:round".
+declare -A sq_s pc_s bare_s floor_s
+for mode in "${mode_list[@]}"; do
+        gen "$(keys_of "$mode")"
+done
+for ((r = 1; r <= rounds; r++)); do
+        for mode in "${mode_list[@]}"; do
+                keys=$(keys_of "$mode")
+                for conc in "${conc_list[@]}"; do
+                        row=$mode/$conc
+                        floor_s[$row:$r]=$(floor_of "$mode" "$keys" "$conc")
+                        bare_s[$row:$r]=$(bare_run "$mode" "$keys" "$conc")
+                        sq_s[$row:$r]=$(swarmq_run "$mode" "$keys" "$conc" "$r")
+                        msg="keysweep: round $r: $mode c=$conc floor ${floor_s[$row:$r]}s bare threads ${bare_s[$row:$r]}s swarmq ${sq_s[$row:$r]}s"
+                        if [[ "$peer" == on ]]; then
+                                pc_s[$row:$r]=$(pc_run "$mode" "$keys" "$conc" "$r")
+                                msg+=" parallel-consumer ${pc_s[$row:$r]}s"
+                        fi
+                        echo "$msg" >&2
+                done
+        done
+done
+
+rows=() per_round=()
 for mode in "${mode_list[@]}"; do
         keys=$(keys_of "$mode")
-        gen "$keys"
         for conc in "${conc_list[@]}"; do
-                floor=$(floor_of "$mode" "$keys" "$conc")
-                sq=$(swarmq_run "$mode" "$keys" "$conc")
-                echo "keysweep: $mode c=$conc floor ${floor}s swarmq ${sq}s" >&2
+                row=$mode/$conc
+                floor=${floor_s[$row:1]}
                 if [[ "$peer" == on ]]; then
-                        pc=$(pc_run "$mode" "$keys" "$conc")
-                        echo "keysweep: $mode c=$conc parallel-consumer ${pc}s" >&2
-                        pc_cols="$pc | $(ratio "$pc" "$floor") | $(ratio "$sq" "$pc")"
+                        pc_cols="$(sec "$(med pc_s "$row")") | $(medratio pc_s floor_s "$row") | $(medratio sq_s pc_s "$row")"
                 else
                         pc_cols="skipped | — | —"
                 fi
                 label=$mode
                 [[ "$mode" == key* ]] && label="key, $keys keys (${distinct_of[$keys]} distinct)"
-                rows+=("| $label | $conc | $floor | $sq | $(ratio "$sq" "$floor") | $pc_cols |")
+                rows+=("| $label | $conc | $(sec "$floor") | $(sec "$(med bare_s "$row")") | $(sec "$(med sq_s "$row")") | $(medratio sq_s floor_s "$row") | $(medratio sq_s bare_s "$row") | $pc_cols |")
+                line="- $label, c=$conc (bare threads / swarmq"
+                [[ "$peer" == on ]] && line+=" / parallel-consumer"
+                line+=", s):"
+                for ((r = 1; r <= rounds; r++)); do
+                        line+=" $(sec "${bare_s[$row:$r]}")/$(sec "${sq_s[$row:$r]}")"
+                        [[ "$peer" == on ]] && line+="/$(sec "${pc_s[$row:$r]}")"
+                done
+                per_round+=("$line")
         done
 done
 
-echo "| mode | concurrency | floor s | swarmq s | swarmq ÷ floor | parallel-consumer s | parallel-consumer ÷ floor | swarmq ÷ parallel-consumer |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| mode | concurrency | floor s | bare threads s | swarmq s | swarmq ÷ floor | swarmq ÷ bare threads | parallel-consumer s | parallel-consumer ÷ floor | swarmq ÷ parallel-consumer |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
-echo "Records: $count JSON \`sleep\` tasks on one partition, sleep uniform 0–$max_ms ms (seed $seed, sum of sleeps ${sum_of[$(keys_of "${mode_list[0]}")]} ms); commit interval $commit_ms ms for both."
+echo "Records: $count JSON \`sleep\` tasks on one partition, sleep uniform 0–$max_ms ms (seed $seed, sum of sleeps ${sum_of[$(keys_of "${mode_list[0]}")]} ms); commit interval $commit_ms ms for both. Bare threads: the same sleeps by as many plain threads in the same ordering, no Kafka (tests/bench/sweep_floor). Wall time from the first task's start to the last result on the broker."
+if ((rounds > 1)); then
+        echo
+        echo "Medians of $rounds rounds (each ratio taken within its round). Per round:"
+        echo
+        printf '%s\n' "${per_round[@]}"
+fi

@@ -6,9 +6,9 @@
 #
 #   tests/bench/plot.sh RESULTS.md PREFIX
 #
-# writes PREFIX-keysweep.png (wall time ÷ floor per mode, swarmq and
-# parallel-consumer, log scale, the 1.2× goal drawn) when RESULTS.md has a
-# key sweep table, and PREFIX-pipe.png (records in/s and CPU-seconds per
+# writes PREFIX-keysweep.png (wall time ÷ floor per mode, the bare
+# threads, swarmq and parallel-consumer, log scale, the 1.2× goal drawn)
+# when RESULTS.md has a key sweep table, and PREFIX-pipe.png (records in/s and CPU-seconds per
 # 100,000, raw pipe vs swarmq) when it has a pipe table; prints the name of
 # each PNG written. Exit 77 when gnuplot is missing.
 set -euo pipefail
@@ -21,13 +21,15 @@ command -v gnuplot >/dev/null || {
 work=$(mktemp -d /tmp/swarmq-plot.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-# Key sweep rows: | mode | conc | floor | sq | sq/floor | pc | pc/floor | ... |
-awk -F'|' '$3 ~ /^ [0-9]+ $/ && NF >= 10 {
+# Key sweep rows: | mode | conc | floor | bare | sq | sq/floor | sq/bare | pc |
+# pc/floor | sq/pc |
+awk -F'|' '$3 ~ /^ [0-9]+ $/ && NF >= 12 {
         m = $2; gsub(/^ +| +$/, "", m); sub(/ \(.*/, "", m); sub(/, /, " ", m)
         c = $3; gsub(/ /, "", c)
-        pc = $8; gsub(/ /, "", pc); if (pc !~ /^[0-9.]+$/) pc = "NaN"
-        sq = $6; gsub(/ /, "", sq)
-        printf "\"%s c%s\" %s %s\n", m, c, sq, pc }' "$results" >"$work/sweep.dat"
+        pc = $10; gsub(/ /, "", pc); if (pc !~ /^[0-9.]+$/) pc = "NaN"
+        sq = $7; gsub(/ /, "", sq)
+        bare = ($4 + 0 > 0) ? sprintf("%.2f", $5 / $4) : "NaN"
+        printf "\"%s c%s\" %s %s %s\n", m, c, sq, pc, bare }' "$results" >"$work/sweep.dat"
 if [[ -s "$work/sweep.dat" ]]; then
         gnuplot <<EOF
 set terminal pngcairo size 1000,480 font ",10"
@@ -42,7 +44,8 @@ set ylabel "× floor"
 set xtics rotate by -30 scale 0
 set grid ytics
 set key top left
-plot "$work/sweep.dat" using 2:xtic(1) title "swarmq", \
+plot "$work/sweep.dat" using 4:xtic(1) title "bare threads, no Kafka (the machine)", \
+     "" using 2 title "swarmq", \
      "" using 3 title "parallel-consumer 0.5.3.3", \
      1.2 with lines dashtype 2 lc rgb "black" title "1.2× goal"
 EOF

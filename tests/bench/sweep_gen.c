@@ -25,9 +25,8 @@
  * sum_ms / concurrency is larger).
  *
  * DESIGN
- *   Two xorshift64* streams from one seed: one draws the sleeps, the other
- *   the keys, so every key count gets the same sleep sequence (the same
- *   sum) for a given seed and count. Single thread; exits non-zero with a
+ *   The records are drawn by sweep_records.h, shared with sweep_floor (the
+ *   same sleeps without Kafka). Single thread; exits non-zero with a
  *   sentence on any failure.
  */
 #include <librdkafka/rdkafka.h>
@@ -37,6 +36,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "sweep_records.h"
 
 static int64_t failed;
 
@@ -48,15 +48,6 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque) {
                         rd_kafka_err2str(rkm->err));
                 failed++;
         }
-}
-
-static uint64_t next_rand(uint64_t *state) {
-        uint64_t x = *state;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        *state = x;
-        return x * 2685821657736338717ULL;
 }
 
 /* Waits until the broker's metadata shows TOPIC with a leader: a consumer
@@ -157,7 +148,7 @@ int main(int argc, char **argv) {
                 i;
         int64_t sum_ms = 0, longest = 0, distinct = 0, *chain;
         unsigned char *seen;
-        uint64_t sleep_rng, key_rng;
+        sweep_records_t records;
         rd_kafka_conf_t *conf;
         rd_kafka_t *rk;
         FILE *ids = NULL;
@@ -232,18 +223,16 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
-        chain     = sq_calloc((size_t)keys, sizeof(*chain));
-        seen      = sq_calloc((size_t)keys, 1);
-        sleep_rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL | 1;
-        key_rng   = (uint64_t)seed * 0xD1B54A32D192ED03ULL | 1;
+        chain = sq_calloc((size_t)keys, sizeof(*chain));
+        seen  = sq_calloc((size_t)keys, 1);
+        sweep_records_init(&records, seed, keys, max_ms);
         for (i = 0; i < count; i++) {
-                int64_t ms =
-                    (int64_t)(next_rand(&sleep_rng) % (uint64_t)(max_ms + 1));
-                int64_t k = (int64_t)(next_rand(&key_rng) % (uint64_t)keys);
+                int64_t ms, k;
                 char key[32], value[128];
                 int key_len, value_len;
                 rd_kafka_resp_err_t err;
 
+                sweep_records_next(&records, &ms, &k);
                 key_len   = snprintf(key, sizeof(key), "k%lld", (long long)k);
                 value_len = snprintf(value, sizeof(value),
                                      "{\"id\":\"s-%06lld\",\"type\":\"sleep\","
