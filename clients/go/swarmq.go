@@ -81,7 +81,7 @@ type Source struct {
 	Offset    int64  `json:"offset"`
 }
 
-// Result is the outcome of one task (result-v2.avsc).
+// Result is the outcome of one task (result-v3.avsc).
 type Result struct {
 	TaskID     string
 	Status     Status
@@ -94,9 +94,14 @@ type Result struct {
 	CreatedAt  time.Time
 	StartedAt  time.Time // zero when it never started
 	FinishedAt time.Time
+	// WorkflowID is the task's workflow (docs/workflows.md), and
+	// ParentID the step before it there (a chain's); nil outside a
+	// workflow. A workflow's own result has WorkflowID = TaskID.
+	WorkflowID *string
+	ParentID   *string
 }
 
-// Event is one lifecycle event (event.avsc); TaskID is nil for instance
+// Event is one lifecycle event (event-v2.avsc); TaskID is nil for instance
 // events.
 type Event struct {
 	EventID  string
@@ -106,6 +111,9 @@ type Event struct {
 	Instance string
 	Agent    *string
 	Detail   *string
+	// WorkflowID and ParentID are the task's, as in Result.
+	WorkflowID *string
+	ParentID   *string
 }
 
 // Topics are the topic names; they must be the consumer's (topic.* keys).

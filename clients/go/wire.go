@@ -3,7 +3,7 @@
 // The wire contract (docs/wire.md): framing, schema ids and JSON output.
 //
 // DESIGN: schema ids come from swarmq's embedded catalog (task 1 or 5,
-// result 2 or 6, event 3) unless a Schema Registry is configured; then the
+// result 2, 6 or 8, event 3 or 9) unless a Schema Registry is configured; then the
 // Task schema is registered under "<topic>-value" (Confluent's
 // TopicNameStrategy, as swarmq does) and results and events are decoded
 // with the writer schema fetched by the id in their framing (cached: an
@@ -41,8 +41,8 @@ const (
 	catalogEvent    = 3
 	catalogTaskV2   = 5
 	catalogResultV2 = 6
-	// A workflow's tasks' results and events (docs/workflows.md): their
-	// workflow_id and parent_id are not read.
+	// A workflow's tasks' results and events (docs/workflows.md), with
+	// their workflow_id and parent_id.
 	catalogResultV3 = 8
 	catalogEventV2  = 9
 )
@@ -385,7 +385,10 @@ func (c *codec) decodeResult(value []byte) (*Result, error) {
 			Offset:    num(src["offset"])},
 		CreatedAt:  msTime(num(m["created_at"])),
 		StartedAt:  startedAt(num(m["started_at"])),
-		FinishedAt: msTime(num(m["finished_at"]))}, nil
+		FinishedAt: msTime(num(m["finished_at"])),
+		// Absent from a writer schema before result-v3.avsc: nil.
+		WorkflowID: optStr(m["workflow_id"]),
+		ParentID:   optStr(m["parent_id"])}, nil
 }
 
 func startedAt(ms int64) time.Time {
@@ -408,6 +411,8 @@ func decodeResultJSON(value []byte) (*Result, error) {
 		CreatedAtMs  int64   `json:"created_at_ms"`
 		StartedAtMs  int64   `json:"started_at_ms"`
 		FinishedAtMs int64   `json:"finished_at_ms"`
+		WorkflowID   *string `json:"workflow_id"`
+		ParentID     *string `json:"parent_id"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(value))
 	if err := dec.Decode(&j); err != nil {
@@ -421,26 +426,30 @@ func decodeResultJSON(value []byte) (*Result, error) {
 		Error: j.Error, Agent: j.Agent, Instance: j.Instance,
 		Attempts: j.Attempts, Source: j.Source,
 		CreatedAt: msTime(j.CreatedAtMs), StartedAt: startedAt(j.StartedAtMs),
-		FinishedAt: msTime(j.FinishedAtMs)}, nil
+		FinishedAt: msTime(j.FinishedAtMs), WorkflowID: j.WorkflowID,
+		ParentID: j.ParentID}, nil
 }
 
 func (c *codec) decodeEvent(value []byte) (*Event, error) {
 	if len(value) > 0 && value[0] == '{' {
 		var j struct {
-			EventID  string  `json:"event_id"`
-			TaskID   *string `json:"task_id"`
-			Type     string  `json:"type"`
-			AtMs     int64   `json:"at_ms"`
-			Instance string  `json:"instance"`
-			Agent    *string `json:"agent"`
-			Detail   *string `json:"detail"`
+			EventID    string  `json:"event_id"`
+			TaskID     *string `json:"task_id"`
+			Type       string  `json:"type"`
+			AtMs       int64   `json:"at_ms"`
+			Instance   string  `json:"instance"`
+			Agent      *string `json:"agent"`
+			Detail     *string `json:"detail"`
+			WorkflowID *string `json:"workflow_id"`
+			ParentID   *string `json:"parent_id"`
 		}
 		if err := json.Unmarshal(value, &j); err != nil {
 			return nil, fmt.Errorf("JSON event does not read: %w", err)
 		}
 		return &Event{EventID: j.EventID, TaskID: j.TaskID, Type: j.Type,
 			At: msTime(j.AtMs), Instance: j.Instance, Agent: j.Agent,
-			Detail: j.Detail}, nil
+			Detail: j.Detail, WorkflowID: j.WorkflowID,
+			ParentID: j.ParentID}, nil
 	}
 	m, err := c.decodeAvro(value, "event", catalogEvent, catalogEventV2)
 	if err != nil {
@@ -449,7 +458,8 @@ func (c *codec) decodeEvent(value []byte) (*Event, error) {
 	return &Event{EventID: str(m["event_id"]), TaskID: optStr(m["task_id"]),
 		Type: str(m["type"]), At: msTime(num(m["at"])),
 		Instance: str(m["instance"]), Agent: optStr(m["agent"]),
-		Detail: optStr(m["detail"])}, nil
+		Detail: optStr(m["detail"]), WorkflowID: optStr(m["workflow_id"]),
+		ParentID: optStr(m["parent_id"])}, nil
 }
 
 type avroSchema = avro.Schema

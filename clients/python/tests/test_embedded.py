@@ -176,8 +176,64 @@ def test_workflow_results_and_events_read(sq_wf: Swarmq,
         first = next(iter(client.results(task_id="py-chain.0")))
         assert first.status is Status.SUCCEEDED
         assert first.output == b"step one"
-        types = [e.type for e in client.events(task_id="py-chain.1")]
-        assert types[-1] == "succeeded"
+        # The workflow fields: a step's workflow and the step before it.
+        assert (first.workflow_id, first.parent_id) == ("py-chain", None)
+        second = next(iter(client.results(task_id="py-chain.1")))
+        assert (second.workflow_id, second.parent_id) == \
+            ("py-chain", "py-chain.0")
+        assert (whole.workflow_id, whole.parent_id) == ("py-chain", None)
+        events = list(client.events(task_id="py-chain.1"))
+        assert events[-1].type == "succeeded"
+        assert {(e.workflow_id, e.parent_id) for e in events} == \
+            {("py-chain", "py-chain.0")}
+        # ...and they survive the JSON form.
+        assert swarmq.Result.from_dict(second.to_dict()) == second
+        assert swarmq.Event.from_dict(events[-1].to_dict()) == events[-1]
+        # A task outside a workflow has none.
+        plain = client.run(type="echo", payload=b"alone", timeout=60)
+        assert (plain.workflow_id, plain.parent_id) == (None, None)
+        assert "workflow_id" not in plain.to_dict()
+        assert {(e.workflow_id, e.parent_id)
+                for e in client.events(task_id=plain.task_id)} == \
+            {(None, None)}
+
+
+def test_workflow_fields_of_each_schema_id() -> None:
+    """Without a broker: a result and an event framed with each catalog
+    id (written here with fastavro from the repository's schemas) read
+    with their workflow fields, None where the schema has none."""
+    import io
+    import struct
+
+    import fastavro
+
+    def framed(name: str, schema_id: int, rec: dict) -> bytes:
+        schema = fastavro.parse_schema(json.loads(
+            (SRC / "schemas" / name).read_text()))
+        buf = io.BytesIO()
+        buf.write(struct.pack(">bI", 0, schema_id))
+        fastavro.schemaless_writer(buf, schema, rec)
+        return buf.getvalue()
+
+    res = {"task_id": "wf-1.1", "status": "SUCCEEDED", "output": b"o",
+           "error": None, "agent": "echo", "instance": "c1", "attempts": 1,
+           "source": {"topic": "swarmq-tasks", "partition": 0, "offset": 3},
+           "created_at": 1, "started_at": 2, "finished_at": 3}
+    ev = {"event_id": "e1", "task_id": "wf-1.1", "type": "succeeded",
+          "at": 3, "instance": "c1", "agent": None, "detail": None}
+    codec = swarmq.Codec()
+    wf = {"workflow_id": "wf-1", "parent_id": "wf-1.0"}
+    r = codec.decode_result(framed("result-v3.avsc", 8, {**res, **wf}))
+    assert (r.workflow_id, r.parent_id, r.output) == ("wf-1", "wf-1.0", b"o")
+    e = codec.decode_event(framed("event-v2.avsc", 9, {**ev, **wf}))
+    assert (e.workflow_id, e.parent_id, e.type) == \
+        ("wf-1", "wf-1.0", "succeeded")
+    for name, schema_id in (("result.avsc", 2), ("result-v2.avsc", 6)):
+        r = codec.decode_result(framed(name, schema_id, res))
+        assert (r.task_id, r.workflow_id, r.parent_id) == \
+            ("wf-1.1", None, None), name
+    e = codec.decode_event(framed("event.avsc", 3, ev))
+    assert (e.task_id, e.workflow_id, e.parent_id) == ("wf-1.1", None, None)
 
 
 def test_shipped_schemas_are_the_repositorys() -> None:

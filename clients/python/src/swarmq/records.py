@@ -155,6 +155,16 @@ class Task:
         }
 
 
+def _with_workflow(rec: Any, obj: Dict[str, Any]) -> Dict[str, Any]:
+    """``obj`` with the workflow fields of ``rec`` where set (swarmq's
+    JSON output leaves them out outside a workflow)."""
+    if rec.workflow_id is not None:
+        obj["workflow_id"] = rec.workflow_id
+    if rec.parent_id is not None:
+        obj["parent_id"] = rec.parent_id
+    return obj
+
+
 @dataclass(frozen=True)
 class Coordinates:
     """Where a record read from Kafka was: for replay by offset."""
@@ -176,7 +186,11 @@ class Source:
 
 @dataclass(frozen=True)
 class Result:
-    """The outcome of one task (result-v2.avsc), one per task id."""
+    """The outcome of one task (result-v3.avsc), one per task id.
+
+    ``workflow_id`` and ``parent_id`` are the task's workflow and the step
+    it follows there (docs/workflows.md); None outside a workflow, and for
+    a workflow's own result ``workflow_id`` is its ``task_id``."""
 
     task_id: str
     status: Status
@@ -189,6 +203,8 @@ class Result:
     created_at_ms: int
     started_at_ms: int
     finished_at_ms: int
+    workflow_id: Optional[str] = None
+    parent_id: Optional[str] = None
     #: Where this result record was read (None when built by hand).
     record: Optional[Coordinates] = field(default=None, compare=False)
 
@@ -212,8 +228,9 @@ class Result:
         return ms_to_datetime(self.finished_at_ms)
 
     def to_dict(self) -> Dict[str, Any]:
-        """The JSON form swarmq writes with ``output.format=json``."""
-        return {
+        """The JSON form swarmq writes with ``output.format=json`` (the
+        workflow fields only when set, as swarmq writes them)."""
+        return _with_workflow(self, {
             "task_id": self.task_id, "status": self.status.value,
             "output_base64": base64.b64encode(self.output).decode("ascii"),
             "error": self.error, "agent": self.agent,
@@ -224,12 +241,12 @@ class Result:
             "created_at_ms": self.created_at_ms,
             "started_at_ms": self.started_at_ms,
             "finished_at_ms": self.finished_at_ms,
-        }
+        })
 
     @classmethod
     def from_avro(cls, rec: Mapping[str, Any],
                   record: Optional[Coordinates] = None) -> "Result":
-        """From a record decoded with result-v2.avsc (times as longs)."""
+        """From a record decoded with result-v3.avsc (times as longs)."""
         src = rec["source"]
         return cls(task_id=rec["task_id"], status=Status(rec["status"]),
                    output=bytes(rec["output"]), error=rec["error"],
@@ -239,7 +256,9 @@ class Result:
                                  src["offset"]),
                    created_at_ms=rec["created_at"],
                    started_at_ms=rec["started_at"],
-                   finished_at_ms=rec["finished_at"], record=record)
+                   finished_at_ms=rec["finished_at"],
+                   workflow_id=rec.get("workflow_id"),
+                   parent_id=rec.get("parent_id"), record=record)
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any],
@@ -255,13 +274,17 @@ class Result:
                                  src["offset"]),
                    created_at_ms=obj["created_at_ms"],
                    started_at_ms=obj["started_at_ms"],
-                   finished_at_ms=obj["finished_at_ms"], record=record)
+                   finished_at_ms=obj["finished_at_ms"],
+                   workflow_id=obj.get("workflow_id"),
+                   parent_id=obj.get("parent_id"), record=record)
 
 
 @dataclass(frozen=True)
 class Event:
-    """One lifecycle event (event.avsc); ``task_id`` is None for instance
-    events. The types are listed in docs/wire.md ("Event types")."""
+    """One lifecycle event (event-v2.avsc); ``task_id`` is None for
+    instance events. The types are listed in docs/wire.md ("Event
+    types"); ``workflow_id`` and ``parent_id`` are the task's, as in
+    Result."""
 
     event_id: str
     task_id: Optional[str]
@@ -270,6 +293,8 @@ class Event:
     instance: str
     agent: Optional[str]
     detail: Optional[str]
+    workflow_id: Optional[str] = None
+    parent_id: Optional[str] = None
     record: Optional[Coordinates] = field(default=None, compare=False)
 
     @property
@@ -278,10 +303,11 @@ class Event:
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON form swarmq writes with ``output.format=json``."""
-        return {"event_id": self.event_id, "task_id": self.task_id,
-                "type": self.type, "at_ms": self.at_ms,
-                "instance": self.instance, "agent": self.agent,
-                "detail": self.detail}
+        return _with_workflow(self, {
+            "event_id": self.event_id, "task_id": self.task_id,
+            "type": self.type, "at_ms": self.at_ms,
+            "instance": self.instance, "agent": self.agent,
+            "detail": self.detail})
 
     @classmethod
     def from_avro(cls, rec: Mapping[str, Any],
@@ -289,7 +315,8 @@ class Event:
         return cls(event_id=rec["event_id"], task_id=rec["task_id"],
                    type=rec["type"], at_ms=rec["at"],
                    instance=rec["instance"], agent=rec["agent"],
-                   detail=rec["detail"], record=record)
+                   detail=rec["detail"], workflow_id=rec.get("workflow_id"),
+                   parent_id=rec.get("parent_id"), record=record)
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any],
@@ -297,4 +324,5 @@ class Event:
         return cls(event_id=obj["event_id"], task_id=obj["task_id"],
                    type=obj["type"], at_ms=obj["at_ms"],
                    instance=obj["instance"], agent=obj["agent"],
-                   detail=obj["detail"], record=record)
+                   detail=obj["detail"], workflow_id=obj.get("workflow_id"),
+                   parent_id=obj.get("parent_id"), record=record)

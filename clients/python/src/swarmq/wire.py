@@ -2,9 +2,9 @@
 """Encoding tasks and decoding results and events, as docs/wire.md says.
 
 DESIGN: a ``Codec`` knows where schema ids come from. Without a registry
-they are swarmq's embedded catalog (task 1 or 5, result 2 or 6, event 3);
-with one (``schema_registry_url``) the task schema is registered under
-``<topic>-value`` (Confluent's TopicNameStrategy, as swarmq does) and
+they are swarmq's embedded catalog (task 1 or 5, result 2, 6 or 8, event 3
+or 9); with one (``schema_registry_url``) the task schema is registered
+under ``<topic>-value`` (Confluent's TopicNameStrategy, as swarmq does) and
 results and events are decoded by fetching their writer schema by id
 (cached: an id's schema never changes) and resolving it against this
 package's copy of the current schema, so a newer swarmq's records still
@@ -143,18 +143,19 @@ class Codec:
         self.registry = registry
         self._task_v1 = _load("task.avsc")
         self._task_v2 = _load("task-v2.avsc")
-        self._result = _load("result-v2.avsc")
-        self._event = _load("event.avsc")
-        # Catalog id -> (parsed writer schema, reader schema).
+        # The readers are the current schemas: a workflow's tasks'
+        # results and events (ids 8 and 9) give their workflow_id and
+        # parent_id; older records read them as null (their default).
+        self._result = _load("result-v3.avsc")
+        self._event = _load("event-v2.avsc")
+        # Catalog id -> parsed writer schema.
         self._catalog = {
-            1: (self._task_v1[1], None),
-            2: (_load("result.avsc")[1], self._result[1]),
-            3: (self._event[1], self._event[1]),
-            6: (self._result[1], self._result[1]),
-            # A workflow's tasks' results and events (their workflow_id
-            # and parent_id are skipped: the readers are the older ones).
-            8: (_load("result-v3.avsc")[1], self._result[1]),
-            9: (_load("event-v2.avsc")[1], self._event[1]),
+            1: self._task_v1[1],
+            2: _load("result.avsc")[1],
+            3: _load("event.avsc")[1],
+            6: _load("result-v2.avsc")[1],
+            8: self._result[1],
+            9: self._event[1],
         }
         self._task_ids: Dict[str, int] = {}
         self._writers: Dict[int, Any] = {}
@@ -224,7 +225,7 @@ class Codec:
                     f"schema id {schema_id} is not a catalog {kind} id "
                     f"({', '.join(map(str, want))}); was it written with a "
                     f"schema registry (schema_registry_url)?")
-            writer = self._catalog[schema_id][0]
+            writer = self._catalog[schema_id]
         buf = io.BytesIO(value[5:])
         try:
             rec = fastavro.schemaless_reader(buf, writer, reader)

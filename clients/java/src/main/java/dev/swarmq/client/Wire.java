@@ -31,8 +31,8 @@ import org.apache.avro.io.EncoderFactory;
 /**
  * The wire contract (docs/wire.md): framing, schema ids and JSON output.
  *
- * <p>DESIGN: ids come from swarmq's embedded catalog (task 1 or 5, result 2
- * or 6, event 3) unless a Schema Registry URL is given; then the Task
+ * <p>DESIGN: ids come from swarmq's embedded catalog (task 1 or 5, result 2,
+ * 6 or 8, event 3 or 9) unless a Schema Registry URL is given; then the Task
  * schema is registered under {@code <topic>-value} (Confluent's
  * TopicNameStrategy, as swarmq does) and results and events are read with
  * the writer schema fetched by the id in their framing (cached: an id's
@@ -55,8 +55,9 @@ final class Wire {
     private final Schema resultV1 = load("result.avsc");
     private final Schema resultV2 = load("result-v2.avsc");
     private final Schema event = load("event.avsc");
-    // A workflow's tasks' results and events (catalog ids 8 and 9): read
-    // with the older readers, their workflow_id and parent_id skipped.
+    // The readers: the current schemas, so a workflow's tasks' results and
+    // events (catalog ids 8 and 9) give their workflow_id and parent_id,
+    // and older records read them as null (their default).
     private final Schema resultV3 = load("result-v3.avsc");
     private final Schema eventV2 = load("event-v2.avsc");
     private final Map<Integer, Schema> writers = new ConcurrentHashMap<>();
@@ -231,12 +232,13 @@ final class Wire {
                         j.get("attempts").asInt(), new Result.Source(s.get("topic").asText(),
                                 s.get("partition").asInt(), s.get("offset").asLong()),
                         j.get("created_at_ms").asLong(), j.get("started_at_ms").asLong(),
-                        j.get("finished_at_ms").asLong());
+                        j.get("finished_at_ms").asLong(), str(j.get("workflow_id")),
+                        str(j.get("parent_id")));
             } catch (IOException | RuntimeException e) {
                 throw new SwarmqException("JSON result does not read: " + e, e);
             }
         }
-        GenericRecord r = decodeAvro(value, "result", resultV2, 2, 6, 8);
+        GenericRecord r = decodeAvro(value, "result", resultV3, 2, 6, 8);
         GenericRecord s = (GenericRecord) r.get("source");
         ByteBuffer out = (ByteBuffer) r.get("output");
         byte[] bytes = new byte[out.remaining()];
@@ -245,7 +247,8 @@ final class Wire {
                 bytes, str(r.get("error")), str(r.get("agent")), str(r.get("instance")),
                 (Integer) r.get("attempts"), new Result.Source(str(s.get("topic")),
                         (Integer) s.get("partition"), (Long) s.get("offset")),
-                (Long) r.get("created_at"), (Long) r.get("started_at"), (Long) r.get("finished_at"));
+                (Long) r.get("created_at"), (Long) r.get("started_at"), (Long) r.get("finished_at"),
+                str(r.get("workflow_id")), str(r.get("parent_id")));
     }
 
     Event decodeEvent(byte[] value) {
@@ -254,13 +257,15 @@ final class Wire {
                 JsonNode j = JSON.readTree(value);
                 return new Event(j.get("event_id").asText(), str(j.get("task_id")),
                         j.get("type").asText(), j.get("at_ms").asLong(), j.get("instance").asText(),
-                        str(j.get("agent")), str(j.get("detail")));
+                        str(j.get("agent")), str(j.get("detail")), str(j.get("workflow_id")),
+                        str(j.get("parent_id")));
             } catch (IOException | RuntimeException e) {
                 throw new SwarmqException("JSON event does not read: " + e, e);
             }
         }
-        GenericRecord e = decodeAvro(value, "event", event, 3, 9);
+        GenericRecord e = decodeAvro(value, "event", eventV2, 3, 9);
         return new Event(str(e.get("event_id")), str(e.get("task_id")), str(e.get("type")),
-                (Long) e.get("at"), str(e.get("instance")), str(e.get("agent")), str(e.get("detail")));
+                (Long) e.get("at"), str(e.get("instance")), str(e.get("agent")), str(e.get("detail")),
+                str(e.get("workflow_id")), str(e.get("parent_id")));
     }
 }
