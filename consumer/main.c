@@ -27,11 +27,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "allocator.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
 
 extern char **environ;
+
+#ifdef SQ_JEMALLOC
+/* alloc_jemalloc.c: the process runs on jemalloc (linked in). */
+void sq_alloc_jemalloc_use(void);
+#endif
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE   2
@@ -223,6 +229,9 @@ int main(int argc, char **argv) {
         char errstr[1024];
         char http_bind[256];
 
+#ifdef SQ_JEMALLOC
+        sq_alloc_jemalloc_use();
+#endif
         while ((opt = getopt_long(argc, argv, "c:b:X:g:i:p:l:Vh", long_options,
                                   NULL)) != -1) {
                 switch (opt) {

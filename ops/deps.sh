@@ -27,7 +27,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev
             libmicrohttpd-dev libjansson-dev libssl-dev libcmocka-dev
-            libcurl4-openssl-dev)
+            libcurl4-openssl-dev libjemalloc-dev)
 test_pkgs=(kcat valgrind prometheus python3 python3-venv curl clang-format
            chromium chromium-driver clang libclang-rt-14-dev systemd
            redis-server python3-celery python3-redis ruby-sidekiq)

@@ -43,13 +43,13 @@
  */
 #include "event_types.h"
 #include "admission_int.h"
+#include "allocator.h"
 #include "daemon_int.h"
 #include "delay.h"
 #include "kafka_conf.h"
 #include "log.h"
 #include "poll_int.h"
 
-#include <malloc.h>
 #include <string.h>
 
 /* How long the consumer queue is held at a lane's high mark before the
@@ -551,8 +551,9 @@ void sq_admission_check_map_budget(sq_daemon_t *daemon) {
  * tasks and waiting would not free it, so intake goes on in bursts.
  * Checked at most every MEM_CHECK_US (a read of /proc/self/statm), and on
  * every wake-up while paused with an empty window. While paused, freed
- * task memory is handed back to the system (malloc_trim, which walks the
- * heaps: at most every MEM_PAUSED_CHECK_US) so RSS can fall. */
+ * task memory is handed back to the system (sq_allocator_release():
+ * glibc's malloc_trim, which walks the heaps, or jemalloc's purge; at most
+ * every MEM_PAUSED_CHECK_US) so RSS can fall. */
 #define MEM_CHECK_US        10000
 #define MEM_PAUSED_CHECK_US 100000
 
@@ -583,7 +584,7 @@ static void check_memory(sq_daemon_t *daemon) {
         } else if (daemon->admission.mem_paused) {
                 daemon->admission.mem_next_check_us = now + MEM_PAUSED_CHECK_US;
                 if (rss >= resume_at) {
-                        malloc_trim(0);
+                        sq_allocator_release();
                         if (sq_metrics_read_rss(&rss) != SQ_OK)
                                 return;
                 }

@@ -61,6 +61,7 @@
  *   threads first (HTTP, executors and the I/O loop, the lag refresher,
  *   then the Kafka clients) so nothing it frees is still read.
  */
+#include "allocator.h"
 #include "admission_int.h"
 #include "commit_int.h"
 #include "daemon_int.h"
@@ -231,10 +232,10 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
         sq_agents_release_ref(agents);
         SQ_LOG(SQ_LOG_NOTICE, "START",
                "instance=%s group=%s bootstrap.servers=%s executors=%d "
-               "agents=%d http=%d",
+               "agents=%d http=%d allocator=%s",
                daemon->conf->instance_id, daemon->conf->group_id,
                daemon->bootstrap, daemon->conf->executor_threads, agents_cnt,
-               sq_daemon_http_port(daemon));
+               sq_daemon_http_port(daemon), sq_allocator_name());
         return SQ_OK;
 }
 

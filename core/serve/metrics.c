@@ -31,11 +31,12 @@
  *   Process collectors read /proc/self at scrape time (no state, no
  *   thread): the standard process_* names of the Prometheus client
  *   libraries, so dashboards and alerts written for any exporter work, and
- *   glibc's mallinfo2() as swarmq_malloc_*: RSS far above the allocator's
- *   in-use bytes means memory held by free lists (fragmentation), not by
- *   live tasks. mallinfo2() walks every arena's bins under their locks
- *   (milliseconds on a fragmented heap): it is called once per scrape
- *   for the five families, never on a hot path.
+ *   the allocator's figures (allocator.h: glibc's mallinfo2(), or
+ *   jemalloc's statistics in a binary linked with it) as swarmq_malloc_*:
+ *   RSS far above the allocator's in-use bytes means memory held by free
+ *   lists (fragmentation), not by live tasks. Reading them may walk every
+ *   arena under its lock (milliseconds on a fragmented glibc heap): once
+ *   per scrape for the five families, never on a hot path.
  */
 #include "metrics.h"
 
@@ -43,7 +44,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -53,6 +53,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "allocator.h"
 #include "log.h"
 
 /* A whole scrape is bounded: past this the render is truncated. */
@@ -105,8 +106,8 @@ typedef struct render_buf_s {
         bool truncated;
         /* glibc's allocator figures, read once per render by the first
          * swarmq_malloc_* collector and shared by the others. */
-        bool have_mallinfo;
-        struct mallinfo2 mallinfo;
+        bool have_alloc_stats;
+        sq_alloc_stats_t alloc_stats;
 } render_buf_t;
 
 const double sq_metrics_buckets_selection[] = {
@@ -404,14 +405,14 @@ uint64_t sq_metric_count(const sq_metric_t *metric) {
  */
 
 static void buf_init(render_buf_t *out, size_t max) {
-        out->size          = 4096;
-        out->buf           = sq_malloc(out->size);
-        out->buf[0]        = '\0';
-        out->len           = 0;
-        out->max           = max;
-        out->mark          = 0;
-        out->truncated     = false;
-        out->have_mallinfo = false;
+        out->size             = 4096;
+        out->buf              = sq_malloc(out->size);
+        out->buf[0]           = '\0';
+        out->len              = 0;
+        out->max              = max;
+        out->mark             = 0;
+        out->truncated        = false;
+        out->have_alloc_stats = false;
 }
 
 /* Starts a line: an overflow inside it drops the whole line. */
@@ -903,7 +904,8 @@ static void collect_max_fds(void *opaque, sq_metrics_t *metrics, void *out) {
                                 (double)rl.rlim_cur);
 }
 
-/* One mallinfo2() figure per family; a collector's opaque is the figure. */
+/* One figure of the allocator's (allocator.h) per family; a collector's
+ * opaque is the figure. */
 typedef enum {
         MALLOC_HEAP,
         MALLOC_MMAP,
@@ -919,52 +921,56 @@ static const struct {
 } malloc_families[MALLOC_CNT] = {
     [MALLOC_HEAP]       = {"swarmq_malloc_heap_bytes",
                            "Bytes the allocator got from the system for its "
-                                 "heaps (glibc mallinfo2 arena)"},
+                                 "heaps (glibc: mallinfo2 arena; jemalloc: "
+                                 "stats.mapped)"},
     [MALLOC_MMAP]       = {"swarmq_malloc_mmap_bytes",
                            "Bytes in large allocations served by mmap "
-                                 "(glibc mallinfo2 hblkhd)"},
+                                 "(glibc: mallinfo2 hblkhd; jemalloc: 0, "
+                                 "they are in its heap bytes)"},
     [MALLOC_IN_USE]     = {"swarmq_malloc_in_use_bytes",
-                           "Bytes allocated and not freed, heap and mmap "
-                               "(glibc mallinfo2 uordblks + hblkhd)"},
+                           "Bytes allocated and not freed (glibc: mallinfo2 "
+                               "uordblks + hblkhd; jemalloc: "
+                               "stats.allocated)"},
     [MALLOC_FREE]       = {"swarmq_malloc_free_bytes",
                            "Bytes free in the allocator's heaps, not returned "
-                                 "to the system (glibc mallinfo2 fordblks)"},
+                                 "to the system (glibc: mallinfo2 fordblks; "
+                                 "jemalloc: stats.mapped - stats.allocated)"},
     [MALLOC_RELEASABLE] = {"swarmq_malloc_releasable_bytes",
-                           "Free bytes at the top of the main heap that "
-                           "malloc_trim could return (glibc mallinfo2 "
-                           "keepcost)"},
+                           "Free bytes the allocator could return to the "
+                           "system now (glibc: mallinfo2 keepcost, the top "
+                           "of the main heap; jemalloc: its dirty pages)"},
 };
 
-/* mallinfo2() walks every free chunk of every arena under its lock (a
- * few milliseconds on a fragmented heap): one call per render serves the
- * five families. */
+/* The allocator's figures may walk its heaps under their locks (glibc's
+ * mallinfo2(): a few milliseconds on a fragmented heap): one call per
+ * render serves the five families. */
 static void collect_malloc(void *opaque, sq_metrics_t *metrics, void *out) {
         malloc_figure_t fig = (malloc_figure_t)(uintptr_t)opaque;
         render_buf_t *buf   = out;
-        struct mallinfo2 mi;
+        const sq_alloc_stats_t *st;
         double value = 0;
         (void)metrics;
-        if (!buf->have_mallinfo) {
-                buf->mallinfo      = mallinfo2();
-                buf->have_mallinfo = true;
+        if (!buf->have_alloc_stats) {
+                sq_allocator_stats(&buf->alloc_stats);
+                buf->have_alloc_stats = true;
         }
-        mi = buf->mallinfo;
+        st = &buf->alloc_stats;
         switch (fig) {
         case MALLOC_HEAP:
-                value = (double)mi.arena;
+                value = (double)st->heap;
                 break;
         case MALLOC_MMAP:
-                value = (double)mi.hblkhd;
+                value = (double)st->mmap;
                 break;
         case MALLOC_IN_USE:
-                value = (double)(mi.uordblks + mi.hblkhd);
+                value = (double)st->in_use;
                 break;
         case MALLOC_FREE:
-                value = (double)mi.fordblks;
+                value = (double)st->free;
                 break;
         case MALLOC_RELEASABLE:
         case MALLOC_CNT:
-                value = (double)mi.keepcost;
+                value = (double)st->releasable;
                 break;
         }
         sq_metrics_emit(out, malloc_families[fig].name, NULL, value);
