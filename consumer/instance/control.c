@@ -32,8 +32,32 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* exactly_once: a cancel record of the open transaction. */
+typedef struct sq_control_pending_s {
+        struct sq_control_pending_s *next;
+        char *task_id;
+        char *value; /* the record, as sent (its time kept) */
+} sq_control_pending_t;
+
+/* Frees the pending cancel records. */
+static void pending_clear(sq_control_t *ctl) {
+        sq_control_pending_t *p, *next;
+
+        pthread_mutex_lock(&ctl->pending_lock);
+        for (p = ctl->pending; p; p = next) {
+                next = p->next;
+                sq_free(p->task_id);
+                sq_free(p->value);
+                sq_free(p);
+        }
+        ctl->pending = NULL;
+        pthread_mutex_unlock(&ctl->pending_lock);
+}
+
 void sq_control_init(sq_daemon_t *daemon) {
         sq_control_t *ctl = &daemon->control;
+
+        pthread_mutex_init(&ctl->pending_lock, NULL);
 
         ctl->cancels = sq_cancels_new((size_t)daemon->conf->cancel_max_entries,
                                       daemon->conf->cancel_ttl_ms * 1000);
@@ -44,6 +68,8 @@ void sq_control_init(sq_daemon_t *daemon) {
 void sq_control_term(sq_daemon_t *daemon) {
         sq_cancels_destroy(daemon->control.cancels);
         daemon->control.cancels = NULL;
+        pending_clear(&daemon->control);
+        pthread_mutex_destroy(&daemon->control.pending_lock);
 }
 
 const char *sq_control_cancelled(sq_daemon_t *daemon, const sq_task_t *task) {
@@ -265,23 +291,70 @@ void sq_control_stop(sq_daemon_t *daemon) {
         }
 }
 
+/* Produces the cancel record @p value of @p task_id (copied). */
+static rd_kafka_resp_err_t
+produce_cancel(sq_daemon_t *daemon, const char *task_id, const char *value) {
+        return rd_kafka_producev(
+            daemon->producer, RD_KAFKA_V_RKT(daemon->rkt_control),
+            RD_KAFKA_V_KEY(task_id, strlen(task_id)),
+            RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+}
+
+void sq_control_txn_committed(sq_daemon_t *daemon) {
+        if (daemon->control.pending)
+                pending_clear(&daemon->control);
+}
+
+void sq_control_txn_aborted(sq_daemon_t *daemon) {
+        sq_control_t *ctl = &daemon->control;
+        sq_control_pending_t *p, **link;
+        rd_kafka_resp_err_t rkerr;
+
+        pthread_mutex_lock(&ctl->pending_lock);
+        for (link = &ctl->pending; (p = *link);) {
+                rkerr = produce_cancel(daemon, p->task_id, p->value);
+                if (!rkerr) {
+                        atomic_fetch_add(&daemon->commit.txn_produced, 1);
+                        link = &p->next;
+                        continue;
+                }
+                SQ_LOG(SQ_LOG_ERR, "CONTROL",
+                       "cancel task_id=%s: its record was in the aborted "
+                       "transaction and cannot be sent again: %s (send the "
+                       "cancellation again)",
+                       p->task_id, rd_kafka_err2str(rkerr));
+                *link = p->next;
+                sq_free(p->task_id);
+                sq_free(p->value);
+                sq_free(p);
+        }
+        pthread_mutex_unlock(&ctl->pending_lock);
+}
+
 sq_err_t sq_control_send_cancel(sq_daemon_t *daemon, const char *task_id,
                                 char *errstr, size_t errstr_size) {
         char *value = sq_cancels_record(task_id, daemon->conf->instance_id,
                                         sq_wallclock_ms());
         rd_kafka_resp_err_t rkerr;
 
-        /* exactly_once: into the open transaction, like every record. */
+        /* exactly_once: into the open transaction, like every record,
+         * and kept until it commits (sent again if it is aborted). */
         if (daemon->eos)
                 pthread_rwlock_rdlock(&daemon->commit.txn_lock);
-        rkerr = rd_kafka_producev(
-            daemon->producer, RD_KAFKA_V_RKT(daemon->rkt_control),
-            RD_KAFKA_V_KEY(task_id, strlen(task_id)),
-            RD_KAFKA_V_VALUE(value, strlen(value)),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        rkerr = produce_cancel(daemon, task_id, value);
         if (daemon->eos) {
-                if (!rkerr)
+                if (!rkerr) {
+                        sq_control_pending_t *p = sq_malloc(sizeof(*p));
+                        p->task_id              = sq_strdup(task_id);
+                        p->value                = value;
+                        value                   = NULL;
                         atomic_fetch_add(&daemon->commit.txn_produced, 1);
+                        pthread_mutex_lock(&daemon->control.pending_lock);
+                        p->next                 = daemon->control.pending;
+                        daemon->control.pending = p;
+                        pthread_mutex_unlock(&daemon->control.pending_lock);
+                }
                 pthread_rwlock_unlock(&daemon->commit.txn_lock);
         }
         sq_free(value);

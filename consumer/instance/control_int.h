@@ -35,6 +35,13 @@ typedef struct sq_control_s {
         pthread_t thread;
         bool started;         /* main */
         atomic_long received; /* control records read (for /metrics) */
+        /* exactly_once: the cancel records sent into the open transaction
+         * (POST /admin/cancel), sent again into the next one if it is
+         * aborted (an aborted record is never read), forgotten once it
+         * commits. Added under txn_lock read-held and pending_lock;
+         * sent again or forgotten under txn_lock write-held. */
+        pthread_mutex_t pending_lock;
+        struct sq_control_pending_s *pending; /* newest first */
 } sq_control_t;
 
 /** @brief Creates the set of cancelled ids. Main. */
@@ -65,9 +72,24 @@ void sq_control_term(sq_daemon_t *daemon);
 const char *sq_control_cancelled(sq_daemon_t *daemon, const sq_task_t *task);
 
 /**
+ * @brief exactly_once: the open transaction committed: its cancel
+ *        records are in Kafka. The poll thread, txn_lock write-held.
+ */
+void sq_control_txn_committed(sq_daemon_t *daemon);
+
+/**
+ * @brief exactly_once: the open transaction was aborted and the next
+ *        one begun: sends its cancel records again, into the new one. A
+ *        record that cannot be produced is logged with its task id (that
+ *        cancellation is lost). The poll thread, txn_lock write-held.
+ */
+void sq_control_txn_aborted(sq_daemon_t *daemon);
+
+/**
  * @brief Produces a control record cancelling @p task_id (POST
  *        /admin/cancel), not tracked: the producer's own retries deliver
- *        it. Any thread.
+ *        it; under exactly_once it goes into the open transaction, and
+ *        into the next if that one is aborted. Any thread.
  * @returns SQ_OK, or an error with @p errstr naming why.
  */
 sq_err_t sq_control_send_cancel(sq_daemon_t *daemon, const char *task_id,

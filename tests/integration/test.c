@@ -366,8 +366,13 @@ void test_instance_stop(sq_daemon_t *daemon, int timeout_ms) {
 }
 
 int test_http_get(sq_daemon_t *daemon, const char *path, char **bodyp) {
+        return test_http_request(daemon, "GET", path, NULL, bodyp);
+}
+
+int test_http_request(sq_daemon_t *daemon, const char *method, const char *path,
+                      const char *header, char **bodyp) {
         struct sockaddr_in addr = {0};
-        char req[512], *buf = NULL, *body;
+        char req[1024], *buf = NULL, *body;
         size_t len = 0, size = 0;
         int fd, status       = -1;
 
@@ -381,16 +386,17 @@ int test_http_get(sq_daemon_t *daemon, const char *path, char **bodyp) {
         if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
                 goto done;
         snprintf(req, sizeof(req),
-                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
-                 "close\r\n\r\n",
-                 path);
+                 "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%sContent-Length: "
+                 "0\r\nConnection: close\r\n\r\n",
+                 method, path, header ? header : "", header ? "\r\n" : "");
         if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
                 goto done;
         for (;;) {
                 ssize_t r;
                 if (size - len < 4096) {
                         if (size >= 4 * 1024 * 1024)
-                                TEST_FAIL("GET %s: answer over 4 MiB", path);
+                                TEST_FAIL("%s %s: answer over 4 MiB", method,
+                                          path);
                         size = size ? size * 2 : 16384;
                         buf  = sq_realloc(buf, size + 1);
                 }

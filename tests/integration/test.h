@@ -157,6 +157,14 @@ void test_wait_ready(sq_daemon_t *daemon, int timeout_ms);
 int test_http_get(sq_daemon_t *daemon, const char *path, char **bodyp);
 
 /**
+ * @brief Sends @p method @p path (an empty body) to the instance's HTTP
+ *        port, with the header line @p header ("Name: value") when not
+ *        NULL; as test_http_get() otherwise.
+ */
+int test_http_request(sq_daemon_t *daemon, const char *method, const char *path,
+                      const char *header, char **bodyp);
+
+/**
  * @brief Sums the samples of /metrics whose line starts with @p prefix
  *        (a family name, optionally with the start of its labels).
  */
