@@ -46,6 +46,7 @@ typedef struct sq_cli_s {
         const char *topic_critical;
         const char *topic_results;
         const char *topic_events;
+        const char *topic_workflows; /**< workflow, replay --workflow */
         int connect_timeout_ms;
         bool have_brokers; /**< brokers or -X bootstrap.servers given */
         bool quiet;

@@ -157,11 +157,9 @@ void sq_reader_term(sq_reader_t *reader);
 /**
  * @brief `replay --workflow ID` (cli_replay_workflow.c): prints the tree
  *        of workflow @p id, as text or as one JSON object.
- * @param topic_workflows NULL: the default workflows topic.
  * @returns an exit code (SQ_CLI_EXIT_INCOMPLETE when the workflows topic
  *          has no record of it), a message printed on failure.
  */
-int sq_cli_replay_workflow(const sq_cmd_t *cmd, const char *id,
-                           const char *topic_workflows, bool as_json);
+int sq_cli_replay_workflow(const sq_cmd_t *cmd, const char *id, bool as_json);
 
 #endif /* SQ_CLI_READER_H */

@@ -50,10 +50,9 @@ typedef struct replay_opts_s {
         sq_strmap_t types;
         bool with_coords;
         bool include_undecodable;
-        int topics_given;            /* --events, --results, --topic */
-        const char *workflow;        /* --workflow: its tree instead */
-        const char *topic_workflows; /* --topic-workflows, or NULL */
-        bool json;                   /* --json (with --workflow) */
+        int topics_given;     /* --events, --results, --topic */
+        const char *workflow; /* --workflow: its tree instead */
+        bool json;            /* --json (with --workflow) */
 } replay_opts_t;
 
 typedef struct replay_state_s {
@@ -100,8 +99,8 @@ static void replay_usage(FILE *fp) {
             "                         results topic; exit 1 when the "
             "workflows topic\n"
             "                         has no record of it\n"
-            "      --topic-workflows T  the workflows topic "
-            "(default " SQ_TOPIC_DEFAULT_WORKFLOWS ")\n"
+            "                         (the workflows topic: global "
+            "--topic-workflows)\n"
             "      --json             the tree as one JSON object instead "
             "of text\n"
             "\n"
@@ -248,7 +247,6 @@ enum {
         OPT_WITH_COORDS,
         OPT_INCLUDE_UNDECODABLE,
         OPT_WORKFLOW,
-        OPT_TOPIC_WORKFLOWS,
         OPT_JSON,
 };
 
@@ -267,7 +265,6 @@ static const struct option longopts[] = {
     {"with-coordinates", no_argument, NULL, OPT_WITH_COORDS},
     {"include-undecodable", no_argument, NULL, OPT_INCLUDE_UNDECODABLE},
     {"workflow", required_argument, NULL, OPT_WORKFLOW},
-    {"topic-workflows", required_argument, NULL, OPT_TOPIC_WORKFLOWS},
     {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -349,11 +346,6 @@ static int replay_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
                         return SQ_CLI_EXIT_USAGE;
                 opts->workflow = arg;
                 break;
-        case OPT_TOPIC_WORKFLOWS:
-                if (!sq_cmd_word_arg(cmd, "--topic-workflows", arg))
-                        return SQ_CLI_EXIT_USAGE;
-                opts->topic_workflows = arg;
-                break;
         case OPT_JSON:
                 opts->json = true;
                 break;
@@ -385,10 +377,10 @@ static int parse_opts(const sq_cmd_t *cmd, replay_opts_t *opts, int argc,
              opts->with_coords || opts->include_undecodable))
                 return sq_cli_usage_error(
                     CMD, "--workflow reads the workflow's whole history: "
-                         "only --topic-workflows and --json go with it");
-        if (!opts->workflow && (opts->json || opts->topic_workflows))
-                return sq_cli_usage_error(CMD, "--json and --topic-workflows "
-                                               "go with --workflow ID");
+                         "only --json goes with it");
+        if (!opts->workflow && opts->json)
+                return sq_cli_usage_error(CMD, "--json goes with --workflow "
+                                               "ID");
         starts_given = opts->from_beginning +
                        (opts->rd.have_offset_all || opts->rd.offsets_cnt > 0) +
                        (opts->rd.since_arg != NULL);
@@ -567,8 +559,7 @@ int sq_cli_replay(const sq_cli_t *cli, int argc, char **argv) {
         if (ret != SQ_CLI_EXIT_OK)
                 goto done;
         if (opts.workflow) {
-                ret = sq_cli_replay_workflow(&cmd, opts.workflow,
-                                             opts.topic_workflows, opts.json);
+                ret = sq_cli_replay_workflow(&cmd, opts.workflow, opts.json);
                 goto done;
         }
         jtopic        = json_string(opts.rd.topic);

@@ -226,10 +226,8 @@ static void print_node(const json_t *node, int depth, const char *label) {
                 print_node(json_object_get(node, "join"), depth + 1, "join: ");
 }
 
-int sq_cli_replay_workflow(const sq_cmd_t *cmd, const char *id,
-                           const char *topic_workflows, bool as_json) {
-        const char *topic =
-            topic_workflows ? topic_workflows : SQ_TOPIC_DEFAULT_WORKFLOWS;
+int sq_cli_replay_workflow(const sq_cmd_t *cmd, const char *id, bool as_json) {
+        const char *topic = cmd->cli->topic_workflows;
         wfread_t st;
         sq_workflow_t *wf;
         size_t parts_cnt = 0;

@@ -28,7 +28,6 @@
 #define WORKFLOW_FILE_MAX (16 * 1024 * 1024)
 
 typedef struct workflow_opts_s {
-        const char *topic_workflows;
         const char *id;
 } workflow_opts_t;
 
@@ -67,20 +66,19 @@ static void workflow_usage(FILE *fp) {
             "      --id ID              the workflow id when the file has "
             "none\n"
             "                           (default: a random wf-<16 hex>)\n"
-            "      --topic-workflows T  workflows topic "
-            "(default " SQ_TOPIC_DEFAULT_WORKFLOWS ")\n"
             "  -h, --help               print this help and exit\n"
             "\n"
             "Prints the workflow id. Wait for its result with: " SQ_CLI_PROG
-            " wait --id ID\n");
+            " wait --id ID\n"
+            "It goes to the global --topic-workflows "
+            "(default " SQ_TOPIC_DEFAULT_WORKFLOWS ").\n");
 }
 /* clang-format on */
 
-enum { OPT_ID = 256, OPT_TOPIC_WORKFLOWS };
+enum { OPT_ID = 256 };
 
 static const struct option longopts[] = {
     {"id", required_argument, NULL, OPT_ID},
-    {"topic-workflows", required_argument, NULL, OPT_TOPIC_WORKFLOWS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -95,11 +93,6 @@ static int workflow_opt(const sq_cmd_t *cmd, void *optsp, int opt, char *arg,
                 if (!sq_cmd_word_arg(cmd, "--id", arg))
                         return SQ_CLI_EXIT_USAGE;
                 opts->id = arg;
-                break;
-        case OPT_TOPIC_WORKFLOWS:
-                if (!sq_cmd_word_arg(cmd, "--topic-workflows", arg))
-                        return SQ_CLI_EXIT_USAGE;
-                opts->topic_workflows = arg;
                 break;
         }
         return SQ_CMD_CONTINUE;
@@ -144,7 +137,7 @@ static char *read_file(const sq_cmd_t *cmd, const char *path, size_t *lenp,
 }
 
 int sq_cli_workflow(const sq_cli_t *cli, int argc, char **argv) {
-        workflow_opts_t opts = {SQ_TOPIC_DEFAULT_WORKFLOWS, NULL};
+        workflow_opts_t opts = {NULL};
         swarmq_producer_t *p = NULL;
         sq_workflow_t *wf    = NULL;
         char id[SQ_WORKFLOW_ID_MAX + 1], random_id[40], errstr[1024];
@@ -185,7 +178,7 @@ int sq_cli_workflow(const sq_cli_t *cli, int argc, char **argv) {
         tasks = sq_workflow_task_cnt(wf);
         if ((ret = sq_cmd_ready(&cmd, false)) != SQ_CLI_EXIT_OK ||
             (ret = sq_cmd_libswarmq_new(&cmd, "topic.workflows",
-                                        opts.topic_workflows, &p)) !=
+                                        cli->topic_workflows, &p)) !=
                 SQ_CLI_EXIT_OK)
                 goto done;
         err = swarmq_producer_submit_workflow(
@@ -198,7 +191,7 @@ int sq_cli_workflow(const sq_cli_t *cli, int argc, char **argv) {
         if (swarmq_producer_flush(p, WORKFLOW_FLUSH_MS)) {
                 const char *why = swarmq_producer_last_error(p);
                 sq_cmd_say(&cmd, NULL, "workflow %s not delivered to %s%s%s",
-                           id, opts.topic_workflows, why ? ": " : "",
+                           id, cli->topic_workflows, why ? ": " : "",
                            why ? why : "");
                 ret = SQ_CLI_EXIT_INCOMPLETE;
                 goto done;
@@ -212,7 +205,7 @@ int sq_cli_workflow(const sq_cli_t *cli, int argc, char **argv) {
                 sq_cmd_say(&cmd, NULL,
                            "workflow %s (%zu tasks) delivered to %s; wait "
                            "for its result with: " SQ_CLI_PROG " wait --id %s",
-                           id, tasks, opts.topic_workflows, id);
+                           id, tasks, cli->topic_workflows, id);
 done:
         sq_workflow_destroy(wf);
         sq_free(json);

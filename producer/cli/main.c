@@ -136,6 +136,9 @@ static void usage(FILE *fp) {
             "(default " SQ_TOPIC_DEFAULT_RESULTS ")\n"
             "      --topic-events T       events topic "
             "(default " SQ_TOPIC_DEFAULT_EVENTS ")\n"
+            "      --topic-workflows T    workflows topic (workflow, replay\n"
+            "                             --workflow; "
+            "default " SQ_TOPIC_DEFAULT_WORKFLOWS ")\n"
             "      --connect-timeout-ms MS  how long to wait for a broker to "
             "answer\n"
             "                             before giving up with exit code 3\n"
@@ -295,6 +298,7 @@ enum {
         OPT_TOPIC_CRITICAL,
         OPT_TOPIC_RESULTS,
         OPT_TOPIC_EVENTS,
+        OPT_TOPIC_WORKFLOWS,
         OPT_CONNECT_TIMEOUT,
 };
 
@@ -306,6 +310,7 @@ const struct option sq_cli_global_options[] = {
     {"topic-critical", required_argument, NULL, OPT_TOPIC_CRITICAL},
     {"topic-results", required_argument, NULL, OPT_TOPIC_RESULTS},
     {"topic-events", required_argument, NULL, OPT_TOPIC_EVENTS},
+    {"topic-workflows", required_argument, NULL, OPT_TOPIC_WORKFLOWS},
     {"connect-timeout-ms", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"quiet", no_argument, NULL, 'q'},
     {"version", no_argument, NULL, 'V'},
@@ -330,6 +335,7 @@ int main(int argc, char **argv) {
         cli.topic_critical     = SQ_TOPIC_DEFAULT_CRITICAL;
         cli.topic_results      = SQ_TOPIC_DEFAULT_RESULTS;
         cli.topic_events       = SQ_TOPIC_DEFAULT_EVENTS;
+        cli.topic_workflows    = SQ_TOPIC_DEFAULT_WORKFLOWS;
         cli.connect_timeout_ms = 10000;
 
         opterr = 0;
@@ -360,6 +366,9 @@ int main(int argc, char **argv) {
                         break;
                 case OPT_TOPIC_EVENTS:
                         cli.topic_events = optarg;
+                        break;
+                case OPT_TOPIC_WORKFLOWS:
+                        cli.topic_workflows = optarg;
                         break;
                 case OPT_CONNECT_TIMEOUT:
                         if (sq_parse_int64(optarg, 1, INT32_MAX, &v) != SQ_OK) {
@@ -403,7 +412,7 @@ int main(int argc, char **argv) {
                 goto done;
         }
         if (!*cli.topic_tasks || !*cli.topic_critical || !*cli.topic_results ||
-            !*cli.topic_events) {
+            !*cli.topic_events || !*cli.topic_workflows) {
                 ret = sq_cli_usage_error(NULL, "topic names must not be "
                                                "empty");
                 goto done;

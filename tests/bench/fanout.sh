@@ -103,7 +103,7 @@ PY
                 producer -q "${topics[@]}" submit --file "$work/$id.json" >/dev/null
                 whole=$id.spawn
         else
-                producer -q workflow "${wf_topic[@]}" "$work/$id.json" >/dev/null
+                producer -q "${wf_topic[@]}" workflow "$work/$id.json" >/dev/null
                 whole=$id
         fi
         producer -q "${topics[@]}" wait --id "$whole" --timeout-ms $((n * w + 300000)) >/dev/null ||

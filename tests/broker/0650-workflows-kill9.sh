@@ -68,7 +68,7 @@ kids = [{"type": "sleep", "payload": "300"} for _ in range(12)]
 json.dump({"id": "chord-2", "workflow": {"group": kids, "join": {"type": "echo"}}},
           open(sys.argv[1], "w"))
 PY
-producer workflow "${wf_args[@]}" "$work/chord2.json" >/dev/null || fail "cannot submit chord-2"
+producer "${wf_args[@]}" workflow "$work/chord2.json" >/dev/null || fail "cannot submit chord-2"
 owner_of_chord2() {
         local c http
         for c in c3 c4; do

@@ -5,7 +5,8 @@
 # at least once) and real Kafka (broker/0650, exactly once). Sourced after
 # lib.sh; the caller sets $bootstrap, the arrays common (consumer
 # arguments, workflows.enable=true among them), prod_args (swarmq-producer
-# topic arguments for wait and replay) and wf_args (those of workflow),
+# topic arguments for wait and replay) and wf_args (the global
+# --topic-workflows of workflow, or none),
 # $wf_partitions (topic.workflows' partition count) and $exactly_once
 # (0 or 1).
 #
@@ -43,7 +44,7 @@ wait_until 60 "the two instances share topic.workflows' $wf_partitions partition
 # A bad file: refused before anything is written, naming the place.
 printf '{"workflow": {"group": [{"type": "echo", "paylod": "x"}]}}\n' >"$work/bad.json"
 set +e
-producer workflow "${wf_args[@]}" --id bad-1 "$work/bad.json" 2>"$work/bad.err"
+producer "${wf_args[@]}" workflow --id bad-1 "$work/bad.json" 2>"$work/bad.err"
 rc=$?
 set -e
 assert_eq "exit code of a bad workflow file" "$rc" 2
@@ -68,7 +69,7 @@ cat >"$work/chain-fail.json" <<'EOF'
                         {"type": "echo"}]}}
 EOF
 for f in chord chain-ok chain-fail; do
-        producer workflow "${wf_args[@]}" "$work/$f.json" >"$work/$f.id" || fail "cannot submit $f"
+        producer "${wf_args[@]}" workflow "$work/$f.json" >"$work/$f.id" || fail "cannot submit $f"
 done
 assert_eq "the id workflow printed" "$(cat "$work/chord.id")" chord-1
 
