@@ -5,9 +5,9 @@
  * says one thing: cancel the task with this id (cancels.h has the record).
  *
  * DESIGN
- *   Thread: the control thread, started by main, sleeps in poll(2) on the
- *   pipe its consumer's queue signals (rd_kafka_queue_io_event_enable)
- *   and on an eventfd main writes to stop it: no timeout, no polling.
+ *   Thread: the control thread (qthread.c), started by main, sleeps in
+ *   poll(2) on the pipe its consumer's queue signals and on an eventfd
+ *   main writes to stop it: no timeout, no polling.
  *   For each cancellation it remembers the id in the set (cancels.c) for
  *   cancel.ttl.ms and asks the exec and pool runtimes to kill a child
  *   running that task (executor.c). What reads the set:
@@ -25,12 +25,7 @@
 #include "kafka_conf.h"
 #include "log.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 /* exactly_once: a cancel record of the open transaction. */
 typedef struct sq_control_pending_s {
@@ -61,8 +56,7 @@ void sq_control_init(sq_daemon_t *daemon) {
 
         ctl->cancels = sq_cancels_new((size_t)daemon->conf->cancel_max_entries,
                                       daemon->conf->cancel_ttl_ms * 1000);
-        ctl->pipe_fds[0] = ctl->pipe_fds[1] = -1;
-        ctl->stop_fd                        = -1;
+        sq_qthread_init(&ctl->qt);
 }
 
 void sq_control_term(sq_daemon_t *daemon) {
@@ -136,32 +130,16 @@ static void handle_record(sq_daemon_t *daemon, const rd_kafka_message_t *rkm) {
 static void *control_main(void *arg) {
         sq_daemon_t *daemon = arg;
         sq_control_t *ctl   = &daemon->control;
-        struct pollfd fds[2];
 
-        fds[0].fd     = ctl->pipe_fds[0];
-        fds[0].events = POLLIN;
-        fds[1].fd     = ctl->stop_fd;
-        fds[1].events = POLLIN;
-        for (;;) {
+        do {
                 rd_kafka_message_t *rkm;
-                char drain[64];
 
-                /* Drain before reading the queue, so a signal written
-                 * while it is read is never missed. */
-                while (read(ctl->pipe_fds[0], drain, sizeof(drain)) > 0)
-                        ;
-                while ((rkm = rd_kafka_consume_queue(ctl->rkq, 0))) {
+                sq_qthread_drain(&ctl->qt);
+                while ((rkm = rd_kafka_consume_queue(ctl->qt.rkq, 0))) {
                         handle_record(daemon, rkm);
                         rd_kafka_message_destroy(rkm);
                 }
-                if (poll(fds, 2, -1) < 0 && errno != EINTR) {
-                        SQ_LOG(SQ_LOG_ERR, "CONTROL", "poll: %s",
-                               strerror(errno));
-                        break;
-                }
-                if (fds[1].revents)
-                        break;
-        }
+        } while (sq_qthread_sleep(&ctl->qt, -1, "CONTROL"));
         return NULL;
 }
 
@@ -176,8 +154,8 @@ static sq_err_t assign_all(sq_daemon_t *daemon, char *errstr,
         sq_err_t err = SQ_ERR_KAFKA;
         int i;
 
-        rkt   = rd_kafka_topic_new(daemon->control.rk, topic, NULL);
-        rkerr = rd_kafka_metadata(daemon->control.rk, 0, rkt, &md, 10000);
+        rkt   = rd_kafka_topic_new(daemon->control.qt.rk, topic, NULL);
+        rkerr = rd_kafka_metadata(daemon->control.qt.rk, 0, rkt, &md, 10000);
         if (rkerr || md->topic_cnt != 1 || md->topics[0].err ||
             md->topics[0].partition_cnt < 1) {
                 sq_errstr_set(
@@ -201,7 +179,7 @@ static sq_err_t assign_all(sq_daemon_t *daemon, char *errstr,
                 rd_kafka_topic_partition_list_add(
                     parts, topic, md->topics[0].partitions[i].id)
                     ->offset = RD_KAFKA_OFFSET_BEGINNING;
-        if ((rkerr = rd_kafka_assign(daemon->control.rk, parts))) {
+        if ((rkerr = rd_kafka_assign(daemon->control.qt.rk, parts))) {
                 sq_errstr_set(errstr, errstr_size,
                               "cannot assign topic.control=%s: %s", topic,
                               rd_kafka_err2str(rkerr));
@@ -222,10 +200,10 @@ sq_err_t sq_control_start(sq_daemon_t *daemon, char *errstr,
                           size_t errstr_size) {
         sq_control_t *ctl = &daemon->control;
         char why[512];
-        int rc;
+        sq_err_t err;
 
-        ctl->rk = sq_kafka_new_control_consumer(daemon, errstr, errstr_size);
-        if (!ctl->rk)
+        ctl->qt.rk = sq_kafka_new_control_consumer(daemon, errstr, errstr_size);
+        if (!ctl->qt.rk)
                 return SQ_ERR_KAFKA; /* a configuration the others took */
         if (assign_all(daemon, why, sizeof(why)) != SQ_OK) {
                 /* Not fatal: tasks still run; cancelling does not. */
@@ -236,59 +214,17 @@ sq_err_t sq_control_start(sq_daemon_t *daemon, char *errstr,
                 sq_control_stop(daemon);
                 return SQ_OK;
         }
-        rd_kafka_poll_set_consumer(ctl->rk);
-        ctl->rkq = rd_kafka_queue_get_consumer(ctl->rk);
-        if (pipe2(ctl->pipe_fds, O_CLOEXEC | O_NONBLOCK) ||
-            (ctl->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-                sq_errstr_set(errstr, errstr_size,
-                              "control thread: cannot create its pipe: %s",
-                              strerror(errno));
+        if ((err =
+                 sq_qthread_start(&ctl->qt, "topic.control", NULL, "control",
+                                  control_main, daemon, errstr, errstr_size))) {
                 sq_control_stop(daemon);
-                return SQ_ERR_IO;
+                return err;
         }
-        rd_kafka_queue_io_event_enable(ctl->rkq, ctl->pipe_fds[1], "1", 1);
-        if ((rc = pthread_create(&ctl->thread, NULL, control_main, daemon))) {
-                sq_errstr_set(errstr, errstr_size,
-                              "cannot start the control thread: %s",
-                              strerror(rc));
-                sq_control_stop(daemon);
-                return SQ_ERR_IO;
-        }
-        ctl->started = true;
         return SQ_OK;
 }
 
 void sq_control_stop(sq_daemon_t *daemon) {
-        sq_control_t *ctl = &daemon->control;
-        uint64_t one      = 1;
-
-        if (ctl->started) {
-                while (write(ctl->stop_fd, &one, sizeof(one)) < 0 &&
-                       errno == EINTR)
-                        ;
-                pthread_join(ctl->thread, NULL);
-                ctl->started = false;
-        }
-        if (ctl->rkq) {
-                rd_kafka_queue_io_event_enable(ctl->rkq, -1, NULL, 0);
-                rd_kafka_queue_destroy(ctl->rkq);
-                ctl->rkq = NULL;
-        }
-        if (ctl->rk) {
-                /* No group: closing only stops the fetchers. */
-                rd_kafka_consumer_close(ctl->rk);
-                rd_kafka_destroy(ctl->rk);
-                ctl->rk = NULL;
-        }
-        if (ctl->pipe_fds[0] >= 0) {
-                close(ctl->pipe_fds[0]);
-                close(ctl->pipe_fds[1]);
-                ctl->pipe_fds[0] = ctl->pipe_fds[1] = -1;
-        }
-        if (ctl->stop_fd >= 0) {
-                close(ctl->stop_fd);
-                ctl->stop_fd = -1;
-        }
+        sq_qthread_stop(&daemon->control.qt);
 }
 
 /* Produces the cancel record @p value of @p task_id (copied). */

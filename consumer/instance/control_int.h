@@ -22,18 +22,14 @@
 #include "cancels.h"
 #include "common.h"
 #include "daemon.h"
+#include "qthread_int.h"
 
 /** The control reader (topic.control) and what it learnt. */
 typedef struct sq_control_s {
         /* Task ids cancelled within cancel.ttl.ms: the control thread
          * adds, admission and executors look up (its own lock). */
         sq_cancels_t *cancels;
-        rd_kafka_t *rk;        /* consumer with no group (control thread) */
-        rd_kafka_queue_t *rkq; /* its queue, signalling pipe_fds[1] */
-        int pipe_fds[2];       /* the queue's wake-up pipe */
-        int stop_fd;           /* eventfd: main asks the thread to end */
-        pthread_t thread;
-        bool started;         /* main */
+        sq_qthread_t qt;      /* the thread and its consumer (no group) */
         atomic_long received; /* control records read (for /metrics) */
         /* exactly_once: the cancel records sent into the open transaction
          * (POST /admin/cancel), sent again into the next one if it is

@@ -11,10 +11,10 @@
  *   whoever Kafka assigns partition 0 is the owner. A kill -9, a stop or
  *   a rebalance moves the partition, and the ownership with it.
  *
- *   Thread: the schedules thread, started by main, sleeps in poll(2) on
- *   the pipe its consumer's queue signals, on an eventfd main writes to
- *   stop it, and with a timeout that is the owner's next tick (a timer,
- *   not a poll for work). It owns the consumer, the producer and the
+ *   Thread: the schedules thread (qthread.c), started by main, sleeps in
+ *   poll(2) on the pipe its consumer's queue signals, on an eventfd main
+ *   writes to stop it, and with a timeout that is the owner's next tick
+ *   (a timer, not a poll for work). It owns the consumer, the producer and the
  *   cursors; the HTTP thread reads the atomics of schedules_int.h.
  *
  *   Taking over (the rebalance callback, on this thread): under
@@ -49,14 +49,9 @@
 #include "log.h"
 #include "schedule.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #define FLUSH_MS        30000 /* a tick's records, acknowledged */
 #define RETRY_MS        1000  /* a tick that failed, tried again */
@@ -82,8 +77,7 @@ void sq_schedules_init(sq_daemon_t *daemon) {
         sq_schedules_t *s = &daemon->schedules;
         size_t i;
 
-        s->pipe_fds[0] = s->pipe_fds[1] = -1;
-        s->stop_fd                      = -1;
+        sq_qthread_init(&s->qt);
         atomic_store(&s->role, SQ_SCHEDULES_OFF);
         if (!daemon->conf->schedules_cnt)
                 return;
@@ -476,7 +470,7 @@ static int retry_take_over(sq_daemon_t *daemon) {
         rd_kafka_topic_partition_list_add(parts, daemon->conf->topic_schedules,
                                           0)
             ->offset = RD_KAFKA_OFFSET_BEGINNING;
-        if ((error = rd_kafka_seek_partitions(s->rk, parts, 10000))) {
+        if ((error = rd_kafka_seek_partitions(s->qt.rk, parts, 10000))) {
                 SQ_LOG(SQ_LOG_WARNING, "SCHEDULE",
                        "cannot read topic=%s again: %s",
                        daemon->conf->topic_schedules,
@@ -490,48 +484,32 @@ static int retry_take_over(sq_daemon_t *daemon) {
 static void *schedules_main(void *arg) {
         sq_daemon_t *daemon = arg;
         sq_schedules_t *s   = &daemon->schedules;
-        struct pollfd fds[2];
+        int timeout;
 
-        fds[0].fd     = s->pipe_fds[0];
-        fds[0].events = POLLIN;
-        fds[1].fd     = s->stop_fd;
-        fds[1].events = POLLIN;
-        for (;;) {
+        do {
                 rd_kafka_message_t *rkm;
-                char drain[64];
-                int timeout = -1, role;
+                int role;
 
-                /* Drain before reading the queue, so a signal written
-                 * while it is read is never missed. */
-                while (read(s->pipe_fds[0], drain, sizeof(drain)) > 0)
-                        ;
+                sq_qthread_drain(&s->qt);
                 /* Serves the rebalance callback too. */
-                while ((rkm = rd_kafka_consumer_poll(s->rk, 0))) {
+                while ((rkm = rd_kafka_consumer_poll(s->qt.rk, 0))) {
                         handle_message(daemon, rkm);
                         rd_kafka_message_destroy(rkm);
                 }
-                role = atomic_load(&s->role);
+                role    = atomic_load(&s->role);
+                timeout = -1;
                 if (role == SQ_SCHEDULES_OWNER)
                         timeout = fire_due(daemon);
                 else if (role == SQ_SCHEDULES_LOADING && !s->producer)
                         timeout = retry_take_over(daemon);
-                if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
-                        SQ_LOG(SQ_LOG_ERR, "SCHEDULE", "poll: %s",
-                               strerror(errno));
-                        break;
-                }
-                if (fds[1].revents)
-                        break;
-        }
+        } while (sq_qthread_sleep(&s->qt, timeout, "SCHEDULE"));
         return NULL;
 }
 
 sq_err_t sq_schedules_start(sq_daemon_t *daemon, char *errstr,
                             size_t errstr_size) {
         sq_schedules_t *s = &daemon->schedules;
-        rd_kafka_topic_partition_list_t *topics;
-        rd_kafka_resp_err_t rkerr;
-        int rc;
+        sq_err_t err;
 
         if (!daemon->conf->schedules_cnt)
                 return SQ_OK;
@@ -539,40 +517,15 @@ sq_err_t sq_schedules_start(sq_daemon_t *daemon, char *errstr,
         if (!s->codec)
                 return SQ_ERR_CONFIG;
         sq_schemas_use(daemon, s->codec);
-        s->rk = sq_kafka_new_schedules_consumer(daemon, rebalance_cb, errstr,
-                                                errstr_size);
-        if (!s->rk)
+        s->qt.rk = sq_kafka_new_schedules_consumer(daemon, rebalance_cb, errstr,
+                                                   errstr_size);
+        if (!s->qt.rk)
                 return SQ_ERR_KAFKA;
-        rd_kafka_poll_set_consumer(s->rk);
-        s->rkq = rd_kafka_queue_get_consumer(s->rk);
-        if (pipe2(s->pipe_fds, O_CLOEXEC | O_NONBLOCK) ||
-            (s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-                sq_errstr_set(errstr, errstr_size,
-                              "schedules thread: cannot create its pipe: %s",
-                              strerror(errno));
-                return SQ_ERR_IO;
-        }
-        rd_kafka_queue_io_event_enable(s->rkq, s->pipe_fds[1], "1", 1);
-        topics = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(topics, daemon->conf->topic_schedules,
-                                          RD_KAFKA_PARTITION_UA);
-        rkerr = rd_kafka_subscribe(s->rk, topics);
-        rd_kafka_topic_partition_list_destroy(topics);
-        if (rkerr) {
-                sq_errstr_set(errstr, errstr_size,
-                              "cannot subscribe to topic.schedules=%s: %s",
-                              daemon->conf->topic_schedules,
-                              rd_kafka_err2str(rkerr));
-                return SQ_ERR_KAFKA;
-        }
         atomic_store(&s->role, SQ_SCHEDULES_STANDBY);
-        if ((rc = pthread_create(&s->thread, NULL, schedules_main, daemon))) {
-                sq_errstr_set(errstr, errstr_size,
-                              "cannot start the schedules thread: %s",
-                              strerror(rc));
-                return SQ_ERR_IO;
-        }
-        s->started = true;
+        if ((err = sq_qthread_start(
+                 &s->qt, "topic.schedules", daemon->conf->topic_schedules,
+                 "schedules", schedules_main, daemon, errstr, errstr_size)))
+                return err;
         SQ_LOG(SQ_LOG_NOTICE, "SCHEDULE",
                "%zu schedules; the owner of topic=%s partition=0 (group "
                "%s.schedules) fires them",
@@ -583,41 +536,15 @@ sq_err_t sq_schedules_start(sq_daemon_t *daemon, char *errstr,
 
 void sq_schedules_stop(sq_daemon_t *daemon) {
         sq_schedules_t *s = &daemon->schedules;
-        uint64_t one      = 1;
 
-        if (s->started) {
-                while (write(s->stop_fd, &one, sizeof(one)) < 0 &&
-                       errno == EINTR)
-                        ;
-                pthread_join(s->thread, NULL);
-                s->started = false;
-        }
-        if (s->rkq) {
-                rd_kafka_queue_io_event_enable(s->rkq, -1, NULL, 0);
-                rd_kafka_queue_destroy(s->rkq);
-                s->rkq = NULL;
-        }
-        if (s->rk) {
-                /* Leaves the group: the revoke callback (run here)
-                 * flushes what was fired, and a standby takes over. */
-                rd_kafka_consumer_close(s->rk);
-                rd_kafka_destroy(s->rk);
-                s->rk = NULL;
-        }
+        /* Leaves the group: the revoke callback (run there) flushes what
+         * was fired, and a standby takes over. */
+        sq_qthread_stop(&s->qt);
         producer_destroy(s, STOP_FLUSH_MS);
         if (daemon->conf->schedules_cnt)
                 atomic_store(&s->role, SQ_SCHEDULES_OFF);
         sq_codec_destroy(s->codec);
         s->codec = NULL;
-        if (s->pipe_fds[0] >= 0) {
-                close(s->pipe_fds[0]);
-                close(s->pipe_fds[1]);
-                s->pipe_fds[0] = s->pipe_fds[1] = -1;
-        }
-        if (s->stop_fd >= 0) {
-                close(s->stop_fd);
-                s->stop_fd = -1;
-        }
 }
 
 /*

@@ -22,6 +22,7 @@
 #include "codec.h"
 #include "common.h"
 #include "daemon.h"
+#include "qthread_int.h"
 
 /** What this instance is to the group's schedules. */
 typedef enum {
@@ -43,15 +44,11 @@ typedef struct sq_schedule_state_s {
 typedef struct sq_schedules_s {
         sq_schedule_state_t *state; /* one per conf->schedules[i] */
         atomic_int role;            /* sq_schedules_role_t */
-        rd_kafka_t *rk;             /* consumer, group <group.id>.schedules */
-        rd_kafka_queue_t *rkq;      /* its queue, signalling pipe_fds[1] */
+        sq_qthread_t qt;            /* the thread and its consumer (group
+                                       <group.id>.schedules) */
         rd_kafka_t *producer;       /* while owner; NULL otherwise */
         sq_codec_t *codec;          /* encodes the tasks it fires */
         int64_t retry_at_ms;        /* a failed tick is tried again then */
-        int pipe_fds[2];
-        int stop_fd; /* eventfd: main asks the thread to end */
-        pthread_t thread;
-        bool started;
 } sq_schedules_t;
 
 /** @brief Prepares the state (no thread, no client). Main. */

@@ -13,12 +13,12 @@
  *   is whoever Kafka assigns that partition. A kill -9, a stop or a
  *   rebalance moves the partition, and its workflows with it.
  *
- *   Thread: the workflows thread, started by main, sleeps in poll(2) on
- *   the pipe its consumer's queue signals and on an eventfd main writes
- *   to stop it (with a timeout only while a failed step waits to be
- *   tried again). It owns the consumer, the producer, the codec and the
- *   set of workflows; the HTTP thread reads the atomics and the
- *   snapshot (under snap_lock).
+ *   Thread: the workflows thread (qthread.c), started by main, sleeps in
+ *   poll(2) on the pipe its consumer's queue signals and on an eventfd
+ *   main writes to stop it (with a timeout while a failed step waits to
+ *   be tried again, and to refresh the snapshot). It owns the consumer,
+ *   the producers, the codec and the set of workflows; the HTTP thread
+ *   reads the atomics and the snapshot (under snap_lock).
  *
  *   Taking over (the rebalance callback, on this thread): each assigned
  *   partition is read from its beginning, read_committed (the topic is
@@ -58,13 +58,8 @@
 #include "event_types.h"
 #include "log.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #define FLUSH_MS      30000 /* a step's records, acknowledged */
 #define RETRY_MS      1000  /* a failed step, tried again */
@@ -79,8 +74,7 @@ void sq_workflows_init(sq_daemon_t *daemon) {
         sq_workflows_inst_t *w = &daemon->workflows;
         int i;
 
-        w->pipe_fds[0] = w->pipe_fds[1] = -1;
-        w->stop_fd                      = -1;
+        sq_qthread_init(&w->qt);
         atomic_init(&w->partitions, 0);
         atomic_init(&w->owned, 0);
         atomic_init(&w->running, 0);
@@ -335,9 +329,9 @@ static bool batch_end(sq_daemon_t *daemon, batch_t *batch, const char *what,
         offsets = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(
             offsets, daemon->conf->topic_workflows, batch->partition);
-        if (!rd_kafka_position(w->rk, offsets) &&
+        if (!rd_kafka_position(w->qt.rk, offsets) &&
             offsets->elems[0].offset >= 0) {
-                cgmd  = rd_kafka_consumer_group_metadata(w->rk);
+                cgmd  = rd_kafka_consumer_group_metadata(w->qt.rk);
                 error = rd_kafka_send_offsets_to_transaction(batch->rk, offsets,
                                                              cgmd, FLUSH_MS);
                 rd_kafka_consumer_group_metadata_destroy(cgmd);
@@ -721,7 +715,7 @@ static void reread_due(sq_daemon_t *daemon) {
         }
         if (!parts)
                 return;
-        if ((error = rd_kafka_seek_partitions(w->rk, parts, METADATA_MS))) {
+        if ((error = rd_kafka_seek_partitions(w->qt.rk, parts, METADATA_MS))) {
                 SQ_LOG(SQ_LOG_WARNING, "WORKFLOW",
                        "cannot read topic=%s again: %s",
                        daemon->conf->topic_workflows,
@@ -858,26 +852,18 @@ static void advance_dirty(sq_daemon_t *daemon) {
 static void *workflows_main(void *arg) {
         sq_daemon_t *daemon    = arg;
         sq_workflows_inst_t *w = &daemon->workflows;
-        struct pollfd fds[2];
+        int timeout;
 
-        fds[0].fd     = w->pipe_fds[0];
-        fds[0].events = POLLIN;
-        fds[1].fd     = w->stop_fd;
-        fds[1].events = POLLIN;
-        for (;;) {
+        do {
                 rd_kafka_message_t *rkm;
-                char drain[64];
-                int timeout = -1;
-                int n       = 0;
+                int n = 0;
 
-                /* Drain before reading the queue, so a signal written
-                 * while it is read is never missed. */
-                while (read(w->pipe_fds[0], drain, sizeof(drain)) > 0)
-                        ;
+                timeout = -1;
+                sq_qthread_drain(&w->qt);
                 /* Serves the rebalance callback too; a bounded batch,
                  * then the workflows it touched step. */
                 while (n++ < 10000 &&
-                       (rkm = rd_kafka_consumer_poll(w->rk, 0))) {
+                       (rkm = rd_kafka_consumer_poll(w->qt.rk, 0))) {
                         handle_message(daemon, rkm);
                         rd_kafka_message_destroy(rkm);
                 }
@@ -902,14 +888,7 @@ static void *workflows_main(void *arg) {
                         timeout = 0; /* more records wait */
                 else if (timeout < 0 || timeout > SNAPSHOT_MS)
                         timeout = SNAPSHOT_MS; /* the snapshot's refresh */
-                if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
-                        SQ_LOG(SQ_LOG_ERR, "WORKFLOW", "poll: %s",
-                               strerror(errno));
-                        break;
-                }
-                if (fds[1].revents)
-                        break;
-        }
+        } while (sq_qthread_sleep(&w->qt, timeout, "WORKFLOW"));
         return NULL;
 }
 
@@ -947,10 +926,8 @@ static int32_t partition_count(sq_daemon_t *daemon, char *errstr,
 sq_err_t sq_workflows_start(sq_daemon_t *daemon, char *errstr,
                             size_t errstr_size) {
         sq_workflows_inst_t *w = &daemon->workflows;
-        rd_kafka_topic_partition_list_t *topics;
-        rd_kafka_resp_err_t rkerr;
         int32_t cnt;
-        int rc;
+        sq_err_t err;
 
         if (!daemon->conf->workflows_enable)
                 return SQ_OK;
@@ -980,41 +957,17 @@ sq_err_t sq_workflows_start(sq_daemon_t *daemon, char *errstr,
                 if (!w->producer)
                         return SQ_ERR_KAFKA;
         }
-        w->rk = sq_kafka_new_workflows_consumer(daemon, rebalance_cb, errstr,
-                                                errstr_size);
-        if (!w->rk)
+        w->qt.rk = sq_kafka_new_workflows_consumer(daemon, rebalance_cb, errstr,
+                                                   errstr_size);
+        if (!w->qt.rk)
                 return SQ_ERR_KAFKA;
-        rd_kafka_poll_set_consumer(w->rk);
-        w->rkq = rd_kafka_queue_get_consumer(w->rk);
-        if (pipe2(w->pipe_fds, O_CLOEXEC | O_NONBLOCK) ||
-            (w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-                sq_errstr_set(errstr, errstr_size,
-                              "workflows thread: cannot create its pipe: %s",
-                              strerror(errno));
-                return SQ_ERR_IO;
-        }
-        rd_kafka_queue_io_event_enable(w->rkq, w->pipe_fds[1], "1", 1);
-        topics = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(topics, daemon->conf->topic_workflows,
-                                          RD_KAFKA_PARTITION_UA);
-        rkerr = rd_kafka_subscribe(w->rk, topics);
-        rd_kafka_topic_partition_list_destroy(topics);
-        if (rkerr) {
-                sq_errstr_set(errstr, errstr_size,
-                              "cannot subscribe to topic.workflows=%s: %s",
-                              daemon->conf->topic_workflows,
-                              rd_kafka_err2str(rkerr));
-                return SQ_ERR_KAFKA;
-        }
-        /* Only now: emit.c writes endings once it knows the count. */
+        /* Only now, before its thread reads it: emit.c writes endings
+         * once it knows the count. */
         atomic_store(&w->partitions, cnt);
-        if ((rc = pthread_create(&w->thread, NULL, workflows_main, daemon))) {
-                sq_errstr_set(errstr, errstr_size,
-                              "cannot start the workflows thread: %s",
-                              strerror(rc));
-                return SQ_ERR_IO;
-        }
-        w->started = true;
+        if ((err = sq_qthread_start(
+                 &w->qt, "topic.workflows", daemon->conf->topic_workflows,
+                 "workflows", workflows_main, daemon, errstr, errstr_size)))
+                return err;
         SQ_LOG(SQ_LOG_NOTICE, "WORKFLOW",
                "workflows on: the owners of topic=%s's %d partitions (group "
                "%s.workflows) run them",
@@ -1024,29 +977,11 @@ sq_err_t sq_workflows_start(sq_daemon_t *daemon, char *errstr,
 
 void sq_workflows_stop(sq_daemon_t *daemon) {
         sq_workflows_inst_t *w = &daemon->workflows;
-        uint64_t one           = 1;
         int32_t i;
 
-        if (w->started) {
-                while (write(w->stop_fd, &one, sizeof(one)) < 0 &&
-                       errno == EINTR)
-                        ;
-                pthread_join(w->thread, NULL);
-                w->started = false;
-        }
-        if (w->rkq) {
-                rd_kafka_queue_io_event_enable(w->rkq, -1, NULL, 0);
-                rd_kafka_queue_destroy(w->rkq);
-                w->rkq = NULL;
-        }
-        if (w->rk) {
-                /* Leaves the group: the revoke callback (run here)
-                 * flushes what was written, and the others take the
-                 * partitions over. */
-                rd_kafka_consumer_close(w->rk);
-                rd_kafka_destroy(w->rk);
-                w->rk = NULL;
-        }
+        /* Leaves the group: the revoke callback (run there) flushes what
+         * was written, and the others take the partitions over. */
+        sq_qthread_stop(&w->qt);
         if (w->producer) {
                 rd_kafka_flush(w->producer, STOP_FLUSH_MS);
                 rd_kafka_destroy(w->producer);
@@ -1059,15 +994,6 @@ void sq_workflows_stop(sq_daemon_t *daemon) {
         }
         sq_codec_destroy(w->codec);
         w->codec = NULL;
-        if (w->pipe_fds[0] >= 0) {
-                close(w->pipe_fds[0]);
-                close(w->pipe_fds[1]);
-                w->pipe_fds[0] = w->pipe_fds[1] = -1;
-        }
-        if (w->stop_fd >= 0) {
-                close(w->stop_fd);
-                w->stop_fd = -1;
-        }
 }
 
 /*

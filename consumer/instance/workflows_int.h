@@ -25,6 +25,7 @@
 #include "codec.h"
 #include "common.h"
 #include "daemon.h"
+#include "qthread_int.h"
 #include "task.h"
 #include "workflow.h"
 
@@ -48,22 +49,18 @@ typedef struct sq_wf_acks_s {
 typedef struct sq_workflows_inst_s {
         /* Partitions of topic.workflows, read at start (0: off). */
         atomic_int partitions;
-        rd_kafka_t *rk;        /* consumer, group <group.id>.workflows */
-        rd_kafka_queue_t *rkq; /* its queue, signalling pipe_fds[1] */
-        rd_kafka_t *producer;  /* at_least_once: the steps' records */
-        rd_kafka_t **txp;      /* exactly_once: per partition, while owned
-                                  and fenced: its transactional producer */
-        sq_wf_acks_t acks;     /* the open batch's delivery reports */
-        sq_codec_t *codec;     /* encodes the tasks and results */
-        sq_workflows_t *set;   /* the owned partitions' workflows */
-        unsigned char *part;   /* sq_wf_part_t per partition */
-        json_t *dirty;         /* ids to step after the records read */
-        json_t *unsaved;       /* ids whose state record failed */
-        int64_t retry_at_ms;   /* a failed step is tried again then */
-        int pipe_fds[2];
-        int stop_fd; /* eventfd: main asks the thread to end */
-        pthread_t thread;
-        bool started;
+        sq_qthread_t qt;      /* the thread and its consumer (group
+                                  <group.id>.workflows) */
+        rd_kafka_t *producer; /* at_least_once: the steps' records */
+        rd_kafka_t **txp;     /* exactly_once: per partition, while owned
+                                 and fenced: its transactional producer */
+        sq_wf_acks_t acks;    /* the open batch's delivery reports */
+        sq_codec_t *codec;    /* encodes the tasks and results */
+        sq_workflows_t *set;  /* the owned partitions' workflows */
+        unsigned char *part;  /* sq_wf_part_t per partition */
+        json_t *dirty;        /* ids to step after the records read */
+        json_t *unsaved;      /* ids whose state record failed */
+        int64_t retry_at_ms;  /* a failed step is tried again then */
         /* For /metrics and /status (HTTP thread reads). */
         atomic_llong owned;                /* partitions owned */
         atomic_llong running;              /* running workflows owned here */
