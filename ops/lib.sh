@@ -124,7 +124,22 @@ sq_dump_stacks() {
                 grep -E '^(Thread|#)' >&2 || true
 }
 
-# sq_gone PID: succeeds once no process PID is running.
+# sq_gone PID: succeeds once the child PID of this shell is no longer
+# running (see sq_our_child).
 sq_gone() {
-        ! kill -0 "$1" 2>/dev/null
+        ! sq_our_child "$1"
+}
+
+# sq_our_child PID: succeeds while PID is a running child of this shell.
+# Once a child has exited, bash reaps it and its pid is free: with
+# pid_max 32768 and tests side by side, another test's process may have
+# it a moment later, so "kill -0 PID" or "kill -KILL PID" could mean that
+# process (seen: a test's cleanup SIGKILLed another test's
+# swarmq-producer). A zombie (exited, not yet reaped) is not running.
+sq_our_child() {
+        local stat
+        stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+        stat=${stat##*) } # after the command name, which may hold spaces
+        read -r -a stat <<<"$stat"
+        [[ ${stat[0]} != Z && ${stat[1]} == "$$" ]]
 }

@@ -4,11 +4,11 @@
 # Workflows on a real Apache Kafka broker with
 # processing.guarantee=exactly_once, across a kill -9 of the instance that
 # owns a chord (the scenario: integration/workflows_kill9.sh, also run on
-# the mock as integration/0028): a chord of 60 children and its join, a
+# the mock as integration/0028): a chord of 61 children (60 sleeps and a gate opened after the kill) and its join, a
 # chain that succeeds and one that stops at its failed step. Every task's
 # result and its ending on topic.workflows go in one transaction with its
 # offset; the new owner of the chord's partition rebuilds it from the
-# topic and ends it once, its join's input the 60 children in order.
+# topic and ends it once, its join's input the 61 children in order.
 # topic.workflows was created by the instances as they create it
 # (topics.partitions partitions, compacted), not auto-created by the
 # broker with its defaults.
@@ -45,7 +45,7 @@ policy = admin.describe_configs([res])[res].result(timeout=10)["cleanup.policy"]
 print(f"{topic}: {parts} partitions, cleanup.policy={policy}")
 sys.exit(0 if parts == 3 and policy == "compact" else 1)
 PY
-log "ok: chord-1 ended once with its 60 children's results, the chains as declared"
+log "ok: chord-1 ended once with its 61 children's results, the chains as declared"
 
 # The owner's own steps are transactions too: kill -9 the owner of chord-2
 # the moment its join task shows in topic.tasks to a read_uncommitted
@@ -56,15 +56,19 @@ log "ok: chord-1 ended once with its 60 children's results, the chains as declar
 # itself: a read_committed reader sees the join submitted once, run once,
 # and chord-2 ended once (under at_least_once the join could be
 # submitted twice, the second dropped by the consumers' dedup).
-start_consumer c3 "${common[@]}"
-start_consumer c4 "${common[@]}"
+# chord-2 has a gate child too (workflows_kill9.sh), opened once its
+# owner is known: else, on a fast run, chord-2 may end before /status
+# was seen listing it.
+rm -f "$work/release"
+start_consumer c3 "${common[@]}" "${gate[@]}"
+start_consumer c4 "${common[@]}" "${gate[@]}"
 wait_ready "$c3_http"
 wait_ready "$c4_http"
 wait_until 60 "c3 and c4 share topic.workflows' 3 partitions" -- \
         value_is == 3 eval 'echo $(( $(owned "$c3_http") + $(owned "$c4_http") ))'
 python3 - "$work/chord2.json" <<'PY'
 import json, sys
-kids = [{"type": "sleep", "payload": "300"} for _ in range(12)]
+kids = [{"type": "sleep", "payload": "300"} for _ in range(12)] + [{"type": "gate"}]
 json.dump({"id": "chord-2", "workflow": {"group": kids, "join": {"type": "echo"}}},
           open(sys.argv[1], "w"))
 PY
@@ -84,6 +88,7 @@ owner_of_chord2() {
 wait_until 60 "an instance owns chord-2" -- owner_of_chord2
 owner2_pid_var=${owner2}_pid
 owner2_pid=${!owner2_pid_var}
+touch "$work/release" # chord-2's gate child may end, and its join follow
 "$python" - "$bootstrap" "$t_tasks" "$owner2_pid" <<'PY' || fail "chord-2's join never showed in topic.tasks"
 import os, signal, sys, time
 from confluent_kafka import Consumer
@@ -105,7 +110,7 @@ sys.exit(1)
 PY
 wait "$owner2_pid" 2>/dev/null || true
 log "kill -9 $owner2, the owner of chord-2, as its join was being submitted"
-producer "${prod_args[@]}" wait --id chord-2 --timeout-ms 120000 >"$work/wait2.out" 2>&1 ||
+producer "${prod_args[@]}" wait --id chord-2 --id chord-2.join --timeout-ms 120000 >"$work/wait2.out" 2>&1 ||
         fail "chord-2 did not end: $(cat "$work/wait2.out")"
 # read_committed (the CLI's default) and read_uncommitted copies of the
 # join's task record.
@@ -133,8 +138,8 @@ if len(res["chord-2.join"]) != 1:
     bad.append(f"the join ran {len(res['chord-2.join'])} times")
 if len(res["chord-2"]) != 1 or res["chord-2"][0]["status"] != "SUCCEEDED":
     bad.append(f"chord-2 has {[r['status'] for r in res['chord-2']]} as results")
-elif len(json.loads(res["chord-2"][0].get("output", "[]"))) != 12:
-    bad.append("chord-2's output is not its 12 children's results")
+elif len(json.loads(res["chord-2"][0].get("output", "[]"))) != 13:
+    bad.append("chord-2's output is not its 13 children's results")
 for b in bad:
     print("FAIL:", b)
 sys.exit(1 if bad else 0)

@@ -29,7 +29,8 @@ sq_pids=()
 sq_cleanup() {
         local pid
         for pid in "${sq_pids[@]}"; do
-                kill -KILL "$pid" 2>/dev/null || true
+                # Only our own: a pid reaped earlier may be another's now.
+                sq_our_child "$pid" && kill -KILL "$pid" 2>/dev/null || true
         done
         wait 2>/dev/null || true
 }

@@ -11,7 +11,10 @@
 # (0 or 1).
 #
 # Two instances. Submitted with `swarmq-producer workflow`:
-#   - chord-1: a group of 60 sleep tasks (400 ms each) and an echo join;
+#   - chord-1: a group of 60 sleep tasks (400 ms each) and a gate task
+#     (an exec agent that ends once the test opens its gate, after the
+#     kill: so the owner is killed mid-chord however fast the sleeps run
+#     on a busy machine), and an echo join;
 #   - chain-ok: echo "x" -> sha256 -> echo (each step's output the next
 #     step's payload);
 #   - chain-fail: echo -> fail (one attempt) -> echo: stops at the failure.
@@ -21,7 +24,7 @@
 # (kafka.session.timeout.ms), rebuilds chord-1 from the topic, and goes
 # on. Then, from the results topic:
 #   - chord-1 has exactly one result, SUCCEEDED, whose output is the
-#     join's: the 60 children, each once, each SUCCEEDED, in order;
+#     join's: the 61 children, each once, each SUCCEEDED, in order;
 #   - the join ran at least once (its id is the workflow's, so a second
 #     run would be the same task); exactly once under exactly_once;
 #   - chain-ok's output is echo(sha256("x")), each step's parent_id the
@@ -29,8 +32,15 @@
 #     lettered after its one attempt), and its last step never ran;
 # and a bad workflow file is refused (exit 2) naming its bad field.
 
-start_consumer c1 "${common[@]}"
-start_consumer c2 "${common[@]}"
+# The builtins the workflows use, and the gate (configured agents replace
+# the default set).
+gate=(-X agent.sleep.kind=builtin -X agent.echo.kind=builtin
+        -X agent.sha256.kind=builtin -X agent.fail.kind=builtin
+        -X agent.gate.kind=exec
+        -X "agent.gate.command=[\"/bin/sh\", \"-c\", \"i=0; while [ ! -e '$work/release' ] && [ \$i -lt 1200 ]; do /bin/sleep 0.05; i=\$((i + 1)); done\"]")
+rm -f "$work/release"
+start_consumer c1 "${common[@]}" "${gate[@]}"
+start_consumer c2 "${common[@]}" "${gate[@]}"
 wait_ready "$c1_http"
 wait_ready "$c2_http"
 
@@ -54,7 +64,7 @@ log "ok: $(cat "$work/bad.err")"
 
 python3 - "$work/chord.json" <<'PY'
 import json, sys
-kids = [{"type": "sleep", "payload": "400"} for _ in range(60)]
+kids = [{"type": "sleep", "payload": "400"} for _ in range(60)] + [{"type": "gate"}]
 json.dump({"id": "chord-1", "workflow": {"group": kids, "join": {"type": "echo"}}},
           open(sys.argv[1], "w"))
 PY
@@ -96,12 +106,25 @@ log "kill -9 $owner, the owner of chord-1"
 kill -KILL "$owner_pid"
 wait "$owner_pid" 2>/dev/null || true
 killed_ms=$(date +%s%3N)
+touch "$work/release" # the gate task may end now
 
 producer "${prod_args[@]}" wait --id chord-1 --id chain-ok --id chain-fail --timeout-ms 120000 \
         >"$work/wait.out" 2>&1 || fail "the workflows did not end: $(cat "$work/wait.out")"
 log "the workflows ended $(($(date +%s%3N) - killed_ms)) ms after the kill"
 wait_until 30 "$other ended the workflows" -- \
         value_is -ge 1 metric_sum "$other_http" '^swarmq_workflows_ended_total\{status="SUCCEEDED"'
+# Every step's result too, before the replay below reads them: under
+# exactly_once the killed owner's open transaction hides what follows it
+# on its partitions from read_committed readers (a replay stops at that
+# point) until the broker aborts it (kafka.transaction.timeout.ms).
+{
+        for i in $(seq 0 60); do echo "chord-1.$i"; done
+        echo chord-1.join
+        echo chain-ok.0; echo chain-ok.1; echo chain-ok.2
+        echo chain-fail.0; echo chain-fail.1
+} >"$work/steps.ids"
+producer "${prod_args[@]}" wait --ids-file "$work/steps.ids" --timeout-ms 120000 \
+        >"$work/wait-steps.out" 2>&1 || fail "the steps' results did not all come: $(tail -n 3 "$work/wait-steps.out")"
 
 producer "${prod_args[@]}" replay --results >"$work/results.jsonl" 2>/dev/null || fail "cannot replay the results"
 python3 - "$work/results.jsonl" "$exactly_once" <<'PY' || fail "the workflows' results are wrong"
@@ -131,17 +154,17 @@ elif exactly_once and len(joins) != 1:
     fail(f"the join ran {len(joins)} times under exactly_once")
 else:
     kids = json.loads(out(joins[0]))
-    want = [f"chord-1.{i}" for i in range(60)]
+    want = [f"chord-1.{i}" for i in range(61)]
     if [k["id"] for k in kids] != want:
-        fail(f"the join's input lists {[k['id'] for k in kids][:5]}..., not the 60 children in order")
+        fail(f"the join's input lists {[k['id'] for k in kids][:5]}..., not the 61 children in order")
     if any(k["status"] != "SUCCEEDED" for k in kids):
         fail(f"children not SUCCEEDED in the join's input: {[k for k in kids if k['status'] != 'SUCCEEDED']}")
     if ends and out(ends[0]) != out(joins[0]):
         fail("chord-1's output is not its join's")
-ran = [i for i in range(60) if not res[f"chord-1.{i}"]]
+ran = [i for i in range(61) if not res[f"chord-1.{i}"]]
 if ran:
     fail(f"children with no result: {ran}")
-again = [i for i in range(60) if len(res[f"chord-1.{i}"]) > 1]
+again = [i for i in range(61) if len(res[f"chord-1.{i}"]) > 1]
 print(f"children run again after the kill (at least once): {len(again)}")
 
 # chain-ok: x -> sha256 -> echo.
