@@ -81,9 +81,9 @@ Options (all, keysweep, pipe):
   --publish LIST       pipe: events.publish modes swarmq runs with,
                        comma-separated from all, terminal, none (default
                        all,terminal)
-  --rounds R           pipe, keysweep: repeat the whole comparison R times
-                       and report medians (default 1; 3 for figures worth
-                       keeping)
+  --rounds R           pipe, keysweep, latency: repeat the whole comparison
+                       R times and report medians (default 1; 3 for
+                       figures worth keeping)
   --baseline-build DIR pipe: also run swarmq from this build (e.g. main
                        before a change) in the same rounds
   --sweep-count N      keysweep: records per mode (default 10000)
@@ -315,7 +315,8 @@ if [[ "$cmd" == all || "$cmd" == latency ]]; then
                         echo
                         bash "$root/tests/bench/latency.sh" --bootstrap "$bootstrap" \
                                 --build "$build" --count "$latency_count" \
-                                --levels "$levels" --threads "$threads" "${extra[@]}"
+                                --levels "$levels" --threads "$threads" --rounds "$rounds" \
+                                "${extra[@]}"
                         echo
                 } >>"$out"
                 ran+=(latency)

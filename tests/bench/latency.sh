@@ -7,7 +7,7 @@
 #
 #   tests/bench/latency.sh --bootstrap B --build DIR [--count N]
 #                          [--levels 10,50,90] [--max-rate R]
-#                          [--threads T] [-X KEY=VALUE]...
+#                          [--threads T] [--rounds R] [-X KEY=VALUE]...
 #
 # Every results topic is created with message.timestamp.type=LogAppendTime,
 # so each result record carries the time the broker appended it: the moment
@@ -20,13 +20,15 @@
 # span of their results' append times. Then, per level, a fresh instance
 # on topics of its own, ready (/readyz) before the first task, and N tasks
 # submitted at that share of the maximum (swarmq-producer submit --rate).
+# --rounds R does all of it R times (the maximum measured again in each
+# round) and reports the median of each figure, the rounds listed below.
 # Prints the markdown table on stdout, progress on stderr.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/ops/lib.sh"
 source "$root/tests/bench/lib.sh"
 
-bootstrap= b= count=20000 levels=10,50,90 max_rate= threads=4 partitions=12
+bootstrap= b= count=20000 levels=10,50,90 max_rate= threads=4 partitions=12 rounds=1
 extra=()
 die() { echo "bench latency: $*" >&2; exit 2; }
 while (($#)); do
@@ -37,8 +39,9 @@ while (($#)); do
         --levels) levels=${2:?}; shift 2 ;;
         --max-rate) max_rate=${2:?}; shift 2 ;;
         --threads) threads=${2:?}; shift 2 ;;
+        --rounds) rounds=${2:?}; shift 2 ;;
         -X) extra+=(-X "${2:?}"); shift 2 ;;
-        -h | --help) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
         esac
 done
@@ -48,6 +51,8 @@ done
 [[ "$count" =~ ^[1-9][0-9]*$ ]] || die "--count must be a positive integer, not '$count'"
 [[ "$levels" =~ ^[1-9][0-9]?(,[1-9][0-9]?)*$ ]] || die "--levels must list percentages 1-99, not '$levels'"
 [[ -z "$max_rate" || "$max_rate" =~ ^[1-9][0-9]*$ ]] || die "--max-rate must be a positive integer"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer, not '$rounds'"
+[[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer, not '$threads'"
 command -v kcat >/dev/null || die "kcat not found (apt-get install -y kcat)"
 
 bench_workdir latency
@@ -79,35 +84,32 @@ created_times() {
                 sed -n 's/.*"task_id":"\([^"]*\)".*"created_at":\([0-9]*\).*/\1 \2/p'
 }
 
-if [[ -z "$max_rate" ]]; then
-        p=lat-$run_id-max
+# measure_max ROUND: sets max_got to the tasks/s of a drained backlog (no
+# subshell: the instance it starts must stay this shell's to stop).
+measure_max() {
+        local p=lat-$run_id-r$1-max
         make_topics "$p"
-        echo "bench latency: maximum throughput: a backlog of $count noop tasks" >&2
+        echo "bench latency: round $1: maximum throughput: a backlog of $count noop tasks" >&2
         bench_submit "$b" "$p" "$count" 0
         start_consumer "$p"
         wait_results "$p" "$count"
         stop_consumer
-        max_rate=$(append_times "$p" | awk -v n="$count" '
+        max_got=$(append_times "$p" | awk -v n="$count" '
                 NR == 1 || $2 < lo { lo = $2 } $2 > hi { hi = $2 }
                 END { printf "%.0f", (hi > lo ? n * 1000 / (hi - lo) : 0) }')
-        ((max_rate > 0)) || die "could not measure the maximum throughput"
-fi
-echo "bench latency: maximum $max_rate tasks/s" >&2
+}
 
-echo "| load | target tasks/s | achieved tasks/s | tasks | p50 ms | p99 ms | p99.9 ms |"
-echo "|---|---|---|---|---|---|---|"
-IFS=, read -r -a pcts <<<"$levels"
-for pct in "${pcts[@]}"; do
-        rate=$((max_rate * pct / 100))
-        ((rate > 0)) || rate=1
+# run_level ROUND PCT RATE: sets level_got to "achieved tasks p50 p99 p99.9".
+run_level() {
+        local r=$1 pct=$2 rate=$3 n p
         # At least 5 s of load, at most the backlog count (or 5 s of it).
         n=$((rate * 5 > count ? rate * 5 : count))
-        p=lat-$run_id-$pct
+        p=lat-$run_id-r$r-$pct
         make_topics "$p"
         start_consumer "$p"
         wait_until 120 "bench latency: instance $p ready" --every 0.1 -- \
                 value_is == 200 sq_http_status "$http/readyz"
-        echo "bench latency: $pct% of the maximum: $n tasks at $rate tasks/s" >&2
+        echo "bench latency: round $r: $pct% of the maximum: $n tasks at $rate tasks/s" >&2
         bench_submit "$b" "$p" "$n" "$rate"
         wait_results "$p" "$n"
         stop_consumer
@@ -115,14 +117,63 @@ for pct in "${pcts[@]}"; do
         append_times "$p" | sort >"$work/appended"
         join "$work/created" "$work/appended" | awk '{ print $3 - $2, $3 }' |
                 sort -n >"$work/lat"
-        awk -v pct="$pct" -v rate="$rate" '
+        level_got=$(awk '
                 { v[NR] = $1; if (NR == 1 || $2 < lo) lo = $2; if ($2 > hi) hi = $2 }
                 function q(f,  i) { i = int(f * NR + 0.999999); if (i < 1) i = 1; return v[i] }
                 END {
-                        printf "| %d %% | %d | %.0f | %d | %d | %d | %d |\n", pct, rate,
-                                (hi > lo ? NR * 1000 / (hi - lo) : 0), NR,
+                        printf "%.0f %d %d %d %d\n", (hi > lo ? NR * 1000 / (hi - lo) : 0), NR,
                                 q(0.50), q(0.99), q(0.999)
-                }' "$work/lat"
+                }' "$work/lat")
+}
+
+# median of the numbers given (the lower middle one for an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+IFS=, read -r -a pcts <<<"$levels"
+declare -A maxr got
+for ((r = 1; r <= rounds; r++)); do
+        if [[ -n "$max_rate" ]]; then
+                maxr[$r]=$max_rate
+        else
+                measure_max "$r"
+                maxr[$r]=$max_got
+                ((maxr[$r] > 0)) || die "could not measure the maximum throughput"
+        fi
+        echo "bench latency: round $r: maximum ${maxr[$r]} tasks/s" >&2
+        for pct in "${pcts[@]}"; do
+                rate=$((maxr[$r] * pct / 100))
+                ((rate > 0)) || rate=1
+                run_level "$r" "$pct" "$rate"
+                got[$pct:$r]="$rate $level_got"
+                echo "bench latency: round $r: $pct%: rate asked, achieved, tasks, p50, p99, p99.9: ${got[$pct:$r]}" >&2
+        done
+done
+
+# col PCT N: the median over the rounds of field N of got[PCT:r].
+col() {
+        local vals=() r
+        for ((r = 1; r <= rounds; r++)); do vals+=("$(cut -d' ' -f"$2" <<<"${got[$1:$r]}")"); done
+        median "${vals[@]}"
+}
+echo "| load | target tasks/s | achieved tasks/s | tasks | p50 ms | p99 ms | p99.9 ms |"
+echo "|---|---|---|---|---|---|---|"
+for pct in "${pcts[@]}"; do
+        echo "| $pct % | $(col "$pct" 1) | $(col "$pct" 2) | $(col "$pct" 3) | $(col "$pct" 4) | $(col "$pct" 5) | $(col "$pct" 6) |"
 done
 echo
-echo "real broker, $partitions partitions, one instance, $threads executors; latency = the result's broker append time (LogAppendTime) − the task's created_at, both this machine's wall clock (ms)."
+maxes=()
+for ((r = 1; r <= rounds; r++)); do maxes+=("${maxr[$r]}"); done
+echo "real broker, $partitions partitions, one instance, $threads executors; latency = the result's broker append time (LogAppendTime) − the task's created_at, both this machine's wall clock (ms); maximum throughput $(median "${maxes[@]}") tasks/s (a drained backlog of $count noop tasks$( ((rounds > 1)) && echo ", median of the rounds"))."
+if ((rounds > 1)); then
+        echo
+        echo "Medians of $rounds rounds (each round measures its maximum, then its levels). Per round (rate asked / achieved tasks/s / p50 / p99 / p99.9 ms):"
+        echo
+        for ((r = 1; r <= rounds; r++)); do
+                line="- round $r, maximum ${maxr[$r]} tasks/s:"
+                for pct in "${pcts[@]}"; do
+                        read -r a g _ p50 p99 p999 <<<"${got[$pct:$r]}"
+                        line+=" $pct % $a/$g/$p50/$p99/$p999;"
+                done
+                echo "${line%;}"
+        done
+fi

@@ -83,3 +83,28 @@ unset multiplot
 EOF
         echo "$prefix-pipe.png"
 fi
+
+# Latency rows: | 10 % | asked/s | achieved/s | tasks | p50 | p99 | p99.9 |
+awk -F'|' '$2 ~ /^ [0-9]+ % $/ && NF == 9 {
+        l = $2; gsub(/^ +| +$/, "", l); g = $4; gsub(/ /, "", g)
+        printf "\"%s (%s/s)\" %d %d %d\n", l, g, $6, $7, $8 }' "$results" >"$work/latency.dat"
+if [[ -s "$work/latency.dat" ]]; then
+        gnuplot <<EOF
+set terminal pngcairo size 900,420 font ",10"
+set output "$prefix-latency.png"
+set title "swarmq: submit to result visible, one instance, real Kafka (lower is better)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set yrange [1:*]
+set ylabel "ms"
+set xlabel "load: share of the maximum throughput (results/s achieved)"
+set grid ytics
+set key top left
+plot "$work/latency.dat" using 2:xtic(1) title "p50", \
+     "" using 3 title "p99", \
+     "" using 4 title "p99.9"
+EOF
+        echo "$prefix-latency.png"
+fi

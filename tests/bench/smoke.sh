@@ -43,8 +43,13 @@ expect "^\| swarmq, noop tasks .*events.publish=terminal.* \| 1→2 \| $num \| $
 grep -q '^Command: `ops/bench.sh all --quick' "$work/doc.md" || fail "no Command line in the doc section"
 grep -q '^Machine: ' "$work/doc.md" || fail "no Machine line in the doc section"
 if command -v gnuplot >/dev/null; then
-        grep -q '^!\[pipe.png\](bench/.*-pipe.png)$' "$work/doc.md" || fail "no pipe plot linked"
-        [[ -s $(ls "$work"/bench/*-pipe.png) ]] || fail "no pipe plot written"
+        plots=(pipe)
+        ((rc == 77)) || plots+=(keysweep latency)
+        for plot in "${plots[@]}"; do
+                grep -q "^!\[$plot.png\](bench/.*-$plot.png)\$" "$work/doc.md" ||
+                        fail "no $plot plot linked"
+                [[ -s $(ls "$work"/bench/*-"$plot".png) ]] || fail "no $plot plot written"
+        done
 fi
 if ((rc == 77)); then
         grep -q 'SKIPPED' "$work/err" || fail "exit 77 without saying what was skipped"
