@@ -42,7 +42,8 @@ Commands:
              python3-celery, python3-redis, ruby-sidekiq (ops/deps.sh --test)
   latency    submit -> result visible (the result's broker append time
              minus the task's created_at), p50 / p99 / p99.9 at 10, 50 and
-             90 % of the maximum throughput, one instance
+             90 % of the maximum throughput (what one instance
+             sustains while a client submits), one instance
              (tests/bench/latency.sh). Real Kafka only.
   scaling    1, 2 and 3 instances in one group on 12 partitions running
              the same backlog of `sleep` tasks (--scale-count, 6,000, of
@@ -72,8 +73,9 @@ Options (all, keysweep, pipe):
                        writes no doc unless --doc is given
   --count N            pipe: records (default 100000)
   --jobs N             jobqueues: tasks per system (default 20000)
-  --latency-count N    latency: tasks of the maximum-throughput backlog,
-                       and at least that many per level (default 20000)
+  --latency-count N    latency: the maximum is measured with 5 x N tasks
+                       submitted as fast as they go, and each level runs
+                       at least N (default 20000)
   --levels LIST        latency: percentages of the maximum throughput
                        (default 10,50,90)
   --scale-count N      scaling: tasks per size (default 6000)
