@@ -58,6 +58,13 @@ Commands:
              (tests/bench/soak.sh; options go to it, --help lists them)
   events-latency  GET /events latency (tests/bench/events_latency.sh;
              options go to it)
+  abtest     A/B comparison of a flag's variants: one instance on the
+             embedded broker with flag.ranked_selection=50% runs a backlog
+             of `work` tasks (--count, 4,000; --quick: 200) that a fast
+             and a slow agent can both take; per variant (ranked vs
+             least-loaded): tasks, success ratio, p50 / p99 / mean run
+             time from /metrics (tests/bench/abtest.sh; options go to it:
+             --build, --count, --quick, -X)
 
 Options (all, keysweep, pipe):
   --broker real|mock   real: Apache Kafka 4.4.0 from Maven Central
@@ -138,8 +145,9 @@ guarantee) exec bash "$root/tests/bench/guarantee.sh" "$@" ;;
 memory) exec bash "$root/tests/bench/memory.sh" "$@" ;;
 soak) exec bash "$root/tests/bench/soak.sh" "$@" ;;
 events-latency) exec bash "$root/tests/bench/events_latency.sh" "$@" ;;
+abtest) exec bash "$root/tests/bench/abtest.sh" "$@" ;;
 help) usage; exit 0 ;;
-*) die "unknown command '$cmd' (all, keysweep, pipe, jobqueues, latency, scaling, guarantee, memory, soak, events-latency)" ;;
+*) die "unknown command '$cmd' (all, keysweep, pipe, jobqueues, latency, scaling, guarantee, memory, soak, events-latency, abtest)" ;;
 esac
 
 broker=real bootstrap= build= quick=0 count= jobs= scale_count= threads=4 sweep_count= modes=
