@@ -296,9 +296,22 @@ func TestJSONOutput(t *testing.T) {
 	if res.Status != Succeeded || string(res.Output) != "as json" {
 		t.Fatalf("result: %+v", res)
 	}
-	evs, err := c.Events(ctx, res.TaskID)
-	if err != nil || len(evs) == 0 || evs[len(evs)-1].Type != "succeeded" {
-		t.Fatalf("events: %v %v", evs, err)
+	// The terminal event is written beside the result, not before it:
+	// read the events until it is there (Events reads what is written).
+	var evs []*Event
+	for {
+		evs, err = c.Events(ctx, res.TaskID)
+		if err != nil {
+			t.Fatalf("events: %v %v", evs, err)
+		}
+		if len(evs) > 0 && evs[len(evs)-1].Type == "succeeded" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no succeeded event for %s: %v", res.TaskID, evs)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 

@@ -338,7 +338,8 @@ expect_rc 0 "wait for the JSON tasks" -- "${P[@]}" wait \
         --ids-file "$WORK/json-ids.txt" --timeout-ms 60000
 
 # --print and the counts cover only the awaited ids, not the 500+ other
-# results already in the topic.
+# results already in the topic (how many of those it reads before it has
+# both depends on the order the partitions are fetched in: some, at least).
 expect_rc 0 "wait --print for 2 of many ids" -- "${P[@]}" wait --id json-1 \
         --id json-4 --print --json --timeout-ms 60000 &&
         if python3 - "$WORK/out" <<'EOF'; then
@@ -350,7 +351,7 @@ assert printed == {"json-1", "json-4"}, printed
 assert summary["total"] == len(lines) - 1, summary
 assert summary["distinct"] == 2 and summary["arrived"] == 2, summary
 assert sum(summary["status"].values()) == summary["total"], summary
-assert summary["other_tasks"] >= 500, summary
+assert summary["other_tasks"] >= 1, summary
 EOF
                 ok "wait --print prints and counts only the awaited ids"
         else
