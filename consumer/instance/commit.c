@@ -225,10 +225,19 @@ static void txn_fail(sq_daemon_t *daemon, sq_txn_step_t step,
          * raised beside the one returned. */
         fatal = (error && rd_kafka_error_is_fatal(error)) ||
                 rd_kafka_fatal_error(daemon->producer, cause, sizeof(cause));
-        if (!error && !fatal)
-                /* The failed record's delivery report may be queued
-                 * already: it names the broker's reason. */
+        if (!error && !fatal) {
+                /* The failed record's delivery report names the broker's
+                 * reason. It may be queued already, or follow in a moment:
+                 * librdkafka marks the transaction failed (so a produce
+                 * meanwhile says only "Erroneous state") before it queues
+                 * the reports of the refused batch. Waited for a little,
+                 * bounded: the abort must not hang on it. */
+                int waits = 0;
                 sq_poll_serve_reports(daemon, 0);
+                while (!daemon->commit.txn_dr_cause[0] &&
+                       step == SQ_TXN_PRODUCE && waits++ < 10)
+                        sq_poll_serve_reports(daemon, 20);
+        }
         if (error)
                 snprintf(cause, sizeof(cause), "%s",
                          rd_kafka_error_string(error));
