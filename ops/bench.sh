@@ -27,8 +27,9 @@ Commands:
              100 and 10,000 keys, unordered, at concurrency 16 and 100;
              wall time against the work floor and against the same
              sleeps by bare threads without Kafka, what the machine
-             gives (tests/bench/keysweep.sh).
-             Real Kafka only.
+             gives, and the CPU-seconds of each run (swarmq-consumer
+             from /proc/PID/stat, parallel-consumer's JVM)
+             (tests/bench/keysweep.sh). Real Kafka only.
   pipe       throughput and CPU per task: a plain librdkafka
              consume->produce pipe writing 1, 2 and 4 records per record
              in vs swarmq with noop tasks, events.publish=all (4 records

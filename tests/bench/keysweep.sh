@@ -34,6 +34,12 @@
 # swarmq): the same sleeps by that many plain threads in the same
 # ordering, no Kafka; what this machine gives right now, since a sleep of
 # N ms takes longer than N ms, more so on a loaded machine.
+# CPU, in CPU-seconds per run (all threads): swarmq-consumer's utime +
+# stime from /proc/PID/stat, from its start to the last result (start-up
+# and group join included; read just before its SIGTERM);
+# parallel-consumer's JVM from its first call of the user function to its
+# last acknowledgement (the harness's getProcessCpuTime; the JVM's start-up
+# and the class loading before excluded).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -126,9 +132,19 @@ keys_of() { # MODE: the key count whose topic the mode reads
         esac
 }
 
-# swarmq_run MODE KEYS CONC ROUND: prints the wall seconds.
+# cpu_of PID: the CPU-seconds (user + system, all threads) the running
+# process PID has used, from /proc/PID/stat (utime and stime, fields 14
+# and 15, in clock ticks; counted after the ")" that ends the command name).
+clk_tck=$(getconf CLK_TCK)
+cpu_of() {
+        sed 's/.*) //' "/proc/$1/stat" |
+                awk -v hz="$clk_tck" '{ printf "%.2f\n", ($12 + $13) / hz }'
+}
+
+# swarmq_run MODE KEYS CONC ROUND: prints the wall seconds and the
+# CPU-seconds of swarmq-consumer.
 swarmq_run() {
-        local mode=$1 keys=$2 conc=$3 ordering p t t_first t_last
+        local mode=$1 keys=$2 conc=$3 ordering p t t_first t_last cpu
         case $mode in
         key*) ordering=key ;;
         *) ordering=$mode ;;
@@ -161,6 +177,10 @@ swarmq_run() {
                 tail -5 "$work/$p.log" >&2
                 exit 1
         fi
+        cpu=$(cpu_of "$consumer_pid") || {
+                echo "keysweep: swarmq $mode c=$conc: no /proc/$consumer_pid/stat to read its CPU from" >&2
+                exit 1
+        }
         kill -TERM "$consumer_pid"
         wait "$consumer_pid" || { echo "keysweep: swarmq-consumer ($p) did not stop cleanly" >&2; exit 1; }
         consumer_pid=
@@ -176,7 +196,7 @@ swarmq_run() {
                 echo "keysweep: swarmq $mode c=$conc: no started_at or timestamp in its results" >&2
                 exit 1
         }
-        awk -v a="$t_first" -v z="$t_last" 'BEGIN { printf "%.3f\n", (z - a) / 1000 }'
+        awk -v a="$t_first" -v z="$t_last" -v c="$cpu" 'BEGIN { printf "%.3f %s\n", (z - a) / 1000, c }'
 }
 
 # bare_run MODE KEYS CONC: prints the wall seconds of the bare threads.
@@ -194,7 +214,8 @@ bare_run() {
         sed 's/.* seconds=\([0-9.]*\).*/\1/' <<<"$line"
 }
 
-# pc_run MODE KEYS CONC ROUND: prints the wall seconds.
+# pc_run MODE KEYS CONC ROUND: prints the wall seconds and the JVM's
+# CPU-seconds over them.
 pc_run() {
         local mode=$1 keys=$2 conc=$3 ordering p line
         case $mode in
@@ -213,8 +234,12 @@ pc_run() {
                 tail -5 "$work/$p.log" >&2
                 exit 1
         }
-        awk -v s="$(sed 's/.* seconds=\([0-9.]*\).*/\1/' <<<"$line")" \
-                'BEGIN { printf "%.3f\n", s }'
+        [[ "$line" =~ \ seconds=([0-9.]+)\ cpu_seconds=([0-9.]+) ]] || {
+                echo "keysweep: parallel-consumer $mode c=$conc printed no seconds and cpu_seconds: '$line'" >&2
+                exit 1
+        }
+        awk -v s="${BASH_REMATCH[1]}" -v c="${BASH_REMATCH[2]}" \
+                'BEGIN { printf "%.3f %.2f\n", s, c }'
 }
 
 floor_of() { # MODE KEYS CONC: prints the floor in seconds
@@ -245,7 +270,7 @@ sec() { awk -v s="$1" 'BEGIN { printf "%.2f", s }'; }
 
 echo "keysweep: $count records per mode, sleep 0..$max_ms ms, seed $seed, commit interval $commit_ms ms, modes $modes, concurrency $concurrency, $rounds round(s), parallel-consumer $peer" >&2
 # Figures per round, keyed "mode/conc:round".
-declare -A sq_s pc_s bare_s floor_s
+declare -A sq_s pc_s bare_s floor_s sq_cpu pc_cpu
 for mode in "${mode_list[@]}"; do
         gen "$(keys_of "$mode")"
 done
@@ -256,11 +281,13 @@ for ((r = 1; r <= rounds; r++)); do
                         row=$mode/$conc
                         floor_s[$row:$r]=$(floor_of "$mode" "$keys" "$conc")
                         bare_s[$row:$r]=$(bare_run "$mode" "$keys" "$conc")
-                        sq_s[$row:$r]=$(swarmq_run "$mode" "$keys" "$conc" "$r")
-                        msg="keysweep: round $r: $mode c=$conc floor ${floor_s[$row:$r]}s bare threads ${bare_s[$row:$r]}s swarmq ${sq_s[$row:$r]}s"
+                        got=$(swarmq_run "$mode" "$keys" "$conc" "$r")
+                        read -r "sq_s[$row:$r]" "sq_cpu[$row:$r]" <<<"$got"
+                        msg="keysweep: round $r: $mode c=$conc floor ${floor_s[$row:$r]}s bare threads ${bare_s[$row:$r]}s swarmq ${sq_s[$row:$r]}s (${sq_cpu[$row:$r]} CPU-s)"
                         if [[ "$peer" == on ]]; then
-                                pc_s[$row:$r]=$(pc_run "$mode" "$keys" "$conc" "$r")
-                                msg+=" parallel-consumer ${pc_s[$row:$r]}s"
+                                got=$(pc_run "$mode" "$keys" "$conc" "$r")
+                                read -r "pc_s[$row:$r]" "pc_cpu[$row:$r]" <<<"$got"
+                                msg+=" parallel-consumer ${pc_s[$row:$r]}s (${pc_cpu[$row:$r]} CPU-s)"
                         fi
                         echo "$msg" >&2
                 done
@@ -275,12 +302,14 @@ for mode in "${mode_list[@]}"; do
                 floor=${floor_s[$row:1]}
                 if [[ "$peer" == on ]]; then
                         pc_cols="$(sec "$(med pc_s "$row")") | $(medratio pc_s floor_s "$row") | $(medratio sq_s pc_s "$row")"
+                        pc_cpu_col=$(sec "$(med pc_cpu "$row")")
                 else
                         pc_cols="skipped | — | —"
+                        pc_cpu_col=—
                 fi
                 label=$mode
                 [[ "$mode" == key* ]] && label="key, $keys keys (${distinct_of[$keys]} distinct)"
-                rows+=("| $label | $conc | $(sec "$floor") | $(sec "$(med bare_s "$row")") | $(sec "$(med sq_s "$row")") | $(medratio sq_s floor_s "$row") | $(medratio sq_s bare_s "$row") | $pc_cols |")
+                rows+=("| $label | $conc | $(sec "$floor") | $(sec "$(med bare_s "$row")") | $(sec "$(med sq_s "$row")") | $(medratio sq_s floor_s "$row") | $(medratio sq_s bare_s "$row") | $pc_cols | $(sec "$(med sq_cpu "$row")") | $pc_cpu_col |")
                 line="- $label, c=$conc (bare threads / swarmq"
                 [[ "$peer" == on ]] && line+=" / parallel-consumer"
                 line+=", s):"
@@ -292,11 +321,11 @@ for mode in "${mode_list[@]}"; do
         done
 done
 
-echo "| mode | concurrency | floor s | bare threads s | swarmq s | swarmq ÷ floor | swarmq ÷ bare threads | parallel-consumer s | parallel-consumer ÷ floor | swarmq ÷ parallel-consumer |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| mode | concurrency | floor s | bare threads s | swarmq s | swarmq ÷ floor | swarmq ÷ bare threads | parallel-consumer s | parallel-consumer ÷ floor | swarmq ÷ parallel-consumer | swarmq CPU s | parallel-consumer CPU s |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
-echo "Records: $count JSON \`sleep\` tasks on one partition, sleep uniform 0–$max_ms ms (seed $seed, sum of sleeps ${sum_of[$(keys_of "${mode_list[0]}")]} ms); commit interval $commit_ms ms for both. Bare threads: the same sleeps by as many plain threads in the same ordering, no Kafka (tests/bench/sweep_floor). Wall time from the first task's start to the last result on the broker."
+echo "Records: $count JSON \`sleep\` tasks on one partition, sleep uniform 0–$max_ms ms (seed $seed, sum of sleeps ${sum_of[$(keys_of "${mode_list[0]}")]} ms); commit interval $commit_ms ms for both. Bare threads: the same sleeps by as many plain threads in the same ordering, no Kafka (tests/bench/sweep_floor). Wall time from the first task's start to the last result on the broker. CPU: CPU-seconds of the run (divide by $count for CPU per task), swarmq-consumer's whole process up to its last result (/proc/PID/stat, start-up included), parallel-consumer's JVM over its span (start-up excluded)."
 if ((rounds > 1)); then
         echo
         echo "Medians of $rounds rounds (each ratio taken within its round). Per round:"

@@ -56,7 +56,7 @@ if ((rc == 77)); then
         echo "SKIPPED: key sweep and real Kafka (no java/javac/mvn); the pipe ran on the mock"
         exit 77
 fi
-pc="$num \| $num \| $num \| $num \| $num \| $num \| $num \| $num"
+pc="$num \| $num \| $num \| $num \| $num \| $num \| $num \| $num \| $num \| $num"
 expect "^\| partition \| 16 \| $pc \|$"
 expect "^\| key, 10 keys \([0-9]+ distinct\) \| 16 \| $pc \|$"
 expect "^\| key, 100 keys \([0-9]+ distinct\) \| 16 \| $pc \|$"
