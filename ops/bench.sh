@@ -112,9 +112,15 @@ Options (all, keysweep, pipe):
                        producer setting)
   --doc FILE           append the results to FILE (default
                        docs/benchmarks.md), and PNG plots of them to
-                       bench/ beside it (gnuplot-nox; none without it)
+                       bench/ beside it (gnuplot-nox, which bash
+                       ops/deps.sh --bench installs; none without it)
   --no-write           print only, append nothing
   -h, --help           this help
+
+What it needs: bash ops/deps.sh --bench installs all of it (Java and
+Maven for the broker and parallel-consumer, redis-server, Celery and
+Sidekiq for jobqueues, gnuplot-nox for the plots); --test installs the
+same without gnuplot-nox.
 
 Exit codes: 0 done; 1 a benchmark failed; 2 bad usage; 77 (with --quick)
 the run was partial because java/javac/mvn are missing: the real broker

@@ -23,7 +23,21 @@
 #                        broker's jars of every version the suite runs
 #                        (4.4.0 and 3.9.1, ops/kafka.sh fetch; cached in
 #                        ~/.cache/swarmq, quick once there)
+#   ops/deps.sh --bench  what --test installs, plus gnuplot-nox for the
+#                        PNG plots of ops/bench.sh (tests/bench/plot.sh;
+#                        without it the suite writes its tables only).
+#                        Not part of --test, so CI installs no plotting.
 set -euo pipefail
+
+mode=${1:-}
+case $mode in
+"" | --test | --bench) ;;
+-h | --help) sed -n '3,/^set -e/{/^set -e/d;p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+*)
+        echo "deps: unknown option '$mode' (none, --test or --bench; see ops/deps.sh --help)" >&2
+        exit 2
+        ;;
+esac
 
 build_pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev
             libmicrohttpd-dev libjansson-dev libssl-dev libcmocka-dev
@@ -36,9 +50,15 @@ test_pkgs=(kcat valgrind prometheus python3 python3-venv curl clang-format
 command -v javac >/dev/null 2>&1 || test_pkgs+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || test_pkgs+=(maven)
 
+# The benchmarks' plots (Debian's gnuplot without X).
+bench_pkgs=(gnuplot-nox)
+
 pkgs=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--test" ]]; then
+if [[ "$mode" == --test || "$mode" == --bench ]]; then
         pkgs+=("${test_pkgs[@]}")
+fi
+if [[ "$mode" == --bench ]]; then
+        pkgs+=("${bench_pkgs[@]}")
 fi
 
 missing=()
@@ -52,7 +72,7 @@ done
 # fetch_registry: the Schema Registry of the tests (label registry), once;
 # and the jars of the real Kafka broker (label broker), every version.
 fetch_registry() {
-        [[ "${1:-}" == "--test" ]] || return 0
+        [[ "$mode" == --test || "$mode" == --bench ]] || return 0
         bash "$(dirname "${BASH_SOURCE[0]}")/registry.sh" fetch
         bash "$(dirname "${BASH_SOURCE[0]}")/kafka.sh" fetch --kafka-version all
         # The clients' test tools: the venv (pip) of the Python client and
@@ -67,7 +87,7 @@ fetch_registry() {
 
 if ((${#missing[@]} == 0)); then
         echo "deps: all ${#pkgs[@]} packages present"
-        fetch_registry "${1:-}"
+        fetch_registry
         exit 0
 fi
 
@@ -80,4 +100,4 @@ echo "deps: installing ${missing[*]}"
 $SUDO apt-get update -q
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
         --no-install-recommends "${missing[@]}"
-fetch_registry "${1:-}"
+fetch_registry

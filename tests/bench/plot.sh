@@ -15,7 +15,7 @@ set -euo pipefail
 results=${1:?usage: plot.sh RESULTS.md PREFIX}
 prefix=${2:?usage: plot.sh RESULTS.md PREFIX}
 command -v gnuplot >/dev/null || {
-        echo "plot: gnuplot not found (apt-get install -y gnuplot-nox): no plots" >&2
+        echo "plot: gnuplot not found (bash ops/deps.sh --bench, or apt-get install -y gnuplot-nox): no plots" >&2
         exit 77
 }
 work=$(mktemp -d /tmp/swarmq-plot.XXXXXX)
