@@ -5,8 +5,12 @@
  * turn their acknowledgements into committable offsets.
  *
  * DESIGN
- *   Records are encoded with the calling thread's codec and produced with
- *   RD_KAFKA_MSG_F_COPY, so nothing is shared after the call returns. A
+ *   Records are encoded with the calling thread's codec and copied, so
+ *   nothing is shared after the call returns: under at_least_once into a
+ *   block the producing thread (emitq.c) hands to librdkafka, which
+ *   produces them in push order (and deals with a refusal here, with its
+ *   own codec); under exactly_once produced at once with
+ *   RD_KAFKA_MSG_F_COPY, into the open transaction. A
  *   record that gates a commit (a task's result and terminal event, a
  *   retry record and its retry_scheduled event, a dead letter) carries its job
  * as the delivery opaque and counts in the job's pending_acks; the delivery
@@ -241,13 +245,18 @@ static void job_record_stale(sq_daemon_t *daemon, sq_job_t *job) {
                             "again from its offset");
 }
 
-/* Produces one record, waiting out a full local queue (bounded by the
- * admission window, so this only happens on a broker outage). */
-static void produce_ts(sq_daemon_t *daemon, sq_codec_t *codec,
-                       rd_kafka_topic_t *rkt, int32_t partition,
-                       int64_t timestamp_ms, const char *key, size_t key_len,
-                       const void *value, size_t value_len,
-                       rd_kafka_headers_t *headers, void *opaque) {
+/* Produces one record now, on the calling thread, waiting out a full
+ * local queue (bounded by the admission window, so this only happens on a
+ * broker outage). @p msgflags: RD_KAFKA_MSG_F_COPY, or RD_KAFKA_MSG_F_FREE
+ * for a malloc()ed @p value librdkafka takes when it takes the record.
+ * @returns true when librdkafka took @p value (RD_KAFKA_MSG_F_FREE only);
+ * else the caller still owns it. */
+static bool produce_now(sq_daemon_t *daemon, sq_codec_t *codec,
+                        rd_kafka_topic_t *rkt, int32_t partition,
+                        int64_t timestamp_ms, const char *key, size_t key_len,
+                        const void *value, size_t value_len,
+                        rd_kafka_headers_t *headers, void *opaque,
+                        int msgflags) {
         bool warned = false;
 
         for (;;) {
@@ -268,7 +277,7 @@ static void produce_ts(sq_daemon_t *daemon, sq_codec_t *codec,
                         if (headers)
                                 rd_kafka_headers_destroy(headers);
                         job_record_stale(daemon, opaque);
-                        return;
+                        return false;
                 }
                 /* NULL headers are allowed: the record has none. On
                  * success librdkafka owns @p headers. */
@@ -278,15 +287,14 @@ static void produce_ts(sq_daemon_t *daemon, sq_codec_t *codec,
                     RD_KAFKA_V_TIMESTAMP(timestamp_ms),
                     RD_KAFKA_V_KEY(key, key_len),
                     RD_KAFKA_V_VALUE((void *)value, value_len),
-                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque),
-                    RD_KAFKA_V_END);
+                    RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(headers),
+                    RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
                 if (!err) {
                         if (daemon->eos)
                                 atomic_fetch_add(&daemon->commit.txn_produced,
                                                  1);
                         sq_emit_txn_release(daemon);
-                        return;
+                        return msgflags == RD_KAFKA_MSG_F_FREE;
                 }
                 if (daemon->eos && err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* The transaction failed (or the producer was
@@ -328,7 +336,7 @@ static void produce_ts(sq_daemon_t *daemon, sq_codec_t *codec,
                                                     "transaction failed");
                         }
                         sq_daemon_wake(daemon);
-                        return;
+                        return false;
                 }
                 /* Under a caller's hold (a task's records) the lock stays
                  * held through a full queue: the poll thread serves
@@ -340,20 +348,20 @@ static void produce_ts(sq_daemon_t *daemon, sq_codec_t *codec,
                         record_refused(daemon, codec, rkt, key, key_len, value,
                                        value_len, headers, opaque, err,
                                        "producer");
-                        return;
+                        return false;
                 }
                 if (denies_write(err)) {
                         /* Takes the headers; any thread. */
                         record_denied(daemon, codec, rkt, value, value_len,
                                       headers, opaque, err, false);
-                        return;
+                        return false;
                 }
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         producer_failed(daemon, rkt, err, "refused locally");
                         if (headers)
                                 rd_kafka_headers_destroy(headers);
                         job_record_lost(daemon, opaque, "producer failed");
-                        return;
+                        return false;
                 }
                 if (!warned) {
                         SQ_LOG(SQ_LOG_WARNING, "EMIT",
@@ -367,6 +375,37 @@ static void produce_ts(sq_daemon_t *daemon, sq_codec_t *codec,
                         nanosleep(&ts, NULL);
                 }
         }
+}
+
+/* Produces one record: under at_least_once through the producing thread
+ * (emitq.c), which calls produce_now() for it; else (exactly_once: into
+ * the open transaction, under this thread's hold) or when it cannot be
+ * queued, at once. */
+static void produce_ts(sq_daemon_t *daemon, sq_codec_t *codec,
+                       rd_kafka_topic_t *rkt, int32_t partition,
+                       int64_t timestamp_ms, const char *key, size_t key_len,
+                       const void *value, size_t value_len,
+                       rd_kafka_headers_t *headers, void *opaque) {
+        if (!daemon->eos &&
+            sq_emitq_push(daemon, rkt, partition, timestamp_ms, key, key_len,
+                          value, value_len, headers, opaque))
+                return;
+        produce_now(daemon, codec, rkt, partition, timestamp_ms, key, key_len,
+                    value, value_len, headers, opaque, RD_KAFKA_MSG_F_COPY);
+}
+
+void sq_emit_produce_queued(sq_daemon_t *daemon, sq_codec_t *codec,
+                            sq_emitq_rec_t *rec) {
+        void *block = rec->block;
+
+        /* The block starts with the value: librdkafka takes it whole.
+         * Without a value it is only copied from (the key). */
+        if (!produce_now(daemon, codec, rec->rkt, rec->partition,
+                         rec->timestamp_ms, rec->key, rec->key_len, rec->value,
+                         rec->value_len, rec->headers, rec->opaque,
+                         rec->value ? RD_KAFKA_MSG_F_FREE
+                                    : RD_KAFKA_MSG_F_COPY))
+                free(block);
 }
 
 /* Produces a record (the partitioner picks its partition by key). */
