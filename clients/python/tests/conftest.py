@@ -34,7 +34,7 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
-from swarmq import Topics
+from swarmq import Client, Event, Topics
 
 SRC = Path(__file__).resolve().parents[3]
 BUILD = Path(os.environ.get("SWARMQ_BUILD", SRC / "build"))
@@ -167,6 +167,29 @@ def stop_swarmq(sq: Swarmq) -> None:
         pytest.fail(f"swarmq-consumer did not stop within 60 s of SIGTERM")
     assert rc == 0, f"swarmq-consumer exited {rc}; log:\n" \
         f"{sq.log.read_text()[-3000:]}"
+
+
+# A task's last event: after it the instance writes none for that task id.
+TERMINAL_EVENTS = {"succeeded", "dead_lettered", "cancelled",
+                   "duplicate_dropped", "failed", "timed_out"}
+
+
+def task_events(client: Client, task_id: str, start="beginning",
+                timeout: float = 30.0) -> List[Event]:
+    """The events of one task id, up to and including its terminal one.
+
+    The terminal event is written beside the result, not before it, so a
+    reader that has just seen the result may not see the event yet
+    (docs/wire.md): follow the topic until it comes. Gives what was read
+    when ``timeout`` seconds pass with no record, so the caller's assert
+    names what is missing."""
+    events: List[Event] = []
+    for e in client.events(start=start, follow=True, task_id=task_id,
+                           idle_timeout=timeout):
+        events.append(e)
+        if e.type in TERMINAL_EVENTS:
+            break
+    return events
 
 
 @pytest.fixture(scope="module")

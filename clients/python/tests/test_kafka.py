@@ -16,7 +16,7 @@ import pytest
 
 from swarmq import Client, Status, Task
 
-from conftest import Swarmq, swarmq_fixture
+from conftest import Swarmq, swarmq_fixture, task_events
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +48,8 @@ def test_submit_wait_and_replay_by_time(sq: Swarmq) -> None:
         assert replayed == {t.id for t in tasks}
         everything = {r.task_id for r in client.results()}
         assert before.task_id in everything and replayed <= everything
-        events = [e.type for e in client.events(start=cut,
-                                                task_id=tasks[0].id)]
+        events = [e.type for e in task_events(client, tasks[0].id,
+                                                start=cut)]
         assert events[0] == "received" and events[-1] == "succeeded"
 
 

@@ -25,7 +25,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from swarmq import Client, Status, Task
 
-from conftest import SRC, Swarmq, swarmq_fixture
+from conftest import SRC, Swarmq, swarmq_fixture, task_events
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_client_uses_the_registry_ids(sq: Swarmq) -> None:
         assert struct.unpack(">I", value[1:5])[0] == \
             registered_id(sq.registry, "swarmq-results-value",
                           "result-v3.avsc")
-        events = list(client.events(task_id=r.task_id))
+        events = task_events(client, r.task_id)
         assert [e.type for e in events][-1] == "succeeded"
 
 
