@@ -268,6 +268,25 @@ void sq_control_txn_aborted(sq_daemon_t *daemon) {
         pthread_mutex_unlock(&ctl->pending_lock);
 }
 
+void sq_control_dr_failed(const rd_kafka_message_t *rkm) {
+        const char *topic = rd_kafka_topic_name(rkm->rkt);
+        char why[512];
+
+        /* exactly_once: an aborted transaction purges its records; the
+         * pending ones are sent again (sq_control_txn_aborted()). */
+        if (rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+            rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+                return;
+        if (!sq_kafka_acl_denied(rkm->err, "Write", topic, NULL, NULL, why,
+                                 sizeof(why)))
+                snprintf(why, sizeof(why), "%s", rd_kafka_err2str(rkm->err));
+        SQ_LOG(SQ_LOG_ERR, "CONTROL",
+               "cancel task_id=%.*s not delivered to topic.control=%s: %s "
+               "(send the cancellation again once that is fixed)",
+               (int)rkm->key_len, rkm->key ? (const char *)rkm->key : "", topic,
+               why);
+}
+
 sq_err_t sq_control_send_cancel(sq_daemon_t *daemon, const char *task_id,
                                 char *errstr, size_t errstr_size) {
         char *value = sq_cancels_record(task_id, daemon->conf->instance_id,

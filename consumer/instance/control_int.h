@@ -82,6 +82,14 @@ void sq_control_txn_committed(sq_daemon_t *daemon);
 void sq_control_txn_aborted(sq_daemon_t *daemon);
 
 /**
+ * @brief The delivery report of a cancel record (POST /admin/cancel) that
+ *        was not delivered: logs it as an error naming the task id and the
+ *        cause (an ACL by name), since the caller had its answer already.
+ *        Poll thread (the producer's delivery reports).
+ */
+void sq_control_dr_failed(const rd_kafka_message_t *rkm);
+
+/**
  * @brief Produces a control record cancelling @p task_id (POST
  *        /admin/cancel), not tracked: the producer's own retries deliver
  *        it; under exactly_once it goes into the open transaction, and

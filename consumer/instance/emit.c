@@ -1285,6 +1285,10 @@ void sq_emit_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
         (void)rk;
         if (rkm->err) {
                 sq_metric_add(daemon->m.delivery_errors, 1);
+                if (!job && rkm->rkt == daemon->rkt_control) {
+                        sq_control_dr_failed(rkm);
+                        return;
+                }
                 if (!job) {
                         /* exactly_once: an aborted transaction purges its
                          * events by the hundred; the abort is logged. */

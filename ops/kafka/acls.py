@@ -22,8 +22,10 @@ moment later (the tests wait on what the client does, not on time).
   acls.py topics  --admin FILE [names] [--partitions N]  create the topics
 
 names: --prefix P (topics P-tasks, P-critical, P-results, P-events, P-dlt,
-P-retry, P-control; default: swarmq's default names), --group G (default
-swarmq), --exactly-once (adds the transactional id entries).
+P-retry, P-control, P-workflows, P-schedules; default: swarmq's default
+names), --group G (default swarmq), --exactly-once (adds the transactional
+id entries), --workflows (adds what workflows.enable=true needs),
+--schedules (adds what schedule.<name>.* keys need).
 """
 import argparse
 import sys
@@ -36,18 +38,25 @@ def topic_names(prefix):
             "results": f"{prefix}-results", "events": f"{prefix}-events",
             "dlt": f"{prefix}-dlt", "retry": f"{prefix}-retry",
             "control": f"{prefix}-control",
+            "workflows": f"{prefix}-workflows",
+            "schedules": f"{prefix}-schedules",
         }
     return {
         "tasks": "swarmq-tasks", "critical": "swarmq-tasks-critical",
         "results": "swarmq-results", "events": "swarmq-events",
         "dlt": "swarmq-tasks-dlt", "retry": "swarmq-tasks-retry",
-        "control": "swarmq-control",
+        "control": "swarmq-control", "workflows": "swarmq-workflows",
+        "schedules": "swarmq-schedules",
     }
 
 
-def swarmq_acls(prefix=None, group="swarmq", exactly_once=False):
+def swarmq_acls(prefix=None, group="swarmq", exactly_once=False,
+                workflows=False, schedules=False):
     """Every ACL entry swarmq needs: (principal, operation, resource type,
-    resource name, pattern type, why). Read and Write imply Describe."""
+    resource name, pattern type, why). Read and Write imply Describe.
+    Workflows and schedules are features an instance turns on: their
+    entries come after the others, so the numbering of the base list
+    (--only, --except) does not depend on them."""
     t = topic_names(prefix)
     c = "User:swarmq"
     p = "User:producer"
@@ -70,6 +79,8 @@ def swarmq_acls(prefix=None, group="swarmq", exactly_once=False):
          "dead letters"),
         (c, "READ", "TOPIC", t["control"], "LITERAL",
          "cancel requests (read outside the group)"),
+        (c, "WRITE", "TOPIC", t["control"], "LITERAL",
+         "POST /admin/cancel (a cancel every instance reads)"),
     ]
     if exactly_once:
         acls.append((c, "WRITE", "TRANSACTIONAL_ID", f"swarmq-{group}-",
@@ -90,7 +101,53 @@ def swarmq_acls(prefix=None, group="swarmq", exactly_once=False):
          "swarmq-producer dlt list, dlt redrive"),
         (p, "READ", "GROUP", f"swarmq-redrive-{t['dlt']}", "LITERAL",
          "swarmq-producer dlt redrive: what it sent, not sent twice"),
+        (p, "WRITE", "TOPIC", t["control"], "LITERAL",
+         "swarmq-producer cancel"),
     ]
+    if workflows or schedules:
+        why = " and ".join(w for w, on in (("workflows", workflows),
+                                           ("schedules", schedules)) if on)
+        acls += [
+            (c, "WRITE", "TOPIC", t["tasks"], "LITERAL",
+             f"{why}: submit their tasks"),
+            (c, "WRITE", "TOPIC", t["critical"], "LITERAL",
+             f"{why}: submit their CRITICAL tasks"),
+        ]
+    if workflows:
+        acls += [
+            (c, "READ", "TOPIC", t["workflows"], "LITERAL",
+             "workflows.enable: own workflows in the group below"),
+            (c, "WRITE", "TOPIC", t["workflows"], "LITERAL",
+             "workflows.enable: each workflow task's ending, the owner's "
+             "state"),
+            (c, "READ", "GROUP", f"{group}.workflows", "LITERAL",
+             "workflows.enable: share topic.workflows' partitions"),
+        ]
+        if exactly_once:
+            acls.append((c, "WRITE", "TRANSACTIONAL_ID",
+                         f"swarmq-workflows-{group}-", "PREFIXED",
+                         "workflows.enable under exactly_once: the owner's "
+                         "steps (one id per partition)"))
+        acls += [
+            (p, "WRITE", "TOPIC", t["workflows"], "LITERAL",
+             "swarmq-producer workflow"),
+            (p, "READ", "TOPIC", t["workflows"], "LITERAL",
+             "swarmq-producer replay --workflow"),
+        ]
+    if schedules:
+        acls += [
+            (c, "READ", "TOPIC", t["schedules"], "LITERAL",
+             "schedules: the last tick of each, read by their owner"),
+            (c, "WRITE", "TOPIC", t["schedules"], "LITERAL",
+             "schedules: a tick record per firing"),
+            (c, "READ", "GROUP", f"{group}.schedules", "LITERAL",
+             "schedules: one owner in the group fires them"),
+        ]
+        if exactly_once:
+            acls.append((c, "WRITE", "TRANSACTIONAL_ID",
+                         f"swarmq-schedules-{group}", "LITERAL",
+                         "schedules under exactly_once: a tick and its "
+                         "task in one transaction"))
     return acls
 
 
@@ -145,12 +202,17 @@ def main():
     ap.add_argument("--prefix")
     ap.add_argument("--group", default="swarmq")
     ap.add_argument("--exactly-once", action="store_true")
+    ap.add_argument("--workflows", action="store_true",
+                    help="add what workflows.enable=true needs")
+    ap.add_argument("--schedules", action="store_true",
+                    help="add what schedule.<name>.* keys need")
     ap.add_argument("--only", type=int, action="append",
                     help="only entry N (1-based; repeatable)")
     ap.add_argument("--except", dest="skip", type=int, action="append",
                     help="all entries but N (1-based; repeatable)")
     a = ap.parse_args()
-    acls = swarmq_acls(a.prefix, a.group, a.exactly_once)
+    acls = swarmq_acls(a.prefix, a.group, a.exactly_once, a.workflows,
+                       a.schedules)
     chosen = [x for i, x in enumerate(acls, 1)
               if (not a.only or i in a.only) and
               (not a.skip or i not in a.skip)]
@@ -177,8 +239,15 @@ def main():
         # swarmq's topics, created as the super user (the swarmq principal
         # has no Create: its start-up check logs and carries on).
         from confluent_kafka.admin import NewTopic
-        new = [NewTopic(n, a.partitions) for n in
-               topic_names(a.prefix).values()]
+        names = topic_names(a.prefix)
+        compact = {"cleanup.policy": "compact"}
+        new = [NewTopic(names[k], a.partitions) for k in names
+               if k not in ("workflows", "schedules")]
+        if a.workflows:
+            new.append(NewTopic(names["workflows"], a.partitions,
+                                config=compact))
+        if a.schedules:  # one partition: one owner fires them
+            new.append(NewTopic(names["schedules"], 1, config=compact))
         return 1 if wait_all(admin.create_topics(new, request_timeout=30),
                              "cannot create topic") else 0
     if a.command == "grant":

@@ -7,6 +7,9 @@
 # denied decides the task's outcome instead of stopping the instance:
 #   Read on a task topic, the group, the control topic: an error line
 #     naming it (the instance keeps running; granting it later is enough);
+#   Write on the control topic: POST /admin/cancel answered, then an
+#     error line naming the task and the ACL (swarmq-producer cancel
+#     says it and exits 1);
 #   Write on results: the task goes to the dead-letter topic (redrive it
 #     once granted); on retry: the task is dead-lettered, its DEAD_LETTERED
 #     result naming the ACL; on events or the dead-letter topic: that
@@ -24,6 +27,7 @@ use_secure_kafka
 acl grant --exactly-once 2>"$work/acl.txt" ||
         fail "granting the ACLs failed: $(cat "$work/acl.txt")"
 fast=(-X retry.backoff.initial.ms=100 -X retry.backoff.max.ms=200)
+token=tok-0721-$$
 k=0
 
 # log_has NAME TEXT: consumer NAME's log has a line with TEXT.
@@ -104,7 +108,20 @@ for ((i = 1; i <= n; i++)); do
                 ;;
         "User:swarmq Read on topic $t_control")
                 instance $c
-                expect_line $c WARN "topic.control=$t_control: Read on the topic denied"
+                # Write on it (kept) implies Describe: the control
+                # reader gets as far as fetching.
+                expect_line $c ERR "consumer: Read on topic $t_control denied"
+                stop_consumers $c
+                ;;
+        "User:swarmq Write on topic $t_control")
+                # POST /admin/cancel answers once the record is queued:
+                # the denied delivery is an error line naming the task.
+                instance $c -X http.admin.token="$token"
+                wait_ready "$url"
+                code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+                        -H "Authorization: Bearer $token" "$url/admin/cancel?id=denied-$k")
+                assert_eq "POST /admin/cancel without Write on $t_control" "$code" 202
+                expect_line $c ERR "cancel task_id=denied-$k not delivered to topic.control=$t_control: Write on topic $t_control denied"
                 stop_consumers $c
                 ;;
         "User:swarmq Write on topic $t_results")
@@ -174,6 +191,10 @@ for ((i = 1; i <= n; i++)); do
         "User:producer Write on topic $t_critical")
                 cli_denied "Write on topic $t_critical denied" "${psec[@]}" submit --count 1 \
                         --priority CRITICAL
+                ;;
+        "User:producer Write on topic $t_control")
+                cli_denied "Write on topic $t_control denied" \
+                        "${psec[@]}" cancel --topic-control "$t_control" "denied-$k"
                 ;;
         "User:producer Read on topic $t_results")
                 cli_denied "Read on topic $t_results denied" "${psec[@]}" wait --count 1

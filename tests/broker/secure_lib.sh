@@ -39,7 +39,8 @@ use_secure_kafka() {
         psec=("$producer_bin" -F "$sec/client-producer.properties"
                 "${producer_topic_args[@]}")
         secrets=$(cut -d= -f2- "$sec/secrets")
-        acl topics --partitions 3 || fail "cannot create the topics as admin"
+        acl topics --partitions 3 --workflows --schedules ||
+                fail "cannot create the topics as admin"
         log "secured Kafka $(cat "$sec/kafka-version") at $bootstrap" \
                 "(SASL_SSL, SCRAM-SHA-512, ACLs on), topics $prefix-*"
 }
