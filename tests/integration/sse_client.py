@@ -55,6 +55,13 @@ def main():
     if a.last_event_id is not None:
         headers["Last-Event-ID"] = a.last_event_id
     path = u.path + ("?" + u.query if u.query else "")
+    conn.connect()
+    # The socket the response is read from: its timeout is set to the time
+    # left before each read, so a timeout means the deadline passed. A
+    # read that timed out leaves the response unreadable for good (CPython's
+    # SocketIO: "cannot read from timed out object"), so a short timeout
+    # that reads on after a silent stretch would spin to the deadline.
+    sock = conn.sock
     conn.request("GET", path, headers=headers)
     resp = conn.getresponse()
     if resp.status != 200:
@@ -81,14 +88,11 @@ def main():
         return False
 
     while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
             chunk = resp.read1(1024)
-        except TimeoutError:
-            continue
-        except OSError as e:  # socket.timeout is an OSError
-            if "timed out" in str(e):
-                continue
-            raise
+        except TimeoutError:  # socket.timeout: the deadline passed
+            break
         if not chunk:
             break
         buf += chunk
