@@ -484,6 +484,27 @@ void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                          sq_wallclock_ms());
 }
 
+/* Event ids' sequence numbers are taken from daemon->event_seq in blocks
+ * of this many per thread: one shared counter bumped by five threads for
+ * every event was most of encode_event()'s cost (issue 14). Ids stay
+ * unique (nonce and number); they no longer grow across threads. */
+#define EVENT_SEQ_BLOCK 1024
+
+static _Thread_local struct {
+        const sq_daemon_t *daemon; /* whose block this is */
+        uint64_t next, end;
+} event_seqs;
+
+static uint64_t next_event_seq(sq_daemon_t *daemon) {
+        if (event_seqs.daemon != daemon || event_seqs.next == event_seqs.end) {
+                event_seqs.daemon = daemon;
+                event_seqs.next   = atomic_fetch_add_explicit(
+                      &daemon->event_seq, EVENT_SEQ_BLOCK, memory_order_relaxed);
+                event_seqs.end = event_seqs.next + EVENT_SEQ_BLOCK;
+        }
+        return event_seqs.next++;
+}
+
 /* Encodes an event (@p codec's buffer, valid until its next encode).
  * @returns false when it cannot be encoded (logged). */
 static bool encode_event(sq_daemon_t *daemon, sq_codec_t *codec,
@@ -494,9 +515,7 @@ static bool encode_event(sq_daemon_t *daemon, sq_codec_t *codec,
         char errstr[256];
         sq_event_t event;
 
-        format_event_id(event_id, daemon->event_nonce,
-                        atomic_fetch_add_explicit(&daemon->event_seq, 1,
-                                                  memory_order_relaxed));
+        format_event_id(event_id, daemon->event_nonce, next_event_seq(daemon));
         memset(&event, 0, sizeof(event));
         /* Borrowed pointers: the struct is only encoded, never freed. */
         event.event_id = event_id;

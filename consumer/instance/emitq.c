@@ -24,12 +24,9 @@
 #include <string.h>
 #include <time.h>
 
-/* How the thread waits (state): a pusher signals an idle thread, and a
- * gathering one only once a batch is full. */
+/* How the thread waits (state): a pusher signals an idle thread only;
+ * a gathering one wakes when its time is up. */
 enum { EMITQ_RUNNING, EMITQ_IDLE, EMITQ_GATHERING };
-
-/* Records that make a batch worth waking the thread for. */
-#define EMITQ_BATCH 512
 
 /* Set on the producing thread: what it pushes (a refused record's
  * replacement, produced from within sq_emit_produce_queued()) is produced
@@ -43,8 +40,6 @@ void sq_emitq_init(sq_daemon_t *daemon) {
         atomic_init(&q->head, NULL);
         atomic_init(&q->running, false);
         atomic_init(&q->state, EMITQ_RUNNING);
-        atomic_init(&q->pushed, 0);
-        atomic_init(&q->produced, 0);
         pthread_mutex_init(&q->lock, NULL);
         pthread_condattr_init(&attr);
         pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* emitq_wait() */
@@ -58,9 +53,8 @@ void sq_emitq_term(sq_daemon_t *daemon) {
 }
 
 /* Produces @p list (pushed last first) in push order. */
-static uint64_t produce_list(sq_daemon_t *daemon, sq_emitq_rec_t *list) {
+static void produce_list(sq_daemon_t *daemon, sq_emitq_rec_t *list) {
         sq_emitq_rec_t *fifo = NULL, *next;
-        uint64_t n           = 0;
 
         while (list) {
                 next       = list->next;
@@ -68,19 +62,17 @@ static uint64_t produce_list(sq_daemon_t *daemon, sq_emitq_rec_t *list) {
                 fifo       = list;
                 list       = next;
         }
-        for (; fifo; fifo = next, n++) {
+        for (; fifo; fifo = next) {
                 /* Read first: librdkafka may free the block (and the
                  * node in it) as soon as it has the record. */
                 next = fifo->next;
                 sq_emit_produce_queued(daemon, daemon->emitq.codec, fifo);
         }
-        return n;
 }
 
 /* Waits, under q->lock, for something to produce. After a batch
- * (@p gather) for up to hold_us, or until EMITQ_BATCH records wait:
- * records that arrive meanwhile go out together. Else (idle) until a
- * record is pushed. */
+ * (@p gather) for hold_us: records that arrive meanwhile go out
+ * together. Else (idle) until a record is pushed. */
 static void emitq_wait(sq_emitq_t *q, bool gather) {
         struct timespec until;
 
@@ -94,8 +86,6 @@ static void emitq_wait(sq_emitq_t *q, bool gather) {
                 }
                 atomic_store(&q->state, EMITQ_GATHERING);
                 while (atomic_load(&q->running) &&
-                       atomic_load(&q->pushed) - atomic_load(&q->produced) <
-                           EMITQ_BATCH &&
                        pthread_cond_timedwait(&q->cond, &q->lock, &until) !=
                            ETIMEDOUT)
                         ;
@@ -130,7 +120,7 @@ static void *emitq_main(void *arg) {
                         gather = false;
                         continue;
                 }
-                atomic_fetch_add(&q->produced, produce_list(daemon, list));
+                produce_list(daemon, list);
                 gather = true;
         }
         return NULL;
@@ -186,9 +176,7 @@ bool sq_emitq_push(sq_daemon_t *daemon, rd_kafka_topic_t *rkt,
                    rd_kafka_headers_t *headers, void *opaque) {
         sq_emitq_t *q = &daemon->emitq;
         sq_emitq_rec_t *rec, *head;
-        uint64_t queued;
         size_t off;
-        int state;
         char *block;
 
         if (on_emitq_thread ||
@@ -216,15 +204,13 @@ bool sq_emitq_push(sq_daemon_t *daemon, rd_kafka_topic_t *rkt,
         rec->headers      = headers;
         rec->opaque       = opaque;
 
-        queued = atomic_fetch_add(&q->pushed, 1) + 1 -
-                 atomic_load_explicit(&q->produced, memory_order_relaxed);
         head = atomic_load_explicit(&q->head, memory_order_relaxed);
         do
                 rec->next = head;
         while (!atomic_compare_exchange_weak(&q->head, &head, rec));
-        state = atomic_load(&q->state);
-        if (state == EMITQ_IDLE ||
-            (state == EMITQ_GATHERING && queued == EMITQ_BATCH)) {
+        /* After the swap: an idle thread either sees the record or has
+         * said so before (emitq_wait()). */
+        if (atomic_load(&q->state) == EMITQ_IDLE) {
                 pthread_mutex_lock(&q->lock);
                 pthread_cond_signal(&q->cond);
                 pthread_mutex_unlock(&q->lock);
@@ -237,7 +223,11 @@ bool sq_emitq_drain(sq_daemon_t *daemon, int64_t deadline_us) {
 
         if (!q->started)
                 return true;
-        while (atomic_load(&q->produced) < atomic_load(&q->pushed)) {
+        /* Everything pushed before is produced once the list is empty
+         * and then the thread waits (it set the state after its last
+         * batch). */
+        while (atomic_load(&q->head) ||
+               atomic_load(&q->state) == EMITQ_RUNNING) {
                 struct timespec ts = {0, 1000000};
                 if (sq_clock_us() >= deadline_us)
                         return false;

@@ -13,8 +13,8 @@
  *   calling it in a loop does not. Nor does it wake per record: once it
  *   produced a batch it gives the next one up to 1 ms (never more than
  *   kafka.linger.ms, which librdkafka waits anyway; none with linger 0)
- *   to gather, or until 512 records wait; a pusher signals it only when
- *   it sleeps with nothing queued, or when that many are.
+ *   to gather; a pusher signals it only when it sleeps with nothing
+ *   queued.
  *
  *   Order: records are produced in the order they were pushed (one list,
  *   taken whole), so a thread's records keep their order, and a record
@@ -63,11 +63,14 @@ typedef struct sq_emitq_rec_s {
 
 /** The producing thread and its list. */
 typedef struct sq_emitq_s {
+        /* The list's head alone on its cache line: every push swaps it
+         * (one contended atomic per record; a counter beside it cost as
+         * much again). */
+        char pad0[64];
         _Atomic(sq_emitq_rec_t *) head; /* pushed last first */
-        atomic_bool running;            /* pushes go to the list */
-        atomic_int state;               /* EMITQ_* (emitq.c): how it waits */
-        atomic_uint_least64_t pushed;   /* records pushed */
-        atomic_uint_least64_t produced; /* records the thread handed on */
+        char pad1[64 - sizeof(void *)];
+        atomic_bool running; /* pushes go to the list */
+        atomic_int state;    /* EMITQ_* (emitq.c): how it waits */
         pthread_mutex_t lock;
         pthread_cond_t cond;
         pthread_t thread;
