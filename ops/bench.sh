@@ -28,7 +28,9 @@ Commands:
              wall time against the work floor and against the same
              sleeps by bare threads without Kafka, what the machine
              gives, and the CPU-seconds of each run (swarmq-consumer
-             from /proc/PID/stat, parallel-consumer's JVM)
+             from /proc/PID/stat, parallel-consumer's JVM); a second
+             table: the bare threads' overshoot per sleep and the floor
+             recomputed with the sleeps as long as they took
              (tests/bench/keysweep.sh). Real Kafka only.
   pipe       throughput and CPU per task: a plain librdkafka
              consume->produce pipe writing 1, 2 and 4 records per record

@@ -33,7 +33,11 @@
 # Bare threads (tests/bench/sweep_floor.c, run in each round just before
 # swarmq): the same sleeps by that many plain threads in the same
 # ordering, no Kafka; what this machine gives right now, since a sleep of
-# N ms takes longer than N ms, more so on a loaded machine.
+# N ms takes longer than N ms, more so on a loaded machine. A second
+# table gives, per row, the bare threads' mean overshoot per sleep and the
+# floor recomputed with the sleeps as long as they took in that run (the
+# arithmetic floor stays the goal's definition; this one shows how much of
+# the distance to it is the machine's).
 # CPU, in CPU-seconds per run (all threads): swarmq-consumer's utime +
 # stime from /proc/PID/stat, from its start to the last result (start-up
 # and group join included; read just before its SIGTERM);
@@ -199,7 +203,9 @@ swarmq_run() {
         awk -v a="$t_first" -v z="$t_last" -v c="$cpu" 'BEGIN { printf "%.3f %s\n", (z - a) / 1000, c }'
 }
 
-# bare_run MODE KEYS CONC: prints the wall seconds of the bare threads.
+# bare_run MODE KEYS CONC: prints the wall seconds of the bare threads,
+# their mean overshoot per sleep in ms, and the floor in seconds with the
+# sleeps as long as they took.
 bare_run() {
         local ordering line
         case $1 in
@@ -211,7 +217,12 @@ bare_run() {
                 echo "keysweep: sweep_floor failed" >&2
                 exit 1
         }
-        sed 's/.* seconds=\([0-9.]*\).*/\1/' <<<"$line"
+        [[ "$line" =~ \ seconds=([0-9.]+)\ sleep_overshoot_us=(-?[0-9]+)\ measured_floor_s=([0-9.]+) ]] || {
+                echo "keysweep: sweep_floor printed no seconds, sleep_overshoot_us and measured_floor_s: '$line'" >&2
+                exit 1
+        }
+        awk -v s="${BASH_REMATCH[1]}" -v o="${BASH_REMATCH[2]}" -v f="${BASH_REMATCH[3]}" \
+                'BEGIN { printf "%.3f %.3f %.3f\n", s, o / 1000, f }'
 }
 
 # pc_run MODE KEYS CONC ROUND: prints the wall seconds and the JVM's
@@ -270,7 +281,7 @@ sec() { awk -v s="$1" 'BEGIN { printf "%.2f", s }'; }
 
 echo "keysweep: $count records per mode, sleep 0..$max_ms ms, seed $seed, commit interval $commit_ms ms, modes $modes, concurrency $concurrency, $rounds round(s), parallel-consumer $peer" >&2
 # Figures per round, keyed "mode/conc:round".
-declare -A sq_s pc_s bare_s floor_s sq_cpu pc_cpu
+declare -A sq_s pc_s bare_s floor_s sq_cpu pc_cpu over_ms mfloor_s
 for mode in "${mode_list[@]}"; do
         gen "$(keys_of "$mode")"
 done
@@ -280,7 +291,8 @@ for ((r = 1; r <= rounds; r++)); do
                 for conc in "${conc_list[@]}"; do
                         row=$mode/$conc
                         floor_s[$row:$r]=$(floor_of "$mode" "$keys" "$conc")
-                        bare_s[$row:$r]=$(bare_run "$mode" "$keys" "$conc")
+                        got=$(bare_run "$mode" "$keys" "$conc")
+                        read -r "bare_s[$row:$r]" "over_ms[$row:$r]" "mfloor_s[$row:$r]" <<<"$got"
                         got=$(swarmq_run "$mode" "$keys" "$conc" "$r")
                         read -r "sq_s[$row:$r]" "sq_cpu[$row:$r]" <<<"$got"
                         msg="keysweep: round $r: $mode c=$conc floor ${floor_s[$row:$r]}s bare threads ${bare_s[$row:$r]}s swarmq ${sq_s[$row:$r]}s (${sq_cpu[$row:$r]} CPU-s)"
@@ -294,7 +306,7 @@ for ((r = 1; r <= rounds; r++)); do
         done
 done
 
-rows=() per_round=()
+rows=() per_round=() machine_rows=()
 for mode in "${mode_list[@]}"; do
         keys=$(keys_of "$mode")
         for conc in "${conc_list[@]}"; do
@@ -310,6 +322,7 @@ for mode in "${mode_list[@]}"; do
                 label=$mode
                 [[ "$mode" == key* ]] && label="key, $keys keys (${distinct_of[$keys]} distinct)"
                 rows+=("| $label | $conc | $(sec "$floor") | $(sec "$(med bare_s "$row")") | $(sec "$(med sq_s "$row")") | $(medratio sq_s floor_s "$row") | $(medratio sq_s bare_s "$row") | $pc_cols | $(sec "$(med sq_cpu "$row")") | $pc_cpu_col |")
+                machine_rows+=("| $label | $conc | $(sec "$floor") | $(sec "$(med over_ms "$row")") | $(sec "$(med mfloor_s "$row")") | $(medratio sq_s floor_s "$row") | $(medratio sq_s mfloor_s "$row") |")
                 line="- $label, c=$conc (bare threads / swarmq"
                 [[ "$peer" == on ]] && line+=" / parallel-consumer"
                 line+=", s):"
@@ -326,6 +339,12 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "Records: $count JSON \`sleep\` tasks on one partition, sleep uniform 0–$max_ms ms (seed $seed, sum of sleeps ${sum_of[$(keys_of "${mode_list[0]}")]} ms); commit interval $commit_ms ms for both. Bare threads: the same sleeps by as many plain threads in the same ordering, no Kafka (tests/bench/sweep_floor). Wall time from the first task's start to the last result on the broker. CPU: CPU-seconds of the run (divide by $count for CPU per task), swarmq-consumer's whole process up to its last result (/proc/PID/stat, start-up included), parallel-consumer's JVM over its span (start-up excluded)."
+echo
+echo "The sleeps as this machine ran them (bare threads, each round just before swarmq): the mean overshoot per sleep beyond what it asked, and the floor recomputed with each sleep as long as it took there; the goal's floor stays the nominal one."
+echo
+echo "| mode | concurrency | floor s | sleep overshoot ms (bare threads) | floor with the measured sleeps s | swarmq ÷ floor | swarmq ÷ floor with the measured sleeps |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${machine_rows[@]}"
 if ((rounds > 1)); then
         echo
         echo "Medians of $rounds rounds (each ratio taken within its round). Per round:"

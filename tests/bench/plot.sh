@@ -69,6 +69,7 @@ if [[ -s "$work/pipe.dat" ]]; then
 set terminal pngcairo size 1200,420 font ",10"
 set output "$prefix-pipe.png"
 set multiplot layout 1,2 title "swarmq vs the raw librdkafka pipe, same broker, same run"
+set xtics rotate by -30 scale 0
 set style data histograms
 set style fill solid 0.8 border -1
 set style histogram clustered gap 1

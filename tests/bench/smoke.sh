@@ -62,6 +62,10 @@ expect "^\| key, 10 keys \([0-9]+ distinct\) \| 16 \| $pc \|$"
 expect "^\| key, 100 keys \([0-9]+ distinct\) \| 16 \| $pc \|$"
 expect "^\| key, 10000 keys \([0-9]+ distinct\) \| 16 \| $pc \|$"
 expect "^\| unordered \| 16 \| $pc \|$"
+# The sleeps as the machine ran them: overshoot, floor with them, ratios.
+machine="$num \| $num \| $num \| $num \| $num"
+expect "^\| partition \| 16 \| $machine \|$"
+expect "^\| unordered \| 16 \| $machine \|$"
 for level in 10 50 90; do
         expect "^\| $level % \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \|$"
 done

@@ -15,9 +15,14 @@
  *
  * Prints one line:
  *   sweep_floor ordering=O concurrency=C count=N keys=K seconds=S
- *     sleep_overshoot_us=U
+ *     sleep_overshoot_us=U measured_floor_s=F
  * seconds: from the first task taken to the last one finished;
- * sleep_overshoot_us: the mean time a sleep took beyond what it asked.
+ * sleep_overshoot_us: the mean time a sleep took beyond what it asked;
+ * measured_floor_s: the sweep's floor formula (the sum for partition,
+ * the sum / CONCURRENCY for unordered, for key the larger of the longest
+ * key chain and the sum / CONCURRENCY) applied to the sleeps as long as
+ * they took here instead of as long as they asked: what no consumer can
+ * beat at this moment on this machine, with no hand-off at all.
  *
  * DESIGN
  *   Every record is admitted at the start, in offset order, as swarmq's
@@ -42,6 +47,7 @@ typedef struct {
         int64_t ms;
         int64_t key;
         int64_t next_of_key; /* the key's next record, -1: none */
+        int64_t took_ns;     /* how long its sleep took (0 for 0 ms) */
 } task_t;
 
 static task_t *tasks;
@@ -82,8 +88,10 @@ static void *worker(void *arg) {
                         nanosleep(&ts, NULL);
                 }
                 t1 = now_ns();
-                if (tasks[i].ms > 0)
+                if (tasks[i].ms > 0) {
+                        tasks[i].took_ns = t1 - t0;
                         mine += t1 - t0 - tasks[i].ms * 1000000;
+                }
 
                 pthread_mutex_lock(&lock);
                 if (tasks[i].next_of_key >= 0) {
@@ -98,6 +106,31 @@ static void *worker(void *arg) {
         overshoot_ns += mine;
         pthread_mutex_unlock(&lock);
         return NULL;
+}
+
+/* keysweep.sh's floor_of() with each sleep as long as it took here: the
+ * sum for partition, the sum / CONCURRENCY for unordered, for key the
+ * larger of the longest key chain (the sum of one key's sleeps) and the
+ * sum / CONCURRENCY. */
+static double measured_floor_s(const char *ordering, int64_t conc,
+                               int64_t keys) {
+        int64_t *chain = sq_calloc((size_t)keys, sizeof(*chain));
+        int64_t sum = 0, longest = 0, i;
+        double floor_ns;
+
+        for (i = 0; i < count; i++) {
+                sum += tasks[i].took_ns;
+                chain[tasks[i].key] += tasks[i].took_ns;
+                if (chain[tasks[i].key] > longest)
+                        longest = chain[tasks[i].key];
+        }
+        sq_free(chain);
+        floor_ns = (double)sum / (double)conc;
+        if (!strcmp(ordering, "partition"))
+                floor_ns = (double)sum;
+        else if (!strcmp(ordering, "key") && (double)longest > floor_ns)
+                floor_ns = (double)longest;
+        return floor_ns / 1e9;
 }
 
 int main(int argc, char **argv) {
@@ -175,10 +208,11 @@ int main(int argc, char **argv) {
                 pthread_join(threads[i], NULL);
 
         printf("sweep_floor ordering=%s concurrency=%lld count=%lld keys=%lld "
-               "seconds=%.3f sleep_overshoot_us=%.0f\n",
+               "seconds=%.3f sleep_overshoot_us=%.0f measured_floor_s=%.3f\n",
                ordering, (long long)conc, (long long)count, (long long)keys,
                (double)(last_ns - first_ns) / 1e9,
-               positive ? (double)overshoot_ns / 1e3 / (double)positive : 0.0);
+               positive ? (double)overshoot_ns / 1e3 / (double)positive : 0.0,
+               measured_floor_s(ordering, conc, keys));
         sq_free(tasks);
         sq_free(ready);
         sq_free(last_of_key);
