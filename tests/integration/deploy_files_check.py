@@ -236,10 +236,32 @@ with tempfile.TemporaryDirectory() as prefix:
     if libs_check:
         subprocess.run(["cmake", "--install", build, "--prefix", prefix],
                        check=True, capture_output=True)
-    for binary in ("bin/swarmq-consumer", "bin/swarmq-producer") \
-            if libs_check else ():
-        out = subprocess.run(["ldd", f"{prefix}/{binary}"],
-                             capture_output=True, text=True).stdout
+    binaries = ("bin/swarmq-consumer", "bin/swarmq-producer") \
+        if libs_check else ()
+    loads = {b: subprocess.run(["ldd", f"{prefix}/{b}"], capture_output=True,
+                               text=True).stdout for b in binaries}
+
+    def candidates(path):
+        return (path, os.path.realpath(path),
+                re.sub(r"^/lib/", "/usr/lib/", path),
+                re.sub(r"^/usr/lib/", "/lib/", path))
+
+    # Which package owns each candidate path: one dpkg -S for them all
+    # (one per path took 30 s on a loaded machine). Its lines are
+    # "pkg[, pkg...]: path"; a path no package owns is on stderr.
+    paths = sorted({c for out in loads.values()
+                    for _, path in re.findall(r"(\S+) => (\S+)", out)
+                    if path != "not" for c in candidates(path)})
+    owners = {}
+    if paths:
+        q = subprocess.run(["dpkg", "-S"] + paths, capture_output=True,
+                           text=True)
+        for line in q.stdout.splitlines():
+            pkgs, _, path = line.partition(": ")
+            owners[path.strip()] = {p.strip().split(":")[0]
+                                    for p in pkgs.split(",")}
+    for binary in binaries:
+        out = loads[binary]
         missing, own = [], []
         for m in re.finditer(r"(\S+) => (\S+)", out):
             soname, path = m.groups()
@@ -253,16 +275,8 @@ with tempfile.TemporaryDirectory() as prefix:
                 # CI's sanitizer build links these; the image's release
                 # build does not.
                 continue
-            pkgs = None
-            for cand in (path, os.path.realpath(path),
-                         re.sub(r"^/lib/", "/usr/lib/", path),
-                         re.sub(r"^/usr/lib/", "/lib/", path)):
-                q = subprocess.run(["dpkg", "-S", cand], capture_output=True,
-                                   text=True)
-                if q.returncode == 0:
-                    pkgs = {p.strip().split(":")[0] for p in
-                            q.stdout.split(":", 1)[0].split(",")}
-                    break
+            pkgs = next((owners[c] for c in candidates(path)
+                         if c in owners), None)
             if not pkgs or not pkgs & closure:
                 missing.append(f"{soname} ({pkgs})")
         check(not missing, f"{binary}: every library comes from the runtime "
