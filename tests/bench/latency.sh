@@ -6,7 +6,7 @@
 # instance. Usually run by ops/bench.sh (latency).
 #
 #   tests/bench/latency.sh --bootstrap B --build DIR [--count N]
-#                          [--levels 10,50,90] [--max-rate R]
+#                          [--levels 10,50,90] [--max-rate R] [--seconds S]
 #                          [--threads T] [--rounds R] [-X KEY=VALUE]...
 #
 # Every results topic is created with message.timestamp.type=LogAppendTime,
@@ -23,8 +23,9 @@
 # nothing else running goes faster, in bursts: 34,000 to 74,000 tasks/s
 # where the same instance kept up with about 30,000 submitted). Then, per
 # level, a fresh instance on topics of its own, ready before the first
-# task, and N tasks (at least 5 s of them) submitted at that share of the
-# maximum (swarmq-producer submit --rate).
+# task, and N tasks (at least S seconds of them, --seconds, 5 by default;
+# ops/bench.sh --quick gives 0: N tasks whatever the rate) submitted at
+# that share of the maximum (swarmq-producer submit --rate).
 # --rounds R does all of it R times (the maximum measured again in each
 # round) and reports the median of each figure, the rounds listed below.
 # Prints the markdown table on stdout, progress on stderr.
@@ -34,6 +35,7 @@ source "$root/ops/lib.sh"
 source "$root/tests/bench/lib.sh"
 
 bootstrap= b= count=20000 levels=10,50,90 max_rate= threads=4 partitions=12 rounds=1
+seconds=5
 extra=()
 die() { echo "bench latency: $*" >&2; exit 2; }
 while (($#)); do
@@ -45,8 +47,9 @@ while (($#)); do
         --max-rate) max_rate=${2:?}; shift 2 ;;
         --threads) threads=${2:?}; shift 2 ;;
         --rounds) rounds=${2:?}; shift 2 ;;
+        --seconds) seconds=${2:?}; shift 2 ;;
         -X) extra+=(-X "${2:?}"); shift 2 ;;
-        -h | --help) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '3,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
         esac
 done
@@ -57,6 +60,7 @@ done
 [[ "$levels" =~ ^[1-9][0-9]?(,[1-9][0-9]?)*$ ]] || die "--levels must list percentages 1-99, not '$levels'"
 [[ -z "$max_rate" || "$max_rate" =~ ^[1-9][0-9]*$ ]] || die "--max-rate must be a positive integer"
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer, not '$rounds'"
+[[ "$seconds" =~ ^[0-9]+$ ]] || die "--seconds must be a whole number of seconds, not '$seconds'"
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer, not '$threads'"
 command -v kcat >/dev/null || die "kcat not found (apt-get install -y kcat)"
 
@@ -110,8 +114,8 @@ measure_max() {
 # run_level ROUND PCT RATE: sets level_got to "achieved tasks p50 p99 p99.9".
 run_level() {
         local r=$1 pct=$2 rate=$3 n p
-        # At least 5 s of load, at most the backlog count (or 5 s of it).
-        n=$((rate * 5 > count ? rate * 5 : count))
+        # N tasks, or S seconds of them at this rate when that is more.
+        n=$((rate * seconds > count ? rate * seconds : count))
         p=lat-$run_id-r$r-$pct
         make_topics "$p"
         start_consumer "$p"
