@@ -477,19 +477,10 @@ print_client_settings() {
 
 # --- a fresh start --------------------------------------------------------
 
-# free_ports N: prints N distinct free loopback TCP ports.
+# free_ports N: prints N distinct free loopback TCP ports, below the
+# ephemeral range (ops/free_ports.py says why).
 free_ports() {
-        python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
+        python3 "$root/ops/free_ports.py" "$1"
 }
 
 # cluster_id: a random 22-character base64url Kafka Uuid that does not start

@@ -191,14 +191,10 @@ fetch_app() {
         exec 8>&-
 }
 
-# free_port: prints a free loopback TCP port.
+# free_port: prints a free loopback TCP port, below the ephemeral range
+# (ops/free_ports.py says why).
 free_port() {
-        python3 -c '
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
+        python3 "$root/ops/free_ports.py" 1
 }
 
 # ready URL: true when the Confluent API lists its subjects.

@@ -134,7 +134,7 @@ measure() {
 
 redis_pid= redis_port=
 start_redis() {
-        redis_port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        redis_port=$("$py" "$root/ops/free_ports.py" 1)
         mkdir -p "$work/redis"
         redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" \
                 --daemonize no --logfile "$work/redis.log" &
