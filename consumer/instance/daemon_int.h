@@ -39,7 +39,6 @@
 #include "ttlmap.h"
 #include "admission_int.h"
 #include "commit_int.h"
-#include "emitq_int.h"
 #include "executor_int.h"
 #include "instance_metrics_int.h"
 #include "control_int.h"
@@ -101,7 +100,6 @@ struct sq_daemon_s {
         sq_ratelimits_t ratelimits;    /* ratelimits.c */
         sq_workflows_inst_t workflows; /* workflows.c */
         sq_variants_t variants;        /* variants.c */
-        sq_emitq_t emitq;              /* emitq.c */
 
         /* Jobs whose records are all accounted for, the last a write the
          * principal may not make, on a thread other than the poll
@@ -208,12 +206,6 @@ sq_err_t sq_kafka_check_login(sq_daemon_t *daemon, char *errstr,
 /* Reads the producer's record limit, and refuses an exec or pool agent's
  * output.max.bytes whose result could not fit in it. After the clients. */
 sq_err_t sq_emit_init(sq_daemon_t *daemon, char *errstr, size_t errstr_size);
-/* The producing thread's (emitq.c) hand-off: produces @p rec as emit.c
- * would have when it was pushed, with @p codec (the thread's) for what
- * replaces a refused record; frees the record's block unless librdkafka
- * took it. */
-void sq_emit_produce_queued(sq_daemon_t *daemon, sq_codec_t *codec,
-                            sq_emitq_rec_t *rec);
 /* Records a task's tracked event adds to its job's pending_acks: 1, or 0
  * under events.publish=none. */
 int sq_emit_event_acks(const sq_daemon_t *daemon);

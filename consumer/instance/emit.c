@@ -5,12 +5,8 @@
  * turn their acknowledgements into committable offsets.
  *
  * DESIGN
- *   Records are encoded with the calling thread's codec and copied, so
- *   nothing is shared after the call returns: under at_least_once into a
- *   block the producing thread (emitq.c) hands to librdkafka, which
- *   produces them in push order (and deals with a refusal here, with its
- *   own codec); under exactly_once produced at once with
- *   RD_KAFKA_MSG_F_COPY, into the open transaction. A
+ *   Records are encoded with the calling thread's codec and produced with
+ *   RD_KAFKA_MSG_F_COPY, so nothing is shared after the call returns. A
  *   record that gates a commit (a task's result and terminal event, a
  *   retry record and its retry_scheduled event, a dead letter) carries its job
  * as the delivery opaque and counts in the job's pending_acks; the delivery
@@ -245,18 +241,13 @@ static void job_record_stale(sq_daemon_t *daemon, sq_job_t *job) {
                             "again from its offset");
 }
 
-/* Produces one record now, on the calling thread, waiting out a full
- * local queue (bounded by the admission window, so this only happens on a
- * broker outage). @p msgflags: RD_KAFKA_MSG_F_COPY, or RD_KAFKA_MSG_F_FREE
- * for a malloc()ed @p value librdkafka takes when it takes the record.
- * @returns true when librdkafka took @p value (RD_KAFKA_MSG_F_FREE only);
- * else the caller still owns it. */
-static bool produce_now(sq_daemon_t *daemon, sq_codec_t *codec,
-                        rd_kafka_topic_t *rkt, int32_t partition,
-                        int64_t timestamp_ms, const char *key, size_t key_len,
-                        const void *value, size_t value_len,
-                        rd_kafka_headers_t *headers, void *opaque,
-                        int msgflags) {
+/* Produces one record, waiting out a full local queue (bounded by the
+ * admission window, so this only happens on a broker outage). */
+static void produce_ts(sq_daemon_t *daemon, sq_codec_t *codec,
+                       rd_kafka_topic_t *rkt, int32_t partition,
+                       int64_t timestamp_ms, const char *key, size_t key_len,
+                       const void *value, size_t value_len,
+                       rd_kafka_headers_t *headers, void *opaque) {
         bool warned = false;
 
         for (;;) {
@@ -277,7 +268,7 @@ static bool produce_now(sq_daemon_t *daemon, sq_codec_t *codec,
                         if (headers)
                                 rd_kafka_headers_destroy(headers);
                         job_record_stale(daemon, opaque);
-                        return false;
+                        return;
                 }
                 /* NULL headers are allowed: the record has none. On
                  * success librdkafka owns @p headers. */
@@ -287,14 +278,15 @@ static bool produce_now(sq_daemon_t *daemon, sq_codec_t *codec,
                     RD_KAFKA_V_TIMESTAMP(timestamp_ms),
                     RD_KAFKA_V_KEY(key, key_len),
                     RD_KAFKA_V_VALUE((void *)value, value_len),
-                    RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(headers),
-                    RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque),
+                    RD_KAFKA_V_END);
                 if (!err) {
                         if (daemon->eos)
                                 atomic_fetch_add(&daemon->commit.txn_produced,
                                                  1);
                         sq_emit_txn_release(daemon);
-                        return msgflags == RD_KAFKA_MSG_F_FREE;
+                        return;
                 }
                 if (daemon->eos && err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         /* The transaction failed (or the producer was
@@ -336,7 +328,7 @@ static bool produce_now(sq_daemon_t *daemon, sq_codec_t *codec,
                                                     "transaction failed");
                         }
                         sq_daemon_wake(daemon);
-                        return false;
+                        return;
                 }
                 /* Under a caller's hold (a task's records) the lock stays
                  * held through a full queue: the poll thread serves
@@ -348,20 +340,20 @@ static bool produce_now(sq_daemon_t *daemon, sq_codec_t *codec,
                         record_refused(daemon, codec, rkt, key, key_len, value,
                                        value_len, headers, opaque, err,
                                        "producer");
-                        return false;
+                        return;
                 }
                 if (denies_write(err)) {
                         /* Takes the headers; any thread. */
                         record_denied(daemon, codec, rkt, value, value_len,
                                       headers, opaque, err, false);
-                        return false;
+                        return;
                 }
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                         producer_failed(daemon, rkt, err, "refused locally");
                         if (headers)
                                 rd_kafka_headers_destroy(headers);
                         job_record_lost(daemon, opaque, "producer failed");
-                        return false;
+                        return;
                 }
                 if (!warned) {
                         SQ_LOG(SQ_LOG_WARNING, "EMIT",
@@ -375,37 +367,6 @@ static bool produce_now(sq_daemon_t *daemon, sq_codec_t *codec,
                         nanosleep(&ts, NULL);
                 }
         }
-}
-
-/* Produces one record: under at_least_once through the producing thread
- * (emitq.c), which calls produce_now() for it; else (exactly_once: into
- * the open transaction, under this thread's hold) or when it cannot be
- * queued, at once. */
-static void produce_ts(sq_daemon_t *daemon, sq_codec_t *codec,
-                       rd_kafka_topic_t *rkt, int32_t partition,
-                       int64_t timestamp_ms, const char *key, size_t key_len,
-                       const void *value, size_t value_len,
-                       rd_kafka_headers_t *headers, void *opaque) {
-        if (!daemon->eos &&
-            sq_emitq_push(daemon, rkt, partition, timestamp_ms, key, key_len,
-                          value, value_len, headers, opaque))
-                return;
-        produce_now(daemon, codec, rkt, partition, timestamp_ms, key, key_len,
-                    value, value_len, headers, opaque, RD_KAFKA_MSG_F_COPY);
-}
-
-void sq_emit_produce_queued(sq_daemon_t *daemon, sq_codec_t *codec,
-                            sq_emitq_rec_t *rec) {
-        void *block = rec->block;
-
-        /* The block starts with the value: librdkafka takes it whole.
-         * Without a value it is only copied from (the key). */
-        if (!produce_now(daemon, codec, rec->rkt, rec->partition,
-                         rec->timestamp_ms, rec->key, rec->key_len, rec->value,
-                         rec->value_len, rec->headers, rec->opaque,
-                         rec->value ? RD_KAFKA_MSG_F_FREE
-                                    : RD_KAFKA_MSG_F_COPY))
-                free(block);
 }
 
 /* Produces a record (the partitioner picks its partition by key). */
@@ -461,11 +422,10 @@ int sq_emit_event_acks(const sq_daemon_t *daemon) {
 
 /* Writes "<nonce>-<seq in hex>" (what "%s-%llx" would) into @p buf, of
  * at least 17 + 1 + 16 + 1 bytes: no printf on the per-task path. */
-static void format_event_id(char *buf, const char *nonce, size_t len,
-                            uint64_t seq) {
+static void format_event_id(char *buf, const char *nonce, uint64_t seq) {
         static const char digits[] = "0123456789abcdef";
         char hex[16];
-        size_t n = 0;
+        size_t len = strlen(nonce), n = 0;
 
         memcpy(buf, nonce, len);
         buf[len++] = '-';
@@ -485,34 +445,6 @@ void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                          sq_wallclock_ms());
 }
 
-/* Event ids' sequence numbers are taken from daemon->event_seq in blocks
- * of this many per thread: one shared counter bumped by five threads for
- * every event was most of encode_event()'s cost (issue 14). Ids stay
- * unique (nonce and number); they no longer grow across threads. */
-#define EVENT_SEQ_BLOCK 1024
-
-static _Thread_local struct {
-        const sq_daemon_t *daemon; /* whose block this is */
-        uint64_t next, end;
-        /* Its nonce, copied: the daemon's shares a cache line with
-         * fields other threads write. */
-        char nonce[sizeof(((sq_daemon_t *)0)->event_nonce)];
-        size_t nonce_len;
-} event_seqs;
-
-static uint64_t next_event_seq(sq_daemon_t *daemon) {
-        if (event_seqs.daemon != daemon || event_seqs.next == event_seqs.end) {
-                event_seqs.daemon = daemon;
-                event_seqs.nonce_len =
-                    sq_strlcpy(event_seqs.nonce, daemon->event_nonce,
-                               sizeof(event_seqs.nonce));
-                event_seqs.next = atomic_fetch_add_explicit(
-                    &daemon->event_seq, EVENT_SEQ_BLOCK, memory_order_relaxed);
-                event_seqs.end = event_seqs.next + EVENT_SEQ_BLOCK;
-        }
-        return event_seqs.next++;
-}
-
 /* Encodes an event (@p codec's buffer, valid until its next encode).
  * @returns false when it cannot be encoded (logged). */
 static bool encode_event(sq_daemon_t *daemon, sq_codec_t *codec,
@@ -522,9 +454,10 @@ static bool encode_event(sq_daemon_t *daemon, sq_codec_t *codec,
         char event_id[sizeof(daemon->event_nonce) + 18];
         char errstr[256];
         sq_event_t event;
-        uint64_t seq = next_event_seq(daemon);
 
-        format_event_id(event_id, event_seqs.nonce, event_seqs.nonce_len, seq);
+        format_event_id(event_id, daemon->event_nonce,
+                        atomic_fetch_add_explicit(&daemon->event_seq, 1,
+                                                  memory_order_relaxed));
         memset(&event, 0, sizeof(event));
         /* Borrowed pointers: the struct is only encoded, never freed. */
         event.event_id = event_id;

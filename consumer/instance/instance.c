@@ -101,7 +101,6 @@ sq_daemon_t *sq_daemon_new(sq_config_t *conf, char *errstr,
         sq_schedules_init(daemon);
         sq_workflows_init(daemon);
         sq_ratelimits_init(daemon);
-        sq_emitq_init(daemon);
         sq_flags_set(&daemon->flags, conf->flag_rollout);
         atomic_store(&daemon->executors.progress_us, daemon->started_us);
         if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
@@ -210,9 +209,6 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
                         return err;
         }
         atomic_store(&daemon->starting, "its threads to start");
-        /* First: every thread started after it may emit. */
-        if ((err = sq_emitq_start(daemon, errstr, errstr_size)))
-                return err;
         if ((err = sq_runtimes_start(daemon, errstr, errstr_size)))
                 return err;
         if ((err = sq_executors_start(daemon, errstr, errstr_size)))
@@ -293,9 +289,6 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         }
         sq_runtimes_destroy(daemon);
         sq_lag_stop(daemon); /* started, but never the poll thread */
-        /* Last of the threads that emit, first of the producer's users:
-         * it produces what is left before the clients go. */
-        sq_emitq_stop(daemon);
         sq_kafka_destroy_clients(daemon);
         sq_emit_term(daemon); /* before the partitions its jobs point to */
         sq_partitions_term(daemon);
@@ -315,7 +308,6 @@ void sq_daemon_destroy(sq_daemon_t *daemon) {
         sq_schedules_term(daemon);
         sq_workflows_term(daemon);
         sq_ratelimits_term(daemon);
-        sq_emitq_term(daemon);
         sq_free(daemon->bootstrap);
         sq_config_destroy(daemon->conf);
         sq_free(daemon);

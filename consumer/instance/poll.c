@@ -398,13 +398,6 @@ static void shut_down(sq_daemon_t *daemon) {
         /* Results of tasks that finished are still worth delivering
          * (not after a failed transaction: they would be aborted), in
          * what is left of the close deadline. */
-        /* The records still queued for the producing thread first
-         * (emitq.c): the flush covers only what librdkafka has. */
-        if (!sq_emitq_drain(daemon, deadline_us))
-                SQ_LOG(SQ_LOG_WARNING, "STOP",
-                       "records still queued for the producer after "
-                       "shutdown.close.timeout.ms=%lld",
-                       (long long)daemon->conf->close_timeout_ms);
         left_ms = SQ_MAX(0, (deadline_us - sq_clock_us()) / 1000);
         if (!daemon->commit.txn_dead &&
             rd_kafka_flush(daemon->producer, (int)left_ms) !=

@@ -7,11 +7,8 @@
  *
  * DESIGN
  *   A ring of max_entries slots in insertion order (the oldest at its
- *   head) and an open-addressed index over the slots (linear probing, 2
- *   cells or more per slot; a cell is a slot's index and 8 bits of its
- *   key's hash, so a lookup that misses rarely reads the ring; deletion
- *   shifts the cells after it back, no tombstones). max_entries is below
- *   2^24 (16,777,215).
+ *   head) and a chained hash table over the slots (bucket heads and next
+ *   links are slot indices, 2 buckets per slot, so chains stay short).
  *   Insert, lookup and expiry are O(1) (expected; amortized for expiry):
  *   expiry pops the ring's head while it is older than the TTL, eviction
  *   pops it when the ring is full. Keys are copied (owned by the map):
