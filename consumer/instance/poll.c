@@ -336,14 +336,61 @@ static void serve_wakeup(sq_daemon_t *daemon) {
                 sq_daemon_wake(daemon);
 }
 
-/* Closes the consumer: its revocation (rebalance.c, served here) commits
- * what is done, then it leaves the group. rd_kafka_consumer_close() would
- * block for as long as the coordinator keeps it waiting; this serves the
- * close's queue until the consumer is closed or @p deadline_us passes. */
+/* Serves the consumer's queue (rebalance and commit callbacks) for up to
+ * 100 ms, never past @p deadline_us; a record still queued is not
+ * admitted any more (its offset is not committed). */
+static void serve_consumer_queue(sq_daemon_t *daemon, int64_t deadline_us) {
+        int64_t left_us = deadline_us - sq_clock_us();
+        rd_kafka_message_t *rkm;
+
+        rkm = rd_kafka_consume_queue(
+            daemon->consumer_q, (int)SQ_MAX(0, SQ_MIN(100, left_us / 1000)));
+        if (rkm)
+                rd_kafka_message_destroy(rkm);
+}
+
+/* true when the consumer holds no partition (or cannot say). */
+static bool consumer_unassigned(sq_daemon_t *daemon) {
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        bool empty;
+
+        if (rd_kafka_assignment(daemon->consumer, &parts))
+                return true;
+        empty = parts->cnt == 0;
+        rd_kafka_topic_partition_list_destroy(parts);
+        return empty;
+}
+
+/* Gives the partitions back before the close: unsubscribing revokes them
+ * through the rebalance callback (rebalance.c, served here), which
+ * commits what is done. Why not leave that to the close: a revocation
+ * served from within rd_kafka_consumer_close_queue() can wait for ever in
+ * its rd_kafka_assign(NULL), for a reply librdkafka's main thread never
+ * sends once the group is terminating (confluentinc/librdkafka#4884; 0030
+ * hung so when the coordinator timed out). Revoked first, the close has
+ * nothing left to revoke. */
+static void unassign_before_close(sq_daemon_t *daemon, int64_t deadline_us) {
+        rd_kafka_resp_err_t err = rd_kafka_unsubscribe(daemon->consumer);
+
+        if (err) {
+                SQ_LOG(SQ_LOG_WARNING, "STOP", "cannot unsubscribe: %s",
+                       rd_kafka_err2str(err));
+                return;
+        }
+        while (!consumer_unassigned(daemon) && sq_clock_us() < deadline_us)
+                serve_consumer_queue(daemon, deadline_us);
+}
+
+/* Closes the consumer: it gives its partitions back (their revocation
+ * commits what is done), then it leaves the group.
+ * rd_kafka_consumer_close() would block for as long as the coordinator
+ * keeps it waiting; this serves the close's queue until the consumer is
+ * closed or @p deadline_us passes. */
 static void close_consumer(sq_daemon_t *daemon, int64_t deadline_us) {
         rd_kafka_error_t *error;
 
         SQ_LOG(SQ_LOG_NOTICE, "STOP", "closing the consumer");
+        unassign_before_close(daemon, deadline_us);
         error =
             rd_kafka_consumer_close_queue(daemon->consumer, daemon->consumer_q);
         if (error) {
@@ -353,10 +400,7 @@ static void close_consumer(sq_daemon_t *daemon, int64_t deadline_us) {
                 return;
         }
         while (!rd_kafka_consumer_closed(daemon->consumer)) {
-                int64_t left_us = deadline_us - sq_clock_us();
-                rd_kafka_message_t *rkm;
-
-                if (left_us <= 0) {
+                if (sq_clock_us() >= deadline_us) {
                         daemon->poll.close_abandoned = true;
                         SQ_LOG(SQ_LOG_WARNING, "STOP",
                                "the consumer did not close within "
@@ -368,13 +412,7 @@ static void close_consumer(sq_daemon_t *daemon, int64_t deadline_us) {
                                (long long)daemon->conf->close_timeout_ms);
                         return;
                 }
-                /* Serves the rebalance and commit callbacks; a record
-                 * still queued is not admitted any more (its offset is
-                 * not committed). */
-                rkm = rd_kafka_consume_queue(daemon->consumer_q,
-                                             (int)SQ_MIN(100, left_us / 1000));
-                if (rkm)
-                        rd_kafka_message_destroy(rkm);
+                serve_consumer_queue(daemon, deadline_us);
         }
 }
 

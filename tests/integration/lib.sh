@@ -26,6 +26,7 @@ rm -rf "$work"
 mkdir -p "$work"
 
 sq_pids=()
+sq_consumer_names=() # start_consumer's NAMEs, for fail()
 sq_cleanup() {
         local pid
         for pid in "${sq_pids[@]}"; do
@@ -38,7 +39,19 @@ trap sq_cleanup EXIT
 
 fail() {
         echo "FAIL [$test_name]: $*" >&2
-        local f
+        local f name pid url
+        # What the consumers still running saw at the failure (a flake
+        # under load is seldom reproduced): kept in the work directory,
+        # which ops/stress-tests.sh copies.
+        for name in "${sq_consumer_names[@]}"; do
+                pid=${name}_pid url=${name}_http
+                [[ -n "${!url:-}" ]] && kill -0 "${!pid}" 2>/dev/null ||
+                        continue
+                curl -s -m 3 -o "$work/$name.status.json" "${!url}/status" || true
+                curl -s -m 3 -o "$work/$name.metrics" "${!url}/metrics" || true
+                echo "---- $name at the failure: $work/$name.status.json," \
+                        "$work/$name.metrics" >&2
+        done
         for f in "$work"/*.log; do
                 [[ -f "$f" ]] || continue
                 echo "---- last lines of $f" >&2
@@ -69,6 +82,7 @@ start_consumer() {
                 >"$work/$name.out" 2>"$work/$name.log" &
         local pid=$!
         sq_pids+=("$pid")
+        sq_consumer_names+=("$name")
         printf -v "${name}_pid" '%s' "$pid"
         local b h
         b=$(sq_wait_line "$work/$name.out" bootstrap.servers 30) ||
