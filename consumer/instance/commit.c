@@ -303,9 +303,6 @@ static void txn_abort(sq_daemon_t *daemon, sq_txn_step_t step,
                 txn_stop(daemon, SQ_TXN_BEGIN, why);
                 return;
         }
-        /* Cancellations sent over HTTP are not read from a partition:
-         * no rewind brings them back; they are sent again. */
-        sq_control_txn_aborted(daemon);
 }
 
 /* exactly_once: a transaction's offsets are committed: they are where a
@@ -415,7 +412,6 @@ static void commit_transaction(sq_daemon_t *daemon, bool sync) {
         set_bases(daemon, list);
         atomic_store(&daemon->commit.txn_produced, 0);
         daemon->commit.txn_dedup_new = 0; /* its successes are in Kafka */
-        sq_control_txn_committed(daemon);
         sq_metric_add(daemon->m.commits_ok, 1);
         step = SQ_TXN_BEGIN;
         if ((error = rd_kafka_begin_transaction(daemon->producer)))

@@ -19,6 +19,17 @@
  *   Every instance reads the topic from its beginning at start and keeps
  *   what is younger than cancel.ttl.ms, so a restarted instance honours
  *   the cancellations sent while it was down. Nothing is committed.
+ *
+ *   Sending (POST /admin/cancel): under at_least_once through the
+ *   instance's producer. Under exactly_once through a plain idempotent
+ *   producer of the control thread's, not the transaction: a cancel is no
+ *   task's output and needs no atomicity with offsets, it is seen at once
+ *   (not at the next commit), and a cancel refused by the broker (no
+ *   Write on topic.control) cannot fail the transaction. It used to: when
+ *   the refused cancel was the transaction's only record, librdkafka
+ *   2.0.2's abort sent an EndTxn the coordinator refused
+ *   (INVALID_TXN_STATE, fatal: confluentinc/librdkafka#4849), and the
+ *   instance stopped.
  */
 #include "daemon_int.h"
 #include "executor_int.h"
@@ -27,32 +38,10 @@
 
 #include <string.h>
 
-/* exactly_once: a cancel record of the open transaction. */
-typedef struct sq_control_pending_s {
-        struct sq_control_pending_s *next;
-        char *task_id;
-        char *value; /* the record, as sent (its time kept) */
-} sq_control_pending_t;
-
-/* Frees the pending cancel records. */
-static void pending_clear(sq_control_t *ctl) {
-        sq_control_pending_t *p, *next;
-
-        pthread_mutex_lock(&ctl->pending_lock);
-        for (p = ctl->pending; p; p = next) {
-                next = p->next;
-                sq_free(p->task_id);
-                sq_free(p->value);
-                sq_free(p);
-        }
-        ctl->pending = NULL;
-        pthread_mutex_unlock(&ctl->pending_lock);
-}
-
 void sq_control_init(sq_daemon_t *daemon) {
         sq_control_t *ctl = &daemon->control;
 
-        pthread_mutex_init(&ctl->pending_lock, NULL);
+        pthread_mutex_init(&ctl->producer_lock, NULL);
 
         ctl->cancels = sq_cancels_new((size_t)daemon->conf->cancel_max_entries,
                                       daemon->conf->cancel_ttl_ms * 1000);
@@ -62,8 +51,7 @@ void sq_control_init(sq_daemon_t *daemon) {
 void sq_control_term(sq_daemon_t *daemon) {
         sq_cancels_destroy(daemon->control.cancels);
         daemon->control.cancels = NULL;
-        pending_clear(&daemon->control);
-        pthread_mutex_destroy(&daemon->control.pending_lock);
+        pthread_mutex_destroy(&daemon->control.producer_lock);
 }
 
 const char *sq_control_cancelled(sq_daemon_t *daemon, const sq_task_t *task) {
@@ -139,6 +127,9 @@ static void *control_main(void *arg) {
                         handle_record(daemon, rkm);
                         rd_kafka_message_destroy(rkm);
                 }
+                /* Set before the thread starts, cleared after it ends. */
+                if (ctl->producer)
+                        rd_kafka_poll(ctl->producer, 0);
         } while (sq_qthread_sleep(&ctl->qt, -1, "CONTROL"));
         return NULL;
 }
@@ -196,6 +187,16 @@ done:
         return err;
 }
 
+/* The control producer's delivery reports (control thread, or main's
+ * flush at stop). */
+static void control_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                              void *opaque) {
+        (void)rk;
+        (void)opaque;
+        if (rkm->err)
+                sq_control_dr_failed(rkm);
+}
+
 sq_err_t sq_control_start(sq_daemon_t *daemon, char *errstr,
                           size_t errstr_size) {
         sq_control_t *ctl = &daemon->control;
@@ -214,69 +215,60 @@ sq_err_t sq_control_start(sq_daemon_t *daemon, char *errstr,
                 sq_control_stop(daemon);
                 return SQ_OK;
         }
+        if (daemon->eos &&
+            !(ctl->producer = sq_kafka_new_control_producer(
+                  daemon, control_dr_msg_cb, errstr, errstr_size))) {
+                sq_control_stop(daemon);
+                return SQ_ERR_KAFKA;
+        }
         if ((err =
                  sq_qthread_start(&ctl->qt, "topic.control", NULL, "control",
                                   control_main, daemon, errstr, errstr_size))) {
                 sq_control_stop(daemon);
                 return err;
         }
+        if (ctl->producer) {
+                /* Its delivery reports wake the control thread. */
+                ctl->producer_q = rd_kafka_queue_get_main(ctl->producer);
+                rd_kafka_queue_io_event_enable(ctl->producer_q,
+                                               ctl->qt.pipe_fds[1], "1", 1);
+        }
         return SQ_OK;
 }
 
+/* How long stopping waits for cancel records still unacknowledged. */
+#define CONTROL_FLUSH_MS 2000
+
 void sq_control_stop(sq_daemon_t *daemon) {
-        sq_qthread_stop(&daemon->control.qt);
-}
-
-/* Produces the cancel record @p value of @p task_id (copied). */
-static rd_kafka_resp_err_t
-produce_cancel(sq_daemon_t *daemon, const char *task_id, const char *value) {
-        return rd_kafka_producev(
-            daemon->producer, RD_KAFKA_V_RKT(daemon->rkt_control),
-            RD_KAFKA_V_KEY(task_id, strlen(task_id)),
-            RD_KAFKA_V_VALUE((void *)value, strlen(value)),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-}
-
-void sq_control_txn_committed(sq_daemon_t *daemon) {
-        if (daemon->control.pending)
-                pending_clear(&daemon->control);
-}
-
-void sq_control_txn_aborted(sq_daemon_t *daemon) {
         sq_control_t *ctl = &daemon->control;
-        sq_control_pending_t *p, **link;
-        rd_kafka_resp_err_t rkerr;
+        rd_kafka_t *producer;
 
-        pthread_mutex_lock(&ctl->pending_lock);
-        for (link = &ctl->pending; (p = *link);) {
-                rkerr = produce_cancel(daemon, p->task_id, p->value);
-                if (!rkerr) {
-                        atomic_fetch_add(&daemon->commit.txn_produced, 1);
-                        link = &p->next;
-                        continue;
-                }
-                SQ_LOG(SQ_LOG_ERR, "CONTROL",
-                       "cancel task_id=%s: its record was in the aborted "
-                       "transaction and cannot be sent again: %s (send the "
-                       "cancellation again)",
-                       p->task_id, rd_kafka_err2str(rkerr));
-                *link = p->next;
-                sq_free(p->task_id);
-                sq_free(p->value);
-                sq_free(p);
+        if (ctl->producer_q) {
+                /* Off the pipe before sq_qthread_stop() closes it. */
+                rd_kafka_queue_io_event_enable(ctl->producer_q, -1, NULL, 0);
+                rd_kafka_queue_destroy(ctl->producer_q);
+                ctl->producer_q = NULL;
         }
-        pthread_mutex_unlock(&ctl->pending_lock);
+        sq_qthread_stop(&ctl->qt);
+        pthread_mutex_lock(&ctl->producer_lock);
+        producer      = ctl->producer;
+        ctl->producer = NULL;
+        pthread_mutex_unlock(&ctl->producer_lock);
+        if (producer) {
+                /* Its delivery reports (failures logged) run here. */
+                if (rd_kafka_flush(producer, CONTROL_FLUSH_MS))
+                        SQ_LOG(SQ_LOG_WARNING, "CONTROL",
+                               "%d cancel records not acknowledged within "
+                               "%d ms at shutdown",
+                               rd_kafka_outq_len(producer), CONTROL_FLUSH_MS);
+                rd_kafka_destroy(producer);
+        }
 }
 
 void sq_control_dr_failed(const rd_kafka_message_t *rkm) {
         const char *topic = rd_kafka_topic_name(rkm->rkt);
         char why[512];
 
-        /* exactly_once: an aborted transaction purges its records; the
-         * pending ones are sent again (sq_control_txn_aborted()). */
-        if (rkm->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
-            rkm->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
-                return;
         if (!sq_kafka_acl_denied(rkm->err, "Write", topic, NULL, NULL, why,
                                  sizeof(why)))
                 snprintf(why, sizeof(why), "%s", rd_kafka_err2str(rkm->err));
@@ -289,30 +281,42 @@ void sq_control_dr_failed(const rd_kafka_message_t *rkm) {
 
 sq_err_t sq_control_send_cancel(sq_daemon_t *daemon, const char *task_id,
                                 char *errstr, size_t errstr_size) {
+        sq_control_t *ctl = &daemon->control;
         char *value = sq_cancels_record(task_id, daemon->conf->instance_id,
                                         sq_wallclock_ms());
-        rd_kafka_resp_err_t rkerr;
+        rd_kafka_resp_err_t rkerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+        bool off                  = false;
 
-        /* exactly_once: into the open transaction, like every record,
-         * and kept until it commits (sent again if it is aborted). */
+        /* exactly_once: the control producer, outside the transaction
+         * (DESIGN above). */
         if (daemon->eos)
-                pthread_rwlock_rdlock(&daemon->commit.txn_lock);
-        rkerr = produce_cancel(daemon, task_id, value);
-        if (daemon->eos) {
-                if (!rkerr) {
-                        sq_control_pending_t *p = sq_malloc(sizeof(*p));
-                        p->task_id              = sq_strdup(task_id);
-                        p->value                = value;
-                        value                   = NULL;
-                        atomic_fetch_add(&daemon->commit.txn_produced, 1);
-                        pthread_mutex_lock(&daemon->control.pending_lock);
-                        p->next                 = daemon->control.pending;
-                        daemon->control.pending = p;
-                        pthread_mutex_unlock(&daemon->control.pending_lock);
-                }
-                pthread_rwlock_unlock(&daemon->commit.txn_lock);
-        }
+                pthread_mutex_lock(&ctl->producer_lock);
+        if (daemon->eos && !ctl->producer)
+                off = true; /* topic.control unreadable, or stopping */
+        else if (daemon->eos)
+                rkerr = rd_kafka_producev(
+                    ctl->producer,
+                    RD_KAFKA_V_TOPIC(daemon->conf->topic_control),
+                    RD_KAFKA_V_KEY(task_id, strlen(task_id)),
+                    RD_KAFKA_V_VALUE(value, strlen(value)),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        else /* its failed delivery: sq_emit_dr_msg_cb() by rkt_control */
+                rkerr = rd_kafka_producev(
+                    daemon->producer, RD_KAFKA_V_RKT(daemon->rkt_control),
+                    RD_KAFKA_V_KEY(task_id, strlen(task_id)),
+                    RD_KAFKA_V_VALUE(value, strlen(value)),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (daemon->eos)
+                pthread_mutex_unlock(&ctl->producer_lock);
         sq_free(value);
+        if (off) {
+                sq_errstr_set(errstr, errstr_size,
+                              "cancelling is off on this instance: "
+                              "topic.control=%s could not be read at start, "
+                              "or it is stopping",
+                              daemon->conf->topic_control);
+                return SQ_ERR_KAFKA;
+        }
         if (rkerr) {
                 sq_errstr_set(errstr, errstr_size,
                               "cannot produce to topic.control=%s: %s",

@@ -31,13 +31,15 @@ typedef struct sq_control_s {
         sq_cancels_t *cancels;
         sq_qthread_t qt;      /* the thread and its consumer (no group) */
         atomic_long received; /* control records read (for /metrics) */
-        /* exactly_once: the cancel records sent into the open transaction
-         * (POST /admin/cancel), sent again into the next one if it is
-         * aborted (an aborted record is never read), forgotten once it
-         * commits. Added under txn_lock read-held and pending_lock;
-         * sent again or forgotten under txn_lock write-held. */
-        pthread_mutex_t pending_lock;
-        struct sq_control_pending_s *pending; /* newest first */
+        /* exactly_once: the plain idempotent producer of POST
+         * /admin/cancel's records (control.c says why not the
+         * transaction's), its delivery reports served by the control
+         * thread; NULL when cancelling is off or at_least_once (the
+         * instance's producer sends them). producer_lock: HTTP threads
+         * produce while the poll thread may stop it. */
+        pthread_mutex_t producer_lock;
+        rd_kafka_t *producer;
+        rd_kafka_queue_t *producer_q; /* its main queue, on the pipe */
 } sq_control_t;
 
 /** @brief Creates the set of cancelled ids. Main. */
@@ -68,32 +70,19 @@ void sq_control_term(sq_daemon_t *daemon);
 const char *sq_control_cancelled(sq_daemon_t *daemon, const sq_task_t *task);
 
 /**
- * @brief exactly_once: the open transaction committed: its cancel
- *        records are in Kafka. The poll thread, txn_lock write-held.
- */
-void sq_control_txn_committed(sq_daemon_t *daemon);
-
-/**
- * @brief exactly_once: the open transaction was aborted and the next
- *        one begun: sends its cancel records again, into the new one. A
- *        record that cannot be produced is logged with its task id (that
- *        cancellation is lost). The poll thread, txn_lock write-held.
- */
-void sq_control_txn_aborted(sq_daemon_t *daemon);
-
-/**
  * @brief The delivery report of a cancel record (POST /admin/cancel) that
  *        was not delivered: logs it as an error naming the task id and the
  *        cause (an ACL by name), since the caller had its answer already.
- *        Poll thread (the producer's delivery reports).
+ *        Poll thread (the instance's producer's delivery reports) or
+ *        the control thread (exactly_once: the control producer's).
  */
 void sq_control_dr_failed(const rd_kafka_message_t *rkm);
 
 /**
  * @brief Produces a control record cancelling @p task_id (POST
  *        /admin/cancel), not tracked: the producer's own retries deliver
- *        it; under exactly_once it goes into the open transaction, and
- *        into the next if that one is aborted. Any thread.
+ *        it; under exactly_once through the control producer, outside
+ *        any transaction. Any thread.
  * @returns SQ_OK, or an error with @p errstr naming why.
  */
 sq_err_t sq_control_send_cancel(sq_daemon_t *daemon, const char *task_id,

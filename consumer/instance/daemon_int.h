@@ -157,6 +157,12 @@ void sq_kafka_destroy_clients(sq_daemon_t *daemon);
  * like the others (bootstrap, kafka.* keys); NULL with @p errstr set. */
 rd_kafka_t *sq_kafka_new_control_consumer(sq_daemon_t *daemon, char *errstr,
                                           size_t errstr_size);
+/* exactly_once: the producer of POST /admin/cancel's records
+ * (control.c): idempotent, not transactional; NULL with @p errstr set. */
+rd_kafka_t *sq_kafka_new_control_producer(
+    sq_daemon_t *daemon,
+    void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    char *errstr, size_t errstr_size);
 /* The schedules thread's clients (schedules.c): a consumer in the group
  * <group.id>.schedules reading topic.schedules, and a producer
  * (transactional under exactly_once, one transactional.id per group);

@@ -412,8 +412,8 @@ rd_kafka_t *sq_kafka_new_workflows_consumer(
                                   errstr_size);
 }
 
-/* An owner's producer (schedules.c, workflows.c): idempotent; with
- * @p txn_id, transactional. */
+/* An owner's producer (schedules.c, workflows.c) or the control
+ * producer (control.c): idempotent; with @p txn_id, transactional. */
 static rd_kafka_t *new_owner_producer(
     sq_daemon_t *daemon, const char *txn_id,
     void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
@@ -434,6 +434,13 @@ static rd_kafka_t *new_owner_producer(
 fail:
         rd_kafka_conf_destroy(pconf);
         return NULL;
+}
+
+rd_kafka_t *sq_kafka_new_control_producer(
+    sq_daemon_t *daemon,
+    void (*dr_msg_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    char *errstr, size_t errstr_size) {
+        return new_owner_producer(daemon, NULL, dr_msg_cb, errstr, errstr_size);
 }
 
 rd_kafka_t *sq_kafka_new_workflows_producer(

@@ -8,8 +8,10 @@
 #   Read on a task topic, the group, the control topic: an error line
 #     naming it (the instance keeps running; granting it later is enough);
 #   Write on the control topic: POST /admin/cancel answered, then an
-#     error line naming the task and the ACL (swarmq-producer cancel
-#     says it and exits 1);
+#     error line naming the task and the ACL, under at_least_once and
+#     exactly_once (where the instance then still commits a task's
+#     result: the refused cancel is not in its transaction);
+#     swarmq-producer cancel says it and exits 1;
 #   Write on results: the task goes to the dead-letter topic (redrive it
 #     once granted); on retry: the task is dead-lettered, its DEAD_LETTERED
 #     result naming the ACL; on events or the dead-letter topic: that
@@ -123,6 +125,21 @@ for ((i = 1; i <= n; i++)); do
                 assert_eq "POST /admin/cancel without Write on $t_control" "$code" 202
                 expect_line $c ERR "cancel task_id=denied-$k not delivered to topic.control=$t_control: Write on topic $t_control denied"
                 stop_consumers $c
+                # exactly_once: the cancel goes out of a producer of its
+                # own, so its refusal cannot fail (nor, when it is alone
+                # in it, make fatal) the instance's transaction.
+                instance ${c}x -X http.admin.token="$token" \
+                        -X processing.guarantee=exactly_once
+                wait_ready "$url"
+                code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+                        -H "Authorization: Bearer $token" "$url/admin/cancel?id=denied-${k}x")
+                assert_eq "exactly_once: POST /admin/cancel without Write on $t_control" "$code" 202
+                expect_line ${c}x ERR "cancel task_id=denied-${k}x not delivered to topic.control=$t_control: Write on topic $t_control denied"
+                submit_one sha256
+                result_of "$id" | grep -q '"status": *"SUCCEEDED"' ||
+                        fail "exactly_once: no SUCCEEDED result for $id after the refused cancel: $(cat "$work/result.json")"
+                log "ok: exactly_once: $id SUCCEEDED after the refused cancel"
+                stop_consumers ${c}x
                 ;;
         "User:swarmq Write on topic $t_results")
                 instance $c

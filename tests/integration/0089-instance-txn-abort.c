@@ -23,10 +23,11 @@
  * into, and which transactions committed. 2,000 tasks of 1-3 ms run on
  * 4 executors in five batches, twice (dedup on, then off); before the
  * second batch a TxnOffsetCommit is refused with UNKNOWN_MEMBER_ID,
- * before the third a cancel is sent over HTTP (POST /admin/cancel) and
- * the next Produce to the broker that leads the results and the control
- * topic is refused with INVALID_RECORD (so the aborted transaction holds
- * the cancel record: it must be sent again and committed once), before
+ * before the third a cancel is sent over HTTP (POST /admin/cancel: its
+ * record goes out once, at once, through a producer with no
+ * transactional.id, so no abort can lose it or make it fail the
+ * instance) and, once it is on topic.control, the next Produce to the
+ * broker that leads the results is refused with INVALID_RECORD, before
  * the fourth TxnOffsetCommit again;
  * with dedup off also before the first (nothing committed yet: the
  * rewind goes back to the first record admitted). With dedup on, the
@@ -59,7 +60,7 @@
 #define PARTITIONS 4
 #define ID_FMT     "t89-%05d"
 #define MAX_RUNS   8            /* results noted per task */
-#define CANCEL_ID  "t89-cancel" /* cancelled over HTTP in batch 2 */
+#define CANCEL_ID  "t89-cancel" /* cancelled over HTTP in batch 3 */
 #define TOKEN      "tok-0089"
 
 /* The spy's record of the run: the transactions (numbered by those that
@@ -78,10 +79,10 @@ static struct {
         int64_t ended_ms; /* when the last transaction ended */
         int open_results; /* tracked results in the open transaction */
         bool lose_pushed;
-        /* The cancel of batch 2: the transactions its record went into. */
-        rd_kafka_mock_cluster_t *cancel_cluster; /* armed: push the fault */
-        int cancel_txn[MAX_RUNS];
+        /* The cancel of batch 3: how often its record was produced, and
+         * how often by a transactional producer. */
         int cancels;
+        int cancels_transactional;
 } spy = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* The task number of key @p key ("t89-00042"), or -1. */
@@ -97,25 +98,18 @@ static int task_number(const void *key, size_t len) {
         return n;
 }
 
-/* Notes a record the instance produced into the open transaction. */
+/* Notes a record the instance produced (@p transactional: by a
+ * producer with a transactional.id, into the open transaction). */
 static void spy_record(const char *topic, const void *key, size_t key_len,
-                       const void *opaque) {
+                       const void *opaque, bool transactional) {
         int n = task_number(key, key_len);
 
         if (topic && !strcmp(topic, SQ_TOPIC_DEFAULT_CONTROL) &&
             key_len == strlen(CANCEL_ID) && !memcmp(key, CANCEL_ID, key_len)) {
                 pthread_mutex_lock(&spy.lock);
-                if (spy.cancels < MAX_RUNS)
-                        spy.cancel_txn[spy.cancels++] = spy.ended;
-                /* The next Produce to broker 2 (which leads the results
-                 * and the control topic) is refused: it can only carry
-                 * records of the open transaction, which holds this one
-                 * (the commit flushes before it ends it). */
-                if (spy.cancel_cluster)
-                        rd_kafka_mock_broker_push_request_error_rtts(
-                            spy.cancel_cluster, 2, 0 /* Produce */, 1,
-                            RD_KAFKA_RESP_ERR_INVALID_RECORD, 0);
-                spy.cancel_cluster = NULL;
+                spy.cancels++;
+                if (transactional)
+                        spy.cancels_transactional++;
                 pthread_mutex_unlock(&spy.lock);
                 return;
         }
@@ -156,8 +150,14 @@ rd_kafka_resp_err_t rd_kafka_producev(rd_kafka_t *rk, ...) {
         va_start(ap, rk);
         err = test_producev_pass_on(rk, ap, &call);
         va_end(ap);
-        if (!err)
-                spy_record(call.topic, call.key, call.key_len, call.opaque);
+        if (!err) {
+                char txn_id[256] = "";
+                size_t size      = sizeof(txn_id);
+                rd_kafka_conf_get(rd_kafka_conf(rk), "transactional.id", txn_id,
+                                  &size);
+                spy_record(call.topic, call.key, call.key_len, call.opaque,
+                           txn_id[0] != '\0');
+        }
         return err;
 }
 
@@ -286,8 +286,10 @@ static void scenario(bool dedup) {
         test_cluster_t *cluster;
         sq_daemon_t *daemon;
         int n, lost = 0, twice = 0, p, aborts, status;
-        int cancel_committed = 0, cancel_aborted = 0;
-        char first[128] = "";
+        test_reader_t *control;
+        rd_kafka_message_t *rkm;
+        bool cancel_read = false;
+        char first[128]  = "";
         double offsets_aborts, produce_aborts, lost_aborts, all_aborts;
 
         pthread_mutex_lock(&spy.lock);
@@ -298,8 +300,7 @@ static void scenario(bool dedup) {
         spy.ended_ms                          = test_elapsed_ms();
         spy.open_results                      = 0;
         spy.lose_pushed                       = false;
-        spy.cancel_cluster                    = NULL;
-        spy.cancels                           = 0;
+        spy.cancels = spy.cancels_transactional = 0;
         pthread_mutex_unlock(&spy.lock);
         TEST_SAY("dedup %s", dedup ? "on" : "off");
         TEST_PHASE("start an exactly_once instance");
@@ -344,21 +345,34 @@ static void scenario(bool dedup) {
                                           RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID);
         run_batch(cluster, daemon, 1, 1, false);
 
-        /* A cancellation sent over HTTP goes into the open transaction;
-         * when that one is aborted, it must be sent again (no rewind
-         * brings it back), or it is lost while the caller was told 202.
-         * The spy pushes the fault once the cancel record is produced, so
-         * the transaction that fails holds it. */
+        /* A cancellation sent over HTTP goes out at once, outside the
+         * transactions (control.c): on topic.control before any commit,
+         * and an abort neither loses it nor sends it again. The Produce
+         * fault waits for it to be there, so that it meets the open
+         * transaction's results, not the cancel record. */
         TEST_PHASE("batch 3: a cancel sent over HTTP, then a Produce to "
                    "broker 2 refused, INVALID_RECORD");
-        pthread_mutex_lock(&spy.lock);
-        spy.cancel_cluster = cluster->mcluster;
-        pthread_mutex_unlock(&spy.lock);
+        control = test_reader_new(cluster->bootstrap, SQ_TOPIC_DEFAULT_CONTROL);
         status =
             test_http_request(daemon, "POST", "/admin/cancel?id=" CANCEL_ID,
                               "Authorization: Bearer " TOKEN, NULL);
         TEST_ASSERT(status == 202, "POST /admin/cancel answered %d, not 202",
                     status);
+        for (n = 0; n < 300 && !cancel_read; n++) {
+                if (!(rkm = test_reader_poll(control, 100)))
+                        continue;
+                cancel_read = !rkm->err && rkm->key_len == strlen(CANCEL_ID) &&
+                              !memcmp(rkm->key, CANCEL_ID, rkm->key_len);
+                rd_kafka_message_destroy(rkm);
+        }
+        test_reader_destroy(control);
+        TEST_ASSERT(cancel_read,
+                    "the cancel record of %s is not on %s "
+                    "within 30 s",
+                    CANCEL_ID, SQ_TOPIC_DEFAULT_CONTROL);
+        rd_kafka_mock_broker_push_request_error_rtts(
+            cluster->mcluster, 2, 0 /* Produce */, 1,
+            RD_KAFKA_RESP_ERR_INVALID_RECORD, 0);
         run_batch(cluster, daemon, 2, 1, false);
 
         TEST_PHASE("batch 4: TxnOffsetCommit refused again");
@@ -413,23 +427,14 @@ static void scenario(bool dedup) {
                  lost_aborts, lost, twice);
         TEST_ASSERT(spy.overflow == 0, "a task had more than %d results",
                     MAX_RUNS);
-        for (n = 0; n < spy.cancels; n++) {
-                if (spy.committed[spy.cancel_txn[n]])
-                        cancel_committed++;
-                else if (spy.cancel_txn[n] < spy.ended)
-                        cancel_aborted++;
-        }
-        TEST_SAY("the cancel record of %s: produced %d times, %d in aborted "
-                 "transactions, %d in committed ones",
-                 CANCEL_ID, spy.cancels, cancel_aborted, cancel_committed);
-        TEST_ASSERT(cancel_aborted >= 1,
-                    "the cancel record was in no aborted transaction: the "
-                    "fault missed it");
-        TEST_ASSERT(cancel_committed == 1,
-                    "the cancel record is in %d committed transactions, "
-                    "expected 1 (0: the cancellation sent over HTTP was lost "
-                    "with the transaction aborted)",
-                    cancel_committed);
+        TEST_SAY("the cancel record of %s: produced %d times, %d of them "
+                 "by a transactional producer",
+                 CANCEL_ID, spy.cancels, spy.cancels_transactional);
+        TEST_ASSERT(spy.cancels == 1,
+                    "the cancel record was produced %d times, expected once",
+                    spy.cancels);
+        TEST_ASSERT(spy.cancels_transactional == 0,
+                    "the cancel record went into a transaction");
         TEST_ASSERT(lost == 0, "%d tasks have no committed result", lost);
         TEST_ASSERT(twice == 0,
                     "%d tasks have more than one committed result (first: "
