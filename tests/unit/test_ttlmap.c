@@ -2,7 +2,10 @@
 /*
  * test_ttlmap.c: the bounded TTL map remembers keys for their time to
  * live, forgets the oldest first when full, and agrees with a naive model
- * under many random operations (chains with collisions included).
+ * under many random operations (chains with collisions included), and
+ * under random operations on keys picked to collide in its index: the
+ * same 8-bit tag, the same home cell, probe chains that wrap past the
+ * index's last cell, the same full hash.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -164,6 +167,279 @@ static void test_matches_model(void **state) {
         sq_ttlmap_destroy(map);
 }
 
+/* ---- Keys that collide in the index, against a reference model ---- */
+
+#define KEY_SIZE 80
+#define POOL_MAX 160
+
+typedef struct {
+        char key[KEY_SIZE];
+} pool_key_t;
+
+static uint64_t next_rand(uint64_t *rng) {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        return *rng;
+}
+
+/* Candidate key @p i: lengths 2 to 71, on both sides of the longest key
+ * a slot holds (39 bytes; longer ones go to the heap). */
+static void candidate(char *key, const char *prefix, uint32_t i) {
+        snprintf(key, KEY_SIZE, "%s%u-%0*d", prefix, i, (int)(i % 64), 0);
+}
+
+/* Finds a key whose hash has @p tag (high 8 bits; < 0: any) and whose
+ * home cell among @p cells is @p home (< 0: any), searching candidates
+ * from *@p next on. @returns whether one was found (written to @p key). */
+static bool find_key(char *key, const char *prefix, uint32_t *next, int tag,
+                     long home, size_t cells) {
+        uint32_t limit = *next + (1u << 22);
+        for (; *next < limit; (*next)++) {
+                uint32_t hash;
+                candidate(key, prefix, *next);
+                hash = sq_ttlmap_key_hash(key);
+                if ((tag < 0 || (int)(hash >> 24) == tag) &&
+                    (home < 0 || (long)(hash & (cells - 1)) == home)) {
+                        (*next)++;
+                        return true;
+                }
+        }
+        return false;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+/* Pairs of distinct keys with the same 32-bit hash (a birthday search
+ * over 2^19 candidates finds some dozens): the map must compare the keys
+ * themselves. @returns the number of keys written (pairs, in order). */
+static size_t find_twins(pool_key_t *twins, size_t max) {
+        enum { N = 1 << 19 };
+        uint64_t *h = malloc(N * sizeof(*h)); /* hash << 32 | candidate */
+        size_t n    = 0, i;
+        char key[KEY_SIZE];
+        assert_non_null(h);
+        for (i = 0; i < N; i++) {
+                candidate(key, "twin", (uint32_t)i);
+                h[i] = (uint64_t)sq_ttlmap_key_hash(key) << 32 | i;
+        }
+        qsort(h, N, sizeof(*h), cmp_u64);
+        for (i = 1; i < N && n + 2 <= max; i++) {
+                if (h[i] >> 32 != h[i - 1] >> 32)
+                        continue;
+                candidate(twins[n++].key, "twin", (uint32_t)h[i - 1]);
+                candidate(twins[n++].key, "twin", (uint32_t)h[i]);
+        }
+        free(h);
+        return n;
+}
+
+/* The keys one run draws from, for a map with @p cells index cells:
+ * a third (at most 12) share one tag and have their home cell in the 4
+ * cells around the index's wrap (one probe chain across the last cell
+ * and the first), a sixth (at most 12) share that tag anywhere, up to 8
+ * are same-hash twins, the rest any key. @returns the pool's size (<= @p want).
+ */
+static size_t build_pool(pool_key_t *pool, size_t want, size_t cells,
+                         const pool_key_t *twins, size_t ntwins,
+                         uint64_t *rng) {
+        static const long around_wrap[] = {-2, -1, 0, 1};
+        uint32_t next                   = (uint32_t)(next_rand(rng) % 1000000);
+        size_t n                        = 0, i, skip;
+        int tag                         = -1;
+
+        for (i = 0; n < want / 3 && n < 12; i++) {
+                long home = around_wrap[i % 4];
+                home      = (long)(((size_t)home + cells) & (cells - 1));
+                if (!find_key(pool[n].key, "wrap", &next, tag, home, cells))
+                        break;
+                tag = (int)(sq_ttlmap_key_hash(pool[n].key) >> 24);
+                n++;
+        }
+        assert_int_equal(n, want / 3 < 12 ? want / 3 : 12); /* all found */
+        while (n < want / 3 + want / 6 && n < 24 &&
+               find_key(pool[n].key, "tag", &next, tag, -1, cells))
+                n++;
+        skip = ntwins > 8 ? 2 * (next_rand(rng) % (ntwins / 2 - 3)) : 0;
+        for (i = 0; i < 8 && skip + i < ntwins && n < want; i++)
+                pool[n++] = twins[skip + i];
+        while (n < want) {
+                candidate(pool[n].key, "any", (uint32_t)next_rand(rng));
+                n++;
+        }
+        return n;
+}
+
+/* The reference: the keys held, oldest first, with their insert times;
+ * expired keys are dropped when the map would drop them (on insert and
+ * lookup), so its count matches the map's at every step. */
+typedef struct {
+        size_t key[POOL_MAX];
+        int64_t at[POOL_MAX];
+        size_t cnt, cap;
+        int64_t ttl;
+} model_t;
+
+static void model_drop_front(model_t *model) {
+        memmove(&model->key[0], &model->key[1],
+                (model->cnt - 1) * sizeof(model->key[0]));
+        memmove(&model->at[0], &model->at[1],
+                (model->cnt - 1) * sizeof(model->at[0]));
+        model->cnt--;
+}
+
+static void model_expire(model_t *model, int64_t now) {
+        while (model->ttl > 0 && model->cnt > 0 &&
+               now - model->at[0] >= model->ttl)
+                model_drop_front(model);
+}
+
+static bool model_holds(const model_t *model, size_t k) {
+        size_t i;
+        for (i = 0; i < model->cnt; i++)
+                if (model->key[i] == k)
+                        return true;
+        return false;
+}
+
+/* One run: @p steps random inserts, lookups and forgets of the pool's
+ * keys at times that sometimes expire part of the map, every answer
+ * compared with the model's, and now and then every pool key looked
+ * up (a key lost from the index, or a false hit, shows there). */
+static void run_against_model(size_t cap, int64_t ttl, uint64_t seed, int steps,
+                              const pool_key_t *twins, size_t ntwins) {
+        sq_ttlmap_t *map = sq_ttlmap_new(cap, ttl);
+        pool_key_t pool[POOL_MAX];
+        model_t model;
+        size_t npool, cells = sq_ttlmap_index_cells(map), k, i;
+        uint64_t rng = seed;
+        int64_t now  = 0;
+        int step;
+
+        assert_true(cells >= 2 * cap && (cells & (cells - 1)) == 0);
+        npool =
+            build_pool(pool, 2 * cap + 10 < POOL_MAX ? 2 * cap + 10 : POOL_MAX,
+                       cells, twins, ntwins, &rng);
+        memset(&model, 0, sizeof(model));
+        model.cap = cap;
+        model.ttl = ttl;
+        for (step = 0; step < steps; step++) {
+                uint64_t r  = next_rand(&rng);
+                unsigned op = (unsigned)(r % 100);
+                bool got, want;
+
+                /* Time: mostly a few ticks, sometimes half a TTL, rarely
+                 * past everything held. */
+                if ((r >> 8) % 64 == 0)
+                        now += ttl > 0 ? ttl / 2 : 1;
+                else if ((r >> 8) % 1024 == 1)
+                        now += ttl + 1;
+                else
+                        now += (int64_t)((r >> 20) % 3);
+                k = (size_t)((r >> 32) % npool);
+                if (op < 45) {
+                        got = sq_ttlmap_insert(map, pool[k].key, now);
+                        model_expire(&model, now);
+                        want = !model_holds(&model, k);
+                        if (want) {
+                                if (model.cnt == model.cap)
+                                        model_drop_front(&model);
+                                model.key[model.cnt]  = k;
+                                model.at[model.cnt++] = now;
+                        }
+                } else if (op < 93) {
+                        got = sq_ttlmap_contains(map, pool[k].key, now);
+                        model_expire(&model, now);
+                        want = model_holds(&model, k);
+                } else {
+                        size_t cnt = (size_t)((r >> 40) % 4);
+                        sq_ttlmap_forget_newest(map, cnt);
+                        model.cnt -= cnt < model.cnt ? cnt : model.cnt;
+                        got = want = true;
+                }
+                if (got != want)
+                        fail_msg("cap %zu ttl %lld seed %llu step %d: op %u "
+                                 "on \"%s\" at %lld gave %d, the model %d",
+                                 cap, (long long)ttl, (unsigned long long)seed,
+                                 step, op, pool[k].key, (long long)now, got,
+                                 want);
+                if (sq_ttlmap_count(map) != model.cnt)
+                        fail_msg("cap %zu ttl %lld seed %llu step %d: count "
+                                 "%zu, the model %zu",
+                                 cap, (long long)ttl, (unsigned long long)seed,
+                                 step, sq_ttlmap_count(map), model.cnt);
+                if (step % 8 != 0)
+                        continue;
+                model_expire(&model, now);
+                for (i = 0; i < npool; i++)
+                        if (sq_ttlmap_contains(map, pool[i].key, now) !=
+                            model_holds(&model, i))
+                                fail_msg("cap %zu ttl %lld seed %llu step "
+                                         "%d: \"%s\" held %d, the model %d",
+                                         cap, (long long)ttl,
+                                         (unsigned long long)seed, step,
+                                         pool[i].key, !model_holds(&model, i),
+                                         model_holds(&model, i));
+        }
+        sq_ttlmap_destroy(map);
+}
+
+static void test_colliding_keys_match_model(void **state) {
+        static const size_t caps[]  = {1, 2, 3, 5, 7, 8, 9, 16, 31, 64};
+        static const int64_t ttls[] = {0, 25, 200};
+        pool_key_t twins[64];
+        size_t ntwins = find_twins(twins, SQ_ARRAY_SIZE(twins)), c, t;
+        uint64_t seed = 0x9e3779b97f4a7c15ull;
+        (void)state;
+
+        /* Same-hash pairs exist among 2^19 keys (about 32 expected). */
+        assert_true(ntwins >= 8);
+        assert_int_equal(sq_ttlmap_key_hash(twins[0].key),
+                         sq_ttlmap_key_hash(twins[1].key));
+        assert_string_not_equal(twins[0].key, twins[1].key);
+        for (c = 0; c < SQ_ARRAY_SIZE(caps); c++)
+                for (t = 0; t < SQ_ARRAY_SIZE(ttls); t++)
+                        run_against_model(caps[c], ttls[t],
+                                          seed += 0x632be59bd9b4e019ull, 6000,
+                                          twins, ntwins);
+}
+
+/* A key expired from the middle of a probe chain that wraps past the
+ * index's last cell: the keys after it stay found. y's home is the first
+ * cell; x and z share the last cell as home and y's tag, so the chain
+ * from the last cell holds x, y, z. y, the oldest, expires. */
+static void test_expiry_mid_chain(void **state) {
+        sq_ttlmap_t *map = sq_ttlmap_new(4, 100);
+        size_t cells     = sq_ttlmap_index_cells(map);
+        char x[KEY_SIZE], y[KEY_SIZE], z[KEY_SIZE];
+        uint32_t next = 0;
+        int tag;
+        (void)state;
+
+        assert_true(find_key(y, "mid", &next, -1, 0, cells));
+        tag = (int)(sq_ttlmap_key_hash(y) >> 24);
+        assert_true(find_key(x, "mid", &next, tag, (long)cells - 1, cells));
+        assert_true(find_key(z, "mid", &next, tag, (long)cells - 1, cells));
+        assert_true(sq_ttlmap_insert(map, y, 0));
+        assert_true(sq_ttlmap_insert(map, x, 10));
+        assert_true(sq_ttlmap_insert(map, z, 20));
+        assert_true(sq_ttlmap_contains(map, z, 99));
+        assert_false(sq_ttlmap_contains(map, y, 100)); /* expired */
+        assert_true(sq_ttlmap_contains(map, x, 100));
+        assert_true(sq_ttlmap_contains(map, z, 100));
+        assert_false(sq_ttlmap_insert(map, z, 101)); /* still held */
+        assert_true(sq_ttlmap_insert(map, y, 102));
+        assert_true(sq_ttlmap_contains(map, y, 103));
+        assert_int_equal(sq_ttlmap_count(map), 3);
+        assert_false(sq_ttlmap_contains(map, x, 110));
+        assert_true(sq_ttlmap_contains(map, z, 110));
+        assert_true(sq_ttlmap_contains(map, y, 110));
+        sq_ttlmap_destroy(map);
+}
+
 /* Memory is fixed at creation apart from keys too long for a slot: a
  * UUID-sized key (and up to 39 bytes) costs nothing more, a longer one
  * its copy, given back when it is evicted. */
@@ -201,6 +477,8 @@ int main(void) {
             cmocka_unit_test(test_no_ttl_keeps_until_evicted),
             cmocka_unit_test(test_forget_newest),
             cmocka_unit_test(test_matches_model),
+            cmocka_unit_test(test_colliding_keys_match_model),
+            cmocka_unit_test(test_expiry_mid_chain),
             cmocka_unit_test(test_memory_is_bounded),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
