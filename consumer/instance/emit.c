@@ -422,10 +422,11 @@ int sq_emit_event_acks(const sq_daemon_t *daemon) {
 
 /* Writes "<nonce>-<seq in hex>" (what "%s-%llx" would) into @p buf, of
  * at least 17 + 1 + 16 + 1 bytes: no printf on the per-task path. */
-static void format_event_id(char *buf, const char *nonce, uint64_t seq) {
+static void format_event_id(char *buf, const char *nonce, size_t len,
+                            uint64_t seq) {
         static const char digits[] = "0123456789abcdef";
         char hex[16];
-        size_t len = strlen(nonce), n = 0;
+        size_t n = 0;
 
         memcpy(buf, nonce, len);
         buf[len++] = '-';
@@ -445,6 +446,34 @@ void sq_emit_event(sq_daemon_t *daemon, sq_codec_t *codec, const char *type,
                          sq_wallclock_ms());
 }
 
+/* Event ids' sequence numbers are taken from daemon->event_seq in blocks
+ * of this many per thread: one shared counter bumped by five threads for
+ * every event was most of encode_event()'s cost (issue 14). Ids stay
+ * unique (nonce and number); they no longer grow across threads. */
+#define EVENT_SEQ_BLOCK 1024
+
+static _Thread_local struct {
+        const sq_daemon_t *daemon; /* whose block this is */
+        uint64_t next, end;
+        /* Its nonce, copied: the daemon's shares a cache line with
+         * fields other threads write. */
+        char nonce[sizeof(((sq_daemon_t *)0)->event_nonce)];
+        size_t nonce_len;
+} event_seqs;
+
+static uint64_t next_event_seq(sq_daemon_t *daemon) {
+        if (event_seqs.daemon != daemon || event_seqs.next == event_seqs.end) {
+                event_seqs.daemon = daemon;
+                event_seqs.nonce_len =
+                    sq_strlcpy(event_seqs.nonce, daemon->event_nonce,
+                               sizeof(event_seqs.nonce));
+                event_seqs.next = atomic_fetch_add_explicit(
+                    &daemon->event_seq, EVENT_SEQ_BLOCK, memory_order_relaxed);
+                event_seqs.end = event_seqs.next + EVENT_SEQ_BLOCK;
+        }
+        return event_seqs.next++;
+}
+
 /* Encodes an event (@p codec's buffer, valid until its next encode).
  * @returns false when it cannot be encoded (logged). */
 static bool encode_event(sq_daemon_t *daemon, sq_codec_t *codec,
@@ -454,10 +483,9 @@ static bool encode_event(sq_daemon_t *daemon, sq_codec_t *codec,
         char event_id[sizeof(daemon->event_nonce) + 18];
         char errstr[256];
         sq_event_t event;
+        uint64_t seq = next_event_seq(daemon);
 
-        format_event_id(event_id, daemon->event_nonce,
-                        atomic_fetch_add_explicit(&daemon->event_seq, 1,
-                                                  memory_order_relaxed));
+        format_event_id(event_id, event_seqs.nonce, event_seqs.nonce_len, seq);
         memset(&event, 0, sizeof(event));
         /* Borrowed pointers: the struct is only encoded, never freed. */
         event.event_id = event_id;
