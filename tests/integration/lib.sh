@@ -39,7 +39,7 @@ trap sq_cleanup EXIT
 
 fail() {
         echo "FAIL [$test_name]: $*" >&2
-        local f name pid url
+        local f name pid url stacks
         # What the consumers still running saw at the failure (a flake
         # under load is seldom reproduced): kept in the work directory,
         # which ops/stress-tests.sh copies.
@@ -49,8 +49,16 @@ fail() {
                         continue
                 curl -s -m 3 -o "$work/$name.status.json" "${!url}/status" || true
                 curl -s -m 3 -o "$work/$name.metrics" "${!url}/metrics" || true
+                # Every thread's stack: where a stalled instance waits.
+                stacks=""
+                if command -v gdb >/dev/null; then
+                        stacks=", $work/$name.stacks"
+                        timeout 30 gdb -p "${!pid}" -batch -nx \
+                                -ex 'thread apply all bt 12' \
+                                >"$work/$name.stacks" 2>&1 || true
+                fi
                 echo "---- $name at the failure: $work/$name.status.json," \
-                        "$work/$name.metrics" >&2
+                        "$work/$name.metrics$stacks" >&2
         done
         for f in "$work"/*.log; do
                 [[ -f "$f" ]] || continue
