@@ -50,6 +50,22 @@ def topic_names(prefix):
     }
 
 
+def owner_acls(c, topic, group, read_why, write_why, group_why, txn):
+    """What instance principal c needs for a topic whose partitions' owners
+    act on them (topic.workflows, topic.schedules): Read and Write on the
+    topic, Read on the owners' group and, with txn (name, pattern, why:
+    exactly_once), Write on the owners' transactional id(s)."""
+    acls = [
+        (c, "READ", "TOPIC", topic, "LITERAL", read_why),
+        (c, "WRITE", "TOPIC", topic, "LITERAL", write_why),
+        (c, "READ", "GROUP", group, "LITERAL", group_why),
+    ]
+    if txn:
+        name, pattern, why = txn
+        acls.append((c, "WRITE", "TRANSACTIONAL_ID", name, pattern, why))
+    return acls
+
+
 def swarmq_acls(prefix=None, group="swarmq", exactly_once=False,
                 workflows=False, schedules=False):
     """Every ACL entry swarmq needs: (principal, operation, resource type,
@@ -114,20 +130,15 @@ def swarmq_acls(prefix=None, group="swarmq", exactly_once=False,
              f"{why}: submit their CRITICAL tasks"),
         ]
     if workflows:
-        acls += [
-            (c, "READ", "TOPIC", t["workflows"], "LITERAL",
-             "workflows.enable: own workflows in the group below"),
-            (c, "WRITE", "TOPIC", t["workflows"], "LITERAL",
-             "workflows.enable: each workflow task's ending, the owner's "
-             "state"),
-            (c, "READ", "GROUP", f"{group}.workflows", "LITERAL",
-             "workflows.enable: share topic.workflows' partitions"),
-        ]
-        if exactly_once:
-            acls.append((c, "WRITE", "TRANSACTIONAL_ID",
-                         f"swarmq-workflows-{group}-", "PREFIXED",
-                         "workflows.enable under exactly_once: the owner's "
-                         "steps (one id per partition)"))
+        acls += owner_acls(
+            c, t["workflows"], f"{group}.workflows",
+            "workflows.enable: own workflows in the group below",
+            "workflows.enable: each workflow task's ending, the owner's "
+            "state",
+            "workflows.enable: share topic.workflows' partitions",
+            exactly_once and (f"swarmq-workflows-{group}-", "PREFIXED",
+                              "workflows.enable under exactly_once: the "
+                              "owner's steps (one id per partition)"))
         acls += [
             (p, "WRITE", "TOPIC", t["workflows"], "LITERAL",
              "swarmq-producer workflow"),
@@ -135,19 +146,14 @@ def swarmq_acls(prefix=None, group="swarmq", exactly_once=False,
              "swarmq-producer replay --workflow"),
         ]
     if schedules:
-        acls += [
-            (c, "READ", "TOPIC", t["schedules"], "LITERAL",
-             "schedules: the last tick of each, read by their owner"),
-            (c, "WRITE", "TOPIC", t["schedules"], "LITERAL",
-             "schedules: a tick record per firing"),
-            (c, "READ", "GROUP", f"{group}.schedules", "LITERAL",
-             "schedules: one owner in the group fires them"),
-        ]
-        if exactly_once:
-            acls.append((c, "WRITE", "TRANSACTIONAL_ID",
-                         f"swarmq-schedules-{group}", "LITERAL",
-                         "schedules under exactly_once: a tick and its "
-                         "task in one transaction"))
+        acls += owner_acls(
+            c, t["schedules"], f"{group}.schedules",
+            "schedules: the last tick of each, read by their owner",
+            "schedules: a tick record per firing",
+            "schedules: one owner in the group fires them",
+            exactly_once and (f"swarmq-schedules-{group}", "LITERAL",
+                              "schedules under exactly_once: a tick and its "
+                              "task in one transaction"))
     return acls
 
 
