@@ -7,11 +7,8 @@
  *
  * DESIGN
  *   A ring of max_entries slots in insertion order (the oldest at its
- *   head) and an open-addressed index over the slots (linear probing, 2
- *   cells or more per slot; a cell is a slot's index and 8 bits of its
- *   key's hash, so a lookup that misses rarely reads the ring; deletion
- *   shifts the cells after it back, no tombstones). max_entries is below
- *   2^24 (16,777,215).
+ *   head) and a chained hash table over the slots (bucket heads and next
+ *   links are slot indices, 2 buckets per slot, so chains stay short).
  *   Insert, lookup and expiry are O(1) (expected; amortized for expiry):
  *   expiry pops the ring's head while it is older than the TTL, eviction
  *   pops it when the ring is full. Keys are copied (owned by the map):
@@ -66,15 +63,14 @@ size_t sq_ttlmap_count(const sq_ttlmap_t *map);
 uint64_t sq_ttlmap_evicted(const sq_ttlmap_t *map);
 
 /**
- * @brief The hash @p key is filed under: its low bits pick the key's home
- *        cell in the index, its high 8 bits are the tag kept in the cell.
- *        Tests pick keys whose hashes collide with it.
+ * @brief The hash @p key is filed under: its low bits pick the key's
+ *        bucket. Tests pick keys whose hashes collide with it.
  */
 uint32_t sq_ttlmap_key_hash(const char *key);
 
-/** @returns the number of cells of the index (a power of two, at least
- *           twice max_entries); a key's home cell is its hash modulo it. */
-size_t sq_ttlmap_index_cells(const sq_ttlmap_t *map);
+/** @returns the number of buckets (a power of two, at least twice
+ *           max_entries); a key's bucket is its hash modulo it. */
+size_t sq_ttlmap_buckets(const sq_ttlmap_t *map);
 
 /** @returns bytes the map holds: its fixed tables plus the copies of keys
  *           too long for a slot. */

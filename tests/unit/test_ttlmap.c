@@ -3,9 +3,9 @@
  * test_ttlmap.c: the bounded TTL map remembers keys for their time to
  * live, forgets the oldest first when full, and agrees with a naive model
  * under many random operations (chains with collisions included), and
- * under random operations on keys picked to collide in its index: the
- * same 8-bit tag, the same home cell, probe chains that wrap past the
- * index's last cell, the same full hash.
+ * under random operations on keys picked to collide in its index: many
+ * in the same few buckets (long chains), the same high 8 bits of the
+ * hash, buckets on both sides of the table's end, the same full hash.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -189,8 +189,8 @@ static void candidate(char *key, const char *prefix, uint32_t i) {
         snprintf(key, KEY_SIZE, "%s%u-%0*d", prefix, i, (int)(i % 64), 0);
 }
 
-/* Finds a key whose hash has @p tag (high 8 bits; < 0: any) and whose
- * home cell among @p cells is @p home (< 0: any), searching candidates
+/* Finds a key whose hash has @p tag as its high 8 bits (< 0: any) and
+ * whose bucket among @p cells is @p home (< 0: any), searching candidates
  * from *@p next on. @returns whether one was found (written to @p key). */
 static bool find_key(char *key, const char *prefix, uint32_t *next, int tag,
                      long home, size_t cells) {
@@ -213,9 +213,29 @@ static int cmp_u64(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
-/* Pairs of distinct keys with the same 32-bit hash (a birthday search
- * over 2^19 candidates finds some dozens): the map must compare the keys
- * themselves. @returns the number of keys written (pairs, in order). */
+/* Twin candidate @p i: random letters and digits (keys that differ in a
+ * few digits only do not collide), of one length per parity (12 bytes,
+ * then 50: in the slot and on the heap), so that only the keys' bytes
+ * tell a pair apart. */
+static void twin_candidate(char *key, uint32_t i) {
+        static const char digits[] = "abcdefghijklmnopqrstuvwxyz012345";
+        uint64_t x                 = i + 0x9e3779b97f4a7c15ull;
+        size_t len                 = i & 1 ? 50 : 12, n;
+        for (n = 0; n < len; n++) {
+                if (n % 12 == 0) { /* splitmix64's finalizer */
+                        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+                        x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+                        x ^= x >> 31;
+                }
+                key[n] = digits[(x >> (5 * (n % 12))) & 31];
+        }
+        key[len] = '\0';
+}
+
+/* Pairs of distinct keys of the same length with the same 32-bit hash (a
+ * birthday search over 2^19 candidates finds 11 of the same length): the map
+ * must compare the keys themselves. @returns the number of keys written (pairs,
+ * in order). */
 static size_t find_twins(pool_key_t *twins, size_t max) {
         enum { N = 1 << 19 };
         uint64_t *h = malloc(N * sizeof(*h)); /* hash << 32 | candidate */
@@ -223,24 +243,26 @@ static size_t find_twins(pool_key_t *twins, size_t max) {
         char key[KEY_SIZE];
         assert_non_null(h);
         for (i = 0; i < N; i++) {
-                candidate(key, "twin", (uint32_t)i);
+                twin_candidate(key, (uint32_t)i);
                 h[i] = (uint64_t)sq_ttlmap_key_hash(key) << 32 | i;
         }
         qsort(h, N, sizeof(*h), cmp_u64);
         for (i = 1; i < N && n + 2 <= max; i++) {
-                if (h[i] >> 32 != h[i - 1] >> 32)
+                /* Same hash, same parity (so the same length). */
+                if (h[i] >> 32 != h[i - 1] >> 32 || (h[i] ^ h[i - 1]) & 1)
                         continue;
-                candidate(twins[n++].key, "twin", (uint32_t)h[i - 1]);
-                candidate(twins[n++].key, "twin", (uint32_t)h[i]);
+                twin_candidate(twins[n++].key, (uint32_t)h[i - 1]);
+                twin_candidate(twins[n++].key, (uint32_t)h[i]);
         }
         free(h);
         return n;
 }
 
-/* The keys one run draws from, for a map with @p cells index cells:
- * a third (at most 12) share one tag and have their home cell in the 4
- * cells around the index's wrap (one probe chain across the last cell
- * and the first), a sixth (at most 12) share that tag anywhere, up to 8
+/* The keys one run draws from, for a map with @p cells buckets: a third
+ * (at most 12) share their high 8 hash bits (a tag) and fall in the 4
+ * buckets around the table's end (long chains; an open-addressed index
+ * would probe across its last cell), a sixth (at most 12) share that tag
+ * in any bucket, up to 8
  * are same-hash twins, the rest any key. @returns the pool's size (<= @p want).
  */
 static size_t build_pool(pool_key_t *pool, size_t want, size_t cells,
@@ -314,7 +336,7 @@ static void run_against_model(size_t cap, int64_t ttl, uint64_t seed, int steps,
         sq_ttlmap_t *map = sq_ttlmap_new(cap, ttl);
         pool_key_t pool[POOL_MAX];
         model_t model;
-        size_t npool, cells = sq_ttlmap_index_cells(map), k, i;
+        size_t npool, cells = sq_ttlmap_buckets(map), k, i;
         uint64_t rng = seed;
         int64_t now  = 0;
         int step;
@@ -395,8 +417,9 @@ static void test_colliding_keys_match_model(void **state) {
         uint64_t seed = 0x9e3779b97f4a7c15ull;
         (void)state;
 
-        /* Same-hash pairs exist among 2^19 keys (about 32 expected). */
+        /* Same-hash pairs of one length exist among 2^19 keys (11). */
         assert_true(ntwins >= 8);
+        assert_int_equal(strlen(twins[0].key), strlen(twins[1].key));
         assert_int_equal(sq_ttlmap_key_hash(twins[0].key),
                          sq_ttlmap_key_hash(twins[1].key));
         assert_string_not_equal(twins[0].key, twins[1].key);
@@ -407,13 +430,13 @@ static void test_colliding_keys_match_model(void **state) {
                                           twins, ntwins);
 }
 
-/* A key expired from the middle of a probe chain that wraps past the
- * index's last cell: the keys after it stay found. y's home is the first
- * cell; x and z share the last cell as home and y's tag, so the chain
- * from the last cell holds x, y, z. y, the oldest, expires. */
+/* A key expires while keys filed beside it stay found: y in the first
+ * bucket, x and z in the last with y's high 8 hash bits (an open-addressed
+ * index would hold x, y, z in one probe chain across its end, y in the
+ * middle). y, the oldest, expires. */
 static void test_expiry_mid_chain(void **state) {
         sq_ttlmap_t *map = sq_ttlmap_new(4, 100);
-        size_t cells     = sq_ttlmap_index_cells(map);
+        size_t cells     = sq_ttlmap_buckets(map);
         char x[KEY_SIZE], y[KEY_SIZE], z[KEY_SIZE];
         uint32_t next = 0;
         int tag;
