@@ -153,6 +153,11 @@ sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
 sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                               size_t errstr_size);
 void sq_kafka_destroy_clients(sq_daemon_t *daemon);
+/* Subscribes the consumer to the tasks, critical and retry topics: at
+ * start, once the topics step is done (not when the consumer is made; see
+ * there). */
+sq_err_t sq_kafka_subscribe(sq_daemon_t *daemon, char *errstr,
+                            size_t errstr_size);
 /* A consumer with no group for topic.control (control.c), configured
  * like the others (bootstrap, kafka.* keys); NULL with @p errstr set. */
 rd_kafka_t *sq_kafka_new_control_consumer(sq_daemon_t *daemon, char *errstr,

@@ -208,6 +208,15 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
                 if ((err = sq_kafka_check_login(daemon, errstr, errstr_size)))
                         return err;
         }
+        /* Subscribed only now that the topics exist and the consumer's
+         * metadata shows them: subscribed before, its first join could
+         * hand out the partitions of the topics that existed then (an
+         * auto-created retry topic, say) while metadata showing the new
+         * ones arrived mid-rebalance, and librdkafka 2.0.2 then never
+         * rejoined: an instance ready, assigned, and never given a task
+         * (tests/broker/0610 under ASan, 800 of 800 results missing). */
+        if ((err = sq_kafka_subscribe(daemon, errstr, errstr_size)))
+                return err;
         atomic_store(&daemon->starting, "its threads to start");
         if ((err = sq_runtimes_start(daemon, errstr, errstr_size)))
                 return err;

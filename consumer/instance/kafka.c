@@ -202,9 +202,6 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
         rd_kafka_conf_t *cconf  = sq_kafka_conf_new();
         rd_kafka_conf_t *pconf  = sq_kafka_conf_new();
         char txn_id[600]        = "";
-        const char *topics[3];
-        rd_kafka_topic_partition_list_t *subscription = NULL;
-        rd_kafka_resp_err_t rkerr;
         sq_err_t err;
         int i;
 
@@ -299,6 +296,24 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
         /* rkt_workflows: made by sq_workflows_start(), once the topics
          * exist (see there). */
 
+        return SQ_OK;
+
+fail:
+        if (cconf)
+                rd_kafka_conf_destroy(cconf);
+        if (pconf)
+                rd_kafka_conf_destroy(pconf);
+        return err;
+}
+
+sq_err_t sq_kafka_subscribe(sq_daemon_t *daemon, char *errstr,
+                            size_t errstr_size) {
+        const sq_config_t *conf = daemon->conf;
+        rd_kafka_topic_partition_list_t *subscription;
+        rd_kafka_resp_err_t rkerr;
+        const char *topics[3];
+        int i;
+
         /* The retry topic is a lane of its own: its partitions pause
          * until their head record is due (admission.c). */
         topics[0]    = conf->topic_tasks;
@@ -315,17 +330,9 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                               "cannot subscribe to %s, %s and %s: %s",
                               topics[0], topics[1], topics[2],
                               rd_kafka_err2str(rkerr));
-                err = SQ_ERR_KAFKA;
-                goto fail;
+                return SQ_ERR_KAFKA;
         }
         return SQ_OK;
-
-fail:
-        if (cconf)
-                rd_kafka_conf_destroy(cconf);
-        if (pconf)
-                rd_kafka_conf_destroy(pconf);
-        return err;
 }
 
 rd_kafka_t *sq_kafka_new_control_consumer(sq_daemon_t *daemon, char *errstr,
@@ -545,13 +552,11 @@ static size_t missing_topics(rd_kafka_t *rk, const char *const *topics,
 }
 
 /* After CreateTopics: waits (up to 15 s) until the consumer's own
- * metadata shows every topic. The consumer subscribed before they existed,
- * and librdkafka looks for a subscribed topic it did not find again only
- * at the next metadata refresh (topic.metadata.refresh.interval.ms, five
- * minutes by default): without this, an instance that created the task
- * topics could be assigned none of their partitions for minutes. An
- * all-topics metadata answer on the consumer's handle is what makes its
- * group re-check the subscription. */
+ * metadata shows every topic, before sq_kafka_subscribe(): a group joined
+ * with a subscribed topic missing from the metadata hands out none of its
+ * partitions, and librdkafka looks again only at the next metadata
+ * refresh (topic.metadata.refresh.interval.ms, five minutes by default),
+ * or never when the news arrives mid-rebalance (instance.c). */
 static void wait_topics_visible(sq_daemon_t *daemon, const char *const *topics,
                                 size_t topics_cnt) {
         const char *missing[10];
