@@ -203,7 +203,6 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
         rd_kafka_conf_t *pconf  = sq_kafka_conf_new();
         char txn_id[600]        = "";
         sq_err_t err;
-        int i;
 
         if ((err = sq_kafka_conf_set(cconf, "group.id", conf->group_id, errstr,
                                      errstr_size)) ||
