@@ -24,7 +24,7 @@
 # whole set and reports each figure's median over the rounds (each ratio
 # is taken within its round first). --baseline-build adds the same swarmq
 # runs with another build (say, main before a change), in the same
-# rounds. -X passes a configuration key to swarmq-consumer, --pipe-X a
+# rounds, the two builds going first in turn. -X passes a configuration key to swarmq-consumer, --pipe-X a
 # librdkafka property to the raw pipe's clients. Prints the
 # markdown tables on stdout, progress on stderr.
 #
@@ -209,7 +209,12 @@ for ((r = 1; r <= rounds; r++)); do
                 rate[raw$k:$r]=$(field in_per_sec "$line")
                 cpu[raw$k:$r]=$(awk -v c="$(field cpu_seconds "$line")" -v n="$count" 'BEGIN { printf "%.2f", c * 100000 / n }')
         done
-        for tag in "${builds[@]}"; do
+        # With --baseline-build the builds take turns going first: in
+        # one round order the one run second measured 2-14 % less CPU
+        # every time (docs/benchmarks.md, goal 2 at 20:40-20:58Z).
+        order=("${builds[@]}")
+        ((r % 2 == 0)) && mapfile -t order < <(printf '%s\n' "${builds[@]}" | tac)
+        for tag in "${order[@]}"; do
                 for m in "${modes[@]}"; do
                         run_swarmq "$tag" "$m" "$r"
                         rate[$tag-$m:$r]=$sq_rate
