@@ -584,9 +584,14 @@ rd_kafka_resp_err_t test_producev_pass_on(rd_kafka_t *rk, va_list ap,
                 case RD_KAFKA_VTYPE_KEY:
                         vu->u.mem.ptr  = va_arg(ap, void *);
                         vu->u.mem.size = va_arg(ap, size_t);
-                        if (vu->vtype == RD_KAFKA_VTYPE_KEY) {
-                                call->key     = vu->u.mem.ptr;
-                                call->key_len = vu->u.mem.size;
+                        if (vu->vtype == RD_KAFKA_VTYPE_KEY && vu->u.mem.ptr) {
+                                call->key_len =
+                                    vu->u.mem.size < sizeof(call->key_copy)
+                                        ? vu->u.mem.size
+                                        : sizeof(call->key_copy);
+                                memcpy(call->key_copy, vu->u.mem.ptr,
+                                       call->key_len);
+                                call->key = call->key_copy;
                         }
                         break;
                 case RD_KAFKA_VTYPE_OPAQUE:

@@ -207,9 +207,15 @@ void test_producer_flush(rd_kafka_t *rk);
  *  produce calls: 0088, 0089). */
 typedef struct test_produce_call_s {
         const char *topic; /**< by name or by its rd_kafka_topic_t */
+        /** A copy of the key (NULL without one), taken before the call
+         *  goes on: the key is the caller's (a job's task id), and once
+         *  the record is accepted its delivery report can free the job
+         *  on another thread before the spy has read it. */
         const void *key;
-        size_t key_len;
-        const void *opaque; /**< non-NULL: a record a job tracks */
+        size_t key_len; /**< the copy's, at most sizeof(key_copy) */
+        char key_copy[64];
+        const void *opaque; /**< non-NULL: a record a job tracks (only
+                             *   compared with NULL: it may be gone) */
 } test_produce_call_t;
 
 /**
