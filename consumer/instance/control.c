@@ -281,11 +281,23 @@ void sq_control_dr_failed(const rd_kafka_message_t *rkm) {
 
 sq_err_t sq_control_send_cancel(sq_daemon_t *daemon, const char *task_id,
                                 char *errstr, size_t errstr_size) {
-        sq_control_t *ctl = &daemon->control;
-        char *value = sq_cancels_record(task_id, daemon->conf->instance_id,
-                                        sq_wallclock_ms());
+        sq_control_t *ctl         = &daemon->control;
+        const char *starting      = atomic_load(&daemon->starting);
         rd_kafka_resp_err_t rkerr = RD_KAFKA_RESP_ERR_NO_ERROR;
         bool off                  = false;
+        char *value;
+
+        /* Neither producer has its topic.control handle before the topics
+         * step (sq_kafka_open_topics()); the flag is cleared after it. */
+        if (starting) {
+                sq_errstr_set(errstr, errstr_size,
+                              "the instance is still starting (waiting for "
+                              "%s); send the cancel again once it runs",
+                              starting);
+                return SQ_ERR_KAFKA;
+        }
+        value = sq_cancels_record(task_id, daemon->conf->instance_id,
+                                  sq_wallclock_ms());
 
         /* exactly_once: the control producer, outside the transaction
          * (DESIGN above). */

@@ -153,6 +153,15 @@ sq_err_t sq_kafka_start_embedded(sq_daemon_t *daemon, char *errstr,
 sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
                               size_t errstr_size);
 void sq_kafka_destroy_clients(sq_daemon_t *daemon);
+/* Makes the producer's handles of the results, events, dead-letter,
+ * retry and control topics: at start, once the topics step is done. Not
+ * sooner: a topic handle asks the brokers for the topic's metadata, and
+ * one with auto.create.topics.enable (Kafka's default) creates a missing
+ * topic at once with its own num.partitions and
+ * default.replication.factor, so that the topics step then finds it
+ * there and topics.partitions and topics.replication.factor were never
+ * applied (tests/broker/0110). */
+void sq_kafka_open_topics(sq_daemon_t *daemon);
 /* Subscribes the consumer to the tasks, critical and retry topics: at
  * start, once the topics step is done (not when the consumer is made; see
  * there). */

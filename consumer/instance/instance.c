@@ -215,6 +215,7 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
          * ones arrived mid-rebalance, and librdkafka 2.0.2 then never
          * rejoined: an instance ready, assigned, and never given a task
          * (tests/broker/0610 under ASan, 800 of 800 results missing). */
+        sq_kafka_open_topics(daemon);
         if ((err = sq_kafka_subscribe(daemon, errstr, errstr_size)))
                 return err;
         atomic_store(&daemon->starting, "its threads to start");

@@ -282,6 +282,22 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
         daemon->consumer_q = rd_kafka_queue_get_consumer(daemon->consumer);
         daemon->critical_q = rd_kafka_queue_new(daemon->consumer);
         daemon->producer_q = rd_kafka_queue_get_main(daemon->producer);
+        /* The topic handles: sq_kafka_open_topics(), once the topics
+         * exist. */
+
+        return SQ_OK;
+
+fail:
+        if (cconf)
+                rd_kafka_conf_destroy(cconf);
+        if (pconf)
+                rd_kafka_conf_destroy(pconf);
+        return err;
+}
+
+void sq_kafka_open_topics(sq_daemon_t *daemon) {
+        const sq_config_t *conf = daemon->conf;
+
         daemon->rkt_results =
             rd_kafka_topic_new(daemon->producer, conf->topic_results, NULL);
         daemon->rkt_events =
@@ -292,17 +308,7 @@ sq_err_t sq_kafka_new_clients(sq_daemon_t *daemon, char *errstr,
             rd_kafka_topic_new(daemon->producer, conf->topic_retry, NULL);
         daemon->rkt_control =
             rd_kafka_topic_new(daemon->producer, conf->topic_control, NULL);
-        /* rkt_workflows: made by sq_workflows_start(), once the topics
-         * exist (see there). */
-
-        return SQ_OK;
-
-fail:
-        if (cconf)
-                rd_kafka_conf_destroy(cconf);
-        if (pconf)
-                rd_kafka_conf_destroy(pconf);
-        return err;
+        /* rkt_workflows: made by sq_workflows_start(), later still. */
 }
 
 sq_err_t sq_kafka_subscribe(sq_daemon_t *daemon, char *errstr,
