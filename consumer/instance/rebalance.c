@@ -29,6 +29,7 @@
 #include "admission_int.h"
 #include "commit_int.h"
 #include "daemon_int.h"
+#include "kafka_conf.h"
 #include "log.h"
 #include "poll_int.h"
 #include "rebalance_int.h"
@@ -430,9 +431,8 @@ int64_t sq_rebalance_tick(sq_daemon_t *daemon, int64_t now) {
 void sq_daemon_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *partitions,
                             void *opaque) {
-        sq_daemon_t *daemon = opaque;
-        bool cooperative =
-            !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+        sq_daemon_t *daemon         = opaque;
+        bool cooperative            = sq_kafka_cooperative(rk);
         rd_kafka_error_t *error     = NULL;
         rd_kafka_resp_err_t ret_err = RD_KAFKA_RESP_ERR_NO_ERROR;
 

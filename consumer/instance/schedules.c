@@ -46,6 +46,7 @@
  *   to a standby at once.
  */
 #include "daemon_int.h"
+#include "kafka_conf.h"
 #include "log.h"
 #include "schedule.h"
 
@@ -152,10 +153,9 @@ static bool take_over(sq_daemon_t *daemon) {
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
-        sq_daemon_t *daemon = opaque;
-        sq_schedules_t *s   = &daemon->schedules;
-        bool cooperative =
-            !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+        sq_daemon_t *daemon     = opaque;
+        sq_schedules_t *s       = &daemon->schedules;
+        bool cooperative        = sq_kafka_cooperative(rk);
         rd_kafka_error_t *error = NULL;
         bool owns               = false;
         int i;

@@ -55,6 +55,7 @@
  *   is in Kafka, and under exactly_once it is in the same transaction.
  */
 #include "daemon_int.h"
+#include "kafka_conf.h"
 #include "event_types.h"
 #include "log.h"
 
@@ -727,11 +728,10 @@ static void reread_due(sq_daemon_t *daemon) {
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
-        sq_daemon_t *daemon    = opaque;
-        sq_workflows_inst_t *w = &daemon->workflows;
-        int32_t cnt            = atomic_load(&w->partitions);
-        bool cooperative =
-            !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+        sq_daemon_t *daemon     = opaque;
+        sq_workflows_inst_t *w  = &daemon->workflows;
+        int32_t cnt             = atomic_load(&w->partitions);
+        bool cooperative        = sq_kafka_cooperative(rk);
         rd_kafka_error_t *error = NULL;
         int i;
 

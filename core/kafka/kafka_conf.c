@@ -196,3 +196,17 @@ bool sq_kafka_login_failed(rd_kafka_queue_t *rkqu, char *buf, size_t size) {
         }
         return found;
 }
+
+bool sq_kafka_cooperative(rd_kafka_t *rk) {
+        const char *protocol = rd_kafka_rebalance_protocol(rk);
+        char strategy[256]   = "";
+        size_t size          = sizeof(strategy);
+
+        if (protocol)
+                return !strcmp(protocol, "COOPERATIVE");
+        if (rd_kafka_conf_get(rd_kafka_conf(rk),
+                              "partition.assignment.strategy", strategy,
+                              &size) != RD_KAFKA_CONF_OK)
+                return false;
+        return strstr(strategy, "cooperative") != NULL;
+}

@@ -138,4 +138,18 @@ bool sq_kafka_acl_denied(rd_kafka_resp_err_t err, const char *op,
  */
 bool sq_kafka_login_failed(rd_kafka_queue_t *rkqu, char *buf, size_t size);
 
+/**
+ * @brief In a rebalance callback: whether the group uses the cooperative
+ *        protocol (rd_kafka_incremental_assign() and _unassign()) rather
+ *        than the eager one (rd_kafka_assign()).
+ *
+ * rd_kafka_rebalance_protocol() answers NULL once the consumer is closing
+ * (a revocation served by rd_kafka_consumer_close_queue(), say, after an
+ * assignment that arrived as the instance unsubscribed): then the answer
+ * comes from the client's partition.assignment.strategy, which fixes the
+ * protocol for the client's life (librdkafka refuses a mix of eager and
+ * cooperative assignors).
+ */
+bool sq_kafka_cooperative(rd_kafka_t *rk);
+
 #endif /* SQ_KAFKA_CONF_H */

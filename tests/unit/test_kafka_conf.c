@@ -9,6 +9,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -190,6 +191,55 @@ static void test_log_goes_through_the_sink(void **state) {
                          text);
 }
 
+/* A consumer of @p strategy (NULL: librdkafka's default, eager), closed:
+ * what sq_kafka_cooperative() says of it then. */
+static bool cooperative_once_closed(const char *strategy) {
+        rd_kafka_conf_t *conf = sq_kafka_conf_new();
+        char errstr[512]      = "";
+        rd_kafka_queue_t *rkqu;
+        rd_kafka_error_t *error;
+        rd_kafka_t *rk;
+        bool cooperative;
+
+        /* A mock cluster of its own: nothing leaves the process. */
+        assert_int_equal(sq_kafka_conf_set(conf, "test.mock.num.brokers", "1",
+                                           errstr, sizeof(errstr)),
+                         SQ_OK);
+        assert_int_equal(
+            sq_kafka_conf_set(conf, "group.id", "g", errstr, sizeof(errstr)),
+            SQ_OK);
+        if (strategy)
+                assert_int_equal(
+                    sq_kafka_conf_set(conf, "partition.assignment.strategy",
+                                      strategy, errstr, sizeof(errstr)),
+                    SQ_OK);
+        rk = sq_kafka_conf_new_client(RD_KAFKA_CONSUMER, conf, errstr,
+                                      sizeof(errstr));
+        assert_non_null(rk);
+        rkqu  = rd_kafka_queue_get_consumer(rk);
+        error = rd_kafka_consumer_close_queue(rk, rkqu);
+        assert_null(error);
+        while (!rd_kafka_consumer_closed(rk)) {
+                rd_kafka_event_t *rkev = rd_kafka_queue_poll(rkqu, 100);
+                if (rkev)
+                        rd_kafka_event_destroy(rkev);
+        }
+        /* The case under test: librdkafka no longer says (strcmp() on
+         * this NULL crashed an instance stopping mid-rebalance, 0601). */
+        assert_null(rd_kafka_rebalance_protocol(rk));
+        cooperative = sq_kafka_cooperative(rk);
+        rd_kafka_queue_destroy(rkqu);
+        rd_kafka_destroy(rk);
+        return cooperative;
+}
+
+static void test_cooperative_when_closed(void **state) {
+        (void)state;
+        assert_false(cooperative_once_closed(NULL));
+        assert_false(cooperative_once_closed("range,roundrobin"));
+        assert_true(cooperative_once_closed("cooperative-sticky"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_set_names_the_bad_key),
@@ -197,6 +247,7 @@ int main(void) {
             cmocka_unit_test(test_profiles),
             cmocka_unit_test(test_new_client_failure),
             cmocka_unit_test(test_log_goes_through_the_sink),
+            cmocka_unit_test(test_cooperative_when_closed),
         };
         sq_log_set_level(SQ_LOG_INFO);
         return cmocka_run_group_tests(tests, NULL, NULL);
