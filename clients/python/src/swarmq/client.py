@@ -97,6 +97,32 @@ def _partitions(consumer: Consumer, topic: str,
     return sorted(tmd.partitions)
 
 
+# What a partition answers for a moment after its topic was created (its
+# leader not elected or not yet known to the broker asked): asked again.
+_TRANSIENT = frozenset((KafkaError.NOT_LEADER_FOR_PARTITION,
+                        KafkaError.LEADER_NOT_AVAILABLE,
+                        KafkaError.UNKNOWN_TOPIC_OR_PART,
+                        KafkaError.UNKNOWN))
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition,
+                timeout: float = 10.0) -> Tuple[int, int]:
+    """The partition's (low, high) offsets; errors a freshly created
+    topic gives are retried for up to timeout seconds, as the Go client
+    does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=timeout)
+        except KafkaException as e:
+            err = e.args[0] if e.args else None
+            if not isinstance(err, KafkaError) or \
+                    err.code() not in _TRANSIENT or \
+                    time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+
+
 class _Watcher(threading.Thread):
     """Reads the results topic and completes the futures of task ids."""
 
@@ -130,8 +156,8 @@ class _Watcher(threading.Thread):
         for p in new:
             offset = 0
             if from_end:
-                _, offset = self._consumer.get_watermark_offsets(
-                    TopicPartition(topic, p), timeout=10.0)
+                _, offset = _watermarks(self._consumer,
+                                        TopicPartition(topic, p))
             tps.append(TopicPartition(topic, p, offset))
         self._consumer.incremental_assign(tps)
         self._known.update(new)
@@ -506,8 +532,7 @@ class Client:
             positions = self._start_offsets(consumer, topic, parts, start)
             ends: Dict[int, int] = {}
             for p in parts:
-                _, high = consumer.get_watermark_offsets(
-                    TopicPartition(topic, p), timeout=10.0)
+                _, high = _watermarks(consumer, TopicPartition(topic, p))
                 if positions[p] < high:
                     ends[p] = high
             if not follow and not ends:
@@ -558,13 +583,12 @@ class Client:
                 if tp.error is not None:
                     raise KafkaException(tp.error)
                 if tp.offset < 0:  # nothing at or after that time
-                    _, tp.offset = consumer.get_watermark_offsets(
-                        TopicPartition(topic, tp.partition), timeout=10.0)
+                    _, tp.offset = _watermarks(
+                        consumer, TopicPartition(topic, tp.partition))
                 out[tp.partition] = tp.offset
             return out
         for p in parts:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, p), timeout=10.0)
+            low, high = _watermarks(consumer, TopicPartition(topic, p))
             if start == "beginning":
                 out[p] = low
             elif start == "end":
