@@ -45,6 +45,7 @@
 #include "commit_int.h"
 #include "daemon_int.h"
 #include "hash.h"
+#include "kafka_conf.h"
 #include "log.h"
 #include "poll_int.h"
 #include "rebalance_int.h"
@@ -391,13 +392,10 @@ static void commit_transaction(sq_daemon_t *daemon, bool sync) {
                 goto done; /* nothing to end */
         if (list->cnt > 0) {
                 step = SQ_TXN_SEND_OFFSETS;
-                do {
-                        rd_kafka_consumer_group_metadata_t *cgmd =
-                            rd_kafka_consumer_group_metadata(daemon->consumer);
-                        error = rd_kafka_send_offsets_to_transaction(
-                            daemon->producer, list, cgmd, 30000);
-                        rd_kafka_consumer_group_metadata_destroy(cgmd);
-                } while (txn_retry(&error, &tries));
+                do
+                        error = sq_kafka_send_offsets(
+                            daemon->producer, daemon->consumer, list, 30000);
+                while (txn_retry(&error, &tries));
                 if (error)
                         goto fail;
         }

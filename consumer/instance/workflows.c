@@ -318,7 +318,6 @@ static bool batch_end(sq_daemon_t *daemon, batch_t *batch, const char *what,
                       const char *id) {
         sq_workflows_inst_t *w = &daemon->workflows;
         rd_kafka_topic_partition_list_t *offsets;
-        rd_kafka_consumer_group_metadata_t *cgmd;
         rd_kafka_error_t *error = NULL;
 
         if (!batch_sync(daemon, batch)) {
@@ -332,10 +331,8 @@ static bool batch_end(sq_daemon_t *daemon, batch_t *batch, const char *what,
             offsets, daemon->conf->topic_workflows, batch->partition);
         if (!rd_kafka_position(w->qt.rk, offsets) &&
             offsets->elems[0].offset >= 0) {
-                cgmd  = rd_kafka_consumer_group_metadata(w->qt.rk);
-                error = rd_kafka_send_offsets_to_transaction(batch->rk, offsets,
-                                                             cgmd, FLUSH_MS);
-                rd_kafka_consumer_group_metadata_destroy(cgmd);
+                error = sq_kafka_send_offsets(batch->rk, w->qt.rk, offsets,
+                                              FLUSH_MS);
         }
         rd_kafka_topic_partition_list_destroy(offsets);
         if (!error)

@@ -210,3 +210,22 @@ bool sq_kafka_cooperative(rd_kafka_t *rk) {
                 return false;
         return strstr(strategy, "cooperative") != NULL;
 }
+
+rd_kafka_error_t *
+sq_kafka_send_offsets(rd_kafka_t *producer, rd_kafka_t *consumer,
+                      const rd_kafka_topic_partition_list_t *offsets,
+                      int timeout_ms) {
+        rd_kafka_consumer_group_metadata_t *cgmd =
+            rd_kafka_consumer_group_metadata(consumer);
+        rd_kafka_error_t *error;
+
+        if (!cgmd)
+                return rd_kafka_error_new(
+                    RD_KAFKA_RESP_ERR__STATE,
+                    "the consumer is closed: without its group metadata "
+                    "the offsets cannot go with the transaction");
+        error = rd_kafka_send_offsets_to_transaction(producer, offsets, cgmd,
+                                                     timeout_ms);
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+        return error;
+}

@@ -152,4 +152,21 @@ bool sq_kafka_login_failed(rd_kafka_queue_t *rkqu, char *buf, size_t size);
  */
 bool sq_kafka_cooperative(rd_kafka_t *rk);
 
+/**
+ * @brief rd_kafka_send_offsets_to_transaction() with @p consumer's group
+ *        metadata, or an error where @p consumer has none to give.
+ *
+ * rd_kafka_consumer_group_metadata() answers NULL once the consumer is
+ * closed (a revocation served at the close), and
+ * rd_kafka_consumer_group_metadata_destroy(NULL) crashes: then this
+ * answers RD_KAFKA_RESP_ERR__STATE, neither fatal nor retriable, so the
+ * caller aborts the transaction (its tasks run again on the partitions'
+ * next owner) instead of committing results without their offsets.
+ * @returns NULL on success, else an error the caller destroys.
+ */
+rd_kafka_error_t *
+sq_kafka_send_offsets(rd_kafka_t *producer, rd_kafka_t *consumer,
+                      const rd_kafka_topic_partition_list_t *offsets,
+                      int timeout_ms);
+
 #endif /* SQ_KAFKA_CONF_H */

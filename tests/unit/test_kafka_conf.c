@@ -191,17 +191,16 @@ static void test_log_goes_through_the_sink(void **state) {
                          text);
 }
 
-/* A consumer of @p strategy (NULL: librdkafka's default, eager), closed:
- * what sq_kafka_cooperative() says of it then. */
-static bool cooperative_once_closed(const char *strategy) {
+/* A consumer of group "g" with @p strategy (NULL: librdkafka's default,
+ * eager) on a mock cluster of its own, closed. */
+static rd_kafka_t *closed_consumer(const char *strategy) {
         rd_kafka_conf_t *conf = sq_kafka_conf_new();
         char errstr[512]      = "";
         rd_kafka_queue_t *rkqu;
         rd_kafka_error_t *error;
         rd_kafka_t *rk;
-        bool cooperative;
 
-        /* A mock cluster of its own: nothing leaves the process. */
+        /* Nothing leaves the process. */
         assert_int_equal(sq_kafka_conf_set(conf, "test.mock.num.brokers", "1",
                                            errstr, sizeof(errstr)),
                          SQ_OK);
@@ -224,11 +223,19 @@ static bool cooperative_once_closed(const char *strategy) {
                 if (rkev)
                         rd_kafka_event_destroy(rkev);
         }
+        rd_kafka_queue_destroy(rkqu);
+        return rk;
+}
+
+/* What sq_kafka_cooperative() says of a closed consumer of @p strategy. */
+static bool cooperative_once_closed(const char *strategy) {
+        rd_kafka_t *rk = closed_consumer(strategy);
+        bool cooperative;
+
         /* The case under test: librdkafka no longer says (strcmp() on
          * this NULL crashed an instance stopping mid-rebalance, 0601). */
         assert_null(rd_kafka_rebalance_protocol(rk));
         cooperative = sq_kafka_cooperative(rk);
-        rd_kafka_queue_destroy(rkqu);
         rd_kafka_destroy(rk);
         return cooperative;
 }
@@ -240,6 +247,39 @@ static void test_cooperative_when_closed(void **state) {
         assert_true(cooperative_once_closed("cooperative-sticky"));
 }
 
+/* Offsets for a transaction from a closed consumer: an error to abort
+ * on, not a crash (its group metadata is NULL by then, and librdkafka's
+ * destroy of NULL segfaults). */
+static void test_send_offsets_when_closed(void **state) {
+        rd_kafka_t *consumer  = closed_consumer(NULL);
+        rd_kafka_conf_t *conf = sq_kafka_conf_new();
+        rd_kafka_topic_partition_list_t *offsets =
+            rd_kafka_topic_partition_list_new(1);
+        char errstr[512] = "";
+        rd_kafka_error_t *error;
+        rd_kafka_t *producer;
+        (void)state;
+
+        assert_int_equal(sq_kafka_conf_set(conf, "test.mock.num.brokers", "1",
+                                           errstr, sizeof(errstr)),
+                         SQ_OK);
+        producer = sq_kafka_conf_new_client(RD_KAFKA_PRODUCER, conf, errstr,
+                                            sizeof(errstr));
+        assert_non_null(producer);
+        rd_kafka_topic_partition_list_add(offsets, "t", 0)->offset = 1;
+        assert_null(rd_kafka_consumer_group_metadata(consumer));
+        error = sq_kafka_send_offsets(producer, consumer, offsets, 1000);
+        assert_non_null(error);
+        assert_int_equal(rd_kafka_error_code(error), RD_KAFKA_RESP_ERR__STATE);
+        assert_false(rd_kafka_error_is_fatal(error));
+        assert_false(rd_kafka_error_is_retriable(error));
+        assert_non_null(strstr(rd_kafka_error_string(error), "closed"));
+        rd_kafka_error_destroy(error);
+        rd_kafka_topic_partition_list_destroy(offsets);
+        rd_kafka_destroy(producer);
+        rd_kafka_destroy(consumer);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_set_names_the_bad_key),
@@ -248,6 +288,7 @@ int main(void) {
             cmocka_unit_test(test_new_client_failure),
             cmocka_unit_test(test_log_goes_through_the_sink),
             cmocka_unit_test(test_cooperative_when_closed),
+            cmocka_unit_test(test_send_offsets_when_closed),
         };
         sq_log_set_level(SQ_LOG_INFO);
         return cmocka_run_group_tests(tests, NULL, NULL);
