@@ -208,8 +208,11 @@ sq_err_t sq_daemon_start(sq_daemon_t *daemon, char *errstr,
                 if ((err = sq_kafka_check_login(daemon, errstr, errstr_size)))
                         return err;
         }
-        /* Subscribed only now that the topics exist and the consumer's
-         * metadata shows them: subscribed before, its first join could
+        /* The producer's topic handles only now that the topics exist
+         * (a handle's metadata request would have a broker auto-create a
+         * missing one with its own defaults: sq_kafka_open_topics()).
+         * Subscribed only now that the consumer's metadata shows them:
+         * subscribed before, its first join could
          * hand out the partitions of the topics that existed then (an
          * auto-created retry topic, say) while metadata showing the new
          * ones arrived mid-rebalance, and librdkafka 2.0.2 then never
